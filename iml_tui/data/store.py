@@ -1,0 +1,287 @@
+"""The pool store: one HDF5 file per split holding embeddings, frame targets and their ids.
+
+Layout (datasets):
+- ``embeddings`` (N, T, D) float32 — frame embeddings (T = 1 for utterance-level features);
+- ``labels``     (N, T, C) uint8   — frame targets, 0/1;
+- ``class_list`` (C,)      str
+- ``ids``        (N,)      str     — source file and offset of each clip;
+- ``derived/pooled_max_l2`` (N, D) float32 — time-max-pooled, L2-normalised embeddings, the only
+  array selection reads. Computed once, in blocks, when absent.
+
+Attributes describe how the embeddings were made (encoder, checkpoint hash, sample rate, clip and
+hop seconds, frame layout, creation time, tool version).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from iml_tui import __version__
+from iml_tui.errors import UserError
+
+POOLED_KEY = "derived/pooled_max_l2"
+REQUIRED = ("embeddings", "labels", "class_list", "ids")
+_BLOCK_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PoolMeta:
+    """Descriptive attributes stored with a pool."""
+
+    encoder: str = "unknown"
+    checkpoint_hash: str = ""
+    sample_rate: int = 0
+    clip_seconds: float = 0.0
+    hop_seconds: float = 0.0
+    frame_layout: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _l2_normalise(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.asarray(x / norms, dtype=np.float32)
+
+
+def write_pool(
+    path: str | Path,
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    class_list: Sequence[str],
+    ids: Sequence[str],
+    meta: PoolMeta | None = None,
+) -> Path:
+    """Write a complete pool store to ``path`` (replaced atomically) and return the path.
+
+    embeddings: (N, T, D) float; labels: (N, T, C) 0/1.
+    """
+    path = Path(path)
+    writer = PoolWriter(path, embeddings.shape[0], embeddings.shape[1], embeddings.shape[2],
+                        class_list, meta)
+    writer.write_block(0, embeddings, labels, ids)
+    return writer.close()
+
+
+class PoolWriter:
+    """Write a pool block by block (for pools larger than memory); publishes on ``close``.
+
+    The file is written as ``<path>.partial`` and renamed into place once complete, so a reader
+    never sees half a pool.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        n: int,
+        t: int,
+        d: int,
+        class_list: Sequence[str],
+        meta: PoolMeta | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(self.path.name + ".partial")
+        self.n = n
+        self._f = h5py.File(self.tmp, "w")
+        str_dt = h5py.string_dtype()
+        self._f.create_dataset("embeddings", shape=(n, t, d), dtype=np.float32)
+        self._f.create_dataset("labels", shape=(n, t, len(class_list)), dtype=np.uint8)
+        self._f.create_dataset("class_list", data=np.array(list(class_list), dtype=object),
+                               dtype=str_dt)
+        self._f.create_dataset("ids", shape=(n,), dtype=str_dt)
+        meta = meta or PoolMeta()
+        attrs = self._f.attrs
+        attrs["encoder"] = meta.encoder
+        attrs["checkpoint_hash"] = meta.checkpoint_hash
+        attrs["sample_rate"] = meta.sample_rate
+        attrs["clip_seconds"] = meta.clip_seconds
+        attrs["hop_seconds"] = meta.hop_seconds
+        attrs["frame_layout"] = meta.frame_layout
+        attrs["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        attrs["tool_version"] = __version__
+        for key, value in meta.extra.items():
+            attrs[key] = value
+        self._pooled = np.zeros((n, d), dtype=np.float32)
+
+    def write_block(
+        self, start: int, embeddings: np.ndarray, labels: np.ndarray, ids: Sequence[str]
+    ) -> None:
+        """Write rows ``start:start+len(embeddings)``; embeddings (B, T, D), labels (B, T, C)."""
+        stop = start + embeddings.shape[0]
+        if labels.shape[0] != embeddings.shape[0] or len(ids) != embeddings.shape[0]:
+            raise ValueError("embeddings, labels and ids must have the same number of rows")
+        emb = np.asarray(embeddings, dtype=np.float32)
+        self._f["embeddings"][start:stop] = emb
+        self._f["labels"][start:stop] = np.asarray(labels, dtype=np.uint8)
+        self._f["ids"][start:stop] = np.array(list(ids), dtype=object)
+        self._pooled[start:stop] = _l2_normalise(emb.max(axis=1))
+
+    def close(self) -> Path:
+        """Write the derived pooled array, flush, and move the file into place."""
+        self._f.create_dataset(POOLED_KEY, data=self._pooled)
+        self._f.close()
+        self.tmp.replace(self.path)
+        return self.path
+
+
+class PoolStore:
+    """Read access to a validated pool file.
+
+    ``embeddings`` are read lazily; ``pooled()`` returns the (N, D) selection array without ever
+    touching the (N, T, D) dataset once the cache exists.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise UserError("pool file not found", self.path,
+                            "check the path, or create pools with `iml-tui pool synth`")
+        try:
+            f = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise UserError(f"not a readable HDF5 pool file ({exc})", self.path,
+                            "re-create it with `iml-tui extract` or `iml-tui pool synth`") from exc
+        with f:
+            self._validate(f)
+            self.class_list: list[str] = [_as_str(c) for c in f["class_list"][()]]
+            self.n, self.t, self.d = (int(s) for s in f["embeddings"].shape)
+            self.c = len(self.class_list)
+            self.attrs: dict[str, Any] = {k: _attr_value(v) for k, v in f.attrs.items()}
+            self._has_pooled = POOLED_KEY in f
+        self._ids: list[str] | None = None
+        self._frame_labels: np.ndarray | None = None
+        self._pooled: np.ndarray | None = None
+
+    def _validate(self, f: h5py.File) -> None:
+        for name in REQUIRED:
+            if name not in f:
+                raise UserError(f"dataset '{name}' is missing", self.path,
+                                f"a pool store needs the datasets {', '.join(REQUIRED)}")
+        emb, lab = f["embeddings"], f["labels"]
+        if emb.ndim != 3:
+            raise UserError(f"dataset 'embeddings' has shape {emb.shape}, expected (N, T, D)",
+                            self.path, "re-extract the features into a fresh pool file")
+        if emb.dtype != np.float32:
+            raise UserError(f"dataset 'embeddings' has dtype {emb.dtype}, expected float32",
+                            self.path, "re-extract the features into a fresh pool file")
+        n, t, _ = emb.shape
+        ncls = f["class_list"].shape[0] if f["class_list"].ndim == 1 else -1
+        if lab.ndim != 3 or lab.shape[:2] != (n, t) or lab.shape[2] != ncls:
+            raise UserError(
+                f"dataset 'labels' has shape {lab.shape}, expected ({n}, {t}, {ncls}) to match "
+                "'embeddings' and 'class_list'", self.path,
+                "re-create the pool so labels are (N, T, C) frame targets")
+        if f["ids"].shape != (n,):
+            raise UserError(f"dataset 'ids' has shape {f['ids'].shape}, expected ({n},)",
+                            self.path, "re-create the pool with one id per clip")
+        if n == 0:
+            raise UserError("the pool holds no clips", self.path, "re-create it with data")
+        if POOLED_KEY in f and f[POOLED_KEY].shape != (n, emb.shape[2]):
+            raise UserError(
+                f"dataset '{POOLED_KEY}' has shape {f[POOLED_KEY].shape}, expected "
+                f"({n}, {emb.shape[2]})", self.path,
+                f"delete the '{POOLED_KEY}' dataset; it is rebuilt on next use")
+
+    # --- lazily read parts -------------------------------------------------------------------
+    @property
+    def ids(self) -> list[str]:
+        if self._ids is None:
+            with h5py.File(self.path, "r") as f:
+                self._ids = [_as_str(s) for s in f["ids"][()]]
+        return self._ids
+
+    def frame_labels(self) -> np.ndarray:
+        """(N, T, C) uint8 frame targets, validated to be 0/1."""
+        if self._frame_labels is None:
+            with h5py.File(self.path, "r") as f:
+                lab = np.asarray(f["labels"][()])
+            if lab.size and (lab.max() > 1 or (lab.dtype.kind in "if" and lab.min() < 0)):
+                raise UserError("dataset 'labels' holds values other than 0 and 1", self.path,
+                                "frame targets must be 0/1")
+            if lab.dtype.kind == "f" and np.isnan(lab).any():
+                raise UserError("dataset 'labels' holds NaN", self.path,
+                                "frame targets must be 0/1")
+            self._frame_labels = lab.astype(np.uint8, copy=False)
+        return self._frame_labels
+
+    def clip_labels(self) -> np.ndarray:
+        """(N, C) uint8 clip targets: max over frames."""
+        return self.frame_labels().max(axis=1)
+
+    def embeddings(self, index: np.ndarray | slice | None = None) -> np.ndarray:
+        """(n, T, D) float32 embeddings of the rows ``index`` (all rows if None)."""
+        with h5py.File(self.path, "r") as f:
+            ds = f["embeddings"]
+            if index is None:
+                out = np.asarray(ds[()])
+            elif isinstance(index, slice):
+                out = np.asarray(ds[index])
+            else:
+                idx = np.asarray(index, dtype=np.int64)
+                order = np.argsort(idx, kind="stable")
+                sorted_idx = idx[order]
+                uniq, inverse = np.unique(sorted_idx, return_inverse=True)
+                block = np.asarray(ds[uniq]) if uniq.size else np.zeros((0, *ds.shape[1:]),
+                                                                        np.float32)
+                out = np.empty((idx.size, *ds.shape[1:]), dtype=np.float32)
+                out[order] = block[inverse]
+        if not np.isfinite(out).all():
+            bad = int(np.argwhere(~np.isfinite(out).reshape(out.shape[0], -1).all(axis=1))[0, 0])
+            raise UserError(f"dataset 'embeddings' holds NaN or inf (row {bad} of the request)",
+                            self.path, "re-extract the features")
+        return out
+
+    def iter_blocks(self, rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(start, embeddings[start:start+rows])`` blocks of at most ~256 MB."""
+        if rows is None:
+            rows = max(1, _BLOCK_BYTES // (self.t * self.d * 4))
+        for start in range(0, self.n, rows):
+            yield start, self.embeddings(slice(start, min(self.n, start + rows)))
+
+    def pooled(self) -> np.ndarray:
+        """(N, D) float32 time-max-pooled, L2-normalised embeddings (the selection array).
+
+        Read from the cache dataset; computed in blocks and written into the file when absent
+        (kept in memory only if the file is read-only).
+        """
+        if self._pooled is not None:
+            return self._pooled
+        if self._has_pooled:
+            with h5py.File(self.path, "r") as f:
+                pooled = np.asarray(f[POOLED_KEY][()], dtype=np.float32)
+            if not np.isfinite(pooled).all():
+                row = int(np.argwhere(~np.isfinite(pooled).all(axis=1))[0, 0])
+                raise UserError(f"dataset '{POOLED_KEY}' holds NaN or inf (row {row})",
+                                self.path, f"delete '{POOLED_KEY}' and the embedding row")
+        else:
+            pooled = np.empty((self.n, self.d), dtype=np.float32)
+            for start, block in self.iter_blocks():
+                pooled[start:start + block.shape[0]] = _l2_normalise(block.max(axis=1))
+            try:
+                with h5py.File(self.path, "a") as f:
+                    if POOLED_KEY not in f:
+                        f.create_dataset(POOLED_KEY, data=pooled)
+                self._has_pooled = True
+            except OSError:
+                pass  # read-only location: keep the derived array in memory only
+        self._pooled = pooled
+        return pooled
+
+
+def _as_str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _attr_value(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
