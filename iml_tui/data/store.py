@@ -123,6 +123,11 @@ class PoolWriter:
         self._f["ids"][start:stop] = np.array(list(ids), dtype=object)
         self._pooled[start:stop] = _l2_normalise(emb.max(axis=1))
 
+    def abort(self) -> None:
+        """Close and delete the unfinished file; nothing is published."""
+        self._f.close()
+        self.tmp.unlink(missing_ok=True)
+
     def close(self) -> Path:
         """Write the derived pooled array, flush, and move the file into place."""
         self._f.create_dataset(POOLED_KEY, data=self._pooled)

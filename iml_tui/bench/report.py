@@ -1,0 +1,153 @@
+"""Results of a pool-based sweep: the paper's ``al_results.csv``, a console table, curves."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from iml_tui.bench.sweep import SweepResult
+from iml_tui.engine.paradigms.pool import RoundRecord, atomic_write_text
+
+SPLIT_METRICS = [(split, metric) for split in ("valid", "test") for metric in ("f1", "cmap")]
+
+
+def al_results_columns(class_list: list[str]) -> list[str]:
+    """The original ``al_results.csv`` columns (SPEC A.6), then ours."""
+    cols = ["sampling_method", "pos_init_num", "num_annotated_samples"]
+    for c in [*class_list, "Negative"]:
+        cols += [f"{c}_mean", f"{c}_std", f"Total_{c}"]
+    for prefix in ("", "full_"):
+        for split, metric in SPLIT_METRICS:
+            cols += [f"{prefix}{split}_{metric}_mean", f"{prefix}{split}_{metric}_std"]
+    cols += ["rare_found_mean", "rare_found_std", "threshold_mean", "select_seconds_mean",
+             "train_seconds_mean", "n_runs"]
+    return cols
+
+
+def _value(r: RoundRecord, split: str, metric: str) -> float:
+    return float(getattr(r, f"{split}_{'map' if metric == 'cmap' else 'f1'}"))
+
+
+def _ms(values: list[float], scale: float = 1.0) -> tuple[str, str]:
+    a = np.asarray(values, dtype=np.float64) * scale
+    return f"{a.mean():.2f}", f"{a.std():.2f}"
+
+
+Group = tuple[str, str, int]
+
+
+def group_rounds(result: SweepResult) -> dict[Group, list[RoundRecord]]:
+    """(strategy, start, budget) -> the round records of every seed."""
+    groups: dict[Group, list[RoundRecord]] = defaultdict(list)
+    for spec, recs in result.records.items():
+        for r in recs:
+            groups[(spec.strategy, spec.start, r.budget)].append(r)
+    return groups
+
+
+def al_results_rows(result: SweepResult, warm_k: int) -> list[list[str]]:
+    """One row per (strategy, start, budget): means and stds over seeds, in percent."""
+    rows = []
+    full_cells: list[str] = []
+    for split, metric in SPLIT_METRICS:
+        if result.full:
+            key = f"{split}_{'map' if metric == 'cmap' else 'f1'}"
+            full_cells += list(_ms([getattr(f, key) for f in result.full], 100.0))
+        else:
+            full_cells += ["", ""]
+    for (strategy, start, budget), recs in group_rounds(result).items():
+        row = [strategy, str(warm_k if start == "warm" else 0), str(budget)]
+        for ci, total in enumerate(result.totals):
+            row += [*_ms([r.counts[ci] for r in recs]), str(total)]
+        row += [*_ms([r.negatives for r in recs]), str(result.total_negative)]
+        for split, metric in SPLIT_METRICS:
+            row += list(_ms([_value(r, split, metric) for r in recs], 100.0))
+        row += full_cells
+        row += [*_ms([r.rare_found for r in recs]), f"{np.mean([r.threshold for r in recs]):.4f}",
+                f"{np.mean([r.select_seconds for r in recs]):.4f}",
+                f"{np.mean([r.train_seconds for r in recs]):.3f}", str(len(recs))]
+        rows.append(row)
+    return rows
+
+
+def write_al_results(result: SweepResult, warm_k: int, path: Path) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(al_results_columns(result.class_list))
+    w.writerows(al_results_rows(result, warm_k))
+    atomic_write_text(path, buf.getvalue())
+
+
+def results_table(result: SweepResult, metric: str = "test_map") -> Table:
+    """Test mAP (%) mean +- std per strategy/start (rows) and budget (columns), like Table I."""
+    groups = group_rounds(result)
+    budgets = sorted({b for (_, _, b) in groups})
+    table = Table(title=f"{metric.replace('_', ' ')} (%), mean ± std over seeds",
+                  show_lines=False)
+    table.add_column("strategy")
+    table.add_column("start")
+    for b in budgets:
+        table.add_column(str(b), justify="right")
+    table.add_column("rare", justify="right")
+    keys = list(dict.fromkeys((s, st) for (s, st, _) in groups))
+    for s, st in keys:
+        cells = []
+        for b in budgets:
+            recs = groups.get((s, st, b), [])
+            if recs:
+                m, sd = _ms([getattr(r, metric) for r in recs], 100.0)
+                cells.append(f"{m}±{sd}")
+            else:
+                cells.append("")
+        last = groups.get((s, st, budgets[-1]), [])
+        rare = f"{np.mean([r.rare_found for r in last]):.1f}" if last else ""
+        table.add_row(s, st, *cells, rare)
+    if result.full:
+        m, sd = _ms([getattr(f, metric) for f in result.full], 100.0)
+        table.caption = f"fully supervised: {m} ± {sd} ({len(result.full)} seeds)"
+    return table
+
+
+def print_results(result: SweepResult, console: Console | None = None) -> None:
+    console = console or Console()
+    console.print(results_table(result))
+
+
+def plot_learning_curves(result: SweepResult, path: Path) -> None:
+    """One panel per start: test mAP against budget, one line per strategy, std shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = group_rounds(result)
+    starts = list(dict.fromkeys(st for (_, st, _) in groups))
+    fig, axes = plt.subplots(1, len(starts), figsize=(5.5 * len(starts), 4), squeeze=False,
+                             sharey=True)
+    for ax, st in zip(axes[0], starts, strict=True):
+        for s in dict.fromkeys(s for (s, st2, _) in groups if st2 == st):
+            budgets = sorted(b for (s2, st2, b) in groups if s2 == s and st2 == st)
+            vals = [np.array([r.test_map for r in groups[(s, st, b)]]) * 100 for b in budgets]
+            mean = np.array([v.mean() for v in vals])
+            std = np.array([v.std() for v in vals])
+            ax.plot(budgets, mean, marker="o", label=s)
+            ax.fill_between(budgets, mean - std, mean + std, alpha=0.15)
+        if result.full:
+            ax.axhline(np.mean([f.test_map for f in result.full]) * 100, color="k",
+                       linestyle="--", label="full")
+        ax.set_title(f"{st} start")
+        ax.set_xlabel("annotated clips")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[0][0].set_ylabel("test frame mAP (%)")
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)

@@ -1,0 +1,190 @@
+"""Typed run configurations, YAML presets and ``key=value`` overrides.
+
+Every CLI flag of a command maps to one key of its config dataclass. A preset file may set any
+subset of the keys; an unknown key, or a value of the wrong type, is a :class:`UserError` that
+names the key and the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from iml_tui.errors import UserError
+
+PAPER_BUDGETS = [50, 100, 150, 200, 250, 300, 350, 400, 450, 500]
+
+
+@dataclass
+class BioacousticConfig:
+    """Pool-based active learning (SPEC Part A): the EUSIPCO 2025 protocol."""
+
+    pool_dir: str = "pools"
+    strategy: list[str] = field(default_factory=lambda: ["rand", "ft", "mp", "mfft"])
+    start: list[str] = field(default_factory=lambda: ["cold", "warm"])
+    warm_k: int = 5
+    budgets: list[int] = field(default_factory=lambda: list(PAPER_BUDGETS))
+    seeds: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5])
+    jobs: int = 1
+    out: str = "runs/bioacoustic"
+    device: str = "auto"
+    threads: int = 0
+    full: bool = False
+    rare_classes: list[str] = field(default_factory=list)
+    # classifier training (SPEC A.3)
+    hidden: int = 1024
+    lr: float = 5e-4
+    batch_size: int = 128
+    lr_factor: float = 0.5
+    lr_patience: int = 5
+    lr_threshold: float = 1e-4
+    min_lr: float = 5e-6
+    max_epochs: int = 5000
+
+
+C = TypeVar("C")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'1-5' -> [1, 2, 3, 4, 5]; '1,3,7' -> [1, 3, 7]; '2-4,9' -> [2, 3, 4, 9]."""
+    seeds: list[int] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part[1:]:
+            lo, hi = part.split("-", 1)
+            a, b = int(lo), int(hi)
+            if b < a:
+                raise ValueError(f"empty seed range '{part}'")
+            seeds.extend(range(a, b + 1))
+        else:
+            seeds.append(int(part))
+    if not seeds:
+        raise ValueError("no seeds given")
+    return seeds
+
+
+def parse_int_list(text: str) -> list[int]:
+    """'50,100,150' -> [50, 100, 150]."""
+    values = [int(v) for v in str(text).split(",") if v.strip()]
+    if not values:
+        raise ValueError("empty list")
+    return values
+
+
+def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    bad = UserError(f"key '{key}' has value {value!r}, expected {_type_name(tp)}", source,
+                    f"fix the value of '{key}'")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key, source)
+    if origin is list:
+        (item_tp,) = args
+        if isinstance(value, str):
+            parts: list[Any] = (parse_seeds(value) if key == "seeds" else
+                                [p.strip() for p in value.split(",") if p.strip()])
+        elif isinstance(value, list | tuple):
+            parts = list(value)
+        else:
+            raise bad
+        try:
+            return [_coerce(v, item_tp, key, source) for v in parts]
+        except ValueError as exc:
+            raise bad from exc
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise bad
+    if tp is int:
+        if isinstance(value, bool):
+            raise bad
+        try:
+            if isinstance(value, float) and not value.is_integer():
+                raise bad
+            return int(value)
+        except (TypeError, ValueError) as exc:
+            raise bad from exc
+    if tp is float:
+        if isinstance(value, bool):
+            raise bad
+        try:
+            return float(value)
+        except (TypeError, ValueError) as exc:
+            raise bad from exc
+    if tp is str:
+        if isinstance(value, str | int | float):
+            return str(value)
+        raise bad
+    return value
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def config_from_mapping(cls: type[C], values: Mapping[str, Any], source: str,
+                        base: C | None = None) -> C:
+    """Build ``cls`` from ``values`` on top of ``base`` (or the defaults); checks every key."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    out = base if base is not None else cls()
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        norm = str(key).replace("-", "_")
+        if norm not in names:
+            raise UserError(f"unknown key '{key}'", source,
+                            f"valid keys: {', '.join(sorted(names))}")
+        changes[norm] = _coerce(value, hints[norm], norm, source)
+    return dataclasses.replace(out, **changes)  # type: ignore[type-var]
+
+
+def load_config(cls: type[C], preset: str | Path | None = None,
+                overrides: Mapping[str, Any] | None = None,
+                sets: list[str] | None = None) -> C:
+    """Defaults <- preset YAML <- ``--set key=value`` strings <- explicit CLI overrides."""
+    cfg = cls()
+    if preset is not None:
+        path = Path(preset)
+        if not path.is_file():
+            raise UserError("config file not found", path, "check the --config path")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise UserError(f"not valid YAML ({exc.__class__.__name__})", path,
+                            "fix the syntax") from exc
+        if not isinstance(data, dict):
+            raise UserError("a config file must be a mapping of key: value", path,
+                            "write one 'key: value' per line")
+        cfg = config_from_mapping(cls, data, str(path), cfg)
+    if sets:
+        pairs: dict[str, Any] = {}
+        for item in sets:
+            if "=" not in item:
+                raise UserError(f"--set '{item}' is not key=value", None,
+                                "write --set key=value")
+            key, raw = item.split("=", 1)
+            pairs[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        cfg = config_from_mapping(cls, pairs, "--set", cfg)
+    if overrides:
+        given = {k: v for k, v in overrides.items() if v is not None}
+        cfg = config_from_mapping(cls, given, "command line", cfg)
+    return cfg
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """A plain dict of a config dataclass (for manifests)."""
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,96 @@
+"""One round of selection from files on disk (``iml-tui select``), outside the simulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from iml_tui.data.store import PoolStore
+from iml_tui.engine.strategies import STRATEGIES, SelectionState, initial_round, select
+from iml_tui.errors import UserError
+
+
+def read_index_file(path: str | Path, n_pool: int) -> np.ndarray:
+    """(L,) int64 pool indices, one per line (blank lines and '#' comments ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError("labelled-index file not found", path,
+                        "give --labeled a text file with one pool index per line")
+    out: list[int] = []
+    seen: set[int] = set()
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            idx = int(text)
+        except ValueError:
+            raise UserError(f"line {lineno} is not an integer index: {text!r}", path,
+                            "write one pool index per line") from None
+        if not 0 <= idx < n_pool:
+            raise UserError(f"line {lineno}: index {idx} is outside the pool (0..{n_pool - 1})",
+                            path, "use indices of the pool given with --pool")
+        if idx in seen:
+            raise UserError(f"line {lineno}: index {idx} is listed twice", path,
+                            "list each labelled clip once")
+        seen.add(idx)
+        out.append(idx)
+    return np.asarray(out, dtype=np.int64)
+
+
+def read_scores(path: str | Path, n: int, c: int) -> np.ndarray:
+    """(N, C) clip-level probabilities from a ``.npy`` file, checked."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError("scores file not found", path,
+                        "give --scores a .npy file of (N, C) clip-level probabilities")
+    try:
+        scores = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise UserError(f"not a readable .npy array ({exc})", path,
+                        "save the scores with numpy.save") from exc
+    if scores.shape != (n, c):
+        raise UserError(f"scores have shape {scores.shape}, expected ({n}, {c}) for this pool",
+                        path, "give one row per pool clip and one column per class")
+    scores = np.asarray(scores, dtype=np.float32)
+    if not np.isfinite(scores).all() or scores.min() < 0 or scores.max() > 1:
+        raise UserError("scores must be finite probabilities in [0, 1]", path,
+                        "apply a sigmoid to logits before saving")
+    return scores
+
+
+def select_from_files(pool: str | Path, labeled: str | Path | None, strategy: str, n: int,
+                      seed: int, scores: str | Path | None = None, threshold: float = 0.5,
+                      warm_k: int = 0) -> np.ndarray:
+    """Pool indices of the next ``n`` clips to annotate, in selection order.
+
+    With no labelled indices this is the initial round (cold, or warm with ``warm_k`` positives
+    per class read from the pool's labels).
+    """
+    if strategy not in STRATEGIES:
+        raise UserError(f"unknown strategy '{strategy}'", None,
+                        f"choose one of {', '.join(STRATEGIES)}")
+    if n <= 0:
+        raise UserError(f"-n must be positive, got {n}", None, "ask for at least one clip")
+    store = PoolStore(pool)
+    lab = read_index_file(labeled, store.n) if labeled else np.zeros(0, dtype=np.int64)
+    if n > store.n - lab.size:
+        raise UserError(f"asked for {n} clips but only {store.n - lab.size} are unlabelled",
+                        store.path, "lower -n")
+    x = store.pooled()
+    rng = np.random.default_rng(seed)
+    if lab.size == 0:
+        clip_targets = store.clip_labels() if warm_k > 0 else None
+        return initial_round(strategy, x, n, rng, k_pos=warm_k, clip_targets=clip_targets)
+    probs = None
+    if strategy in ("mp", "mfft"):
+        if scores is None:
+            raise UserError(f"strategy '{strategy}' needs the current classifier's scores",
+                            None, "pass --scores scores.npy ((N, C) clip-level probabilities) "
+                            "and --threshold")
+        probs = read_scores(scores, store.n, store.c)
+    clip_targets = store.clip_labels()
+    state = SelectionState(x=x, labeled=lab, labeled_targets=clip_targets[lab], probs=probs,
+                           threshold=threshold)
+    return select(strategy, state, n, rng)

@@ -1,0 +1,154 @@
+"""Farthest-first traversal (greedy k-centre) on cosine distance, never building an N x N matrix.
+
+Distance: ``d(i, j) = 1 - x_i . x_j`` on L2-normalised rows of the pool embeddings ``x`` (N, D).
+The initial min-distance to the base set is computed in bounded-memory blocks; each traversal step
+is one matrix-vector product that updates the running min-distance vector.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.floating[Any]]
+
+# Block sizing for candidate x base products: at most this many bytes and rows per block.
+_BLOCK_BYTES = 32 * 2**20
+_MAX_BLOCK_ROWS = 1024
+
+
+def block_rows(ncols: int, itemsize: int) -> int:
+    """Rows per block so that a (rows, ncols) block of ``itemsize``-byte items fits the budget."""
+    return max(1, min(_MAX_BLOCK_ROWS, _BLOCK_BYTES // max(1, ncols * itemsize)))
+
+
+def as_embeddings(x: npt.ArrayLike) -> FloatArray:
+    """``x`` as a 2-D float array (N, D); float32/float64 kept as is, other dtypes -> float64."""
+    arr = np.asarray(x)
+    if arr.ndim != 2:
+        raise ValueError(f"embeddings must be 2-D (N, D), got shape {arr.shape}")
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def as_pool_indices(idx: npt.ArrayLike, n_pool: int, name: str) -> IntArray:
+    """``idx`` as a 1-D int64 array of pool indices (K,), checked to lie in [0, n_pool)."""
+    arr = np.asarray(idx)
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name} must be a 1-D integer array, got {arr.dtype} {arr.shape}")
+    out = arr.astype(np.int64, copy=False)
+    if out.min() < 0 or out.max() >= n_pool:
+        raise ValueError(f"{name} holds indices outside the pool [0, {n_pool})")
+    return out
+
+
+def l2_normalize(x: npt.ArrayLike, eps: float = 1e-12) -> FloatArray:
+    """Rows of ``x`` (N, D) scaled to unit L2 norm (zero rows stay zero); dtype kept if float."""
+    arr = as_embeddings(x)
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    out: FloatArray = arr / np.maximum(norms, eps).astype(arr.dtype)
+    return out
+
+
+def max_similarity(
+    x: FloatArray,
+    rows: IntArray,
+    others: IntArray,
+    rows_data: FloatArray | None = None,
+) -> tuple[FloatArray, IntArray]:
+    """Per row r: max over ``others`` of ``x_r . x_o`` and the position in ``others`` of the max.
+
+    x: (N, D); rows: (K,) pool indices (any order); others: (M,) pool indices; ``rows_data``, when
+    given, is ``x[rows]`` (K, D) already gathered. Returns (K,) maxima in x's dtype (-inf if M = 0)
+    and (K,) int64 positions (-1 if M = 0); ties -> the first position in ``others``. Computed in
+    blocks of at most ``_BLOCK_BYTES``; never a K x M matrix.
+    """
+    k, m = rows.size, others.size
+    best: FloatArray = np.full(k, -np.inf, dtype=x.dtype)
+    arg: IntArray = np.full(k, -1, dtype=np.int64)
+    if k == 0 or m == 0:
+        return best, arg
+    d, isz = x.shape[1], x.dtype.itemsize
+    ob = min(m, block_rows(d, isz))
+    rb = block_rows(max(ob, d), isz)
+    xo_once = x[others] if ob == m else None
+    for r0 in range(0, k, rb):
+        r1 = min(k, r0 + rb)
+        xr = rows_data[r0:r1] if rows_data is not None else x[rows[r0:r1]]
+        b_best, b_arg = best[r0:r1], arg[r0:r1]
+        for o0 in range(0, m, ob):
+            o1 = min(m, o0 + ob)
+            xo = xo_once if xo_once is not None else x[others[o0:o1]]
+            sim = xr @ xo.T
+            j = np.argmax(sim, axis=1)
+            v = sim[np.arange(r1 - r0), j]
+            upd = v > b_best
+            b_best[upd] = v[upd]
+            b_arg[upd] = j[upd] + o0
+    return best, arg
+
+
+def candidate_rows(xa: FloatArray, cand: IntArray, n_picks: int) -> FloatArray | None:
+    """``x[cand]`` (K, D) when gathering once reads less memory than ``n_picks`` full-pool
+    products (x itself when cand is the whole pool, given sorted unique); else None."""
+    k, n_pool = cand.size, xa.shape[0]
+    if k == n_pool:
+        return xa
+    if k * (n_picks + 1) <= n_picks * n_pool:
+        gathered: FloatArray = xa[cand]
+        return gathered
+    return None
+
+
+def traverse(
+    xa: FloatArray, n_picks: int, cand: IntArray, m: FloatArray, xc: FloatArray | None
+) -> IntArray:
+    """The FT loop: ``n_picks`` <= K picks from sorted unique ``cand`` (K,), given the running
+    min-distance ``m`` (K,) (updated in place) and ``xc`` = ``candidate_rows(...)``.
+    Each step: ``s = argmax m`` (first on ties), then ``m = min(m, 1 - x[cand] @ x_s)``."""
+    picks: IntArray = np.empty(n_picks, dtype=np.int64)
+    for t in range(n_picks):
+        j = int(np.argmax(m))
+        picks[t] = cand[j]
+        if t + 1 == n_picks:
+            break
+        m[j] = -np.inf
+        centre = xa[cand[j]]
+        sim = xc @ centre if xc is not None else (xa @ centre)[cand]
+        np.subtract(1, sim, out=sim)
+        np.minimum(m, sim, out=m)
+    return picks
+
+
+def farthest_traversal(
+    x: npt.ArrayLike, n: int, base: npt.ArrayLike, candidates: npt.ArrayLike
+) -> IntArray:
+    """Greedy k-centre: ``n`` picks from ``candidates``, each the farthest from base + picks so far.
+
+    x: (N, D) embeddings with L2-normalised rows (see ``l2_normalize``); base: (B,) pool indices;
+    candidates: (K,) pool indices (deduplicated; candidates that are in ``base`` are never picked).
+    ``m[c] = min_b d(c, b)`` (+inf for an empty base, so the first pick is the lowest candidate),
+    then n times: ``s = argmax m`` (ties -> lowest pool index), ``m = min(m, d(., s))``.
+    Returns (min(n, K'),) int64 pool indices in pick order. Works in x's dtype.
+    """
+    xa = as_embeddings(x)
+    n_pool = xa.shape[0]
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    base_idx = np.unique(as_pool_indices(base, n_pool, "base"))
+    cand = np.unique(as_pool_indices(candidates, n_pool, "candidates"))
+    if base_idx.size:
+        cand = cand[~np.isin(cand, base_idx, assume_unique=True)]
+    n_picks = min(n, cand.size)
+    if n_picks == 0:
+        return np.zeros(0, dtype=np.int64)
+    xc = candidate_rows(xa, cand, n_picks)
+    best, _ = max_similarity(xa, cand, base_idx, rows_data=xc)
+    m: FloatArray = np.subtract(1, best, dtype=xa.dtype)  # empty base: 1 - (-inf) = +inf
+    return traverse(xa, n_picks, cand, m, xc)

@@ -1,0 +1,123 @@
+"""The stream detector: shapes, fitting, patience stop, determinism, predict."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from iml_tui.engine.losses import LossConfig
+from iml_tui.engine.models.comp_class import (
+    CompClassModel,
+    StreamFitConfig,
+    fit_stream_model,
+    predict,
+    reset_weights,
+)
+
+torch.set_num_threads(1)
+
+SMALL = {"comp_hidden": (16, 16), "emb_dim": 8, "cls_hidden": (16, 16, 16)}
+
+
+def _blobs(n: int = 60, d: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = rng.normal(size=(n, d)).astype(np.float32) + 3.0 * y[:, None]
+    return x, y
+
+
+def _small(d: int = 4, seed: int = 0) -> CompClassModel:
+    return CompClassModel(d, seed=seed, **SMALL)  # type: ignore[arg-type]
+
+
+def test_architecture_and_shapes() -> None:
+    m = _small()
+    x = torch.randn(5, 4)
+    logp, e = m(x)
+    assert logp.shape == (5, 2) and e.shape == (5, 8)
+    assert torch.allclose(logp.exp().sum(1), torch.ones(5))
+    assert torch.allclose(torch.log_softmax(m.logits(x), 1), logp)
+    kinds = [type(mod).__name__ for mod in m.compress]
+    assert kinds == ["Linear", "LeakyReLU", "BatchNorm1d"] * 2
+    assert [type(mod).__name__ for mod in m.classify] == ["Linear", "LeakyReLU", "BatchNorm1d"] * 3
+    assert m.head.out_features == 2 and m.head_input(x).shape == (5, 16)
+    full = CompClassModel(7 * 256)
+    assert full.embed_out.out_features == 256 and full.head.in_features == 1024
+    assert [mod.out_features for mod in full.compress if isinstance(mod, torch.nn.Linear)] == [
+        1024,
+        1024,
+    ]
+
+
+def test_same_seed_same_init_and_reset() -> None:
+    a, b = _small(seed=3), _small(seed=3)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    x, y = _blobs()
+    fit_stream_model(a, x, y, StreamFitConfig(max_epochs=2), np.random.default_rng(0))
+    assert not torch.equal(a.head.weight, b.head.weight)
+    reset_weights(a, seed=3)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+
+
+@pytest.mark.parametrize("kind", ["default", "nll", "dcf", "imlm", "focal"])
+def test_tiny_fit_separates_two_blobs(kind: str) -> None:
+    x, y = _blobs()
+    m = _small()
+    cfg = StreamFitConfig(lr=1e-2, batch_size=16, max_epochs=40, loss=LossConfig(kind=kind))  # type: ignore[arg-type]
+    res = fit_stream_model(m, x, y, cfg, np.random.default_rng(0))
+    assert res.epochs >= 1 and res.losses[-1] < res.losses[0]
+    xt, yt = _blobs(seed=1)
+    pred, prob, logits = predict(m, xt)
+    assert pred.shape == (60,) and prob.shape == (60,) and logits.shape == (60, 2)
+    assert (pred == yt).mean() >= 0.9
+    assert np.array_equal(pred, (prob > 0.5).astype(np.int64))
+
+
+def test_patience_stop() -> None:
+    x, y = _blobs(n=20)
+    m = _small()
+    # lr 0: the loss never improves after epoch 1 (only float summation order changes)
+    cfg = StreamFitConfig(
+        lr=0.0, patience=3, max_epochs=50, min_delta=1e-6, loss=LossConfig(kind="nll")
+    )
+    res = fit_stream_model(m, x, y, cfg, np.random.default_rng(0))
+    assert res.stop_reason == "patience" and res.epochs == 4 and res.best_epoch == 1
+    capped = fit_stream_model(
+        _small(), x, y, StreamFitConfig(lr=1e-3, max_epochs=3), np.random.default_rng(0)
+    )
+    assert capped.stop_reason == "max_epochs" and capped.epochs == 3
+
+
+def test_fit_is_deterministic_for_a_seed() -> None:
+    x, y = _blobs()
+    cfg = StreamFitConfig(lr=1e-3, batch_size=16, max_epochs=5)
+    runs = []
+    for seed in (7, 7, 8):
+        m = _small()
+        res = fit_stream_model(m, x, y, cfg, np.random.default_rng(seed))
+        runs.append((res.losses, predict(m, x)[2]))
+    assert runs[0][0] == runs[1][0] and np.array_equal(runs[0][1], runs[1][1])
+    assert runs[0][0] != runs[2][0]
+
+
+def test_warm_start_and_bad_inputs() -> None:
+    x, y = _blobs()
+    m = _small()
+    cfg = StreamFitConfig(lr=1e-2, batch_size=16, max_epochs=20)
+    first = fit_stream_model(m, x, y, cfg, np.random.default_rng(0))
+    second = fit_stream_model(m, x, y, cfg, np.random.default_rng(1))
+    assert second.losses[0] < first.losses[0]
+    # a trailing single item joins the previous minibatch (BatchNorm needs 2)
+    fit_stream_model(m, x[:17], y[:17], cfg, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="at least 2"):
+        fit_stream_model(m, x[:1], y[:1], cfg)
+    with pytest.raises(ValueError, match="0 or 1"):
+        fit_stream_model(m, x, y + 1, cfg)
+    with pytest.raises(ValueError):
+        predict(m, x[0])
+    m.train()
+    predict(m, x)
+    assert m.training

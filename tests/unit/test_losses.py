@@ -1,0 +1,109 @@
+"""Losses of the stream detector, by hand on tiny tensors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from iml_tui.engine import losses as L
+
+torch.set_num_threads(1)
+
+
+def _logp(p_target: list[float]) -> torch.Tensor:
+    p = torch.tensor(p_target, dtype=torch.float64)
+    return torch.stack([1 - p, p], dim=1).log()
+
+
+def test_class_weights() -> None:
+    y = np.array([0] * 6 + [1] * 2)
+    assert L.class_weights(y, "fixed").tolist() == [1.0, 4.0]
+    inv = L.class_weights(y, "inverse")
+    # 1/6, 1/2 scaled to sum 2 -> 0.5, 1.5
+    assert inv == pytest.approx([0.5, 1.5])
+    b = 0.999
+    raw = np.array([(1 - b) / (1 - b**6), (1 - b) / (1 - b**2)])
+    assert L.class_weights(y, "balanced") == pytest.approx(raw * 2 / raw.sum(), rel=1e-5)
+    # an absent class counts as one item
+    assert L.class_weights(np.zeros(3), "inverse") == pytest.approx([0.5, 1.5])
+    with pytest.raises(ValueError):
+        L.class_weights(y, "nope")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        L.LossConfig(kind="mse")  # type: ignore[arg-type]
+
+
+def test_weighted_nll_by_hand() -> None:
+    logp = _logp([0.8, 0.25])
+    y = torch.tensor([1, 0])
+    w = torch.tensor([1.0, 4.0], dtype=torch.float64)
+    want = (4 * -math.log(0.8) + 1 * -math.log(0.75)) / 5
+    assert float(L.weighted_nll(logp, y, w)) == pytest.approx(want)
+
+
+def test_contrastive_by_hand() -> None:
+    e1 = torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    e2 = torch.tensor([[0.3, 0.4], [0.3, 0.4], [3.0, 4.0]])  # d = 0.5, 0.5, 5
+    same = torch.tensor([True, False, False])
+    # (0.25 + (1 - 0.5)^2 + 0) / 3
+    assert float(L.contrastive(e1, e2, same)) == pytest.approx((0.25 + 0.25 + 0.0) / 3)
+    # finite gradient at d = 0
+    a = torch.zeros(1, 2, requires_grad=True)
+    L.contrastive(a, torch.zeros(1, 2), torch.tensor([False])).backward()
+    assert a.grad is not None and torch.isfinite(a.grad).all()
+
+
+def test_default_loss_by_hand() -> None:
+    cfg = L.LossConfig()
+    logp1, y1 = _logp([0.8, 0.25]), torch.tensor([1, 0])
+    logp2, y2 = _logp([0.5, 0.5]), torch.tensor([1, 1])
+    w = torch.tensor([1.0, 4.0], dtype=torch.float64)
+    e1 = torch.tensor([[0.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    e2 = torch.tensor([[0.3, 0.4], [0.3, 0.4]], dtype=torch.float64)
+    nll1 = (4 * -math.log(0.8) + -math.log(0.75)) / 5
+    nll2 = -math.log(0.5)
+    con = (0.25 + 0.25) / 2  # pair 0 same (d^2), pair 1 different ((1 - d)^2)
+    got = L.stream_loss(cfg, logp1, y1, w, e1=e1, logp2=logp2, y2=y2, e2=e2)
+    assert float(got) == pytest.approx(0.09 * (nll1 + nll2) + con)
+    with pytest.raises(ValueError, match="partner"):
+        L.stream_loss(cfg, logp1, y1, w)
+
+
+def test_dcf_and_imlm_losses_by_hand() -> None:
+    # targets: p = 0.8, 0.6 -> E[FN] = 0.2 + 0.4 = 0.6, P = 2; non-targets p = 0.1, 0.3, 0.2
+    logp = _logp([0.8, 0.6, 0.1, 0.3, 0.2])
+    y = torch.tensor([1, 1, 0, 0, 0])
+    efnr, efp = 0.6 / 2, 0.6
+    assert float(L.dcf_loss(logp, y)) == pytest.approx(0.75 * efnr + 0.25 * efp / 3)
+    assert float(L.imlm_loss(logp, y)) == pytest.approx(efp / 5 + efnr)
+    # no positives: the FNR term is 0
+    neg_only = torch.tensor([0, 0])
+    assert float(L.dcf_loss(_logp([0.2, 0.4]), neg_only)) == pytest.approx(0.25 * 0.3)
+    assert float(L.stream_loss(L.LossConfig(kind="dcf"), logp, y)) == pytest.approx(
+        float(L.dcf_loss(logp, y))
+    )
+
+
+def test_dcf_loss_is_differentiable() -> None:
+    z = torch.zeros(4, 2, requires_grad=True)
+    loss = L.dcf_loss(torch.log_softmax(z, dim=1), torch.tensor([1, 0, 1, 0]))
+    loss.backward()
+    assert z.grad is not None
+    # raising the target score of a positive lowers the loss
+    assert float(z.grad[0, 1]) < 0 and float(z.grad[1, 1]) > 0
+
+
+def test_focal_loss_by_hand() -> None:
+    logp = _logp([0.8, 0.25])
+    y = torch.tensor([1, 0])
+    t0 = -((1 - 0.8) ** 2) * math.log(0.8)
+    t1 = -((1 - 0.75) ** 2) * math.log(0.75)
+    assert float(L.focal_loss(logp, y)) == pytest.approx((t0 + t1) / 2)
+    w = torch.tensor([1.0, 4.0], dtype=torch.float64)
+    assert float(L.focal_loss(logp, y, w)) == pytest.approx((4 * t0 + t1) / 5)
+    # gamma 0 is the weighted NLL
+    assert float(L.focal_loss(logp, y, w, gamma=0.0)) == pytest.approx(
+        float(L.weighted_nll(logp, y, w))
+    )

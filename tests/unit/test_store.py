@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from iml_tui.data.store import POOLED_KEY, PoolStore, PoolWriter, write_pool
+from iml_tui.errors import UserError
+
+
+def test_roundtrip_and_pooled(tiny_pool: tuple[Path, np.ndarray, np.ndarray]) -> None:
+    path, emb, lab = tiny_pool
+    store = PoolStore(path)
+    assert (store.n, store.t, store.d, store.c) == (*emb.shape, lab.shape[2])
+    assert store.class_list == ["class0", "class1", "class2"]
+    assert store.ids[3] == "clip3"
+    np.testing.assert_array_equal(store.frame_labels(), lab)
+    np.testing.assert_array_equal(store.clip_labels(), lab.max(axis=1))
+    pooled = emb.max(axis=1)
+    pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
+    np.testing.assert_allclose(store.pooled(), pooled, rtol=1e-6)
+    idx = np.array([5, 1, 5, 30])
+    np.testing.assert_array_equal(store.embeddings(idx), emb[idx])
+
+
+def test_pooled_computed_once_when_absent(tiny_pool: tuple[Path, np.ndarray, np.ndarray]) -> None:
+    path, _emb, _ = tiny_pool
+    with h5py.File(path, "a") as f:
+        del f[POOLED_KEY]
+    first = PoolStore(path).pooled()
+    with h5py.File(path, "r") as f:
+        assert POOLED_KEY in f
+        np.testing.assert_array_equal(f[POOLED_KEY][()], first)
+    # with the cache present, the (N, T, D) array is never read
+    with h5py.File(path, "a") as f:
+        f["embeddings"][...] = np.nan
+    np.testing.assert_array_equal(PoolStore(path).pooled(), first)
+
+
+def test_block_writer_matches_whole_write(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    emb = rng.normal(size=(25, 3, 5)).astype(np.float32)
+    lab = (rng.random((25, 3, 2)) < 0.3).astype(np.uint8)
+    ids = [f"c{i}" for i in range(25)]
+    w = PoolWriter(tmp_path / "blocks.h5", 25, 3, 5, ["a", "b"])
+    for s in range(0, 25, 10):
+        w.write_block(s, emb[s:s + 10], lab[s:s + 10], ids[s:s + 10])
+    assert not (tmp_path / "blocks.h5").exists()  # published only on close
+    w.close()
+    write_pool(tmp_path / "whole.h5", emb, lab, ["a", "b"], ids)
+    a, b = PoolStore(tmp_path / "blocks.h5"), PoolStore(tmp_path / "whole.h5")
+    np.testing.assert_array_equal(a.pooled(), b.pooled())
+    np.testing.assert_array_equal(a.embeddings(), b.embeddings())
+    assert a.ids == b.ids
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (lambda f: f.__delitem__("labels"), "'labels' is missing"),
+        (lambda f: f.__delitem__("ids"), "'ids' is missing"),
+        (lambda f: (f.__delitem__("labels"), f.create_dataset("labels", data=np.zeros((40, 4, 2),
+                                                                                        "u1"))),
+         "dataset 'labels' has shape"),
+        (lambda f: (f.__delitem__("embeddings"), f.create_dataset("embeddings",
+                                                                  data=np.zeros((40, 8), "f4"))),
+         "dataset 'embeddings' has shape"),
+        (lambda f: (f.__delitem__(POOLED_KEY), f.create_dataset(POOLED_KEY,
+                                                                data=np.zeros((3, 8), "f4"))),
+         POOLED_KEY),
+    ],
+)
+def test_bad_files_are_refused_naming_file_and_dataset(
+    tiny_pool: tuple[Path, np.ndarray, np.ndarray], mutate: object, needle: str
+) -> None:
+    path, _, _ = tiny_pool
+    with h5py.File(path, "a") as f:
+        mutate(f)  # type: ignore[operator]
+    with pytest.raises(UserError) as err:
+        PoolStore(path)
+    assert str(path) in str(err.value)
+    assert needle in str(err.value)
+
+
+def test_nan_embeddings_refused_when_pooling(tiny_pool: tuple[Path, np.ndarray, np.ndarray]
+                                            ) -> None:
+    path, _, _ = tiny_pool
+    with h5py.File(path, "a") as f:
+        del f[POOLED_KEY]
+        f["embeddings"][7, 1, 2] = np.nan
+    with pytest.raises(UserError, match="embeddings") as err:
+        PoolStore(path).pooled()
+    assert str(path) in str(err.value)
+
+
+def test_not_hdf5_and_missing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.h5"
+    bad.write_text("not hdf5")
+    with pytest.raises(UserError, match="not a readable HDF5"):
+        PoolStore(bad)
+    with pytest.raises(UserError, match="not found"):
+        PoolStore(tmp_path / "missing.h5")
+
+
+def test_non_binary_labels_refused(tiny_pool: tuple[Path, np.ndarray, np.ndarray]) -> None:
+    path, _, _ = tiny_pool
+    with h5py.File(path, "a") as f:
+        f["labels"][0, 0, 0] = 3
+    with pytest.raises(UserError, match="other than 0 and 1"):
+        PoolStore(path).frame_labels()
