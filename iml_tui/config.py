@@ -188,3 +188,83 @@ def load_config(cls: type[C], preset: str | Path | None = None,
 def config_to_dict(cfg: Any) -> dict[str, Any]:
     """A plain dict of a config dataclass (for manifests)."""
     return dataclasses.asdict(cfg)
+
+
+@dataclass
+class StreamConfig:
+    """The interactive / streaming paradigm (SPEC Part B): every parameter of the original.
+
+    Keys map to ``iml-tui simulate --task lid|vtd`` flags (``n_queries`` <-> ``--n-queries``) and
+    to ``--set key=value``. 0 / "" / null switch an option off where noted.
+    """
+
+    # task and data (SPEC B.1, B.2)
+    task: str = "lid"  # lid | vtd
+    feat_root: str = "features"  # <feat_root>/<feature>/{train,dev,test}.h5 or .../<env>/...
+    features: list[str] = field(default_factory=lambda: ["ecapalang"])
+    split: str = "dev"  # LID split streamed
+    env: str = "rm1_mc20"  # VTD environment streamed
+    target: str = "all"  # LID target language code, or all (one run per language)
+    order: str = "random"  # random | cluster (LID) | sorted (VTD) | path to an order file
+    reverse_order: bool = False  # run the stream backward
+    samples_per_batch: int = 720  # LID; VTD: one batch per session file
+    context: int = 3  # neighbours on each side (input dim = D x (2 context + 1))
+    # bootstrap (SPEC B.3)
+    bootstrap: int = 8  # half target, half non-target
+    boot_in: bool = False  # take the bootstrap from the stream instead of out of domain
+    boot_from: str = ""  # "": LID the train split, VTD the other corpus's environments
+    # active learning (SPEC B.5)
+    n_queries: int = 8
+    min_al_samples: int = 2  # floor of drift-based budgets
+    al_method: str = "smax"  # smax ent necs rand egl pert cover | rank split plateau
+    combo: list[str] = field(default_factory=lambda: ["smax", "necs"])  # for rank / split
+    plateau_thresh: float = 0.9  # plateau: necs when the batch's mean max-softmax exceeds it
+    n_pert: int = 10  # pert: perturbations per sample
+    pert_eps: float = 1e-3  # pert: perturbation size
+    adapt_distr: float | None = None  # wanted target share of the labelled pool
+    # corrective feedback
+    sim_type: str = "none"  # tokens fps tps fns tns all, e.g. fpstps; none = plain online AL
+    max_fb_samples: int | None = 16  # null = no cap
+    rank_cf: bool = False  # errors most-confident first, correct ones least-confident first
+    # budgets and memory
+    budget_plan: str = ""  # plan folder or file from `iml-tui budget plan`
+    drift: str = "none"  # none | adwin | hdddm
+    drift_mult: float = 5.0
+    warn_mult: float = 2.5
+    calm_mult: float = 0.5
+    adwin_delta: float = 0.002
+    adwin_warn_delta: float = 0.01
+    hdddm_alpha: float = 0.05
+    hdddm_warn_alpha: float = 0.1
+    forget_n_batches: int = 0  # 0 = keep everything
+    memory_cap: int = 0  # 0 = no cap (the original's ring buffer used 1000)
+    # model (SPEC B.4)
+    initial_bn: bool = True
+    comp_hidden: int = 1024
+    comp_layers: int = 2
+    embed_dim: int = 256
+    class_hidden: int = 1024
+    class_layers: int = 3
+    init_weights: str = ""  # state dict to start from (the original's load_pretrained)
+    reset_weights: bool = False  # re-initialise before every fit
+    # loss and training
+    loss: str = "default"  # default | nll | dcf | imlm | focal
+    class_weights: str = "fixed"  # fixed [1, target_weight] | balanced | inverse
+    target_weight: float = 4.0
+    xent_weight: float = 0.09  # NLL scale of the default loss
+    margin: float = 1.0
+    gamma: float = 2.0  # focal
+    beta: float = 0.999  # class-balanced weights
+    lr: float = 1e-4
+    wd: float = 1e-5
+    batch_size: int = 256
+    patience: int = 15  # epochs without a lower training loss before a fit stops
+    min_delta: float = 0.0
+    max_epochs: int = 300  # cap per fit (the original had none)
+    epochs_per_pass: int = 0  # > 0: exactly this many epochs per fit instead of patience
+    # run
+    seed: int = 18792
+    jobs: int = 1
+    threads: int = 0  # torch threads per run; 0 = cores / jobs
+    device: str = "auto"
+    out: str = "runs/stream"

@@ -8,6 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -84,16 +85,18 @@ def write_al_results(result: SweepResult, warm_k: int, path: Path) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def results_table(result: SweepResult, metric: str = "test_map") -> Table:
+def results_table(result: SweepResult, metric: str = "test_map", with_std: bool = True) -> Table:
     """Test mAP (%) mean +- std per strategy/start (rows) and budget (columns), like Table I."""
     groups = group_rounds(result)
     budgets = sorted({b for (_, _, b) in groups})
-    table = Table(title=f"{metric.replace('_', ' ')} (%), mean ± std over seeds",
-                  show_lines=False)
-    table.add_column("strategy")
-    table.add_column("start")
+    label = metric.replace("_map", " mAP").replace("_f1", " F1")
+    spread = "mean ± std" if with_std else "mean (std in al_results.csv)"
+    table = Table(title=f"{label} (%), {spread} over seeds", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
+    table.add_column("strategy", no_wrap=True)
+    table.add_column("start", no_wrap=True)
     for b in budgets:
-        table.add_column(str(b), justify="right")
+        table.add_column(str(b), justify="right", no_wrap=True)
     table.add_column("rare", justify="right")
     keys = list(dict.fromkeys((s, st) for (s, st, _) in groups))
     for s, st in keys:
@@ -101,8 +104,8 @@ def results_table(result: SweepResult, metric: str = "test_map") -> Table:
         for b in budgets:
             recs = groups.get((s, st, b), [])
             if recs:
-                m, sd = _ms([getattr(r, metric) for r in recs], 100.0)
-                cells.append(f"{m}±{sd}")
+                a = np.asarray([getattr(r, metric) for r in recs]) * 100.0
+                cells.append(f"{a.mean():.1f}±{a.std():.1f}" if with_std else f"{a.mean():.1f}")
             else:
                 cells.append("")
         last = groups.get((s, st, budgets[-1]), [])
@@ -115,8 +118,15 @@ def results_table(result: SweepResult, metric: str = "test_map") -> Table:
 
 
 def print_results(result: SweepResult, console: Console | None = None) -> None:
-    console = console or Console()
-    console.print(results_table(result))
+    """Print the results table; on a pipe or file it is never cut to 80 columns."""
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=240)
+    table = results_table(result)
+    if Console(width=10_000).measure(table).maximum > console.width:
+        table = results_table(result, with_std=False)
+    console.print(table)
 
 
 def plot_learning_curves(result: SweepResult, path: Path) -> None:

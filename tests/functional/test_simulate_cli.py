@@ -183,3 +183,37 @@ def test_user_errors_are_one_line_and_exit_2(pools: Path, tmp_path: Path) -> Non
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1, proc.stderr
         assert needle in lines[0], lines[0]
+
+
+def test_full_reference_is_reported_and_resumed(pools: Path, tmp_path: Path) -> None:
+    cfg = _cfg(pools, tmp_path / "f")
+    cfg.strategy, cfg.seeds, cfg.full = ["ft"], [1, 2], True
+    res = run_sweep(cfg)
+    assert [f.seed for f in res.full] == [1, 2]
+    assert all(0.0 <= f.test_map <= 1.0 for f in res.full)
+    stamp = (tmp_path / "f" / "full" / "seed1" / "classifier.pt").stat().st_mtime_ns
+    again = run_sweep(cfg)
+    assert (tmp_path / "f" / "full" / "seed1" / "classifier.pt").stat().st_mtime_ns == stamp
+    assert [f.test_map for f in again.full] == [f.test_map for f in res.full]
+    from iml_tui.bench.report import write_al_results
+
+    write_al_results(res, cfg.warm_k, tmp_path / "al.csv")
+    row = _read_csv(tmp_path / "al.csv")[0]
+    expected = np.mean([f.test_map for f in res.full]) * 100
+    assert float(row["full_test_cmap_mean"]) == pytest.approx(expected, abs=0.006)
+
+
+def test_pool_synth_and_info_commands(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["pool", "synth", "--out", str(tmp_path / "p"), "--n-train", "60",
+                              "--n-valid", "20", "--n-test", "20", "--t", "2", "--d", "8",
+                              "--seed", "4"])
+    assert res.exit_code == 0, res.output
+    store = PoolStore(tmp_path / "p" / "train.h5")
+    assert (store.n, store.t, store.d) == (60, 2, 8)
+    res = runner.invoke(app, ["pool", "info", str(tmp_path / "p" / "train.h5")])
+    assert res.exit_code == 0 and "Mosquito" in res.stdout and "synth" in res.stdout
+    res = runner.invoke(app, ["pool", "synth", "--out", str(tmp_path / "q"), "--n-train", "60",
+                              "--n-valid", "20", "--n-test", "20", "--t", "2", "--d", "8",
+                              "--classes", "a,b", "--priors", "0.1,0.05"])
+    assert res.exit_code == 0, res.output
+    assert PoolStore(tmp_path / "q" / "valid.h5").class_list == ["a", "b"]
