@@ -79,6 +79,16 @@ def child_peak(cmd: list[str]) -> tuple[float, float, str]:
     return float(res["wall"]), res["peak_kib"] / 1024.0, str(res["out"])
 
 
+def drop_page_cache() -> bool:
+    """Empty the OS file cache (root only) so the next read comes from disk; False if refused."""
+    try:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("1\n")
+        return True
+    except OSError:
+        return False
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=21414)
@@ -87,6 +97,9 @@ def main() -> None:
     ap.add_argument("--labeled", type=int, default=500)
     ap.add_argument("--picks", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--cache", choices=("hot", "cold", "both"), default="both",
+                    help="hot: files already in the OS cache (warm-up run first); cold: the OS "
+                    "cache is emptied before every run (needs root)")
     ap.add_argument("--work", type=Path, default=HERE / "results" / "selection_work")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "selection.json")
     args = ap.parse_args()
@@ -126,41 +139,55 @@ def main() -> None:
     dense_script = work / "dense_round.py"
     dense_script.write_text(DENSE_ROUND)
 
+    modes = ["hot", "cold"] if args.cache == "both" else [args.cache]
+    if "cold" in modes and not drop_page_cache():
+        print("cannot empty the OS cache here (not root): cold runs skipped")
+        modes.remove("cold")
     results: dict[str, dict[str, object]] = {}
-    for strategy in ("ft", "mfft"):
-        ours_cmd = [*IML, "select", "--pool", str(pool), "--labeled", str(labeled_path),
-                    "--strategy", strategy, "-n", str(args.picks), "--seed", "0"]
-        dense_cmd = [sys.executable, str(dense_script), str(matrix), str(labeled_path), strategy,
-                     str(args.picks)]
-        if strategy == "mfft":
-            ours_cmd += ["--scores", str(scores_path), "--threshold", "0.5"]
-            dense_cmd += [str(scores_path), "0.5", str(clip_labels_path)]
-        ours_w, ours_m, dense_w, dense_m = [], [], [], []
-        picks_ours = picks_dense = ""
-        for _ in range(args.repeats):  # interleaved so both see the same machine state
-            w, m, picks_ours = child_peak(ours_cmd)
-            ours_w.append(w)
-            ours_m.append(m)
-            w, m, picks_dense = child_peak(dense_cmd)
-            dense_w.append(w)
-            dense_m.append(m)
-        same = picks_ours.split() == picks_dense.split()
-        med_o, med_d = statistics.median(ours_w), statistics.median(dense_w)
-        results[strategy] = {
-            "ours_seconds_median": med_o, "ours_seconds": ours_w,
-            "dense_seconds_median": med_d, "dense_seconds": dense_w,
-            "speedup": med_d / med_o,
-            "ours_peak_rss_mib": max(ours_m), "dense_peak_rss_mib": max(dense_m),
-            "ours_peak_beyond_pooled_mib": max(ours_m) - pooled_mib,
-            "same_picks": same,
-        }
-        print(f"{strategy:5s} ours {med_o:6.2f} s (peak {max(ours_m):7.0f} MiB)   "
-              f"dense {med_d:6.2f} s (peak {max(dense_m):7.0f} MiB)   "
-              f"speedup x{med_d / med_o:5.1f}   same picks: {same}")
+    for mode in modes:
+        for strategy in ("ft", "mfft"):
+            ours_cmd = [*IML, "select", "--pool", str(pool), "--labeled", str(labeled_path),
+                        "--strategy", strategy, "-n", str(args.picks), "--seed", "0"]
+            dense_cmd = [sys.executable, str(dense_script), str(matrix), str(labeled_path),
+                         strategy, str(args.picks)]
+            if strategy == "mfft":
+                ours_cmd += ["--scores", str(scores_path), "--threshold", "0.5"]
+                dense_cmd += [str(scores_path), "0.5", str(clip_labels_path)]
+            if mode == "hot":
+                child_peak(ours_cmd)
+                child_peak(dense_cmd)
+            ours_w, ours_m, dense_w, dense_m = [], [], [], []
+            picks_ours = picks_dense = ""
+            for _ in range(args.repeats):  # interleaved so both see the same machine state
+                if mode == "cold":
+                    drop_page_cache()
+                w, m, picks_ours = child_peak(ours_cmd)
+                ours_w.append(w)
+                ours_m.append(m)
+                if mode == "cold":
+                    drop_page_cache()
+                w, m, picks_dense = child_peak(dense_cmd)
+                dense_w.append(w)
+                dense_m.append(m)
+            same = picks_ours.split() == picks_dense.split()
+            med_o, med_d = statistics.median(ours_w), statistics.median(dense_w)
+            results[f"{strategy}_{mode}"] = {
+                "strategy": strategy, "cache": mode,
+                "ours_seconds_median": med_o, "ours_seconds": ours_w,
+                "dense_seconds_median": med_d, "dense_seconds": dense_w,
+                "speedup": med_d / med_o,
+                "ours_peak_rss_mib": max(ours_m), "dense_peak_rss_mib": max(dense_m),
+                "ours_peak_beyond_pooled_mib": max(ours_m) - pooled_mib,
+                "same_picks": same,
+            }
+            print(f"{strategy:5s} {mode:4s} ours {med_o:6.2f} s (peak {max(ours_m):6.0f} MiB)  "
+                  f"dense {med_d:6.2f} s (peak {max(dense_m):6.0f} MiB)  "
+                  f"speedup x{med_d / med_o:5.1f}  same picks: {same}")
     report = {
         "what": "one selection round through `iml-tui select` vs the dense N x N matrix approach",
         "n": store.n, "t": store.t, "d": store.d, "labeled": args.labeled, "picks": args.picks,
         "repeats": args.repeats, "pooled_array_mib": pooled_mib, "cpus": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
         "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,8 @@ app.add_typer(pool_app, name="pool")
 
 class Task(StrEnum):
     bioacoustic = "bioacoustic"
+    lid = "lid"
+    vtd = "vtd"
 
 
 class Strategy(StrEnum):
@@ -70,11 +72,87 @@ def simulate(
     max_epochs: Annotated[int | None, typer.Option(
         help="Cap on training epochs per round [config: max_epochs].")] = None,
     config: Annotated[Path | None, typer.Option(
-        help="YAML preset, e.g. configs/bioacoustic.yaml.")] = None,
+        help="YAML preset, e.g. configs/bioacoustic.yaml (lid / vtd: configs/<task>.yaml "
+        "by default).")] = None,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="Override any config key: --set lr=1e-3 (repeatable).")] = None,
+    # --- the streaming paradigm (--task lid | vtd) ---
+    split: Annotated[str | None, typer.Option(
+        help="lid: the split streamed, train/dev/test [config: split].")] = None,
+    env: Annotated[str | None, typer.Option(
+        help="vtd: the environment streamed, e.g. rm1_mc20, or all [config: env].")] = None,
+    target: Annotated[str | None, typer.Option(
+        help="lid: target language code, or all (one run each) [config: target].")] = None,
+    features: Annotated[str | None, typer.Option(
+        help="Feature sets to concatenate, e.g. ecapalang,wavlm [config: features].")] = None,
+    feat_root: Annotated[Path | None, typer.Option(
+        help="Folder holding one sub-folder per feature set [config: feat_root].")] = None,
+    order: Annotated[str | None, typer.Option(
+        help="random, cluster (lid), sorted, or an order file [config: order].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the run [config: seed].")] = None,
+    n_queries: Annotated[int | None, typer.Option(
+        help="AL queries per batch [config: n_queries].")] = None,
+    al_method: Annotated[str | None, typer.Option(
+        help="smax, ent, necs, rand, egl, pert, cover, rank, split, plateau "
+        "[config: al_method].")] = None,
+    adapt_distr: Annotated[float | None, typer.Option(
+        help="Wanted target share of the labelled pool [config: adapt_distr].")] = None,
+    sim_type: Annotated[str | None, typer.Option(
+        help="Corrective feedback: fps, tps, fns, tns, all, e.g. fpstps; none = plain AL "
+        "[config: sim_type].")] = None,
+    max_fb_samples: Annotated[int | None, typer.Option(
+        help="Most CF items per batch [config: max_fb_samples].")] = None,
+    rank_cf: Annotated[bool | None, typer.Option(
+        "--rank-cf/--no-rank-cf", help="Rank CF items by confidence [config: rank_cf].")] = None,
+    boot_in: Annotated[bool | None, typer.Option(
+        "--boot-in/--no-boot-in", help="Bootstrap from the stream [config: boot_in].")] = None,
+    bootstrap: Annotated[int | None, typer.Option(
+        help="Bootstrap size (half target) [config: bootstrap].")] = None,
+    context: Annotated[int | None, typer.Option(
+        help="Context samples on each side [config: context].")] = None,
+    samples_per_batch: Annotated[int | None, typer.Option(
+        help="lid: samples per batch [config: samples_per_batch].")] = None,
+    budget_plan: Annotated[Path | None, typer.Option(
+        help="Budget plan folder or file from `budget plan` [config: budget_plan].")] = None,
+    drift: Annotated[str | None, typer.Option(
+        help="Drift-based budget: none, adwin, hdddm [config: drift].")] = None,
+    forget_n_batches: Annotated[int | None, typer.Option(
+        help="Forget stream labels older than n batches [config: forget_n_batches].")] = None,
+    memory_cap: Annotated[int | None, typer.Option(
+        help="Ring buffer of stream labels, 0 = off [config: memory_cap].")] = None,
+    reset_weights: Annotated[bool | None, typer.Option(
+        "--reset-weights/--no-reset-weights",
+        help="Re-initialise the model before every fit [config: reset_weights].")] = None,
+    loss: Annotated[str | None, typer.Option(
+        help="default, nll, dcf, imlm, focal [config: loss].")] = None,
 ) -> None:
-    """Reproduce the paper protocol with an oracle: select, train, evaluate, round after round."""
+    """Simulate a paradigm with an oracle: bioacoustic pool AL rounds, or an lid / vtd stream."""
+    if task is not Task.bioacoustic:
+        _reject({"--pool-dir": pool_dir, "--strategy": strategy, "--start": start,
+                 "--warm-k": warm_k, "--budgets": budgets, "--seeds": seeds, "--full": full},
+                task)
+        stream = {"split": split, "env": env, "target": target,
+                  "features": _csv_list(features), "feat_root": _str(feat_root), "order": order,
+                  "seed": seed, "n_queries": n_queries, "al_method": al_method,
+                  "adapt_distr": adapt_distr, "sim_type": sim_type,
+                  "max_fb_samples": max_fb_samples, "rank_cf": rank_cf, "boot_in": boot_in,
+                  "bootstrap": bootstrap, "context": context,
+                  "samples_per_batch": samples_per_batch, "budget_plan": _str(budget_plan),
+                  "drift": drift, "forget_n_batches": forget_n_batches,
+                  "memory_cap": memory_cap, "reset_weights": reset_weights, "loss": loss,
+                  "jobs": jobs, "out": _str(out), "device": device, "threads": threads,
+                  "max_epochs": max_epochs}
+        _run_stream_task(task.value, config, stream, set_)
+        return
+    _reject({"--split": split, "--env": env, "--target": target, "--features": features,
+             "--feat-root": feat_root, "--order": order, "--seed": seed,
+             "--n-queries": n_queries, "--al-method": al_method, "--adapt-distr": adapt_distr,
+             "--sim-type": sim_type, "--max-fb-samples": max_fb_samples, "--rank-cf": rank_cf,
+             "--boot-in": boot_in, "--bootstrap": bootstrap, "--context": context,
+             "--samples-per-batch": samples_per_batch, "--budget-plan": budget_plan,
+             "--drift": drift, "--forget-n-batches": forget_n_batches,
+             "--memory-cap": memory_cap, "--reset-weights": reset_weights, "--loss": loss},
+            task)
     from iml_tui.config import BioacousticConfig, load_config, parse_int_list, parse_seeds
 
     overrides: dict[str, Any] = {
@@ -87,6 +165,34 @@ def simulate(
     }
     cfg = load_config(BioacousticConfig, config, overrides, set_)
     _run_bioacoustic(cfg)
+
+
+def _str(value: Path | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _reject(flags: dict[str, Any], task: Task) -> None:
+    given = [flag for flag, value in flags.items() if value is not None]
+    if given:
+        raise UserError(f"{', '.join(given)} do(es) not apply to --task {task.value}", None,
+                        "drop the flag, or set the task it belongs to")
+
+
+def _run_stream_task(task: str, config: Path | None, overrides: dict[str, Any],
+                     sets: list[str] | None) -> None:
+    from iml_tui.bench.stream_cli import run_stream_command
+
+    preset = config
+    default = Path(__file__).resolve().parent.parent / "configs" / f"{task}.yaml"
+    if preset is None and default.is_file():
+        preset = default
+    run_stream_command(task, preset, {**overrides, "task": task}, sets, _command_line())
+
+
+def _command_line() -> str:
+    import shlex
+
+    return " ".join(shlex.quote(a) for a in ["iml-tui", *sys.argv[1:]])
 
 
 def _parse(fn: Any, value: str | None, flag: str) -> Any:
@@ -247,6 +353,78 @@ def demo(
                       {"pool_dir": str(pools), "out": str(out / "bioacoustic"), "jobs": jobs})
     Console(stderr=True).print(f"demo: pools in {pools}, results in {cfg.out}")
     _run_bioacoustic(cfg)
+
+
+class OrderMethod(StrEnum):
+    random = "random"
+    cluster = "cluster"
+
+
+class PlanType(StrEnum):
+    uniform = "uniform"
+    frontheavy = "frontheavy"
+    linear = "linear"
+    geometric = "geometric"
+    exponential = "exponential"
+    skew = "skew"
+    sessions = "sessions"
+    oracle = "oracle"
+
+
+budget_app = typer.Typer(help="Query budgets of the streaming paradigm.", no_args_is_help=True)
+app.add_typer(budget_app, name="budget")
+
+
+@app.command("order")
+def order_cmd(
+    method: Annotated[OrderMethod, typer.Option(help="random, or cluster (label-skewed).")],
+    split: Annotated[str, typer.Option(help="LID split: train, dev or test.")] = "dev",
+    seed: Annotated[int, typer.Option(help="Seed of the order.")] = 18792,
+    feat_root: Annotated[Path | None, typer.Option(help="Feature root [config: feat_root].")]
+    = None,
+    features: Annotated[str | None, typer.Option(
+        help="Feature sets, e.g. ecapalang [config: features].")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Order file (default <feat_root>/orders/<split>_<method>_seed<S>.txt).")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML preset, e.g. configs/lid.yaml.")]
+    = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key.")]
+    = None,
+) -> None:
+    """Write the order in which an LID split is streamed (one sample index per line)."""
+    from iml_tui.bench.stream_cli import order_command
+
+    order_command(method.value, split, seed, feat_root, _csv_list(features), out, config, set_)
+
+
+@budget_app.command("plan")
+def budget_plan_cmd(
+    kind: Annotated[PlanType, typer.Argument(help="How the total is spread over the batches.")],
+    runs_dir: Annotated[Path, typer.Argument(help="Reference run, or a folder of runs.")],
+    name: Annotated[str, typer.Argument(help="Name of the plan (a folder in RUNS_DIR/"
+                                        "budget_plans).")],
+) -> None:
+    """Plan queries per batch with the same total as each reference run (for --budget-plan)."""
+    from iml_tui.bench.stream_cli import budget_plan_command
+
+    budget_plan_command(kind.value, runs_dir, name)
+
+
+@app.command("score")
+def score_cmd(
+    runs: Annotated[list[Path] | None, typer.Argument(
+        help="Run folders, or folders of runs (pooled).")] = None,
+    csv_: Annotated[bool, typer.Option("--csv", help="CSV on stdout instead of a table.")]
+    = False,
+    latex: Annotated[bool, typer.Option("--latex", help="A LaTeX tabular on stdout.")] = False,
+    compare: Annotated[tuple[Path, Path] | None, typer.Option(
+        help="Paired test per metric between two runs (or folders of runs): --compare A B.")]
+    = None,
+) -> None:
+    """DCF, FNR, FPR, IMLM, % adapt and % target per stream run and pooled over runs."""
+    from iml_tui.bench.stream_cli import score_command
+
+    score_command(runs or [], csv_, latex, compare)
 
 
 def main() -> None:

@@ -259,8 +259,7 @@ class PoolStore:
         if self._pooled is not None:
             return self._pooled
         if self._has_pooled:
-            with h5py.File(self.path, "r") as f:
-                pooled = np.asarray(f[POOLED_KEY][()], dtype=np.float32)
+            pooled = self._read_pooled()
             if not np.isfinite(pooled).all():
                 row = int(np.argwhere(~np.isfinite(pooled).all(axis=1))[0, 0])
                 raise UserError(f"dataset '{POOLED_KEY}' holds NaN or inf (row {row})",
@@ -278,6 +277,20 @@ class PoolStore:
                 pass  # read-only location: keep the derived array in memory only
         self._pooled = pooled
         return pooled
+
+
+    def _read_pooled(self) -> np.ndarray:
+        """The cached (N, D) array: memory-mapped when stored contiguous and uncompressed (no
+        copy; pages come from the OS cache and are shared between processes), else read."""
+        with h5py.File(self.path, "r") as f:
+            ds = f[POOLED_KEY]
+            offset = ds.id.get_offset()
+            if ds.chunks is None and ds.compression is None and offset is not None \
+                    and ds.dtype == np.float32:
+                shape = ds.shape
+            else:
+                return np.asarray(ds[()], dtype=np.float32)
+        return np.memmap(self.path, dtype=np.float32, mode="r", offset=offset, shape=shape)
 
 
 def _as_str(value: Any) -> str:

@@ -219,7 +219,7 @@ def load_vtd_env(feat_root: str | Path, features: Sequence[str], env: str) -> Fe
                                 "every feature set must hold the same sessions")
             xs.append(_align(first[2], ids, x, paths[0]))
     assert first is not None
-    x0, y0, ids0, names0, sess0, paths0 = first
+    _, y0, ids0, names0, sess0, paths0 = first
     x_all = np.concatenate(xs, axis=1) if len(xs) > 1 else xs[0]
     return FeatureTable(x=np.ascontiguousarray(x_all, dtype=np.float32), classes=y0,
                         class_list=["live"], ids=ids0, session=np.asarray(sess0, np.int64),

@@ -20,6 +20,7 @@ The bootstrap items are always kept, so both classes stay in the pool.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 from collections.abc import Sequence
@@ -44,7 +45,7 @@ PLAN_DIR = "budget_plans"
 
 def round_half_up(x: float) -> int:
     """Nearest integer, halves up (2.5 -> 3), unlike Python's banker's rounding."""
-    return int(math.floor(x + 0.5))
+    return math.floor(x + 0.5)
 
 
 def allocate(weights: Sequence[float] | np.ndarray, total: int) -> np.ndarray:
@@ -71,8 +72,9 @@ def allocate(weights: Sequence[float] | np.ndarray, total: int) -> np.ndarray:
     return out
 
 
-def plan_weights(kind: str, n_batches: int, *, errors: Sequence[float] | None = None,
-                 groups: Sequence[int] | None = None) -> np.ndarray:
+def plan_weights(kind: str, n_batches: int, *,
+                 errors: Sequence[float] | np.ndarray | None = None,
+                 groups: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
     """Relative budget weights (n_batches,) of a plan type; b = 0 .. n-1 is the batch index.
 
     - ``uniform``: w_b = 1.
@@ -120,7 +122,7 @@ def plan_weights(kind: str, n_batches: int, *, errors: Sequence[float] | None = 
         starts = [0] + [i for i in range(1, n) if g[i] != g[i - 1]]
         bounds = [*starts, n]
         w = np.zeros(n)
-        for s, e in zip(bounds[:-1], bounds[1:], strict=True):
+        for s, e in itertools.pairwise(bounds):
             part = np.power(SESSION_RATIO, np.arange(e - s, dtype=np.float64))
             w[s:e] = part / part.sum()
         return w
@@ -131,8 +133,8 @@ def plan_weights(kind: str, n_batches: int, *, errors: Sequence[float] | None = 
 
 
 def plan_budget(kind: str, total: int, n_batches: int, *,
-                errors: Sequence[float] | None = None,
-                groups: Sequence[int] | None = None) -> np.ndarray:
+                errors: Sequence[float] | np.ndarray | None = None,
+                groups: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
     """Queries per batch (n_batches,) int64 of plan type ``kind``, summing to ``total``."""
     return allocate(plan_weights(kind, n_batches, errors=errors, groups=groups), total)
 
@@ -315,7 +317,7 @@ class HDDDM:
         if self.reference is None:
             self.reference = xa.copy()
             return NO_DRIFT
-        bins = max(1, int(math.floor(math.sqrt(len(xa)))))
+        bins = max(1, math.isqrt(len(xa)))
         dist = hellinger(self.reference, xa, bins)
         state = NO_DRIFT
         if self.prev is not None:

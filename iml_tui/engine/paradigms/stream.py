@@ -1,0 +1,721 @@
+"""The interactive / streaming paradigm (SPEC B.3 to B.6): IML with corrective feedback.
+
+One run = one stream (an LID split with one target language, or one VTD environment) and one
+seed. The loop, per batch b of the stream::
+
+    PRE-test: decide every sample of b                  -> pre counts (prequential)
+    n_q = n_queries | budget_plan[b] | drift-based budget
+    AL: rank b by al_method (+ adapt_distr), ask the oracle about the top n_q; they join the pool
+    fit on the labelled pool (warm start; reset first with reset_weights)
+    POST-test on b's samples not queried                -> post counts
+    CF (sim_type): the oracle reviews the model's current decisions of the kinds named; up to
+        max_fb_samples of them (interleaved FP, TP, ...) join the pool; fit again
+    one row of scores.csv
+
+Every label that becomes training data comes from the :class:`~iml_tui.engine.oracle.Oracle`;
+ground truth is read only to score decisions (and, as in the original, by the ADWIN budget).
+
+Randomness: the stream order from ``default_rng(seed)`` (the same as ``iml-tui order --seed``),
+the bootstrap draw from ``default_rng([seed, 2])``, everything in the loop from
+``default_rng([seed, 1])``; model initialisation from ``seed``.
+
+A run folder holds ``command.txt``, ``spec.json``, ``scores.csv``, ``batches.csv``,
+``timings.csv``, ``labelled.csv`` (id, index, ...), ``model.pt`` (final weights) and
+``manifest.json``. After each batch ``checkpoint.pt`` is replaced atomically, so an interrupted
+run resumes at its next batch with the same result; a finished run is read back, not redone.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from iml_tui import __version__
+from iml_tui.config import StreamConfig, config_to_dict
+from iml_tui.data.orders import ORDER_KINDS, batches, make_order, read_order, with_context
+from iml_tui.data.stream_data import (
+    BootSource,
+    FeatureTable,
+    binary_labels,
+    context_by_batches,
+    draw_bootstrap,
+    list_vtd_envs,
+    load_lid_split,
+    load_vtd_env,
+    other_corpus_envs,
+)
+from iml_tui.engine.budgets import BudgetConfig, QueryBudget, memory_keep, read_budget_plan
+from iml_tui.engine.feedback import (
+    adapt_distr_split,
+    cf_label_counts,
+    parse_sim_type,
+    select_feedback,
+    split_queries,
+)
+from iml_tui.engine.losses import LOSS_KINDS, WEIGHT_SCHEMES, LossConfig
+from iml_tui.engine.models.comp_class import (
+    CompClassModel,
+    StreamFitConfig,
+    fit_stream_model,
+    predict,
+    reset_weights,
+)
+from iml_tui.engine.oracle import Oracle, Question, TruthOracle, answered
+from iml_tui.engine.scoring import ConfusionCounts, ScoreRow, make_score_row, write_scores
+from iml_tui.engine.strategies.stream_queries import (
+    BASE_METHODS,
+    METHODS,
+    query_scores,
+    rank_queries,
+    softmax,
+)
+from iml_tui.errors import UserError
+
+TASKS: tuple[str, ...] = ("lid", "vtd")
+VTD_ORDERS: tuple[str, ...] = ("sorted", "random")
+#: config keys that do not change a run's result (left out of spec.json)
+RUNTIME_KEYS = frozenset({"jobs", "threads", "device", "out", "target"})
+_METRIC_METHODS = frozenset({"smax", "ent", "necs", "egl", "cover"})
+_SIDES = {"fps": 1, "tps": 1, "fns": 0, "tns": 0}
+
+
+# --- inputs --------------------------------------------------------------------------------------
+@dataclass
+class StreamInputs:
+    """What one run streams: raw features x (N, D) float32, truth y (N,) int64 (1 = target),
+    ids (N,), the batches (index arrays in stream order), a group per sample (LID: language,
+    VTD: session) with its names, the bootstrap (an out-of-domain source, or stream items)."""
+
+    name: str
+    target: str
+    x: np.ndarray
+    y: np.ndarray
+    ids: list[str]
+    batches: list[np.ndarray]
+    groups: np.ndarray
+    group_names: list[str]
+    boot: BootSource | None
+    boot_in_items: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    @property
+    def n_batches(self) -> int:
+        return len(self.batches)
+
+
+def validate_config(cfg: StreamConfig) -> None:
+    """Check every choice-valued key before any data is read (UserError naming the key)."""
+    def bad(key: str, value: Any, allowed: Sequence[str]) -> UserError:
+        return UserError(f"{key} {value!r} is not known", None,
+                         f"set {key} to one of {', '.join(allowed)}")
+
+    if cfg.task not in TASKS:
+        raise bad("task", cfg.task, TASKS)
+    if cfg.al_method not in METHODS:
+        raise bad("al_method", cfg.al_method, METHODS)
+    if cfg.loss not in LOSS_KINDS:
+        raise bad("loss", cfg.loss, LOSS_KINDS)
+    if cfg.class_weights not in WEIGHT_SCHEMES:
+        raise bad("class_weights", cfg.class_weights, WEIGHT_SCHEMES)
+    parse_sim_type(cfg.sim_type)
+    BudgetConfig(n_queries=cfg.n_queries, drift=cfg.drift)
+    if cfg.al_method in ("rank", "split"):
+        for m in cfg.combo:
+            if m not in BASE_METHODS:
+                raise bad("combo", m, BASE_METHODS)
+        if len(cfg.combo) != 2:
+            raise UserError(f"combo {cfg.combo} must name two methods", None,
+                            "e.g. --set combo=smax,necs")
+    checks = [("samples_per_batch", cfg.samples_per_batch, 2), ("context", cfg.context, 0),
+              ("bootstrap", cfg.bootstrap, 0), ("batch_size", cfg.batch_size, 2),
+              ("patience", cfg.patience, 1), ("max_epochs", cfg.max_epochs, 1),
+              ("embed_dim", cfg.embed_dim, 1), ("comp_hidden", cfg.comp_hidden, 1),
+              ("class_hidden", cfg.class_hidden, 1), ("comp_layers", cfg.comp_layers, 0),
+              ("class_layers", cfg.class_layers, 0), ("forget_n_batches", cfg.forget_n_batches, 0),
+              ("memory_cap", cfg.memory_cap, 0), ("epochs_per_pass", cfg.epochs_per_pass, 0),
+              ("jobs", cfg.jobs, 1), ("n_pert", cfg.n_pert, 1)]
+    for key, value, lo in checks:
+        if value < lo:
+            raise UserError(f"{key} = {value} must be >= {lo}", None, f"fix {key}")
+    if cfg.max_fb_samples is not None and cfg.max_fb_samples < 0:
+        raise UserError("max_fb_samples must be >= 0 or null", None, "fix max_fb_samples")
+    if cfg.adapt_distr is not None and not 0.0 <= cfg.adapt_distr <= 1.0:
+        raise UserError(f"adapt_distr {cfg.adapt_distr} is not a share in [0, 1]", None,
+                        "e.g. --adapt-distr 0.5")
+    if not cfg.features:
+        raise UserError("no feature set given", None, "e.g. --features ecapalang")
+
+
+def _order_for(cfg: StreamConfig, classes: np.ndarray, n: int) -> np.ndarray:
+    """Stream order of an LID split (n,) int64: a kind made with ``default_rng(seed)`` or a file."""
+    if cfg.order in ORDER_KINDS:
+        try:
+            return make_order(cfg.order, classes, np.random.default_rng(cfg.seed))
+        except ValueError as exc:
+            raise UserError(f"no {cfg.order} order for this split: {exc}", None,
+                            "use --order random or fewer, larger classes") from exc
+    if cfg.order == "sorted":
+        return np.arange(n, dtype=np.int64)
+    return read_order(cfg.order, n)
+
+
+def lid_order(cfg: StreamConfig, table: FeatureTable) -> np.ndarray:
+    """The order file content ``iml-tui order`` writes for this split and seed."""
+    return _order_for(cfg, table.classes, table.n)
+
+
+def run_names(cfg: StreamConfig) -> list[tuple[str, str]]:
+    """(run name, target or environment) of every run the config asks for."""
+    validate_config(cfg)
+    if cfg.task == "lid":
+        from iml_tui.data.stream_data import lid_targets
+
+        table = load_lid_split(cfg.feat_root, cfg.features, cfg.split)
+        return [(f"{cfg.split}_{t}", t) for t in lid_targets(table, cfg.target)]
+    envs = [cfg.env]
+    if cfg.env == "all":
+        envs = list_vtd_envs(cfg.feat_root, cfg.features[0])
+        if not envs:
+            raise UserError("no environments found", Path(cfg.feat_root) / cfg.features[0],
+                            "check --feat-root and --features")
+    return [(e, e) for e in envs]
+
+
+def _remove(batch_list: list[np.ndarray], items: np.ndarray) -> list[np.ndarray]:
+    if not len(items):
+        return batch_list
+    return [b[~np.isin(b, items)] for b in batch_list]
+
+
+def prepare_lid(cfg: StreamConfig, target: str) -> StreamInputs:
+    """The stream of one LID split with ``target`` as the target language."""
+    table = load_lid_split(cfg.feat_root, cfg.features, cfg.split)
+    y = binary_labels(table, target) if target in table.class_list else None
+    if y is None:
+        raise UserError(f"target {target!r} is not a language of the split", table.paths[0],
+                        f"use one of {', '.join(table.class_list)}")
+    order = lid_order(cfg, table)
+    if cfg.reverse_order:
+        order = order[::-1].copy()
+    boot_rng = np.random.default_rng([cfg.seed, 2])
+    boot: BootSource | None = None
+    boot_items = np.zeros(0, dtype=np.int64)
+    if cfg.boot_in:
+        boot_items = draw_bootstrap(y, cfg.bootstrap, boot_rng, candidates=order)
+        order = order[~np.isin(order, boot_items)]
+    else:
+        source = cfg.boot_from or "train"
+        if source == cfg.split:
+            raise UserError(f"the bootstrap split {source!r} is the streamed split", None,
+                            "set boot_from to another split or use --boot-in")
+        src = load_lid_split(cfg.feat_root, cfg.features, source)
+        if target not in src.class_list:
+            raise UserError(f"target {target!r} is not a language of the {source} split",
+                            src.paths[0], "the bootstrap split needs the same languages")
+        ys = binary_labels(src, target)
+        xs = with_context(src.x, cfg.context, batch_size=cfg.samples_per_batch)
+        boot = BootSource(x=xs, y=ys, ids=src.ids, name=source)
+    spb = cfg.samples_per_batch
+    batch_list = list(batches(order, spb))
+    if not batch_list:
+        raise UserError(f"the split has {len(order)} samples, fewer than one batch of {spb}",
+                        table.paths[0], "lower --set samples_per_batch")
+    return StreamInputs(name=f"{cfg.split}_{target}", target=target, x=table.x, y=y,
+                        ids=table.ids, batches=batch_list, groups=table.classes,
+                        group_names=table.class_list, boot=boot, boot_in_items=boot_items)
+
+
+def prepare_vtd(cfg: StreamConfig, env: str) -> StreamInputs:
+    """The stream of one VTD environment: one batch per session."""
+    table = load_vtd_env(cfg.feat_root, cfg.features, env)
+    sessions = table.session_batches()
+    n_s = len(sessions)
+    if cfg.order == "sorted":
+        s_order = np.arange(n_s)
+    elif cfg.order == "random":
+        s_order = np.random.default_rng(cfg.seed).permutation(n_s)
+    elif cfg.order == "cluster":
+        raise UserError("order 'cluster' is for LID", None,
+                        f"VTD orders: {', '.join(VTD_ORDERS)} or an order file of sessions")
+    else:
+        s_order = read_order(cfg.order, n_s)
+    batch_list = [sessions[int(s)] for s in s_order]
+    if cfg.reverse_order:
+        batch_list = [b[::-1].copy() for b in batch_list[::-1]]
+    y = table.classes
+    boot_rng = np.random.default_rng([cfg.seed, 2])
+    boot: BootSource | None = None
+    boot_items = np.zeros(0, dtype=np.int64)
+    if cfg.boot_in:
+        boot_items = draw_bootstrap(y, cfg.bootstrap, boot_rng,
+                                    candidates=np.concatenate(batch_list))
+        batch_list = _remove(batch_list, boot_items)
+    else:
+        envs = ([e.strip() for e in cfg.boot_from.split(",") if e.strip()] if cfg.boot_from
+                else other_corpus_envs(cfg.feat_root, cfg.features[0], env))
+        envs = [e for e in envs if e != env]
+        if not envs:
+            raise UserError("no out-of-domain environment for the bootstrap",
+                            Path(cfg.feat_root) / cfg.features[0],
+                            "add another environment, set boot_from, or use --boot-in")
+        xs, ys, ids = [], [], []
+        for e in envs:
+            t = load_vtd_env(cfg.feat_root, cfg.features, e)
+            xs.append(context_by_batches(t.x, t.session_batches(), cfg.context))
+            ys.append(t.classes)
+            ids.extend(t.ids)
+        boot = BootSource(x=np.concatenate(xs), y=np.concatenate(ys), ids=ids,
+                          name=",".join(envs))
+    return StreamInputs(name=env, target="live", x=table.x, y=y, ids=table.ids,
+                        batches=batch_list, groups=table.session, group_names=table.sessions,
+                        boot=boot, boot_in_items=boot_items)
+
+
+def prepare_inputs(cfg: StreamConfig, target: str) -> StreamInputs:
+    """Inputs of the run for ``target`` (an LID language or a VTD environment)."""
+    validate_config(cfg)
+    return prepare_lid(cfg, target) if cfg.task == "lid" else prepare_vtd(cfg, target)
+
+
+# --- the run -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BatchEvent:
+    """Progress message: batch ``pass_`` (0-based) of ``n_batches`` of run ``run`` finished."""
+
+    run: str
+    pass_: int
+    n_batches: int
+    pre_dcf: float
+    dcf: float
+    n_al: int
+    n_cf: int
+
+
+@dataclass
+class BatchTiming:
+    """Seconds spent on one batch, split by phase; ``fit_*`` are the gradient-step loops."""
+
+    pass_: int
+    predict_s: float = 0.0
+    query_s: float = 0.0
+    fit_al_s: float = 0.0
+    fit_cf_s: float = 0.0
+    epochs_al: int = 0
+    epochs_cf: int = 0
+    other_s: float = 0.0
+    total_s: float = 0.0
+
+    @property
+    def fit_s(self) -> float:
+        return self.fit_al_s + self.fit_cf_s
+
+
+@dataclass
+class LabelRecord:
+    """One labelled sample: id, index in its source table, source (``stream`` or the bootstrap
+    source), pass (-1: bootstrap), why (question kind), label."""
+
+    id: str
+    index: int
+    source: str
+    pass_: int
+    why: str
+    label: int
+
+
+def fit_config(cfg: StreamConfig) -> StreamFitConfig:
+    """The training settings of a run (``epochs_per_pass`` > 0: that many epochs, no patience)."""
+    loss = LossConfig(kind=cfg.loss, weights=cfg.class_weights,  # type: ignore[arg-type]
+                      target_weight=cfg.target_weight, nll_scale=cfg.xent_weight,
+                      margin=cfg.margin, gamma=cfg.gamma, beta=cfg.beta)
+    max_epochs, patience = cfg.max_epochs, cfg.patience
+    if cfg.epochs_per_pass > 0:
+        max_epochs, patience = cfg.epochs_per_pass, cfg.epochs_per_pass + 1
+    return StreamFitConfig(lr=cfg.lr, weight_decay=cfg.wd, batch_size=cfg.batch_size,
+                           patience=patience, max_epochs=max_epochs, min_delta=cfg.min_delta,
+                           loss=loss)
+
+
+def build_model(cfg: StreamConfig, dim: int, device: torch.device) -> CompClassModel:
+    """The detector for inputs of ``dim`` (features x (2 context + 1)), seeded by ``seed``."""
+    model = CompClassModel(dim, comp_hidden=(cfg.comp_hidden,) * cfg.comp_layers,
+                           emb_dim=cfg.embed_dim, cls_hidden=(cfg.class_hidden,) * cfg.class_layers,
+                           seed=cfg.seed)
+    if not cfg.initial_bn:
+        model.input_bn = nn.Identity()  # type: ignore[assignment]
+    if cfg.init_weights:
+        path = Path(cfg.init_weights)
+        if not path.is_file():
+            raise UserError("initial weights not found", path, "fix init_weights")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except (RuntimeError, OSError, KeyError) as exc:
+            raise UserError(f"weights do not fit this model ({str(exc).splitlines()[0]})", path,
+                            "use weights saved by a run with the same sizes and features") from exc
+    model.eval()
+    return model.to(device)
+
+
+def spec_of(cfg: StreamConfig, name: str) -> dict[str, Any]:
+    """What makes a run's result: the config without runtime keys, plus the run name."""
+    spec = {k: v for k, v in config_to_dict(cfg).items() if k not in RUNTIME_KEYS}
+    spec["run"] = name
+    return spec
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file, fsync and rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def _csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def git_revision() -> str:
+    """The source tree's git revision, or "" outside a checkout."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=5, check=False).stdout.strip()
+    except OSError:
+        return ""
+
+
+@dataclass
+class _State:
+    """Everything that changes from batch to batch (saved in checkpoint.pt)."""
+
+    pool_x: np.ndarray
+    pool_y: np.ndarray
+    pool_pass: np.ndarray
+    pool_boot: np.ndarray
+    records: list[LabelRecord]
+    rows: list[ScoreRow]
+    timings: list[BatchTiming]
+    batch_info: list[list[Any]]
+    n_boot: int
+    setup_s: float
+
+
+class StreamRun:
+    """One simulated stream run in ``run_dir`` (resumable), answered by ``oracle``.
+
+    ``oracle`` defaults to a :class:`TruthOracle` over the stream's labels.
+    """
+
+    def __init__(self, cfg: StreamConfig, inputs: StreamInputs, run_dir: str | Path,
+                 device: torch.device | None = None, oracle: Oracle | None = None,
+                 command: str = "") -> None:
+        validate_config(cfg)
+        self.cfg = cfg
+        self.inp = inputs
+        self.dir = Path(run_dir)
+        self.device = device or torch.device("cpu")
+        self.oracle: Oracle = oracle if oracle is not None else TruthOracle(inputs.y)
+        self.command = command
+        self.dim = inputs.x.shape[1] * (2 * cfg.context + 1)
+        self.fit_cfg = fit_config(cfg)
+        self.tokens = parse_sim_type(cfg.sim_type)
+        plan = None
+        if cfg.budget_plan:
+            plan = read_budget_plan(cfg.budget_plan, inputs.name, inputs.n_batches)
+        self.budget_cfg = BudgetConfig(
+            n_queries=cfg.n_queries, drift=cfg.drift, drift_mult=cfg.drift_mult,
+            warn_mult=cfg.warn_mult, calm_mult=cfg.calm_mult, min_al_samples=cfg.min_al_samples,
+            adwin_delta=cfg.adwin_delta, adwin_warn_delta=cfg.adwin_warn_delta,
+            hdddm_alpha=cfg.hdddm_alpha, hdddm_warn_alpha=cfg.hdddm_warn_alpha)
+        self.plan = plan
+
+    # -- files --
+    @property
+    def finished(self) -> bool:
+        m = self.dir / "manifest.json"
+        return m.is_file() and bool(json.loads(m.read_text()).get("finished"))
+
+    def _check_spec(self) -> None:
+        want = spec_of(self.cfg, self.inp.name)
+        path = self.dir / "spec.json"
+        if path.is_file():
+            if json.loads(path.read_text()) != json.loads(json.dumps(want)):
+                raise UserError("this run folder was made with a different configuration",
+                                self.dir, "use another --out folder or delete this one")
+        else:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, json.dumps(want, indent=2))
+        if self.command:
+            atomic_write_text(self.dir / "command.txt", self.command + "\n")
+
+    # -- the loop --
+    def run(self, on_batch: Callable[[BatchEvent], None] | None = None) -> list[ScoreRow]:
+        """Run (or finish, or read back) every batch; returns the score rows."""
+        self._check_spec()
+        if self.finished:
+            from iml_tui.engine.scoring import read_scores
+
+            return read_scores(self.dir / "scores.csv")
+        t_setup = time.perf_counter()
+        model = build_model(self.cfg, self.dim, self.device)
+        rng = np.random.default_rng([self.cfg.seed, 1])
+        budget = QueryBudget(self.budget_cfg, self.plan)
+        ckpt = self.dir / "checkpoint.pt"
+        if ckpt.is_file():
+            saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+            model.load_state_dict(saved["model"])
+            rng.bit_generator.state = saved["rng"]
+            budget = saved["budget"]
+            st: _State = saved["state"]
+            if isinstance(self.oracle, TruthOracle):
+                self.oracle.asked = dict(saved["asked"])
+        else:
+            st = self._bootstrap(model, rng)
+        st.setup_s += time.perf_counter() - t_setup
+        for b in range(len(st.rows), self.inp.n_batches):
+            self._batch(b, model, rng, budget, st)
+            self._save_batch(model, rng, budget, st)
+            if on_batch is not None:
+                r = st.rows[-1]
+                on_batch(BatchEvent(self.inp.name, b, self.inp.n_batches, r.pre_dcf, r.dcf,
+                                    r.n_al, r.cf_tp + r.cf_fp))
+        self._finish(model, st)
+        return st.rows
+
+    def _bootstrap(self, model: CompClassModel, rng: np.random.Generator) -> _State:
+        cfg, inp = self.cfg, self.inp
+        records: list[LabelRecord] = []
+        if inp.boot is not None:
+            idx = draw_bootstrap(inp.boot.y, cfg.bootstrap, np.random.default_rng([cfg.seed, 2]))
+            x0 = inp.boot.x[idx]
+            y0 = inp.boot.y[idx].astype(np.int64)
+            records = [LabelRecord(inp.boot.ids[i], int(i), inp.boot.name, -1, "bootstrap",
+                                   int(inp.boot.y[i])) for i in idx]
+        else:
+            items = inp.boot_in_items
+            ctx = self._context_of_items(items)
+            q = Question(items=items, why="bootstrap", batch=-1,
+                         ids=tuple(inp.ids[i] for i in items))
+            keep, lab = answered(q, self.oracle.answer(q))
+            x0, y0 = ctx[keep], lab
+            records = [LabelRecord(inp.ids[i], int(i), "stream", -1, "bootstrap", int(v))
+                       for i, v in zip(items[keep], lab, strict=True)]
+        st = _State(pool_x=np.asarray(x0, np.float32).reshape(-1, self.dim),
+                    pool_y=np.asarray(y0, np.int64), pool_pass=np.full(len(y0), -1, np.int64),
+                    pool_boot=np.ones(len(y0), bool), records=records, rows=[], timings=[],
+                    batch_info=[], n_boot=len(y0), setup_s=0.0)
+        self._fit(model, st, rng)
+        return st
+
+    def _context_of_items(self, items: np.ndarray) -> np.ndarray:
+        """Context-stacked rows (k, dim) of stream items taken for the bootstrap (``boot_in``):
+        each with its neighbours in the table's stored order (zero beyond its ends)."""
+        x = self.inp.x
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        c = self.cfg.context
+        for k, i in enumerate(items):
+            lo, hi = max(0, i - c), min(len(x), i + c + 1)
+            block = with_context(x[lo:hi], c)
+            out[k] = block[i - lo]
+        return out
+
+    def _fit(self, model: CompClassModel, st: _State,
+             rng: np.random.Generator) -> tuple[float, int]:
+        if len(st.pool_y) < 2:
+            return 0.0, 0
+        res = fit_stream_model(model, st.pool_x, st.pool_y, self.fit_cfg, rng)
+        return res.seconds, res.epochs
+
+    def _apply_memory(self, st: _State, current: int) -> None:
+        keep = memory_keep(st.pool_pass, st.pool_boot, current, self.cfg.forget_n_batches,
+                           self.cfg.memory_cap)
+        if not keep.all():
+            st.pool_x, st.pool_y = st.pool_x[keep], st.pool_y[keep]
+            st.pool_pass, st.pool_boot = st.pool_pass[keep], st.pool_boot[keep]
+
+    def _add(self, st: _State, xs: np.ndarray, items: np.ndarray, labels: np.ndarray, b: int,
+             why: str) -> None:
+        st.pool_x = np.concatenate([st.pool_x, xs.astype(np.float32)])
+        st.pool_y = np.concatenate([st.pool_y, labels.astype(np.int64)])
+        st.pool_pass = np.concatenate([st.pool_pass, np.full(len(items), b, np.int64)])
+        st.pool_boot = np.concatenate([st.pool_boot, np.zeros(len(items), bool)])
+        st.records.extend(LabelRecord(self.inp.ids[i], int(i), "stream", b, why, int(v))
+                          for i, v in zip(items, labels, strict=True))
+
+    def _al_method(self, logits: np.ndarray) -> str:
+        if self.cfg.al_method != "plateau":
+            return self.cfg.al_method
+        mean_smax = float(softmax(logits).max(axis=1).mean()) if len(logits) else 0.0
+        return "necs" if mean_smax > self.cfg.plateau_thresh else "smax"
+
+    def _batch(self, b: int, model: CompClassModel, rng: np.random.Generator,
+               budget: QueryBudget, st: _State) -> None:
+        cfg, inp = self.cfg, self.inp
+        t0 = time.perf_counter()
+        tm = BatchTiming(pass_=b)
+        idx = inp.batches[b]
+        yb = inp.y[idx]
+        xb = with_context(inp.x[idx], cfg.context)
+        t = time.perf_counter()
+        pred, prob, logits = predict(model, xb)
+        tm.predict_s += time.perf_counter() - t
+        pre = ConfusionCounts.from_labels(yb, pred)
+
+        # AL queries
+        t = time.perf_counter()
+        n_q, drift_state = budget.for_batch(b, (pred != yb).astype(np.int64), inp.x[idx])
+        n_q = max(0, min(n_q, len(idx)))
+        method = self._al_method(logits)
+        ranking = rank_queries(method, logits, xb, st.pool_x, model, rng, combo=cfg.combo,
+                               n_select=n_q, n_pert=cfg.n_pert, pert_eps=cfg.pert_eps)
+        metric = None
+        if method in _METRIC_METHODS:
+            metric = float(np.mean(query_scores(method, logits, xb, st.pool_x, model, rng)))
+        if cfg.adapt_distr is not None:
+            n_t = int(st.pool_y.sum())
+            lt = adapt_distr_split(cfg.adapt_distr, n_t, len(st.pool_y) - n_t, n_q,
+                                   int(pred.sum()))
+            chosen = split_queries(ranking, pred, n_q, lt)
+        else:
+            chosen = ranking[:n_q]
+        conf = np.where(pred == 1, prob, 1.0 - prob)
+        tm.query_s += time.perf_counter() - t
+        q = Question(items=idx[chosen], why="al-query", pred=pred[chosen],
+                     confidence=conf[chosen], batch=b, ids=tuple(inp.ids[i] for i in idx[chosen]))
+        keep, labels = answered(q, self.oracle.answer(q))
+        got = chosen[keep]
+        self._add(st, xb[got], idx[got], labels, b, "al-query")
+        self._apply_memory(st, b)
+        if cfg.reset_weights:
+            reset_weights(model, cfg.seed)
+        tm.fit_al_s, tm.epochs_al = self._fit(model, st, rng)
+
+        # POST-test on the samples not queried
+        rest = np.ones(len(idx), dtype=bool)
+        rest[got] = False
+        rest_pos = np.flatnonzero(rest)
+        t = time.perf_counter()
+        pred2, prob2, _ = predict(model, xb[rest_pos])
+        tm.predict_s += time.perf_counter() - t
+        post = ConfusionCounts.from_labels(yb[rest_pos], pred2)
+
+        # corrective feedback
+        cf_tp = cf_fp = 0
+        if self.tokens:
+            sides = {_SIDES[tok] for tok in self.tokens if tok in _SIDES}
+            show = np.ones(len(rest_pos), bool) if "all" in self.tokens else np.isin(
+                pred2, list(sides))
+            cand = np.flatnonzero(show)
+            conf2 = np.where(pred2 == 1, prob2, 1.0 - prob2)
+            pos = rest_pos[cand]
+            cq = Question(items=idx[pos], why="cf-review", pred=pred2[cand],
+                          confidence=conf2[cand], batch=b, ids=tuple(inp.ids[i] for i in idx[pos]))
+            ckeep, clab = answered(cq, self.oracle.answer(cq))
+            cand = cand[ckeep]
+            sel = select_feedback(clab, pred2[cand], conf2[cand], cfg.sim_type,
+                                  cfg.max_fb_samples, rank_cf=cfg.rank_cf)
+            cf_tp, cf_fp = cf_label_counts(clab, sel)
+            if len(sel):
+                fpos = rest_pos[cand[sel]]
+                self._add(st, xb[fpos], idx[fpos], clab[sel], b, "cf-review")
+                self._apply_memory(st, b)
+                tm.fit_cf_s, tm.epochs_cf = self._fit(model, st, rng)
+
+        row = make_score_row(b, pre, post, previous=st.rows,
+                             n_target_labelled=int(st.pool_y.sum()), n_samples=len(st.pool_y),
+                             n_al=len(got), cf_tp=cf_tp, cf_fp=cf_fp, drift=drift_state,
+                             metric=metric)
+        st.rows.append(row)
+        g = inp.groups[idx]
+        dominant = int(np.bincount(g).argmax()) if len(g) else -1
+        st.batch_info.append([b, len(idx), int(yb.sum()), dominant,
+                              inp.group_names[dominant] if dominant >= 0 else "", n_q, method])
+        tm.total_s = time.perf_counter() - t0
+        tm.other_s = tm.total_s - tm.fit_s - tm.predict_s - tm.query_s
+        st.timings.append(tm)
+
+    # -- outputs --
+    def _save_batch(self, model: CompClassModel, rng: np.random.Generator,
+                    budget: QueryBudget, st: _State) -> None:
+        write_scores(self.dir / "scores.csv.tmp", st.rows)
+        (self.dir / "scores.csv.tmp").replace(self.dir / "scores.csv")
+        atomic_write_text(self.dir / "batches.csv", _csv_text(
+            ["pass", "n", "n_target", "group", "group_name", "n_q", "al_method"], st.batch_info))
+        atomic_write_text(self.dir / "timings.csv", _timings_csv(st.timings))
+        asked = dict(self.oracle.asked) if isinstance(self.oracle, TruthOracle) else {}
+        _atomic_torch_save({"model": model.state_dict(), "rng": rng.bit_generator.state,
+                            "budget": budget, "state": st, "asked": asked},
+                           self.dir / "checkpoint.pt")
+
+    def _finish(self, model: CompClassModel, st: _State) -> None:
+        _atomic_torch_save(model.state_dict(), self.dir / "model.pt")
+        atomic_write_text(self.dir / "labelled.csv", _csv_text(
+            ["id", "index", "source", "pass", "why", "label"],
+            [[r.id, r.index, r.source, r.pass_, r.why, r.label] for r in st.records]))
+        fit_s = sum(t.fit_s for t in st.timings)
+        total_s = sum(t.total_s for t in st.timings)
+        manifest = {
+            "task": self.cfg.task, "run": self.inp.name, "target": self.inp.target,
+            "config": config_to_dict(self.cfg), "n_batches": self.inp.n_batches,
+            "n_samples": int(sum(len(b) for b in self.inp.batches)), "n_boot": st.n_boot,
+            "boot_source": self.inp.boot.name if self.inp.boot is not None else "stream",
+            "input_dim": self.dim,
+            "asked": dict(self.oracle.asked) if isinstance(self.oracle, TruthOracle) else {},
+            "timings": {"setup_s": st.setup_s, "batches_s": total_s, "fit_s": fit_s,
+                        "overhead_share": (total_s - fit_s) / total_s if total_s else 0.0},
+            "versions": {"iml_tui": __version__, "python": platform.python_version(),
+                         "numpy": np.__version__, "torch": torch.__version__},
+            "git_revision": git_revision(), "device": str(self.device),
+            "host": {"platform": platform.platform(), "cpus": os.cpu_count()},
+            "finished": True,
+        }
+        atomic_write_text(self.dir / "manifest.json", json.dumps(manifest, indent=2))
+        (self.dir / "checkpoint.pt").unlink(missing_ok=True)
+
+
+def _timings_csv(timings: Sequence[BatchTiming]) -> str:
+    names = [f.name for f in dataclasses.fields(BatchTiming)]
+    rows = []
+    for t in timings:
+        rows.append([t.pass_] + [
+            f"{getattr(t, n):.4f}" if isinstance(getattr(t, n), float) else getattr(t, n)
+            for n in names[1:]])
+    return _csv_text(["pass", *names[1:]], rows)
+
+
+def run_stream(cfg: StreamConfig, target: str, run_dir: str | Path,
+               device: torch.device | None = None, oracle: Oracle | None = None,
+               command: str = "", on_batch: Callable[[BatchEvent], None] | None = None
+               ) -> list[ScoreRow]:
+    """Prepare and run one stream (``target``: LID language or VTD environment)."""
+    inputs = prepare_inputs(cfg, target)
+    return StreamRun(cfg, inputs, run_dir, device, oracle, command).run(on_batch)
