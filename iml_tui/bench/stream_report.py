@@ -80,7 +80,7 @@ def table_rows(runs: Sequence[ScoredRun]) -> list[list[str]]:
 def print_scores(runs: Sequence[ScoredRun], console: Console) -> None:
     table = Table(title="stream scores (IMLM = (FP + labelled) / N + FN / P; lower is better)")
     for i, h in enumerate(HEADER):
-        table.add_column(h, justify="left" if i == 0 else "right")
+        table.add_column(h, justify="left" if i == 0 else "right", no_wrap=i == 0)
     rows = table_rows(runs)
     for k, row in enumerate(rows):
         table.add_row(*row, style="bold" if len(runs) > 1 and k == len(rows) - 1 else None)

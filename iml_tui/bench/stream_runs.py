@@ -79,15 +79,26 @@ def run_all(cfg: StreamConfig, command: str = "",
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     threads = threads_per_run(cfg)
     results: dict[str, list[ScoreRow]] = {}
-    if cfg.jobs <= 1 or len(runs) == 1:
+    todo = []
+    for run in runs:  # finished runs are read back here, without starting a process
+        if (run.run_dir / "manifest.json").is_file():
+            rows = StreamRun(cfg, prepare_inputs(cfg, run.target), run.run_dir).run()
+            results[run.name] = rows
+            if on_event is not None:
+                for r in rows:
+                    on_event(BatchEvent(run.name, r.pass_, run.n_batches, r.pre_dcf, r.dcf,
+                                        r.n_al, r.cf_tp + r.cf_fp))
+        else:
+            todo.append(run)
+    if cfg.jobs <= 1 or len(todo) <= 1:
         torch.set_num_threads(threads)
         device = device_of(cfg)
-        for run in runs:
+        for run in todo:
             inputs = prepare_inputs(cfg, run.target)
             results[run.name] = StreamRun(cfg, inputs, run.run_dir, device,
                                           command=command).run(on_event)
-    else:
-        results = _run_parallel(cfg, runs, command, threads, on_event)
+    elif todo:
+        results.update(_run_parallel(cfg, todo, command, threads, on_event))
     return {r.name: results[r.name] for r in runs}
 
 

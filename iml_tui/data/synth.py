@@ -120,7 +120,8 @@ class SynthConfig:
     class_var: float = 0.5
     site_var: float = 0.4
     confuser_rate: float = 0.15
-    confuser_mix: float = 0.85
+    n_confusers: int = 12
+    confuser_mix: tuple[float, float] = (0.3, 0.85)
     overlap: float = 0.0
     seed: int = 0
 
@@ -139,9 +140,13 @@ class SynthConfig:
             raise ValueError("n_clusters, clusters_per_site and latent_dim must be >= 1")
         if self.max_events < 1 or self.min_positives < 0:
             raise ValueError("max_events must be >= 1 and min_positives >= 0")
-        for name in ("label_noise", "confuser_rate", "overlap", "frame_corr", "confuser_mix"):
+        for name in ("label_noise", "confuser_rate", "overlap", "frame_corr"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]")
+        if self.n_confusers < 1:
+            raise ValueError("n_confusers must be >= 1")
+        if not 0.0 <= self.confuser_mix[0] <= self.confuser_mix[1] <= 1.0:
+            raise ValueError("confuser_mix must be (low, high) cosines with 0 <= low <= high <= 1")
         if not 0 < self.snr[0] <= self.snr[1]:
             raise ValueError("snr must be (low, high) with 0 < low <= high")
         if not 0 < self.event_len[0] <= self.event_len[1] <= 1:
@@ -173,6 +178,18 @@ def class_counts(cfg: SynthConfig, n: int) -> np.ndarray:
     return counts
 
 
+def site_recordings(cfg: SynthConfig) -> dict[int, int]:
+    """Recordings per site: ``clusters_per_site`` for the site with the most positives, fewer
+    (with the square root of the site's share of positives, at least 2) for smaller sites."""
+    share: dict[int, float] = {}
+    for s, p in zip(cfg.sites, cfg.priors, strict=True):
+        share[s] = share.get(s, 0.0) + p
+    top = max(share.values())
+    cps = cfg.clusters_per_site
+    return {s: int(np.clip(round(cps * math.sqrt(v / top)) if top > 0 else cps, min(2, cps), cps))
+            for s, v in sorted(share.items())}
+
+
 # --- the shared world ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _World:
@@ -180,7 +197,7 @@ class _World:
     weights: np.ndarray  # (K,) recording sizes
     site_clusters: list[np.ndarray]  # per class: the recordings it lives in
     patterns: np.ndarray  # (C, K, r) class pattern as heard in each recording
-    confusers: np.ndarray  # (C, r) near-misses of each class pattern
+    confusers: np.ndarray  # (J, K, r) other sounds, near-misses of class patterns, per recording
     len_share: np.ndarray  # (C,) typical event length as a share of the clip
     w: np.ndarray  # (r, D)
     b: np.ndarray  # (D,)
@@ -197,16 +214,19 @@ def _world(cfg: SynthConfig) -> _World:
     centres = rng.standard_normal((k, r)) * cfg.cluster_spread
     weights = rng.dirichlet(np.full(k, 2.0))
     order = rng.permutation(k)
-    site_ids = sorted(set(cfg.sites))
-    per_site = {s: np.sort(np.take(order, np.arange(j * cfg.clusters_per_site,
-                                                    (j + 1) * cfg.clusters_per_site), mode="wrap"))
-                for j, s in enumerate(site_ids)}
+    n_rec = site_recordings(cfg)
+    ends = np.cumsum(list(n_rec.values()))
+    per_site = {s: np.sort(np.take(order, np.arange(e - m, e), mode="wrap"))
+                for (s, m), e in zip(n_rec.items(), ends.tolist(), strict=True)}
     site_clusters = [per_site[s] for s in cfg.sites]
     base = _unit(rng.standard_normal((c, r)))
     variants = base[:, None, :] + cfg.site_var * _unit(rng.standard_normal((c, k, r)))
     patterns = _unit(variants)
-    mix = cfg.confuser_mix
-    confusers = _unit(mix * base + math.sqrt(1 - mix * mix) * _unit(rng.standard_normal((c, r))))
+    j = cfg.n_confusers
+    mix = rng.uniform(*cfg.confuser_mix, (j, 1))
+    near = base[np.arange(j) % c]
+    conf_base = _unit(mix * near + np.sqrt(1 - mix * mix) * _unit(rng.standard_normal((j, r))))
+    confusers = _unit(conf_base[:, None, :] + cfg.site_var * _unit(rng.standard_normal((j, k, r))))
     lo, hi = cfg.event_len
     len_share = rng.uniform(lo, hi, c)
     w = rng.standard_normal((r, cfg.d)) / math.sqrt(r)
@@ -248,7 +268,7 @@ def _plan(cfg: SynthConfig, world: _World, split: str) -> _Plan:
         if others.size:
             cls2[i] = others[rng.integers(others.size)]
     has_conf = rng.random(n) < cfg.confuser_rate
-    confuser = np.where(has_conf, rng.integers(0, len(cfg.class_list), n), -1)
+    confuser = np.where(has_conf, rng.integers(0, cfg.n_confusers, n), -1)
     # ids: recording name and the clip's offset in it (10 s windows, 5 s hop)
     order = np.argsort(cluster, kind="stable")
     rank = np.empty(n, dtype=np.int64)
@@ -335,7 +355,7 @@ def _block(
         safe = np.where(active, which, 0)
         share = world.len_share[safe] if slot < 2 else np.full(bsz, np.mean(cfg.event_len))
         env, lab = _events(rng, cfg, active, share, labelled)
-        base = world.patterns[safe, cluster] if slot < 2 else world.confusers[safe]
+        base = world.patterns[safe, cluster] if slot < 2 else world.confusers[safe, cluster]
         vec = base + cfg.class_var * _unit(rng.standard_normal((bsz, r))) * rng.random((bsz, 1))
         if active.any():
             z += env[:, :, None] * vec.astype(np.float32)[:, None, :]

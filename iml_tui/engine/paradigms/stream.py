@@ -185,6 +185,9 @@ def run_names(cfg: StreamConfig) -> list[tuple[str, str]]:
 
         table = load_lid_split(cfg.feat_root, cfg.features, cfg.split)
         return [(f"{cfg.split}_{t}", t) for t in lid_targets(table, cfg.target)]
+    if cfg.target not in ("all", ""):
+        raise UserError(f"--target {cfg.target} is for --task lid", None,
+                        "pick VTD environments with --env (a name or all)")
     envs = [cfg.env]
     if cfg.env == "all":
         envs = list_vtd_envs(cfg.feat_root, cfg.features[0])
@@ -306,7 +309,8 @@ class BatchEvent:
 
 @dataclass
 class BatchTiming:
-    """Seconds spent on one batch, split by phase; ``fit_*`` are the gradient-step loops."""
+    """Seconds spent on one batch, split by phase; ``fit_*`` are the gradient-step loops,
+    ``save_s`` the checkpoint and outputs written after it; ``total_s`` includes everything."""
 
     pass_: int
     predict_s: float = 0.0
@@ -316,6 +320,7 @@ class BatchTiming:
     epochs_al: int = 0
     epochs_cf: int = 0
     other_s: float = 0.0
+    save_s: float = 0.0
     total_s: float = 0.0
 
     @property
@@ -503,7 +508,10 @@ class StreamRun:
         st.setup_s += time.perf_counter() - t_setup
         for b in range(len(st.rows), self.inp.n_batches):
             self._batch(b, model, rng, budget, st)
+            t_save = time.perf_counter()
             self._save_batch(model, rng, budget, st)
+            st.timings[-1].save_s = time.perf_counter() - t_save
+            st.timings[-1].total_s += st.timings[-1].save_s
             if on_batch is not None:
                 r = st.rows[-1]
                 on_batch(BatchEvent(self.inp.name, b, self.inp.n_batches, r.pre_dcf, r.dcf,
@@ -678,6 +686,7 @@ class StreamRun:
 
     def _finish(self, model: CompClassModel, st: _State) -> None:
         _atomic_torch_save(model.state_dict(), self.dir / "model.pt")
+        atomic_write_text(self.dir / "timings.csv", _timings_csv(st.timings))
         atomic_write_text(self.dir / "labelled.csv", _csv_text(
             ["id", "index", "source", "pass", "why", "label"],
             [[r.id, r.index, r.source, r.pass_, r.why, r.label] for r in st.records]))

@@ -1,0 +1,1 @@
+"""Audio: reading, resampling, spectrograms, compatibility imports."""
