@@ -48,29 +48,29 @@ def simulate(
     task: Annotated[Task, typer.Option(help="Which paradigm and task to simulate.")] =
     Task.bioacoustic,
     pool_dir: Annotated[Path | None, typer.Option(
-        help="Folder with train.h5, valid.h5, test.h5 [config: pool_dir].")] = None,
+        help="Folder with train.h5, valid.h5, test.h5 (config: pool_dir).")] = None,
     strategy: Annotated[str | None, typer.Option(
-        help="rand, ft, mp, mfft, comma-separated, or all [config: strategy].")] = None,
+        help="rand, ft, mp, mfft, comma-separated, or all (config: strategy).")] = None,
     start: Annotated[str | None, typer.Option(
-        help="cold, warm or all [config: start].")] = None,
+        help="cold, warm or all (config: start).")] = None,
     warm_k: Annotated[int | None, typer.Option(
-        help="Warm start: positives per class in the first round [config: warm_k].")] = None,
+        help="Warm start: positives per class in the first round (config: warm_k).")] = None,
     budgets: Annotated[str | None, typer.Option(
-        help="Cumulative annotation budgets, e.g. 50,100,150 [config: budgets].")] = None,
+        help="Cumulative annotation budgets, e.g. 50,100,150 (config: budgets).")] = None,
     seeds: Annotated[str | None, typer.Option(
-        help="Seeds (repeats), e.g. 1-5 or 1,3 [config: seeds].")] = None,
+        help="Seeds (repeats), e.g. 1-5 or 1,3 (config: seeds).")] = None,
     jobs: Annotated[int | None, typer.Option(
-        help="Runs in parallel processes [config: jobs].")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder [config: out].")] = None,
+        help="Runs in parallel processes (config: jobs).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (config: out).")] = None,
     full: Annotated[bool | None, typer.Option(
-        "--full/--no-full", help="Also train the fully supervised reference [config: full].")
+        "--full/--no-full", help="Also train the fully supervised reference (config: full).")
     ] = None,
     device: Annotated[str | None, typer.Option(
-        help="auto, cpu, cuda or cuda:N [config: device].")] = None,
+        help="auto, cpu, cuda or cuda:N (config: device).")] = None,
     threads: Annotated[int | None, typer.Option(
-        help="Torch threads per run; 0 = cores / jobs [config: threads].")] = None,
+        help="Torch threads per run; 0 = cores / jobs (config: threads).")] = None,
     max_epochs: Annotated[int | None, typer.Option(
-        help="Cap on training epochs per round [config: max_epochs].")] = None,
+        help="Cap on training epochs per round (config: max_epochs).")] = None,
     config: Annotated[Path | None, typer.Option(
         help="YAML preset, e.g. configs/bioacoustic.yaml (lid / vtd: configs/<task>.yaml "
         "by default).")] = None,
@@ -78,53 +78,53 @@ def simulate(
         "--set", help="Override any config key: --set lr=1e-3 (repeatable).")] = None,
     # --- the streaming paradigm (--task lid | vtd) ---
     split: Annotated[str | None, typer.Option(
-        help="lid: the split streamed, train/dev/test [config: split].")] = None,
+        help="lid: the split streamed, train/dev/test (config: split).")] = None,
     env: Annotated[str | None, typer.Option(
-        help="vtd: the environment streamed, e.g. rm1_mc20, or all [config: env].")] = None,
+        help="vtd: the environment streamed, e.g. rm1_mc20, or all (config: env).")] = None,
     target: Annotated[str | None, typer.Option(
-        help="lid: target language code, or all (one run each) [config: target].")] = None,
+        help="lid: target language code, or all (one run each) (config: target).")] = None,
     features: Annotated[str | None, typer.Option(
-        help="Feature sets to concatenate, e.g. ecapalang,wavlm [config: features].")] = None,
+        help="Feature sets to concatenate, e.g. ecapalang,wavlm (config: features).")] = None,
     feat_root: Annotated[Path | None, typer.Option(
-        help="Folder holding one sub-folder per feature set [config: feat_root].")] = None,
+        help="Folder holding one sub-folder per feature set (config: feat_root).")] = None,
     order: Annotated[str | None, typer.Option(
-        help="random, cluster (lid), sorted, or an order file [config: order].")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the run [config: seed].")] = None,
+        help="random, cluster (lid), sorted, or an order file (config: order).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the run (config: seed).")] = None,
     n_queries: Annotated[int | None, typer.Option(
-        help="AL queries per batch [config: n_queries].")] = None,
+        help="AL queries per batch (config: n_queries).")] = None,
     al_method: Annotated[str | None, typer.Option(
         help="smax, ent, necs, rand, egl, pert, cover, rank, split, plateau "
-        "[config: al_method].")] = None,
+        "(config: al_method).")] = None,
     adapt_distr: Annotated[float | None, typer.Option(
-        help="Wanted target share of the labelled pool [config: adapt_distr].")] = None,
+        help="Wanted target share of the labelled pool (config: adapt_distr).")] = None,
     sim_type: Annotated[str | None, typer.Option(
         help="Corrective feedback: fps, tps, fns, tns, all, e.g. fpstps; none = plain AL "
-        "[config: sim_type].")] = None,
+        "(config: sim_type).")] = None,
     max_fb_samples: Annotated[int | None, typer.Option(
-        help="Most CF items per batch [config: max_fb_samples].")] = None,
+        help="Most CF items per batch (config: max_fb_samples).")] = None,
     rank_cf: Annotated[bool | None, typer.Option(
-        "--rank-cf/--no-rank-cf", help="Rank CF items by confidence [config: rank_cf].")] = None,
+        "--rank-cf/--no-rank-cf", help="Rank CF items by confidence (config: rank_cf).")] = None,
     boot_in: Annotated[bool | None, typer.Option(
-        "--boot-in/--no-boot-in", help="Bootstrap from the stream [config: boot_in].")] = None,
+        "--boot-in/--no-boot-in", help="Bootstrap from the stream (config: boot_in).")] = None,
     bootstrap: Annotated[int | None, typer.Option(
-        help="Bootstrap size (half target) [config: bootstrap].")] = None,
+        help="Bootstrap size (half target) (config: bootstrap).")] = None,
     context: Annotated[int | None, typer.Option(
-        help="Context samples on each side [config: context].")] = None,
+        help="Context samples on each side (config: context).")] = None,
     samples_per_batch: Annotated[int | None, typer.Option(
-        help="lid: samples per batch [config: samples_per_batch].")] = None,
+        help="lid: samples per batch (config: samples_per_batch).")] = None,
     budget_plan: Annotated[Path | None, typer.Option(
-        help="Budget plan folder or file from `budget plan` [config: budget_plan].")] = None,
+        help="Budget plan folder or file from `budget plan` (config: budget_plan).")] = None,
     drift: Annotated[str | None, typer.Option(
-        help="Drift-based budget: none, adwin, hdddm [config: drift].")] = None,
+        help="Drift-based budget: none, adwin, hdddm (config: drift).")] = None,
     forget_n_batches: Annotated[int | None, typer.Option(
-        help="Forget stream labels older than n batches [config: forget_n_batches].")] = None,
+        help="Forget stream labels older than n batches (config: forget_n_batches).")] = None,
     memory_cap: Annotated[int | None, typer.Option(
-        help="Ring buffer of stream labels, 0 = off [config: memory_cap].")] = None,
+        help="Ring buffer of stream labels, 0 = off (config: memory_cap).")] = None,
     reset_weights: Annotated[bool | None, typer.Option(
         "--reset-weights/--no-reset-weights",
-        help="Re-initialise the model before every fit [config: reset_weights].")] = None,
+        help="Re-initialise the model before every fit (config: reset_weights).")] = None,
     loss: Annotated[str | None, typer.Option(
-        help="default, nll, dcf, imlm, focal [config: loss].")] = None,
+        help="default, nll, dcf, imlm, focal (config: loss).")] = None,
 ) -> None:
     """Simulate a paradigm with an oracle: bioacoustic pool AL rounds, or an lid / vtd stream."""
     if task is not Task.bioacoustic:
@@ -380,10 +380,10 @@ def order_cmd(
     method: Annotated[OrderMethod, typer.Option(help="random, or cluster (label-skewed).")],
     split: Annotated[str, typer.Option(help="LID split: train, dev or test.")] = "dev",
     seed: Annotated[int, typer.Option(help="Seed of the order.")] = 18792,
-    feat_root: Annotated[Path | None, typer.Option(help="Feature root [config: feat_root].")]
+    feat_root: Annotated[Path | None, typer.Option(help="Feature root (config: feat_root).")]
     = None,
     features: Annotated[str | None, typer.Option(
-        help="Feature sets, e.g. ecapalang [config: features].")] = None,
+        help="Feature sets, e.g. ecapalang (config: features).")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Order file (default <feat_root>/orders/<split>_<method>_seed<S>.txt).")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML preset, e.g. configs/lid.yaml.")]
