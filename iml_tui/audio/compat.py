@@ -47,7 +47,10 @@ def _guard_load_lib(utils: ModuleType) -> None:
         try:
             return bool(original(lib))
         except OSError as err:
-            SKIPPED_NATIVE[lib] = str(err).splitlines()[0] if str(err) else type(err).__name__
+            cause = err.__cause__ or err
+            SKIPPED_NATIVE[lib] = (
+                str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+            )
             _LG.debug("torchaudio native library %s not loaded: %s", lib, err)
             return False
 
@@ -102,9 +105,9 @@ def import_torchaudio() -> ModuleType:
 
 def native_available() -> bool:
     """Whether torchaudio's native extension was loaded (imports torchaudio if needed)."""
-    ta = import_torchaudio()
+    import_torchaudio()
     ext = importlib.import_module("torchaudio._extension")
-    return bool(getattr(ext, "_IS_TORCHAUDIO_EXT_AVAILABLE", False)) and ta is not None
+    return bool(getattr(ext, "_IS_TORCHAUDIO_EXT_AVAILABLE", False))
 
 
 def set_hub_offline() -> None:
@@ -120,7 +123,7 @@ def set_hub_offline() -> None:
 
 
 def import_speechbrain() -> ModuleType:
-    """Return the ``speechbrain`` module: torchaudio through :func:`import_torchaudio`, hub offline."""
+    """Return ``speechbrain``, imported after :func:`import_torchaudio` with the hub offline."""
     set_hub_offline()
     import_torchaudio()
     return importlib.import_module("speechbrain")

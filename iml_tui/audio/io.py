@@ -74,8 +74,9 @@ def _open(path: str | Path) -> sf.SoundFile:
 def info(path: str | Path) -> AudioInfo:
     """Sample rate, frames, channels and duration of an audio file (header only)."""
     with _open(path) as f:
-        return AudioInfo(str(path), int(f.samplerate), int(f.frames), int(f.channels), f.format,
-                         f.subtype)
+        return AudioInfo(
+            str(path), int(f.samplerate), int(f.frames), int(f.channels), f.format, f.subtype
+        )
 
 
 def _to_mono(x: np.ndarray, mono: Mono) -> np.ndarray:
@@ -121,8 +122,8 @@ def read(
         sr_file = int(f.samplerate)
         if f.frames == 0:
             raise UserError("cannot read audio: the file holds no samples (zero length)", p, _FIX)
-        first = int(round(start * sr_file))
-        count = -1 if duration is None else int(round(duration * sr_file))
+        first = round(start * sr_file)
+        count = -1 if duration is None else round(duration * sr_file)
         try:
             if count == 0 or first >= f.frames:
                 data = np.zeros((0, f.channels), dtype=np.float32)
@@ -160,8 +161,8 @@ def iter_blocks(
     with _open(p) as f:
         sr_in = int(f.samplerate)
         sr_out = sr_in if sr is None else int(sr)
-        out_len = max(1, int(round(block_seconds * sr_out)))
-        in_len = max(1, int(math.ceil(block_seconds * sr_in)))
+        out_len = max(1, round(block_seconds * sr_out))
+        in_len = max(1, math.ceil(block_seconds * sr_in))
         stream = (
             soxr.ResampleStream(sr_in, sr_out, 1, dtype="float32", quality=QUALITY)
             if sr_out != sr_in

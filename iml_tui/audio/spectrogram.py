@@ -264,8 +264,15 @@ def log_mel(
         raise ValueError(f"expected a mono (n,) signal, got shape {x.shape}")
     f_hi = sr / 2.0 if fmax is None else min(float(fmax), sr / 2.0)
     config = replace(
-        PANNS_32K, sample_rate=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, fmin=fmin,
-        fmax=f_hi, win_length=win_length, top_db=top_db,
+        PANNS_32K,
+        sample_rate=sr,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        n_mels=n_mels,
+        fmin=fmin,
+        fmax=f_hi,
+        win_length=win_length,
+        top_db=top_db,
     )
     if x.shape[0] < config.min_samples:
         x = np.pad(x, (0, config.min_samples - x.shape[0]))
