@@ -427,6 +427,202 @@ def score_cmd(
     score_command(runs or [], csv_, latex, compare)
 
 
+prepare_app = typer.Typer(help="Import a corpus (DCASE, Common Voice, VTD) into a prepared "
+                          "folder that `iml-tui extract` reads.", no_args_is_help=True)
+app.add_typer(prepare_app, name="prepare")
+
+
+class Division(StrEnum):
+    al = "al"
+    sl = "sl"
+    both = "both"
+
+
+class NormSource(StrEnum):
+    prepared = "prepared"
+    checkpoint = "checkpoint"
+
+
+@prepare_app.command("dcase")
+def prepare_dcase_cmd(
+    source: Annotated[Path, typer.Option(help="DCASE 2024 Task 5 development zip or folder.")],
+    out: Annotated[Path, typer.Option(help="Folder for the prepared divisions.")],
+    division: Annotated[Division, typer.Option(help="al (the pool), sl (encoder training) or "
+                                               "both.")] = Division.both,
+) -> None:
+    """DCASE 2024 Task 5 -> <out>/al (pool: train/valid/test) and <out>/sl (encoder training):
+    temporal splits, 10 s clips every 5 s, 32 frame targets, log-mel statistics (SPEC A.1)."""
+    from iml_tui.data.dcase import prepare_dcase
+
+    with _rate_progress("files") as progress:
+        result = prepare_dcase(source, out, division.value, progress)
+    _print_tables(result.tables(), result.notes)
+
+
+@prepare_app.command("lid")
+def prepare_lid_cmd(
+    source: Annotated[Path, typer.Option(help="Folder with train/, dev/, test/ audio clips.")],
+    out: Annotated[Path, typer.Option(help="Folder for the prepared splits.")],
+    languages: Annotated[Path | None, typer.Option(
+        help="CSV/TSV mapping file -> language (default: the file name's third '_' token).")]
+    = None,
+) -> None:
+    """Common Voice style language-ID folders -> utterance splits with one-hot languages."""
+    from iml_tui.data.commonvoice import prepare_lid
+
+    _print_tables([prepare_lid(source, out, languages)], [])
+
+
+@prepare_app.command("vtd")
+def prepare_vtd_cmd(
+    source: Annotated[Path, typer.Option(help="Folder with one sub-folder per environment.")],
+    out: Annotated[Path, typer.Option(help="Folder for the prepared environments.")],
+) -> None:
+    """VTD sessions (audio + per-segment 0/1 labels) -> 5 s segment splits per environment."""
+    from iml_tui.data.vtd import prepare_vtd
+
+    _print_tables([prepare_vtd(source, out)], [])
+
+
+@app.command("extract")
+def extract_cmd(
+    input_: Annotated[Path, typer.Option("--input", help="A prepared folder (every split in it) "
+                                         "or one split folder.")],
+    out: Annotated[Path, typer.Option(help="Pool store (.h5) for one split, else a folder: "
+                                      "<out>/<split>.h5.")],
+    encoder: Annotated[str, typer.Option(help="cnn14, ecapa, xvector, wavlm or mfcc-stats.")]
+    = "mfcc-stats",
+    checkpoint: Annotated[Path | None, typer.Option(help="Local weights of the encoder.")]
+    = None,
+    batch_size: Annotated[int, typer.Option(
+        help="Clips per batch and per saved chunk (a resumed run keeps its first value).")] = 16,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    norm: Annotated[NormSource, typer.Option(
+        help="cnn14 log-mel statistics: of the prepared corpus, or of the checkpoint.")]
+    = NormSource.prepared,
+) -> None:
+    """Encode prepared clips into pool stores; resumable. Exit status 3: some files skipped."""
+    from iml_tui.features.extract import EXIT_SKIPPED, extract_features
+
+    with _rate_progress("clips") as progress:
+        result = extract_features(input_, out, encoder, checkpoint, batch_size, device,
+                                  norm.value, progress)
+    _report_extract(result)
+    if result.skipped:
+        raise typer.Exit(EXIT_SKIPPED)
+
+
+@contextmanager
+def _rate_progress(unit: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar with items per second, fed by ``progress(label, done, total)``;
+    shown from the first update on (an early error prints nothing else)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bars = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn(unit), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=Console(stderr=True))
+    tasks: dict[str, Any] = {}
+    first: dict[str, int] = {}
+
+    def update(label: str, done: int, total: int) -> None:
+        if not tasks:
+            bars.start()
+        if label not in tasks:
+            tasks[label] = bars.add_task(label, total=total, completed=done, rate="")
+            first[label] = done
+            return
+        bars.update(tasks[label], completed=done)
+        task = bars.tasks[tasks[label]]
+        if task.elapsed:
+            rate = (done - first[label]) / task.elapsed
+            bars.update(tasks[label], rate=f"{rate:.1f} {unit}/s")
+
+    try:
+        yield update
+    finally:
+        if tasks:
+            bars.stop()
+
+
+def _print_tables(tables: list[Any], notes: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for t in tables:
+        table = Table(title=t.title)
+        for i, col in enumerate(t.columns):
+            table.add_column(col, justify="left" if i == 0 else "right")
+        for row in t.rows:
+            table.add_row(*(str(c) for c in row))
+        console.print(table)
+    for note in notes:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+
+
+def _report_extract(result: Any) -> None:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    for o in result.outputs:
+        resumed = f", {o.resumed_chunks} chunk(s) resumed" if o.resumed_chunks else ""
+        console.print(f"wrote {o.store}: {o.kept} of {o.clips} clips{resumed}", highlight=False,
+                      soft_wrap=True)
+    for s in result.skipped:
+        console.print(f"[yellow]skipped[/] {s.file} ({s.clips} clip(s)): {s.reason}",
+                      highlight=False, soft_wrap=True)
+    if result.skipped:
+        console.print(f"{len(result.skipped)} file(s) skipped (listed in each store's 'skipped' "
+                      "attribute); exit status 3", highlight=False, soft_wrap=True)
+
+
+@app.command("label")
+def label_cmd(
+    project: Annotated[Path | None, typer.Argument(
+        help="Project folder (from `iml-tui project new`): opened, or resumed where it stopped. "
+        "Without it, --task / --pool-dir make one in ./label-<task>-<strategy>.")] = None,
+    task: Annotated[Task | None, typer.Option(help="What to label (new project).")] = None,
+    pool_dir: Annotated[Path | None, typer.Option(
+        help="Folder with train.h5 and valid.h5 (new project).")] = None,
+    strategy: Annotated[Strategy | None, typer.Option(help="Query strategy (new project).")]
+    = None,
+    budgets: Annotated[str | None, typer.Option(
+        help="Cumulative label budgets per round, e.g. 50,100,150 (new project).")] = None,
+    audio_root: Annotated[Path | None, typer.Option(
+        help="Where the audio is, when it moved since the pool was made (new project).")]
+    = None,
+    annotator: Annotated[str | None, typer.Option(
+        help="Name recorded with every label (default: the login name).")] = None,
+    player: Annotated[str, typer.Option(
+        help="Audio backend: auto, local (sound card), browser (ssh -L) or file.")] = "auto",
+    keys: Annotated[Path | None, typer.Option(
+        help="YAML keymap remapping keys by binding id, e.g. keys: {label.submit: enter}.")]
+    = None,
+    autoplay: Annotated[bool, typer.Option(
+        "--autoplay/--no-autoplay", help="Play each new item as it shows.")] = True,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Project setting key=value (new project), e.g. --set seed=3.")] = None,
+) -> None:
+    """Label in the terminal: spectrogram, prediction, one key per class; retrains meanwhile."""
+    from iml_tui.config import parse_int_list
+    from iml_tui.tui.run import run_label
+
+    options = {"task": task.value if task else None,
+               "pool_dir": str(pool_dir) if pool_dir else None,
+               "strategy": strategy.value if strategy else None,
+               "budgets": _parse(parse_int_list, budgets, "--budgets"),
+               "audio_root": str(audio_root) if audio_root else None}
+    run_label(project, options, set_, annotator, player, keys, autoplay)
+
+
 def main() -> None:
     """Console entry point: user errors are one line on stderr and exit status 2."""
     try:

@@ -100,7 +100,11 @@ def import_torchaudio() -> ModuleType:
         if name != _UTILS:
             del sys.modules[name]
     _preload_extension_utils()
-    return importlib.import_module("torchaudio")
+    ta = importlib.import_module("torchaudio")
+    ext = sys.modules.get("torchaudio._extension")
+    if ext is not None and not hasattr(ext, "utils"):
+        ext.utils = sys.modules[_UTILS]  # type: ignore[attr-defined]
+    return ta
 
 
 def native_available() -> bool:

@@ -88,6 +88,29 @@ def _to_mono(x: np.ndarray, mono: Mono) -> np.ndarray:
     raise ValueError(f"mono must be 'first' or 'mix', got {mono!r}")
 
 
+def _chunks(f: sf.SoundFile, path: Path, size: int) -> Iterator[tuple[np.ndarray, bool]]:
+    """Consecutive (frames, channels) float32 chunks of ``size`` frames and whether each is last.
+
+    MP3 is decoded in one read call and then cut: libsndfile 1.2's MP3 decoder returns different
+    samples depending on how reads are split (measured on a 440 Hz tone: chunked reads and seeks
+    drift by hundreds of samples from a single read), so MP3 is never read piecewise or seeked.
+    """
+    try:
+        if f.format == "MP3":
+            data = f.read(dtype="float32", always_2d=True)
+            n = data.shape[0]
+            for i in range(0, max(n, 1), size):
+                yield data[i : i + size], i + size >= n
+            return
+        while True:
+            data = f.read(size, dtype="float32", always_2d=True)
+            yield data, data.shape[0] < size
+            if data.shape[0] < size:
+                return
+    except _READ_ERRORS as err:
+        raise _unreadable(path, err) from err
+
+
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     """Resample (n,) or (n, channels) from ``sr_in`` to ``sr_out`` Hz with soxr (HQ); float32.
 
@@ -127,6 +150,9 @@ def read(
         try:
             if count == 0 or first >= f.frames:
                 data = np.zeros((0, f.channels), dtype=np.float32)
+            elif f.format == "MP3":  # one read call, then slice (see _chunks)
+                stop = -1 if count < 0 else first + count
+                data = f.read(stop, dtype="float32", always_2d=True)[first:]
             else:
                 if first > 0:
                     f.seek(first)
@@ -150,7 +176,8 @@ def iter_blocks(
 ) -> Iterator[np.ndarray]:
     """Stream ``path`` as consecutive mono float32 blocks of ``block_seconds`` at ``sr`` Hz.
 
-    Never holds more than about two blocks in memory, so hours at 48 kHz are fine. Every block
+    Holds about two blocks in memory, so hours at 48 kHz are fine (except MP3, which is decoded
+    whole: libsndfile's MP3 decoding depends on read sizes; convert long MP3s to FLAC). Every block
     has exactly ``round(block_seconds * sr)`` samples except the last, which holds the remainder;
     block ``i`` starts at ``i * block_seconds`` s. Resampling is stateful (soxr.ResampleStream), so
     the concatenated blocks equal whole-file resampling up to soxr's numerical noise.
@@ -171,12 +198,7 @@ def iter_blocks(
         pending: list[np.ndarray] = []
         n_pending = 0
         total_in = 0
-        while True:
-            try:
-                data = f.read(in_len, dtype="float32", always_2d=True)
-            except _READ_ERRORS as err:
-                raise _unreadable(p, err) from err
-            last = data.shape[0] < in_len
+        for data, last in _chunks(f, p, in_len):
             total_in += data.shape[0]
             x = _to_mono(data, mono) if data.shape[0] else np.zeros(0, dtype=np.float32)
             if stream is not None:
@@ -190,8 +212,6 @@ def iter_blocks(
                 rest = buf[out_len:]
                 pending = [rest] if rest.shape[0] else []
                 n_pending = rest.shape[0]
-            if last:
-                break
         if total_in == 0:
             raise UserError("cannot read audio: the file holds no samples (zero length)", p, _FIX)
         if n_pending:

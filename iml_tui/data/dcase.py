@@ -282,7 +282,7 @@ def parse_annotation(text: str, where: str, validation: bool) -> Annotation:
     UserError naming the file and line for missing columns, bad times, end < start, bad values.
     """
     fix = "fix the annotation CSV (columns Audiofilename,Starttime,Endtime,<classes>)"
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
     header = [h.strip() for h in next(reader, [])]
     missing = [h for h in HEAD if h not in header]
     if missing:
@@ -415,9 +415,9 @@ def plan_al(source: Source) -> Plan:
         raise UserError("no Validation_Set annotation CSVs in the source", source.path,
                         "point --source at the DCASE 2024 Task 5 development set")
     table = _read_table(source, VALID_CLASSES_CSV, ("dataset", "recording", "class_name"))
-    by_key = {(r["dataset"], clean_name(_strip_ext(r["recording"]))): clean_name(r["class_name"])
+    by_key = {(r["dataset"], clean_name(_strip_ext(r["recording"]))): _al_class(r["class_name"])
               for r in table}
-    order = list(dict.fromkeys(clean_name(r["class_name"]) for r in table))
+    order = list(dict.fromkeys(_al_class(r["class_name"]) for r in table))
     chosen: list[tuple[tuple[str, str, str, str, str], str]] = []
     for f in files:
         dataset, name, _, member, _ = f
@@ -441,6 +441,12 @@ def plan_al(source: Source) -> Plan:
         pos = [(ev.start, ev.end) for ev in events if ev.positive]
         plan.recordings.append(Recording(dataset, name, ext, member, audio, events, pos))
     return plan
+
+
+def _al_class(name: str) -> str:
+    """Cleaned class name; the SPEC's seven keep their SPEC spelling whatever the case."""
+    cleaned = clean_name(name)
+    return next((c for c in AL_CLASSES if c.lower() == cleaned.lower()), cleaned)
 
 
 def plan_sl(source: Source) -> Plan:
@@ -471,8 +477,8 @@ def plan_sl(source: Source) -> Plan:
             names.append(name)
         parsed.append((f, ann, names))
     used = [n for _, _, names in parsed for n in names]
-    plan.dropped_classes = sorted({n for n in used if n in SL_DROPPED_CLASSES})
-    kept = [n for n in dict.fromkeys(used) if n not in SL_DROPPED_CLASSES]
+    plan.dropped_classes = sorted({n for n in used if _sl_dropped(n)})
+    kept = [n for n in dict.fromkeys(used) if not _sl_dropped(n)]
     plan.class_list = [n for n in order if n in kept] + [n for n in kept if n not in order]
     codes: dict[str, set[str]] = {}
     for f, ann, names in parsed:
@@ -486,7 +492,7 @@ def plan_sl(source: Source) -> Plan:
         for _, s, e, values in ann.rows:
             merged: dict[str, str] = {}
             for cname, v in zip(names, values, strict=True):
-                if cname in SL_DROPPED_CLASSES:
+                if _sl_dropped(cname):
                     continue
                 old = merged.get(cname, "")
                 merged[cname] = "POS" if "POS" in (old, v) else ("UNK" if "UNK" in (old, v)
@@ -498,6 +504,10 @@ def plan_sl(source: Source) -> Plan:
                 pos.append((s, e))
         plan.recordings.append(Recording(dataset, name, ext, member, audio, events, pos))
     return plan
+
+
+def _sl_dropped(name: str) -> bool:
+    return name.lower() in {c.lower() for c in SL_DROPPED_CLASSES}
 
 
 def _strip_ext(name: str) -> str:
@@ -579,6 +589,41 @@ def _write_pieces(path: Path, bounds: Sequence[int], targets: Sequence[Path | No
                 w.close()
 
 
+def _cut_recording(plan: Plan, rec: Recording, source: Source, folder: Path
+                   ) -> tuple[audio_io.AudioInfo, list[int], list[Path | None]]:
+    """Cut one recording into its split pieces (32 kHz FLAC files under ``folder``).
+
+    Returns its audio header, the piece edges in 32 kHz samples and the piece files (None for an
+    empty piece). Audio errors name the file as the source holds it.
+    """
+    where = source.where(rec.audio_member)
+    try:
+        with source.local(rec.audio_member) as path:
+            info = audio_io.info(path)
+            if info.frames == 0:
+                raise UserError("the audio file holds no samples", where,
+                                "replace it with the complete recording")
+            duration = info.duration
+            late = [ev for ev in rec.events if ev.start >= duration and ev.end > ev.start]
+            if late:
+                plan.notes.append(f"{rec.dataset}/{rec.name}: {len(late)} event(s) after the end "
+                                  f"of the audio ({duration:.3f} s) dropped")
+            cuts = split_cuts(rec.pos_intervals, duration, plan.ratios)
+            total_out = round(info.frames * SAMPLE_RATE / info.sample_rate)
+            edges = [0, *(min(total_out, round(t * SAMPLE_RATE)) for t in cuts), total_out]
+            bounds = [int(b) for b in np.maximum.accumulate(np.array(edges, dtype=np.int64))]
+            rel = f"audio/{rec.dataset}/{rec.name}.flac"
+            targets = [folder / s / rel if bounds[i + 1] > bounds[i] else None
+                       for i, s in enumerate(plan.splits)]
+            _write_pieces(path, bounds, targets)
+    except UserError as exc:
+        if exc.path is None or exc.path == where:
+            raise
+        text = str(exc).removeprefix(f"{exc.path}: ")
+        raise UserError(text, where) from exc
+    return info, bounds, targets
+
+
 def _prepare_division(plan: Plan, source: Source, folder: Path, progress: ProgressFn | None
                       ) -> DivisionResult:
     c = len(plan.class_list)
@@ -587,24 +632,9 @@ def _prepare_division(plan: Plan, source: Source, folder: Path, progress: Progre
     stats = _LogMelStats()
     total = len(plan.recordings)
     for done, rec in enumerate(plan.recordings):
-        with source.local(rec.audio_member) as path:
-            info = audio_io.info(path)
-            duration = info.duration
-            if info.frames == 0:
-                raise UserError("the audio file is empty", source.where(rec.audio_member),
-                                "replace it with the complete recording")
-            late = [ev for ev in rec.events if ev.start >= duration and ev.end > ev.start]
-            if late:
-                plan.notes.append(f"{rec.dataset}/{rec.name}: {len(late)} event(s) after the end "
-                                  f"of the audio ({duration:.3f} s) dropped")
-            cuts = split_cuts(rec.pos_intervals, duration, plan.ratios)
-            total_out = round(info.frames * SAMPLE_RATE / info.sample_rate)
-            bounds = [0, *(min(total_out, round(t * SAMPLE_RATE)) for t in cuts), total_out]
-            bounds = list(np.maximum.accumulate(np.array(bounds, dtype=np.int64)))
-            rel = f"audio/{rec.dataset}/{rec.name}.flac"
-            targets = [folder / s / rel if bounds[i + 1] > bounds[i] else None
-                       for i, s in enumerate(plan.splits)]
-            _write_pieces(path, bounds, targets)
+        info, bounds, targets = _cut_recording(plan, rec, source, folder)
+        duration = info.duration
+        rel = f"audio/{rec.dataset}/{rec.name}.flac"
         cuts_rows.append([rec.dataset, rec.name + rec.ext, f"{duration:.6f}",
                           str(info.sample_rate), str(info.channels),
                           *(f"{b / SAMPLE_RATE:.6f}" for b in bounds[1:-1])])
@@ -614,7 +644,8 @@ def _prepare_division(plan: Plan, source: Source, folder: Path, progress: Progre
                 continue
             a, b = bounds[i] / SAMPLE_RATE, bounds[i + 1] / SAMPLE_RATE
             d = b - a
-            events = clip_events(rec.events, a, b)
+            events = sorted(clip_events(rec.events, a, b),
+                            key=lambda ev: (ev.start, ev.end, ev.cls, not ev.positive))
             lab = piece_frame_labels(events, d, c)
             part = parts[split]
             part.labels.append(lab)

@@ -10,7 +10,8 @@ from iml_tui.data.synth import SPLITS, ProgressFn, SynthConfig, synth_pools
 from iml_tui.errors import UserError
 
 #: The demo pool: the paper's classes and priors, small enough for a laptop CPU.
-DEMO_POOL = SynthConfig(n_train=3000, n_valid=600, n_test=600, t=8, d=64, seed=2025)
+DEMO_POOL = SynthConfig(n_train=3000, n_valid=600, n_test=600, t=8, d=64, min_positives=3,
+                        seed=2025)
 
 
 def synth_config_from_options(n_train: int, n_valid: int, n_test: int, t: int, d: int,

@@ -103,7 +103,7 @@ class SynthConfig:
     priors: tuple[float, ...] = tuple(p / PAPER_TRAIN_CLIPS for p in PAPER_TRAIN_POSITIVES)
     sites: tuple[int, ...] = PAPER_SITES
     n_clusters: int = 40
-    clusters_per_site: int = 3
+    clusters_per_site: int = 6
     min_positives: int = 1
     label_noise: float = 0.02
     latent_dim: int = 32
@@ -113,15 +113,15 @@ class SynthConfig:
     frame_corr: float = 0.5
     iso_noise: float = 0.3
     bias: float = 0.3
-    snr: tuple[float, float] = (0.7, 6.0)
+    snr: tuple[float, float] = (1.5, 6.0)
     event_len: tuple[float, float] = (0.05, 0.25)
     max_events: int = 3
-    edge: float = 0.35
+    edge: float = 0.2
     class_var: float = 0.5
-    site_var: float = 0.4
-    confuser_rate: float = 0.15
+    site_var: float = 1.0
+    confuser_rate: float = 0.3
     n_confusers: int = 12
-    confuser_mix: tuple[float, float] = (0.3, 0.85)
+    confuser_mix: tuple[float, float] = (0.3, 0.7)
     overlap: float = 0.0
     seed: int = 0
 

@@ -419,6 +419,35 @@ def git_revision() -> str:
 
 
 @dataclass
+class BatchStep:
+    """One batch between its phases (see :meth:`StreamRun.begin_batch`): what the later phases
+    read. Positions (``chosen``, ``got``, ``rest_pos``, ``cand``) index into the batch."""
+
+    b: int
+    t0: float
+    tm: BatchTiming
+    idx: np.ndarray
+    yb: np.ndarray
+    xb: np.ndarray
+    pre: ConfusionCounts
+    n_q: int
+    drift_state: int
+    method: str
+    metric: float | None
+    chosen: np.ndarray
+    prob: np.ndarray
+    scores: np.ndarray | None = None  # AL score of each chosen item (scoring methods only)
+    got: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    rest_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    post: ConfusionCounts | None = None
+    pred2: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    conf2: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    cand: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    cf_tp: int = 0
+    cf_fp: int = 0
+
+
+@dataclass
 class _State:
     """Everything that changes from batch to batch (saved in checkpoint.pt)."""
 
@@ -520,6 +549,25 @@ class StreamRun:
         return st.rows
 
     def _bootstrap(self, model: CompClassModel, rng: np.random.Generator) -> _State:
+        q = self.bootstrap_question()
+        labels = None if q is None else self.oracle.answer(q)
+        st = self.bootstrap_state(q, labels)
+        self._fit(model, st, rng)
+        return st
+
+    # -- step functions: the loop one phase at a time (a face that asks a human drives these) --
+    def bootstrap_question(self) -> Question | None:
+        """The bootstrap question (``boot_in``: stream items to label), or None when the
+        bootstrap comes labelled from an out-of-domain source."""
+        if self.inp.boot is not None:
+            return None
+        items = self.inp.boot_in_items
+        return Question(items=items, why="bootstrap", batch=-1,
+                        ids=tuple(self.inp.ids[i] for i in items))
+
+    def bootstrap_state(self, question: Question | None, labels: np.ndarray | None) -> _State:
+        """The labelled pool before the stream: the out-of-domain draw, or the answered
+        bootstrap ``question`` (``labels``: the answers, SKIPPED allowed). Not fitted yet."""
         cfg, inp = self.cfg, self.inp
         records: list[LabelRecord] = []
         if inp.boot is not None:
@@ -529,20 +577,18 @@ class StreamRun:
             records = [LabelRecord(inp.boot.ids[i], int(i), inp.boot.name, -1, "bootstrap",
                                    int(inp.boot.y[i])) for i in idx]
         else:
-            items = inp.boot_in_items
+            if question is None or labels is None:
+                raise ValueError("a bootstrap from the stream needs the answered question")
+            items = question.items
             ctx = self._context_of_items(items)
-            q = Question(items=items, why="bootstrap", batch=-1,
-                         ids=tuple(inp.ids[i] for i in items))
-            keep, lab = answered(q, self.oracle.answer(q))
+            keep, lab = answered(question, labels)
             x0, y0 = ctx[keep], lab
             records = [LabelRecord(inp.ids[i], int(i), "stream", -1, "bootstrap", int(v))
                        for i, v in zip(items[keep], lab, strict=True)]
-        st = _State(pool_x=np.asarray(x0, np.float32).reshape(-1, self.dim),
-                    pool_y=np.asarray(y0, np.int64), pool_pass=np.full(len(y0), -1, np.int64),
-                    pool_boot=np.ones(len(y0), bool), records=records, rows=[], timings=[],
-                    batch_info=[], n_boot=len(y0), setup_s=0.0)
-        self._fit(model, st, rng)
-        return st
+        return _State(pool_x=np.asarray(x0, np.float32).reshape(-1, self.dim),
+                      pool_y=np.asarray(y0, np.int64), pool_pass=np.full(len(y0), -1, np.int64),
+                      pool_boot=np.ones(len(y0), bool), records=records, rows=[], timings=[],
+                      batch_info=[], n_boot=len(y0), setup_s=0.0)
 
     def _context_of_items(self, items: np.ndarray) -> np.ndarray:
         """Context-stacked rows (k, dim) of stream items taken for the bootstrap (``boot_in``):
@@ -558,6 +604,11 @@ class StreamRun:
 
     def _fit(self, model: CompClassModel, st: _State,
              rng: np.random.Generator) -> tuple[float, int]:
+        return self.fit(model, st, rng)
+
+    def fit(self, model: CompClassModel, st: _State,
+            rng: np.random.Generator) -> tuple[float, int]:
+        """Fit ``model`` on the labelled pool (nothing with fewer than 2 items); (s, epochs)."""
         if len(st.pool_y) < 2:
             return 0.0, 0
         res = fit_stream_model(model, st.pool_x, st.pool_y, self.fit_cfg, rng)
@@ -587,6 +638,17 @@ class StreamRun:
 
     def _batch(self, b: int, model: CompClassModel, rng: np.random.Generator,
                budget: QueryBudget, st: _State) -> None:
+        step, q = self.begin_batch(b, model, rng, budget, st)
+        self.take_al_answers(step, st, model, self.oracle.answer(q))
+        step.tm.fit_al_s, step.tm.epochs_al = self._fit(model, st, rng)
+        cq = self.cf_question(step, model)
+        if cq is not None and self.take_cf_answers(step, st, cq, self.oracle.answer(cq)):
+            step.tm.fit_cf_s, step.tm.epochs_cf = self._fit(model, st, rng)
+        self.end_batch(step, st)
+
+    def begin_batch(self, b: int, model: CompClassModel, rng: np.random.Generator,
+                    budget: QueryBudget, st: _State) -> tuple[BatchStep, Question]:
+        """PRE-test batch ``b``, set its query budget and rank it: the AL question."""
         cfg, inp = self.cfg, self.inp
         t0 = time.perf_counter()
         tm = BatchTiming(pass_=b)
@@ -606,8 +668,10 @@ class StreamRun:
         ranking = rank_queries(method, logits, xb, st.pool_x, model, rng, combo=cfg.combo,
                                n_select=n_q, n_pert=cfg.n_pert, pert_eps=cfg.pert_eps)
         metric = None
+        scores = None
         if method in _METRIC_METHODS:
-            metric = float(np.mean(query_scores(method, logits, xb, st.pool_x, model, rng)))
+            scores = np.asarray(query_scores(method, logits, xb, st.pool_x, model, rng))
+            metric = float(np.mean(scores))
         if cfg.adapt_distr is not None:
             n_t = int(st.pool_y.sum())
             lt = adapt_distr_split(cfg.adapt_distr, n_t, len(st.pool_y) - n_t, n_q,
@@ -619,55 +683,78 @@ class StreamRun:
         tm.query_s += time.perf_counter() - t
         q = Question(items=idx[chosen], why="al-query", pred=pred[chosen],
                      confidence=conf[chosen], batch=b, ids=tuple(inp.ids[i] for i in idx[chosen]))
-        keep, labels = answered(q, self.oracle.answer(q))
-        got = chosen[keep]
-        self._add(st, xb[got], idx[got], labels, b, "al-query")
-        self._apply_memory(st, b)
-        if cfg.reset_weights:
-            reset_weights(model, cfg.seed)
-        tm.fit_al_s, tm.epochs_al = self._fit(model, st, rng)
+        step = BatchStep(b=b, t0=t0, tm=tm, idx=idx, yb=yb, xb=xb, pre=pre, n_q=n_q,
+                         drift_state=drift_state, method=method, metric=metric, chosen=chosen,
+                         prob=prob, scores=None if scores is None else scores[chosen])
+        return step, q
 
-        # POST-test on the samples not queried
+    def take_al_answers(self, step: BatchStep, st: _State, model: CompClassModel,
+                        labels: np.ndarray) -> None:
+        """Add the answered AL queries to the pool (then: fit)."""
+        q = Question(items=step.idx[step.chosen], why="al-query", batch=step.b)
+        keep, lab = answered(q, labels)
+        step.got = step.chosen[keep]
+        self._add(st, step.xb[step.got], step.idx[step.got], lab, step.b, "al-query")
+        self._apply_memory(st, step.b)
+        if self.cfg.reset_weights:
+            reset_weights(model, self.cfg.seed)
+
+    def cf_question(self, step: BatchStep, model: CompClassModel) -> Question | None:
+        """POST-test the samples not queried; the corrective-feedback question (None without
+        ``sim_type``)."""
+        idx = step.idx
         rest = np.ones(len(idx), dtype=bool)
-        rest[got] = False
-        rest_pos = np.flatnonzero(rest)
+        rest[step.got] = False
+        step.rest_pos = np.flatnonzero(rest)
         t = time.perf_counter()
-        pred2, prob2, _ = predict(model, xb[rest_pos])
-        tm.predict_s += time.perf_counter() - t
-        post = ConfusionCounts.from_labels(yb[rest_pos], pred2)
+        pred2, prob2, _ = predict(model, step.xb[step.rest_pos])
+        step.tm.predict_s += time.perf_counter() - t
+        step.post = ConfusionCounts.from_labels(step.yb[step.rest_pos], pred2)
+        if not self.tokens:
+            return None
+        sides = {_SIDES[tok] for tok in self.tokens if tok in _SIDES}
+        show = np.ones(len(step.rest_pos), bool) if "all" in self.tokens else np.isin(
+            pred2, list(sides))
+        cand = np.flatnonzero(show)
+        conf2 = np.where(pred2 == 1, prob2, 1.0 - prob2)
+        pos = step.rest_pos[cand]
+        step.pred2, step.conf2, step.cand = pred2, conf2, cand
+        return Question(items=idx[pos], why="cf-review", pred=pred2[cand],
+                        confidence=conf2[cand], batch=step.b,
+                        ids=tuple(self.inp.ids[i] for i in idx[pos]))
 
-        # corrective feedback
-        cf_tp = cf_fp = 0
-        if self.tokens:
-            sides = {_SIDES[tok] for tok in self.tokens if tok in _SIDES}
-            show = np.ones(len(rest_pos), bool) if "all" in self.tokens else np.isin(
-                pred2, list(sides))
-            cand = np.flatnonzero(show)
-            conf2 = np.where(pred2 == 1, prob2, 1.0 - prob2)
-            pos = rest_pos[cand]
-            cq = Question(items=idx[pos], why="cf-review", pred=pred2[cand],
-                          confidence=conf2[cand], batch=b, ids=tuple(inp.ids[i] for i in idx[pos]))
-            ckeep, clab = answered(cq, self.oracle.answer(cq))
-            cand = cand[ckeep]
-            sel = select_feedback(clab, pred2[cand], conf2[cand], cfg.sim_type,
-                                  cfg.max_fb_samples, rank_cf=cfg.rank_cf)
-            cf_tp, cf_fp = cf_label_counts(clab, sel)
-            if len(sel):
-                fpos = rest_pos[cand[sel]]
-                self._add(st, xb[fpos], idx[fpos], clab[sel], b, "cf-review")
-                self._apply_memory(st, b)
-                tm.fit_cf_s, tm.epochs_cf = self._fit(model, st, rng)
+    def take_cf_answers(self, step: BatchStep, st: _State, question: Question,
+                        labels: np.ndarray) -> bool:
+        """Add the selected reviewed items to the pool; True when they need a fit."""
+        cfg = self.cfg
+        ckeep, clab = answered(question, labels)
+        cand = step.cand[ckeep]
+        sel = select_feedback(clab, step.pred2[cand], step.conf2[cand], cfg.sim_type,
+                              cfg.max_fb_samples, rank_cf=cfg.rank_cf)
+        step.cf_tp, step.cf_fp = cf_label_counts(clab, sel)
+        if not len(sel):
+            return False
+        fpos = step.rest_pos[cand[sel]]
+        self._add(st, step.xb[fpos], step.idx[fpos], clab[sel], step.b, "cf-review")
+        self._apply_memory(st, step.b)
+        return True
 
-        row = make_score_row(b, pre, post, previous=st.rows,
+    def end_batch(self, step: BatchStep, st: _State) -> None:
+        """Write the batch's score row, batch info and timings into ``st``."""
+        inp, b, tm = self.inp, step.b, step.tm
+        if step.post is None:
+            raise ValueError("end_batch before cf_question: the batch was not post-tested")
+        row = make_score_row(b, step.pre, step.post, previous=st.rows,
                              n_target_labelled=int(st.pool_y.sum()), n_samples=len(st.pool_y),
-                             n_al=len(got), cf_tp=cf_tp, cf_fp=cf_fp, drift=drift_state,
-                             metric=metric)
+                             n_al=len(step.got), cf_tp=step.cf_tp, cf_fp=step.cf_fp,
+                             drift=step.drift_state, metric=step.metric)
         st.rows.append(row)
-        g = inp.groups[idx]
+        g = inp.groups[step.idx]
         dominant = int(np.bincount(g).argmax()) if len(g) else -1
-        st.batch_info.append([b, len(idx), int(yb.sum()), dominant,
-                              inp.group_names[dominant] if dominant >= 0 else "", n_q, method])
-        tm.total_s = time.perf_counter() - t0
+        st.batch_info.append([b, len(step.idx), int(step.yb.sum()), dominant,
+                              inp.group_names[dominant] if dominant >= 0 else "", step.n_q,
+                              step.method])
+        tm.total_s = time.perf_counter() - step.t0
         tm.other_s = tm.total_s - tm.fit_s - tm.predict_s - tm.query_s
         st.timings.append(tm)
 

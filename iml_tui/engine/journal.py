@@ -1,0 +1,280 @@
+"""The session journal: an append-only SQLite log of everything that happened in a project.
+
+One table, ``events``; a row is never updated or deleted (triggers refuse it). Kinds:
+
+- ``selected``  an item joined the queue (``round``, ``model_version`` = the queue generation,
+  ``payload``: rank, why it was chosen, the model's view of it);
+- ``queried``   an item was handed to an annotator (a lease: nobody else gets it meanwhile);
+- ``labelled``  an answer: ``labels`` = JSON list of the class indices present ([] = none);
+- ``skipped``   the annotator declined the item;
+- ``undone``    withdraws the answer whose id is in ``ref`` (the compensating event of undo);
+- ``model_trained`` a model was installed (``model_version``; ``payload``: checkpoint file,
+  scores); ``training_failed`` a training that did not produce one (``payload``: the error);
+- ``imported``  a file of labels was imported (its ``labelled`` events follow, same annotator).
+
+Every event records when (``ts``, Unix seconds), who (``annotator``) and how long they spent
+(``seconds``). The current labels are a view: for each item its latest answer that was not
+undone, when that answer is a label (views ``answers``, ``current_answers``,
+``current_labels``).
+
+Durability and concurrency: WAL, ``synchronous=FULL``, every write is its own short ``BEGIN
+IMMEDIATE`` transaction, committed before the call returns; a busy timeout lets annotators in
+separate processes write to the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iml_tui.errors import UserError
+
+KINDS: tuple[str, ...] = ("selected", "queried", "labelled", "skipped", "undone",
+                          "model_trained", "training_failed", "imported")
+ANSWER_KINDS: tuple[str, ...] = ("labelled", "skipped")
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    item INTEGER,
+    item_id TEXT,
+    labels TEXT,
+    annotator TEXT NOT NULL DEFAULT '',
+    seconds REAL NOT NULL DEFAULT 0,
+    model_version INTEGER,
+    round INTEGER,
+    ref INTEGER,
+    payload TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS events_item ON events (item, id);
+CREATE INDEX IF NOT EXISTS events_kind_ref ON events (kind, ref);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+CREATE VIEW IF NOT EXISTS answers AS
+    SELECT e.* FROM events e
+    WHERE e.kind IN ('labelled', 'skipped')
+      AND NOT EXISTS (SELECT 1 FROM events u WHERE u.kind = 'undone' AND u.ref = e.id);
+CREATE VIEW IF NOT EXISTS current_answers AS
+    SELECT id, ts, kind, item, item_id, labels, annotator, seconds, model_version, round, payload
+    FROM (SELECT a.*, row_number() OVER (PARTITION BY a.item ORDER BY a.id DESC) AS rn
+          FROM answers a)
+    WHERE rn = 1;
+CREATE VIEW IF NOT EXISTS current_labels AS
+    SELECT id, ts, item, item_id, labels, annotator, seconds, model_version, round, payload
+    FROM current_answers WHERE kind = 'labelled';
+"""
+
+_COLUMNS = ("id", "ts", "kind", "item", "item_id", "labels", "annotator", "seconds",
+            "model_version", "round", "ref", "payload")
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append (``id`` and ``ts`` are given by the journal)."""
+
+    kind: str
+    item: int | None = None
+    item_id: str | None = None
+    labels: Sequence[int] | None = None
+    annotator: str = ""
+    seconds: float = 0.0
+    model_version: int | None = None
+    round: int | None = None
+    ref: int | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One journal row; ``labels`` decoded (None for events without labels)."""
+
+    id: int
+    ts: float
+    kind: str
+    item: int | None
+    item_id: str | None
+    labels: tuple[int, ...] | None
+    annotator: str
+    seconds: float
+    model_version: int | None
+    round: int | None
+    ref: int | None
+    payload: dict[str, Any]
+
+
+def _event(row: Sequence[Any]) -> Event:
+    labels = None if row[5] is None else tuple(int(v) for v in json.loads(row[5]))
+    return Event(id=int(row[0]), ts=float(row[1]), kind=str(row[2]),
+                 item=None if row[3] is None else int(row[3]), item_id=row[4], labels=labels,
+                 annotator=str(row[6]), seconds=float(row[7]),
+                 model_version=None if row[8] is None else int(row[8]),
+                 round=None if row[9] is None else int(row[9]),
+                 ref=None if row[10] is None else int(row[10]),
+                 payload=json.loads(row[11]) if row[11] else {})
+
+
+class Journal:
+    """An open journal file (created when missing). Not shared between threads: open one per
+    thread or process (they may all write at once)."""
+
+    def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.executescript(
+                "BEGIN IMMEDIATE;" + _SCHEMA
+                + f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');"
+                + "COMMIT;")
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"not a usable journal ({exc})", self.path,
+                            "restore the file from a backup, or start a new project") from exc
+        if str(mode).lower() != "wal":
+            raise UserError(f"SQLite refused WAL mode ({mode})", self.path,
+                            "keep the project on a local file system")
+        self._lock = threading.Lock()
+
+    # --- writing ---------------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Journal]:
+        """A write transaction (``BEGIN IMMEDIATE``: other writers wait): read the latest state
+        and append events atomically; committed (durably) when the block exits."""
+        with self._lock, self._write():
+            yield self
+
+    def append(self, *events: NewEvent) -> list[int]:
+        """Append ``events``; returns their ids. Inside :meth:`transaction` they join it, else
+        they are committed (fsync) before this returns."""
+        if self._db.in_transaction:
+            return self._insert(events)
+        with self._lock, self._write():
+            return self._insert(events)
+
+    def _insert(self, events: Sequence[NewEvent]) -> list[int]:
+        ids: list[int] = []
+        now = time.time()
+        for e in events:
+            if e.kind not in KINDS:
+                raise ValueError(f"unknown event kind {e.kind!r}: use one of {KINDS}")
+            labels = None if e.labels is None else json.dumps(sorted({int(v) for v in e.labels}))
+            cur = self._db.execute(
+                "INSERT INTO events (ts, kind, item, item_id, labels, annotator, seconds, "
+                "model_version, round, ref, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (now, e.kind, e.item, e.item_id, labels, e.annotator, float(e.seconds),
+                 e.model_version, e.round, e.ref, json.dumps(e.payload, default=_jsonable)))
+            ids.append(int(cur.lastrowid or 0))
+        return ids
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a project fact once; a key already set keeps its first value."""
+        self.append_meta({key: value})
+
+    def append_meta(self, values: dict[str, str]) -> None:
+        """Set several facts at once (first value wins, as :meth:`set_meta`)."""
+        def put() -> None:
+            for k, v in values.items():
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (k, v))
+        if self._db.in_transaction:
+            put()
+            return
+        with self._lock, self._write():
+            put()
+
+    # --- reading ---------------------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        """Every project fact set with :meth:`set_meta`."""
+        return {str(k): str(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
+
+    def events(self, since: int = 0, kinds: Sequence[str] | None = None) -> list[Event]:
+        """Events with id > ``since`` in id order, optionally only of ``kinds``."""
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM events WHERE id > ?"
+        args: list[Any] = [since]
+        if kinds:
+            sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
+            args.extend(kinds)
+        return [_event(r) for r in self._db.execute(sql + " ORDER BY id", args)]
+
+    def last_id(self) -> int:
+        row = self._db.execute("SELECT max(id) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def current_labels(self) -> dict[int, Event]:
+        """item -> its current ``labelled`` event (the view ``current_labels``)."""
+        sql = ("SELECT id, ts, 'labelled', item, item_id, labels, annotator, seconds, "
+               "model_version, round, NULL, payload FROM current_labels ORDER BY id")
+        return {int(r[3]): _event(r) for r in self._db.execute(sql)}
+
+    def current_answers(self) -> dict[int, Event]:
+        """item -> its current answer, ``labelled`` or ``skipped`` (the view
+        ``current_answers``)."""
+        sql = ("SELECT id, ts, kind, item, item_id, labels, annotator, seconds, model_version, "
+               "round, NULL, payload FROM current_answers ORDER BY id")
+        return {int(r[3]): _event(r) for r in self._db.execute(sql)}
+
+    def undo_last(self, annotator: str, items: Sequence[int] | None = None,
+                  seconds: float = 0.0) -> Event | None:
+        """Withdraw ``annotator``'s latest answer that is still in force (optionally only among
+        ``items``) by appending an ``undone`` event; returns the withdrawn answer, or None."""
+        with self.transaction():
+            target = self.last_answer(annotator, items)
+            if target is None:
+                return None
+            self._insert([NewEvent("undone", item=target.item, item_id=target.item_id,
+                                   annotator=annotator, seconds=seconds, ref=target.id,
+                                   round=target.round)])
+            return target
+
+    def last_answer(self, annotator: str, items: Sequence[int] | None = None) -> Event | None:
+        """``annotator``'s latest answer not yet undone (optionally among ``items``)."""
+        sql = (f"SELECT {', '.join(_COLUMNS)} FROM answers WHERE annotator = ?")
+        args: list[Any] = [annotator]
+        if items is not None:
+            if not items:
+                return None
+            sql += f" AND item IN ({', '.join('?' * len(items))})"
+            args.extend(int(i) for i in items)
+        row = self._db.execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
+        return None if row is None else _event(row)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy scalars and arrays in payloads become plain numbers and lists."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

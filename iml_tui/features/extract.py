@@ -1,0 +1,365 @@
+"""Feature extraction: prepared split folders -> pool stores, batched and resumable.
+
+``extract_features(input, out, encoder=...)`` encodes every clip of every split folder under
+``input`` (see :mod:`iml_tui.data.corpus`) and writes one pool store per split: at ``out`` itself
+when ``input`` is one split folder, else at ``<out>/<split path relative to input>.h5``.
+
+Resuming: each batch of clips is written as soon as it is encoded to
+``<store>.chunks/chunk_<k>.npz`` (temporary file + rename), next to a ``job.json`` naming the
+encoder fingerprint (name, checkpoint hash, settings) and the clip table it belongs to. A run
+stopped by Ctrl-C or a crash keeps its finished chunks; the same command again encodes only the
+rest (a different encoder or input starts over). When every chunk exists, the store is written
+with :class:`~iml_tui.data.store.PoolWriter` (``<store>.partial``, renamed into place) and the
+chunks are removed.
+
+Unreadable or empty audio: the clip is skipped, the file reported by name; the store lists the
+files in its JSON attribute ``skipped`` (reasons in ``skipped_reasons``), and the CLI exits with
+status :data:`EXIT_SKIPPED` (3).
+
+Labels: (N, T_labels, C) frame targets are matched to the encoder's T: equal -> as is; T_labels a
+multiple of T -> max over each group of frames (T = 1: clip labels); T_labels = 1 -> repeated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from iml_tui.audio import io as audio_io
+from iml_tui.data.corpus import (
+    CLIPS_FILE,
+    LABELS_FILE,
+    SPLIT_FILE,
+    ClipRow,
+    Split,
+    find_splits,
+    is_split,
+    read_split,
+)
+from iml_tui.data.store import PoolMeta, PoolWriter
+from iml_tui.errors import UserError
+
+EXIT_SKIPPED = 3
+NORM_CHOICES = ("prepared", "checkpoint")
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """An audio file whose clips were left out: path, reason, and how many clips."""
+
+    file: str
+    reason: str
+    clips: int
+
+
+@dataclass
+class SplitOutput:
+    """One written store: the split it came from, clips in / kept, skipped files, resumed chunks."""
+
+    split: Path
+    store: Path
+    clips: int
+    kept: int
+    skipped: list[SkippedFile] = field(default_factory=list)
+    resumed_chunks: int = 0
+
+
+@dataclass
+class ExtractResult:
+    """Every store written by one ``extract_features`` call."""
+
+    outputs: list[SplitOutput]
+
+    @property
+    def skipped(self) -> list[SkippedFile]:
+        return [s for o in self.outputs for s in o.skipped]
+
+
+def output_paths(input_: str | Path, out: str | Path) -> list[tuple[Path, Path]]:
+    """(split folder, store path) pairs for ``input_``: ``out`` for one split folder, else
+    ``<out>/<relative split path>.h5``."""
+    root, out = Path(input_), Path(out)
+    if is_split(root):
+        if out.is_dir():
+            raise UserError(
+                "--out is a folder, but the input is one split",
+                out,
+                "give a file name such as pool.h5",
+            )
+        return [(root, out)]
+    splits = find_splits(root)
+    if out.suffix.lower() in (".h5", ".hdf5"):
+        raise UserError(
+            f"the input holds {len(splits)} splits; --out must be a folder",
+            out,
+            "give a folder (one store per split is written into it), or point "
+            "--input at one split folder",
+        )
+    return [(s, out / (s.relative_to(root).as_posix() + ".h5")) for s in splits]
+
+
+def adapt_labels(labels: np.ndarray, t: int) -> np.ndarray:
+    """(N, T_labels, C) -> (N, t, C): as is, max over groups of frames, or repeated."""
+    n, t_lab, c = labels.shape
+    if t_lab == t:
+        return labels
+    if t_lab % t == 0:
+        return labels.reshape(n, t, t_lab // t, c).max(axis=2)
+    if t_lab == 1:
+        return np.repeat(labels, t, axis=1)
+    raise UserError(
+        f"the encoder gives T = {t} frames per clip but the labels have {t_lab}",
+        None,
+        "use an encoder whose frames divide the label frames (e.g. cnn14 for "
+        "DCASE clips, or an utterance encoder)",
+    )
+
+
+def extract_features(
+    input_: str | Path,
+    out: str | Path,
+    encoder: str = "mfcc-stats",
+    checkpoint: str | Path | None = None,
+    batch_size: int = 16,
+    device: str = "auto",
+    norm: str = "prepared",
+    progress: ProgressFn | None = None,
+) -> ExtractResult:
+    """Encode every split under ``input_`` into pool stores (see the module doc).
+
+    norm (cnn14 only): "prepared" normalises the log-mel with the statistics of the prepared
+    division (``norm_mean`` / ``norm_std`` of the split: the train part's), "checkpoint" with
+    those stored in the checkpoint.
+    """
+    if batch_size < 1:
+        raise UserError(f"--batch-size {batch_size}: must be >= 1")
+    if norm not in NORM_CHOICES:
+        raise UserError(f"unknown --norm {norm!r}", None, f"use {' or '.join(NORM_CHOICES)}")
+    pairs = output_paths(input_, out)
+    splits = [read_split(folder) for folder, _ in pairs]
+    encoders: dict[tuple[float, float] | None, Any] = {}
+    root = Path(input_)
+    outputs = []
+    for split, (_, store) in zip(splits, pairs, strict=True):
+        stats = _split_norm(split) if encoder == "cnn14" and norm == "prepared" else None
+        if stats not in encoders:
+            encoders[stats] = _build_encoder(encoder, checkpoint, device, stats)
+        label = (
+            split.folder.name if split.folder == root else split.folder.relative_to(root).as_posix()
+        )
+        outputs.append(extract_split(split, store, encoders[stats], batch_size, label, progress))
+    return ExtractResult(outputs)
+
+
+def _split_norm(split: Split) -> tuple[float, float] | None:
+    mean, std = split.info.extra.get("norm_mean"), split.info.extra.get("norm_std")
+    if mean is None or std is None or float(std) <= 0:
+        return None
+    return float(mean), float(std)
+
+
+def _build_encoder(
+    name: str, checkpoint: str | Path | None, device: str, stats: tuple[float, float] | None
+) -> Any:
+    from iml_tui.features.encoders import get_encoder
+
+    if stats is None:
+        return get_encoder(name, checkpoint, device)
+    return get_encoder(name, checkpoint, device, norm_mean=stats[0], norm_std=stats[1])
+
+
+def _fingerprint(split: Split) -> str:
+    """16 hex digits of the split's clip table, description and labels."""
+    h = hashlib.sha256()
+    for name in (CLIPS_FILE, SPLIT_FILE, LABELS_FILE):
+        h.update((split.folder / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def extract_split(
+    split: Split,
+    store: Path,
+    enc: Any,
+    batch_size: int = 16,
+    label: str = "",
+    progress: ProgressFn | None = None,
+) -> SplitOutput:
+    """Encode one split into ``store`` (resuming from ``<store>.chunks/``); see the module doc.
+
+    enc: an encoder of :mod:`iml_tui.features.encoders` (``encode(list of (n,) float32) ->
+    (B, T, D)`` at ``enc.sample_rate``).
+    """
+    n = len(split.rows)
+    label = label or split.folder.name
+    work = store.with_name(store.name + ".chunks")
+    job = {
+        "encoder": enc.name,
+        "fingerprint": enc.fingerprint,
+        "input": _fingerprint(split),
+        "n": n,
+    }
+    old = _read_job(work)
+    if old is not None and all(old.get(k) == v for k, v in job.items()):
+        chunk = int(old["chunk"])
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True, exist_ok=True)
+        chunk = batch_size
+        _write_atomic(work / "job.json", (json.dumps({**job, "chunk": chunk}) + "\n").encode())
+    starts = list(range(0, n, chunk))
+    done = sum(min(chunk, n - s) for s in starts if _chunk_path(work, s).is_file())
+    resumed = sum(1 for s in starts if _chunk_path(work, s).is_file())
+    if progress is not None:
+        progress(label, done, n)
+    for s in starts:
+        path = _chunk_path(work, s)
+        if path.is_file():
+            continue
+        _encode_chunk(split, split.rows[s : s + chunk], s, enc, path)
+        done += min(chunk, n - s)
+        if progress is not None:
+            progress(label, done, n)
+    return _publish(split, store, enc, work, starts, resumed)
+
+
+def _chunk_path(work: Path, start: int) -> Path:
+    return work / f"chunk_{start:09d}.npz"
+
+
+def _read_job(work: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((work / "job.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) and "chunk" in data else None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _load_clip(split: Split, row: ClipRow, sr: int) -> np.ndarray:
+    """(n,) float32 at ``sr``: the clip, zero-padded to the split's clip length when it has one;
+    UserError when unreadable or without samples."""
+    path = split.audio_path(row)
+    mono: Literal["first", "mix"] = "mix" if split.info.mono == "mix" else "first"
+    x, _ = audio_io.read(path, sr=sr, mono=mono, start=row.offset, duration=row.duration)
+    if x.size == 0:
+        raise UserError(f"no samples at {row.offset:g} s", path, "check the file and clips.csv")
+    if not np.all(np.isfinite(x)):
+        raise UserError("the audio holds NaN or inf samples", path, "re-export the file")
+    if split.info.clip_seconds:
+        want = round(float(split.info.clip_seconds) * sr)
+        x = np.pad(x[:want], (0, max(0, want - x.size)))
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _encode_chunk(split: Split, rows: Sequence[ClipRow], start: int, enc: Any, path: Path) -> None:
+    waves, kept = [], []
+    bad_rows, bad_files, bad_reasons = [], [], []
+    for i, row in enumerate(rows):
+        try:
+            waves.append(_load_clip(split, row, int(enc.sample_rate)))
+            kept.append(start + i)
+        except UserError as exc:
+            bad_rows.append(start + i)
+            bad_files.append(str(split.audio_path(row)))
+            bad_reasons.append(str(exc).split(": ", 1)[-1].split(" — ")[0])
+    if waves:
+        emb = np.asarray(enc.encode(waves), dtype=np.float32)
+    else:
+        emb = np.zeros((0, int(enc.frames_per_clip), int(enc.dim)), dtype=np.float32)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(
+        tmp,
+        emb=emb,
+        rows=np.asarray(kept, dtype=np.int64),
+        skipped_rows=np.asarray(bad_rows, dtype=np.int64),
+        skipped_files=np.asarray(bad_files, dtype=str),
+        skipped_reasons=np.asarray(bad_reasons, dtype=str),
+    )
+    os.replace(tmp, path)
+
+
+def _publish(
+    split: Split, store: Path, enc: Any, work: Path, starts: Sequence[int], resumed: int
+) -> SplitOutput:
+    kept_rows: list[np.ndarray] = []
+    skipped: dict[str, list[Any]] = {}
+    shapes: set[tuple[int, int]] = set()
+    for s in starts:
+        with np.load(_chunk_path(work, s), allow_pickle=False) as z:
+            kept_rows.append(z["rows"])
+            if z["emb"].shape[0]:
+                shapes.add((int(z["emb"].shape[1]), int(z["emb"].shape[2])))
+            for f, r in zip(
+                z["skipped_files"].tolist(), z["skipped_reasons"].tolist(), strict=True
+            ):
+                skipped.setdefault(str(f), [str(r), 0])[1] += 1
+    rows = np.concatenate(kept_rows) if kept_rows else np.zeros(0, np.int64)
+    skipped_list = [SkippedFile(f, r, int(k)) for f, (r, k) in skipped.items()]
+    if rows.size == 0:
+        raise UserError(
+            f"every clip was skipped ({len(skipped_list)} unreadable file(s), e.g. "
+            f"{skipped_list[0].file if skipped_list else '?'})",
+            split.folder,
+            "check the audio files named in clips.csv",
+        )
+    if len(shapes) != 1:
+        raise UserError(
+            f"the encoder gave different (T, D) per batch: {sorted(shapes)}",
+            split.folder,
+            "use an utterance-level encoder (T = 1) for clips of different lengths",
+        )
+    ((t, d),) = shapes
+    labels = adapt_labels(split.labels, t)
+    meta = PoolMeta(
+        encoder=str(enc.name),
+        checkpoint_hash=str(enc.checkpoint_hash),
+        sample_rate=int(enc.sample_rate),
+        clip_seconds=float(split.info.clip_seconds or 0.0),
+        hop_seconds=float(split.info.hop_seconds or 0.0),
+        frame_layout=split.info.frame_layout
+        if t == split.info.frames
+        else f"{t} frame(s) per clip; labels max-pooled from: {split.info.frame_layout}",
+        extra={
+            "skipped": json.dumps([s.file for s in skipped_list]),
+            "skipped_reasons": json.dumps({s.file: s.reason for s in skipped_list}),
+            "skipped_clips": int(sum(s.clips for s in skipped_list)),
+            "encoder_fingerprint": str(enc.fingerprint),
+            "encoder_description": json.dumps(enc.describe(), default=str),
+            "source_split": str(split.folder.resolve()),
+            "corpus_kind": split.info.kind,
+            "split_extra": json.dumps(split.info.extra, default=str),
+        },
+    )
+    writer = PoolWriter(store, int(rows.size), t, d, split.info.class_list, meta)
+    try:
+        at = 0
+        for s in starts:
+            with np.load(_chunk_path(work, s), allow_pickle=False) as z:
+                emb, idx = z["emb"], z["rows"]
+            if idx.size:
+                writer.write_block(at, emb, labels[idx], [split.rows[i].id for i in idx])
+                at += int(idx.size)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+    return SplitOutput(split.folder, store, len(split.rows), int(rows.size), skipped_list, resumed)

@@ -1,0 +1,65 @@
+"""The labelling app and :func:`make_app`, the factory shared by the CLI, the tests and the
+benchmark."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+
+from iml_tui.tui.bridge import Bridge
+from iml_tui.tui.keys import check_keymap
+from iml_tui.tui.protocols import PlayerLike, SessionLike
+from iml_tui.tui.screens.main import MainScreen
+
+
+class LabelApp(App[None]):
+    """``iml-tui label``: one main screen over one session and one audio player."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "iml-tui label"
+    ENABLE_COMMAND_PALETTE = False
+
+    def __init__(self, bridge: Bridge, player: PlayerLike, keymap: Mapping[str, str],
+                 autoplay: bool = True, cursor: bool = True) -> None:
+        super().__init__()
+        self.bridge = bridge
+        self.player = player
+        self.keymap = dict(keymap)
+        self.autoplay = autoplay
+        self.cursor = cursor
+
+    def on_mount(self) -> None:
+        """Apply the user's keymap and open the labelling screen."""
+        self.theme = "textual-dark"
+        if self.keymap:
+            self.set_keymap(self.keymap)
+        self.push_screen(MainScreen(self.bridge, self.player, self.autoplay, self.cursor))
+
+    @property
+    def main(self) -> MainScreen:
+        """The labelling screen (under the help screen when that is open)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                return screen
+        raise LookupError("the main screen is not mounted")
+
+
+def make_app(session: SessionLike[Any], player: PlayerLike, *, keymap: Mapping[str, str] | None = None,
+             keymap_file: str | Path | None = None, autoplay: bool = True,
+             cursor: bool = True) -> LabelApp:
+    """Build the app over an open session and a player.
+
+    ``keymap`` (binding id -> keys) wins over ``keymap_file`` (YAML, see :mod:`~.keys`);
+    ``cursor=False`` stops the playback-cursor clock (deterministic snapshots).
+    """
+    from iml_tui.tui.keys import load_keymap
+
+    merged: dict[str, str] = {}
+    if keymap_file is not None:
+        merged.update(load_keymap(keymap_file))
+    if keymap:
+        merged.update(check_keymap(keymap, "keymap"))
+    return LabelApp(Bridge(session), player, merged, autoplay, cursor)

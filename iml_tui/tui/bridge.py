@@ -1,0 +1,148 @@
+"""The bridge between the session's answers and what the widgets draw.
+
+It calls the session (``iml_tui.engine.session``), reads each item's audio, computes its
+spectrogram and turns the session's progress / model status into :mod:`~iml_tui.tui.views`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from iml_tui.tui.protocols import ItemLike, RetrainJobLike, SessionLike
+from iml_tui.tui.views import ItemView, ModelView, ProgressView
+from iml_tui.tui.widgets.prediction import confidence_of
+from iml_tui.tui.widgets.spectrogram import SpectrogramData, spectrogram_data
+
+
+@dataclass(frozen=True)
+class Shown:
+    """An item on screen: the session's item, its view, its audio and its picture."""
+
+    item: ItemLike
+    view: ItemView
+    audio: tuple[np.ndarray, int]
+    spectrogram: SpectrogramData
+
+
+def _array(value: object) -> np.ndarray | None:
+    return None if value is None else np.asarray(value, dtype=np.float64)
+
+
+KIND_TEXT = {"pool-query": "query", "al-query": "query", "cf-review": "review",
+             "bootstrap": "bootstrap"}
+
+
+class Bridge:
+    """Session calls for the main screen, with results already shaped for drawing."""
+
+    def __init__(self, session: SessionLike[Any]) -> None:
+        self.session = session
+        self.class_list: tuple[str, ...] = tuple(session.class_list)
+        self.multi_label = bool(session.multi_label)
+        self.mode = str(session.mode)
+        self.score_name = session.learning_curve().metric
+
+    # --- items ------------------------------------------------------------------------------
+
+    def shown(self, item: ItemLike, preset: Sequence[int] | None = None) -> Shown:
+        """Read the item's audio and build everything the screen draws for it."""
+        x, sr = self.session.read_audio(item)
+        view = self.item_view(item, preset)
+        spec = spectrogram_data(x, sr, view.frame_probs, self.class_list)
+        return Shown(item, view, (np.asarray(x, dtype=np.float32), int(sr)), spec)
+
+    def item_view(self, item: ItemLike, preset: Sequence[int] | None = None) -> ItemView:
+        """The session's item as an :class:`ItemView`.
+
+        Ticked at first: the withdrawn labels of an undone answer, or the model's decision when
+        the item is one to review (corrective feedback); nothing for a plain query.
+        """
+        if preset is None:
+            if item.previous is not None:
+                preset = item.previous
+            elif item.kind == "cf-review":
+                preset = item.predicted
+            else:
+                preset = ()
+        probs = _array(item.clip_probs)
+        confidence = item.confidence
+        if confidence is None:
+            confidence = confidence_of(probs, self.multi_label)
+        return ItemView(item_id=str(item.id), index=int(item.index), why=str(item.why),
+                        kind=KIND_TEXT.get(item.kind, item.kind), probs=probs,
+                        frame_probs=_array(item.frame_probs), confidence=confidence,
+                        preset=frozenset(int(i) for i in preset),
+                        threshold=float(item.threshold))
+
+    def next(self) -> Shown | None:
+        """The next item to show, or None when nothing can be asked now."""
+        item = self.session.next_item()
+        return None if item is None else self.shown(item)
+
+    def submit(self, item: ItemLike, labels: Sequence[int], seconds: float) -> None:
+        """Commit a label (the session writes it to the journal before returning)."""
+        self.session.submit(item, list(labels), seconds)
+
+    def skip(self, item: ItemLike, seconds: float) -> None:
+        """Skip an item."""
+        self.session.skip(item, seconds)
+
+    def undo(self) -> Shown | None:
+        """Withdraw the last answer; its item, with the withdrawn labels ticked."""
+        item = self.session.undo()
+        return None if item is None else self.shown(item)
+
+    def waiting_reason(self) -> str:
+        """Why there is no item: the model is training, or the work is done."""
+        if self.session.progress().done:
+            return "All done: every question of the budget is answered. Press q to quit."
+        status = self.session.model_status()
+        if status.state == "training":
+            return "Waiting for the model being trained; the queue is re-ranked with it…"
+        if status.error:
+            return ("The last training failed; the previous model stays. Press Enter to try "
+                    "training again.")
+        return "Waiting for a model before the next question (press Enter to retry)."
+
+    # --- status -----------------------------------------------------------------------------
+
+    def progress(self) -> ProgressView:
+        """Labelled / budget, round, per-class counts."""
+        p = self.session.progress()
+        pairs = tuple((str(k), int(v)) for k, v in p.per_class.items())
+        return ProgressView(labelled=int(p.labelled), budget=int(p.budget) or None,
+                            round=int(p.round) + 1, n_rounds=int(p.n_rounds),
+                            skipped=int(p.skipped), class_counts=pairs,
+                            none_count=int(p.none), annotator=str(self.session.annotator),
+                            done=bool(p.done))
+
+    def model(self) -> ModelView:
+        """Version, training state, last validation score, the learning curve."""
+        m = self.session.model_status()
+        curve = self.session.learning_curve()
+        training = float(m.progress) if m.state == "training" else None
+        return ModelView(version=int(m.version),
+                         score=None if m.score is None else float(m.score),
+                         score_name=str(m.score_name or curve.metric),
+                         training=training, training_note=str(m.message) if training else "",
+                         error=str(m.error or ""),
+                         curve=tuple((int(n), float(s)) for n, s in curve.points))
+
+    # --- training ---------------------------------------------------------------------------
+
+    def retrain_due(self) -> bool:
+        """Does the session want a new model now?"""
+        return bool(self.session.retrain_due())
+
+    def start_retrain(self) -> RetrainJobLike | None:
+        """A training job with a snapshot of the labels (cheap), or None."""
+        return self.session.start_retrain()
+
+    def swap(self, result: object) -> tuple[bool, str]:
+        """Install ``result`` atomically; (installed, the error when training failed)."""
+        ok = bool(self.session.swap_model(result))
+        return ok, "" if ok else str(getattr(result, "error", None) or "")

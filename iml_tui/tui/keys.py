@@ -1,0 +1,107 @@
+"""Key bindings with stable ids, and the user's keymap file that remaps them.
+
+A keymap file is YAML: either ``{keys: {binding_id: "key[,key...]"}}`` or the mapping alone, e.g.::
+
+    keys:
+      label.submit: enter,ctrl+j
+      audio.play_pause: p
+      label.class_1: a
+
+Key names are Textual's (``space``, ``enter``, ``question_mark``, ``ctrl+x``, ``f1`` ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.binding import Binding, BindingType
+
+from iml_tui.errors import UserError
+
+MAX_CLASS_KEYS = 9
+CLASS_GROUP = Binding.Group("class", compact=True)
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """One remappable binding: its id, default key(s), action and what it does."""
+
+    id: str
+    key: str
+    action: str
+    description: str
+    help: str
+    show: bool = True
+
+
+KEYS: tuple[KeySpec, ...] = (
+    *(KeySpec(f"label.class_{i}", str(i), f"toggle_class({i - 1})", "class",
+              f"tick / untick class {i} (pick it, single-label)") for i in
+      range(1, MAX_CLASS_KEYS + 1)),
+    KeySpec("label.none", "0,n", "none", "none", "none of these classes (clear the ticks)"),
+    KeySpec("label.submit", "enter", "submit", "submit", "commit the label, show the next item"),
+    KeySpec("audio.play_pause", "space", "play_pause", "play/pause", "play or pause the clip"),
+    KeySpec("audio.replay", "r", "replay", "replay", "play the clip from its start"),
+    KeySpec("label.skip", "s", "skip", "skip", "skip this item (not asked again this round)"),
+    KeySpec("label.undo", "u", "undo", "undo", "withdraw your last answer and show it again"),
+    KeySpec("app.help", "question_mark", "help", "help", "this help"),
+    KeySpec("app.quit", "q", "quit", "quit", "quit (every answer is already saved)"),
+)
+KEY_IDS = frozenset(k.id for k in KEYS)
+
+
+def screen_bindings() -> list[BindingType]:
+    """The main screen's bindings (all of :data:`KEYS`)."""
+    out: list[BindingType] = []
+    for spec in KEYS:
+        is_class = spec.id.startswith("label.class_")
+        out.append(Binding(spec.key, spec.action, spec.description, show=spec.show,
+                           id=spec.id, group=CLASS_GROUP if is_class else None,
+                           key_display="?" if spec.key == "question_mark" else None))
+    return out
+
+
+def effective_keys(keymap: Mapping[str, str]) -> dict[str, str]:
+    """Binding id -> the key(s) in force once ``keymap`` is applied."""
+    return {spec.id: keymap.get(spec.id, spec.key) for spec in KEYS}
+
+
+def display_key(keys: str) -> str:
+    """'question_mark' -> '?', 'enter' -> 'Enter', '0,n' -> '0 / n'."""
+    names = {"question_mark": "?", "space": "Space", "enter": "Enter", "escape": "Esc"}
+    return " / ".join(names.get(k.strip(), k.strip()) for k in keys.split(","))
+
+
+def check_keymap(keymap: Mapping[str, object], source: str) -> dict[str, str]:
+    """Validate a keymap: known ids, non-empty string keys. UserError names the bad entry."""
+    out: dict[str, str] = {}
+    for key_id, keys in keymap.items():
+        if key_id not in KEY_IDS:
+            raise UserError(f"unknown key binding id '{key_id}'", source,
+                            f"use one of {', '.join(sorted(KEY_IDS))}")
+        if not isinstance(keys, str | int) or not str(keys).strip():
+            raise UserError(f"key binding '{key_id}' needs a key name, got {keys!r}", source,
+                            "write it as a string, e.g. 'enter' or 'ctrl+j,enter'")
+        out[key_id] = str(keys).replace(" ", "")
+    return out
+
+
+def load_keymap(path: str | Path) -> dict[str, str]:
+    """Read a keymap YAML file (see the module docstring)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise UserError("keymap file not found", path, "check the path given to --keys") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"not valid YAML ({exc})", path, "fix the file's syntax") from None
+    if isinstance(data, dict) and "keys" in data:
+        data = data["keys"] or {}
+    if not isinstance(data, dict):
+        raise UserError("a keymap must be a mapping of binding id to key", path,
+                        "write e.g. 'keys: {label.submit: enter}'")
+    return check_keymap(data, str(path))

@@ -1,0 +1,1 @@
+"""Screens: the main labelling screen and the help screen."""

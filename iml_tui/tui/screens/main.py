@@ -1,0 +1,328 @@
+"""The labelling screen: spectrogram, prediction, status panels; keys drive the session.
+
+Every answer is committed by the session (SQLite journal) inside the key handler, before the next
+item is drawn. Retraining runs in a thread worker; its progress and result come back as messages,
+so a key press never waits for training.
+"""
+
+from __future__ import annotations
+
+import time
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from iml_tui.tui.bridge import Bridge, Shown
+from iml_tui.tui.keys import screen_bindings
+from iml_tui.tui.messages import ItemShown, RetrainFinished, RetrainProgress
+from iml_tui.tui.protocols import PlayerLike, RetrainJobLike
+from iml_tui.tui.views import ModelView
+from iml_tui.tui.widgets.curve import LearningCurve
+from iml_tui.tui.widgets.prediction import PredictionPanel
+from iml_tui.tui.widgets.spectrogram import SpectrogramView
+from iml_tui.tui.widgets.status import ModelStatus, PlayerLine, ProgressPanel, WhyLine
+
+CURSOR_HZ = 10
+
+
+class MainScreen(Screen[None]):
+    """Shows one item at a time and turns key presses into session calls."""
+
+    BINDINGS = screen_bindings()
+
+    def __init__(self, bridge: Bridge, player: PlayerLike, autoplay: bool = True,
+                 cursor: bool = True) -> None:
+        super().__init__()
+        self.bridge = bridge
+        self.player = player
+        self.autoplay = autoplay
+        self.poll_cursor = cursor
+        self.current: Shown | None = None
+        self.shown_at = time.monotonic()
+        self.shown_seq = 0
+        self.training_version: int | None = None
+        self.model_view = ModelView()
+        self._play_offset = 0.0
+        self._paused_at: float | None = None
+        self._playing = False
+
+    # --- layout -------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        """Spectrogram and player on the left; prediction, progress, model on the right."""
+        yield WhyLine(id="why")
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield SpectrogramView(id="spec")
+                yield Static(id="notice")
+                yield PlayerLine(id="player")
+            with Vertical(id="right"):
+                yield PredictionPanel(id="prediction")
+                yield ProgressPanel(id="progress")
+                yield ModelStatus(id="model")
+                yield LearningCurve(id="curve", score_name=self.bridge.score_name)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Configure the panels, show the first item, start the cursor clock."""
+        keys = self.app_keys()
+        self.query_one(PredictionPanel).configure(self.bridge.class_list, self.bridge.multi_label,
+                                                  keys)
+        self.refresh_status()
+        self.show_next()
+        self.maybe_retrain()
+        if self.poll_cursor:
+            self.set_interval(1 / CURSOR_HZ, self.tick_cursor)
+
+    def app_keys(self) -> list[str]:
+        """The first key of each class binding, after the user's keymap."""
+        keymap = getattr(self.app, "keymap", {})
+        out = []
+        for i in range(len(self.bridge.class_list)):
+            keys = keymap.get(f"label.class_{i + 1}", str(i + 1) if i < 9 else " ")
+            out.append(keys.split(",")[0])
+        return out
+
+    # --- showing items ------------------------------------------------------------------
+
+    def show_next(self) -> None:
+        """Ask the session for the next item and draw it (or the waiting / done notice)."""
+        self.display_item(self.bridge.next())
+
+    def display_item(self, shown: Shown | None) -> None:
+        """Draw ``shown`` (None: nothing to ask now), start its audio, then report it drawn."""
+        self.stop_audio()
+        self.current = shown
+        spec = self.query_one(SpectrogramView)
+        pred = self.query_one(PredictionPanel)
+        why = self.query_one(WhyLine)
+        notice = self.query_one("#notice", Static)
+        if shown is None:
+            spec.set_data(None)
+            pred.show(None)
+            pred.selected = frozenset()
+            why.show("", "", "query")
+            notice.update(self.bridge.waiting_reason())
+            notice.display = True
+        else:
+            view = shown.view
+            spec.set_data(shown.spectrogram)
+            pred.selected = view.preset
+            pred.show(view.probs, view.confidence, view.threshold)
+            why.show(view.item_id, view.why, view.kind)
+            notice.display = False
+            if self.autoplay:
+                self.play_audio(0.0)
+        self.shown_at = time.monotonic()
+        self.shown_seq += 1
+        self.refresh_status()
+        seq = self.shown_seq
+        item_id = None if shown is None else shown.view.item_id
+        self.call_after_refresh(self.post_message, ItemShown(item_id, seq))
+
+    def refresh_status(self) -> None:
+        """Progress, model status, learning curve and the player line, from the session."""
+        self.query_one(ProgressPanel).progress = self.bridge.progress()
+        model = self.bridge.model()
+        if self.training_version is not None and model.training is None:
+            model = ModelView(model.version, model.score, model.score_name,
+                              self.model_view.training, self.model_view.training_note,
+                              model.error, model.curve)
+        self.set_model_view(model)
+        self.query_one(LearningCurve).set_points(model.curve)
+        self.update_player_line()
+
+    def set_model_view(self, model: ModelView) -> None:
+        """Show ``model`` in the status line."""
+        self.model_view = model
+        self.query_one(ModelStatus).model = model
+
+    def update_player_line(self) -> None:
+        """The backend's name and description, and whether it plays."""
+        self.query_one(PlayerLine).show(self.player.name, self.player.describe(), self._playing,
+                                        self.autoplay)
+
+    # --- audio --------------------------------------------------------------------------
+
+    def play_audio(self, start: float) -> None:
+        """Play the current clip from ``start`` seconds."""
+        shown = self.current
+        if shown is None:
+            return
+        x, sr = shown.audio
+        offset = min(max(int(start * sr), 0), max(len(x) - 1, 0))
+        self._play_offset = offset / sr
+        self._paused_at = None
+        self.player.play(x[offset:], sr, shown.view.item_id)
+        self._playing = True
+        self.update_player_line()
+
+    def stop_audio(self) -> None:
+        """Stop playback (if any) and hide the cursor."""
+        if self._playing:
+            self.player.stop()
+        self._playing = False
+        self.query_one(SpectrogramView).cursor = None
+
+    def tick_cursor(self) -> None:
+        """Move the playback cursor to the player's position."""
+        if not self._playing:
+            return
+        pos = self.player.position()
+        spec = self.query_one(SpectrogramView)
+        if pos is None:
+            self._playing = False
+            spec.cursor = None
+            self.update_player_line()
+        else:
+            spec.cursor = self._play_offset + pos
+
+    # --- actions (keys) -----------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Class keys exist only for the project's classes."""
+        if action == "toggle_class":
+            index = parameters[0] if parameters else 0
+            return isinstance(index, int) and index < len(self.bridge.class_list)
+        return True
+
+    def action_toggle_class(self, index: int) -> None:
+        """Tick / untick a class (multi-label) or pick it (single-label)."""
+        if self.current is None:
+            return
+        pred = self.query_one(PredictionPanel)
+        if self.bridge.multi_label:
+            pred.selected = pred.selected ^ {index}
+        else:
+            pred.selected = frozenset() if pred.selected == {index} else frozenset({index})
+
+    def action_none(self) -> None:
+        """None of the classes."""
+        self.query_one(PredictionPanel).selected = frozenset()
+
+    def action_submit(self) -> None:
+        """Commit the label, then show the next item."""
+        shown = self.current
+        if shown is None:
+            self.maybe_retrain()
+            self.show_next()
+            return
+        labels = sorted(self.query_one(PredictionPanel).selected)
+        self.bridge.submit(shown.item, labels, time.monotonic() - self.shown_at)
+        self.maybe_retrain()
+        self.show_next()
+
+    def action_skip(self) -> None:
+        """Skip the current item."""
+        shown = self.current
+        if shown is None:
+            self.app.bell()
+            return
+        self.bridge.skip(shown.item, time.monotonic() - self.shown_at)
+        self.show_next()
+
+    def action_undo(self) -> None:
+        """Withdraw the last answer and show its item again, its labels ticked."""
+        back = self.bridge.undo()
+        if back is None:
+            self.notify("nothing to undo", severity="warning", timeout=3)
+            return
+        self.display_item(back)
+
+    def action_play_pause(self) -> None:
+        """Pause when playing, resume (or start) otherwise."""
+        if self._playing:
+            pos = self.player.position()
+            self.stop_audio()
+            self._paused_at = None if pos is None else self._play_offset + pos
+            self.update_player_line()
+        else:
+            self.play_audio(self._paused_at or 0.0)
+
+    def action_replay(self) -> None:
+        """Play the current clip from its start."""
+        self.stop_audio()
+        self.play_audio(0.0)
+
+    def action_help(self) -> None:
+        """Show the help screen."""
+        from iml_tui.tui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen(self.bridge.class_list, getattr(self.app, "keymap", {}),
+                                        self.bridge.multi_label))
+
+    def action_quit(self) -> None:
+        """Stop audio and leave (answers are already committed)."""
+        self.stop_audio()
+        self.app.exit()
+
+    # --- background retraining -----------------------------------------------------------
+
+    def maybe_retrain(self) -> None:
+        """Start a training run when the session wants one and none is running."""
+        if self.training_version is not None or not self.bridge.retrain_due():
+            return
+        job = self.bridge.start_retrain()
+        if job is None:
+            return
+        self.training_version = job.base_version + 1
+        self.set_model_view(ModelView(self.model_view.version, self.model_view.score,
+                                      self.model_view.score_name, 0.0, "starting",
+                                      "", self.model_view.curve))
+        self.retrain(job)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="retrain",
+          name="retrain")
+    def retrain(self, job: RetrainJobLike) -> None:
+        """Run ``job`` off the UI thread, streaming progress; the result comes back as a message."""
+        worker = get_current_worker()
+
+        version = job.base_version + 1
+
+        def progress(fraction: float, note: str) -> None:
+            self.post_message(RetrainProgress(version, fraction, note))
+
+        result = job.run(progress, lambda: worker.is_cancelled)
+        if not worker.is_cancelled:
+            self.post_message(RetrainFinished(version, result))
+
+    @on(RetrainProgress)
+    def on_retrain_progress(self, message: RetrainProgress) -> None:
+        """Show the training progress."""
+        if message.version != self.training_version:
+            return
+        m = self.model_view
+        self.set_model_view(ModelView(m.version, m.score, m.score_name,
+                                      min(max(message.fraction, 0.0), 1.0), message.note,
+                                      "", m.curve))
+
+    @on(RetrainFinished)
+    def on_retrain_finished(self, message: RetrainFinished) -> None:
+        """Swap the new model in (atomically, in the session) and carry on."""
+        self.training_version = None
+        ok, error = self.bridge.swap(message.result)
+        self.refresh_status()
+        if not ok and error:
+            self.show_training_error(error)
+        if self.current is None:
+            self.show_next()
+        self.maybe_retrain()
+
+    def show_training_error(self, error: str) -> None:
+        """A failed training: say so; the previous model stays in use."""
+        m = self.bridge.model()
+        self.set_model_view(ModelView(m.version, m.score, m.score_name, None, "", error, m.curve))
+        self.notify(f"training failed, the previous model stays: {error}", severity="error",
+                    timeout=8)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker errors surface: the session goes on with the previous model."""
+        if event.worker.group == "retrain" and event.state is WorkerState.ERROR:
+            self.training_version = None
+            self.show_training_error(str(event.worker.error))
+            if self.current is None:
+                self.display_item(None)

@@ -1,0 +1,1 @@
+"""Widgets of the labelling screen, one module per domain."""

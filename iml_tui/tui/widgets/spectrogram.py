@@ -1,0 +1,342 @@
+"""The spectrogram: half-block truecolor cells, axes, frame probabilities and playback cursor.
+
+Each terminal cell is "▀" with its foreground the upper pixel and its background the lower one,
+so a W x H cell area shows W x 2H pixels. Colours are quantised to :data:`LEVELS` steps of a
+viridis-like map, which bounds the number of distinct styles (fast to render, small snapshots).
+Below the picture: a time axis, then one sparkline row per class with the model's frame-level
+probabilities resampled to the same columns, so a detection lines up with what it detects.
+
+Kitty / sixel graphics are used only where :func:`detect_graphics` finds a terminal that speaks
+them (and ``textual-image`` is installed); half-blocks are the default and what the tests draw.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Size
+from textual.reactive import reactive
+from textual.strip import Strip
+from textual.widget import Widget
+
+LEVELS = 24
+HALF = "▀"
+SPARK = " ▁▂▃▄▅▆▇█"
+GUTTER = 5
+DYNAMIC_RANGE_DB = 80.0
+
+_ANCHORS = np.array([
+    (68, 1, 84), (72, 40, 120), (62, 74, 137), (49, 104, 142), (38, 130, 142),
+    (31, 158, 137), (53, 183, 121), (110, 206, 88), (181, 222, 43), (253, 231, 37),
+], dtype=np.float64)
+CLASS_COLOURS = ("#ff6b6b", "#4dabf7", "#ffd43b", "#69db7c", "#da77f2", "#ffa94d", "#3bc9db",
+                 "#f783ac", "#a9e34b")
+CURSOR_COLOUR = "#ffffff"
+AXIS_STYLE = Style(color="#9a9a9a")
+
+
+def colormap(levels: int = LEVELS) -> list[str]:
+    """``levels`` hex colours from dark purple to yellow (a viridis approximation)."""
+    pos = np.linspace(0, len(_ANCHORS) - 1, levels)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, len(_ANCHORS) - 1)
+    frac = (pos - lo)[:, None]
+    rgb = np.rint(_ANCHORS[lo] * (1 - frac) + _ANCHORS[hi] * frac).astype(int)
+    return [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in rgb]
+
+
+_CMAP = colormap()
+
+
+def detect_graphics(env: Mapping[str, str] | None = None) -> str:
+    """``"kitty"``, ``"sixel"`` or ``"halfblock"`` for the terminal described by ``env``.
+
+    Only terminals known to speak a graphics protocol, outside tmux / screen (which do not pass
+    it through), and with ``textual-image`` importable, get one; everything else half-blocks.
+    ``IML_TUI_GRAPHICS`` forces a choice.
+    """
+    env = os.environ if env is None else env
+    forced = env.get("IML_TUI_GRAPHICS", "").lower()
+    if forced in ("kitty", "sixel", "halfblock"):
+        return forced
+    if env.get("TMUX") or env.get("STY") or env.get("TERM", "").startswith(("screen", "tmux")):
+        return "halfblock"
+    term, program = env.get("TERM", ""), env.get("TERM_PROGRAM", "")
+    if term == "xterm-kitty" or env.get("KITTY_WINDOW_ID") or program in ("WezTerm", "ghostty"):
+        mode = "kitty"
+    elif program in ("iTerm.app", "mlterm") or "sixel" in term or term == "foot":
+        mode = "sixel"
+    else:
+        return "halfblock"
+    try:
+        import textual_image  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        return "halfblock"
+    return mode
+
+
+@dataclass(frozen=True)
+class SpectrogramData:
+    """What the widget draws.
+
+    ``spec`` is (frames, bands) in dB, band 0 the lowest; ``band_hz`` (bands,) the centre
+    frequency of each band; ``frame_probs`` (T, C) the model's frame-level probabilities over
+    the same ``duration`` seconds (any T), or None before a model exists.
+    """
+
+    spec: np.ndarray
+    band_hz: np.ndarray
+    duration: float
+    frame_probs: np.ndarray | None = None
+    class_names: tuple[str, ...] = ()
+
+
+def resample_columns(x: np.ndarray, width: int, reduce: str = "mean") -> np.ndarray:
+    """(n, ...) -> (width, ...): each output column pools its share of the input rows."""
+    n = x.shape[0]
+    if n == 0 or width <= 0:
+        return np.zeros((max(width, 0), *x.shape[1:]), dtype=np.float64)
+    edges = np.linspace(0, n, width + 1)
+    starts = np.minimum(np.floor(edges[:-1]).astype(int), n - 1)
+    ends = np.maximum(np.ceil(edges[1:]).astype(int), starts + 1)
+    if reduce == "max":
+        return np.stack([x[s:e].max(axis=0) for s, e in zip(starts, ends, strict=True)])
+    csum = np.concatenate([np.zeros((1, *x.shape[1:])), np.cumsum(x, axis=0, dtype=np.float64)])
+    counts = (ends - starts).reshape(-1, *([1] * (x.ndim - 1)))
+    return np.asarray((csum[ends] - csum[starts]) / counts)
+
+
+def pixel_levels(spec: np.ndarray, width: int, height_px: int) -> np.ndarray:
+    """(frames, bands) dB -> (height_px, width) colour levels, highest frequency on top."""
+    cols = resample_columns(np.asarray(spec, dtype=np.float64), width)  # (width, bands)
+    bands = cols.shape[1]
+    if bands == 0 or height_px <= 0:
+        return np.zeros((max(height_px, 0), width), dtype=np.int64)
+    pos = np.linspace(bands - 1, 0, height_px)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, bands - 1)
+    frac = pos - lo
+    img = cols[:, lo] * (1 - frac) + cols[:, hi] * frac  # (width, height_px)
+    top = float(np.max(img)) if img.size else 0.0
+    scaled = (img - (top - DYNAMIC_RANGE_DB)) / DYNAMIC_RANGE_DB
+    levels = np.clip(np.rint(scaled * (LEVELS - 1)), 0, LEVELS - 1).astype(np.int64)
+    return np.ascontiguousarray(levels.T)
+
+
+def format_hz(hz: float) -> str:
+    """A frequency label that fits the gutter: 440, 2.5k, 14k."""
+    if hz < 1000:
+        return f"{hz:.0f}"
+    k = hz / 1000
+    return f"{k:.1f}k" if k < 10 else f"{k:.0f}k"
+
+
+def time_ticks(duration: float, width: int, min_gap: int = 7) -> list[tuple[int, str]]:
+    """(column, label) pairs for a time axis ``width`` columns wide over ``duration`` s."""
+    if duration <= 0 or width <= 0:
+        return []
+    for step in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300):
+        if step / duration * width >= min_gap:
+            break
+    ticks = []
+    n = math.floor(duration / step + 1e-9)
+    for i in range(n + 1):
+        t = i * step
+        col = int(t / duration * width)
+        label = f"{t:g}s"
+        if col + len(label) <= width:
+            ticks.append((col, label))
+    return ticks
+
+
+class SpectrogramView(Widget):
+    """Spectrogram with frequency / time axes, probability strip and playback cursor."""
+
+    DEFAULT_CSS = """
+    SpectrogramView { height: 1fr; min-height: 8; }
+    """
+
+    cursor: reactive[float | None] = reactive(None, layout=False)
+    """Playback position in seconds, or None when nothing plays."""
+
+    def __init__(self, *, max_strip_rows: int = 4, name: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.max_strip_rows = max_strip_rows
+        self._data: SpectrogramData | None = None
+        self._rows: list[list[Segment]] = []
+        self._strips: list[Strip] = []
+        self._image_rows = 0
+        self._rows_size: Size | None = None
+        self._styles: dict[tuple[int, int], Style] = {}
+        self._cursor_col: int | None = None
+
+    @property
+    def data(self) -> SpectrogramData | None:
+        """What is drawn now."""
+        return self._data
+
+    def set_data(self, data: SpectrogramData | None) -> None:
+        """Show a new clip (or nothing); resets the cursor."""
+        self._data = data
+        self._rows_size = None
+        self.cursor = None
+        self.refresh()
+
+    def set_frame_probs(self, frame_probs: np.ndarray | None) -> None:
+        """Replace the probability strip (a new model predicted the same clip)."""
+        if self._data is None:
+            return
+        self._data = SpectrogramData(self._data.spec, self._data.band_hz, self._data.duration,
+                                     frame_probs, self._data.class_names)
+        self._rows_size = None
+        self.refresh()
+
+    # --- geometry -------------------------------------------------------------------------
+
+    def _strip_rows(self, height: int) -> int:
+        data = self._data
+        if data is None or data.frame_probs is None or data.frame_probs.size == 0:
+            return 0
+        c = data.frame_probs.shape[1]
+        return max(0, min(c, self.max_strip_rows, height - 4))
+
+    def _image_width(self) -> int:
+        return max(self.size.width - GUTTER, 0)
+
+    def watch_cursor(self, old: float | None, new: float | None) -> None:
+        col = self._column(new)
+        if col != self._cursor_col:
+            self._cursor_col = col
+            self.refresh()
+
+    def _column(self, t: float | None) -> int | None:
+        data = self._data
+        width = self._image_width()
+        if t is None or data is None or data.duration <= 0 or width == 0:
+            return None
+        return min(max(int(t / data.duration * width), 0), width - 1)
+
+    # --- drawing --------------------------------------------------------------------------
+
+    def _style(self, top: int, bottom: int) -> Style:
+        key = (top, bottom)
+        style = self._styles.get(key)
+        if style is None:
+            fg = _CMAP[top] if top >= 0 else CURSOR_COLOUR
+            bg = _CMAP[bottom] if bottom >= 0 else CURSOR_COLOUR
+            style = self._styles[key] = Style(color=fg, bgcolor=bg)
+        return style
+
+    def _build_rows(self) -> None:
+        size = self.size
+        self._rows_size = size
+        self._rows = []
+        self._image_rows = 0
+        data = self._data
+        width = self._image_width()
+        if data is None or width == 0 or size.height == 0:
+            return
+        n_strip = self._strip_rows(size.height)
+        img_rows = max(size.height - 1 - n_strip, 0)
+        self._image_rows = img_rows
+        levels = pixel_levels(data.spec, width, 2 * img_rows)
+        labels = self._freq_labels(data.band_hz, img_rows)
+        for r in range(img_rows):
+            gutter = Segment(labels.get(r, "").rjust(GUTTER - 1) + " ", AXIS_STYLE)
+            top, bottom = levels[2 * r], levels[2 * r + 1]
+            row = [gutter]
+            row.extend(Segment(HALF, self._style(int(a), int(b)))
+                       for a, b in zip(top, bottom, strict=True))
+            self._rows.append(row)
+        self._rows.append(self._time_axis(data.duration, width))
+        if n_strip and data.frame_probs is not None:
+            self._rows.extend(self._strip(data, width, n_strip))
+
+    def _freq_labels(self, band_hz: np.ndarray, img_rows: int) -> dict[int, str]:
+        if img_rows == 0 or band_hz.size == 0:
+            return {}
+        every = 3 if img_rows >= 9 else 2
+        out = {}
+        for r in range(0, img_rows, every):
+            frac = 1 - (2 * r + 1) / (2 * img_rows)  # cell centre, 1 = top band
+            hz = float(np.interp(frac * (band_hz.size - 1), np.arange(band_hz.size), band_hz))
+            out[r] = format_hz(hz)
+        return out
+
+    def _time_axis(self, duration: float, width: int) -> list[Segment]:
+        chars = [" "] * width
+        for col, label in time_ticks(duration, width):
+            chars[col:col + len(label)] = label
+        return [Segment(" " * (GUTTER - 1) + "└", AXIS_STYLE),
+                Segment("".join(chars)[:width], AXIS_STYLE)]
+
+    def _strip(self, data: SpectrogramData, width: int, n_strip: int) -> list[list[Segment]]:
+        probs = np.clip(np.asarray(data.frame_probs, dtype=np.float64), 0.0, 1.0)
+        cols = resample_columns(probs, width, reduce="max")  # (width, C)
+        order = np.argsort(-cols.max(axis=0), kind="stable")[:n_strip]
+        rows = []
+        for c in sorted(order.tolist()):
+            name = data.class_names[c] if c < len(data.class_names) else str(c + 1)
+            colour = CLASS_COLOURS[c % len(CLASS_COLOURS)]
+            idx = np.rint(cols[:, c] * (len(SPARK) - 1)).astype(int)
+            text = "".join(SPARK[i] for i in idx)
+            rows.append([Segment(name[:GUTTER - 1].ljust(GUTTER - 1) + " ", Style(color=colour)),
+                         Segment(text, Style(color=colour, bgcolor="#1c1c1c"))])
+        return rows
+
+    def render_line(self, y: int) -> Strip:
+        """One terminal row: cached cells, with the cursor column drawn over them."""
+        if self._rows_size != self.size:
+            self._build_rows()
+            self._strips = [Strip(row).simplify() for row in self._rows]
+        width = self.size.width
+        if y >= len(self._strips):
+            return Strip.blank(width)
+        strip = self._strips[y]
+        col = self._cursor_col
+        if col is not None:
+            strip = self._with_cursor(strip, y, col)
+        return strip.adjust_cell_length(width)
+
+    def _with_cursor(self, strip: Strip, y: int, col: int) -> Strip:
+        x = GUTTER + col
+        if x >= strip.cell_length:
+            return strip
+        if y < self._image_rows:
+            marked = [Segment(HALF, self._style(-1, -1))]
+        else:
+            cell = strip.crop(x, x + 1)
+            marked = [Segment(s.text, (s.style or Style()) + Style(bgcolor="#5c5c5c"))
+                      for s in cell]
+        return Strip.join([strip.crop(0, x), Strip(marked, 1),
+                           strip.crop(x + 1, strip.cell_length)])
+
+
+def mel_band_hz(n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """Centre frequencies (Hz) of ``n_mels`` Slaney mel bands between fmin and fmax."""
+    from iml_tui.audio.spectrogram import hz_to_mel, mel_to_hz
+
+    edges = np.linspace(float(hz_to_mel(fmin)), float(hz_to_mel(fmax)), n_mels + 2)
+    return np.asarray(mel_to_hz(edges[1:-1]), dtype=np.float64)
+
+
+def spectrogram_data(x: np.ndarray, sr: int, frame_probs: np.ndarray | None = None,
+                     class_names: Sequence[str] = (), n_mels: int = 64) -> SpectrogramData:
+    """Log-mel picture of a mono clip (hop 10 ms, window ~32 ms at any sample rate)."""
+    from iml_tui.audio.spectrogram import log_mel
+
+    x = np.asarray(x, dtype=np.float32).reshape(-1)
+    hop = max(round(sr * 0.01), 1)
+    n_fft = 1 << max(math.ceil(math.log2(sr * 0.032)), 6)
+    fmax = sr / 2.0
+    fmin = min(50.0, fmax / 4)
+    spec = log_mel(x, sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    return SpectrogramData(np.asarray(spec), mel_band_hz(n_mels, fmin, fmax),
+                           len(x) / float(sr), frame_probs, tuple(class_names))

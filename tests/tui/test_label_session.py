@@ -1,0 +1,142 @@
+"""The labelling TUI over the real session on a tiny generated project with audio."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from labelling_data import make_audio_pool, make_project
+from textual.message import Message
+from tui_fakes import RecordingPlayer
+
+from iml_tui.engine.journal import Journal
+from iml_tui.engine.session import Session
+from iml_tui.tui.app import LabelApp, make_app
+from iml_tui.tui.messages import ItemShown, RetrainProgress
+from iml_tui.tui.widgets.spectrogram import SpectrogramView
+from iml_tui.tui.widgets.status import ModelStatus
+
+SIZE = (100, 30)
+
+
+def make_pool_project(root: Path, budgets: tuple[int, ...] = (4, 8, 12)) -> Path:
+    """A 20-clip pool-mode project whose clips are real WAV audio."""
+    project = make_project(root / "project", make_audio_pool(root), budgets=budgets)
+    return project.dir
+
+
+def current_id(app: LabelApp) -> str | None:
+    shown = app.main.current
+    return None if shown is None else shown.view.item_id
+
+
+def labels_in_journal(project: Path) -> dict[str, tuple[int, ...]]:
+    """item id -> labels in force, read straight from the SQLite journal."""
+    with Journal(project / "journal.sqlite") as journal:
+        return {str(e.item_id): tuple(e.labels or ()) for e in
+                journal.current_labels().values()}
+
+
+async def wait_for_item(app: LabelApp, pilot: object, timeout: float = 60) -> None:
+    """Let the background retraining finish until an item is on screen."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while app.main.current is None and loop.time() < deadline:
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.05)  # type: ignore[attr-defined]
+    assert app.main.current is not None
+
+
+async def test_each_label_is_in_the_journal_before_the_next_item_shows(tmp_path: Path) -> None:
+    project = make_pool_project(tmp_path)
+    checked: list[bool] = []
+
+    def hook(message: Message) -> None:
+        # when an item is drawn, every answer given so far is already committed on disk
+        if isinstance(message, ItemShown) and message.seq > 1:
+            checked.append(len(labels_in_journal(project)) == message.seq - 1)
+
+    with Session.open(project, annotator="ana") as session:
+        player = RecordingPlayer()
+        app = make_app(session, player, cursor=False)
+        async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+            await pilot.pause()
+            first = current_id(app)
+            assert first is not None
+            spec = app.main.query_one(SpectrogramView).data
+            assert spec is not None and spec.duration == 2.0
+            await pilot.press("1", "enter")
+            second = current_id(app)
+            await pilot.press("2", "3", "enter", "enter")
+            await pilot.pause()
+            journal = labels_in_journal(project)
+            assert journal[first] == (0,) and journal[second] == (1, 2)  # type: ignore[index]
+            assert len(journal) == 3
+            assert player.played[:3] == [first, second, journal and player.played[2]]
+    assert checked and all(checked)
+    with Journal(project / "journal.sqlite") as journal:
+        events = [e for e in journal.events() if e.kind == "labelled"]
+    assert all(e.annotator == "ana" and e.seconds >= 0 for e in events)
+
+
+async def test_undo_skip_and_resume_after_a_crash(tmp_path: Path) -> None:
+    project = make_pool_project(tmp_path)
+    session = Session.open(project, annotator="ana")
+    app = make_app(session, RecordingPlayer(), cursor=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        first = current_id(app)
+        await pilot.press("1", "enter")
+        second = current_id(app)
+        await pilot.press("s")  # skip the second
+        third = current_id(app)
+        assert third not in (first, second)
+        await pilot.press("u")  # undo the skip: the second comes back
+        assert current_id(app) == second
+        await pilot.press("u")  # undo the label: the first comes back, 'bird' ticked
+        assert current_id(app) == first
+        assert app.main.query_one("PredictionPanel").selected == {0}  # type: ignore[attr-defined]
+        await pilot.press("3", "enter")
+        shown_before_crash = current_id(app)
+    # a crash: the session is never closed, a new process opens the same project
+    del app, session
+    assert labels_in_journal(project) == {first: (0, 2)}
+    with Session.open(project, annotator="ana") as again:
+        app2 = make_app(again, RecordingPlayer(), cursor=False)
+        async with app2.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert current_id(app2) == shown_before_crash
+            await pilot.press("u")  # undo works across restarts
+            assert current_id(app2) == first
+    assert labels_in_journal(project) == {}
+
+
+async def test_retraining_while_labelling(tmp_path: Path) -> None:
+    project = make_pool_project(tmp_path)
+    fractions: list[float] = []
+
+    def hook(message: Message) -> None:
+        if isinstance(message, RetrainProgress):
+            fractions.append(message.fraction)
+
+    with Session.open(project, annotator="ana") as session:
+        app = make_app(session, RecordingPlayer(), cursor=False)
+        async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+            await pilot.pause()
+            for _ in range(4):
+                await pilot.press("1", "enter")
+            # the round is answered: training runs in a worker, the UI answers keys meanwhile
+            await pilot.press("question_mark")
+            assert app.screen.__class__.__name__ == "HelpScreen"
+            await pilot.press("escape")
+            await wait_for_item(app, pilot)
+            assert session.model_status().version == 1
+            status = str(app.main.query_one(ModelStatus).render())
+            assert "v1" in status and "valid mAP" in status
+            assert fractions and max(fractions) <= 1.0
+            assert app.main.current is not None and app.main.current.view.probs is not None
+            for _ in range(4):
+                await pilot.press("2", "enter")
+            await wait_for_item(app, pilot)
+            assert session.model_status().version == 2
+            assert len(session.learning_curve().points) == 2

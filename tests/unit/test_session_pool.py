@@ -1,0 +1,195 @@
+"""The labelling session in pool mode: queue, answers, undo, skip, resume, background retraining."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from labelling_data import CLASSES, make_audio_pool, make_project
+
+from iml_tui.engine import session as session_mod
+from iml_tui.engine.journal import Journal
+from iml_tui.engine.session import Session, answer_with_oracle
+from iml_tui.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_audio_pool(tmp_path_factory.mktemp("audio_pool"))
+
+
+def _open(tmp_path: Path, pool: Path, who: str = "ana", **kw: Any) -> Session:
+    if not (tmp_path / "proj" / "project.yaml").exists():
+        make_project(tmp_path / "proj", pool, **kw)
+    return Session.open(tmp_path / "proj", who)
+
+
+def test_first_round_items_resume_and_progress(tmp_path: Path, pool: Path) -> None:
+    s = _open(tmp_path, pool)
+    assert s.mode == "pool" and s.class_list == list(CLASSES) and s.multi_label
+    item = s.next_item()
+    assert item is not None and s.next_item().index == item.index  # type: ignore[union-attr]
+    assert item.kind == "pool-query" and "farthest" in item.why and item.round == 0
+    assert item.clip_probs is None and item.model_version == 0
+    assert item.location is not None and item.location.path.name == item.id.split("@")[0]
+    assert item.location.duration == 2.0 and not item.audio_error
+    x, sr = s.read_audio(item)
+    assert sr == 8000 and x.shape == (16000,)
+    s.submit(item, [2, 0], seconds=3.0)
+    nxt = s.next_item()
+    assert nxt is not None and nxt.index != item.index
+    p = s.progress()
+    assert (p.labelled, p.budget, p.round, p.n_rounds, p.queue_left) == (1, 4, 0, 3, 3)
+    assert p.per_class == {"bird": 1, "frog": 0, "insect": 1} and p.mine == 1
+    assert p.seconds == 3.0 and not p.done
+    with pytest.raises(ValueError, match="not a class"):
+        s.submit(nxt, [3])
+    s.close()
+    # a restart gives the same next item back, and the label
+    s2 = _open(tmp_path, pool)
+    assert s2.next_item().index == nxt.index  # type: ignore[union-attr]
+    assert s2.progress().labelled == 1
+    with Journal(tmp_path / "proj" / "journal.sqlite") as j:
+        (lab,) = j.current_labels().values()
+        assert lab.labels == (0, 2) and lab.annotator == "ana" and lab.seconds == 3.0
+
+
+def test_undo_and_skip_across_restarts(tmp_path: Path, pool: Path) -> None:
+    s = _open(tmp_path, pool)
+    a = s.next_item()
+    assert a is not None
+    s.submit(a, [1])
+    b = s.next_item()
+    assert b is not None
+    s.skip(b)
+    s.close()
+    s = _open(tmp_path, pool)
+    assert s.progress().skipped == 1
+    back = s.undo()  # the skip
+    assert back is not None and back.index == b.index and back.previous is None
+    assert s.next_item().index == b.index  # type: ignore[union-attr]
+    back = s.undo()  # then the label
+    assert back is not None and back.index == a.index and back.previous == (1,)
+    assert s.progress().labelled == 0
+    s.close()
+    s = _open(tmp_path, pool)
+    shown = s.next_item()  # the undone item comes first, also after a restart
+    assert shown is not None and shown.index == a.index and shown.previous == (1,)
+    assert s.undo() is None
+    s.submit(shown, [0])
+    assert s.progress().per_class["bird"] == 1
+
+
+def test_rounds_retrain_in_a_thread_and_rerank(tmp_path: Path, pool: Path) -> None:
+    s = _open(tmp_path, pool)
+    assert answer_with_oracle(s, limit=4) == 4
+    assert s.next_item() is None and s.retrain_due()
+    assert s.model_status().state == "due"
+    job = s.start_retrain()
+    assert s.model_status().state == "training"
+    seen: list[tuple[float, str]] = []
+    out: list[Any] = []
+    t = threading.Thread(target=lambda: out.append(job.run(lambda f, m: seen.append((f, m)))))
+    t.start()
+    while t.is_alive():  # the UI thread keeps working meanwhile
+        st = s.model_status()
+        assert st.version == 0 and 0.0 <= st.progress <= 1.0
+        t.join(0.01)
+    (result,) = out
+    assert result.ok and result.version == 1 and seen[-1][0] == 1.0
+    assert any("epoch" in m for _, m in seen)
+    assert s.swap_model(result)
+    st = s.model_status()
+    assert (st.version, st.state, st.trained_on, st.error) == (1, "ready", 4, "")
+    assert st.score is not None and 0.0 <= st.score <= 1.0
+    item = s.next_item()
+    assert item is not None and item.round == 1 and item.model_version == 1
+    assert item.clip_probs is not None and item.clip_probs.shape == (3,)
+    assert item.frame_probs is not None and item.frame_probs.shape == (4, 3)
+    assert np.allclose(item.frame_probs.max(axis=0), item.clip_probs)
+    assert item.confidence is not None and 0.0 <= item.confidence <= 1.0
+    f = item.why_fields
+    assert f["rule"] == "mfft" and "mismatch" in f and "neighbour_labels" in f
+    assert "mismatch" in item.why and "nearest labelled" in item.why
+    assert len(list((tmp_path / "proj" / "models").glob("pool_v0001_*.pt"))) == 1
+    # a retraining mid-round re-ranks the rest of the round
+    s.submit(item, s.truth(item))
+    left = s.progress().queue_left
+    assert not s.retrain_due() and s.retrain_now()
+    assert s.model_status().version == 2 and s.progress().queue_left == left
+    assert s.progress().round == 1
+    # the curve has one point per model
+    curve = s.learning_curve()
+    assert curve.metric == "valid mAP" and [p[0] for p in curve.points] == [4, 5]
+
+
+def test_full_run_is_done(tmp_path: Path, pool: Path) -> None:
+    s = _open(tmp_path, pool, strategy="ft")
+    assert answer_with_oracle(s) == 12
+    p, st = s.progress(), s.model_status()
+    assert p.done and p.labelled == 12 and st.state == "done" and st.version == 3
+    assert s.next_item() is None and not s.retrain_due()
+
+
+def test_failed_and_cancelled_trainings_keep_the_model(tmp_path: Path, pool: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    s = _open(tmp_path, pool, strategy="rand")
+    answer_with_oracle(s, limit=4)
+    result = s.start_retrain().run(cancelled=lambda: True)
+    assert result.cancelled and not s.swap_model(result)
+    assert s.model_status().state == "due"
+
+    def boom(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(session_mod, "train_frame_classifier", boom)
+    result = s.start_retrain().run()
+    assert result.error == "RuntimeError: out of memory" and not result.ok
+    assert "out of memory" in s.model_status().error
+    assert not s.swap_model(result)
+    st = s.model_status()
+    assert st.version == 0 and st.state == "due" and "out of memory" in st.error
+    monkeypatch.undo()
+    s.close()
+    s = _open(tmp_path, pool)  # the failure is in the journal
+    assert "out of memory" in s.model_status().error
+    assert s.retrain_now() and s.model_status().error == ""
+
+
+def test_two_annotators_share_the_queue(tmp_path: Path, pool: Path) -> None:
+    ana = _open(tmp_path, pool)
+    bob = _open(tmp_path, pool, who="bob")
+    a, b = ana.next_item(), bob.next_item()
+    assert a is not None and b is not None and a.index != b.index
+    ana.submit(a, [0])
+    bob.submit(b, [])
+    assert ana.progress().labelled == 2 and ana.progress().mine == 1
+    # the first to finish a retraining installs it; the other's result is stale
+    answer_with_oracle(ana, limit=2)
+    assert ana.retrain_due() and bob.retrain_due()
+    job_a, job_b = ana.start_retrain(), bob.start_retrain()
+    ra, rb = job_a.run(), job_b.run()
+    assert bob.swap_model(rb) and not ana.swap_model(ra)
+    assert ra.file is not None and not ra.file.exists()
+    assert ana.model_status().version == 1 == bob.model_status().version
+    assert ana.next_item().model_version == 1  # type: ignore[union-attr]
+
+
+def test_imported_labels_warm_start(tmp_path: Path, pool: Path) -> None:
+    make_project(tmp_path / "proj", pool)
+    with Journal(tmp_path / "proj" / "journal.sqlite") as j:
+        from iml_tui.engine.journal import NewEvent
+
+        j.append(*(NewEvent("labelled", item=i, labels=[0], annotator="import") for i in (0, 1)))
+    s = Session.open(tmp_path / "proj", "ana")
+    item = s.next_item()
+    assert item is not None and "nearest labelled clip (bird)" in item.why
+    assert s.progress().labelled == 2 and s.progress().queue_left == 2
+
+
+def test_bad_project_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"project\.yaml"):
+        Session.open(tmp_path)
