@@ -47,9 +47,9 @@ class LabelApp(App[None]):
         raise LookupError("the main screen is not mounted")
 
 
-def make_app(session: SessionLike[Any], player: PlayerLike, *, keymap: Mapping[str, str] | None = None,
-             keymap_file: str | Path | None = None, autoplay: bool = True,
-             cursor: bool = True) -> LabelApp:
+def make_app(session: SessionLike[Any, Any], player: PlayerLike, *,
+             keymap: Mapping[str, str] | None = None, keymap_file: str | Path | None = None,
+             autoplay: bool = True, cursor: bool = True) -> LabelApp:
     """Build the app over an open session and a player.
 
     ``keymap`` (binding id -> keys) wins over ``keymap_file`` (YAML, see :mod:`~.keys`);

@@ -39,7 +39,7 @@ KIND_TEXT = {"pool-query": "query", "al-query": "query", "cf-review": "review",
 class Bridge:
     """Session calls for the main screen, with results already shaped for drawing."""
 
-    def __init__(self, session: SessionLike[Any]) -> None:
+    def __init__(self, session: SessionLike[Any, Any]) -> None:
         self.session = session
         self.class_list: tuple[str, ...] = tuple(session.class_list)
         self.multi_label = bool(session.multi_label)
@@ -138,7 +138,7 @@ class Bridge:
         """Does the session want a new model now?"""
         return bool(self.session.retrain_due())
 
-    def start_retrain(self) -> RetrainJobLike | None:
+    def start_retrain(self) -> RetrainJobLike[Any] | None:
         """A training job with a snapshot of the labels (cheap), or None."""
         return self.session.start_retrain()
 

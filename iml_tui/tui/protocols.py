@@ -117,22 +117,26 @@ CancelledFn = Callable[[], bool]
 """Returns True when the job should stop early."""
 
 
-class RetrainJobLike(Protocol):
+ResultT = TypeVar("ResultT")
+ResultT_co = TypeVar("ResultT_co", covariant=True)
+
+
+class RetrainJobLike(Protocol[ResultT_co]):
     """A training run prepared by the session, executed off the UI thread."""
 
     @property
     def base_version(self) -> int: ...
 
     def run(self, progress_cb: ProgressFn | None = None,
-            cancelled: CancelledFn | None = None) -> object: ...
+            cancelled: CancelledFn | None = None) -> ResultT_co: ...
 
 
 ItemT = TypeVar("ItemT", bound=ItemLike)
 
 
-class SessionLike(Protocol[ItemT]):
+class SessionLike(Protocol[ItemT, ResultT]):
     """The labelling session API the TUI drives (``iml_tui.engine.session.Session``); generic
-    in its item type, which it hands out and takes back."""
+    in the item type it hands out and takes back, and in its training results."""
 
     @property
     def mode(self) -> str: ...
@@ -162,9 +166,9 @@ class SessionLike(Protocol[ItemT]):
 
     def retrain_due(self) -> bool: ...
 
-    def start_retrain(self) -> RetrainJobLike | None: ...
+    def start_retrain(self) -> RetrainJobLike[ResultT] | None: ...
 
-    def swap_model(self, result: object) -> bool: ...
+    def swap_model(self, result: ResultT) -> bool: ...
 
     def read_audio(self, item: ItemT) -> tuple[np.ndarray, int]: ...
 

@@ -277,7 +277,7 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="retrain",
           name="retrain")
-    def retrain(self, job: RetrainJobLike) -> None:
+    def retrain(self, job: RetrainJobLike[object]) -> None:
         """Run ``job`` off the UI thread, streaming progress; the result comes back as a message."""
         worker = get_current_worker()
 
