@@ -584,6 +584,69 @@ def _report_extract(result: Any) -> None:
                       "attribute); exit status 3", highlight=False, soft_wrap=True)
 
 
+# --- supervised encoder phase (SPEC A.5) --------------------------------------------------------
+encoder_app = typer.Typer(help="Fine-tune the CNN14 encoder on the SL division (SPEC A.5) and "
+                          "evaluate it.", no_args_is_help=True)
+app.add_typer(encoder_app, name="encoder")
+
+
+@encoder_app.command("train")
+def encoder_train_cmd(
+    data: Annotated[Path, typer.Option(help="`prepare dcase` output (with sl/) or its sl folder.")],
+    out: Annotated[Path, typer.Option(help="Run folder: encoder_best.pt, resume state, history.")],
+    checkpoint: Annotated[Path | None, typer.Option(
+        help="Start from this CNN14 (PANNs Cnn14*.pth or an iml-tui file).")] = None,
+    from_scratch: Annotated[bool, typer.Option(help="Start from random weights.")] = False,
+    widths: Annotated[str, typer.Option(help="6 CNN14 widths (--from-scratch only).")]
+    = "64,128,256,512,1024,2048",
+    epochs: Annotated[int, typer.Option(help="Epochs in all (a resumed run continues).")] = 30,
+    batch_size: Annotated[int, typer.Option(help="10 s cuts per step.")] = 32,
+    steps_per_epoch: Annotated[int, typer.Option(help="Steps per epoch.")] = 200,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-4,
+    hidden: Annotated[int, typer.Option(help="Hidden width of the frame head.")] = 1024,
+    seed: Annotated[int, typer.Option(help="Seed of cuts, augmentation, init.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+) -> None:
+    """Train CNN14 + a frame head on SL cuts; keep the best-valid-mAP encoder. Resumable."""
+    from rich.console import Console
+
+    from iml_tui.features.finetune import FinetuneConfig, finetune_encoder
+
+    cfg = FinetuneConfig(epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
+                         lr=lr, hidden=hidden, seed=seed, device=device,
+                         widths=tuple(_parse(lambda t: [int(v) for v in t.split(",")], widths,
+                                             "--widths")))
+    console = Console(stderr=True)
+    with _rate_progress("") as progress:
+        res = finetune_encoder(data, out, cfg, checkpoint, from_scratch, progress, lambda e:
+                               console.print(f"epoch {e.epoch}: loss {e.train_loss:.4f}, valid "
+                                             f"mAP {100 * e.valid_map:.2f}%"
+                                             + (" (best)" if e.best else ""), highlight=False))
+    console.print(f"best valid mAP {100 * res.best_valid_map:.2f}% (epoch {res.best_epoch}) -> "
+                  f"{res.best_path}", highlight=False, soft_wrap=True)
+
+
+@encoder_app.command("eval")
+def encoder_eval_cmd(
+    checkpoint: Annotated[Path, typer.Option(help="encoder_best.pt of `encoder train`.")],
+    data: Annotated[Path, typer.Option(help="`prepare dcase` output, its sl folder or a split.")],
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Clips per forward pass.")] = 16,
+) -> None:
+    """Frame AP per class on the SL valid split of a saved encoder + head."""
+    from iml_tui.data.corpus import SummaryTable
+    from iml_tui.features.finetune import evaluate_encoder
+
+    with _rate_progress("") as progress:
+        ev = evaluate_encoder(checkpoint, data, "valid", device, batch_size, progress)
+    rows: list[list[str | int | float]] = [
+        [c, p, f"{100 * a:.2f}"] for c, p, a in zip(ev.class_list, ev.positives, ev.ap,
+                                                    strict=True)]
+    rows.append(["mAP (macro)", sum(ev.positives), f"{100 * ev.map:.2f}"])
+    _print_tables([SummaryTable(f"{ev.split}: {ev.clips} clips", ["class", "positive frames",
+                                                                   "AP %"], rows)], [])
+
+
 @app.command("label")
 def label_cmd(
     project: Annotated[Path | None, typer.Argument(
@@ -603,6 +666,8 @@ def label_cmd(
         help="Name recorded with every label (default: the login name).")] = None,
     player: Annotated[str, typer.Option(
         help="Audio backend: auto, local (sound card), browser (ssh -L) or file.")] = "auto",
+    port: Annotated[int, typer.Option(
+        help="Port of the browser player on 127.0.0.1 (0: any free one).")] = 0,
     keys: Annotated[Path | None, typer.Option(
         help="YAML keymap remapping keys by binding id, e.g. keys: {label.submit: enter}.")]
     = None,
@@ -620,7 +685,106 @@ def label_cmd(
                "strategy": strategy.value if strategy else None,
                "budgets": _parse(parse_int_list, budgets, "--budgets"),
                "audio_root": str(audio_root) if audio_root else None}
-    run_label(project, options, set_, annotator, player, keys, autoplay)
+    run_label(project, options, set_, annotator, player, port, keys, autoplay)
+
+
+# --- labelling projects (issue 6, engine side) -------------------------------------------------
+project_app = typer.Typer(help="Labelling projects: a folder with project.yaml, the journal of "
+                          "every label and the model checkpoints.", no_args_is_help=True)
+app.add_typer(project_app, name="project")
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    raven = "raven"
+    audacity = "audacity"
+
+
+@project_app.command("new")
+def project_new(
+    folder: Annotated[Path, typer.Argument(help="The project folder to create.")],
+    task: Annotated[Task, typer.Option(help="bioacoustic (pool rounds) or lid / vtd (the "
+                                       "stream loop).")] = Task.bioacoustic,
+    pool_dir: Annotated[Path | None, typer.Option(
+        help="bioacoustic: folder with train.h5 (the pool) and valid.h5.")] = None,
+    strategy: Annotated[Strategy | None, typer.Option(help="Pool selection strategy.")] = None,
+    budgets: Annotated[str | None, typer.Option(
+        help="Cumulative label budgets per round, e.g. 50,100,150.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of every random choice.")] = None,
+    audio_root: Annotated[Path | None, typer.Option(
+        help="Where the audio is, when it moved since the pool was made.")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="key=value of project.yaml (stream keys: stream.KEY=value).")] = None,
+) -> None:
+    """Create a labelling project (open it with `iml-tui label FOLDER`)."""
+    from iml_tui.config import parse_int_list
+    from iml_tui.engine.project import Project, project_config
+
+    options = {"task": task.value, "pool_dir": _str(pool_dir),
+               "strategy": strategy.value if strategy else None,
+               "budgets": _parse(parse_int_list, budgets, "--budgets"), "seed": seed,
+               "audio_root": _str(audio_root)}
+    project = Project.create(folder, project_config(options, set_))
+    sys.stdout.write(f"project {project.dir} ({project.config.task}, {project.mode} mode); "
+                     f"label with: iml-tui label {project.dir}\n")
+
+
+@app.command("export")
+def export_cmd(
+    folder: Annotated[Path, typer.Argument(help="A project folder.")],
+    out: Annotated[Path, typer.Option(help="csv: the file; raven, audacity: a folder (one "
+                                      "file per audio file).")],
+    format_: Annotated[ExportFormat, typer.Option("--format", help="Output format.")]
+    = ExportFormat.csv,
+    include_none: Annotated[bool, typer.Option(
+        help="raven, audacity: also mark clips labelled 'none' (label 'none').")] = False,
+) -> None:
+    """Export the project's current labels (CSV, Raven selection tables, Audacity labels)."""
+    from iml_tui.engine.export import export_labels
+
+    res = export_labels(folder, format_.value, out, include_none)
+    where = res.paths[0] if format_ is ExportFormat.csv else f"{len(res.paths)} file(s) in {out}"
+    sys.stdout.write(f"{res.written} {'row' if format_ is ExportFormat.csv else 'selection'}(s)"
+                     f" -> {where}\n")
+    if res.unlocated:
+        sys.stderr.write(f"note: the audio of {len(res.unlocated)} item(s) was not found (e.g. "
+                         f"{res.unlocated[0]}); give the project an audio root\n")
+
+
+@app.command("import-labels")
+def import_labels_cmd(
+    folder: Annotated[Path, typer.Argument(help="A project folder.")],
+    labels: Annotated[Path, typer.Argument(help="Label CSV: 'id' plus a 0/1 column per class "
+                                           "or 'labels' (names separated by ';').")],
+    annotator: Annotated[str | None, typer.Option(
+        help="Recorded as the annotator (default: import:<file name>).")] = None,
+    skip_unknown: Annotated[bool, typer.Option(
+        help="Import the known ids and report the others instead of stopping.")] = False,
+) -> None:
+    """Import existing labels into a project (a warm start: selection starts from them)."""
+    from iml_tui.engine.export import import_labels
+
+    res = import_labels(folder, labels, annotator, skip_unknown)
+    sys.stdout.write(f"imported {res.imported} label(s) as {res.annotator}\n")
+    if res.unknown:
+        sys.stderr.write(f"skipped {len(res.unknown)} unknown id(s), e.g. {res.unknown[0]}\n")
+
+
+@app.command("doctor")
+def doctor_cmd(
+    port: Annotated[int, typer.Option(help="Port the browser player would use (0: any).")]
+    = 0,
+    clip_dir: Annotated[Path | None, typer.Option(
+        help="Folder the file player would write to.")] = None,
+) -> None:
+    """Which audio players work on this machine, and why (or why not)."""
+    from iml_tui.audio.playback import check_backends
+
+    checks = check_backends(port, clip_dir)
+    for c in checks:
+        sys.stdout.write(f"{c.name:8s} {'ok' if c.ok else 'no':3s} {c.detail}\n")
+    best = next((c.name for c in checks if c.ok), "none")
+    sys.stdout.write(f"iml-tui label will use: {best}\n")
 
 
 def main() -> None:

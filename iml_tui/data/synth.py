@@ -17,9 +17,11 @@ ReLU lifts to the D-dimensional, non-negative frame embeddings (like post-ReLU C
 
 - **Recordings**: ``n_clusters`` centres (std ``cluster_spread``) with Dirichlet sizes. The
   classes are grouped into sites as in the DCASE data (HB: Mosquito, RD: Red_Deer, ME: both
-  meerkat classes, PB: Song_thrush and Blackbird, PW: Pilot_whale); each site owns
-  ``clusters_per_site`` recordings. Positive clips of a class are drawn only from its site's
-  recordings; negative clips from all recordings, so most recordings hold background only.
+  meerkat classes, PB: Song_thrush and Blackbird, PW: Pilot_whale). The site with the most
+  positives owns ``clusters_per_site`` recordings, a smaller site fewer (with the square root of
+  its share, at least 2; ``site_recordings``): the common classes are spread over many recordings,
+  the rare meerkats live in two. Positive clips of a class are drawn only from its site's
+  recordings; negative clips from all recordings, so some recordings hold background only.
 - **Clip labels**: per pool exactly ``round(prior * N)`` positive clips per class (at least
   ``min_positives`` for a class with a non-zero prior), one positive class per clip as in the
   paper's AL set; ``overlap`` (default 0) gives that share of positive clips a second event class
@@ -28,14 +30,25 @@ ReLU lifts to the D-dimensional, non-negative frame embeddings (like post-ReLU C
   class-specific share of the clip (within ``event_len``), the amplitude log-uniform in ``snr``
   (weak events are hard). Each run spills ``edge`` of its amplitude onto the frame before and after
   it (the encoder's temporal pooling), unlabelled. The pattern is the class's direction, varied per
-  recording (``site_var``) and per clip (``class_var``).
-- **Confusers**: a ``confuser_rate`` share of all clips carries one unlabelled event whose pattern
-  is a near-miss of a random class pattern (cosine ``confuser_mix``) -- other species, noise.
+  recording (``site_var``: a call sounds different in each recording) and per clip
+  (``class_var``).
+- **Confusers** (other species, noise): ``n_confusers`` sound types, each a near-miss of one class
+  pattern (cosine drawn from ``confuser_mix``) and, like the classes, varied per recording
+  (``site_var``). A ``confuser_rate`` share of all clips carries unlabelled events of a random
+  type.
 - **Frame labels** ``(N, T, C)`` uint8 mark the events' runs. Label noise: each event is missed by
   the annotator (signal present, label 0) with probability ``label_noise`` -- except that a
   positive clip always keeps at least one labelled event, so clip-level counts stay exact -- and,
   independently with the same probability, its labelled run is off by one frame at one end.
   Label noise changes no random draw: the embeddings do not depend on it.
+
+What the defaults are tuned for: on the demo pool (``iml_tui.data.demo.DEMO_POOL``) the frame
+signal is clean enough for a fully supervised ceiling near the paper's 75 % frame mAP (events at
+least ``snr[0]`` strong, small spill, confusers no closer than cosine ``confuser_mix[1]``), while
+the variation between recordings (many recordings per common class, strong ``site_var``, confusers
+that differ per recording) keeps every labelled clip from a new recording useful, so the learning
+curves keep rising from a warm start, and farthest-first selection, which covers recordings and
+outlying events, beats random selection from a cold start and finds the rare clips.
 
 Reproducibility: the world (centres, patterns, map) comes from ``[seed, 0]``, each split's plan
 (clip classes, recordings, confusers) from ``[seed, 1, split]``, each block of ``BLOCK_ROWS`` clips

@@ -211,6 +211,21 @@ def open_or_create(folder: str | Path, options: Mapping[str, Any] | None = None,
     else created from ``options`` (what ``iml-tui label --task ... --pool-dir ...`` does)."""
     d = Path(folder)
     given = {k: v for k, v in (options or {}).items() if v is not None}
-    if (d / PROJECT_FILE).is_file() and not given and not sets:
-        return Project.load(d)
-    return Project.create(d, project_config(given, sets))
+    if not (d / PROJECT_FILE).is_file():
+        return Project.create(d, project_config(given, sets))
+    project = Project.load(d)
+    if given or sets:
+        want = dataclasses.asdict(_absolute(project_config(given, sets)))
+        have = dataclasses.asdict(project.config)
+        asked = set(given) | {s.split("=", 1)[0].strip().split(".", 1)[0] for s in sets or []}
+        for key in sorted(asked):
+            norm = key.replace("-", "_")
+            if norm == "stream":
+                differ = any(have["stream"].get(k) != v for k, v in want["stream"].items())
+            else:
+                differ = norm in have and have[norm] != want[norm]
+            if differ:
+                raise UserError(f"this project was made with {norm} = {have.get(norm)!r}, not "
+                                f"{want.get(norm)!r}", d / PROJECT_FILE,
+                                "leave the option out to resume it, or choose a new folder")
+    return project

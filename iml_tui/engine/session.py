@@ -31,20 +31,26 @@ caller's thread)::
     session.progress() -> Progress          labelled / budget, round, per-class counts, ...
     session.model_status() -> ModelStatus   version, state, progress, last validation score,
                                             error (thread-safe: poll it from the UI)
-    session.learning_curve() -> LearningCurve   score after each model (pool: valid mAP; stream:
-                                            1 - DCF of each batch before its questions)
+    session.learning_curve() -> LearningCurve   score after each model (pool: valid mAP;
+                                            stream: pre-DCF of each batch, lower is better)
     session.retrain_due() -> bool   the round (pool) / the question (stream) is fully answered
                                     and the queue waits for a new model
 
-    job = session.start_retrain()   RetrainJob holding a snapshot of the labels (cheap)
+    job = session.start_retrain()   RetrainJob holding a snapshot of the labels (cheap); the
+                                    status says "training" from here on. Pool mode: any time
+                                    (mid-round the new model re-ranks the rest of the round).
+                                    Stream mode: only when retrain_due(). RuntimeError then,
+                                    and for a second job while one runs in this session.
     result = job.run(progress_cb, cancelled)   the slow part: run it in a thread worker.
                                     progress_cb(fraction in [0, 1], message); cancelled() -> bool
-                                    is polled about once per epoch. Never raises for a failed
-                                    training: result.error says what went wrong.
+                                    is polled about once per epoch (stream: between fits).
+                                    Never raises for a failed training: see result.error.
     session.swap_model(result) -> bool   installs the model atomically (checkpoint file written
                                     first, then one journal event) and re-ranks the queue;
-                                    False, keeping the previous model, when the result failed,
-                                    was cancelled or is stale (the labels changed meanwhile).
+                                    False, keeping the previous model, when the result failed
+                                    (recorded in the journal: hand it every result), was
+                                    cancelled or is stale (another process installed a model
+                                    first; stream mode: an answer of the question changed).
     session.retrain_now() -> bool   start_retrain + run + swap_model on this thread (scripts).
     session.read_audio(item) -> (x, sr)   the clip's samples (UserError when not locatable).
     session.close()
@@ -68,7 +74,8 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,7 +88,7 @@ from iml_tui.data.store import PoolStore
 from iml_tui.engine import metrics
 from iml_tui.engine.journal import Event, Journal, NewEvent
 from iml_tui.engine.models.frame_mlp import FrameMLP
-from iml_tui.engine.oracle import SKIPPED, Question, Why
+from iml_tui.engine.oracle import SKIPPED, Oracle, Question, Why
 from iml_tui.engine.project import Project
 from iml_tui.engine.strategies import (
     INIT_RULE,
@@ -458,6 +465,7 @@ class _PoolEngine:
         self._valid: tuple[np.ndarray, np.ndarray] | None = None
         self._valid_lock = threading.Lock()
         self._item_cache: dict[int, tuple[int, np.ndarray]] = {}
+        self._truth: np.ndarray | None = None
 
     @property
     def n_rounds(self) -> int:
@@ -693,7 +701,9 @@ class _PoolEngine:
 
     def truth(self, item: int) -> list[int]:
         """The store's own clip labels of ``item`` (for simulated annotators)."""
-        return [int(c) for c in np.flatnonzero(self.store.clip_labels()[item])]
+        if self._truth is None:
+            self._truth = self.store.clip_labels()
+        return [int(c) for c in np.flatnonzero(self._truth[item])]
 
     def learning_curve(self, fold: _Fold) -> LearningCurve:
         pts = [(int(e.payload.get("n_labelled", 0)),
@@ -723,6 +733,19 @@ class _NoOracle:
         raise RuntimeError("a labelling session answers through Session.submit")
 
 
+def stream_store_attrs(cfg: Any) -> dict[str, Any]:
+    """Attributes of the (first) feature store a stream config reads: where its audio is."""
+    base = Path(cfg.feat_root) / cfg.features[0]
+    name = cfg.split if cfg.task == "lid" else cfg.env
+    candidates = [base / f"{name}.h5"]
+    if (base / name).is_dir():
+        candidates += sorted((base / name).glob("*.h5"))
+    for path in candidates:
+        if path.is_file():
+            return PoolStore(path).attrs
+    return {}
+
+
 class _StreamEngine:
     """Stream mode: the B.5 loop (AL queries, then the model's decisions to review), one
     question at a time, with the human as the oracle."""
@@ -744,7 +767,7 @@ class _StreamEngine:
         self.class_list = [self.inputs.target]
         self.ids = self.inputs.ids
         self.n = len(self.ids)
-        self.locator = Locator(self._store_attrs(), project.config.audio_root or None)
+        self.locator = Locator(stream_store_attrs(scfg), project.config.audio_root or None)
         self.version = 0
         self.n_rounds = self.inputs.n_batches
         model = build_model(scfg, self.run.dim, torch.device("cpu"))
@@ -759,18 +782,6 @@ class _StreamEngine:
             rng_state=rng.bit_generator.state, budget=budget, st=st,
             phase="boot-fit" if q is None else "boot-question", step=None, question=q)
         self._model_cache: tuple[int, Any] | None = None
-
-    def _store_attrs(self) -> dict[str, Any]:
-        cfg = self.scfg
-        base = Path(cfg.feat_root) / cfg.features[0]
-        name = cfg.split if cfg.task == "lid" else cfg.env
-        candidates = [base / f"{name}.h5"]
-        if (base / name).is_dir():
-            candidates += sorted((base / name).glob("*.h5"))
-        for path in candidates:
-            if path.is_file():
-                return PoolStore(path).attrs
-        return {}
 
     @property
     def trained_on(self) -> int:
@@ -1113,7 +1124,7 @@ class Session:
             return self._item(int(mine.item or 0))
         if self._eligible(time.time()) is None:
             return None
-        with self.journal.transaction():
+        with self._writing():
             self._sync()
             e = self._eligible(time.time())
             if e is None:
@@ -1135,21 +1146,46 @@ class Session:
 
     def submit(self, item: Item, labels: Sequence[int], seconds: float = 0.0) -> None:
         """Record the answer: ``labels`` = indices of the classes present ([] = none of them),
-        ``seconds`` = time spent. Committed to the journal before this returns."""
+        ``seconds`` = time spent. Committed to the journal before this returns (in the same
+        commit the next item is handed to this annotator, so ``next_item`` writes nothing)."""
         lab = self._check_labels(labels)
-        self.journal.append(NewEvent("labelled", item=item.index, item_id=item.id, labels=lab,
-                                     annotator=self.annotator, seconds=max(0.0, float(seconds)),
-                                     model_version=self.engine.version, round=item.round,
-                                     payload={"kind": item.kind}))
-        self._sync()
+        self._answer(NewEvent("labelled", item=item.index, item_id=item.id, labels=lab,
+                              annotator=self.annotator, seconds=max(0.0, float(seconds)),
+                              model_version=self.engine.version, round=item.round,
+                              payload={"kind": item.kind}))
 
     def skip(self, item: Item, seconds: float = 0.0) -> None:
         """Decline the item: not labelled, not asked again this round (undo brings it back)."""
-        self.journal.append(NewEvent("skipped", item=item.index, item_id=item.id,
-                                     annotator=self.annotator, seconds=max(0.0, float(seconds)),
-                                     model_version=self.engine.version, round=item.round,
-                                     payload={"kind": item.kind}))
+        self._answer(NewEvent("skipped", item=item.index, item_id=item.id,
+                              annotator=self.annotator, seconds=max(0.0, float(seconds)),
+                              model_version=self.engine.version, round=item.round,
+                              payload={"kind": item.kind}))
+
+    def _answer(self, answer: NewEvent) -> None:
+        """Append an answer and, in the same transaction, claim this annotator's next item."""
+        with self._writing():
+            self._sync()
+            self.journal.append(answer)
+            self._sync()  # this connection sees its own uncommitted events
+            if self._my_claim() is None:
+                e = self._eligible(time.time())
+                if e is not None:
+                    self.journal.append(NewEvent("queried", item=e.item, item_id=e.item_id,
+                                                 annotator=self.annotator,
+                                                 model_version=self.engine.version,
+                                                 round=e.round))
         self._sync()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A journal transaction; if it fails, the in-memory fold is rebuilt from the file."""
+        try:
+            with self.journal.transaction():
+                yield
+        except BaseException:
+            self._fold = _Fold()
+            self._sync()
+            raise
 
     def undo(self) -> Item | None:
         """Withdraw this annotator's last answer still in force; returns its item to show again
@@ -1157,8 +1193,9 @@ class Session:
         self._sync()
         items: list[int] | None = None
         if isinstance(self.engine, _StreamEngine):
-            items = [int(e.item or 0) for e in self._fold.queue]
-        with self.journal.transaction():
+            q = self.engine.state.question
+            items = [] if q is None else [int(i) for i in q.items]
+        with self._writing():
             self._sync()
             target = self.journal.last_answer(self.annotator, items)
             if target is None:
@@ -1300,12 +1337,18 @@ class Session:
 
 
 def answer_with_oracle(session: Session,
-                       answer: Callable[[Item], Sequence[int]] | None = None,
+                       answer: Oracle | Callable[[Item], Sequence[int]] | None = None,
                        limit: int | None = None, seconds: float = 0.0) -> int:
-    """Drive ``session`` like an annotator would: answer each item with ``answer(item)`` (class
-    indices; default: the stored truth), retraining on this thread whenever the queue waits.
-    Stops after ``limit`` answers or when done; returns the number of answers. A failed
-    training raises RuntimeError."""
+    """Drive ``session`` like an annotator would, retraining on this thread whenever the queue
+    waits; stops after ``limit`` answers or when done; returns the number of answers.
+
+    ``answer``: an :class:`~iml_tui.engine.oracle.Oracle` (the simulator's, e.g.
+    ``TruthOracle``; it answers each item's :meth:`Item.question` with 1, 0 or SKIPPED; binary
+    sessions only), or a function item -> class indices, or None for the stored truth. A failed
+    training raises RuntimeError.
+    """
+    if isinstance(answer, Oracle) and session.multi_label:
+        raise ValueError("an Oracle answers 0/1; give a multi-class pool a function of the item")
     n = 0
     while limit is None or n < limit:
         item = session.next_item()
@@ -1317,7 +1360,14 @@ def answer_with_oracle(session: Session,
                 if err:
                     raise RuntimeError(f"retraining failed: {err}")
             continue
-        session.submit(item, answer(item) if answer is not None else session.truth(item),
-                       seconds)
+        if isinstance(answer, Oracle):
+            got = int(np.asarray(answer.answer(item.question())).ravel()[0])
+            if got == SKIPPED:
+                session.skip(item, seconds)
+            else:
+                session.submit(item, [0] if got == 1 else [], seconds)
+        else:
+            session.submit(item, answer(item) if answer is not None else session.truth(item),
+                           seconds)
         n += 1
     return n

@@ -9,8 +9,10 @@ from typing import Any
 
 from textual.app import App
 
+from iml_tui.tui.audio_thread import ThreadedPlayer
 from iml_tui.tui.bridge import Bridge
 from iml_tui.tui.keys import check_keymap
+from iml_tui.tui.messages import AudioChanged
 from iml_tui.tui.protocols import PlayerLike, SessionLike
 from iml_tui.tui.screens.main import MainScreen
 
@@ -23,10 +25,11 @@ class LabelApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
 
     def __init__(self, bridge: Bridge, player: PlayerLike, keymap: Mapping[str, str],
-                 autoplay: bool = True, cursor: bool = True) -> None:
+                 autoplay: bool = True, cursor: bool = True, audio_thread: bool = True) -> None:
         super().__init__()
         self.bridge = bridge
-        self.player = player
+        self.backend = player
+        self.player: PlayerLike = ThreadedPlayer(player) if audio_thread else player
         self.keymap = dict(keymap)
         self.autoplay = autoplay
         self.cursor = cursor
@@ -36,7 +39,21 @@ class LabelApp(App[None]):
         self.theme = "textual-dark"
         if self.keymap:
             self.set_keymap(self.keymap)
-        self.push_screen(MainScreen(self.bridge, self.player, self.autoplay, self.cursor))
+        main = MainScreen(self.bridge, self.player, self.autoplay, self.cursor)
+        if isinstance(self.player, ThreadedPlayer):
+
+            def changed() -> None:
+                main.post_message(AudioChanged())
+
+            self.player.on_change = changed
+        self.push_screen(main)
+
+    def on_unmount(self) -> None:
+        """Stop the audio and its thread (the caller closes the backend itself)."""
+        self.player.stop()
+        if isinstance(self.player, ThreadedPlayer):
+            self.player.on_change = None
+            self.player.shutdown()
 
     @property
     def main(self) -> MainScreen:
@@ -49,11 +66,13 @@ class LabelApp(App[None]):
 
 def make_app(session: SessionLike[Any, Any], player: PlayerLike, *,
              keymap: Mapping[str, str] | None = None, keymap_file: str | Path | None = None,
-             autoplay: bool = True, cursor: bool = True) -> LabelApp:
-    """Build the app over an open session and a player.
+             autoplay: bool = True, cursor: bool = True, audio_thread: bool = True
+             ) -> LabelApp:
+    """Build the app over an open session and a player (the caller closes both after).
 
     ``keymap`` (binding id -> keys) wins over ``keymap_file`` (YAML, see :mod:`~.keys`);
-    ``cursor=False`` stops the playback-cursor clock (deterministic snapshots).
+    ``cursor=False`` stops the playback-cursor clock (deterministic snapshots);
+    ``audio_thread=False`` calls the player on the UI thread (tests that count its calls).
     """
     from iml_tui.tui.keys import load_keymap
 
@@ -62,4 +81,4 @@ def make_app(session: SessionLike[Any, Any], player: PlayerLike, *,
         merged.update(load_keymap(keymap_file))
     if keymap:
         merged.update(check_keymap(keymap, "keymap"))
-    return LabelApp(Bridge(session), player, merged, autoplay, cursor)
+    return LabelApp(Bridge(session), player, merged, autoplay, cursor, audio_thread)

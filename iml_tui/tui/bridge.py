@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from iml_tui.errors import UserError
 from iml_tui.tui.protocols import ItemLike, RetrainJobLike, SessionLike
 from iml_tui.tui.views import ItemView, ModelView, ProgressView
 from iml_tui.tui.widgets.prediction import confidence_of
@@ -20,12 +21,17 @@ from iml_tui.tui.widgets.spectrogram import SpectrogramData, spectrogram_data
 
 @dataclass(frozen=True)
 class Shown:
-    """An item on screen: the session's item, its view, its audio and its picture."""
+    """An item on screen: the session's item, its view, its audio and its picture.
+
+    ``audio_error`` says why there is no audio (then ``audio`` is empty and ``spectrogram``
+    None): the item can still be answered, the screen says what is missing.
+    """
 
     item: ItemLike
     view: ItemView
     audio: tuple[np.ndarray, int]
-    spectrogram: SpectrogramData
+    spectrogram: SpectrogramData | None
+    audio_error: str = ""
 
 
 def _array(value: object) -> np.ndarray | None:
@@ -50,8 +56,11 @@ class Bridge:
 
     def shown(self, item: ItemLike, preset: Sequence[int] | None = None) -> Shown:
         """Read the item's audio and build everything the screen draws for it."""
-        x, sr = self.session.read_audio(item)
         view = self.item_view(item, preset)
+        try:
+            x, sr = self.session.read_audio(item)
+        except UserError as exc:
+            return Shown(item, view, (np.zeros(0, dtype=np.float32), 1), None, str(exc))
         spec = spectrogram_data(x, sr, view.frame_probs, self.class_list)
         return Shown(item, view, (np.asarray(x, dtype=np.float32), int(sr)), spec)
 
@@ -115,7 +124,8 @@ class Bridge:
         p = self.session.progress()
         pairs = tuple((str(k), int(v)) for k, v in p.per_class.items())
         return ProgressView(labelled=int(p.labelled), budget=int(p.budget) or None,
-                            round=int(p.round) + 1, n_rounds=int(p.n_rounds),
+                            round=max(int(p.round) + 1, 0), n_rounds=int(p.n_rounds),
+                            round_name="round" if self.mode == "pool" else "batch",
                             skipped=int(p.skipped), class_counts=pairs,
                             none_count=int(p.none), annotator=str(self.session.annotator),
                             done=bool(p.done))

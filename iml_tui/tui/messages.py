@@ -37,3 +37,13 @@ class ItemShown(Message):
         super().__init__()
         self.item_id = item_id
         self.seq = seq
+
+
+class AudioChanged(Message):
+    """The audio thread ran a command: the player's status line may have changed."""
+
+    bubble = False
+
+    def can_replace(self, message: Message) -> bool:
+        """Only the latest matters."""
+        return isinstance(message, AudioChanged)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,10 +18,19 @@ def default_project_dir(options: Mapping[str, Any]) -> Path:
     return Path(f"label-{task}-{strategy}")
 
 
+def _leave_a_core_to_the_ui() -> None:
+    """Background retrainings use every core but one, so key presses never queue behind them
+    (the project's ``threads`` setting, when given, wins)."""
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+
+
 def run_label(project_dir: Path | None, options: Mapping[str, Any], sets: list[str] | None,
-              annotator: str | None, player: str, keys: Path | None, autoplay: bool) -> None:
+              annotator: str | None, player: str, port: int, keys: Path | None,
+              autoplay: bool) -> None:
     """Open (or create) the project, then label it in the terminal until the user quits."""
-    from iml_tui.audio.playback import make_player
+    from iml_tui.audio.playback import choose_player
     from iml_tui.engine.project import open_or_create
     from iml_tui.engine.session import Session
     from iml_tui.tui.app import make_app
@@ -30,18 +40,22 @@ def run_label(project_dir: Path | None, options: Mapping[str, Any], sets: list[s
     if project_dir is None and not given:
         raise UserError("no project given", None,
                         "run `iml-tui label PROJECT_DIR`, or give --task and --pool-dir")
-    project = open_or_create(folder, given, sets)
-    if not sys.stdout.isatty():
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UserError("`iml-tui label` needs a terminal", None,
                         "run it in a terminal (ssh -t, tmux); `iml-tui simulate` runs headless")
+    project = open_or_create(folder, given, sets)
+    if not project.config.threads:
+        _leave_a_core_to_the_ui()
     session = Session.open(project.dir, annotator=annotator)
-    backend = make_player(player, project.dir / "clips")
     try:
-        app = make_app(session, backend, keymap_file=keys, autoplay=autoplay)
-        app.run()
+        backend = choose_player(player, port)
+        try:
+            app = make_app(session, backend, keymap_file=keys, autoplay=autoplay)
+            app.run()
+        finally:
+            backend.close()
+        labelled = session.progress().labelled
     finally:
-        backend.stop()
         session.close()
-    progress = session.progress()
-    sys.stderr.write(f"iml-tui: {progress.labelled} labels in {project.dir} (journal: "
-                     f"{project.journal_path.name}); run the same command to go on\n")
+    sys.stderr.write(f"iml-tui: labels in force: {labelled} ({project.journal_path}); run the "
+                     "same command to go on\n")

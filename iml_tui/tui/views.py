@@ -35,6 +35,7 @@ class ProgressView:
     budget: int | None = None
     round: int | None = None
     n_rounds: int | None = None
+    round_name: str = "round"
     skipped: int = 0
     class_counts: tuple[tuple[str, int], ...] = ()
     none_count: int = 0

@@ -22,7 +22,7 @@ SIZE = (100, 30)
 
 def app_for(session: FakeSession, **kw: object) -> tuple[LabelApp, RecordingPlayer]:
     player = RecordingPlayer()
-    return make_app(session, player, cursor=False, **kw), player  # type: ignore[arg-type]
+    return make_app(session, player, cursor=False, audio_thread=False, **kw), player  # type: ignore[arg-type]
 
 
 def current_id(app: LabelApp) -> str | None:

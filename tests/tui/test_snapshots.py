@@ -23,10 +23,10 @@ def trained_session() -> FakeSession:
 
 
 def test_main_screen(snap_compare: Any) -> None:
-    app = make_app(trained_session(), RecordingPlayer(), cursor=False)
+    app = make_app(trained_session(), RecordingPlayer(), cursor=False, audio_thread=False)
     assert snap_compare(app, press=["1", "3"], terminal_size=SIZE)
 
 
 def test_help_screen(snap_compare: Any) -> None:
-    app = make_app(trained_session(), RecordingPlayer(), cursor=False)
+    app = make_app(trained_session(), RecordingPlayer(), cursor=False, audio_thread=False)
     assert snap_compare(app, press=["question_mark"], terminal_size=SIZE)

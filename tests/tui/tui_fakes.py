@@ -119,6 +119,7 @@ class FakeSession:
     pending: int | None = None
     trained_at: int = 0
     error: str = ""
+    seconds: float = 1.0
 
     def _done(self) -> set[int]:
         return {i for i, _, _ in self.answers} | self.skipped
@@ -189,7 +190,7 @@ class FakeSession:
         return True
 
     def read_audio(self, item: FakeItem) -> tuple[np.ndarray, int]:
-        return tone(item.index), SR
+        return tone(item.index, self.seconds), SR
 
 
 class RecordingPlayer:
@@ -199,10 +200,13 @@ class RecordingPlayer:
 
     def __init__(self) -> None:
         self.played: list[str] = []
+        self.starts: list[float] = []
         self.stops = 0
+        self.closed = False
 
-    def play(self, x: np.ndarray, sr: int, item_id: str) -> None:
+    def play(self, x: np.ndarray, sr: int, item_id: str, start: float = 0.0) -> None:
         self.played.append(item_id)
+        self.starts.append(start)
 
     def stop(self) -> None:
         self.stops += 1
@@ -212,3 +216,6 @@ class RecordingPlayer:
 
     def describe(self) -> str:
         return "writes each clip to clips/<item>.wav"
+
+    def close(self) -> None:
+        self.closed = True

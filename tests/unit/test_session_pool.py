@@ -167,8 +167,11 @@ def test_two_annotators_share_the_queue(tmp_path: Path, pool: Path) -> None:
     ana.submit(a, [0])
     bob.submit(b, [])
     assert ana.progress().labelled == 2 and ana.progress().mine == 1
+    # answering hands each their next item at once: they never get the same one
+    c, d = ana.next_item(), bob.next_item()
+    assert c is not None and d is not None and len({a.index, b.index, c.index, d.index}) == 4
+    assert answer_with_oracle(ana, limit=1) == 1 == answer_with_oracle(bob, limit=1)
     # the first to finish a retraining installs it; the other's result is stale
-    answer_with_oracle(ana, limit=2)
     assert ana.retrain_due() and bob.retrain_due()
     job_a, job_b = ana.start_retrain(), bob.start_retrain()
     ra, rb = job_a.run(), job_b.run()

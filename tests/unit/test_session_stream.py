@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
 from iml_tui.config import StreamConfig
 from iml_tui.data.stream_synth import LidSynthConfig, synth_lid
+from iml_tui.engine.oracle import Question, TruthOracle
 from iml_tui.engine.paradigms.stream import StreamRun, prepare_inputs
 from iml_tui.engine.project import Project, ProjectConfig
 from iml_tui.engine.scoring import read_scores
@@ -45,13 +47,17 @@ def test_same_scores_as_the_simulator(tmp_path: Path, feat_root: Path) -> None:
     assert s.mode == "stream" and s.class_list == ["ha"] and not s.multi_label
     assert s.next_item() is None and s.retrain_due()  # the bootstrap fit comes first
     kinds: list[str] = []
+    truth = TruthOracle(s.engine.inputs.y)  # type: ignore[union-attr]
 
-    def truth(item: Any) -> list[int]:
-        kinds.append(item.kind)
-        assert item.clip_probs is not None and item.clip_probs.shape == (1,)
-        return s.truth(item)
+    class Recording:
+        """The simulator's oracle, keeping what it was asked."""
 
-    n = answer_with_oracle(s, truth)
+        def answer(self, q: Question) -> np.ndarray:
+            kinds.append(q.why)
+            assert q.pred is not None and q.confidence is not None and len(q) == 1
+            return truth.answer(q)
+
+    n = answer_with_oracle(s, Recording())
     assert s.progress().done and s.model_status().state == "done"
     assert n == len(kinds) and "cf-review" in kinds
     cfg = StreamConfig(feat_root=str(feat_root), seed=1, task="lid",

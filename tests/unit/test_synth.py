@@ -18,6 +18,7 @@ from iml_tui.data.synth import (
     PAPER_TRAIN_POSITIVES,
     SynthConfig,
     class_counts,
+    site_recordings,
     synth_pools,
     synth_split,
 )
@@ -135,6 +136,23 @@ def test_overlap_puts_a_second_class_from_the_same_site() -> None:
         assert len(pair) == 1 or pair & alone
 
 
+def test_common_sites_have_more_recordings_than_rare_ones() -> None:
+    cfg = SynthConfig()
+    n_rec = site_recordings(cfg)
+    assert set(n_rec) == set(cfg.sites)
+    assert max(n_rec.values()) == cfg.clusters_per_site
+    assert n_rec[cfg.sites[2]] == 2  # the meerkat site: rare classes live in few recordings
+    assert n_rec[cfg.sites[0]] > n_rec[cfg.sites[4]] > n_rec[cfg.sites[2]]
+    assert site_recordings(replace(cfg, clusters_per_site=1)) == dict.fromkeys(n_rec, 1)
+    # positive clips come from their site's recordings only
+    lab_cfg = replace(TINY, n_train=1500, label_noise=0.0)
+    _, lab, ids = synth_split(lab_cfg, "train")
+    clip = lab.max(axis=1)
+    for c, site in enumerate(cfg.sites):
+        recs = {ids[i].split("@")[0] for i in np.flatnonzero(clip[:, c])}
+        assert 1 <= len(recs) <= n_rec[site], (c, recs)
+
+
 def test_pools_are_learnable_but_not_trivial() -> None:
     """A linear probe on max-pooled, normalised clips beats chance by far but is not perfect."""
     from sklearn.linear_model import LogisticRegression
@@ -157,10 +175,12 @@ def test_pools_are_learnable_but_not_trivial() -> None:
         aps.append(ap)
         if yte[:, c].mean() >= 0.01:  # common classes: stable enough to bound one by one
             common.append(ap)
-            assert ap > 5 * yte[:, c].mean()
+            assert ap > 4 * yte[:, c].mean()
     assert len(common) == 3
+    # a linear clip-level probe is weaker than the frame MLP: each class sounds different in each
+    # of its recordings (site_var), and confusers resemble it
     assert 0.2 < np.mean(aps) < 0.9
-    assert 0.4 < np.mean(common) < 0.95
+    assert 0.3 < np.mean(common) < 0.9
 
 
 def test_config_is_validated() -> None:
@@ -172,3 +192,7 @@ def test_config_is_validated() -> None:
         SynthConfig(snr=(0.0, 1.0))
     with pytest.raises(ValueError):
         SynthConfig(n_train=0)
+    with pytest.raises(ValueError):
+        SynthConfig(confuser_mix=(0.8, 0.3))
+    with pytest.raises(ValueError):
+        SynthConfig(n_confusers=0)

@@ -18,7 +18,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from iml_tui.tui.bridge import Bridge, Shown
 from iml_tui.tui.keys import screen_bindings
-from iml_tui.tui.messages import ItemShown, RetrainFinished, RetrainProgress
+from iml_tui.tui.messages import AudioChanged, ItemShown, RetrainFinished, RetrainProgress
 from iml_tui.tui.protocols import PlayerLike, RetrainJobLike
 from iml_tui.tui.views import ModelView
 from iml_tui.tui.widgets.curve import LearningCurve
@@ -46,7 +46,6 @@ class MainScreen(Screen[None]):
         self.shown_seq = 0
         self.training_version: int | None = None
         self.model_view = ModelView()
-        self._play_offset = 0.0
         self._paused_at: float | None = None
         self._playing = False
 
@@ -114,7 +113,8 @@ class MainScreen(Screen[None]):
             pred.selected = view.preset
             pred.show(view.probs, view.confidence, view.threshold)
             why.show(view.item_id, view.why, view.kind)
-            notice.display = False
+            notice.display = bool(shown.audio_error)
+            notice.update(f"No audio for this item: {shown.audio_error}")
             if self.autoplay:
                 self.play_audio(0.0)
         self.shown_at = time.monotonic()
@@ -136,6 +136,11 @@ class MainScreen(Screen[None]):
         self.query_one(LearningCurve).set_points(model.curve)
         self.update_player_line()
 
+    @on(AudioChanged)
+    def on_audio_changed(self) -> None:
+        """The audio thread played or stopped something."""
+        self.update_player_line()
+
     def set_model_view(self, model: ModelView) -> None:
         """Show ``model`` in the status line."""
         self.model_view = model
@@ -151,13 +156,11 @@ class MainScreen(Screen[None]):
     def play_audio(self, start: float) -> None:
         """Play the current clip from ``start`` seconds."""
         shown = self.current
-        if shown is None:
+        if shown is None or shown.audio_error:
             return
         x, sr = shown.audio
-        offset = min(max(int(start * sr), 0), max(len(x) - 1, 0))
-        self._play_offset = offset / sr
         self._paused_at = None
-        self.player.play(x[offset:], sr, shown.view.item_id)
+        self.player.play(x, sr, shown.view.item_id, start=max(0.0, start))
         self._playing = True
         self.update_player_line()
 
@@ -179,7 +182,7 @@ class MainScreen(Screen[None]):
             spec.cursor = None
             self.update_player_line()
         else:
-            spec.cursor = self._play_offset + pos
+            spec.cursor = pos
 
     # --- actions (keys) -----------------------------------------------------------------
 
@@ -238,7 +241,7 @@ class MainScreen(Screen[None]):
         if self._playing:
             pos = self.player.position()
             self.stop_audio()
-            self._paused_at = None if pos is None else self._play_offset + pos
+            self._paused_at = pos
             self.update_player_line()
         else:
             self.play_audio(self._paused_at or 0.0)

@@ -16,6 +16,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from rich.segment import Segment
@@ -248,12 +249,16 @@ class SpectrogramView(Widget):
         self._image_rows = img_rows
         levels = pixel_levels(data.spec, width, 2 * img_rows)
         labels = self._freq_labels(data.band_hz, img_rows)
+        pairs = levels[0::2] * LEVELS + levels[1::2]  # (img_rows, width): one code per cell
         for r in range(img_rows):
-            gutter = Segment(labels.get(r, "").rjust(GUTTER - 1) + " ", AXIS_STYLE)
-            top, bottom = levels[2 * r], levels[2 * r + 1]
-            row = [gutter]
-            row.extend(Segment(HALF, self._style(int(a), int(b)))
-                       for a, b in zip(top, bottom, strict=True))
+            row = [Segment(labels.get(r, "").rjust(GUTTER - 1) + " ", AXIS_STYLE)]
+            codes = pairs[r]
+            cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+            starts = [0, *cuts.tolist()]
+            ends = [*cuts.tolist(), width]
+            for a, b in zip(starts, ends, strict=True):
+                top, bottom = divmod(int(codes[a]), LEVELS)
+                row.append(Segment(HALF * (b - a), self._style(top, bottom)))
             self._rows.append(row)
         self._rows.append(self._time_axis(data.duration, width))
         if n_strip and data.frame_probs is not None:
@@ -295,7 +300,8 @@ class SpectrogramView(Widget):
         """One terminal row: cached cells, with the cursor column drawn over them."""
         if self._rows_size != self.size:
             self._build_rows()
-            self._strips = [Strip(row).simplify() for row in self._rows]
+            full = GUTTER + self._image_width()
+            self._strips = [Strip(row, full) for row in self._rows]
         width = self.size.width
         if y >= len(self._strips):
             return Strip.blank(width)
@@ -319,6 +325,10 @@ class SpectrogramView(Widget):
                            strip.crop(x + 1, strip.cell_length)])
 
 
+MAX_FRAMES = 320
+"""Frames computed per clip: more than any terminal shows across, few enough to be instant."""
+
+
 def mel_band_hz(n_mels: int, fmin: float, fmax: float) -> np.ndarray:
     """Centre frequencies (Hz) of ``n_mels`` Slaney mel bands between fmin and fmax."""
     from iml_tui.audio.spectrogram import hz_to_mel, mel_to_hz
@@ -327,16 +337,43 @@ def mel_band_hz(n_mels: int, fmin: float, fmax: float) -> np.ndarray:
     return np.asarray(mel_to_hz(edges[1:-1]), dtype=np.float64)
 
 
-def spectrogram_data(x: np.ndarray, sr: int, frame_probs: np.ndarray | None = None,
-                     class_names: Sequence[str] = (), n_mels: int = 64) -> SpectrogramData:
-    """Log-mel picture of a mono clip (hop 10 ms, window ~32 ms at any sample rate)."""
-    from iml_tui.audio.spectrogram import log_mel
+@lru_cache(maxsize=8)
+def _display_bank(sr: int, n_fft: int, n_mels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Hann window, (bins, mels) filterbank, band centres in Hz) for a display spectrogram."""
+    from iml_tui.audio.spectrogram import mel_filterbank
 
-    x = np.asarray(x, dtype=np.float32).reshape(-1)
-    hop = max(round(sr * 0.01), 1)
-    n_fft = 1 << max(math.ceil(math.log2(sr * 0.032)), 6)
     fmax = sr / 2.0
     fmin = min(50.0, fmax / 4)
-    spec = log_mel(x, sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels, fmin=fmin, fmax=fmax)
-    return SpectrogramData(np.asarray(spec), mel_band_hz(n_mels, fmin, fmax),
-                           len(x) / float(sr), frame_probs, tuple(class_names))
+    bank = mel_filterbank(sr, n_fft, n_mels, fmin, fmax).astype(np.float32)  # (mels, bins)
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+    return window, np.ascontiguousarray(bank.T), mel_band_hz(n_mels, fmin, fmax)
+
+
+def display_log_mel(x: np.ndarray, sr: int, n_mels: int = 64,
+                    max_frames: int = MAX_FRAMES) -> tuple[np.ndarray, np.ndarray]:
+    """A log-mel picture for the screen: ((frames, n_mels) dB, (n_mels,) band centres in Hz).
+
+    The same Slaney mel filterbank as :func:`iml_tui.audio.spectrogram.log_mel`, with a window
+    of about 16 ms and a hop chosen so that at most ``max_frames`` frames are computed (a 10 s
+    clip costs a few milliseconds in float32).
+    """
+    x = np.ascontiguousarray(np.asarray(x, dtype=np.float32).reshape(-1))
+    n_fft = 1 << max(math.ceil(math.log2(max(sr, 1) * 0.016)), 6)
+    window, bank, band_hz = _display_bank(int(sr), n_fft, n_mels)
+    if x.size < n_fft:
+        x = np.pad(x, (0, n_fft - x.size))
+    hop = max(round(sr * 0.005), math.ceil(x.size / max_frames), 1)
+    n = 1 + (x.size - n_fft) // hop
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop][:n]
+    spec = np.fft.rfft(frames * window, axis=1)
+    power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
+    mel = power @ bank
+    return 10.0 * np.log10(np.maximum(mel, 1e-10)), band_hz
+
+
+def spectrogram_data(x: np.ndarray, sr: int, frame_probs: np.ndarray | None = None,
+                     class_names: Sequence[str] = (), n_mels: int = 64) -> SpectrogramData:
+    """The picture of a mono clip, with the model's frame probabilities (if any)."""
+    x = np.asarray(x, dtype=np.float32).reshape(-1)
+    spec, band_hz = display_log_mel(x, sr, n_mels)
+    return SpectrogramData(spec, band_hz, len(x) / float(sr), frame_probs, tuple(class_names))

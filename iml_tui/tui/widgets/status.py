@@ -50,7 +50,7 @@ class ProgressPanel(Widget):
         else:
             text.append(str(p.labelled))
         if p.round is not None:
-            text.append(f"  round {p.round}")
+            text.append(f"  {p.round_name} {p.round}")
             if p.n_rounds:
                 text.append(f"/{p.n_rounds}")
         text.append(f"\nskipped {p.skipped}")
