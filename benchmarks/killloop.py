@@ -258,7 +258,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cycles", type=int, default=20)
     ap.add_argument("--annotators", type=int, default=2)
-    ap.add_argument("--n", type=int, default=300, help="pool size")
+    ap.add_argument("--n", type=int, default=600, help="pool size")
     ap.add_argument("--min-delay", type=float, default=0.2, help="seconds before the kill")
     ap.add_argument("--max-delay", type=float, default=3.0)
     ap.add_argument("--kill-at", choices=("time", "next", "mixed"), default="mixed",

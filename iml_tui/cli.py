@@ -673,6 +673,9 @@ def label_cmd(
     = None,
     autoplay: Annotated[bool, typer.Option(
         "--autoplay/--no-autoplay", help="Play each new item as it shows.")] = True,
+    graphics: Annotated[str, typer.Option(
+        help="Spectrogram drawing: auto, halfblock (any truecolor terminal) or kitty.")]
+    = "auto",
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="Project setting key=value (new project), e.g. --set seed=3.")] = None,
 ) -> None:
@@ -685,7 +688,7 @@ def label_cmd(
                "strategy": strategy.value if strategy else None,
                "budgets": _parse(parse_int_list, budgets, "--budgets"),
                "audio_root": str(audio_root) if audio_root else None}
-    run_label(project, options, set_, annotator, player, port, keys, autoplay)
+    run_label(project, options, set_, annotator, player, port, keys, autoplay, graphics)
 
 
 # --- labelling projects (issue 6, engine side) -------------------------------------------------

@@ -159,7 +159,8 @@ class Progress:
     """labelled / budget: labels in force and the current round's target (stream: labels so far
     plus the questions still open); round / n_rounds (stream: batch / batches); per_class:
     labelled items where each class is present; none: labelled "none of them"; skipped;
-    queue_left: items of the current queue not answered yet; done: nothing more to ask;
+    queue_left: items of the current queue not answered yet, and items handed to an annotator
+    and not answered yet; done: nothing more to ask;
     mine: answers of this session's annotator; seconds: time they spent."""
 
     labelled: int
@@ -590,16 +591,21 @@ class _PoolEngine:
                                                                   RetrainResult]:
         labelled = fold.labelled()
         lab, y = self.targets(labelled)
-        skipped = fold.skipped()
+        now, lease = time.time(), self.cfg.lease_seconds
+        # items on someone's screen stay theirs: not re-picked, and they count as picked
+        held = {int(c.item or 0) for c in fold.claims.values()
+                if fold.claim_active(c) and now - c.ts < lease}
+        skipped = fold.skipped() | held
         unanswered = fold.unanswered()
         exhausted = not unanswered
         cur_round = int(fold.queue[0].round or 0) if fold.queue else 0
         if exhausted:
             r = _next_round(self.cfg.budgets, len(lab))
-            n = 0 if r is None else self.cfg.budgets[r] - len(lab)
+            n = 0 if r is None else max(0, self.cfg.budgets[r] - len(lab) - len(held))
             round_ = cur_round if r is None else r
         else:
-            round_, n = cur_round, len(unanswered)
+            round_ = cur_round
+            n = sum(1 for e in unanswered if int(e.item or 0) not in held)
         base = self.version
         version = base + 1
         models_dir = self.project.models_dir
@@ -1218,7 +1224,10 @@ class Session:
         labelled = f.labelled()
         names = self.engine.class_list
         counts = Counter(c for e in labelled for c in (e.labels or ()))
-        left = len(f.unanswered())
+        lease, now = self.project.config.lease_seconds, time.time()
+        held = {int(c.item or 0) for c in f.claims.values() if f.claim_active(c)
+                and (c.annotator == self.annotator or now - c.ts < lease)}
+        left = len({int(e.item or 0) for e in f.unanswered()} | held)
         if isinstance(self.engine, _StreamEngine):
             step = self.engine.state.step
             rnd = self.engine.n_rounds if self.engine.state.phase == "done" else (

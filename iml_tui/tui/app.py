@@ -9,12 +9,14 @@ from typing import Any
 
 from textual.app import App
 
+from iml_tui.errors import UserError
 from iml_tui.tui.audio_thread import ThreadedPlayer
 from iml_tui.tui.bridge import Bridge
 from iml_tui.tui.keys import check_keymap
 from iml_tui.tui.messages import AudioChanged
 from iml_tui.tui.protocols import PlayerLike, SessionLike
 from iml_tui.tui.screens.main import MainScreen
+from iml_tui.tui.widgets.graphics import MODES
 
 
 class LabelApp(App[None]):
@@ -25,8 +27,10 @@ class LabelApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
 
     def __init__(self, bridge: Bridge, player: PlayerLike, keymap: Mapping[str, str],
-                 autoplay: bool = True, cursor: bool = True, audio_thread: bool = True) -> None:
+                 autoplay: bool = True, cursor: bool = True, audio_thread: bool = True,
+                 graphics: str = "halfblock") -> None:
         super().__init__()
+        self.graphics = graphics
         self.bridge = bridge
         self.backend = player
         self.player: PlayerLike = ThreadedPlayer(player) if audio_thread else player
@@ -39,7 +43,7 @@ class LabelApp(App[None]):
         self.theme = "textual-dark"
         if self.keymap:
             self.set_keymap(self.keymap)
-        main = MainScreen(self.bridge, self.player, self.autoplay, self.cursor)
+        main = MainScreen(self.bridge, self.player, self.autoplay, self.cursor, self.graphics)
         if isinstance(self.player, ThreadedPlayer):
 
             def changed() -> None:
@@ -66,14 +70,18 @@ class LabelApp(App[None]):
 
 def make_app(session: SessionLike[Any, Any], player: PlayerLike, *,
              keymap: Mapping[str, str] | None = None, keymap_file: str | Path | None = None,
-             autoplay: bool = True, cursor: bool = True, audio_thread: bool = True
-             ) -> LabelApp:
+             autoplay: bool = True, cursor: bool = True, audio_thread: bool = True,
+             graphics: str = "halfblock") -> LabelApp:
     """Build the app over an open session and a player (the caller closes both after).
 
     ``keymap`` (binding id -> keys) wins over ``keymap_file`` (YAML, see :mod:`~.keys`);
     ``cursor=False`` stops the playback-cursor clock (deterministic snapshots);
-    ``audio_thread=False`` calls the player on the UI thread (tests that count its calls).
+    ``audio_thread=False`` calls the player on the UI thread (tests that count its calls);
+    ``graphics``: "halfblock" (any truecolor terminal) or "kitty" (see ``widgets.graphics``).
     """
+    if graphics not in MODES:
+        raise UserError(f"unknown graphics mode {graphics!r}", None,
+                        f"use auto or one of {', '.join(MODES)}")
     from iml_tui.tui.keys import load_keymap
 
     merged: dict[str, str] = {}
@@ -81,4 +89,4 @@ def make_app(session: SessionLike[Any, Any], player: PlayerLike, *,
         merged.update(load_keymap(keymap_file))
     if keymap:
         merged.update(check_keymap(keymap, "keymap"))
-    return LabelApp(Bridge(session), player, merged, autoplay, cursor, audio_thread)
+    return LabelApp(Bridge(session), player, merged, autoplay, cursor, audio_thread, graphics)

@@ -28,12 +28,13 @@ def _leave_a_core_to_the_ui() -> None:
 
 def run_label(project_dir: Path | None, options: Mapping[str, Any], sets: list[str] | None,
               annotator: str | None, player: str, port: int, keys: Path | None,
-              autoplay: bool) -> None:
+              autoplay: bool, graphics: str = "auto") -> None:
     """Open (or create) the project, then label it in the terminal until the user quits."""
     from iml_tui.audio.playback import choose_player
     from iml_tui.engine.project import open_or_create
     from iml_tui.engine.session import Session
     from iml_tui.tui.app import make_app
+    from iml_tui.tui.widgets.graphics import detect_graphics
 
     given = {k: v for k, v in options.items() if v is not None}
     folder = project_dir if project_dir is not None else default_project_dir(given)
@@ -50,7 +51,9 @@ def run_label(project_dir: Path | None, options: Mapping[str, Any], sets: list[s
     try:
         backend = choose_player(player, port)
         try:
-            app = make_app(session, backend, keymap_file=keys, autoplay=autoplay)
+            mode = detect_graphics() if graphics == "auto" else graphics
+            app = make_app(session, backend, keymap_file=keys, autoplay=autoplay,
+                           graphics=mode)
             app.run()
         finally:
             backend.close()

@@ -62,7 +62,8 @@ def test_label_runs_a_project_end_to_end(tmp_path: Path, monkeypatch: pytest.Mon
     project = tmp_path / "project"
     label_cmd(project, task=Task.bioacoustic, pool_dir=pool, strategy=Strategy.mfft,
               budgets="4,8", audio_root=None, annotator="ana", player="file", port=0,
-              keys=keys, autoplay=True, set_=["max_epochs=5", "hidden=16"])
+              keys=keys, autoplay=True, graphics="halfblock",
+              set_=["max_epochs=5", "hidden=16"])
     with Journal(project / "journal.sqlite") as journal:
         labels = journal.current_labels()
     assert [e.labels for e in labels.values()] == [(0,)]

@@ -140,3 +140,43 @@ async def test_retraining_while_labelling(tmp_path: Path) -> None:
             await wait_for_item(app, pilot)
             assert session.model_status().version == 2
             assert len(session.learning_curve().points) == 2
+
+
+KILLED_RUN = """
+import asyncio, os, signal, sys
+sys.path[:0] = sys.argv[3:]
+from tui_fakes import RecordingPlayer
+from iml_tui.engine.session import Session
+from iml_tui.tui.app import make_app
+
+async def main():
+    app = make_app(Session.open(sys.argv[1], annotator="ana"), RecordingPlayer(), cursor=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("1", "enter", "2", "3", "enter")
+        with open(sys.argv[2], "w") as f:
+            f.write(app.main.current.view.item_id)
+        os.kill(os.getpid(), signal.SIGKILL)  # kill -9 in the middle of the session
+
+asyncio.run(main())
+"""
+
+
+async def test_kill_9_loses_nothing(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    project = make_pool_project(tmp_path)
+    shown = tmp_path / "shown.txt"
+    here = str(Path(__file__).parent)
+    proc = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", KILLED_RUN, str(project), str(shown), here,
+                         str(Path(here).parent)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    labels = labels_in_journal(project)
+    assert sorted(labels.values()) == [(0,), (1, 2)]
+    with Session.open(project, annotator="ana") as session:
+        app = make_app(session, RecordingPlayer(), cursor=False, audio_thread=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert current_id(app) == shown.read_text()

@@ -46,10 +46,9 @@ async def test_stream_questions_and_reviews(tmp_path: Path, feat_root: Path) -> 
     Project.create(tmp_path / "proj", ProjectConfig(
         task="lid", seed=1, stream={**STREAM, "feat_root": str(feat_root)}))
     with Session.open(tmp_path / "proj", "ana") as session:
+        assert session.next_item() is None and session.retrain_due()  # bootstrap fit first
         app = make_app(session, RecordingPlayer(), cursor=False, audio_thread=False)
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.pause()
-            assert app.main.current is None  # the bootstrap model trains first
             kinds: set[str] = set()
             for _ in range(6):
                 await next_question(app, pilot)

@@ -11,10 +11,10 @@ import pytest
 from iml_tui.errors import UserError
 from iml_tui.tui.keys import KEY_IDS, check_keymap, display_key, effective_keys, load_keymap
 from iml_tui.tui.widgets.prediction import bar, confidence_of
+from iml_tui.tui.widgets.graphics import detect_graphics
 from iml_tui.tui.widgets.spectrogram import (
     LEVELS,
     colormap,
-    detect_graphics,
     format_hz,
     pixel_levels,
     resample_columns,
@@ -57,12 +57,15 @@ def test_spectrogram_data_of_a_tone() -> None:
     assert 800 < peak < 1250
 
 
-def test_detect_graphics_falls_back_to_half_blocks() -> None:
+def test_detect_graphics() -> None:
     assert detect_graphics({}) == "halfblock"
-    assert detect_graphics({"TERM": "xterm-kitty", "TMUX": "/tmp/x"}) == "halfblock"
     assert detect_graphics({"TERM": "xterm-256color"}) == "halfblock"
+    assert detect_graphics({"TERM": "xterm-kitty"}) == "kitty"
+    assert detect_graphics({"TERM_PROGRAM": "ghostty"}) == "kitty"
+    assert detect_graphics({"TERM": "xterm-kitty", "TMUX": "/tmp/x"}) == "halfblock"
     assert detect_graphics({"IML_TUI_GRAPHICS": "halfblock", "TERM": "xterm-kitty"}) == \
         "halfblock"
+    assert detect_graphics({"IML_TUI_GRAPHICS": "kitty"}) == "kitty"
 
 
 def test_bars_and_confidence() -> None:

@@ -35,8 +35,9 @@ class MainScreen(Screen[None]):
     BINDINGS = screen_bindings()
 
     def __init__(self, bridge: Bridge, player: PlayerLike, autoplay: bool = True,
-                 cursor: bool = True) -> None:
+                 cursor: bool = True, graphics: str = "halfblock") -> None:
         super().__init__()
+        self.graphics = graphics
         self.bridge = bridge
         self.player = player
         self.autoplay = autoplay
@@ -56,7 +57,7 @@ class MainScreen(Screen[None]):
         yield WhyLine(id="why")
         with Horizontal(id="body"):
             with Vertical(id="left"):
-                yield SpectrogramView(id="spec")
+                yield SpectrogramView(id="spec", graphics=self.graphics)
                 yield Static(id="notice")
                 yield PlayerLine(id="player")
             with Vertical(id="right"):
@@ -100,6 +101,7 @@ class MainScreen(Screen[None]):
         pred = self.query_one(PredictionPanel)
         why = self.query_one(WhyLine)
         notice = self.query_one("#notice", Static)
+        spec.display = shown is not None and shown.spectrogram is not None
         if shown is None:
             spec.set_data(None)
             pred.show(None)
@@ -313,7 +315,8 @@ class MainScreen(Screen[None]):
             self.show_training_error(error)
         if self.current is None:
             self.show_next()
-        self.maybe_retrain()
+        if ok or not error:  # a stale result: train on the labels as they are now
+            self.maybe_retrain()  # a failed one is retried on the next answer (or Enter)
 
     def show_training_error(self, error: str) -> None:
         """A failed training: say so; the previous model stays in use."""

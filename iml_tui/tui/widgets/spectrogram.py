@@ -6,15 +6,16 @@ viridis-like map, which bounds the number of distinct styles (fast to render, sm
 Below the picture: a time axis, then one sparkline row per class with the model's frame-level
 probabilities resampled to the same columns, so a detection lines up with what it detects.
 
-Kitty / sixel graphics are used only where :func:`detect_graphics` finds a terminal that speaks
-them (and ``textual-image`` is installed); half-blocks are the default and what the tests draw.
+Where the terminal shows kitty graphics (:func:`~iml_tui.tui.widgets.graphics.detect_graphics`)
+the picture is sent as an image through Unicode placeholders instead; the axes, the strip and the
+cursor stay text. Half-blocks are the default and what the tests draw.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,6 +26,8 @@ from textual.geometry import Size
 from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
+
+from iml_tui.tui.widgets import graphics
 
 LEVELS = 24
 HALF = "▀"
@@ -53,33 +56,6 @@ def colormap(levels: int = LEVELS) -> list[str]:
 
 
 _CMAP = colormap()
-
-
-def detect_graphics(env: Mapping[str, str] | None = None) -> str:
-    """``"kitty"``, ``"sixel"`` or ``"halfblock"`` for the terminal described by ``env``.
-
-    Only terminals known to speak a graphics protocol, outside tmux / screen (which do not pass
-    it through), and with ``textual-image`` importable, get one; everything else half-blocks.
-    ``IML_TUI_GRAPHICS`` forces a choice.
-    """
-    env = os.environ if env is None else env
-    forced = env.get("IML_TUI_GRAPHICS", "").lower()
-    if forced in ("kitty", "sixel", "halfblock"):
-        return forced
-    if env.get("TMUX") or env.get("STY") or env.get("TERM", "").startswith(("screen", "tmux")):
-        return "halfblock"
-    term, program = env.get("TERM", ""), env.get("TERM_PROGRAM", "")
-    if term == "xterm-kitty" or env.get("KITTY_WINDOW_ID") or program in ("WezTerm", "ghostty"):
-        mode = "kitty"
-    elif program in ("iTerm.app", "mlterm") or "sixel" in term or term == "foot":
-        mode = "sixel"
-    else:
-        return "halfblock"
-    try:
-        import textual_image  # type: ignore[import-not-found]  # noqa: F401
-    except ImportError:
-        return "halfblock"
-    return mode
 
 
 @dataclass(frozen=True)
@@ -163,13 +139,18 @@ class SpectrogramView(Widget):
     SpectrogramView { height: 1fr; min-height: 8; }
     """
 
+    _ids = 0
     cursor: reactive[float | None] = reactive(None, layout=False)
     """Playback position in seconds, or None when nothing plays."""
 
-    def __init__(self, *, max_strip_rows: int = 4, name: str | None = None,
-                 id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, *, max_strip_rows: int = 4, graphics: str = "halfblock",
+                 name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.max_strip_rows = max_strip_rows
+        self.graphics = graphics
+        self._image_id = 0
+        self._kitty_rows = 0
         self._data: SpectrogramData | None = None
         self._rows: list[list[Segment]] = []
         self._strips: list[Strip] = []
@@ -247,8 +228,14 @@ class SpectrogramView(Widget):
         n_strip = self._strip_rows(size.height)
         img_rows = max(size.height - 1 - n_strip, 0)
         self._image_rows = img_rows
-        levels = pixel_levels(data.spec, width, 2 * img_rows)
         labels = self._freq_labels(data.band_hz, img_rows)
+        self._kitty_rows = 0
+        if self.graphics == "kitty" and 0 < img_rows <= len(graphics.diacritics()):
+            self._send_image(data, width, img_rows, labels)
+            self._kitty_rows = img_rows
+            self._finish_rows(data, width, n_strip)
+            return
+        levels = pixel_levels(data.spec, width, 2 * img_rows)
         pairs = levels[0::2] * LEVELS + levels[1::2]  # (img_rows, width): one code per cell
         for r in range(img_rows):
             row = [Segment(labels.get(r, "").rjust(GUTTER - 1) + " ", AXIS_STYLE)]
@@ -260,9 +247,43 @@ class SpectrogramView(Widget):
                 top, bottom = divmod(int(codes[a]), LEVELS)
                 row.append(Segment(HALF * (b - a), self._style(top, bottom)))
             self._rows.append(row)
+        self._finish_rows(data, width, n_strip)
+
+    def _finish_rows(self, data: SpectrogramData, width: int, n_strip: int) -> None:
+        """The time axis and the probability strip under the picture."""
         self._rows.append(self._time_axis(data.duration, width))
         if n_strip and data.frame_probs is not None:
             self._rows.extend(self._strip(data, width, n_strip))
+
+    def _send_image(self, data: SpectrogramData, width: int, img_rows: int,
+                    labels: dict[int, str]) -> None:
+        """Kitty: transmit the picture for ``width x img_rows`` cells; rows of placeholders."""
+        frames = data.spec.shape[0]
+        levels = pixel_levels(data.spec, max(min(frames, 8 * width), 1), 8 * img_rows)
+        old, self._image_id = self._image_id, self._next_image_id()
+        sequence = graphics.transmit(self._image_id, graphics.spectrogram_rgb(levels, _CMAP),
+                                     width, img_rows)
+        self._write(graphics.delete(old) + sequence if old else sequence)
+        for r in range(img_rows):
+            self._rows.append([Segment(labels.get(r, "").rjust(GUTTER - 1) + " ", AXIS_STYLE),
+                               graphics.placeholder_row(r, width, self._image_id)])
+
+    def _next_image_id(self) -> int:
+        """Image ids unique per process and widget (24 bits: they travel as a colour)."""
+        SpectrogramView._ids += 1
+        return ((os.getpid() & 0xFFFF) << 8 | SpectrogramView._ids & 0xFF) or 1
+
+    def _write(self, sequence: str) -> None:
+        """Send an escape sequence to the terminal, in order with Textual's own output."""
+        driver = getattr(self.app, "_driver", None)
+        if driver is not None:
+            driver.write(sequence)
+
+    def on_unmount(self) -> None:
+        """Free the terminal's copy of the picture."""
+        if self._image_id:
+            self._write(graphics.delete(self._image_id))
+            self._image_id = 0
 
     def _freq_labels(self, band_hz: np.ndarray, img_rows: int) -> dict[int, str]:
         if img_rows == 0 or band_hz.size == 0:
@@ -314,6 +335,8 @@ class SpectrogramView(Widget):
     def _with_cursor(self, strip: Strip, y: int, col: int) -> Strip:
         x = GUTTER + col
         if x >= strip.cell_length:
+            return strip
+        if y < self._kitty_rows:  # a kitty picture: the cursor shows on the axis and strip
             return strip
         if y < self._image_rows:
             marked = [Segment(HALF, self._style(-1, -1))]

@@ -36,33 +36,47 @@ class ProgressPanel(Widget):
     progress: reactive[ProgressView] = reactive(ProgressView(0), layout=True)
 
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
-        """Three lines: totals, skipped / annotator, per-class counts."""
-        return 3
+        """Totals, round / skipped, then the per-class counts wrapped to the width."""
+        return len(self._lines(width))
 
     def render(self) -> Text:
         """The panel as rich text."""
+        return Text("\n").join(self._lines(self.size.width))
+
+    def _lines(self, width: int) -> list[Text]:
         p = self.progress
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append("labelled ", style="bold")
+        first = Text("labelled ", style="bold")
         if p.budget:
-            text.append(f"{p.labelled} / {p.budget} ")
-            text.append(bar(p.labelled / p.budget, 10), style="green")
+            first.append(f"{p.labelled}/{p.budget} ")
+            first.append(bar(p.labelled / p.budget, 8), style="green")
         else:
-            text.append(str(p.labelled))
+            first.append(str(p.labelled))
+        second = Text()
         if p.round is not None:
-            text.append(f"  {p.round_name} {p.round}")
+            second.append(f"{p.round_name} {p.round}")
             if p.n_rounds:
-                text.append(f"/{p.n_rounds}")
-        text.append(f"\nskipped {p.skipped}")
+                second.append(f"/{p.n_rounds}")
+            second.append("  ")
+        second.append(f"skipped {p.skipped}")
         if p.annotator:
-            text.append(f"  annotator {p.annotator}", style="dim")
-        text.append("\n")
-        for i, (name, count) in enumerate(p.class_counts):
-            text.append(f"{name} ", style=CLASS_COLOURS[i % len(CLASS_COLOURS)])
-            text.append(f"{count}  ")
-        text.append("none ", style="italic")
-        text.append(str(p.none_count))
-        return text
+            second.append(f"  {p.annotator}", style="dim")
+        lines = [first, second]
+        chunks = [Text.assemble((name, CLASS_COLOURS[i % len(CLASS_COLOURS)]), f" {count}")
+                  for i, (name, count) in enumerate(p.class_counts)]
+        chunks.append(Text.assemble(("none", "italic"), f" {p.none_count}"))
+        line = Text()
+        for chunk in chunks:
+            if line.cell_len and line.cell_len + 2 + chunk.cell_len > max(width, 1):
+                lines.append(line)
+                line = Text()
+            if line.cell_len:
+                line.append("  ")
+            line.append_text(chunk)
+        lines.append(line)
+        for text in lines:
+            text.no_wrap = True
+            text.overflow = "ellipsis"
+        return lines
 
 
 class ModelStatus(Widget):
