@@ -12,8 +12,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from iml_tui.atomic import atomic_write_text
 from iml_tui.bench.sweep import SweepResult
-from iml_tui.engine.paradigms.pool import RoundRecord, atomic_write_text
+from iml_tui.engine.paradigms.pool import RoundRecord
 
 SPLIT_METRICS = [(split, metric) for split in ("valid", "test") for metric in ("f1", "cmap")]
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from iml_tui import __version__
+from iml_tui.atomic import atomic_write_text
 from iml_tui.config import BioacousticConfig, config_to_dict
 from iml_tui.engine.paradigms.pool import (
     STARTS,
@@ -29,7 +30,6 @@ from iml_tui.engine.paradigms.pool import (
     PoolRunSpec,
     PoolSplits,
     RoundRecord,
-    atomic_write_text,
     load_splits,
     run_full,
 )

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from iml_tui.atomic import atomic_write_text
 from iml_tui.errors import UserError
 
 MANIFEST = "manifest.json"
@@ -77,14 +78,6 @@ class Split:
         """Absolute path of a clip's audio file."""
         p = Path(row.audio)
         return p if p.is_absolute() else self.folder / p
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def write_json(path: Path, data: Any) -> None:

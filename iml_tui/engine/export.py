@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from iml_tui.atomic import atomic_write_text
 from iml_tui.data.locate import ClipLocation, Locator
 from iml_tui.data.store import PoolStore
 from iml_tui.engine.journal import Event, Journal, NewEvent
@@ -104,14 +105,6 @@ def _iso(ts: float) -> str:
     return _dt.datetime.fromtimestamp(ts, _dt.UTC).isoformat(timespec="seconds")
 
 
-def _atomic_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    tmp.replace(path)
-    return path
-
-
 def _locate(cat: Catalog, item_id: str) -> ClipLocation | None:
     try:
         return cat.locator.locate(item_id)
@@ -142,7 +135,7 @@ def export_csv(project: Project, out: str | Path) -> ExportResult:
                     "" if r.round is None else r.round, r.kind,
                     "" if loc is None else str(loc.path),
                     "" if loc is None else f"{loc.start:.6g}", end])
-    return ExportResult([_atomic_text(Path(out), buf.getvalue())], len(rows), unlocated)
+    return ExportResult([atomic_write_text(Path(out), buf.getvalue())], len(rows), unlocated)
 
 
 @dataclass(frozen=True)
@@ -203,7 +196,7 @@ def export_raven(project: Project, out_dir: str | Path,
             buf.write("\t".join([str(k), "Spectrogram 1", "1", f"{e.start:.6f}", f"{e.end:.6f}",
                                  "0.0", f"{nyquist:.1f}", audio.name, f"{e.start:.6f}",
                                  e.label, e.item_id, e.annotator]) + "\n")
-        paths.append(_atomic_text(Path(out_dir) / f"{names[audio]}.Table.1.selections.txt",
+        paths.append(atomic_write_text(Path(out_dir) / f"{names[audio]}.Table.1.selections.txt",
                                   buf.getvalue()))
     return ExportResult(paths, len(events), unlocated)
 
@@ -229,7 +222,7 @@ def export_audacity(project: Project, out_dir: str | Path,
     for audio, evs in groups.items():
         text = "".join(f"{e.start:.6f}\t{e.end:.6f}\t{e.label}\n"
                        for e in sorted(evs, key=lambda e: (e.start, e.label)))
-        paths.append(_atomic_text(Path(out_dir) / f"{names[audio]}.txt", text))
+        paths.append(atomic_write_text(Path(out_dir) / f"{names[audio]}.txt", text))
     return ExportResult(paths, len(events), unlocated)
 
 

@@ -83,6 +83,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from iml_tui.atomic import atomic_torch_save
 from iml_tui.data.locate import ClipLocation, Locator
 from iml_tui.data.store import PoolStore
 from iml_tui.engine import metrics
@@ -395,24 +396,6 @@ class _Fold:
         return hashlib.sha1(body.encode()).hexdigest()[:16]
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-
-
 def _checkpoint_path(models_dir: Path, mode: str, version: int) -> Path:
     return models_dir / f"{mode}_v{version:04d}_{os.getpid()}_{secrets.token_hex(3)}.pt"
 
@@ -653,7 +636,7 @@ class _PoolEngine:
                 picks, rule = self.choose(n, lab, y, skipped, probs, thr, rng)
                 queue = self.queue_events(picks, rule, lab, y, probs, thr, version, round_)
             path = _checkpoint_path(models_dir, "pool", version)
-            _atomic_torch_save({"state_dict": res.state_dict, "threshold": thr,
+            atomic_torch_save({"state_dict": res.state_dict, "threshold": thr,
                                 "labelled": lab.tolist()}, path)
             progress(1.0, f"model {version}: valid mAP {100 * vmap:.1f}")
             scores = {"valid_map": float(vmap), "valid_f1": float(vf1), "threshold": float(thr),
@@ -951,7 +934,7 @@ class _StreamEngine:
                 rng_state=rng.bit_generator.state, budget=budget, st=st, phase=phase, step=step,
                 question=q)
             path = _checkpoint_path(models_dir, "stream", version)
-            _atomic_torch_save(new, path)
+            atomic_torch_save(new, path)
             scores = ({"pre_dcf": float(st.rows[-1].pre_dcf), "dcf": float(st.rows[-1].dcf)}
                       if st.rows else {})
             progress(1.0, f"model {version} ready")

@@ -28,7 +28,6 @@ import inspect
 import json
 import logging
 import math
-import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
@@ -43,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from iml_tui.atomic import atomic_torch_save
 from iml_tui.audio.io import resample
 from iml_tui.audio.spectrogram import PANNS_32K, LogMel, MelConfig, n_frames
 from iml_tui.errors import UserError
@@ -169,18 +169,6 @@ def _strip_prefixes(sd: dict[str, torch.Tensor], prefixes: Sequence[str]) -> dic
     for prefix in prefixes:
         out.update({k[len(prefix) :]: v for k, v in list(out.items()) if k.startswith(prefix)})
     return out
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        torch.save(obj, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
 
 
 # --- the Encoder interface --------------------------------------------------------------------
@@ -444,7 +432,7 @@ def save_checkpoint(path: str | Path, model: Cnn14, extra: Mapping[str, Any] | N
         "state_dict": state,
         "extra": dict(extra or {}),
     }
-    return _atomic_torch_save(obj, Path(path))
+    return atomic_torch_save(obj, Path(path))
 
 
 def _cnn14_widths(sd: Mapping[str, torch.Tensor], path: Path) -> tuple[int, ...]:
@@ -739,7 +727,7 @@ def save_wavlm_checkpoint(path: str | Path, model: nn.Module, config: Mapping[st
     }
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     obj = {"format": WAVLM_FORMAT, "version": 1, "config": cfg, "state_dict": state}
-    return _atomic_torch_save(obj, Path(path))
+    return atomic_torch_save(obj, Path(path))
 
 
 class WavLMEncoder(_UtteranceEncoder):

@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from iml_tui.atomic import atomic_write_bytes
 from iml_tui.audio import io as audio_io
 from iml_tui.data.corpus import (
     CLIPS_FILE,
@@ -215,7 +216,7 @@ def extract_split(
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True, exist_ok=True)
         chunk = batch_size
-        _write_atomic(work / "job.json", (json.dumps({**job, "chunk": chunk}) + "\n").encode())
+        atomic_write_bytes(work / "job.json", (json.dumps({**job, "chunk": chunk}) + "\n").encode())
     starts = list(range(0, n, chunk))
     done = sum(min(chunk, n - s) for s in starts if _chunk_path(work, s).is_file())
     resumed = sum(1 for s in starts if _chunk_path(work, s).is_file())
@@ -242,15 +243,6 @@ def _read_job(work: Path) -> dict[str, Any] | None:
     except (OSError, json.JSONDecodeError):
         return None
     return data if isinstance(data, dict) and "chunk" in data else None
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _load_clip(split: Split, row: ClipRow, sr: int) -> np.ndarray:

@@ -11,7 +11,6 @@ import csv
 import dataclasses
 import io
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from iml_tui.atomic import atomic_torch_save, atomic_write_text
 from iml_tui.data.store import PoolStore
 from iml_tui.engine import metrics
 from iml_tui.engine.strategies import STRATEGIES, SelectionState, initial_round, select
@@ -171,25 +171,6 @@ def _record_row(r: RoundRecord) -> list[Any]:
             + [f"{v:.6f}" for v in r.test_ap] + [f"{v:.6f}" for v in r.valid_ap])
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file, fsync and rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-
-
-def _atomic_save_torch(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-
-
 def evaluate_classifier(state_dict: dict[str, torch.Tensor], splits: PoolSplits,
                         device: torch.device) -> dict[str, Any]:
     """Valid/test frame mAP, the F1-optimal global threshold on valid, and F1 at it."""
@@ -323,7 +304,7 @@ class PoolRun:
         rdir = self._round_dir(record.budget)
         rdir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(rdir / "selected.txt", "".join(f"{int(i)}\n" for i in new))
-        _atomic_save_torch(state_dict, rdir / "classifier.pt")
+        atomic_torch_save(state_dict, rdir / "classifier.pt")
         if probs is not None:
             np.save(rdir / "train_probs.npy", probs)
         state = {"record": dataclasses.asdict(record), "labeled": [int(i) for i in labeled],
@@ -370,6 +351,6 @@ def run_full(splits: PoolSplits, seed: int, train: TrainConfig, run_dir: str | P
     rec = FullRecord(seed=seed, test_map=float(s["test_map"]), test_f1=float(s["test_f1"]),
                      valid_map=float(s["valid_map"]), valid_f1=float(s["valid_f1"]),
                      threshold=float(s["threshold"]), train_seconds=seconds)
-    _atomic_save_torch(result.state_dict, out / "classifier.pt")
+    atomic_torch_save(result.state_dict, out / "classifier.pt")
     atomic_write_text(path, json.dumps(dataclasses.asdict(rec)))
     return rec

@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from iml_tui import __version__
+from iml_tui.atomic import atomic_torch_save, atomic_write_text
 from iml_tui.config import StreamConfig, config_to_dict
 from iml_tui.data.orders import ORDER_KINDS, batches, make_order, read_order, with_context
 from iml_tui.data.stream_data import (
@@ -380,25 +381,6 @@ def spec_of(cfg: StreamConfig, name: str) -> dict[str, Any]:
     spec = {k: v for k, v in config_to_dict(cfg).items() if k not in RUNTIME_KEYS}
     spec["run"] = name
     return spec
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file, fsync and rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
 
 
 def _csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -767,12 +749,12 @@ class StreamRun:
             ["pass", "n", "n_target", "group", "group_name", "n_q", "al_method"], st.batch_info))
         atomic_write_text(self.dir / "timings.csv", _timings_csv(st.timings))
         asked = dict(self.oracle.asked) if isinstance(self.oracle, TruthOracle) else {}
-        _atomic_torch_save({"model": model.state_dict(), "rng": rng.bit_generator.state,
+        atomic_torch_save({"model": model.state_dict(), "rng": rng.bit_generator.state,
                             "budget": budget, "state": st, "asked": asked},
                            self.dir / "checkpoint.pt")
 
     def _finish(self, model: CompClassModel, st: _State) -> None:
-        _atomic_torch_save(model.state_dict(), self.dir / "model.pt")
+        atomic_torch_save(model.state_dict(), self.dir / "model.pt")
         atomic_write_text(self.dir / "timings.csv", _timings_csv(st.timings))
         atomic_write_text(self.dir / "labelled.csv", _csv_text(
             ["id", "index", "source", "pass", "why", "label"],
