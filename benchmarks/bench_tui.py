@@ -14,8 +14,8 @@ moment the next item's screen has been composed (``ItemShown``, posted after the
 — train the frame classifier on 500 labelled clips, then predict the whole pool to re-rank it —
 over and over while the key presses are timed (a pool round's own retraining happens between
 rounds, when the queue waits for it; this measures the worst case, a busy CPU while labelling).
-It uses all cores but one, as ``iml-tui label`` does. The machine's load average is recorded:
-other work on a shared machine shows in the tail.
+It uses all cores but one, at a lowered priority, as ``iml-tui label`` does. The machine's load
+average is recorded: other work on a shared machine shows in the tail.
 """
 
 from __future__ import annotations
@@ -93,7 +93,9 @@ class BackgroundRetraining:
     def _loop(self) -> None:
         from iml_tui.data.store import PoolStore
         from iml_tui.engine.trainer import TrainConfig, predict_frames, train_frame_classifier
+        from iml_tui.tui.priority import lower_this_thread
 
+        lower_this_thread()  # as the label command's retraining worker does
         train, valid = PoolStore(self.pools / "train.h5"), PoolStore(self.pools / "valid.h5")
         rng = np.random.default_rng(1)
         vx, vy = valid.embeddings(), valid.frame_labels()

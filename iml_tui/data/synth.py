@@ -44,11 +44,13 @@ ReLU lifts to the D-dimensional, non-negative frame embeddings (like post-ReLU C
 
 What the defaults are tuned for: on the demo pool (``iml_tui.data.demo.DEMO_POOL``) the frame
 signal is clean enough for a fully supervised ceiling near the paper's 75 % frame mAP (events at
-least ``snr[0]`` strong, small spill, confusers no closer than cosine ``confuser_mix[1]``), while
-the variation between recordings (many recordings per common class, strong ``site_var``, confusers
-that differ per recording) keeps every labelled clip from a new recording useful, so the learning
-curves keep rising from a warm start, and farthest-first selection, which covers recordings and
-outlying events, beats random selection from a cold start and finds the rare clips.
+least ``snr[0]`` strong, small spill, confuser types at most ``confuser_mix[1]`` cosine-close to a
+class), while the variation between recordings (many recordings per common class, strong
+``site_var``, confusers that differ per recording) keeps labelled clips from further recordings
+useful, so the learning curves keep rising from a warm start, and farthest-first selection, which
+covers recordings and outlying events, beats random selection from a cold start and finds the rare
+clips. (At t = 32 events span more frames and the task is easier: about 88 % on a 3000-clip,
+d = 256 pool.)
 
 Reproducibility: the world (centres, patterns, map) comes from ``[seed, 0]``, each split's plan
 (clip classes, recordings, confusers) from ``[seed, 1, split]``, each block of ``BLOCK_ROWS`` clips

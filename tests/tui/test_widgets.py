@@ -10,8 +10,8 @@ import pytest
 
 from iml_tui.errors import UserError
 from iml_tui.tui.keys import KEY_IDS, check_keymap, display_key, effective_keys, load_keymap
-from iml_tui.tui.widgets.prediction import bar, confidence_of
 from iml_tui.tui.widgets.graphics import detect_graphics
+from iml_tui.tui.widgets.prediction import bar, confidence_of
 from iml_tui.tui.widgets.spectrogram import (
     LEVELS,
     colormap,

@@ -19,6 +19,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from iml_tui.tui.bridge import Bridge, Shown
 from iml_tui.tui.keys import screen_bindings
 from iml_tui.tui.messages import AudioChanged, ItemShown, RetrainFinished, RetrainProgress
+from iml_tui.tui.priority import run_in_background_thread
 from iml_tui.tui.protocols import PlayerLike, RetrainJobLike
 from iml_tui.tui.views import ModelView
 from iml_tui.tui.widgets.curve import LearningCurve
@@ -283,15 +284,16 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="retrain",
           name="retrain")
     def retrain(self, job: RetrainJobLike[object]) -> None:
-        """Run ``job`` off the UI thread, streaming progress; the result comes back as a message."""
+        """Run ``job`` off the UI thread at low priority, streaming progress; the result comes
+        back as a message."""
         worker = get_current_worker()
-
         version = job.base_version + 1
 
         def progress(fraction: float, note: str) -> None:
             self.post_message(RetrainProgress(version, fraction, note))
 
-        result = job.run(progress, lambda: worker.is_cancelled)
+        result = run_in_background_thread(lambda: job.run(progress, lambda: worker.is_cancelled),
+                                          name="iml-tui-retrain")
         if not worker.is_cancelled:
             self.post_message(RetrainFinished(version, result))
 

@@ -45,5 +45,6 @@ class LearningCurve(PlotextPlot):
         else:
             plt.xlim(0, 1)
             plt.xticks([])
-        plt.ylim(0, 1)
-        plt.yticks([0, 0.25, 0.5, 0.75, 1])
+        top = max([1.0, *(s for _, s in self.points)])  # DCF (stream) may pass 1
+        plt.ylim(0, top)
+        plt.yticks([top * k / 4 for k in range(5)])

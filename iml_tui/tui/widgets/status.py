@@ -82,26 +82,26 @@ class ProgressPanel(Widget):
 class ModelStatus(Widget):
     """Model version, retraining progress, last validation score or the last error."""
 
-    DEFAULT_CSS = "ModelStatus { height: 1; }"
+    DEFAULT_CSS = "ModelStatus { height: auto; max-height: 4; }"
 
-    model: reactive[ModelView] = reactive(ModelView())
+    model: reactive[ModelView] = reactive(ModelView(), layout=True)
 
     def render(self) -> Text:
         """One line of rich text."""
         m = self.model
-        text = Text(no_wrap=True, overflow="ellipsis")
+        text = Text(overflow="fold")
         text.append("model ", style="bold")
         text.append(f"v{m.version}" if m.version else "none yet")
         if m.score is not None:
             text.append(f"  {m.score_name} {m.score:.3f}")
         if m.training is not None:
-            text.append("  training ", style="yellow")
+            text.append("\ntraining ", style="yellow")
             text.append(bar(m.training, 8), style="yellow")
             text.append(f" {100 * m.training:3.0f} %", style="yellow")
             if m.training_note:
                 text.append(f" {m.training_note}", style="dim")
         if m.error:
-            text.append(f"  training failed: {m.error}", style="bold red")
+            text.append(f"\ntraining failed: {m.error}", style="bold red")
         return text
 
 
