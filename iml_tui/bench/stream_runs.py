@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import queue
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from typing import Any
 
 import torch
 
+from iml_tui.bench.sweep import drain_events
 from iml_tui.config import StreamConfig
 from iml_tui.engine.paradigms.stream import BatchEvent, StreamRun, prepare_inputs, run_names
 from iml_tui.engine.scoring import ScoreRow
@@ -116,20 +116,12 @@ def _run_parallel(cfg: StreamConfig, runs: list[PlannedRun], command: str, threa
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                _drain(events, on_event)
+                drain_events(events, on_event)
                 for fut in done:
                     results[futures[fut].name] = fut.result()
-            _drain(events, on_event)
+            drain_events(events, on_event)
     finally:
         manager.shutdown()
     return results
 
 
-def _drain(events: Any, on_event: Callable[[BatchEvent], None] | None) -> None:
-    while True:
-        try:
-            ev = events.get_nowait()
-        except queue.Empty:
-            return
-        if on_event:
-            on_event(ev)

@@ -8,7 +8,6 @@ import multiprocessing as mp
 import os
 import platform
 import queue
-import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -36,6 +35,7 @@ from iml_tui.engine.paradigms.pool import (
 from iml_tui.engine.strategies import STRATEGIES
 from iml_tui.engine.trainer import TrainConfig, resolve_device
 from iml_tui.errors import UserError
+from iml_tui.provenance import git_revision
 
 
 @dataclass(frozen=True)
@@ -182,21 +182,22 @@ def _run_parallel(cfg: BioacousticConfig, specs: list[PoolRunSpec], full_train: 
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            _drain(events, on_event)
+            drain_events(events, on_event)
             for finished in done:
                 key = futures[finished]
                 if isinstance(key, PoolRunSpec):
                     records[key] = finished.result()
                 else:
                     full.append(finished.result())
-        _drain(events, on_event)
+        drain_events(events, on_event)
     manager.shutdown()
     records = {spec: records[spec] for spec in specs}
     full.sort(key=lambda r: r.seed)
     return records, full
 
 
-def _drain(events: Any, on_event: Callable[[RoundEvent], None] | None) -> None:
+def drain_events(events: Any, on_event: Callable[[Any], None] | None) -> None:
+    """Hand every progress message waiting in a worker queue to ``on_event``."""
     while True:
         try:
             ev = events.get_nowait()
@@ -204,14 +205,6 @@ def _drain(events: Any, on_event: Callable[[RoundEvent], None] | None) -> None:
             return
         if on_event:
             on_event(ev)
-
-
-def _git_revision() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, timeout=5, check=False).stdout.strip()
-    except OSError:
-        return ""
 
 
 def write_manifest(cfg: BioacousticConfig, result: SweepResult, out: Path) -> None:
@@ -231,7 +224,7 @@ def write_manifest(cfg: BioacousticConfig, result: SweepResult, out: Path) -> No
         "versions": {"iml_tui": __version__, "python": platform.python_version(),
                      "numpy": np.__version__, "torch": torch.__version__,
                      "h5py": h5py.__version__},
-        "git_revision": _git_revision(),
+        "git_revision": git_revision(),
         "host": {"platform": platform.platform(), "cpus": os.cpu_count(),
                  "cuda": torch.cuda.is_available()},
         "class_list": result.class_list,

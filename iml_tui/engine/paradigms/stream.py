@@ -33,7 +33,6 @@ import io
 import json
 import os
 import platform
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -85,6 +84,7 @@ from iml_tui.engine.strategies.stream_queries import (
     softmax,
 )
 from iml_tui.errors import UserError
+from iml_tui.provenance import git_revision
 
 TASKS: tuple[str, ...] = ("lid", "vtd")
 VTD_ORDERS: tuple[str, ...] = ("sorted", "random")
@@ -389,15 +389,6 @@ def _csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     w.writerow(header)
     w.writerows(rows)
     return buf.getvalue()
-
-
-def git_revision() -> str:
-    """The source tree's git revision, or "" outside a checkout."""
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, timeout=5, check=False).stdout.strip()
-    except OSError:
-        return ""
 
 
 @dataclass
