@@ -15,6 +15,7 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +23,14 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
+
+
+def _epoch_printer(budget: int) -> Callable[[int, float], None]:
+    def show(epoch: int, valid_map: float) -> None:
+        if epoch % 10 == 0:
+            print(f"  budget {budget} epoch {epoch}: valid mAP {valid_map:.4f}", flush=True)
+
+    return show
 
 
 def main() -> None:
@@ -54,17 +63,20 @@ def main() -> None:
     results = {}
     for budget in (int(b) for b in args.budgets.split(",")):
         secs, epochs = [], []
+        stops: list[str] = []
         for rep in range(args.repeats):
             idx = np.sort(rng.choice(train.n, size=budget, replace=False))
             cfg = replace(TrainConfig(), seed=rep, device=args.device,
                           max_epochs=args.max_epochs)
             t0 = time.perf_counter()
-            res = train_frame_classifier(train.embeddings(idx), labels[idx], vx, vy, cfg)
+            res = train_frame_classifier(train.embeddings(idx), labels[idx], vx, vy, cfg,
+                                         _epoch_printer(budget))
             secs.append(time.perf_counter() - t0)
             epochs.append(res.epochs_run)
+            stops.append(res.stop_reason)
         per_epoch = [s / e for s, e in zip(secs, epochs, strict=True)]
         results[str(budget)] = {"seconds_median": statistics.median(secs), "seconds": secs,
-                                "epochs": epochs,
+                                "epochs": epochs, "stop_reasons": stops,
                                 "seconds_per_epoch_median": statistics.median(per_epoch)}
         print(f"budget {budget:4d}: {statistics.median(secs):8.1f} s per round "
               f"(median of {args.repeats}; epochs {epochs}; "
