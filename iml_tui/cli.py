@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -163,7 +164,8 @@ def simulate(
         "jobs": jobs, "out": str(out) if out else None, "full": full, "device": device,
         "threads": threads, "max_epochs": max_epochs,
     }
-    cfg = load_config(BioacousticConfig, config, overrides, set_)
+    preset = config if config is not None or pool_dir is not None else _demo_preset("bioacoustic")
+    cfg = load_config(BioacousticConfig, preset, overrides, set_)
     _run_bioacoustic(cfg)
 
 
@@ -183,10 +185,24 @@ def _run_stream_task(task: str, config: Path | None, overrides: dict[str, Any],
     from iml_tui.bench.stream_cli import run_stream_command
 
     preset = config
-    default = Path(__file__).resolve().parent.parent / "configs" / f"{task}.yaml"
-    if preset is None and default.is_file():
-        preset = default
+    if preset is None and overrides.get("feat_root") is None:
+        preset = _demo_preset(task)
+    elif preset is None and (CONFIGS / f"{task}.yaml").is_file():
+        preset = CONFIGS / f"{task}.yaml"
     run_stream_command(task, preset, {**overrides, "task": task}, sets, _command_line())
+
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def _demo_preset(task: str) -> Path | None:
+    """``configs/demo_<task>.yaml``, said on stderr: what runs when no data is named."""
+    preset = CONFIGS / f"demo_{task}.yaml"
+    if not preset.is_file():
+        return None
+    sys.stderr.write(f"iml-tui: no data named: the bundled demo ({preset.name}); give "
+                     f"--config configs/{task}.yaml and your data for the paper's settings\n")
+    return preset
 
 
 def _command_line() -> str:
@@ -211,8 +227,13 @@ def _run_bioacoustic(cfg: Any) -> None:
 
     from iml_tui.bench.report import plot_learning_curves, print_results, write_al_results
     from iml_tui.bench.sweep import RoundEvent, prepare_sweep, run_sweep
+    from iml_tui.demo.assets import is_demo, resolve_pool_dir
 
     console = Console(stderr=True)
+    if is_demo(cfg.pool_dir):
+        with _rate_progress("items") as build_progress:
+            cfg = dataclasses.replace(cfg, pool_dir=resolve_pool_dir(cfg.pool_dir,
+                                                                     build_progress))
     prepared = prepare_sweep(cfg)
     n_rounds = len(prepared[0]) * len(cfg.budgets) + (len(cfg.seeds) if cfg.full else 0)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -336,23 +357,41 @@ def pool_info(path: Annotated[Path, typer.Argument(help="A pool store (HDF5).")]
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Where the demo pools and results go.")] =
+    out: Annotated[Path, typer.Option(help="Where the demo project and results go.")] =
     Path("demo_runs"),
-    jobs: Annotated[int, typer.Option(help="Runs in parallel processes.")] = 2,
+    headless: Annotated[bool, typer.Option(
+        "--headless/--tui", help="Run the simulated study even in a terminal.")] = False,
+    jobs: Annotated[int, typer.Option(help="Headless: runs in parallel processes.")] = 2,
+    player: Annotated[str, typer.Option(
+        help="TUI audio backend: auto, local (sound card), browser (ssh -L) or file.")] = "auto",
 ) -> None:
-    """The main job on bundled data: a small simulated MFFT study, with its results table."""
-    from rich.console import Console
+    """The main job on the bundled demo birds (pools built on first use): label them in the
+    terminal with MFFT asking; without a terminal, or with --headless, a simulated study of the
+    four strategies, cold and warm, with its results table."""
+    from iml_tui.demo.assets import bird_pools
 
-    from iml_tui.config import BioacousticConfig, load_config
-    from iml_tui.data.demo import ensure_demo_pools
+    with _rate_progress("items") as progress:
+        pools = bird_pools(progress)
+    if headless or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        from iml_tui.config import BioacousticConfig, load_config
 
-    with _split_progress() as progress:
-        pools = ensure_demo_pools(out / "pools", progress=progress)
-    preset = Path(__file__).resolve().parent.parent / "configs" / "demo_bioacoustic.yaml"
-    cfg = load_config(BioacousticConfig, preset if preset.exists() else None,
-                      {"pool_dir": str(pools), "out": str(out / "bioacoustic"), "jobs": jobs})
-    Console(stderr=True).print(f"demo: pools in {pools}, results in {cfg.out}")
-    _run_bioacoustic(cfg)
+        sys.stderr.write(f"iml-tui demo: simulated study on {pools}, results in "
+                         f"{out / 'bioacoustic'}\n")
+        cfg = load_config(BioacousticConfig, CONFIGS / "demo_bioacoustic.yaml",
+                          {"pool_dir": str(pools), "out": str(out / "bioacoustic"), "jobs": jobs})
+        _run_bioacoustic(cfg)
+        return
+    from iml_tui.tui.run import run_label
+
+    options = {"task": "bioacoustic", "pool_dir": str(pools), "strategy": "mfft",
+               "budgets": list(DEMO_LABEL_BUDGETS)}
+    run_label(out / "label-birds", options, list(DEMO_LABEL_SETTINGS), None, player, 0, None,
+              True)
+
+
+#: The demo labelling project: rounds of 10 labels, a small classifier that retrains in seconds.
+DEMO_LABEL_BUDGETS = (10, 20, 30, 40, 60, 80, 100, 150, 200)
+DEMO_LABEL_SETTINGS = ("hidden=256", "max_epochs=300")
 
 
 class OrderMethod(StrEnum):
@@ -514,42 +553,11 @@ def extract_cmd(
 
 @contextmanager
 def _rate_progress(unit: str) -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress bar with items per second, fed by ``progress(label, done, total)``;
-    shown from the first update on (an early error prints nothing else)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    """Items-per-second progress bars (:func:`iml_tui.bench.progress.rate_progress`)."""
+    from iml_tui.bench.progress import rate_progress
 
-    bars = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn(unit), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=Console(stderr=True))
-    tasks: dict[str, Any] = {}
-    first: dict[str, int] = {}
-
-    def update(label: str, done: int, total: int) -> None:
-        if not tasks:
-            bars.start()
-        if label not in tasks:
-            tasks[label] = bars.add_task(label, total=total, completed=done, rate="")
-            first[label] = done
-            return
-        bars.update(tasks[label], completed=done)
-        task = bars.tasks[tasks[label]]
-        if task.elapsed:
-            rate = (done - first[label]) / task.elapsed
-            bars.update(tasks[label], rate=f"{rate:.1f} {unit}/s")
-
-    try:
+    with rate_progress(unit) as update:
         yield update
-    finally:
-        if tasks:
-            bars.stop()
 
 
 def _print_tables(tables: list[Any], notes: list[str]) -> None:
@@ -645,6 +653,50 @@ def encoder_eval_cmd(
     rows.append(["mAP (macro)", sum(ev.positives), f"{100 * ev.map:.2f}"])
     _print_tables([SummaryTable(f"{ev.split}: {ev.clips} clips", ["class", "positive frames",
                                                                    "AP %"], rows)], [])
+
+
+class UtteranceArch(StrEnum):
+    ecapa = "ecapa"
+    xvector = "xvector"
+
+
+@encoder_app.command("train-utterance")
+def encoder_train_utterance_cmd(
+    data: Annotated[Path, typer.Option(help="`prepare lid` output (with train/ and dev/).")],
+    out: Annotated[Path, typer.Option(help="Model folder: speechbrain hyperparams.yaml + "
+                                      "checkpoints, train_log.json, resume state.")],
+    arch: Annotated[UtteranceArch, typer.Option(help="ECAPA-TDNN or x-vector.")]
+    = UtteranceArch.ecapa,
+    epochs: Annotated[int, typer.Option(help="Epochs in all (a resumed run continues).")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Random 2-3 s crops per step.")] = 16,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    channels: Annotated[int, typer.Option(help="Channels C of the TDNN layers ([C]*4 + [3C]).")]
+    = 256,
+    embedding_dim: Annotated[int, typer.Option(help="Embedding size D.")] = 128,
+    seed: Annotated[int, typer.Option(help="Seed of crops, augmentation, init.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+) -> None:
+    """Train an utterance encoder + classifier (e.g. language ID) at 16 kHz; keep the best dev
+    accuracy. The folder loads as `--encoder ecapa|xvector --checkpoint <out>`. Resumable."""
+    from rich.console import Console
+
+    from iml_tui.features.train_utterance import UtteranceTrainConfig, train_utterance_encoder
+
+    cfg = UtteranceTrainConfig(arch=arch.value, epochs=epochs, batch_size=batch_size, lr=lr,
+                               channels=channels, embedding_dim=embedding_dim, seed=seed,
+                               device=device)
+    console = Console(stderr=True)
+    with _rate_progress("") as progress:
+        res = train_utterance_encoder(data, out, cfg, progress, lambda e: console.print(
+            f"epoch {e.epoch}: loss {e.train_loss:.4f}, train acc {100 * e.train_accuracy:.1f}%, "
+            f"dev accuracy {100 * e.dev_accuracy:.2f}% ({e.seconds:.1f} s)"
+            + (" (best)" if e.best else ""), highlight=False))
+    console.print(f"best dev accuracy {100 * res.best_dev_accuracy:.2f}% (epoch "
+                  f"{res.best_epoch}, {len(res.class_list)} classes) -> {res.out}; use it with "
+                  f"--encoder {res.arch} --checkpoint {res.out}", highlight=False, soft_wrap=True)
+    if res.dev_excluded:
+        console.print(f"note: {res.dev_excluded} dev utterance(s) of classes without training "
+                      "utterances were not scored", highlight=False, soft_wrap=True)
 
 
 @app.command("label")

@@ -218,6 +218,9 @@ def iter_blocks(
             yield np.concatenate(pending)
 
 
+_WRITE_BLOCK = 32768
+
+
 def write(path: str | Path, x: np.ndarray, sr: int, subtype: str | None = None) -> Path:
     """Write (n,) or (n, channels) float samples to a .wav, .flac or .ogg file; returns the path.
 
@@ -239,7 +242,11 @@ def write(path: str | Path, x: np.ndarray, sr: int, subtype: str | None = None) 
     tmp = p.with_name(f".{p.stem}.partial{p.suffix}")
     kwargs: dict[str, Any] = {"format": fmt, "subtype": st}
     try:
-        sf.write(str(tmp), data, int(sr), **kwargs)
+        # libsndfile 1.2 can crash on one long Vorbis write: feed it in blocks.
+        with sf.SoundFile(str(tmp), "w", int(sr), 1 if data.ndim == 1 else data.shape[1],
+                          **kwargs) as f:
+            for start in range(0, data.shape[0], _WRITE_BLOCK):
+                f.write(data[start:start + _WRITE_BLOCK])
         os.replace(tmp, p)
     finally:
         if tmp.exists():

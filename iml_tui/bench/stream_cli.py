@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -11,7 +12,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from iml_tui.bench.progress import rate_progress
 from iml_tui.config import StreamConfig, load_config
+from iml_tui.demo.assets import is_demo, resolve_feat_root
 from iml_tui.errors import UserError
 
 
@@ -26,6 +29,10 @@ def run_stream_command(task: str, preset: Path | None, overrides: Mapping[str, A
     if cfg.task != task:
         raise UserError(f"the config says task {cfg.task!r}, the command {task!r}", preset,
                         "drop 'task' from the preset or match --task")
+    if is_demo(cfg.feat_root):
+        with rate_progress("items") as progress:
+            cfg = dataclasses.replace(cfg, feat_root=resolve_feat_root(task, cfg.feat_root,
+                                                                       progress))
     err = Console(stderr=True)
     planned = plan_runs(cfg)
     total = sum(r.n_batches for r in planned)

@@ -7,6 +7,7 @@ import yaml
 
 from iml_tui.config import (
     BioacousticConfig,
+    StreamConfig,
     config_to_dict,
     load_config,
     parse_int_list,
@@ -24,9 +25,13 @@ def test_paper_preset_equals_defaults_and_names_every_key() -> None:
         BioacousticConfig()
 
 
-def test_demo_preset_loads() -> None:
+def test_demo_presets_load_and_name_the_demo_data() -> None:
     cfg = load_config(BioacousticConfig, ROOT / "configs" / "demo_bioacoustic.yaml")
-    assert cfg.budgets[0] == 50
+    assert cfg.pool_dir == "demo" and cfg.budgets[0] == 10
+    lid = load_config(StreamConfig, ROOT / "configs" / "demo_lid.yaml")
+    vtd = load_config(StreamConfig, ROOT / "configs" / "demo_vtd.yaml")
+    assert (lid.task, lid.feat_root, lid.samples_per_batch) == ("lid", "demo:caucasus", 96)
+    assert (vtd.task, vtd.feat_root, vtd.features) == ("vtd", "demo", ["ecapalang", "mfcc"])
 
 
 def test_unknown_key_names_key_and_file(tmp_path: Path) -> None:

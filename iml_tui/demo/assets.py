@@ -1,0 +1,171 @@
+"""The bundled demo data and models, and the feature pools built from them on first use.
+
+``demo_data/`` holds the three small corpora (audio + labels, see its README) and ``models/`` the
+two demo encoders trained on separate demo audio by the project's own commands. The pools that
+``simulate`` and ``label`` read are made from them by the real pipeline (``prepare`` then
+``extract``) the first time they are asked for, into a cache folder (``demo_data/.cache`` or
+``$IML_TUI_DEMO_CACHE``), and made again when the corpus, the model or the tool version changes.
+
+Config values naming the demo instead of a folder:
+
+- ``pool_dir: demo`` (bioacoustic): ``<cache>/birds/pools`` with ``train/valid/test.h5``;
+- ``feat_root: demo:caucasus`` / ``demo:africa`` (lid): ``<cache>/lid/<region>/features`` with
+  ``ecapalang/{train,dev,test}.h5``;
+- ``feat_root: demo`` (vtd): ``<cache>/vtd/features`` with ``{ecapalang,mfcc}/<env>.h5``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from iml_tui import __version__
+from iml_tui.errors import UserError
+
+ProgressFn = Callable[[str, int, int], None]
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_DATA = REPO / "demo_data"
+MODELS = REPO / "models"
+BIRD_ENCODER = MODELS / "demo-birds-cnn14.pt"
+LID_ENCODER = MODELS / "demo-lid-ecapa"
+LID_REGIONS: tuple[str, ...] = ("caucasus", "africa")
+DEMO = "demo"
+_REBUILD = "rebuild it with demo_data/rebuild.sh (see demo_data/README.md)"
+
+
+def cache_root() -> Path:
+    """Where built demo pools go: ``$IML_TUI_DEMO_CACHE`` or ``demo_data/.cache``."""
+    env = os.environ.get("IML_TUI_DEMO_CACHE")
+    return Path(env).expanduser() if env else DEMO_DATA / ".cache"
+
+
+def is_demo(value: str | None) -> bool:
+    """True for ``demo`` and ``demo:<region>``."""
+    return bool(value) and (value == DEMO or str(value).startswith(DEMO + ":"))
+
+
+def _need(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise UserError(f"the demo {what} is missing", path, _REBUILD)
+    return path
+
+
+def _fingerprint(*paths: Path) -> str:
+    """sha256 over the relative names and bytes of every file under ``paths`` and the version."""
+    h = hashlib.sha256(__version__.encode())
+    for base in paths:
+        files = sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else [base]
+        for f in files:
+            if ".cache" in f.parts:
+                continue
+            h.update(f.relative_to(base.parent).as_posix().encode())
+            h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """One builder at a time per cache folder (other processes wait, then reuse the result)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build_once(folder: Path, fingerprint: str, build: Callable[[Path], None]) -> Path:
+    """``folder`` built by ``build(tmp)`` unless its stamp matches ``fingerprint``."""
+    stamp = folder / "fingerprint.json"
+    with _locked(folder):
+        if stamp.is_file() and json.loads(stamp.read_text()).get("sha256") == fingerprint:
+            return folder
+        tmp = folder.with_name(folder.name + ".building")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        build(tmp)
+        (tmp / "fingerprint.json").write_text(json.dumps({"sha256": fingerprint,
+                                                          "version": __version__}))
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)
+    return folder
+
+
+def bird_pools(progress: ProgressFn | None = None) -> Path:
+    """The demo bird pool folder (``train/valid/test.h5``, CNN14 frame embeddings)."""
+    from iml_tui.data.dcase import prepare_dcase
+    from iml_tui.features.extract import extract_features
+
+    corpus = _need(DEMO_DATA / "birds", "bird corpus")
+    model = _need(BIRD_ENCODER, "bird encoder")
+
+    def build(tmp: Path) -> None:
+        prepare_dcase(corpus, tmp / "prepared", "al", progress)
+        extract_features(tmp / "prepared" / "al", tmp / "pools", "cnn14", model,
+                         device="cpu", progress=progress)
+
+    return _build_once(cache_root() / "birds", _fingerprint(corpus, model), build) / "pools"
+
+
+def lid_features(region: str = "caucasus", progress: ProgressFn | None = None) -> Path:
+    """The demo LID feature root of a region (``ecapalang/{train,dev,test}.h5``)."""
+    from iml_tui.data.commonvoice import prepare_lid
+    from iml_tui.features.extract import extract_features
+
+    if region not in LID_REGIONS:
+        raise UserError(f"unknown demo region {region!r}", None,
+                        f"use feat_root demo:{' or demo:'.join(LID_REGIONS)}")
+    corpus = _need(DEMO_DATA / "lid" / region, f"{region} speech corpus")
+    model = _need(LID_ENCODER, "language encoder")
+
+    def build(tmp: Path) -> None:
+        prepare_lid(corpus, tmp / "prepared")
+        extract_features(tmp / "prepared", tmp / "features" / "ecapalang", "ecapa", model,
+                         device="cpu", progress=progress)
+
+    folder = cache_root() / "lid" / region
+    return _build_once(folder, _fingerprint(corpus, model), build) / "features"
+
+
+def vtd_features(progress: ProgressFn | None = None) -> Path:
+    """The demo VTD feature root (``ecapalang/<env>.h5`` and ``mfcc/<env>.h5``)."""
+    from iml_tui.data.vtd import prepare_vtd
+    from iml_tui.features.extract import extract_features
+
+    corpus = _need(DEMO_DATA / "vtd", "live / played-back speech corpus")
+    model = _need(LID_ENCODER, "language encoder")
+
+    def build(tmp: Path) -> None:
+        prepare_vtd(corpus, tmp / "prepared")
+        extract_features(tmp / "prepared", tmp / "features" / "ecapalang", "ecapa", model,
+                         device="cpu", progress=progress)
+        extract_features(tmp / "prepared", tmp / "features" / "mfcc", "mfcc-stats",
+                         device="cpu", progress=progress)
+
+    return _build_once(cache_root() / "vtd", _fingerprint(corpus, model), build) / "features"
+
+
+def resolve_pool_dir(value: str, progress: ProgressFn | None = None) -> str:
+    """``value``, or the built demo bird pools when it names the demo."""
+    return str(bird_pools(progress)) if is_demo(value) else value
+
+
+def resolve_feat_root(task: str, value: str, progress: ProgressFn | None = None) -> str:
+    """``value``, or the built demo features of ``task`` when it names the demo."""
+    if not is_demo(value):
+        return value
+    region = value.split(":", 1)[1] if ":" in value else ""
+    if task == "vtd":
+        if region:
+            raise UserError(f"feat_root {value!r}: the VTD demo has no regions", None,
+                            "use feat_root demo")
+        return str(vtd_features(progress))
+    return str(lid_features(region or LID_REGIONS[0], progress))
