@@ -4,14 +4,13 @@
 # Needs the Debian package espeak-ng and the `rebuild` extra (pyroomacoustics):
 #   apt-get install espeak-ng && .venv/bin/pip install -e '.[rebuild]'
 # The same seeds give the same bytes with the same espeak-ng, libsndfile and torch builds
-# (the encoders train on the CPU with 2 threads); `sha256sum -c demo_data/SHA256SUMS` checks them.
+# (the encoders train on the CPU); `sha256sum -c demo_data/SHA256SUMS` checks them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 IML=${IML_TUI:-.venv/bin/iml-tui}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/iml-tui-demo.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
 
 # 1. The corpora (audio + labels).
 $PY -m iml_tui.demo.birds --out demo_data/birds --seed 2025
@@ -29,12 +28,14 @@ cp "$WORK/bird-encoder/encoder_best.pt" models/demo-birds-cnn14.pt
 # 3. The utterance-level language encoder: a small ECAPA-TDNN on the encoder corpus (15 languages,
 #    sentences and voices the LID pools do not have).
 $IML prepare lid --source demo_data/lid/encoder --out "$WORK/lid-encoder"
-$IML encoder train-utterance --data "$WORK/lid-encoder" --out "$WORK/lid-ecapa" --seed 1 \
-    --device cpu
+$IML encoder train-utterance --data "$WORK/lid-encoder" --out "$WORK/lid-ecapa" --arch ecapa \
+    --channels 256 --embedding-dim 128 --epochs 12 --seed 0 --device cpu
 rm -rf models/demo-lid-ecapa
 mkdir -p models/demo-lid-ecapa
-cp "$WORK/lid-ecapa"/{hyperparams.yaml,embedding_model.ckpt,classifier.ckpt,label_encoder.txt,train_log.json} \
-    models/demo-lid-ecapa/
+for f in hyperparams.yaml embedding_model.ckpt classifier.ckpt label_encoder.ckpt \
+    label_encoder.txt train_log.json; do
+    cp "$WORK/lid-ecapa/$f" models/demo-lid-ecapa/
+done
 
 # 4. Checksums of everything committed.
 find demo_data models -type f ! -path '*/.cache/*' ! -name SHA256SUMS ! -name '*.md' \

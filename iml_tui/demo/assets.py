@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from iml_tui import __version__
+from iml_tui.atomic import atomic_write_text
 from iml_tui.errors import UserError
 
 ProgressFn = Callable[[str, int, int], None]
@@ -37,6 +38,7 @@ BIRD_ENCODER = MODELS / "demo-birds-cnn14.pt"
 LID_ENCODER = MODELS / "demo-lid-ecapa"
 LID_REGIONS: tuple[str, ...] = ("caucasus", "africa")
 DEMO = "demo"
+_RECIPE = 2  # bumped when the build steps below change
 _REBUILD = "rebuild it with demo_data/rebuild.sh (see demo_data/README.md)"
 
 
@@ -59,7 +61,7 @@ def _need(path: Path, what: str) -> Path:
 
 def _fingerprint(*paths: Path) -> str:
     """sha256 over the relative names and bytes of every file under ``paths`` and the version."""
-    h = hashlib.sha256(__version__.encode())
+    h = hashlib.sha256(f"{__version__} recipe {_RECIPE}".encode())
     for base in paths:
         files = sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else [base]
         for f in files:
@@ -83,19 +85,19 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 def _build_once(folder: Path, fingerprint: str, build: Callable[[Path], None]) -> Path:
-    """``folder`` built by ``build(tmp)`` unless its stamp matches ``fingerprint``."""
+    """``folder`` built by ``build(folder)`` unless its stamp matches ``fingerprint``.
+
+    Built in place (the pools record the absolute path of their prepared clips, which the
+    labelling UI plays); the stamp is written last, so an interrupted build is redone.
+    """
     stamp = folder / "fingerprint.json"
     with _locked(folder):
         if stamp.is_file() and json.loads(stamp.read_text()).get("sha256") == fingerprint:
             return folder
-        tmp = folder.with_name(folder.name + ".building")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        build(tmp)
-        (tmp / "fingerprint.json").write_text(json.dumps({"sha256": fingerprint,
-                                                          "version": __version__}))
         shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)
+        folder.mkdir(parents=True)
+        build(folder)
+        atomic_write_text(stamp, json.dumps({"sha256": fingerprint, "version": __version__}))
     return folder
 
 
@@ -107,9 +109,9 @@ def bird_pools(progress: ProgressFn | None = None) -> Path:
     corpus = _need(DEMO_DATA / "birds", "bird corpus")
     model = _need(BIRD_ENCODER, "bird encoder")
 
-    def build(tmp: Path) -> None:
-        prepare_dcase(corpus, tmp / "prepared", "al", progress)
-        extract_features(tmp / "prepared" / "al", tmp / "pools", "cnn14", model,
+    def build(dst: Path) -> None:
+        prepare_dcase(corpus, dst / "prepared", "al", progress)
+        extract_features(dst / "prepared" / "al", dst / "pools", "cnn14", model,
                          device="cpu", progress=progress)
 
     return _build_once(cache_root() / "birds", _fingerprint(corpus, model), build) / "pools"
@@ -126,9 +128,9 @@ def lid_features(region: str = "caucasus", progress: ProgressFn | None = None) -
     corpus = _need(DEMO_DATA / "lid" / region, f"{region} speech corpus")
     model = _need(LID_ENCODER, "language encoder")
 
-    def build(tmp: Path) -> None:
-        prepare_lid(corpus, tmp / "prepared")
-        extract_features(tmp / "prepared", tmp / "features" / "ecapalang", "ecapa", model,
+    def build(dst: Path) -> None:
+        prepare_lid(corpus, dst / "prepared")
+        extract_features(dst / "prepared", dst / "features" / "ecapalang", "ecapa", model,
                          device="cpu", progress=progress)
 
     folder = cache_root() / "lid" / region
@@ -143,11 +145,11 @@ def vtd_features(progress: ProgressFn | None = None) -> Path:
     corpus = _need(DEMO_DATA / "vtd", "live / played-back speech corpus")
     model = _need(LID_ENCODER, "language encoder")
 
-    def build(tmp: Path) -> None:
-        prepare_vtd(corpus, tmp / "prepared")
-        extract_features(tmp / "prepared", tmp / "features" / "ecapalang", "ecapa", model,
+    def build(dst: Path) -> None:
+        prepare_vtd(corpus, dst / "prepared")
+        extract_features(dst / "prepared", dst / "features" / "ecapalang", "ecapa", model,
                          device="cpu", progress=progress)
-        extract_features(tmp / "prepared", tmp / "features" / "mfcc", "mfcc-stats",
+        extract_features(dst / "prepared", dst / "features" / "mfcc", "mfcc-stats",
                          device="cpu", progress=progress)
 
     return _build_once(cache_root() / "vtd", _fingerprint(corpus, model), build) / "features"

@@ -1,0 +1,128 @@
+"""The bundled demo: the committed corpora and models, the pools built from them by the real
+pipeline on first use, and the commands that run on them with no data named."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from iml_tui import cli
+from iml_tui.cli import app
+from iml_tui.data.store import PoolStore
+from iml_tui.demo import assets
+from iml_tui.errors import UserError
+
+runner = CliRunner()
+CALL_TYPES = ["Tonal_whistle", "FM_sweep", "Trill", "Buzz", "Harmonic_stack"]
+QUICK_STREAM = ["--set", "max_epochs=20", "--set", "patience=3", "--threads", "1"]
+
+
+def _tracked_bytes(*folders: Path) -> int:
+    return sum(p.stat().st_size for f in folders for p in f.rglob("*")
+               if p.is_file() and ".cache" not in p.parts)
+
+
+def test_demo_data_and_models_fit_in_40_mb() -> None:
+    size = _tracked_bytes(assets.DEMO_DATA, assets.MODELS)
+    assert 5e6 < size < 40e6, size
+
+
+def test_demo_checksums_match_the_committed_files() -> None:
+    sums = (assets.DEMO_DATA / "SHA256SUMS").read_text().splitlines()
+    assert len(sums) > 50
+    import hashlib
+
+    for line in sums:
+        digest, name = line.split(maxsplit=1)
+        path = assets.REPO / name.lstrip("*")
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, name
+
+
+def test_bird_pools_are_built_by_prepare_and_extract() -> None:
+    pools = assets.bird_pools()
+    sizes = {}
+    for split in ("train", "valid", "test"):
+        store = PoolStore(pools / f"{split}.h5")
+        assert store.class_list == CALL_TYPES
+        assert (store.t, store.d) == (32, 128)
+        clip = store.clip_labels()
+        assert (clip.sum(axis=0) > 0).all(), (split, clip.sum(axis=0))
+        assert store.attrs["encoder"] == "cnn14"
+        assert np.isfinite(store.embeddings(slice(0, 8))).all()
+        sizes[split] = store.n
+    assert sizes["train"] > 200 and sizes["valid"] > 40 and sizes["test"] > 40
+    stamp = (pools.parent / "fingerprint.json").stat().st_mtime_ns
+    assert assets.bird_pools() == pools  # built once, then reused
+    assert (pools.parent / "fingerprint.json").stat().st_mtime_ns == stamp
+
+
+def test_simulate_bioacoustic_with_no_data_named_runs_on_the_demo(tmp_path: Path) -> None:
+    out = tmp_path / "bio"
+    res = runner.invoke(app, ["simulate", "--task", "bioacoustic", "--strategy", "mfft",
+                              "--start", "cold", "--budgets", "10,20", "--seeds", "1",
+                              "--jobs", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "demo_bioacoustic.yaml" in res.stderr
+    rows = list(csv.DictReader((out / "al_results.csv").open()))
+    assert [int(r["num_annotated_samples"]) for r in rows] == [10, 20]
+    assert all(5.0 < float(r["test_cmap_mean"]) <= 100.0 for r in rows), rows
+    assert float(rows[0]["full_test_cmap_mean"]) > 30.0  # the demo preset adds the reference
+
+
+def test_simulate_lid_dev_with_no_data_named_runs_on_the_demo(tmp_path: Path) -> None:
+    out = tmp_path / "lid"
+    res = runner.invoke(app, ["simulate", "--task", "lid", "--split", "dev", "--target", "hy",
+                              "--out", str(out), *QUICK_STREAM])
+    assert res.exit_code == 0, res.output
+    assert "demo_lid.yaml" in res.stderr
+    scores = list(csv.DictReader((out / "dev_hy" / "scores.csv").open()))
+    assert len(scores) >= 4
+    assert "pooled" in res.stdout or "dev_hy" in res.stdout
+
+
+def test_simulate_vtd_with_no_data_named_runs_on_the_demo(tmp_path: Path) -> None:
+    out = tmp_path / "vtd"
+    res = runner.invoke(app, ["simulate", "--task", "vtd", "--env", "rm1_livingroom",
+                              "--out", str(out), *QUICK_STREAM])
+    assert res.exit_code == 0, res.output
+    assert "demo_vtd.yaml" in res.stderr
+    runs = [p for p in out.iterdir() if p.is_dir()]
+    assert len(runs) == 1
+    scores = list(csv.DictReader((runs[0] / "scores.csv").open()))
+    assert len(scores) == 6  # one batch per session
+
+
+def test_demo_without_a_terminal_runs_the_headless_study(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    seen: list[object] = []
+    monkeypatch.setattr(cli, "_run_bioacoustic", seen.append)
+    res = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    (cfg,) = seen
+    assert Path(cfg.pool_dir) == assets.bird_pools()  # type: ignore[attr-defined]
+    assert cfg.strategy == ["rand", "ft", "mp", "mfft"]  # type: ignore[attr-defined]
+    assert Path(cfg.out) == tmp_path / "bioacoustic"  # type: ignore[attr-defined]
+
+
+def test_a_missing_demo_model_is_one_clear_line(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    monkeypatch.setattr(assets, "BIRD_ENCODER", tmp_path / "gone.pt")
+    monkeypatch.setenv("IML_TUI_DEMO_CACHE", str(tmp_path / "cache"))
+    res = runner.invoke(app, ["simulate", "--task", "bioacoustic", "--out", str(tmp_path)])
+    assert isinstance(res.exception, UserError)  # main() prints it in one line, exit status 2
+    assert "gone.pt" in str(res.exception) and "rebuild.sh" in str(res.exception)
+    assert not (tmp_path / "cache" / "birds").exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the cache lock uses fcntl")
+def test_feat_root_names_resolve_to_built_demo_features() -> None:
+    assert not assets.is_demo("features") and assets.is_demo("demo:africa")
+    assert assets.resolve_feat_root("lid", "features") == "features"
+    root = Path(assets.resolve_feat_root("lid", "demo"))
+    assert sorted(p.name for p in (root / "ecapalang").iterdir()) == ["dev.h5", "test.h5",
+                                                                      "train.h5"]
