@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import re
 import shutil
@@ -29,6 +30,9 @@ from iml_tui.demo.wordlists import LANGUAGE_NAMES, WORDS
 SR = 16000
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                   reason="espeak-ng is not installed (apt-get install espeak-ng)")
+needs_rooms = pytest.mark.skipif(importlib.util.find_spec("pyroomacoustics") is None,
+                                 reason="pyroomacoustics is not installed (pip install "
+                                 "-e '.[rebuild]')")
 TINY = LidConfig(regions=(("caucasus", ("hy", "sr")), ("africa", ("am", "sw"))),
                  extra_encoder_languages=("ka",), n_train=1, n_dev=1, n_test=1,
                  n_encoder_train=1, n_encoder_dev=1, babble_sentences=3, workers=1, seed=7)
@@ -90,6 +94,7 @@ def _late_energy(y: np.ndarray, after_s: float) -> float:
     return float(np.sum(y[k:].astype(np.float64) ** 2) / np.sum(y.astype(np.float64) ** 2))
 
 
+@needs_rooms
 def test_reverb_lengthens_the_energy_decay() -> None:
     rng = np.random.default_rng(5)
     x = np.zeros(SR, dtype=np.float32)
@@ -156,6 +161,7 @@ def test_word_lists_and_sentences() -> None:
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    pytest.importorskip("pyroomacoustics", reason="the rebuild extra: pip install -e '.[rebuild]'")
     out = tmp_path_factory.mktemp("lid") / "lid"
     build_lid(out, TINY)
     return out
