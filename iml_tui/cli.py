@@ -593,8 +593,9 @@ def _report_extract(result: Any) -> None:
 
 
 # --- supervised encoder phase (SPEC A.5) --------------------------------------------------------
-encoder_app = typer.Typer(help="Fine-tune the CNN14 encoder on the SL division (SPEC A.5) and "
-                          "evaluate it.", no_args_is_help=True)
+encoder_app = typer.Typer(help="Train encoders: CNN14 on the SL division (SPEC A.5) and evaluate "
+                          "it; utterance encoders (ECAPA, x-vector) on labelled utterances.",
+                          no_args_is_help=True)
 app.add_typer(encoder_app, name="encoder")
 
 
