@@ -707,7 +707,8 @@ def label_cmd(
         "Without it, --task / --pool-dir make one in ./label-<task>-<strategy>.")] = None,
     task: Annotated[Task | None, typer.Option(help="What to label (new project).")] = None,
     pool_dir: Annotated[Path | None, typer.Option(
-        help="Folder with train.h5 and valid.h5 (new project).")] = None,
+        help="Folder with train.h5 and valid.h5, or demo: the demo birds (new project).")]
+    = None,
     strategy: Annotated[Strategy | None, typer.Option(help="Query strategy (new project).")]
     = None,
     budgets: Annotated[str | None, typer.Option(
@@ -734,8 +735,12 @@ def label_cmd(
 ) -> None:
     """Label in the terminal: spectrogram, prediction, one key per class; retrains meanwhile."""
     from iml_tui.config import parse_int_list
+    from iml_tui.demo.assets import is_demo, resolve_pool_dir
     from iml_tui.tui.run import run_label
 
+    if pool_dir is not None and is_demo(str(pool_dir)):
+        with _rate_progress("items") as progress:
+            pool_dir = Path(resolve_pool_dir(str(pool_dir), progress))
     options = {"task": task.value if task else None,
                "pool_dir": str(pool_dir) if pool_dir else None,
                "strategy": strategy.value if strategy else None,
