@@ -164,7 +164,10 @@ def simulate(
         "jobs": jobs, "out": str(out) if out else None, "full": full, "device": device,
         "threads": threads, "max_epochs": max_epochs,
     }
-    preset = config if config is not None or pool_dir is not None else _demo_preset("bioacoustic")
+    from iml_tui.demo.assets import is_demo
+
+    named = config is not None or (pool_dir is not None and not is_demo(str(pool_dir)))
+    preset = config if named else _demo_preset("bioacoustic")
     cfg = load_config(BioacousticConfig, preset, overrides, set_)
     _run_bioacoustic(cfg)
 
@@ -183,9 +186,10 @@ def _reject(flags: dict[str, Any], task: Task) -> None:
 def _run_stream_task(task: str, config: Path | None, overrides: dict[str, Any],
                      sets: list[str] | None) -> None:
     from iml_tui.bench.stream_cli import run_stream_command
+    from iml_tui.demo.assets import is_demo
 
     preset = config
-    if preset is None and overrides.get("feat_root") is None:
+    if preset is None and (overrides.get("feat_root") is None or is_demo(overrides["feat_root"])):
         preset = _demo_preset(task)
     elif preset is None and (CONFIGS / f"{task}.yaml").is_file():
         preset = CONFIGS / f"{task}.yaml"

@@ -126,3 +126,21 @@ def test_feat_root_names_resolve_to_built_demo_features() -> None:
     root = Path(assets.resolve_feat_root("lid", "demo"))
     assert sorted(p.name for p in (root / "ecapalang").iterdir()) == ["dev.h5", "test.h5",
                                                                       "train.h5"]
+
+
+@pytest.mark.parametrize(("args", "preset"), [
+    ([], "demo_lid.yaml"),
+    (["--feat-root", "demo:africa"], "demo_lid.yaml"),
+    (["--feat-root", "features"], "lid.yaml"),
+    (["--config", "configs/lid.yaml"], "lid.yaml"),
+])
+def test_which_preset_a_stream_simulation_starts_from(monkeypatch: pytest.MonkeyPatch,
+                                                      args: list[str], preset: str) -> None:
+    import iml_tui.bench.stream_cli as stream_cli
+
+    seen: list[Path | None] = []
+    monkeypatch.setattr(stream_cli, "run_stream_command",
+                        lambda task, pre, *rest: seen.append(pre))
+    res = runner.invoke(app, ["simulate", "--task", "lid", *args])
+    assert res.exit_code == 0, res.output
+    assert seen[0] is not None and seen[0].name == preset
