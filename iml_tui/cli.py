@@ -274,12 +274,15 @@ def select_cmd(
         help="Threshold that binarises --scores (the valid-set F1-optimal one).")] = 0.5,
     warm_k: Annotated[int, typer.Option(
         help="Initial round only: positives per class taken first (0 = cold start).")] = 0,
+    state: Annotated[Path | None, typer.Option(
+        help="ft: a file carrying the min-distance vector from round to round (created, then "
+        "updated); the next round, once the picks are labelled, skips the |L| x N pass.")] = None,
 ) -> None:
     """Select one round of clips to annotate; prints pool indices, one per line, in order."""
     from iml_tui.engine.one_round import select_from_files
 
     picked = select_from_files(pool, labeled, strategy.value, n, seed, scores, threshold,
-                               warm_k)
+                               warm_k, state)
     sys.stdout.write("".join(f"{int(i)}\n" for i in picked))
 
 

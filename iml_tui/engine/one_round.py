@@ -8,6 +8,7 @@ import numpy as np
 
 from iml_tui.data.store import PoolStore
 from iml_tui.engine.strategies import STRATEGIES, SelectionState, initial_round, select
+from iml_tui.engine.strategies.ft_state import farthest_round, load_state, save_state
 from iml_tui.errors import UserError
 
 
@@ -60,13 +61,21 @@ def read_scores(path: str | Path, n: int, c: int) -> np.ndarray:
     return scores
 
 
+def pool_key(store: PoolStore) -> str:
+    """What identifies a pool file's contents for carried selection state."""
+    st = store.path.stat()
+    return (f"{store.path.resolve()}|{store.n}|{store.d}|{st.st_size}|{st.st_mtime_ns}|"
+            f"{store.attrs.get('checkpoint_hash', '')}")
+
+
 def select_from_files(pool: str | Path, labeled: str | Path | None, strategy: str, n: int,
                       seed: int, scores: str | Path | None = None, threshold: float = 0.5,
-                      warm_k: int = 0) -> np.ndarray:
+                      warm_k: int = 0, state: str | Path | None = None) -> np.ndarray:
     """Pool indices of the next ``n`` clips to annotate, in selection order.
 
     With no labelled indices this is the initial round (cold, or warm with ``warm_k`` positives
-    per class read from the pool's labels).
+    per class read from the pool's labels). ``state`` (ft only): a file carrying the traversal's
+    min-distance vector from this round to the next (:mod:`iml_tui.engine.strategies.ft_state`).
     """
     if strategy not in STRATEGIES:
         raise UserError(f"unknown strategy '{strategy}'", None,
@@ -90,7 +99,12 @@ def select_from_files(pool: str | Path, labeled: str | Path | None, strategy: st
                             None, "pass --scores scores.npy ((N, C) clip-level probabilities) "
                             "and --threshold")
         probs = read_scores(scores, store.n, store.c)
+    if strategy == "ft" and state is not None:
+        key = pool_key(store)
+        picks, carried = farthest_round(x, n, lab, load_state(state, key, store.n), key)
+        save_state(state, carried)
+        return picks
     clip_targets = store.clip_labels()
-    state = SelectionState(x=x, labeled=lab, labeled_targets=clip_targets[lab], probs=probs,
-                           threshold=threshold)
-    return select(strategy, state, n, rng)
+    sel = SelectionState(x=x, labeled=lab, labeled_targets=clip_targets[lab], probs=probs,
+                         threshold=threshold)
+    return select(strategy, sel, n, rng)
