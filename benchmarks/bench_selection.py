@@ -2,6 +2,9 @@
 original's approach (a precomputed N x N distance matrix read from HDF5, then the same traversal),
 measured in the same run as whole processes. Prints a table and writes JSON.
 
+``ft_carried`` is the round after one whose picks were labelled, with `select --state` carrying
+the min-distance vector between them (the state file is restored before every timed run).
+
     python benchmarks/bench_selection.py [--n 21414 --t 32 --d 2048 --labeled 500 --repeats 5]
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -143,22 +147,42 @@ def main() -> None:
     if "cold" in modes and not drop_page_cache():
         print("cannot empty the OS cache here (not root): cold runs skipped")
         modes.remove("cold")
+    # The next round with carried state: a round on |L| - picks labels wrote its state, its picks
+    # were labelled (|L| labels again), and the round after starts from that state.
+    prev_path, next_path = work / "labeled_prev.txt", work / "labeled_next.txt"
+    prev_path.write_text("".join(f"{i}\n" for i in labeled[:-args.picks]))
+    pristine, state_path = work / "ft_state_pristine.npz", work / "ft_state.npz"
+    pristine.unlink(missing_ok=True)
+    first = subprocess.run([*IML, "select", "--pool", str(pool), "--labeled", str(prev_path),
+                            "--strategy", "ft", "-n", str(args.picks), "--state", str(pristine)],
+                           capture_output=True, text=True, check=True).stdout
+    next_path.write_text(prev_path.read_text() + first)
+
     results: dict[str, dict[str, object]] = {}
     for mode in modes:
-        for strategy in ("ft", "mfft"):
-            ours_cmd = [*IML, "select", "--pool", str(pool), "--labeled", str(labeled_path),
-                        "--strategy", strategy, "-n", str(args.picks), "--seed", "0"]
-            dense_cmd = [sys.executable, str(dense_script), str(matrix), str(labeled_path),
-                         strategy, str(args.picks)]
+        for strategy in ("ft", "mfft", "ft_carried"):
+            carried = strategy == "ft_carried"
+            lab_path = next_path if carried else labeled_path
+            ours_cmd = [*IML, "select", "--pool", str(pool), "--labeled", str(lab_path),
+                        "--strategy", "ft" if carried else strategy, "-n", str(args.picks),
+                        "--seed", "0"]
+            dense_cmd = [sys.executable, str(dense_script), str(matrix), str(lab_path),
+                         "ft" if carried else strategy, str(args.picks)]
+            if carried:
+                ours_cmd += ["--state", str(state_path)]
             if strategy == "mfft":
                 ours_cmd += ["--scores", str(scores_path), "--threshold", "0.5"]
                 dense_cmd += [str(scores_path), "0.5", str(clip_labels_path)]
             if mode == "hot":
+                if carried:
+                    shutil.copyfile(pristine, state_path)
                 child_peak(ours_cmd)
                 child_peak(dense_cmd)
             ours_w, ours_m, dense_w, dense_m = [], [], [], []
             picks_ours = picks_dense = ""
             for _ in range(args.repeats):  # interleaved so both see the same machine state
+                if carried:
+                    shutil.copyfile(pristine, state_path)
                 if mode == "cold":
                     drop_page_cache()
                 w, m, picks_ours = child_peak(ours_cmd)
