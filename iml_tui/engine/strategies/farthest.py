@@ -1,12 +1,13 @@
 """Farthest-first traversal (greedy k-centre) on cosine distance, never building an N x N matrix.
 
 Distance: ``d(i, j) = 1 - x_i . x_j`` on L2-normalised rows of the pool embeddings ``x`` (N, D).
-The initial min-distance to the base set is computed in bounded-memory blocks; each traversal step
-is one matrix-vector product that updates the running min-distance vector.
+The initial min-distance to the base set is computed in bounded-memory blocks; the traversal then
+keeps lazy upper bounds in a heap and brings a candidate up to date only when it reaches the top.
 """
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 import numpy as np
@@ -109,20 +110,38 @@ def candidate_rows(xa: FloatArray, cand: IntArray, n_picks: int) -> FloatArray |
 def traverse(
     xa: FloatArray, n_picks: int, cand: IntArray, m: FloatArray, xc: FloatArray | None
 ) -> IntArray:
-    """The FT loop: ``n_picks`` <= K picks from sorted unique ``cand`` (K,), given the running
-    min-distance ``m`` (K,) (updated in place) and ``xc`` = ``candidate_rows(...)``.
-    Each step: ``s = argmax m`` (first on ties), then ``m = min(m, 1 - x[cand] @ x_s)``."""
+    """The FT loop: ``n_picks`` <= K picks from sorted unique ``cand`` (K,), given the min-distance
+    ``m`` (K,) of every candidate to the base (left unchanged) and ``xc`` = ``candidate_rows(...)``.
+
+    Each step picks ``argmax_c min(m[c], min over the picks so far of d(c, p))`` (first on ties),
+    the same as updating all of ``m`` with one matrix-vector product per step, but lazily: a
+    max-heap holds upper bounds, and only a candidate reaching its top is brought up to date
+    against the picks it has not seen. Bounds only fall, so the first up-to-date candidate on top
+    is the exact maximum, and the heap order (bound, then position) keeps the lowest-index rule.
+    """
     picks: IntArray = np.empty(n_picks, dtype=np.int64)
+    if n_picks == 0:
+        return picks
+    bound = np.asarray(m, dtype=np.float64).copy()
+    seen = np.zeros(cand.size, dtype=np.int64)  # picks already folded into bound[j]
+    heap = list(zip((-bound).tolist(), range(cand.size), strict=True))
+    heapq.heapify(heap)
+    rows = xc if xc is not None else None
     for t in range(n_picks):
-        j = int(np.argmax(m))
-        picks[t] = cand[j]
-        if t + 1 == n_picks:
+        while True:
+            _, j = heapq.heappop(heap)
+            if seen[j] < t:
+                centres = xa[picks[seen[j]:t]]
+                row = rows[j] if rows is not None else xa[cand[j]]
+                sims = centres @ row
+                d = float(np.subtract(1, sims.max(), dtype=xa.dtype))
+                if d < bound[j]:
+                    bound[j] = d
+                seen[j] = t
+                heapq.heappush(heap, (-bound[j], j))
+                continue
+            picks[t] = cand[j]
             break
-        m[j] = -np.inf
-        centre = xa[cand[j]]
-        sim = xc @ centre if xc is not None else (xa @ centre)[cand]
-        np.subtract(1, sim, out=sim)
-        np.minimum(m, sim, out=m)
     return picks
 
 

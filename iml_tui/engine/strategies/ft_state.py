@@ -88,11 +88,10 @@ def farthest_round(x: npt.ArrayLike, n: int, labeled: npt.ArrayLike, state: FtSt
     if new.size:
         best, _ = max_similarity(xa, cand, new, rows_data=xc)
         np.minimum(m, np.subtract(1, best, dtype=xa.dtype), out=m)
-    picks = traverse(xa, n_picks, cand, m, xc) if n_picks else np.zeros(0, dtype=np.int64)
-    if n_picks:
-        last = picks[-1]
-        sim = xc @ xa[last] if xc is not None else (xa @ xa[last])[cand]
-        np.minimum(m, np.subtract(1, sim), out=m)
+    picks = traverse(xa, n_picks, cand, m, xc)
+    if n_picks:  # fold every pick into m: one (K, picks) product, read once
+        best, _ = max_similarity(xa, cand, picks, rows_data=xc)
+        np.minimum(m, np.subtract(1, best, dtype=xa.dtype), out=m)
     dmin = np.zeros(n_pool, dtype=xa.dtype)
     dmin[cand] = m
     dmin[picks] = 0.0
