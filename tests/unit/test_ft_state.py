@@ -34,8 +34,8 @@ def test_a_round_after_labelling_the_picks_skips_the_first_pass(
     labeled = np.arange(5)
     picks, state = farthest_round(x, 6, labeled, None, "k")
     calls: list[int] = []
-    real = ft_state.max_similarity
-    monkeypatch.setattr(ft_state, "max_similarity",
+    real = ft_state.min_distance_to
+    monkeypatch.setattr(ft_state, "min_distance_to",
                         lambda *a, **k: calls.append(1) or real(*a, **k))
     labeled = np.concatenate([labeled, picks])
     again, _ = farthest_round(x, 6, labeled, state, "k")
@@ -89,3 +89,14 @@ def test_select_with_state_gives_the_same_rounds(tmp_path: Path) -> None:
         assert plain.stdout == carried.stdout and state.is_file()
         lab_a.write_text(lab_a.read_text() + plain.stdout)
         lab_b.write_text(lab_b.read_text() + carried.stdout)
+
+
+@pytest.mark.parametrize("block_bytes", [8, 2**25])
+def test_min_distance_to_matches_brute_force(monkeypatch: pytest.MonkeyPatch,
+                                             block_bytes: int) -> None:
+    monkeypatch.setattr(ft_state, "_BLOCK_BYTES", block_bytes)
+    x = random_pool(90, 5, seed=3)
+    cols = np.array([4, 17, 60, 61], dtype=np.int64)
+    want = (1.0 - x @ x[cols].T).min(axis=1)
+    np.testing.assert_allclose(ft_state.min_distance_to(x, cols), want, atol=1e-12)
+    assert np.isinf(ft_state.min_distance_to(x, np.zeros(0, dtype=np.int64))).all()

@@ -18,15 +18,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from iml_tui.engine.strategies.farthest import (
-    IntArray,
-    as_embeddings,
-    candidate_rows,
-    max_similarity,
-    traverse,
-)
+from iml_tui.engine.strategies.farthest import IntArray, as_embeddings, traverse
 
 FloatArray = npt.NDArray[np.floating[Any]]
+_BLOCK_BYTES = 32 * 2**20  # (N, block) similarity products at most this large
 
 
 @dataclass(frozen=True)
@@ -64,6 +59,18 @@ def save_state(path: str | Path, state: FtState) -> None:
             os.unlink(tmp)
 
 
+def min_distance_to(xa: FloatArray, cols: IntArray) -> FloatArray:
+    """(N,) ``min_{c in cols} d(i, c)`` for every pool row (+inf when ``cols`` is empty): products
+    of the whole pool with blocks of columns, so the pool is read once per block, never gathered."""
+    best = np.full(xa.shape[0], -np.inf, dtype=xa.dtype)
+    block = max(1, _BLOCK_BYTES // max(1, xa.shape[0] * xa.dtype.itemsize))
+    for c0 in range(0, cols.size, block):
+        sim = xa @ xa[cols[c0:c0 + block]].T
+        np.maximum(best, sim.max(axis=1), out=best)
+    out: FloatArray = np.subtract(1, best, dtype=xa.dtype)
+    return out
+
+
 def farthest_round(x: npt.ArrayLike, n: int, labeled: npt.ArrayLike, state: FtState | None,
                    key: str) -> tuple[IntArray, FtState]:
     """FT(n, base = labeled, cand = the rest of the pool), started from ``state`` when its base is
@@ -76,23 +83,19 @@ def farthest_round(x: npt.ArrayLike, n: int, labeled: npt.ArrayLike, state: FtSt
     mask[lab] = False
     cand = np.flatnonzero(mask)
     n_picks = min(max(n, 0), cand.size)
-    xc = candidate_rows(xa, cand, max(n_picks, 1))
     usable = state is not None and state.key == key and bool(np.isin(state.base, lab).all())
     if usable:
         assert state is not None
-        m: FloatArray = state.dmin[cand].astype(xa.dtype)
+        dmin = state.dmin.astype(xa.dtype)
         new = np.setdiff1d(lab, state.base, assume_unique=True)
     else:
-        m = np.full(cand.size, np.inf, dtype=xa.dtype)
+        dmin = np.full(n_pool, np.inf, dtype=xa.dtype)
         new = lab
     if new.size:
-        best, _ = max_similarity(xa, cand, new, rows_data=xc)
-        np.minimum(m, np.subtract(1, best, dtype=xa.dtype), out=m)
-    picks = traverse(xa, n_picks, cand, m, xc)
-    if n_picks:  # fold every pick into m: one (K, picks) product, read once
-        best, _ = max_similarity(xa, cand, picks, rows_data=xc)
-        np.minimum(m, np.subtract(1, best, dtype=xa.dtype), out=m)
-    dmin = np.zeros(n_pool, dtype=xa.dtype)
-    dmin[cand] = m
+        np.minimum(dmin, min_distance_to(xa, new), out=dmin)
+    picks = traverse(xa, n_picks, cand, dmin[cand], None)
+    if n_picks:
+        np.minimum(dmin, min_distance_to(xa, picks), out=dmin)
+    dmin[lab] = 0.0
     dmin[picks] = 0.0
     return picks, FtState(np.union1d(lab, picks).astype(np.int64), dmin, key)
