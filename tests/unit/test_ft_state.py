@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_pool
 from test_strategies import lattice_pool, random_pool, ref_ft
 from typer.testing import CliRunner
 
 from iml_tui.cli import app
+from iml_tui.data.store import write_pool
 from iml_tui.engine.strategies import ft_state
 from iml_tui.engine.strategies.ft_state import FtState, farthest_round, load_state, save_state
 
@@ -74,7 +74,10 @@ def test_saved_state_round_trips_and_rejects_other_keys(tmp_path: Path) -> None:
 
 def test_select_with_state_gives_the_same_rounds(tmp_path: Path) -> None:
     pool = tmp_path / "train.h5"
-    make_pool(pool, n=120, t=3, d=6)
+    rng = np.random.default_rng(0)
+    write_pool(pool, rng.normal(size=(120, 3, 6)).astype(np.float32),
+               (rng.random((120, 3, 2)) < 0.2).astype(np.uint8), ["a", "b"],
+               [f"clip{i}" for i in range(120)])
     runner = CliRunner()
     lab_a, lab_b = tmp_path / "a.txt", tmp_path / "b.txt"
     lab_a.write_text("0\n5\n9\n")
