@@ -1,17 +1,18 @@
-"""Synthetic pools from command-line options, and the small pools of `iml-tui demo`."""
+"""Synthetic pools from command-line options (`iml-tui pool synth`), and the small generated pool
+the synthesiser's defaults are tuned on."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from pathlib import Path
 
-from iml_tui.data.synth import SPLITS, ProgressFn, SynthConfig, synth_pools
+from iml_tui.data.synth import SynthConfig
 from iml_tui.errors import UserError
 
-#: The demo pool: the paper's classes and priors, small enough for a laptop CPU. At this size the
-#: priors give the meerkats 3 and 1 train clips and 1 valid / test clip each; ``min_positives=3``
-#: gives each rare class 3 clips per split, so its test AP is not decided by a single clip.
+#: The small generated pool: the paper's classes and priors, small enough for a laptop CPU. At
+#: this size the priors give the meerkats 3 and 1 train clips and 1 valid / test clip each;
+#: ``min_positives=3`` gives each rare class 3 clips per split, so its test AP is not decided by a
+#: single clip.
 DEMO_POOL = SynthConfig(n_train=3000, n_valid=600, n_test=600, t=8, d=64, min_positives=3,
                         seed=2025)
 
@@ -36,12 +37,3 @@ def synth_config_from_options(n_train: int, n_valid: int, n_test: int, t: int, d
     except ValueError as exc:
         raise UserError(f"invalid synthetic pool options: {exc}", None,
                         "see `iml-tui pool synth --help`") from exc
-
-
-def ensure_demo_pools(out: str | Path, cfg: SynthConfig = DEMO_POOL,
-                      progress: ProgressFn | None = None) -> Path:
-    """Build the demo pools in ``out`` unless they are already there; returns ``out``."""
-    out = Path(out)
-    if not all((out / f"{s}.h5").exists() for s in SPLITS):
-        synth_pools(out, cfg, progress)
-    return out

@@ -42,7 +42,7 @@ ReLU lifts to the D-dimensional, non-negative frame embeddings (like post-ReLU C
   independently with the same probability, its labelled run is off by one frame at one end.
   Label noise changes no random draw: the embeddings do not depend on it.
 
-What the defaults are tuned for: on the demo pool (``iml_tui.data.demo.DEMO_POOL``) the frame
+What the defaults are tuned for: on the small pool ``iml_tui.data.demo.DEMO_POOL`` the frame
 signal is clean enough for a fully supervised ceiling near the paper's 75 % frame mAP (events at
 least ``snr[0]`` strong, small spill, confuser types at most ``confuser_mix[1]`` cosine-close to a
 class), while the variation between recordings (many recordings per common class, strong

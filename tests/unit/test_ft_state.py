@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from iml_tui.cli import app
 from iml_tui.data.store import write_pool
+from iml_tui.engine.strategies import farthest as ft_mod
 from iml_tui.engine.strategies import ft_state
 from iml_tui.engine.strategies.ft_state import FtState, farthest_round, load_state, save_state
 
@@ -97,9 +98,9 @@ def test_select_with_state_gives_the_same_rounds(tmp_path: Path) -> None:
 @pytest.mark.parametrize("block_bytes", [8, 2**25])
 def test_min_distance_to_matches_brute_force(monkeypatch: pytest.MonkeyPatch,
                                              block_bytes: int) -> None:
-    monkeypatch.setattr(ft_state, "_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(ft_mod, "_BLOCK_BYTES", block_bytes)
     x = random_pool(90, 5, seed=3)
     cols = np.array([4, 17, 60, 61], dtype=np.int64)
     want = (1.0 - x @ x[cols].T).min(axis=1)
-    np.testing.assert_allclose(ft_state.min_distance_to(x, cols), want, atol=1e-12)
-    assert np.isinf(ft_state.min_distance_to(x, np.zeros(0, dtype=np.int64))).all()
+    np.testing.assert_allclose(ft_mod.min_distance_to(x, cols), want, atol=1e-12)
+    assert np.isinf(ft_mod.min_distance_to(x, np.zeros(0, dtype=np.int64))).all()

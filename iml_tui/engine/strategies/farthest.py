@@ -95,23 +95,21 @@ def max_similarity(
     return best, arg
 
 
-def candidate_rows(xa: FloatArray, cand: IntArray, n_picks: int) -> FloatArray | None:
-    """``x[cand]`` (K, D) when gathering once reads less memory than ``n_picks`` full-pool
-    products (x itself when cand is the whole pool, given sorted unique); else None."""
-    k, n_pool = cand.size, xa.shape[0]
-    if k == n_pool:
-        return xa
-    if k * (n_picks + 1) <= n_picks * n_pool:
-        gathered: FloatArray = xa[cand]
-        return gathered
-    return None
+def min_distance_to(xa: FloatArray, cols: IntArray) -> FloatArray:
+    """(N,) ``min_{c in cols} d(i, c)`` for every pool row (+inf when ``cols`` is empty): products
+    of the whole pool with blocks of columns, so the pool is read once per block, never gathered."""
+    best = np.full(xa.shape[0], -np.inf, dtype=xa.dtype)
+    block = max(1, _BLOCK_BYTES // max(1, xa.shape[0] * xa.dtype.itemsize))
+    for c0 in range(0, cols.size, block):
+        sim = xa @ xa[cols[c0:c0 + block]].T
+        np.maximum(best, sim.max(axis=1), out=best)
+    out: FloatArray = np.subtract(1, best, dtype=xa.dtype)
+    return out
 
 
-def traverse(
-    xa: FloatArray, n_picks: int, cand: IntArray, m: FloatArray, xc: FloatArray | None
-) -> IntArray:
+def traverse(xa: FloatArray, n_picks: int, cand: IntArray, m: FloatArray) -> IntArray:
     """The FT loop: ``n_picks`` <= K picks from sorted unique ``cand`` (K,), given the min-distance
-    ``m`` (K,) of every candidate to the base (left unchanged) and ``xc`` = ``candidate_rows(...)``.
+    ``m`` (K,) of every candidate to the base (left unchanged).
 
     Each step picks ``argmax_c min(m[c], min over the picks so far of d(c, p))`` (first on ties),
     the same as updating all of ``m`` with one matrix-vector product per step, but lazily: a
@@ -126,14 +124,12 @@ def traverse(
     seen = np.zeros(cand.size, dtype=np.int64)  # picks already folded into bound[j]
     heap = list(zip((-bound).tolist(), range(cand.size), strict=True))
     heapq.heapify(heap)
-    rows = xc if xc is not None else None
     for t in range(n_picks):
         while True:
             _, j = heapq.heappop(heap)
             if seen[j] < t:
                 centres = xa[picks[seen[j]:t]]
-                row = rows[j] if rows is not None else xa[cand[j]]
-                sims = centres @ row
+                sims = centres @ xa[cand[j]]
                 d = float(np.subtract(1, sims.max(), dtype=xa.dtype))
                 if d < bound[j]:
                     bound[j] = d
@@ -167,7 +163,6 @@ def farthest_traversal(
     n_picks = min(n, cand.size)
     if n_picks == 0:
         return np.zeros(0, dtype=np.int64)
-    xc = candidate_rows(xa, cand, n_picks)
-    best, _ = max_similarity(xa, cand, base_idx, rows_data=xc)
+    best, _ = max_similarity(xa, cand, base_idx)
     m: FloatArray = np.subtract(1, best, dtype=xa.dtype)  # empty base: 1 - (-inf) = +inf
-    return traverse(xa, n_picks, cand, m, xc)
+    return traverse(xa, n_picks, cand, m)

@@ -18,10 +18,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from iml_tui.engine.strategies.farthest import IntArray, as_embeddings, traverse
+from iml_tui.engine.strategies.farthest import (
+    IntArray,
+    as_embeddings,
+    min_distance_to,
+    traverse,
+)
 
 FloatArray = npt.NDArray[np.floating[Any]]
-_BLOCK_BYTES = 32 * 2**20  # (N, block) similarity products at most this large
 
 
 @dataclass(frozen=True)
@@ -59,18 +63,6 @@ def save_state(path: str | Path, state: FtState) -> None:
             os.unlink(tmp)
 
 
-def min_distance_to(xa: FloatArray, cols: IntArray) -> FloatArray:
-    """(N,) ``min_{c in cols} d(i, c)`` for every pool row (+inf when ``cols`` is empty): products
-    of the whole pool with blocks of columns, so the pool is read once per block, never gathered."""
-    best = np.full(xa.shape[0], -np.inf, dtype=xa.dtype)
-    block = max(1, _BLOCK_BYTES // max(1, xa.shape[0] * xa.dtype.itemsize))
-    for c0 in range(0, cols.size, block):
-        sim = xa @ xa[cols[c0:c0 + block]].T
-        np.maximum(best, sim.max(axis=1), out=best)
-    out: FloatArray = np.subtract(1, best, dtype=xa.dtype)
-    return out
-
-
 def farthest_round(x: npt.ArrayLike, n: int, labeled: npt.ArrayLike, state: FtState | None,
                    key: str) -> tuple[IntArray, FtState]:
     """FT(n, base = labeled, cand = the rest of the pool), started from ``state`` when its base is
@@ -93,7 +85,7 @@ def farthest_round(x: npt.ArrayLike, n: int, labeled: npt.ArrayLike, state: FtSt
         new = lab
     if new.size:
         np.minimum(dmin, min_distance_to(xa, new), out=dmin)
-    picks = traverse(xa, n_picks, cand, dmin[cand], None)
+    picks = traverse(xa, n_picks, cand, dmin[cand])
     if n_picks:
         np.minimum(dmin, min_distance_to(xa, picks), out=dmin)
     dmin[lab] = 0.0

@@ -12,7 +12,6 @@ from iml_tui.engine.strategies.farthest import (
     IntArray,
     as_embeddings,
     as_pool_indices,
-    candidate_rows,
     max_similarity,
     traverse,
 )
@@ -154,12 +153,11 @@ def _mfft_fill(
     """FT(n_picks, base = lab + taken, cand = group): group (G,) sorted, disjoint from the base,
     n_picks < G; ``lab_sim[pos]`` (G,), when given, is the group's max similarity to ``lab``."""
     taken_idx = np.unique(np.concatenate(taken)) if taken else np.zeros(0, dtype=np.int64)
-    xc = candidate_rows(xa, group, n_picks)
     if lab_sim is None:
-        best, _ = max_similarity(xa, group, np.unique(np.concatenate([lab, taken_idx])), xc)
+        best, _ = max_similarity(xa, group, np.unique(np.concatenate([lab, taken_idx])))
     else:
         best = lab_sim[pos]
         if taken_idx.size:
-            best = np.maximum(best, max_similarity(xa, group, taken_idx, xc)[0])
+            best = np.maximum(best, max_similarity(xa, group, taken_idx)[0])
     m: FloatArray = np.subtract(1, best, dtype=xa.dtype)
-    return traverse(xa, n_picks, group, m, xc)
+    return traverse(xa, n_picks, group, m)
