@@ -110,6 +110,16 @@ def tiny_blocks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     return bool(request.param)
 
 
+@pytest.fixture(params=[False, True], ids=["default-first-pass", "tiny-first-pass"])
+def tiny_first_pass(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Optionally bound the first pass by 2 base rows and refine 3 candidates at a time, so that
+    small bases take the lazy first pass and the traversal folds in most of the base itself."""
+    if request.param:
+        monkeypatch.setattr(ft_mod, "_SEED_CENTRES", 2)
+        monkeypatch.setattr(ft_mod, "_REFINE_BATCH", 3)
+    return bool(request.param)
+
+
 # --------------------------------------------------------------------------------------------
 # random_pick
 
@@ -145,8 +155,11 @@ def test_random_pick_is_roughly_uniform() -> None:
 
 
 @pytest.mark.parametrize("n_pool", [7, 50, 300])
-@pytest.mark.parametrize("n_base", [0, 1, 5])
-def test_ft_matches_bruteforce(n_pool: int, n_base: int, tiny_blocks: bool) -> None:
+@pytest.mark.parametrize("n_base", [0, 1, 5, 40])
+def test_ft_matches_bruteforce(
+    n_pool: int, n_base: int, tiny_blocks: bool, tiny_first_pass: bool
+) -> None:
+    n_base = min(n_base, n_pool - 2)
     x = random_pool(n_pool, 8, seed=n_pool + n_base)
     rng = np.random.default_rng(n_pool * 7 + n_base)
     base = rng.choice(n_pool, n_base, replace=False)
@@ -158,7 +171,9 @@ def test_ft_matches_bruteforce(n_pool: int, n_base: int, tiny_blocks: bool) -> N
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_ft_ties_on_duplicates_pick_lowest_index(seed: int, tiny_blocks: bool) -> None:
+def test_ft_ties_on_duplicates_pick_lowest_index(
+    seed: int, tiny_blocks: bool, tiny_first_pass: bool
+) -> None:
     x = lattice_pool(60, seed)
     rng = np.random.default_rng(seed)
     base = rng.choice(60, 3 * seed, replace=False)
@@ -166,6 +181,43 @@ def test_ft_ties_on_duplicates_pick_lowest_index(seed: int, tiny_blocks: bool) -
     got = st.farthest_traversal(x, 60, base, cand)
     assert got.tolist() == ref_ft(x, 60, base, cand)
     assert sorted(got.tolist()) == sorted(cand.tolist())
+
+
+def test_ft_lazy_first_pass_at_default_sizes() -> None:
+    # base and candidates both larger than twice the seed centres: the default lazy first pass
+    n_pool = 700
+    x = random_pool(n_pool, 6, seed=5)
+    base = np.random.default_rng(5).choice(n_pool, 300, replace=False)
+    cand = np.setdiff1d(np.arange(n_pool), base)
+    assert base.size > 2 * ft_mod._SEED_CENTRES and cand.size > 2 * ft_mod._SEED_CENTRES
+    assert st.farthest_traversal(x, 25, base, cand).tolist() == ref_ft(x, 25, base, cand)
+
+
+@pytest.mark.parametrize("n_pending", [0, 1, 7, 30])
+def test_traverse_with_pending_base_rows_is_exact(n_pending: int) -> None:
+    x = random_pool(120, 5, seed=n_pending)
+    rng = np.random.default_rng(n_pending)
+    base = np.sort(rng.choice(120, 35, replace=False))
+    cand = np.setdiff1d(np.arange(120), base)
+    pending = np.sort(rng.choice(base, n_pending, replace=False))
+    known = np.setdiff1d(base, pending)
+    m = 1.0 - ft_mod.max_similarity(x, cand, known)[0]
+    got = ft_mod.traverse(x, 30, cand, m, pending)
+    assert got.tolist() == ref_ft(x, 30, base, cand)
+
+
+def test_spread_subset_is_farthest_first_among_the_rows() -> None:
+    e1, e2 = np.eye(2)
+    x = np.array([e1, e1, e2, -e1, e2, -e2])
+    rows = np.array([0, 1, 2, 4, 5])
+    # from row 0 (e1): farthest are e2 rows 2 and 4 and -e2 row 5 (d = 1) -> 2; then row 5
+    # (d(-e2, e2) = 2) -> sorted [0, 2, 5]
+    assert ft_mod.spread_subset(x, rows, 3).tolist() == [0, 2, 5]
+    assert ft_mod.spread_subset(x, rows, 9).tolist() == [0, 1, 2, 4, 5]
+    x2 = random_pool(200, 4, seed=1)
+    sub = ft_mod.spread_subset(x2, np.arange(50, 200), 10)
+    assert sub.size == 10 and np.all(np.diff(sub) > 0) and set(sub.tolist()) <= set(range(50, 200))
+    assert 50 in sub.tolist()  # the traversal starts from the first row
 
 
 def test_ft_hand_computed() -> None:

@@ -1,8 +1,9 @@
 """Farthest-first traversal (greedy k-centre) on cosine distance, never building an N x N matrix.
 
 Distance: ``d(i, j) = 1 - x_i . x_j`` on L2-normalised rows of the pool embeddings ``x`` (N, D).
-The initial min-distance to the base set is computed in bounded-memory blocks; the traversal then
-keeps lazy upper bounds in a heap and brings a candidate up to date only when it reaches the top.
+The first pass bounds each candidate's min-distance to the base from a spread subset of the base,
+in bounded-memory blocks; the traversal then keeps these upper bounds in a heap and brings a
+candidate up to date against the rest of the base and the picks only when it reaches the top.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ FloatArray = npt.NDArray[np.floating[Any]]
 # Block sizing for candidate x base products: at most this many bytes and rows per block.
 _BLOCK_BYTES = 32 * 2**20
 _MAX_BLOCK_ROWS = 1024
+# A round's first pass compares every candidate with at most this many base rows, spread over the
+# base; the traversal folds in the rest only for candidates that reach the top of its heap.
+_SEED_CENTRES = 64
+# Stale candidates brought up to date together, in one matrix product.
+_REFINE_BATCH = 64
 
 
 def block_rows(ncols: int, itemsize: int) -> int:
@@ -107,38 +113,70 @@ def min_distance_to(xa: FloatArray, cols: IntArray) -> FloatArray:
     return out
 
 
-def traverse(xa: FloatArray, n_picks: int, cand: IntArray, m: FloatArray) -> IntArray:
-    """The FT loop: ``n_picks`` <= K picks from sorted unique ``cand`` (K,), given the min-distance
-    ``m`` (K,) of every candidate to the base (left unchanged).
+def traverse(
+    xa: FloatArray, n_picks: int, cand: IntArray, m: FloatArray, pending: IntArray | None = None
+) -> IntArray:
+    """The FT loop: ``n_picks`` <= K picks from sorted unique ``cand`` (K,), given ``m`` (K,), each
+    candidate's min distance to the base, left unchanged. ``pending`` (R,), optional: base rows not
+    yet in ``m``, which is then only an upper bound (the min over the rest of the base).
 
-    Each step picks ``argmax_c min(m[c], min over the picks so far of d(c, p))`` (first on ties),
-    the same as updating all of ``m`` with one matrix-vector product per step, but lazily: a
-    max-heap holds upper bounds, and only a candidate reaching its top is brought up to date
-    against the picks it has not seen. Bounds only fall, so the first up-to-date candidate on top
-    is the exact maximum, and the heap order (bound, then position) keeps the lowest-index rule.
+    Each step picks ``argmax_c min(m[c], min over pending + the picks so far of d(c, p))`` (first on
+    ties), the same as updating all of ``m`` with one matrix-vector product per pending row and per
+    pick, but lazily: a max-heap holds upper bounds, and only candidates reaching its top are
+    brought up to date (in batches) against the centres they have not seen. Bounds only fall, so
+    the first up-to-date candidate on top is the exact maximum, and the heap order (bound, then
+    position) keeps the lowest-index rule.
     """
     picks: IntArray = np.empty(n_picks, dtype=np.int64)
     if n_picks == 0:
         return picks
+    n_pending = 0 if pending is None else pending.size
+    centres = np.empty((n_pending + n_picks, xa.shape[1]), dtype=xa.dtype)
+    if pending is not None and n_pending:
+        centres[:n_pending] = xa[pending]
     bound = np.asarray(m, dtype=np.float64).copy()
-    seen = np.zeros(cand.size, dtype=np.int64)  # picks already folded into bound[j]
+    seen = np.zeros(cand.size, dtype=np.int64)  # leading centres already folded into bound[j]
     heap = list(zip((-bound).tolist(), range(cand.size), strict=True))
     heapq.heapify(heap)
     for t in range(n_picks):
+        known = n_pending + t
         while True:
-            _, j = heapq.heappop(heap)
-            if seen[j] < t:
-                centres = xa[picks[seen[j]:t]]
-                sims = centres @ xa[cand[j]]
-                d = float(np.subtract(1, sims.max(), dtype=xa.dtype))
-                if d < bound[j]:
-                    bound[j] = d
-                seen[j] = t
+            stale: list[int] = []
+            while heap and len(stale) < _REFINE_BATCH and seen[heap[0][1]] < known:
+                stale.append(heapq.heappop(heap)[1])
+            if not stale:
+                j = heapq.heappop(heap)[1]
+                picks[t] = cand[j]
+                centres[known] = xa[cand[j]]
+                break
+            batch = np.asarray(stale, dtype=np.int64)
+            for lo in np.unique(seen[batch]).tolist():
+                js = batch[seen[batch] == lo]
+                sims = xa[cand[js]] @ centres[lo:known].T
+                d = np.subtract(1, sims.max(axis=1), dtype=xa.dtype)
+                bound[js] = np.minimum(bound[js], d)
+            seen[batch] = known
+            for j in stale:
                 heapq.heappush(heap, (-bound[j], j))
-                continue
-            picks[t] = cand[j]
-            break
     return picks
+
+
+def spread_subset(xa: FloatArray, rows: IntArray, k: int) -> IntArray:
+    """Sorted (min(k, R),) subset of ``rows`` (R,) chosen by farthest-first traversal among them,
+    starting from the first: every row of ``rows`` is near some member, so distances to the subset
+    are tight upper bounds of distances to all of ``rows``."""
+    if rows.size <= k:
+        return np.sort(rows)
+    xr = xa[rows]
+    chosen = np.empty(k, dtype=np.int64)
+    chosen[0] = 0
+    dmin = np.subtract(1, xr @ xr[0], dtype=xa.dtype)
+    for i in range(1, k):
+        j = int(np.argmax(dmin))
+        chosen[i] = j
+        np.minimum(dmin, np.subtract(1, xr @ xr[j], dtype=xa.dtype), out=dmin)
+    out: IntArray = np.sort(rows[chosen])
+    return out
 
 
 def farthest_traversal(
@@ -163,6 +201,11 @@ def farthest_traversal(
     n_picks = min(n, cand.size)
     if n_picks == 0:
         return np.zeros(0, dtype=np.int64)
+    pending = None
+    if base_idx.size > 2 * _SEED_CENTRES and cand.size > 2 * _SEED_CENTRES:
+        first = spread_subset(xa, base_idx, _SEED_CENTRES)
+        pending = base_idx[~np.isin(base_idx, first, assume_unique=True)]
+        base_idx = first
     best, _ = max_similarity(xa, cand, base_idx)
     m: FloatArray = np.subtract(1, best, dtype=xa.dtype)  # empty base: 1 - (-inf) = +inf
-    return traverse(xa, n_picks, cand, m)
+    return traverse(xa, n_picks, cand, m, pending)
