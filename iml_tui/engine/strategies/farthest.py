@@ -140,10 +140,12 @@ def traverse(
     heapq.heapify(heap)
     for t in range(n_picks):
         known = n_pending + t
+        batch_size = 1
         while True:
             stale: list[int] = []
-            while heap and len(stale) < _REFINE_BATCH and seen[heap[0][1]] < known:
+            while heap and len(stale) < batch_size and seen[heap[0][1]] < known:
                 stale.append(heapq.heappop(heap)[1])
+            batch_size = min(2 * batch_size, _REFINE_BATCH)
             if not stale:
                 j = heapq.heappop(heap)[1]
                 picks[t] = cand[j]
