@@ -216,9 +216,10 @@ class PoolStore:
             self._frame_labels = lab.astype(np.uint8, copy=False)
         return self._frame_labels
 
-    def clip_labels(self) -> np.ndarray:
-        """(N, C) uint8 clip targets: max over frames."""
-        return self.frame_labels().max(axis=1)
+    def clip_labels(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """(N, C) uint8 clip targets, max over frames; (R, C) of the pool indices ``rows`` (R,)."""
+        frames = self.frame_labels()
+        return (frames if rows is None else frames[rows]).max(axis=1)
 
     def embeddings(self, index: np.ndarray | slice | None = None) -> np.ndarray:
         """(n, T, D) float32 embeddings of the rows ``index`` (all rows if None)."""

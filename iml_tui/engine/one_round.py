@@ -104,7 +104,6 @@ def select_from_files(pool: str | Path, labeled: str | Path | None, strategy: st
         picks, carried = farthest_round(x, n, lab, load_state(state, key, store.n), key)
         save_state(state, carried)
         return picks
-    clip_targets = store.clip_labels()
-    sel = SelectionState(x=x, labeled=lab, labeled_targets=clip_targets[lab], probs=probs,
+    sel = SelectionState(x=x, labeled=lab, labeled_targets=store.clip_labels(lab), probs=probs,
                          threshold=threshold)
     return select(strategy, sel, n, rng)

@@ -18,6 +18,8 @@ def test_roundtrip_and_pooled(tiny_pool: tuple[Path, np.ndarray, np.ndarray]) ->
     assert store.ids[3] == "clip3"
     np.testing.assert_array_equal(store.frame_labels(), lab)
     np.testing.assert_array_equal(store.clip_labels(), lab.max(axis=1))
+    rows = np.array([7, 2, 7, 0])
+    np.testing.assert_array_equal(store.clip_labels(rows), lab[rows].max(axis=1))
     pooled = emb.max(axis=1)
     pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
     np.testing.assert_allclose(store.pooled(), pooled, rtol=1e-6)
