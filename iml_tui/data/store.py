@@ -163,6 +163,7 @@ class PoolStore:
         self._ids: list[str] | None = None
         self._frame_labels: np.ndarray | None = None
         self._pooled: np.ndarray | None = None
+        self._pooled_scanned = False
 
     def _validate(self, f: h5py.File) -> None:
         for name in REQUIRED:
@@ -251,20 +252,23 @@ class PoolStore:
         for start in range(0, self.n, rows):
             yield start, self.embeddings(slice(start, min(self.n, start + rows)))
 
-    def pooled(self) -> np.ndarray:
+    def pooled(self, scan: bool = True) -> np.ndarray:
         """(N, D) float32 time-max-pooled, L2-normalised embeddings (the selection array).
 
-        Read from the cache dataset; computed in blocks and written into the file when absent
+        Read from the cache dataset (every row scanned for NaN and inf, unless ``scan`` is False:
+        for callers that hold proof of an earlier scan of this same file, such as a selection state
+        keyed to its size and mtime); computed in blocks and written into the file when absent
         (kept in memory only if the file is read-only).
         """
-        if self._pooled is not None:
+        if self._pooled is not None and (self._pooled_scanned or not scan):
             return self._pooled
         if self._has_pooled:
-            pooled = self._read_pooled()
-            if not np.isfinite(pooled).all():
+            pooled = self._pooled if self._pooled is not None else self._read_pooled()
+            if scan and not np.isfinite(pooled).all():
                 row = int(np.argwhere(~np.isfinite(pooled).all(axis=1))[0, 0])
                 raise UserError(f"dataset '{POOLED_KEY}' holds NaN or inf (row {row})",
                                 self.path, f"delete '{POOLED_KEY}' and the embedding row")
+            self._pooled_scanned = scan
         else:
             pooled = np.empty((self.n, self.d), dtype=np.float32)
             for start, block in self.iter_blocks():
@@ -276,6 +280,7 @@ class PoolStore:
                 self._has_pooled = True
             except OSError:
                 pass  # read-only location: keep the derived array in memory only
+            self._pooled_scanned = True  # from embeddings, which are scanned as they are read
         self._pooled = pooled
         return pooled
 

@@ -8,7 +8,12 @@ import numpy as np
 
 from iml_tui.data.store import PoolStore
 from iml_tui.engine.strategies import STRATEGIES, SelectionState, initial_round, select
-from iml_tui.engine.strategies.ft_state import farthest_round, load_state, save_state
+from iml_tui.engine.strategies.ft_state import (
+    farthest_round,
+    load_state,
+    save_state,
+    state_usable,
+)
 from iml_tui.errors import UserError
 
 
@@ -87,8 +92,17 @@ def select_from_files(pool: str | Path, labeled: str | Path | None, strategy: st
     if n > store.n - lab.size:
         raise UserError(f"asked for {n} clips but only {store.n - lab.size} are unlabelled",
                         store.path, "lower -n")
-    x = store.pooled()
     rng = np.random.default_rng(seed)
+    if strategy == "ft" and state is not None and lab.size:
+        key = pool_key(store)
+        saved = load_state(state, key, store.n)
+        # A usable state was built by rounds on this very file (same size and mtime), the first of
+        # which scanned every row; the carried round reads only the rows it needs.
+        x = store.pooled(scan=not state_usable(saved, key, lab))
+        picks, carried = farthest_round(x, n, lab, saved, key)
+        save_state(state, carried)
+        return picks
+    x = store.pooled()
     if lab.size == 0:
         clip_targets = store.clip_labels() if warm_k > 0 else None
         return initial_round(strategy, x, n, rng, k_pos=warm_k, clip_targets=clip_targets)
@@ -99,11 +113,6 @@ def select_from_files(pool: str | Path, labeled: str | Path | None, strategy: st
                             None, "pass --scores scores.npy ((N, C) clip-level probabilities) "
                             "and --threshold")
         probs = read_scores(scores, store.n, store.c)
-    if strategy == "ft" and state is not None:
-        key = pool_key(store)
-        picks, carried = farthest_round(x, n, lab, load_state(state, key, store.n), key)
-        save_state(state, carried)
-        return picks
     sel = SelectionState(x=x, labeled=lab, labeled_targets=store.clip_labels(lab), probs=probs,
                          threshold=threshold)
     return select(strategy, sel, n, rng)

@@ -112,3 +112,18 @@ def test_non_binary_labels_refused(tiny_pool: tuple[Path, np.ndarray, np.ndarray
         f["labels"][0, 0, 0] = 3
     with pytest.raises(UserError, match="other than 0 and 1"):
         PoolStore(path).frame_labels()
+
+
+def test_pooled_scan_can_be_skipped_only_explicitly(
+        tiny_pool: tuple[Path, np.ndarray, np.ndarray]) -> None:
+    path, _, _ = tiny_pool
+    PoolStore(path).pooled()
+    with h5py.File(path, "a") as f:
+        f[POOLED_KEY][3, 1] = np.inf
+    store = PoolStore(path)
+    assert not np.isfinite(store.pooled(scan=False)[3]).all()  # trusted: not scanned
+    with pytest.raises(UserError, match="row 3") as err:
+        store.pooled()  # a later call that asks for the scan still gets it
+    assert str(path) in str(err.value)
+    with pytest.raises(UserError, match="NaN or inf"):
+        PoolStore(path).pooled()

@@ -122,20 +122,42 @@ def traverse(
 
     Each step picks ``argmax_c min(m[c], min over pending + the picks so far of d(c, p))`` (first on
     ties), the same as updating all of ``m`` with one matrix-vector product per pending row and per
-    pick, but lazily: a max-heap holds upper bounds, and only candidates reaching its top are
-    brought up to date (in batches) against the centres they have not seen. Bounds only fall, so
-    the first up-to-date candidate on top is the exact maximum, and the heap order (bound, then
-    position) keeps the lowest-index rule.
+    pick, but lazily (see ``traverse_bounds``).
+    """
+    return traverse_bounds(xa, n_picks, cand, m, pending)[0]
+
+
+def traverse_bounds(
+    xa: FloatArray,
+    n_picks: int,
+    cand: IntArray,
+    m: FloatArray,
+    centres: IntArray | None = None,
+    seen: IntArray | None = None,
+) -> tuple[IntArray, npt.NDArray[np.float64], IntArray]:
+    """``traverse`` that also says how far each candidate was brought up to date.
+
+    The centre sequence is ``centres`` (R,) followed by the picks as they are made; ``m`` (K,) is,
+    per candidate, the exact min distance over the first ``seen`` (K,) centres (default: none of
+    them; +inf when there is nothing). A max-heap holds these upper bounds, and only candidates
+    reaching its top are brought up to date (in batches) against the centres they have not seen.
+    Bounds only fall, so the first up-to-date candidate on top is the exact maximum, and the heap
+    order (bound, then position) keeps the lowest-index rule.
+
+    Returns the picks (n_picks,), and per candidate the bound (K,) float64 and the number of centres
+    (K,) int64 it holds, of the sequence ``centres`` + picks.
     """
     picks: IntArray = np.empty(n_picks, dtype=np.int64)
-    if n_picks == 0:
-        return picks
-    n_pending = 0 if pending is None else pending.size
-    centres = np.empty((n_pending + n_picks, xa.shape[1]), dtype=xa.dtype)
-    if pending is not None and n_pending:
-        centres[:n_pending] = xa[pending]
     bound = np.asarray(m, dtype=np.float64).copy()
-    seen = np.zeros(cand.size, dtype=np.int64)  # leading centres already folded into bound[j]
+    seen_out: IntArray = (np.zeros(cand.size, dtype=np.int64) if seen is None
+                          else np.asarray(seen, dtype=np.int64).copy())
+    if n_picks == 0:
+        return picks, bound, seen_out
+    n_pending = 0 if centres is None else centres.size
+    rows = np.empty((n_pending + n_picks, xa.shape[1]), dtype=xa.dtype)
+    if centres is not None and n_pending:
+        first = min(int(seen_out.min()), n_pending)  # rows no candidate still needs are not read
+        rows[first:n_pending] = xa[centres[first:]]
     heap = list(zip((-bound).tolist(), range(cand.size), strict=True))
     heapq.heapify(heap)
     for t in range(n_picks):
@@ -143,24 +165,24 @@ def traverse(
         batch_size = 1
         while True:
             stale: list[int] = []
-            while heap and len(stale) < batch_size and seen[heap[0][1]] < known:
+            while heap and len(stale) < batch_size and seen_out[heap[0][1]] < known:
                 stale.append(heapq.heappop(heap)[1])
             batch_size = min(2 * batch_size, _REFINE_BATCH)
             if not stale:
                 j = heapq.heappop(heap)[1]
                 picks[t] = cand[j]
-                centres[known] = xa[cand[j]]
+                rows[known] = xa[cand[j]]
                 break
             batch = np.asarray(stale, dtype=np.int64)
-            for lo in np.unique(seen[batch]).tolist():
-                js = batch[seen[batch] == lo]
-                sims = xa[cand[js]] @ centres[lo:known].T
+            for lo in np.unique(seen_out[batch]).tolist():
+                js = batch[seen_out[batch] == lo]
+                sims = xa[cand[js]] @ rows[lo:known].T
                 d = np.subtract(1, sims.max(axis=1), dtype=xa.dtype)
                 bound[js] = np.minimum(bound[js], d)
-            seen[batch] = known
+            seen_out[batch] = known
             for j in stale:
                 heapq.heappush(heap, (-bound[j], j))
-    return picks
+    return picks, bound, seen_out
 
 
 def spread_subset(xa: FloatArray, rows: IntArray, k: int) -> IntArray:
@@ -203,11 +225,20 @@ def farthest_traversal(
     n_picks = min(n, cand.size)
     if n_picks == 0:
         return np.zeros(0, dtype=np.int64)
-    pending = None
-    if base_idx.size > 2 * _SEED_CENTRES and cand.size > 2 * _SEED_CENTRES:
-        first = spread_subset(xa, base_idx, _SEED_CENTRES)
-        pending = base_idx[~np.isin(base_idx, first, assume_unique=True)]
-        base_idx = first
-    best, _ = max_similarity(xa, cand, base_idx)
+    m, centres, n_seen = first_pass(xa, base_idx, cand)
+    seen = np.full(cand.size, n_seen, dtype=np.int64)
+    return traverse_bounds(xa, n_picks, cand, m, centres, seen)[0]
+
+
+def first_pass(xa: FloatArray, base: IntArray, cand: IntArray) -> tuple[FloatArray, IntArray, int]:
+    """Upper bounds (K,) of each candidate's min distance to the sorted ``base`` (B,): exact when
+    the base or the candidates (K,) are few, else over a spread subset of ``_SEED_CENTRES`` base
+    rows. Also returns the base reordered with that subset first (B,) and the subset's size, the
+    number of those centres the bounds hold (+inf bounds for an empty base)."""
+    first = base
+    if base.size > 2 * _SEED_CENTRES and cand.size > 2 * _SEED_CENTRES:
+        first = spread_subset(xa, base, _SEED_CENTRES)
+    centres = np.concatenate([first, base[~np.isin(base, first, assume_unique=True)]])
+    best, _ = max_similarity(xa, cand, first)
     m: FloatArray = np.subtract(1, best, dtype=xa.dtype)  # empty base: 1 - (-inf) = +inf
-    return traverse(xa, n_picks, cand, m, pending)
+    return m, centres, int(first.size)
