@@ -54,12 +54,16 @@ def test_a_round_after_labelling_the_picks_skips_the_first_pass(
     assert calls == [1]
 
 
-def test_carried_bounds_hold_their_prefix_exactly() -> None:
+@pytest.mark.parametrize("seed_centres", [64, 4])
+def test_carried_bounds_hold_their_prefix_exactly(monkeypatch: pytest.MonkeyPatch,
+                                                  seed_centres: int) -> None:
+    monkeypatch.setattr(ft_mod, "_SEED_CENTRES", seed_centres)  # 4: a seeded first pass
     x = random_pool(150, 6, seed=9)
-    labeled = np.random.default_rng(2).choice(150, 80, replace=False)
+    labeled = np.random.default_rng(2).choice(150, 40, replace=False)
     state = None
     for _ in range(3):
         picks, state = farthest_round(x, 10, labeled, state, "k")
+        assert picks.tolist() == ref_ft(x, 10, labeled, np.arange(150))
         d = 1.0 - x @ x.T
         for i in range(150):
             prefix = state.centres[:state.seen[i]]
@@ -128,14 +132,3 @@ def test_select_with_state_gives_the_same_rounds(tmp_path: Path) -> None:
         assert plain.stdout == carried.stdout and state.is_file()
         lab_a.write_text(lab_a.read_text() + plain.stdout)
         lab_b.write_text(lab_b.read_text() + carried.stdout)
-
-
-@pytest.mark.parametrize("block_bytes", [8, 2**25])
-def test_min_distance_to_matches_brute_force(monkeypatch: pytest.MonkeyPatch,
-                                             block_bytes: int) -> None:
-    monkeypatch.setattr(ft_mod, "_BLOCK_BYTES", block_bytes)
-    x = random_pool(90, 5, seed=3)
-    cols = np.array([4, 17, 60, 61], dtype=np.int64)
-    want = (1.0 - x @ x[cols].T).min(axis=1)
-    np.testing.assert_allclose(ft_mod.min_distance_to(x, cols), want, atol=1e-12)
-    assert np.isinf(ft_mod.min_distance_to(x, np.zeros(0, dtype=np.int64))).all()

@@ -202,7 +202,7 @@ def test_traverse_with_pending_base_rows_is_exact(n_pending: int) -> None:
     pending = np.sort(rng.choice(base, n_pending, replace=False))
     known = np.setdiff1d(base, pending)
     m = 1.0 - ft_mod.max_similarity(x, cand, known)[0]
-    got = ft_mod.traverse(x, 30, cand, m, pending)
+    got, _, _ = ft_mod.traverse_bounds(x, 30, cand, m, pending)
     assert got.tolist() == ref_ft(x, 30, base, cand)
 
 

@@ -101,30 +101,13 @@ def max_similarity(
     return best, arg
 
 
-def min_distance_to(xa: FloatArray, cols: IntArray) -> FloatArray:
-    """(N,) ``min_{c in cols} d(i, c)`` for every pool row (+inf when ``cols`` is empty): products
-    of the whole pool with blocks of columns, so the pool is read once per block, never gathered."""
-    best = np.full(xa.shape[0], -np.inf, dtype=xa.dtype)
-    block = max(1, _BLOCK_BYTES // max(1, xa.shape[0] * xa.dtype.itemsize))
-    for c0 in range(0, cols.size, block):
-        sim = xa @ xa[cols[c0:c0 + block]].T
-        np.maximum(best, sim.max(axis=1), out=best)
-    out: FloatArray = np.subtract(1, best, dtype=xa.dtype)
-    return out
-
-
-def traverse(
-    xa: FloatArray, n_picks: int, cand: IntArray, m: FloatArray, pending: IntArray | None = None
-) -> IntArray:
+def traverse(xa: FloatArray, n_picks: int, cand: IntArray, m: FloatArray) -> IntArray:
     """The FT loop: ``n_picks`` <= K picks from sorted unique ``cand`` (K,), given ``m`` (K,), each
-    candidate's min distance to the base, left unchanged. ``pending`` (R,), optional: base rows not
-    yet in ``m``, which is then only an upper bound (the min over the rest of the base).
-
-    Each step picks ``argmax_c min(m[c], min over pending + the picks so far of d(c, p))`` (first on
-    ties), the same as updating all of ``m`` with one matrix-vector product per pending row and per
-    pick, but lazily (see ``traverse_bounds``).
+    candidate's min distance to the base, left unchanged. Each step picks
+    ``argmax_c min(m[c], min over the picks so far of d(c, p))`` (first on ties), the same as
+    updating all of ``m`` with one matrix-vector product per pick, but lazily (``traverse_bounds``).
     """
-    return traverse_bounds(xa, n_picks, cand, m, pending)[0]
+    return traverse_bounds(xa, n_picks, cand, m)[0]
 
 
 def traverse_bounds(
