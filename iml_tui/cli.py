@@ -279,8 +279,12 @@ def select_cmd(
         "updated); the next round, once the picks are labelled, skips the |L| x N pass.")] = None,
 ) -> None:
     """Select one round of clips to annotate; prints pool indices, one per line, in order."""
+    from iml_tui.config import check_range
     from iml_tui.engine.one_round import select_from_files
 
+    for key, value in (("threshold", threshold), ("warm_k", warm_k)):
+        if key != "warm_k" or value:
+            check_range(key, value, "command line")
     picked = select_from_files(pool, labeled, strategy.value, n, seed, scores, threshold,
                                warm_k, state)
     sys.stdout.write("".join(f"{int(i)}\n" for i in picked))

@@ -8,6 +8,7 @@ names the key and the file.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import types
 import typing
 from collections.abc import Mapping
@@ -149,7 +150,93 @@ def config_from_mapping(cls: type[C], values: Mapping[str, Any], source: str,
             raise UserError(f"unknown key '{key}'", source,
                             f"valid keys: {', '.join(sorted(names))}")
         changes[norm] = _coerce(value, hints[norm], norm, source)
+        check_range(norm, changes[norm], source)
     return dataclasses.replace(out, **changes)  # type: ignore[type-var]
+
+
+# key -> (low, high, low inclusive, high inclusive); None = unbounded. Applies to every config
+# class that has the key, to scalars and to each element of a list value.
+RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "warm_k": (1, None, True, True),
+    "budgets": (1, None, True, True),
+    "jobs": (1, None, True, True),
+    "threads": (0, None, True, True),
+    "hidden": (1, None, True, True),
+    "lr": (0, None, False, True),
+    "batch_size": (1, None, True, True),
+    "lr_factor": (0, 1, False, False),
+    "lr_patience": (0, None, True, True),
+    "lr_threshold": (0, None, True, True),
+    "min_lr": (0, None, True, True),
+    "max_epochs": (1, None, True, True),
+    "samples_per_batch": (1, None, True, True),
+    "context": (0, None, True, True),
+    "bootstrap": (0, None, True, True),
+    "n_queries": (0, None, True, True),
+    "min_al_samples": (0, None, True, True),
+    "plateau_thresh": (0, 1, True, True),
+    "n_pert": (1, None, True, True),
+    "pert_eps": (0, None, False, True),
+    "adapt_distr": (0, 1, True, True),
+    "max_fb_samples": (0, None, True, True),
+    "drift_mult": (0, None, False, True),
+    "warn_mult": (0, None, False, True),
+    "calm_mult": (0, None, False, True),
+    "adwin_delta": (0, 1, False, False),
+    "adwin_warn_delta": (0, 1, False, False),
+    "hdddm_alpha": (0, 1, False, False),
+    "hdddm_warn_alpha": (0, 1, False, False),
+    "forget_n_batches": (0, None, True, True),
+    "memory_cap": (0, None, True, True),
+    "comp_hidden": (1, None, True, True),
+    "comp_layers": (1, None, True, True),
+    "embed_dim": (1, None, True, True),
+    "class_hidden": (1, None, True, True),
+    "class_layers": (1, None, True, True),
+    "target_weight": (0, None, False, True),
+    "xent_weight": (0, None, True, True),
+    "margin": (0, None, True, True),
+    "gamma": (0, None, True, True),
+    "beta": (0, 1, True, False),
+    "wd": (0, None, True, True),
+    "patience": (1, None, True, True),
+    "min_delta": (0, None, True, True),
+    "epochs_per_pass": (0, None, True, True),
+    "threshold": (0, 1, True, True),
+}
+INCREASING = {"budgets"}
+
+
+def _bounds_text(low: float | None, high: float | None, lo_in: bool, hi_in: bool) -> str:
+    left = "(-inf" if low is None else ("[" if lo_in else "(") + f"{low:g}"
+    right = "inf)" if high is None else f"{high:g}" + ("]" if hi_in else ")")
+    return f"{left}, {right}"
+
+
+def check_range(key: str, value: Any, source: str | None) -> None:
+    """Raise :class:`UserError` when ``value`` (or an element of it) is outside ``RANGES[key]``.
+
+    NaN is never in range; ``INCREASING`` keys must also be strictly increasing lists.
+    """
+    if key not in RANGES or value is None:
+        return
+    low, high, lo_in, hi_in = RANGES[key]
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            continue
+        bad = item != item  # NaN
+        if low is not None:
+            bad = bad or (item < low if lo_in else item <= low)
+        if high is not None:
+            bad = bad or (item > high if hi_in else item >= high)
+        if bad:
+            raise UserError(f"{key}={item} is out of range {_bounds_text(low, high, lo_in, hi_in)}",
+                            source, f"give {key} a value in that range")
+    if (key in INCREASING and isinstance(value, list)
+            and any(b <= a for a, b in itertools.pairwise(value))):
+        raise UserError(f"{key} must be strictly increasing, got {value}", source,
+                        f"list {key} from smallest to largest without repeats")
 
 
 def load_config(cls: type[C], preset: str | Path | None = None,
