@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -13,6 +14,9 @@ from typing import Annotated, Any
 import typer
 
 from iml_tui.errors import UserError
+
+if typing.TYPE_CHECKING:
+    import rich.console
 
 app = typer.Typer(
     name="iml-tui",
@@ -254,7 +258,7 @@ def _run_bioacoustic(cfg: Any) -> None:
     out = Path(cfg.out)
     write_al_results(result, cfg.warm_k, out / "al_results.csv")
     plot_learning_curves(result, out / "learning_curves.png")
-    print_results(result, Console())
+    print_results(result, out_console())
     console.print(f"results: {out / 'al_results.csv'}, {out / 'learning_curves.png'}, "
                   f"{out / 'manifest.json'}, per run: {out / 'runs'}/*/rounds.csv")
 
@@ -347,7 +351,6 @@ def _float_list(text: str) -> list[float]:
 @pool_app.command("info")
 def pool_info(path: Annotated[Path, typer.Argument(help="A pool store (HDF5).")]) -> None:
     """Shapes, classes, clip-level positives and attributes of a pool store."""
-    from rich.console import Console
     from rich.table import Table
 
     from iml_tui.data.store import PoolStore
@@ -360,7 +363,7 @@ def pool_info(path: Annotated[Path, typer.Argument(help="A pool store (HDF5).")]
     for i, name in enumerate(store.class_list):
         table.add_row(name, str(int(clip[:, i].sum())))
     table.add_row("none of these", str(int((clip.max(axis=1) == 0).sum())))
-    console = Console()
+    console = out_console()
     console.print(table)
     for key, value in sorted(store.attrs.items()):
         console.print(f"{key}: {value}", highlight=False)
@@ -572,10 +575,9 @@ def _rate_progress(unit: str) -> Iterator[Callable[[str, int, int], None]]:
 
 
 def _print_tables(tables: list[Any], notes: list[str]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = out_console()
     for t in tables:
         table = Table(title=t.title)
         for i, col in enumerate(t.columns):
@@ -857,6 +859,16 @@ def doctor_cmd(
         sys.stdout.write(f"{c.name:8s} {'ok' if c.ok else 'no':3s} {c.detail}\n")
     best = next((c.name for c in checks if c.ok), "none")
     sys.stdout.write(f"iml-tui label will use: {best}\n")
+
+
+def out_console(file: typing.IO[str] | None = None) -> rich.console.Console:
+    """Console for stdout tables: the terminal's width, or unbounded when piped or redirected."""
+    from rich.console import Console
+
+    stream = file if file is not None else sys.stdout
+    if stream.isatty():
+        return Console(file=file)
+    return Console(file=file, width=10_000, soft_wrap=True)
 
 
 def main() -> None:
