@@ -163,3 +163,17 @@ def test_a_stream_project_from_the_command_line(tmp_path: Path) -> None:
     res = runner.invoke(app, ["project", "new", str(tmp_path / "bad"), "--task", "lid",
                               "--set", "stream.nope=1"])
     assert res.exit_code != 0 and "unknown key 'nope'" in str(res.exception)
+
+
+def test_export_csv_never_clobbers(tmp_path: Path, pool: Path) -> None:
+    proj = _new(tmp_path, pool)
+    out = tmp_path / "labels.csv"
+    out.write_text("precious\n")
+    res = runner.invoke(app, ["export", str(proj), "--out", str(out)])
+    assert isinstance(res.exception, UserError) and "--force" in str(res.exception)
+    assert out.read_text() == "precious\n"
+    res = runner.invoke(app, ["export", str(proj), "--out", str(tmp_path)])
+    assert isinstance(res.exception, UserError) and "folder" in str(res.exception)
+    res = runner.invoke(app, ["export", str(proj), "--out", str(out), "--force"])
+    assert res.exit_code == 0, res.output
+    assert out.read_text().startswith("id")
