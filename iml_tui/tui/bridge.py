@@ -67,16 +67,13 @@ class Bridge:
     def item_view(self, item: ItemLike, preset: Sequence[int] | None = None) -> ItemView:
         """The session's item as an :class:`ItemView`.
 
-        Ticked at first: the withdrawn labels of an undone answer, or the model's decision when
-        the item is one to review (corrective feedback); nothing for a plain query.
+        Ticked at first: the model's decision when the item is one to review (corrective
+        feedback); nothing for a plain query or an undone answer (it comes back unanswered, the
+        withdrawn labels are shown as a hint only, see :meth:`previous_text`).
         """
         if preset is None:
-            if item.previous is not None:
-                preset = item.previous
-            elif item.kind == "cf-review":
-                preset = item.predicted
-            else:
-                preset = ()
+            review = item.kind == "cf-review" and item.previous is None
+            preset = item.predicted if review else ()
         probs = _array(item.clip_probs)
         confidence = item.confidence
         if confidence is None:
@@ -100,8 +97,15 @@ class Bridge:
         """Skip an item."""
         self.session.skip(item, seconds)
 
+    def previous_text(self, item: ItemLike) -> str | None:
+        """The withdrawn answer of an undone item in words, or None."""
+        if item.previous is None:
+            return None
+        names = [self.class_list[int(i)] for i in item.previous]
+        return ", ".join(names) if names else "none"
+
     def undo(self) -> Shown | None:
-        """Withdraw the last answer; its item, with the withdrawn labels ticked."""
+        """Withdraw the last answer; its item comes back unanswered."""
         item = self.session.undo()
         return None if item is None else self.shown(item)
 

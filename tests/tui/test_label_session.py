@@ -93,10 +93,10 @@ async def test_undo_skip_and_resume_after_a_crash(tmp_path: Path) -> None:
         assert third not in (first, second)
         await pilot.press("u")  # undo the skip: the second comes back
         assert current_id(app) == second
-        await pilot.press("u")  # undo the label: the first comes back, 'bird' ticked
+        await pilot.press("u")  # undo the label: the first comes back unanswered
         assert current_id(app) == first
-        assert app.main.query_one("PredictionPanel").selected == {0}  # type: ignore[attr-defined]
-        await pilot.press("3", "enter")
+        assert app.main.query_one("PredictionPanel").selected == set()  # type: ignore[attr-defined]
+        await pilot.press("1", "3", "enter")  # the same answer typed again is recorded
         shown_before_crash = current_id(app)
     # a crash: the session is never closed, a new process opens the same project
     del app, session

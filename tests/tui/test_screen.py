@@ -84,9 +84,9 @@ async def test_undo_and_skip() -> None:
         assert current_id(app) == "clip002"
         await pilot.press("u")
         assert current_id(app) == "clip000"
-        assert app.main.query_one(PredictionPanel).selected == {1}
+        assert app.main.query_one(PredictionPanel).selected == set()
         assert session.answers == []
-        await pilot.press("3", "enter")
+        await pilot.press("2", "3", "enter")
         assert session.answers[-1][:2] == (0, (1, 2))
         await pilot.press("u", "u")  # the second finds nothing: a warning, no crash
         await pilot.pause()

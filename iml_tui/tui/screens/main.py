@@ -232,12 +232,15 @@ class MainScreen(Screen[None]):
         self.show_next()
 
     def action_undo(self) -> None:
-        """Withdraw the last answer and show its item again, its labels ticked."""
+        """Withdraw the last answer and show its item again, unanswered (old answer as a hint)."""
         back = self.bridge.undo()
         if back is None:
             self.notify("nothing to undo", severity="warning", timeout=3)
             return
         self.display_item(back)
+        hint = self.bridge.previous_text(back.item)
+        if hint is not None:
+            self.notify(f"undone; your answer was: {hint}", timeout=6)
 
     def action_play_pause(self) -> None:
         """Pause when playing, resume (or start) otherwise."""
