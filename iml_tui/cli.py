@@ -44,6 +44,11 @@ class Strategy(StrEnum):
     mfft = "mfft"
 
 
+class Executor(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
 def _csv_list(value: str | None) -> list[str] | None:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
@@ -281,6 +286,14 @@ def select_cmd(
     state: Annotated[Path | None, typer.Option(
         help="ft: a file carrying the min-distance vector from round to round (created, then "
         "updated); the next round, once the picks are labelled, skips the |L| x N pass.")] = None,
+    shards: Annotated[int, typer.Option(
+        help="Hold the selection array in this many row shards, one worker each (same picks)."
+    )] = 1,
+    executor: Annotated[Executor, typer.Option(
+        help="local: a process per shard; ray: a Ray actor per shard.")] = Executor.local,
+    ray_address: Annotated[str | None, typer.Option(
+        help="With --executor ray: auto (a running cluster) or HOST:PORT; default: a local "
+        "instance.")] = None,
 ) -> None:
     """Select one round of clips to annotate; prints pool indices, one per line, in order."""
     from iml_tui.config import check_range
@@ -290,7 +303,7 @@ def select_cmd(
         if key != "warm_k" or value:
             check_range(key, value, "command line")
     picked = select_from_files(pool, labeled, strategy.value, n, seed, scores, threshold,
-                               warm_k, state)
+                               warm_k, state, shards, executor.value, ray_address)
     sys.stdout.write("".join(f"{int(i)}\n" for i in picked))
 
 
@@ -346,6 +359,21 @@ def _split_progress() -> Iterator[Callable[[str, int, int], None]]:
 
 def _float_list(text: str) -> list[float]:
     return [float(v) for v in text.split(",") if v.strip()]
+
+
+@pool_app.command("convert")
+def pool_convert(
+    path: Annotated[Path, typer.Argument(help="A pool store (HDF5).")],
+    out: Annotated[Path, typer.Option(help="The new pool store to write.")],
+    dtype: Annotated[str, typer.Option(
+        help="Storage dtype of the selection array: float16 (half the size) or float32; "
+        "distances are computed in float32 either way.")] = "float16",
+) -> None:
+    """Write a copy of a pool with its selection array in another dtype."""
+    from iml_tui.data.store import convert_pool
+
+    written = convert_pool(path, out, dtype)
+    sys.stdout.write(f"{written}\n")
 
 
 @pool_app.command("info")

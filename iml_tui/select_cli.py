@@ -12,6 +12,7 @@ from typing import NoReturn
 from iml_tui.errors import UserError
 
 STRATEGY_CHOICES = ("rand", "ft", "mp", "mfft")
+EXECUTOR_CHOICES = ("local", "ray")
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -34,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--warm-k", type=int, default=0)
     p.add_argument("--state", type=Path, default=None)
+    p.add_argument("--shards", type=int, default=1)
+    p.add_argument("--executor", choices=EXECUTOR_CHOICES, default="local")
+    p.add_argument("--ray-address", default=None)
     return p
 
 
@@ -44,7 +48,8 @@ def run_select(argv: list[str]) -> int:
         from iml_tui.engine.one_round import select_from_files
 
         picked = select_from_files(ns.pool, ns.labeled, ns.strategy, ns.n, ns.seed, ns.scores,
-                                   ns.threshold, ns.warm_k, ns.state)
+                                   ns.threshold, ns.warm_k, ns.state, ns.shards,
+                                   ns.executor, ns.ray_address)
     except UserError as exc:
         sys.stderr.write(f"iml-tui: error: {exc}\n")
         return 2

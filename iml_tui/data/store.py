@@ -5,8 +5,8 @@ Layout (datasets):
 - ``labels``     (N, T, C) uint8   — frame targets, 0/1;
 - ``class_list`` (C,)      str
 - ``ids``        (N,)      str     — source file and offset of each clip;
-- ``derived/pooled_max_l2`` (N, D) float32 — time-max-pooled, L2-normalised embeddings, the only
-  array selection reads. Computed once, in blocks, when absent.
+- ``derived/pooled_max_l2`` (N, D) float32 (float16 after ``pool convert``) — time-max-pooled,
+  L2-normalised embeddings, the only array selection reads. Computed once, in blocks, when absent.
 
 Attributes describe how the embeddings were made (encoder, checkpoint hash, sample rate, clip and
 hop seconds, frame layout, creation time, tool version).
@@ -15,6 +15,7 @@ hop seconds, frame layout, creation time, tool version).
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,6 +190,10 @@ class PoolStore:
                             self.path, "re-create the pool with one id per clip")
         if n == 0:
             raise UserError("the pool holds no clips", self.path, "re-create it with data")
+        if POOLED_KEY in f and f[POOLED_KEY].dtype not in (np.float16, np.float32):
+            raise UserError(f"dataset '{POOLED_KEY}' has dtype {f[POOLED_KEY].dtype}, expected "
+                            "float32 or float16", self.path,
+                            f"delete the '{POOLED_KEY}' dataset; it is rebuilt on next use")
         if POOLED_KEY in f and f[POOLED_KEY].shape != (n, emb.shape[2]):
             raise UserError(
                 f"dataset '{POOLED_KEY}' has shape {f[POOLED_KEY].shape}, expected "
@@ -285,6 +290,30 @@ class PoolStore:
         return pooled
 
 
+    def pooled_rows(self, lo: int, hi: int) -> np.ndarray:
+        """(hi - lo, D) float32 rows [lo, hi) of the selection array, reading only that range of
+        the cached dataset (stored float32 or float16); checked for NaN and inf. Without the
+        cache the rows are pooled from that range of the embeddings."""
+        if not 0 <= lo <= hi <= self.n:
+            raise UserError(f"row range [{lo}, {hi}) is outside the pool (N = {self.n})",
+                            self.path, "give a range inside the pool")
+        if self._has_pooled:
+            with h5py.File(self.path, "r") as f:
+                rows = np.asarray(f[POOLED_KEY][lo:hi], dtype=np.float32)
+            if not np.isfinite(rows).all():
+                row = lo + int(np.argwhere(~np.isfinite(rows).all(axis=1))[0, 0])
+                raise UserError(f"dataset '{POOLED_KEY}' holds NaN or inf (row {row})",
+                                self.path, f"delete '{POOLED_KEY}' and the embedding row")
+            return rows
+        return _l2_normalise(self.embeddings(slice(lo, hi)).max(axis=1))
+
+    def pooled_dtype(self) -> np.dtype:
+        """The on-disk dtype of the cached selection array (float32 when not cached yet)."""
+        if not self._has_pooled:
+            return np.dtype(np.float32)
+        with h5py.File(self.path, "r") as f:
+            return np.dtype(f[POOLED_KEY].dtype)
+
     def _read_pooled(self) -> np.ndarray:
         """The cached (N, D) array: memory-mapped when stored contiguous and uncompressed (no
         copy; pages come from the OS cache and are shared between processes), else read."""
@@ -297,6 +326,43 @@ class PoolStore:
             else:
                 return np.asarray(ds[()], dtype=np.float32)
         return np.memmap(self.path, dtype=np.float32, mode="r", offset=offset, shape=shape)
+
+
+POOLED_DTYPES = ("float32", "float16")
+
+
+def convert_pool(src: str | Path, dst: str | Path, dtype: str) -> Path:
+    """Copy the pool ``src`` to ``dst`` with its selection array stored as ``dtype`` (float32 or
+    float16; selection still computes distances in float32). Everything else is copied as is;
+    ``dst`` appears complete or not at all (written as ``<dst>.partial``, then renamed)."""
+    if dtype not in POOLED_DTYPES:
+        raise UserError(f"unknown dtype {dtype!r}", None, f"use one of {', '.join(POOLED_DTYPES)}")
+    store = PoolStore(src)
+    dst = Path(dst)
+    if dst.resolve() == store.path.resolve():
+        raise UserError("the converted pool would overwrite its source", dst,
+                        "give --out a new file")
+    pooled = store.pooled()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".partial")
+    try:
+        with h5py.File(store.path, "r") as fin, h5py.File(tmp, "w") as fout:
+            for key, value in fin.attrs.items():
+                fout.attrs[key] = value
+            for name in fin:
+                if name != POOLED_KEY.split("/")[0]:
+                    fin.copy(fin[name], fout, name=name)
+            out = fout.create_dataset(POOLED_KEY, shape=pooled.shape, dtype=np.dtype(dtype))
+            rows = max(1, _BLOCK_BYTES // max(1, pooled.shape[1] * 4))
+            for lo in range(0, pooled.shape[0], rows):
+                out[lo:lo + rows] = pooled[lo:lo + rows].astype(dtype)
+            fout.attrs["pooled_dtype"] = dtype
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dst
 
 
 def _as_str(value: Any) -> str:

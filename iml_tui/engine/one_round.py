@@ -75,12 +75,16 @@ def pool_key(store: PoolStore) -> str:
 
 def select_from_files(pool: str | Path, labeled: str | Path | None, strategy: str, n: int,
                       seed: int, scores: str | Path | None = None, threshold: float = 0.5,
-                      warm_k: int = 0, state: str | Path | None = None) -> np.ndarray:
+                      warm_k: int = 0, state: str | Path | None = None, shards: int = 1,
+                      executor: str = "local", ray_address: str | None = None) -> np.ndarray:
     """Pool indices of the next ``n`` clips to annotate, in selection order.
 
     With no labelled indices this is the initial round (cold, or warm with ``warm_k`` positives
     per class read from the pool's labels). ``state`` (ft only): a file carrying the traversal's
     min-distance vector from this round to the next (:mod:`iml_tui.engine.strategies.ft_state`).
+    ``shards`` > 1 or ``executor`` "ray": the selection array is held in that many row shards,
+    each read from the file by its own worker (:mod:`iml_tui.engine.strategies.sharded`); the
+    picks are the same.
     """
     if strategy not in STRATEGIES:
         raise UserError(f"unknown strategy '{strategy}'", None,
@@ -93,6 +97,12 @@ def select_from_files(pool: str | Path, labeled: str | Path | None, strategy: st
         raise UserError(f"asked for {n} clips but only {store.n - lab.size} are unlabelled",
                         store.path, "lower -n")
     rng = np.random.default_rng(seed)
+    if shards != 1 or executor != "local":
+        if state is not None:
+            raise UserError("--state carries one process's bounds and does not combine with "
+                            "--shards or --executor ray", state, "drop --state or --shards")
+        return _select_sharded(store, lab, strategy, n, rng, scores, threshold, warm_k, shards,
+                               executor, ray_address)
     if strategy == "ft" and state is not None and lab.size:
         key = pool_key(store)
         saved = load_state(state, key, store.n)
@@ -116,3 +126,23 @@ def select_from_files(pool: str | Path, labeled: str | Path | None, strategy: st
     sel = SelectionState(x=x, labeled=lab, labeled_targets=store.clip_labels(lab), probs=probs,
                          threshold=threshold)
     return select(strategy, sel, n, rng)
+
+
+def _select_sharded(store: PoolStore, lab: np.ndarray, strategy: str, n: int,
+                    rng: np.random.Generator, scores: str | Path | None, threshold: float,
+                    warm_k: int, shards: int, executor: str, ray_address: str | None
+                    ) -> np.ndarray:
+    from iml_tui.engine.strategies.sharded import ShardedPool, sharded_select
+
+    probs = None
+    if lab.size and strategy in ("mp", "mfft"):
+        if scores is None:
+            raise UserError(f"strategy '{strategy}' needs the current classifier's scores",
+                            None, "pass --scores scores.npy ((N, C) clip-level probabilities) "
+                            "and --threshold")
+        probs = read_scores(scores, store.n, store.c)
+    targets = store.clip_labels(lab) if lab.size and probs is not None else None
+    clip_targets = store.clip_labels() if not lab.size and warm_k > 0 else None
+    with ShardedPool.from_store(store.path, store.n, shards, executor, ray_address) as pool:
+        return sharded_select(pool, strategy, n, rng, lab, targets, probs, threshold, warm_k,
+                              clip_targets)

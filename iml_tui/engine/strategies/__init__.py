@@ -137,6 +137,19 @@ def initial_round(
     n_eff = min(n, n_pool)
     if n_eff == 0:
         return np.zeros(0, dtype=np.int64)
+    base, rest, count = initial_base(n_pool, n_eff, rng, k_pos, clip_targets)
+    if INIT_RULE[strategy] == "ft":
+        fill = farthest_traversal(xa, n_eff - count, base, rest)
+    else:
+        fill = random_pick(n_eff - count, rest, rng)
+    out: IntArray = np.concatenate([base, fill])
+    return out
+
+
+def initial_base(n_pool: int, n_eff: int, rng: np.random.Generator, k_pos: int,
+                 clip_targets: npt.ArrayLike | None) -> tuple[IntArray, IntArray, int]:
+    """The random part of ``initial_round``: (picks so far (B,) in pick order, the rest of the
+    pool (N - B,) sorted, B); n_eff >= 1."""
     taken: list[IntArray] = []
     mask = np.zeros(n_pool, dtype=np.bool_)
     count = 0
@@ -159,14 +172,7 @@ def initial_round(
         mask[first] = True
         taken.append(first)
         count = 1
-    rest = np.flatnonzero(~mask)
-    base = np.concatenate(taken)
-    if INIT_RULE[strategy] == "ft":
-        fill = farthest_traversal(xa, n_eff - count, base, rest)
-    else:
-        fill = random_pick(n_eff - count, rest, rng)
-    out: IntArray = np.concatenate([base, fill])
-    return out
+    return np.concatenate(taken), np.flatnonzero(~mask), count
 
 
 def select(strategy: str, state: SelectionState, n: int, rng: np.random.Generator) -> IntArray:

@@ -68,13 +68,15 @@ def max_similarity(
     rows: IntArray,
     others: IntArray,
     rows_data: FloatArray | None = None,
+    others_data: FloatArray | None = None,
 ) -> tuple[FloatArray, IntArray]:
     """Per row r: max over ``others`` of ``x_r . x_o`` and the position in ``others`` of the max.
 
     x: (N, D); rows: (K,) pool indices (any order); others: (M,) pool indices; ``rows_data``, when
-    given, is ``x[rows]`` (K, D) already gathered. Returns (K,) maxima in x's dtype (-inf if M = 0)
-    and (K,) int64 positions (-1 if M = 0); ties -> the first position in ``others``. Computed in
-    blocks of at most ``_BLOCK_BYTES``; never a K x M matrix.
+    given, is ``x[rows]`` (K, D) already gathered; ``others_data``, when given, stands for
+    ``x[others]`` (M, D) (rows held elsewhere, e.g. by another shard of the pool). Returns (K,)
+    maxima in x's dtype (-inf if M = 0) and (K,) int64 positions (-1 if M = 0); ties -> the
+    first position in ``others``. Computed in blocks of at most ``_BLOCK_BYTES``; never K x M.
     """
     k, m = rows.size, others.size
     best: FloatArray = np.full(k, -np.inf, dtype=x.dtype)
@@ -84,14 +86,22 @@ def max_similarity(
     d, isz = x.shape[1], x.dtype.itemsize
     ob = min(m, block_rows(d, isz))
     rb = block_rows(max(ob, d), isz)
-    xo_once = x[others] if ob == m else None
+    if others_data is not None:
+        xo_once = others_data if ob == m else None
+    else:
+        xo_once = x[others] if ob == m else None
     for r0 in range(0, k, rb):
         r1 = min(k, r0 + rb)
         xr = rows_data[r0:r1] if rows_data is not None else x[rows[r0:r1]]
         b_best, b_arg = best[r0:r1], arg[r0:r1]
         for o0 in range(0, m, ob):
             o1 = min(m, o0 + ob)
-            xo = xo_once if xo_once is not None else x[others[o0:o1]]
+            if xo_once is not None:
+                xo = xo_once
+            elif others_data is not None:
+                xo = others_data[o0:o1]
+            else:
+                xo = x[others[o0:o1]]
             sim = xr @ xo.T
             j = np.argmax(sim, axis=1)
             v = sim[np.arange(r1 - r0), j]
@@ -131,41 +141,82 @@ def traverse_bounds(
     (K,) int64 it holds, of the sequence ``centres`` + picks.
     """
     picks: IntArray = np.empty(n_picks, dtype=np.int64)
-    bound = np.asarray(m, dtype=np.float64).copy()
-    seen_out: IntArray = (np.zeros(cand.size, dtype=np.int64) if seen is None
-                          else np.asarray(seen, dtype=np.int64).copy())
     if n_picks == 0:
-        return picks, bound, seen_out
-    n_pending = 0 if centres is None else centres.size
-    rows = np.empty((n_pending + n_picks, xa.shape[1]), dtype=xa.dtype)
-    if centres is not None and n_pending:
-        first = min(int(seen_out.min()), n_pending)  # rows no candidate still needs are not read
-        rows[first:n_pending] = xa[centres[first:]]
-    heap = list(zip((-bound).tolist(), range(cand.size), strict=True))
-    heapq.heapify(heap)
+        return (picks, np.asarray(m, dtype=np.float64).copy(),
+                np.zeros(cand.size, dtype=np.int64) if seen is None
+                else np.asarray(seen, dtype=np.int64).copy())
+    walk = LazyTraversal(xa, cand, m, centres, seen, n_picks)
     for t in range(n_picks):
-        known = n_pending + t
+        j = walk.top()[1]
+        picks[t] = cand[j]
+        walk.pop_top()
+        walk.add_centre(xa[cand[j]])
+    return picks, walk.bound, walk.seen
+
+
+class LazyTraversal:
+    """The state of ``traverse_bounds`` between picks, for drivers that choose each pick.
+
+    xa: (N', D) rows; cand: (K,) row indices into xa; m: (K,) bounds over the first ``seen`` (K,)
+    rows of the centre sequence (``centres`` (R,) rows of xa, then every ``add_centre`` row);
+    ``room``: how many centres will be added (rows preallocated; more grow the buffer).
+    """
+
+    def __init__(self, xa: FloatArray, cand: IntArray, m: npt.ArrayLike,
+                 centres: IntArray | None = None, seen: IntArray | None = None,
+                 room: int = 0, centre_rows: FloatArray | None = None) -> None:
+        self.xa, self.cand = xa, cand
+        self.bound = np.asarray(m, dtype=np.float64).copy()
+        self.seen: IntArray = (np.zeros(cand.size, dtype=np.int64) if seen is None
+                               else np.asarray(seen, dtype=np.int64).copy())
+        if centre_rows is not None:
+            n_pending = centre_rows.shape[0]
+        else:
+            n_pending = 0 if centres is None else centres.size
+        self.known = n_pending
+        self.rows = np.empty((n_pending + max(room, 1), xa.shape[1]), dtype=xa.dtype)
+        if centre_rows is not None:
+            self.rows[:n_pending] = centre_rows
+        elif centres is not None and n_pending and cand.size:
+            first = min(int(self.seen.min()), n_pending)  # rows no candidate needs are not read
+            self.rows[first:n_pending] = xa[centres[first:]]
+        self.heap = list(zip((-self.bound).tolist(), range(cand.size), strict=True))
+        heapq.heapify(self.heap)
+
+    def top(self) -> tuple[float, int]:
+        """(exact min distance to every centre so far, position in cand) of the farthest
+        candidate, lowest position on ties; (-inf, -1) when none is left. Leaves it on the heap."""
+        heap, seen, bound, known = self.heap, self.seen, self.bound, self.known
         batch_size = 1
-        while True:
+        while heap:
             stale: list[int] = []
-            while heap and len(stale) < batch_size and seen_out[heap[0][1]] < known:
+            while heap and len(stale) < batch_size and seen[heap[0][1]] < known:
                 stale.append(heapq.heappop(heap)[1])
             batch_size = min(2 * batch_size, _REFINE_BATCH)
             if not stale:
-                j = heapq.heappop(heap)[1]
-                picks[t] = cand[j]
-                rows[known] = xa[cand[j]]
-                break
+                j = heap[0][1]
+                return float(bound[j]), j
             batch = np.asarray(stale, dtype=np.int64)
-            for lo in np.unique(seen_out[batch]).tolist():
-                js = batch[seen_out[batch] == lo]
-                sims = xa[cand[js]] @ rows[lo:known].T
-                d = np.subtract(1, sims.max(axis=1), dtype=xa.dtype)
+            for lo in np.unique(seen[batch]).tolist():
+                js = batch[seen[batch] == lo]
+                sims = self.xa[self.cand[js]] @ self.rows[lo:known].T
+                d = np.subtract(1, sims.max(axis=1), dtype=self.xa.dtype)
                 bound[js] = np.minimum(bound[js], d)
-            seen_out[batch] = known
+            seen[batch] = known
             for j in stale:
                 heapq.heappush(heap, (-bound[j], j))
-    return picks, bound, seen_out
+        return -np.inf, -1
+
+    def pop_top(self) -> int:
+        """Remove the candidate ``top`` names from the heap; its position in cand."""
+        return heapq.heappop(self.heap)[1]
+
+    def add_centre(self, row: FloatArray) -> None:
+        """Append one centre (D,) to the sequence; bounds are brought up to it lazily."""
+        if self.known == self.rows.shape[0]:
+            self.rows = np.concatenate([self.rows, np.empty_like(self.rows)])
+        self.rows[self.known] = row
+        self.known += 1
 
 
 def spread_subset(xa: FloatArray, rows: IntArray, k: int) -> IntArray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -118,12 +119,26 @@ def mismatch_select(
     lab_sim = None if labeled_sim is None else np.asarray(labeled_sim, dtype=xa.dtype)
     if lab_sim is not None and lab_sim.shape != cand.shape:
         raise ValueError(f"labeled_sim must have shape {cand.shape}, got {lab_sim.shape}")
+    def fill(remaining: int, group: IntArray, taken: list[IntArray], pos: IntArray) -> IntArray:
+        return _mfft_fill(xa, remaining, group, lab, taken, lab_sim, pos)
+
+    return mismatch_walk(n, mode, cand, mis_arr, rng, fill)
+
+
+MfftFill = Callable[[int, IntArray, list[IntArray], IntArray], IntArray]
+
+
+def mismatch_walk(n: int, mode: str, cand: IntArray, mis: npt.NDArray[Any],
+                  rng: np.random.Generator, mfft_fill: MfftFill) -> IntArray:
+    """The group walk of ``mismatch_select`` over checked inputs: ``mfft_fill(remaining, group,
+    taken, pos)`` gives the FT part for mode "mfft" (group (G,) sorted, ``pos`` its positions in
+    ``cand``, ``taken`` the groups taken whole so far)."""
     taken: list[IntArray] = []
     remaining = n
-    for value in np.unique(mis_arr)[::-1]:
+    for value in np.unique(mis)[::-1]:
         if remaining == 0:
             break
-        pos = np.flatnonzero(mis_arr == value)
+        pos = np.flatnonzero(mis == value)
         pos = pos[np.argsort(cand[pos])]
         group = cand[pos]
         if group.size <= remaining:
@@ -133,7 +148,7 @@ def mismatch_select(
         if mode == "mp":
             taken.append(random_pick(remaining, group, rng))
         else:
-            taken.append(_mfft_fill(xa, remaining, group, lab, taken, lab_sim, pos))
+            taken.append(mfft_fill(remaining, group, taken, pos))
         break
     if not taken:
         return np.zeros(0, dtype=np.int64)
