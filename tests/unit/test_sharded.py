@@ -7,6 +7,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from conftest import make_pool
+from test_strategies import lattice_pool, random_pool, ref_ft, ref_mis
 
 from iml_tui.data.store import POOLED_KEY, PoolStore, convert_pool
 from iml_tui.engine import strategies as st
@@ -14,8 +16,6 @@ from iml_tui.engine.one_round import select_from_files
 from iml_tui.engine.strategies import farthest as ft_mod
 from iml_tui.engine.strategies.sharded import ShardedPool, shard_bounds, sharded_select
 from iml_tui.errors import UserError
-from tests.conftest import make_pool
-from tests.unit.test_strategies import lattice_pool, random_pool, ref_ft, ref_mis
 
 
 @pytest.fixture(params=[False, True], ids=["default-first-pass", "tiny-first-pass"])
