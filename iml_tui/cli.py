@@ -530,6 +530,26 @@ def prepare_vtd_cmd(
     _print_tables([prepare_vtd(source, out)], [])
 
 
+@prepare_app.command("recordings")
+def prepare_recordings_cmd(
+    source: Annotated[Path, typer.Option(help="Folder of recordings (wav, flac, ogg, mp3).")],
+    classes: Annotated[str, typer.Option(help='Class names, comma-separated: "A,B,C".')],
+    out: Annotated[Path, typer.Option(help="Folder for the prepared split.")],
+    clip: Annotated[float, typer.Option(help="Clip length in seconds.")] = 10.0,
+    hop: Annotated[float, typer.Option(help="Seconds between clip starts.")] = 5.0,
+    labels: Annotated[Path | None, typer.Option(
+        help="Annotation file or folder (Raven, Audacity, CSV file,onset,offset,label).")] = None,
+    labels_format: Annotated[str | None, typer.Option(
+        help="raven|audacity|csv (default: told from the content).")] = None,
+    channel: Annotated[str, typer.Option(help="0 (first channel) or mix.")] = "0",
+) -> None:
+    """Own recordings -> clips with frame targets where annotated (labelled.npy marks them)."""
+    from iml_tui.data.recordings import prepare_recordings
+
+    _print_tables([prepare_recordings(source, out, classes, clip, hop, labels, labels_format,
+                                      channel)], [])
+
+
 @app.command("extract")
 def extract_cmd(
     input_: Annotated[Path, typer.Option("--input", help="A prepared folder (every split in it) "
