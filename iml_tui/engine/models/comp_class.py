@@ -2,7 +2,8 @@
 
 x (B, D) -> input BatchNorm -> compression [Linear, BN(momentum 0.05), LeakyReLU] x
 len(comp_hidden) -> Linear (H, H), no activation -> Linear -> embedding (B, E) -> classifier
-[Linear, BN, LeakyReLU] x len(cls_hidden) -> Linear -> logits (B, 2) -> LogSoftmax (SPEC D.2). Class 1 is the target. Decision: argmax (threshold 0.5).
+[Linear, BN, LeakyReLU] x len(cls_hidden) -> Linear -> logits (B, 2) -> LogSoftmax (SPEC D.2).
+Class 1 is the target. Decision: argmax (threshold 0.5).
 
 :func:`fit_stream_model` warm-starts from the current weights on the whole labelled pool with
 Adam until the epoch training loss has not improved for ``patience`` epochs (or ``max_epochs``).
