@@ -449,11 +449,27 @@ def budget_plan_cmd(
     runs_dir: Annotated[Path, typer.Argument(help="Reference run, or a folder of runs.")],
     name: Annotated[str, typer.Argument(help="Name of the plan (a folder in RUNS_DIR/"
                                         "budget_plans).")],
+    initial_value: Annotated[float | None, typer.Option(
+        help="linear / exponential: the first batch's count (default: the shape alone).")]
+    = None,
+    p: Annotated[float, typer.Option(help="exponential: decay per batch, (1 - p)^k.")] = 0.03,
+    lam_r: Annotated[float, typer.Option(help="geometric: regulariser of the ratio r.")] = 0.01,
+    a: Annotated[float, typer.Option(help="skew: width of the Rayleigh-like curve.")] = 0.25,
+    sessions: Annotated[str | None, typer.Option(
+        help="sessions: batch indices that get the budget, e.g. 0,12,30.")] = None,
+    batch_size: Annotated[int, typer.Option(
+        help="frontheavy: samples per batch when the run lists none.")] = 720,
 ) -> None:
     """Plan queries per batch with the same total as each reference run (for --budget-plan)."""
     from iml_tui.bench.stream_cli import budget_plan_command
+    from iml_tui.config import parse_int_list
+    from iml_tui.engine.budgets import PlanParams
 
-    budget_plan_command(kind.value, runs_dir, name)
+    params = PlanParams(initial_value=initial_value, p=p, lam_r=lam_r, a=a,
+                        sessions=None if sessions is None
+                        else tuple(_parse(parse_int_list, sessions, "--sessions")),
+                        batch_size=batch_size)
+    budget_plan_command(kind.value, runs_dir, name, params)
 
 
 @app.command("score")

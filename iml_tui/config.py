@@ -233,7 +233,9 @@ class StreamConfig:
     warn_mult: float = 2.5
     calm_mult: float = 0.5
     adwin_delta: float = 0.002
-    adwin_warn_delta: float = 0.01
+    adwin_warn_clock: int = 25  # one ADWIN: warning on these checks
+    adwin_drift_clock: int = 50  # drift on these (a multiple of the warning clock)
+    adwin_log_clock: int = 4  # the drift column's ADWIN without a drift budget
     hdddm_alpha: float = 0.05
     hdddm_warn_alpha: float = 0.1
     forget_n_batches: int = 0  # 0 = keep everything

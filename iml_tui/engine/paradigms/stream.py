@@ -461,7 +461,8 @@ class StreamRun:
         self.budget_cfg = BudgetConfig(
             n_queries=cfg.n_queries, drift=cfg.drift, drift_mult=cfg.drift_mult,
             warn_mult=cfg.warn_mult, calm_mult=cfg.calm_mult, min_al_samples=cfg.min_al_samples,
-            adwin_delta=cfg.adwin_delta, adwin_warn_delta=cfg.adwin_warn_delta,
+            adwin_delta=cfg.adwin_delta, adwin_warn_clock=cfg.adwin_warn_clock,
+            adwin_drift_clock=cfg.adwin_drift_clock, adwin_log_clock=cfg.adwin_log_clock,
             hdddm_alpha=cfg.hdddm_alpha, hdddm_warn_alpha=cfg.hdddm_warn_alpha)
         self.plan = plan
 
