@@ -79,6 +79,7 @@ from iml_tui.engine.scoring import ConfusionCounts, ScoreRow, make_score_row, wr
 from iml_tui.engine.strategies.stream_queries import (
     BASE_METHODS,
     METHODS,
+    order_by_score,
     query_scores,
     rank_queries,
     softmax,
@@ -90,7 +91,7 @@ TASKS: tuple[str, ...] = ("lid", "vtd")
 VTD_ORDERS: tuple[str, ...] = ("sorted", "random")
 #: config keys that do not change a run's result (left out of spec.json)
 RUNTIME_KEYS = frozenset({"jobs", "threads", "device", "out", "target"})
-_METRIC_METHODS = frozenset({"smax", "ent", "necs", "egl", "cover"})
+_SCORED_METHODS = frozenset({"smax", "ent", "necs", "egl", "pert"})
 _SIDES = {"fps": 1, "tps": 1, "fns": 0, "tns": 0}
 
 
@@ -115,6 +116,21 @@ class StreamInputs:
     @property
     def n_batches(self) -> int:
         return len(self.batches)
+
+
+def batch_metric(method: str, logits: np.ndarray, scores: np.ndarray | None) -> float | None:
+    """The ``metric`` column of a batch, with the original's sign and meaning per method:
+    smax -> the mean max softmax (positive: the batch's confidence), ent / necs / egl -> the mean
+    of their score (entropy, -logsumexp, gradient length), pert -> the mean share of flipping
+    perturbations, cover -> 1; rand and the combos -> none."""
+    if method == "smax":
+        return float(softmax(np.asarray(logits, np.float64)).max(axis=1).mean()) if len(
+            logits) else None
+    if method == "cover":
+        return 1.0
+    if method in _SCORED_METHODS and scores is not None and len(scores):
+        return float(np.mean(scores))
+    return None
 
 
 def validate_config(cfg: StreamConfig) -> None:
@@ -639,13 +655,17 @@ class StreamRun:
         n_q, drift_state = budget.for_batch(b, (pred != yb).astype(np.int64), inp.x[idx])
         n_q = max(0, min(n_q, len(idx)))
         method = self._al_method(logits)
-        ranking = rank_queries(method, logits, xb, st.pool_x, model, rng, combo=cfg.combo,
-                               n_select=n_q, n_pert=cfg.n_pert, pert_eps=cfg.pert_eps)
-        metric = None
         scores = None
-        if method in _METRIC_METHODS:
-            scores = np.asarray(query_scores(method, logits, xb, st.pool_x, model, rng))
-            metric = float(np.mean(scores))
+        if method in _SCORED_METHODS:  # one scoring pass gives the ranking and the metric
+            scores = np.asarray(query_scores(method, logits, xb, st.pool_x, model, rng,
+                                             n_pert=cfg.n_pert, pert_eps=cfg.pert_eps))
+            ranking = order_by_score(scores)
+        else:
+            ranking = rank_queries(method, logits, xb, st.pool_x, model, rng, combo=cfg.combo,
+                                   n_select=n_q, n_pert=cfg.n_pert, pert_eps=cfg.pert_eps)
+            if method == "cover":
+                scores = np.asarray(query_scores(method, logits, xb, st.pool_x, model, rng))
+        metric = batch_metric(method, logits, scores)
         if cfg.adapt_distr is not None:
             n_t = int(st.pool_y.sum())
             lt = adapt_distr_split(cfg.adapt_distr, n_t, len(st.pool_y) - n_t, n_q,
