@@ -71,7 +71,8 @@ def simulate(
     threads: Annotated[int | None, typer.Option(
         help="Torch threads per run; 0 = cores / jobs (config: threads).")] = None,
     max_epochs: Annotated[int | None, typer.Option(
-        help="Cap on training epochs per round (config: max_epochs).")] = None,
+        help="Cap on training epochs per round; lid / vtd: -1 = none, patience alone "
+        "(config: max_epochs).")] = None,
     config: Annotated[Path | None, typer.Option(
         help="YAML preset, e.g. configs/bioacoustic.yaml (lid / vtd: configs/<task>.yaml "
         "by default).")] = None,
@@ -102,7 +103,8 @@ def simulate(
         help="Corrective feedback: fps, tps, fns, tns, all, e.g. fpstps; none = plain AL "
         "(config: sim_type).")] = None,
     max_fb_samples: Annotated[int | None, typer.Option(
-        help="Most CF items per batch (config: max_fb_samples).")] = None,
+        help="Most CF items per batch; default none (no cap, as the original) "
+        "(config: max_fb_samples).")] = None,
     rank_cf: Annotated[bool | None, typer.Option(
         "--rank-cf/--no-rank-cf", help="Rank CF items by confidence (config: rank_cf).")] = None,
     boot_in: Annotated[bool | None, typer.Option(
@@ -126,6 +128,9 @@ def simulate(
         help="Re-initialise the model before every fit (config: reset_weights).")] = None,
     loss: Annotated[str | None, typer.Option(
         help="default, nll, dcf, imlm, focal (config: loss).")] = None,
+    compat: Annotated[str | None, typer.Option(
+        help="ours, or original: the original's reset_weights and forgetting, to compare with "
+        "published runs (config: compat).")] = None,
 ) -> None:
     """Simulate a paradigm with an oracle: bioacoustic pool AL rounds, or an lid / vtd stream."""
     if task is not Task.bioacoustic:
@@ -141,7 +146,7 @@ def simulate(
                   "samples_per_batch": samples_per_batch, "budget_plan": _str(budget_plan),
                   "drift": drift, "forget_n_batches": forget_n_batches,
                   "memory_cap": memory_cap, "reset_weights": reset_weights, "loss": loss,
-                  "jobs": jobs, "out": _str(out), "device": device, "threads": threads,
+                  "compat": compat, "jobs": jobs, "out": _str(out), "device": device, "threads": threads,
                   "max_epochs": max_epochs}
         _run_stream_task(task.value, config, stream, set_)
         return
@@ -152,7 +157,8 @@ def simulate(
              "--boot-in": boot_in, "--bootstrap": bootstrap, "--context": context,
              "--samples-per-batch": samples_per_batch, "--budget-plan": budget_plan,
              "--drift": drift, "--forget-n-batches": forget_n_batches,
-             "--memory-cap": memory_cap, "--reset-weights": reset_weights, "--loss": loss},
+             "--memory-cap": memory_cap, "--reset-weights": reset_weights, "--loss": loss,
+             "--compat": compat},
             task)
     from iml_tui.config import BioacousticConfig, load_config, parse_int_list, parse_seeds
 

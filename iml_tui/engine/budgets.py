@@ -512,18 +512,23 @@ class QueryBudget:
 
 
 def memory_keep(passes: np.ndarray, is_boot: np.ndarray, current: int,
-                forget_n_batches: int = 0, memory_cap: int = 0) -> np.ndarray:
+                forget_n_batches: int = 0, memory_cap: int = 0, *, forget_boot: bool = False,
+                sticky: np.ndarray | None = None) -> np.ndarray:
     """Bool mask (m,) of the labelled items to keep, items in order of labelling.
 
-    passes (m,): the batch each item was labelled in; is_boot (m,): bootstrap items (always
-    kept). ``forget_n_batches`` > 0 keeps stream items with pass > current - n;
-    ``memory_cap`` > 0 then keeps only the newest ``memory_cap`` stream items.
+    passes (m,): the batch each item was labelled in; is_boot (m,): bootstrap items (kept).
+    ``forget_n_batches`` > 0 keeps stream items with pass > current - n; ``memory_cap`` > 0 then
+    keeps only the newest ``memory_cap`` stream items. The original's forgetting
+    (``compat original``): ``forget_boot`` forgets the bootstrap items too (as pass -1), and
+    ``sticky`` (m,) items (its AL items of batches that had CF) are never forgotten.
     """
     p = np.asarray(passes, dtype=np.int64)
     boot = np.asarray(is_boot, dtype=bool)
+    stay = np.zeros(len(p), dtype=bool) if sticky is None else np.asarray(sticky, dtype=bool)
+    protected = stay if forget_boot else boot | stay
     keep = np.ones(len(p), dtype=bool)
     if forget_n_batches > 0:
-        keep &= boot | (p > current - forget_n_batches)
+        keep &= protected | (p > current - forget_n_batches)
     if memory_cap > 0:
         stream = np.flatnonzero(keep & ~boot)
         if len(stream) > memory_cap:
