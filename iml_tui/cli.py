@@ -80,7 +80,8 @@ def simulate(
     threads: Annotated[int | None, typer.Option(
         help="Torch threads per run; 0 = cores / jobs (config: threads).")] = None,
     max_epochs: Annotated[int | None, typer.Option(
-        help="Cap on training epochs per round (config: max_epochs).")] = None,
+        help="Cap on training epochs per round; lid / vtd: -1 = none, patience alone "
+        "(config: max_epochs).")] = None,
     config: Annotated[Path | None, typer.Option(
         help="YAML preset, e.g. configs/bioacoustic.yaml (lid / vtd: configs/<task>.yaml "
         "by default).")] = None,
@@ -111,7 +112,8 @@ def simulate(
         help="Corrective feedback: fps, tps, fns, tns, all, e.g. fpstps; none = plain AL "
         "(config: sim_type).")] = None,
     max_fb_samples: Annotated[int | None, typer.Option(
-        help="Most CF items per batch (config: max_fb_samples).")] = None,
+        help="Most CF items per batch; default none (no cap, as the original) "
+        "(config: max_fb_samples).")] = None,
     rank_cf: Annotated[bool | None, typer.Option(
         "--rank-cf/--no-rank-cf", help="Rank CF items by confidence (config: rank_cf).")] = None,
     boot_in: Annotated[bool | None, typer.Option(
@@ -135,6 +137,9 @@ def simulate(
         help="Re-initialise the model before every fit (config: reset_weights).")] = None,
     loss: Annotated[str | None, typer.Option(
         help="default, nll, dcf, imlm, focal (config: loss).")] = None,
+    compat: Annotated[str | None, typer.Option(
+        help="ours, or original: the original's reset_weights and forgetting, to compare with "
+        "published runs (config: compat).")] = None,
 ) -> None:
     """Simulate a paradigm with an oracle: bioacoustic pool AL rounds, or an lid / vtd stream."""
     if task is not Task.bioacoustic:
@@ -150,7 +155,7 @@ def simulate(
                   "samples_per_batch": samples_per_batch, "budget_plan": _str(budget_plan),
                   "drift": drift, "forget_n_batches": forget_n_batches,
                   "memory_cap": memory_cap, "reset_weights": reset_weights, "loss": loss,
-                  "jobs": jobs, "out": _str(out), "device": device, "threads": threads,
+                  "compat": compat, "jobs": jobs, "out": _str(out), "device": device, "threads": threads,
                   "max_epochs": max_epochs}
         _run_stream_task(task.value, config, stream, set_)
         return
@@ -161,7 +166,8 @@ def simulate(
              "--boot-in": boot_in, "--bootstrap": bootstrap, "--context": context,
              "--samples-per-batch": samples_per_batch, "--budget-plan": budget_plan,
              "--drift": drift, "--forget-n-batches": forget_n_batches,
-             "--memory-cap": memory_cap, "--reset-weights": reset_weights, "--loss": loss},
+             "--memory-cap": memory_cap, "--reset-weights": reset_weights, "--loss": loss,
+             "--compat": compat},
             task)
     from iml_tui.config import BioacousticConfig, load_config, parse_int_list, parse_seeds
 
@@ -484,11 +490,27 @@ def budget_plan_cmd(
     runs_dir: Annotated[Path, typer.Argument(help="Reference run, or a folder of runs.")],
     name: Annotated[str, typer.Argument(help="Name of the plan (a folder in RUNS_DIR/"
                                         "budget_plans).")],
+    initial_value: Annotated[float | None, typer.Option(
+        help="linear / exponential: the first batch's count (default: the shape alone).")]
+    = None,
+    p: Annotated[float, typer.Option(help="exponential: decay per batch, (1 - p)^k.")] = 0.03,
+    lam_r: Annotated[float, typer.Option(help="geometric: regulariser of the ratio r.")] = 0.01,
+    a: Annotated[float, typer.Option(help="skew: width of the Rayleigh-like curve.")] = 0.25,
+    sessions: Annotated[str | None, typer.Option(
+        help="sessions: batch indices that get the budget, e.g. 0,12,30.")] = None,
+    batch_size: Annotated[int, typer.Option(
+        help="frontheavy: samples per batch when the run lists none.")] = 720,
 ) -> None:
     """Plan queries per batch with the same total as each reference run (for --budget-plan)."""
     from iml_tui.bench.stream_cli import budget_plan_command
+    from iml_tui.config import parse_int_list
+    from iml_tui.engine.budgets import PlanParams
 
-    budget_plan_command(kind.value, runs_dir, name)
+    params = PlanParams(initial_value=initial_value, p=p, lam_r=lam_r, a=a,
+                        sessions=None if sessions is None
+                        else tuple(_parse(parse_int_list, sessions, "--sessions")),
+                        batch_size=batch_size)
+    budget_plan_command(kind.value, runs_dir, name, params)
 
 
 @app.command("score")
@@ -563,6 +585,26 @@ def prepare_vtd_cmd(
     from iml_tui.data.vtd import prepare_vtd
 
     _print_tables([prepare_vtd(source, out)], [])
+
+
+@prepare_app.command("recordings")
+def prepare_recordings_cmd(
+    source: Annotated[Path, typer.Option(help="Folder of recordings (wav, flac, ogg, mp3).")],
+    classes: Annotated[str, typer.Option(help='Class names, comma-separated: "A,B,C".')],
+    out: Annotated[Path, typer.Option(help="Folder for the prepared split.")],
+    clip: Annotated[float, typer.Option(help="Clip length in seconds.")] = 10.0,
+    hop: Annotated[float, typer.Option(help="Seconds between clip starts.")] = 5.0,
+    labels: Annotated[Path | None, typer.Option(
+        help="Annotation file or folder (Raven, Audacity, CSV file,onset,offset,label).")] = None,
+    labels_format: Annotated[str | None, typer.Option(
+        help="raven|audacity|csv (default: told from the content).")] = None,
+    channel: Annotated[str, typer.Option(help="0 (first channel) or mix.")] = "0",
+) -> None:
+    """Own recordings -> clips with frame targets where annotated (labelled.npy marks them)."""
+    from iml_tui.data.recordings import prepare_recordings
+
+    _print_tables([prepare_recordings(source, out, classes, clip, hop, labels, labels_format,
+                                      channel)], [])
 
 
 @app.command("extract")

@@ -311,7 +311,7 @@ class StreamConfig:
     adapt_distr: float | None = None  # wanted target share of the labelled pool
     # corrective feedback
     sim_type: str = "none"  # tokens fps tps fns tns all, e.g. fpstps; none = plain online AL
-    max_fb_samples: int | None = 16  # null = no cap
+    max_fb_samples: int | None = None  # null = no cap (the original's default)
     rank_cf: bool = False  # errors most-confident first, correct ones least-confident first
     # budgets and memory
     budget_plan: str = ""  # plan folder or file from `iml-tui budget plan`
@@ -320,7 +320,9 @@ class StreamConfig:
     warn_mult: float = 2.5
     calm_mult: float = 0.5
     adwin_delta: float = 0.002
-    adwin_warn_delta: float = 0.01
+    adwin_warn_clock: int = 25  # one ADWIN: warning on these checks
+    adwin_drift_clock: int = 50  # drift on these (a multiple of the warning clock)
+    adwin_log_clock: int = 4  # the drift column's ADWIN without a drift budget
     hdddm_alpha: float = 0.05
     hdddm_warn_alpha: float = 0.1
     forget_n_batches: int = 0  # 0 = keep everything
@@ -334,6 +336,9 @@ class StreamConfig:
     class_layers: int = 3
     init_weights: str = ""  # state dict to start from (the original's load_pretrained)
     reset_weights: bool = False  # re-initialise before every fit
+    # ours | original: reproduce the original's reset_weights (a no-op that skips the CF refit)
+    # and forgetting (drops the bootstrap too, keeps AL items of batches with CF for good)
+    compat: str = "ours"
     # loss and training
     loss: str = "default"  # default | nll | dcf | imlm | focal
     class_weights: str = "fixed"  # fixed [1, target_weight] | balanced | inverse
@@ -347,7 +352,7 @@ class StreamConfig:
     batch_size: int = 256
     patience: int = 15  # epochs without a lower training loss before a fit stops
     min_delta: float = 0.0
-    max_epochs: int = 300  # cap per fit (the original had none)
+    max_epochs: int = -1  # cap per fit; -1 = none, patience alone (the original's default)
     epochs_per_pass: int = 0  # > 0: exactly this many epochs per fit instead of patience
     # run
     seed: int = 18792

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -36,9 +37,17 @@ def _value(r: RoundRecord, split: str, metric: str) -> float:
     return float(getattr(r, f"{split}_{'map' if metric == 'cmap' else 'f1'}"))
 
 
-def _ms(values: list[float], scale: float = 1.0) -> tuple[str, str]:
+def sample_std(a: np.ndarray, ddof: int = 1) -> float:
+    """Standard deviation with ``ddof`` (pandas' default 1; nan with fewer than ddof + 1)."""
+    return float(a.std(ddof=ddof)) if len(a) > ddof else math.nan
+
+
+def _ms(values: list[float], scale: float = 1.0, ddof: int = 1) -> tuple[str, str]:
+    """(mean, std) cells; std with ``ddof`` as the original's al_results.csv: ddof 1 (pandas)
+    per strategy, ddof 0 for the fully supervised reference; an empty cell when undefined."""
     a = np.asarray(values, dtype=np.float64) * scale
-    return f"{a.mean():.2f}", f"{a.std():.2f}"
+    sd = sample_std(a, ddof)
+    return f"{a.mean():.2f}", "" if math.isnan(sd) else f"{sd:.2f}"
 
 
 Group = tuple[str, str, int]
@@ -54,13 +63,14 @@ def group_rounds(result: SweepResult) -> dict[Group, list[RoundRecord]]:
 
 
 def al_results_rows(result: SweepResult, warm_k: int) -> list[list[str]]:
-    """One row per (strategy, start, budget): means and stds over seeds, in percent."""
+    """One row per (strategy, start, budget): means and stds over seeds (ddof 1; the fully
+    supervised columns ddof 0, as the original), in percent."""
     rows = []
     full_cells: list[str] = []
     for split, metric in SPLIT_METRICS:
         if result.full:
             key = f"{split}_{'map' if metric == 'cmap' else 'f1'}"
-            full_cells += list(_ms([getattr(f, key) for f in result.full], 100.0))
+            full_cells += list(_ms([getattr(f, key) for f in result.full], 100.0, ddof=0))
         else:
             full_cells += ["", ""]
     for (strategy, start, budget), recs in group_rounds(result).items():
@@ -106,14 +116,16 @@ def results_table(result: SweepResult, metric: str = "test_map", with_std: bool 
             recs = groups.get((s, st, b), [])
             if recs:
                 a = np.asarray([getattr(r, metric) for r in recs]) * 100.0
-                cells.append(f"{a.mean():.1f}±{a.std():.1f}" if with_std else f"{a.mean():.1f}")
+                sd = sample_std(a)
+                cells.append(f"{a.mean():.1f}±{sd:.1f}" if with_std and not math.isnan(sd)
+                             else f"{a.mean():.1f}")
             else:
                 cells.append("")
         last = groups.get((s, st, budgets[-1]), [])
         rare = f"{np.mean([r.rare_found for r in last]):.1f}" if last else ""
         table.add_row(s, st, *cells, rare)
     if result.full:
-        m, sd = _ms([getattr(f, metric) for f in result.full], 100.0)
+        m, sd = _ms([getattr(f, metric) for f in result.full], 100.0, ddof=0)
         table.caption = f"fully supervised: {m} ± {sd} ({len(result.full)} seeds)"
     return table
 
@@ -146,7 +158,7 @@ def plot_learning_curves(result: SweepResult, path: Path) -> None:
             budgets = sorted(b for (s2, st2, b) in groups if s2 == s and st2 == st)
             vals = [np.array([r.test_map for r in groups[(s, st, b)]]) * 100 for b in budgets]
             mean = np.array([v.mean() for v in vals])
-            std = np.array([v.std() for v in vals])
+            std = np.array([0.0 if len(v) < 2 else v.std(ddof=1) for v in vals])
             ax.plot(budgets, mean, marker="o", label=s)
             ax.fill_between(budgets, mean - std, mean + std, alpha=0.15)
         if result.full:

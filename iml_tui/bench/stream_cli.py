@@ -7,7 +7,7 @@ import dataclasses
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,6 +16,9 @@ from iml_tui.bench.progress import rate_progress
 from iml_tui.config import StreamConfig, load_config
 from iml_tui.demo.assets import is_demo, resolve_feat_root
 from iml_tui.errors import UserError
+
+if TYPE_CHECKING:
+    from iml_tui.engine.budgets import PlanParams
 
 
 def run_stream_command(task: str, preset: Path | None, overrides: Mapping[str, Any],
@@ -73,10 +76,11 @@ def order_command(method: str, split: str, seed: int, feat_root: Path | None,
     return path
 
 
-def budget_plan_command(kind: str, runs_dir: Path, name: str) -> None:
+def budget_plan_command(kind: str, runs_dir: Path, name: str,
+                        params: PlanParams | None = None) -> None:
     from iml_tui.engine.budgets import write_budget_plans
 
-    paths = write_budget_plans(kind, runs_dir, name)
+    paths = write_budget_plans(kind, runs_dir, name, params)
     Console(stderr=True).print(f"wrote {len(paths)} plan(s) in {paths[0].parent}; "
                                f"use them with --budget-plan {paths[0].parent}")
 

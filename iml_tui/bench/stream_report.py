@@ -27,9 +27,14 @@ from iml_tui.engine.scoring import (
 )
 from iml_tui.errors import UserError
 
-HEADER: tuple[str, ...] = ("run", "batches", "DCF", "FNR", "FPR", "IMLM", "% adapt", "% target")
+#: "% adapt" / "% target" are ours (labelled incl. bootstrap over the stream; the final pool's
+#: target share); the "(orig)" columns the original's print_basic_results (runs) and combo_scores
+#: (the pooled row), see :class:`~iml_tui.engine.scoring.RunSummary`.
+HEADER: tuple[str, ...] = ("run", "batches", "DCF", "FNR", "FPR", "IMLM", "% adapt", "% target",
+                           "% adapt (orig)", "% target (orig)")
 CSV_HEADER: tuple[str, ...] = ("run", "batches", "dcf", "fnr", "fpr", "imlm", "pct_adapt",
-                               "pct_target", "n_total", "n_pos", "n_fn", "n_fp", "n_al", "n_boot")
+                               "pct_target", "n_total", "n_pos", "n_fn", "n_fp", "n_al", "n_boot",
+                               "pct_adapt_orig", "pct_target_orig")
 COMPARE_METRICS: tuple[str, ...] = ("dcf", "fnr", "fpr", "imlm", "pre_dcf")
 
 
@@ -64,7 +69,8 @@ def collect_runs(paths: Sequence[str | Path]) -> list[ScoredRun]:
 
 def _cells(s: RunSummary | PooledSummary) -> list[str]:
     return [f"{s.dcf:.4f}", f"{s.fnr:.4f}", f"{s.fpr:.4f}", f"{s.imlm:.4f}",
-            f"{s.pct_adapt:.2f}", f"{s.pct_target:.2f}"]
+            f"{s.pct_adapt:.2f}", f"{s.pct_target:.2f}", f"{s.pct_adapt_orig:.2f}",
+            f"{s.pct_target_orig:.2f}"]
 
 
 def table_rows(runs: Sequence[ScoredRun]) -> list[list[str]]:
@@ -96,13 +102,14 @@ def scores_csv(runs: Sequence[ScoredRun]) -> str:
         s = r.summary
         w.writerow([r.name, s.n_batches, f"{s.dcf:.4f}", f"{s.fnr:.4f}", f"{s.fpr:.4f}",
                     f"{s.imlm:.4f}", f"{s.pct_adapt:.2f}", f"{s.pct_target:.2f}", s.n_total,
-                    s.n_pos, s.n_fn, s.n_fp, s.n_al, s.n_boot])
+                    s.n_pos, s.n_fn, s.n_fp, s.n_al, s.n_boot, f"{s.pct_adapt_orig:.2f}",
+                    f"{s.pct_target_orig:.2f}"])
     if len(runs) > 1:
         p = pooled_summary(r.summary for r in runs)
         w.writerow(["pooled", sum(r.summary.n_batches for r in runs), f"{p.dcf:.4f}",
                     f"{p.fnr:.4f}", f"{p.fpr:.4f}", f"{p.imlm:.4f}", f"{p.pct_adapt:.2f}",
                     f"{p.pct_target:.2f}", p.n_total, p.n_pos, p.n_fn, p.n_fp, p.n_adapt,
-                    p.n_boot])
+                    p.n_boot, f"{p.pct_adapt_orig:.2f}", f"{p.pct_target_orig:.2f}"])
     return buf.getvalue()
 
 

@@ -7,10 +7,11 @@ How many AL queries batch b gets:
   run by :func:`plan_budget` (same total as the reference run's AL queries).
 - **drift-based** (``drift``): a detector looks at the batch before the queries are chosen:
   drift -> ``drift_mult`` n_q (5), warning -> ``warn_mult`` n_q (2.5), else ``calm_mult`` n_q
-  (1/2), rounded half up and at least ``min_al_samples``. ``adwin``: river's ADWIN on the
-  pre-test per-sample error stream (simulation knowledge, as in the original; the warning level is
-  a second ADWIN with a looser ``adwin_warn_delta``); ``hdddm``: :class:`HDDDM` on the batch's
-  features (label-free).
+  (1/2), truncated with int() as the original and at least ``min_al_samples``. ``adwin``: one
+  river ADWIN (delta 0.002) on the pre-test per-sample error stream (simulation knowledge, as in
+  the original), warning on its clock-25 checks, drift on its clock-50 checks
+  (:class:`AdwinDetector`); ``hdddm``: :class:`HDDDM` on the batch's features (label-free).
+  Without a drift budget the ``drift`` column logs an ADWIN with clock 4 (:class:`DriftLog`).
 
 Memory (:func:`memory_keep`): ``forget_n_batches`` keeps only the stream items labelled in the
 last n batches; ``memory_cap`` keeps only the newest ``memory_cap`` stream items (a ring buffer).
@@ -20,7 +21,7 @@ The bootstrap items are always kept, so both classes stay in the pool.
 from __future__ import annotations
 
 import csv
-import itertools
+import dataclasses
 import json
 import math
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from typing import Protocol
 
 import numpy as np
 
+from iml_tui.atomic import atomic_write_text
 from iml_tui.engine.scoring import read_scores
 from iml_tui.errors import UserError
 
@@ -37,9 +39,10 @@ PLAN_TYPES: tuple[str, ...] = (
     "uniform", "frontheavy", "linear", "geometric", "exponential", "skew", "sessions", "oracle")
 DRIFT_METHODS: tuple[str, ...] = ("none", "adwin", "hdddm")
 NO_DRIFT, WARNING, DRIFT = 0, 1, 2
-GEOMETRIC_RATIO = 0.9
-EXPONENTIAL_DECAY = 5.0
-SESSION_RATIO = 0.5
+EXPONENTIAL_P = 0.03
+GEOMETRIC_LAM_R = 0.01
+SKEW_A = 0.25
+ORACLE_MIN = 4
 PLAN_DIR = "budget_plans"
 
 
@@ -72,71 +75,147 @@ def allocate(weights: Sequence[float] | np.ndarray, total: int) -> np.ndarray:
     return out
 
 
-def plan_weights(kind: str, n_batches: int, *,
-                 errors: Sequence[float] | np.ndarray | None = None,
-                 groups: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
-    """Relative budget weights (n_batches,) of a plan type; b = 0 .. n-1 is the batch index.
+@dataclass(frozen=True)
+class PlanParams:
+    """Parameters of the plan shapes (the original's defaults).
 
-    - ``uniform``: w_b = 1.
-    - ``frontheavy``: half the total over the first ceil(n/4) batches, half over the rest
-      (uniform inside each part; all of it in the first part when n < 2).
-    - ``linear``: w_b = n - b (linearly decreasing to 1 at the last batch).
-    - ``geometric``: w_b = 0.9^b (a fixed ratio per batch).
-    - ``exponential``: w_b = exp(-5 b / n) (decays by e^-5 over the whole stream).
-    - ``skew``: w_b = 1 / (b + 1) (power law: a heavy head, a long tail).
-    - ``sessions``: a session is a maximal run of consecutive batches with the same dominant
-      class (``groups``: the reference run's ``batches.csv``; VTD: each batch its own session);
-      every session gets the same share, spent 1/2, 1/4, ... over its batches
-      (w = 0.5^(position in session), normalised per session).
-    - ``oracle``: w_b = the reference run's pre-test errors of batch b (pre_fns + pre_fps):
-      queries go where the model was wrong (uniform when it never was).
+    ``initial_value``: the first batch's count of ``linear`` / ``exponential`` (None: the shape
+    alone) and the start of the ``geometric`` fit (None: twice the mean); ``p``: the per-batch decay of ``exponential``; ``lam_r``: the regulariser of r in the
+    ``geometric`` fit; ``a``: the width of the ``skew`` curve (a share of the stream);
+    ``sessions``: the batches that get the budget in ``sessions`` (None: the first batch of each
+    run of one dominant class, else every batch); ``batch_size``: the batch size ``frontheavy``
+    fills; ``oracle_min``: the floor of ``oracle``.
     """
-    if kind not in PLAN_TYPES:
-        raise UserError(f"unknown budget plan type {kind!r}", None,
-                        f"use one of {', '.join(PLAN_TYPES)}")
-    n = n_batches
-    b = np.arange(n, dtype=np.float64)
-    if kind == "uniform":
-        return np.ones(n)
-    if kind == "frontheavy":
-        head = max(1, math.ceil(n / 4)) if n else 0
-        w = np.zeros(n)
-        if head >= n:
-            w[:] = 1.0
-        else:
-            w[:head] = 0.5 / head
-            w[head:] = 0.5 / (n - head)
-        return w
-    if kind == "linear":
-        return n - b
-    if kind == "geometric":
-        return np.power(GEOMETRIC_RATIO, b)
-    if kind == "exponential":
-        return np.exp(-EXPONENTIAL_DECAY * b / max(1, n))
-    if kind == "skew":
-        return 1.0 / (b + 1.0)
-    if kind == "sessions":
-        g = np.arange(n) if groups is None else np.asarray(groups, dtype=np.int64)
-        if len(g) != n:
-            raise ValueError(f"{len(g)} groups for {n} batches")
-        starts = [0] + [i for i in range(1, n) if g[i] != g[i - 1]]
-        bounds = [*starts, n]
-        w = np.zeros(n)
-        for s, e in itertools.pairwise(bounds):
-            part = np.power(SESSION_RATIO, np.arange(e - s, dtype=np.float64))
-            w[s:e] = part / part.sum()
-        return w
-    err = np.zeros(n) if errors is None else np.asarray(errors, dtype=np.float64)
-    if len(err) != n:
-        raise ValueError(f"{len(err)} error counts for {n} batches")
-    return err
+
+    initial_value: float | None = None
+    p: float = EXPONENTIAL_P
+    lam_r: float = GEOMETRIC_LAM_R
+    a: float = SKEW_A
+    sessions: tuple[int, ...] | None = None
+    batch_size: int = 720
+    oracle_min: int = ORACLE_MIN
+
+
+def fit_geometric(total: float, n: int, lam_r: float = GEOMETRIC_LAM_R,
+                  initial_value: float | None = None, steps: int = 5000,
+                  lr: float = 0.02) -> tuple[float, float]:
+    """(a, r) of the geometric plan a r^k, k = 0 .. n-1, fitted to ``total`` by gradient descent.
+
+    In the scaled unknown u = a n / total (u = 1: the mean count), the loss is
+    (u s(r) - 1)^2 + (u - u0)^2 + lam_r r^2 with s(r) = (1/n) sum_k r^k: the plan's total, its
+    first count near ``initial_value`` (u0 = initial_value n / total; default 2, twice the mean)
+    and ``lam_r`` pulling r down. Start u = u0, r = 1; r stays in [0.01, 1].
+    """
+    if n <= 0 or total <= 0:
+        return 0.0, 1.0
+    u0 = 2.0 if initial_value is None else initial_value * n / total
+    k = np.arange(n, dtype=np.float64)
+    u, r = u0, 1.0
+    for _ in range(steps):
+        s = np.power(r, k).sum() / n
+        ds = (k[1:] * np.power(r, k[1:] - 1)).sum() / n
+        err = u * s - 1.0
+        gu = 2.0 * err * s + 2.0 * (u - u0)
+        gr = 2.0 * err * u * ds + 2.0 * lam_r * r
+        u -= lr * gu
+        r = float(np.clip(r - lr * gr, 0.01, 1.0))
+    return u * total / n, r
+
+
+def _pinned_first(shape: np.ndarray, total: int, first: float | None) -> np.ndarray:
+    """Counts: batch 0 gets ``first`` (at most ``total``), the rest of the total goes over the
+    later batches by ``shape[1:]``; without ``first``, all of it by ``shape``."""
+    if first is None or len(shape) < 2:
+        return allocate(shape, total)
+    head = min(total, max(0, int(first)))
+    return np.concatenate([[head], allocate(shape[1:], total - head)]).astype(np.int64)
+
+
+def _sessions_of(groups: np.ndarray | None, n: int) -> list[int]:
+    if groups is None:
+        return list(range(n))
+    g = np.asarray(groups, dtype=np.int64)
+    if len(g) != n:
+        raise ValueError(f"{len(g)} groups for {n} batches")
+    return [0] + [i for i in range(1, n) if g[i] != g[i - 1]]
 
 
 def plan_budget(kind: str, total: int, n_batches: int, *,
                 errors: Sequence[float] | np.ndarray | None = None,
-                groups: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
-    """Queries per batch (n_batches,) int64 of plan type ``kind``, summing to ``total``."""
-    return allocate(plan_weights(kind, n_batches, errors=errors, groups=groups), total)
+                groups: Sequence[int] | np.ndarray | None = None,
+                targets: Sequence[int] | np.ndarray | None = None,
+                sizes: Sequence[int] | np.ndarray | None = None,
+                params: PlanParams | None = None) -> np.ndarray:
+    """Queries per batch (n_batches,) int64 of plan type ``kind``, summing to ``total``.
+
+    b = 0 .. n-1 is the batch index; shares are rounded by :func:`allocate`.
+
+    - ``uniform``: the same count every batch.
+    - ``frontheavy``: whole batches from the front: batch b gets all its samples
+      (``sizes[b]``, else ``batch_size``) until the total is spent; the last one the rest.
+    - ``linear``: w_b = n - b; ``exponential``: w_b = (1 - p)^b (p = 0.03); with
+      ``initial_value`` batch 0 gets that many and the rest goes by w over batches 1 ..
+    - ``geometric``: a r^b with (a, r) from :func:`fit_geometric` (``lam_r``, ``initial_value``).
+    - ``skew``: 1/2 a Rayleigh-like curve x / a^2 exp(-x^2 / (2 a^2)), x = (b + 1) / n, plus 1/2
+      uniform (both normalised to sum 1).
+    - ``sessions``: the total spread evenly over the listed batches (``sessions``; default the
+      first batch of each run of one dominant class in ``groups``, else every batch), 0 elsewhere.
+    - ``oracle``: every batch gets ``oracle_min`` (4; less when the total is short), the rest in
+      proportion to the targets per batch (``targets``; else the pre-test errors ``errors``;
+      uniform when all are 0): with the reference total of 8 per batch, a mean of 8.
+    """
+    if kind not in PLAN_TYPES:
+        raise UserError(f"unknown budget plan type {kind!r}", None,
+                        f"use one of {', '.join(PLAN_TYPES)}")
+    if total < 0:
+        raise ValueError("total must be >= 0")
+    pp = params or PlanParams()
+    n = n_batches
+    b = np.arange(n, dtype=np.float64)
+    if n == 0:
+        return allocate([], total)
+    if kind == "uniform":
+        return allocate(np.ones(n), total)
+    if kind == "frontheavy":
+        cap = (np.full(n, pp.batch_size, np.int64) if sizes is None
+               else np.asarray(sizes, dtype=np.int64))
+        if len(cap) != n:
+            raise ValueError(f"{len(cap)} batch sizes for {n} batches")
+        out = np.zeros(n, dtype=np.int64)
+        left = total
+        for i in range(n):
+            out[i] = min(left, int(cap[i]))
+            left -= int(out[i])
+        if left:  # more than the stream holds: the rest evenly
+            out += allocate(np.ones(n), left)
+        return out
+    if kind == "linear":
+        return _pinned_first(n - b, total, pp.initial_value)
+    if kind == "exponential":
+        return _pinned_first(np.power(1.0 - pp.p, b), total, pp.initial_value)
+    if kind == "geometric":
+        a, r = fit_geometric(total, n, pp.lam_r, pp.initial_value)
+        return allocate(a * np.power(r, b), total)
+    if kind == "skew":
+        x = (b + 1.0) / n
+        ray = x / pp.a**2 * np.exp(-(x**2) / (2.0 * pp.a**2))
+        return allocate(0.5 * ray / ray.sum() + 0.5 / n, total)
+    if kind == "sessions":
+        chosen = (list(pp.sessions) if pp.sessions is not None
+                  else _sessions_of(None if groups is None else np.asarray(groups), n))
+        bad = [s for s in chosen if not 0 <= s < n]
+        if bad or not chosen:
+            raise UserError(f"sessions {bad or chosen} are not batches 0 .. {n - 1}", None,
+                            "list batch indices of the stream, e.g. --sessions 0,12,30")
+        w = np.zeros(n)
+        w[np.asarray(sorted(set(chosen)), dtype=np.int64)] = 1.0
+        return allocate(w, total)
+    weights = targets if targets is not None else errors
+    w = np.zeros(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    if len(w) != n:
+        raise ValueError(f"{len(w)} weights for {n} batches")
+    floor = min(pp.oracle_min, total // n)
+    return np.full(n, floor, np.int64) + allocate(w, total - floor * n)
 
 
 # --- plan files ---------------------------------------------------------------------------------
@@ -148,6 +227,8 @@ class ReferenceRun:
     n_al: np.ndarray  # (n_batches,)
     errors: np.ndarray  # (n_batches,) pre_fns + pre_fps
     groups: np.ndarray | None  # (n_batches,) dominant class per batch, if recorded
+    sizes: np.ndarray | None = None  # (n_batches,) samples per batch, if recorded
+    targets: np.ndarray | None = None  # (n_batches,) target samples per batch, if recorded
 
     @property
     def total(self) -> int:
@@ -173,37 +254,48 @@ def read_reference(run_dir: str | Path) -> ReferenceRun:
     """A reference run from its ``scores.csv`` (and ``batches.csv`` when present)."""
     d = Path(run_dir)
     rows = read_scores(d / "scores.csv")
-    groups = None
+    groups = sizes = targets = None
     bpath = d / "batches.csv"
     if bpath.is_file():
         with bpath.open(newline="") as fh:
-            groups = np.array([int(r["group"]) for r in csv.DictReader(fh)], dtype=np.int64)
+            table = list(csv.DictReader(fh))
+        try:
+            groups = np.array([int(r["group"]) for r in table], dtype=np.int64)
+            sizes = np.array([int(r["n"]) for r in table], dtype=np.int64)
+            targets = np.array([int(r["n_target"]) for r in table], dtype=np.int64)
+        except (KeyError, ValueError) as exc:
+            raise UserError(f"not a batches table ({exc})", bpath, "re-run the reference run"
+                            ) from exc
         if len(groups) != len(rows):
             raise UserError(f"{len(groups)} batches listed, {len(rows)} scored", bpath,
                             "re-run the reference run")
     return ReferenceRun(name=d.name, n_al=np.array([r.n_al for r in rows], dtype=np.int64),
                         errors=np.array([r.pre_fns + r.pre_fps for r in rows], dtype=np.int64),
-                        groups=groups)
+                        groups=groups, sizes=sizes, targets=targets)
 
 
-def write_budget_plans(kind: str, runs_dir: str | Path, name: str) -> list[Path]:
+def write_budget_plans(kind: str, runs_dir: str | Path, name: str,
+                       params: PlanParams | None = None) -> list[Path]:
     """One plan per reference run in ``runs_dir``: ``<runs_dir>/budget_plans/<name>/<run>.txt``
     (one count per line) with the run's total, plus ``plan.json`` describing them."""
     if not name or "/" in name or name.startswith("."):
         raise UserError(f"bad plan name {name!r}", None, "use a plain folder name")
-    plan_weights(kind, 0)  # validates the type before any file is touched
+    plan_budget(kind, 0, 0)  # validates the type before any file is touched
     out = Path(runs_dir) / PLAN_DIR / name
     written: list[Path] = []
     summary: dict[str, dict[str, int]] = {}
     for run in find_runs(runs_dir):
         ref = read_reference(run)
-        plan = plan_budget(kind, ref.total, len(ref.n_al), errors=ref.errors, groups=ref.groups)
+        plan = plan_budget(kind, ref.total, len(ref.n_al), errors=ref.errors, groups=ref.groups,
+                           targets=ref.targets, sizes=ref.sizes, params=params)
         out.mkdir(parents=True, exist_ok=True)
         path = out / f"{ref.name}.txt"
-        path.write_text("".join(f"{int(v)}\n" for v in plan))
+        atomic_write_text(path, "".join(f"{int(v)}\n" for v in plan))
         written.append(path)
         summary[ref.name] = {"batches": len(plan), "total": int(plan.sum())}
-    (out / "plan.json").write_text(json.dumps({"type": kind, "runs": summary}, indent=2))
+    atomic_write_text(out / "plan.json", json.dumps(
+        {"type": kind, "params": dataclasses.asdict(params or PlanParams()), "runs": summary},
+        indent=2))
     return written
 
 
@@ -234,29 +326,54 @@ class DriftDetector(Protocol):
 
 
 class AdwinDetector:
-    """river's ADWIN on the per-sample 0/1 error stream; a looser second ADWIN gives warnings.
+    """One river ADWIN (``delta``) on the per-sample 0/1 error stream, as the original.
 
-    A batch is DRIFT when the strict detector (``delta``) fires on any of its samples, WARNING
-    when only the loose one (``warn_delta`` > delta) does.
+    It checks for a change every ``warn_clock`` samples (river's ``clock``). A detection on a
+    check that falls on a multiple of ``drift_clock`` samples (the checks a clock-50 ADWIN would
+    make) is DRIFT, one on the checks in between (those only a clock-25 ADWIN makes) is WARNING;
+    a batch takes the strongest state of its samples. ``detections`` counts every detection.
     """
 
-    def __init__(self, delta: float = 0.002, warn_delta: float = 0.01) -> None:
+    def __init__(self, delta: float = 0.002, warn_clock: int = 25, drift_clock: int = 50) -> None:
         from river.drift import ADWIN
 
-        if not 0.0 < delta <= warn_delta < 1.0:
-            raise UserError(f"ADWIN deltas {delta}, {warn_delta} must be 0 < delta <= warn < 1",
-                            None, "fix adwin_delta / adwin_warn_delta")
-        self.strict = ADWIN(delta=delta)
-        self.loose = ADWIN(delta=warn_delta)
+        if not 0.0 < delta < 1.0:
+            raise UserError(f"ADWIN delta {delta} must be in (0, 1)", None, "fix adwin_delta")
+        if warn_clock < 1 or drift_clock < warn_clock or drift_clock % warn_clock:
+            raise UserError(f"ADWIN clocks {warn_clock}, {drift_clock}: the drift clock must be a "
+                            "multiple of the warning clock", None,
+                            "fix adwin_warn_clock / adwin_drift_clock (the original: 25, 50)")
+        self.adwin = ADWIN(delta=delta, clock=warn_clock)
+        self.drift_clock = drift_clock
+        self.seen = 0
+        self.detections = 0
 
     def update(self, errors: np.ndarray, x: np.ndarray) -> int:
-        drift = warn = False
+        state = NO_DRIFT
         for e in np.asarray(errors, dtype=np.float64).ravel():
-            self.strict.update(float(e))
-            self.loose.update(float(e))
-            drift |= bool(self.strict.drift_detected)
-            warn |= bool(self.loose.drift_detected)
-        return DRIFT if drift else WARNING if warn else NO_DRIFT
+            self.adwin.update(float(e))
+            self.seen += 1
+            if self.adwin.drift_detected:
+                self.detections += 1
+                state = max(state, DRIFT if self.seen % self.drift_clock == 0 else WARNING)
+        return state
+
+
+class DriftLog:
+    """The ``drift`` column without a drift budget: 1 when an ADWIN (``delta``, clock 4) on the
+    per-sample errors detects a change inside the batch, else 0 (the original logs it always)."""
+
+    def __init__(self, delta: float = 0.002, clock: int = 4) -> None:
+        from river.drift import ADWIN
+
+        self.adwin = ADWIN(delta=delta, clock=clock)
+
+    def update(self, errors: np.ndarray) -> int:
+        hit = 0
+        for e in np.asarray(errors, dtype=np.float64).ravel():
+            self.adwin.update(float(e))
+            hit |= int(self.adwin.drift_detected)
+        return hit
 
 
 def hellinger(p_data: np.ndarray, q_data: np.ndarray, bins: int) -> float:
@@ -347,7 +464,9 @@ class BudgetConfig:
     calm_mult: float = 0.5
     min_al_samples: int = 2
     adwin_delta: float = 0.002
-    adwin_warn_delta: float = 0.01
+    adwin_warn_clock: int = 25
+    adwin_drift_clock: int = 50
+    adwin_log_clock: int = 4
     hdddm_alpha: float = 0.05
     hdddm_warn_alpha: float = 0.1
 
@@ -369,36 +488,47 @@ class QueryBudget:
         self.cfg = cfg
         self.plan = None if plan is None else np.asarray(plan, dtype=np.int64)
         self.detector: DriftDetector | None = None
+        self.log = DriftLog(cfg.adwin_delta, cfg.adwin_log_clock)
         if self.plan is None and cfg.drift == "adwin":
-            self.detector = AdwinDetector(cfg.adwin_delta, cfg.adwin_warn_delta)
+            self.detector = AdwinDetector(cfg.adwin_delta, cfg.adwin_warn_clock,
+                                          cfg.adwin_drift_clock)
         elif self.plan is None and cfg.drift == "hdddm":
             self.detector = HDDDM(cfg.hdddm_alpha, cfg.hdddm_warn_alpha)
 
     def for_batch(self, b: int, errors: np.ndarray, x: np.ndarray) -> tuple[int, int]:
-        """(n_q, drift state) of batch b; errors (n,) 0/1 pre-test mistakes, x (n, D) features."""
-        if self.plan is not None:
-            return int(self.plan[b]), NO_DRIFT
+        """(n_q, drift column) of batch b; errors (n,) 0/1 pre-test mistakes, x (n, D) features.
+
+        With a drift budget the column is its state (0 calm, 1 warning, 2 drift) and n_q =
+        int(mult x n_queries), at least ``min_al_samples``; otherwise it is :class:`DriftLog`'s
+        0/1 and n_q the plan's or ``n_queries``.
+        """
         if self.detector is None:
-            return self.cfg.n_queries, NO_DRIFT
+            logged = self.log.update(errors)
+            return (int(self.plan[b]) if self.plan is not None else self.cfg.n_queries), logged
         state = self.detector.update(errors, x)
         mult = {DRIFT: self.cfg.drift_mult, WARNING: self.cfg.warn_mult}.get(
             state, self.cfg.calm_mult)
-        return max(self.cfg.min_al_samples, round_half_up(mult * self.cfg.n_queries)), state
+        return max(self.cfg.min_al_samples, int(mult * self.cfg.n_queries)), state
 
 
 def memory_keep(passes: np.ndarray, is_boot: np.ndarray, current: int,
-                forget_n_batches: int = 0, memory_cap: int = 0) -> np.ndarray:
+                forget_n_batches: int = 0, memory_cap: int = 0, *, forget_boot: bool = False,
+                sticky: np.ndarray | None = None) -> np.ndarray:
     """Bool mask (m,) of the labelled items to keep, items in order of labelling.
 
-    passes (m,): the batch each item was labelled in; is_boot (m,): bootstrap items (always
-    kept). ``forget_n_batches`` > 0 keeps stream items with pass > current - n;
-    ``memory_cap`` > 0 then keeps only the newest ``memory_cap`` stream items.
+    passes (m,): the batch each item was labelled in; is_boot (m,): bootstrap items (kept).
+    ``forget_n_batches`` > 0 keeps stream items with pass > current - n; ``memory_cap`` > 0 then
+    keeps only the newest ``memory_cap`` stream items. The original's forgetting
+    (``compat original``): ``forget_boot`` forgets the bootstrap items too (as pass -1), and
+    ``sticky`` (m,) items (its AL items of batches that had CF) are never forgotten.
     """
     p = np.asarray(passes, dtype=np.int64)
     boot = np.asarray(is_boot, dtype=bool)
+    stay = np.zeros(len(p), dtype=bool) if sticky is None else np.asarray(sticky, dtype=bool)
+    protected = stay if forget_boot else boot | stay
     keep = np.ones(len(p), dtype=bool)
     if forget_n_batches > 0:
-        keep &= boot | (p > current - forget_n_batches)
+        keep &= protected | (p > current - forget_n_batches)
     if memory_cap > 0:
         stream = np.flatnonzero(keep & ~boot)
         if len(stream) > memory_cap:

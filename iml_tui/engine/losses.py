@@ -5,11 +5,14 @@ int64 labels in {0, 1} (1 = target), embeddings ``e`` (B, E).
 
 - ``default``: 0.09 [NLL(x1) + NLL(x2)] + contrastive(e1, e2), NLL class weights [1, 4]; each item
   x1 is paired with a random partner x2 from the labelled pool.
+  contrastive = sum over pairs / 2 / B; x1 and x2 go through separate forward passes (SPEC D.3).
 - ``nll``: weighted NLL alone.
-- ``dcf``: 0.75 E[FNR] + 0.25 E[FPR] with expected counts from the target probability.
-- ``imlm``: E[FP] / B + E[FNR] (the IMLM error terms; the label cost is not a function of the
-  model). A rate whose denominator (class count in the minibatch) is 0 contributes 0.
-- ``focal``: class-weighted focal loss, gamma 2.
+- ``dcf``, ``imlm``, ``focal`` replace the NLL in the same formula 0.09 [L(x1) + L(x2)] +
+  contrastive:
+  ``dcf``: 0.75 E[FNR] + 0.25 E[FPR] with expected counts from the target probability;
+  ``imlm``: E[FP] / B + E[FNR] (the IMLM error terms; the label cost is not a function of the
+  model). A rate whose denominator (class count in the minibatch) is 0 contributes 0;
+  ``focal``: unweighted focal loss, gamma 2, with the factor (1 - p_y)^gamma detached.
 Class weights: ``fixed`` [1, target_weight], ``balanced`` (class-balanced, beta 0.999) or
 ``inverse`` frequency; the last two are normalised to sum to the number of classes.
 """
@@ -52,7 +55,7 @@ class LossConfig:
     @property
     def paired(self) -> bool:
         """Whether training items need a random partner (the contrastive default)."""
-        return self.kind == "default"
+        return self.kind != "nll"
 
 
 def class_weights(
@@ -91,11 +94,12 @@ def weighted_nll(logp: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | Non
 def contrastive(
     e1: torch.Tensor, e2: torch.Tensor, same: torch.Tensor, margin: float = 1.0
 ) -> torch.Tensor:
-    """Mean over pairs of d^2 (same class) or max(0, margin - d)^2 (different); d Euclidean."""
+    """Sum over pairs of d^2 (same class) or max(0, margin - d)^2 (different), / 2 / B."""
     d2 = (e1 - e2).pow(2).sum(dim=1)
     d = torch.sqrt(d2 + 1e-12)  # eps: finite gradient at d = 0
     s = same.to(d2.dtype)
-    return (s * d2 + (1.0 - s) * torch.clamp(margin - d, min=0.0).pow(2)).mean()
+    terms = s * d2 + (1.0 - s) * torch.clamp(margin - d, min=0.0).pow(2)
+    return terms.sum() / 2.0 / e1.shape[0]
 
 
 def _expected_errors(
@@ -128,9 +132,10 @@ def imlm_loss(logp: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def focal_loss(
     logp: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None, gamma: float = 2.0
 ) -> torch.Tensor:
-    """Focal loss -w_y (1 - p_y)^gamma log p_y, weighted mean like :func:`weighted_nll`."""
+    """Focal loss -w_y (1 - p_y)^gamma log p_y, the factor detached; weighted mean like
+    :func:`weighted_nll` (the stream loss calls it unweighted)."""
     logp_y = logp.gather(1, y[:, None]).squeeze(1)
-    term = -((1.0 - logp_y.exp()).pow(gamma)) * logp_y
+    term = -((1.0 - logp_y.exp()).pow(gamma)).detach() * logp_y
     if weight is None:
         return term.mean()
     w = weight[y]
@@ -147,16 +152,20 @@ def stream_loss(
     y2: torch.Tensor | None = None,
     e2: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The configured loss of one minibatch; ``default`` needs the partners (logp2, y2, e1, e2)."""
-    if cfg.kind == "default":
-        if logp2 is None or y2 is None or e1 is None or e2 is None:
-            raise ValueError("the default loss needs partner items and embeddings")
-        nll = weighted_nll(logp1, y1, weight) + weighted_nll(logp2, y2, weight)
-        return cfg.nll_scale * nll + contrastive(e1, e2, y1 == y2, cfg.margin)
+    """The configured loss of one minibatch; paired kinds need the partners (logp2, y2, e1, e2)."""
     if cfg.kind == "nll":
         return weighted_nll(logp1, y1, weight)
-    if cfg.kind == "dcf":
-        return dcf_loss(logp1, y1)
-    if cfg.kind == "imlm":
-        return imlm_loss(logp1, y1)
-    return focal_loss(logp1, y1, weight, cfg.gamma)
+    if logp2 is None or y2 is None or e1 is None or e2 is None:
+        raise ValueError(f"the {cfg.kind} loss needs partner items and embeddings")
+
+    def term(logp: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if cfg.kind == "dcf":
+            return dcf_loss(logp, y)
+        if cfg.kind == "imlm":
+            return imlm_loss(logp, y)
+        if cfg.kind == "focal":
+            return focal_loss(logp, y, None, cfg.gamma)
+        return weighted_nll(logp, y, weight)
+
+    pair = term(logp1, y1) + term(logp2, y2)
+    return cfg.nll_scale * pair + contrastive(e1, e2, y1 == y2, cfg.margin)

@@ -349,6 +349,10 @@ class RunSummary:
     ``dcf``/``fnr``/``fpr`` pool the post counts of all batches (errors on what the model decided
     alone). ``imlm`` uses P and N_total from the pre counts. ``pct_adapt`` = 100 labelled / total
     with labelled = bootstrap + AL queries; ``pct_target`` = 100 x target share of the final pool.
+    The original's ``print_basic_results``, side by side: ``pct_adapt_orig`` = 100 n_samples /
+    (ns + ps + n_samples) with the last row's counts (CF items included, the denominator the last
+    batch only), ``pct_target_orig`` = 100 x the last row's p_target; ``n_target_al_orig`` =
+    int(p_target_last x n_al), what ``combo_scores`` sums.
     """
 
     n_batches: int
@@ -370,6 +374,9 @@ class RunSummary:
     pct_adapt: float
     pct_target: float
     imlm: float
+    pct_adapt_orig: float = 0.0
+    pct_target_orig: float = 0.0
+    n_target_al_orig: int = 0
 
     @property
     def n_labelled(self) -> int:
@@ -409,6 +416,9 @@ def summarize_run(
         pct_adapt=100.0 * _ratio(n_al + boot, n_total),
         pct_target=100.0 * _ratio(pool_target, n_pool),
         imlm=imlm(post.fps, n_al + boot, post.fns, n_total, pre.ps),
+        pct_adapt_orig=100.0 * _ratio(n_pool, last.ns + last.ps + n_pool) if last else 0.0,
+        pct_target_orig=100.0 * last.p_target if last else 0.0,
+        n_target_al_orig=int(last.p_target * n_al) if last else 0,
     )
 
 
@@ -419,6 +429,8 @@ class PooledSummary:
     P, N from the pre counts; FP, FN from the post counts; ``n_adapt`` = sum of ``n_al``;
     ``n_boot`` = summed bootstrap sizes. FNR = FN / P, FPR = FP / N (whole-stream rates: queried
     items count as decided correctly), IMLM = (FP + n_adapt + n_boot) / N_total + FN / P.
+    The original's ``combo_scores``, side by side: ``pct_adapt_orig`` = 100 sum n_al / N_total
+    (no bootstrap), ``pct_target_orig`` = 100 sum_runs int(p_target_last x n_al) / sum n_al.
     """
 
     n_runs: int
@@ -435,6 +447,8 @@ class PooledSummary:
     pct_adapt: float
     pct_target: float
     imlm: float
+    pct_adapt_orig: float = 0.0
+    pct_target_orig: float = 0.0
 
 
 def pooled_summary(runs: Iterable[RunSummary]) -> PooledSummary:
@@ -463,6 +477,8 @@ def pooled_summary(runs: Iterable[RunSummary]) -> PooledSummary:
         pct_adapt=100.0 * _ratio(n_adapt + n_boot, n_total),
         pct_target=100.0 * _ratio(sum(r.n_pool_target for r in rs), sum(r.n_pool for r in rs)),
         imlm=imlm(n_fp, n_adapt + n_boot, n_fn, n_total, n_pos),
+        pct_adapt_orig=100.0 * _ratio(n_adapt, n_total),
+        pct_target_orig=100.0 * _ratio(sum(r.n_target_al_orig for r in rs), n_adapt),
     )
 
 

@@ -39,15 +39,18 @@ def test_architecture_and_shapes() -> None:
     assert torch.allclose(logp.exp().sum(1), torch.ones(5))
     assert torch.allclose(torch.log_softmax(m.logits(x), 1), logp)
     kinds = [type(mod).__name__ for mod in m.compress]
-    assert kinds == ["Linear", "LeakyReLU", "BatchNorm1d"] * 2
-    assert [type(mod).__name__ for mod in m.classify] == ["Linear", "LeakyReLU", "BatchNorm1d"] * 3
+    assert kinds == ["Linear", "BatchNorm1d", "LeakyReLU"] * 2 + ["Linear"]
+    assert [type(mod).__name__ for mod in m.classify] == ["Linear", "BatchNorm1d", "LeakyReLU"] * 3
+    bns = [mod for mod in m.modules() if isinstance(mod, torch.nn.BatchNorm1d)]
+    assert len(bns) == 1 + 2 + 3 and all(bn.momentum == 0.05 for bn in bns)
     assert m.head.out_features == 2 and m.head_input(x).shape == (5, 16)
     full = CompClassModel(7 * 256)
     assert full.embed_out.out_features == 256 and full.head.in_features == 1024
-    assert [mod.out_features for mod in full.compress if isinstance(mod, torch.nn.Linear)] == [
-        1024,
-        1024,
-    ]
+    sizes = [(mod.in_features, mod.out_features) for mod in full.compress
+             if isinstance(mod, torch.nn.Linear)]
+    assert sizes == [(1792, 1024), (1024, 1024), (1024, 1024)]
+    assert [(mod.in_features, mod.out_features) for mod in full.classify
+            if isinstance(mod, torch.nn.Linear)] == [(256, 1024), (1024, 1024), (1024, 1024)]
 
 
 def test_same_seed_same_init_and_reset() -> None:

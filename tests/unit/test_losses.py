@@ -47,8 +47,8 @@ def test_contrastive_by_hand() -> None:
     e1 = torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
     e2 = torch.tensor([[0.3, 0.4], [0.3, 0.4], [3.0, 4.0]])  # d = 0.5, 0.5, 5
     same = torch.tensor([True, False, False])
-    # (0.25 + (1 - 0.5)^2 + 0) / 3
-    assert float(L.contrastive(e1, e2, same)) == pytest.approx((0.25 + 0.25 + 0.0) / 3)
+    # (0.25 + (1 - 0.5)^2 + 0) / 2 / 3: the sum over pairs halved, over the batch size
+    assert float(L.contrastive(e1, e2, same)) == pytest.approx((0.25 + 0.25 + 0.0) / 2 / 3)
     # finite gradient at d = 0
     a = torch.zeros(1, 2, requires_grad=True)
     L.contrastive(a, torch.zeros(1, 2), torch.tensor([False])).backward()
@@ -64,7 +64,7 @@ def test_default_loss_by_hand() -> None:
     e2 = torch.tensor([[0.3, 0.4], [0.3, 0.4]], dtype=torch.float64)
     nll1 = (4 * -math.log(0.8) + -math.log(0.75)) / 5
     nll2 = -math.log(0.5)
-    con = (0.25 + 0.25) / 2  # pair 0 same (d^2), pair 1 different ((1 - d)^2)
+    con = (0.25 + 0.25) / 2 / 2  # pair 0 same (d^2), pair 1 different ((1 - d)^2); / 2 / N
     got = L.stream_loss(cfg, logp1, y1, w, e1=e1, logp2=logp2, y2=y2, e2=e2)
     assert float(got) == pytest.approx(0.09 * (nll1 + nll2) + con)
     with pytest.raises(ValueError, match="partner"):
@@ -81,9 +81,19 @@ def test_dcf_and_imlm_losses_by_hand() -> None:
     # no positives: the FNR term is 0
     neg_only = torch.tensor([0, 0])
     assert float(L.dcf_loss(_logp([0.2, 0.4]), neg_only)) == pytest.approx(0.25 * 0.3)
-    assert float(L.stream_loss(L.LossConfig(kind="dcf"), logp, y)) == pytest.approx(
-        float(L.dcf_loss(logp, y))
-    )
+    # paired like the default: 0.09 (L(x1) + L(x2)) + contrastive; partner batch = x1 reversed
+    e1 = torch.zeros(5, 2, dtype=torch.float64)
+    e2 = torch.tensor([[0.3, 0.4]] * 5, dtype=torch.float64)  # d = 0.5 for every pair
+    y2 = y.flip(0)  # [0, 0, 0, 1, 1]: pairs 2 same, 0, 1, 3, 4 different -> each term 0.25
+    con = 5 * 0.25 / 2 / 5
+    # x2: p = .2,.3,.1 (non-targets, E[FP] = 0.6), .6,.8 (targets, E[FN] = 0.4 + 0.2)
+    dcf2 = 0.75 * (0.4 + 0.2) / 2 + 0.25 * (0.2 + 0.3 + 0.1) / 3
+    imlm2 = (0.2 + 0.3 + 0.1) / 5 + (0.4 + 0.2) / 2
+    for kind, one, two in (("dcf", 0.75 * efnr + 0.25 * efp / 3, dcf2),
+                           ("imlm", efp / 5 + efnr, imlm2)):
+        got = L.stream_loss(L.LossConfig(kind=kind), logp, y, None, e1=e1,  # type: ignore[arg-type]
+                            logp2=logp.flip(0), y2=y2, e2=e2)
+        assert float(got) == pytest.approx(0.09 * (one + two) + con)
 
 
 def test_dcf_loss_is_differentiable() -> None:
@@ -107,3 +117,17 @@ def test_focal_loss_by_hand() -> None:
     assert float(L.focal_loss(logp, y, w, gamma=0.0)) == pytest.approx(
         float(L.weighted_nll(logp, y, w))
     )
+
+
+def test_focal_factor_is_detached_and_paired_unweighted() -> None:
+    z = torch.log(torch.tensor([[0.2, 0.8]], dtype=torch.float64)).requires_grad_(True)
+    L.focal_loss(torch.log_softmax(z, 1), torch.tensor([1])).backward()
+    # d/dz1 of -(0.2^2) log p1 with the factor constant: -(0.04) (1 - 0.8)
+    assert z.grad is not None and float(z.grad[0, 1]) == pytest.approx(-0.04 * 0.2)
+    logp, y = _logp([0.8, 0.25]), torch.tensor([1, 0])
+    t0 = -((1 - 0.8) ** 2) * math.log(0.8)
+    t1 = -((1 - 0.75) ** 2) * math.log(0.75)
+    e = torch.zeros(2, 2, dtype=torch.float64)
+    w = torch.tensor([1.0, 4.0], dtype=torch.float64)  # ignored by the paired focal
+    got = L.stream_loss(L.LossConfig(kind="focal"), logp, y, w, e1=e, logp2=logp, y2=y, e2=e)
+    assert float(got) == pytest.approx(0.09 * 2 * (t0 + t1) / 2)

@@ -39,12 +39,14 @@ def test_al_results_rows_by_hand(tmp_path: Path) -> None:
     r10, r20 = rows
     assert (r10["sampling_method"], r10["pos_init_num"], r10["num_annotated_samples"]) == \
         ("mfft", "5", "10")
-    assert (r10["A_mean"], r10["A_std"], r10["Total_A"]) == ("3.00", "1.00", "40")
-    assert (r20["B_mean"], r20["B_std"], r20["Total_B"]) == ("1.50", "0.50", "3")
-    assert (r20["Negative_mean"], r20["Negative_std"]) == ("14.50", "1.50")
-    assert (r10["test_cmap_mean"], r10["test_cmap_std"]) == ("40.00", "10.00")
-    assert (r20["test_cmap_mean"], r20["test_cmap_std"]) == ("50.00", "10.00")
+    # per strategy: ddof 1 (pandas), |a - b| / sqrt 2 for two seeds
+    assert (r10["A_mean"], r10["A_std"], r10["Total_A"]) == ("3.00", "1.41", "40")  # 2, 4
+    assert (r20["B_mean"], r20["B_std"], r20["Total_B"]) == ("1.50", "0.71", "3")  # 1, 2
+    assert (r20["Negative_mean"], r20["Negative_std"]) == ("14.50", "2.12")  # 16, 13
+    assert (r10["test_cmap_mean"], r10["test_cmap_std"]) == ("40.00", "14.14")
+    assert (r20["test_cmap_mean"], r20["test_cmap_std"]) == ("50.00", "14.14")
     assert (r20["valid_f1_mean"], r20["valid_f1_std"]) == ("12.50", "0.00")
+    # the fully supervised reference keeps ddof 0: 70, 80 -> 5
     assert (r10["full_test_cmap_mean"], r10["full_test_cmap_std"]) == ("75.00", "5.00")
     assert r20["rare_found_mean"] == "1.50" and r20["n_runs"] == "2"
     assert float(r20["test_f1_mean"]) == pytest.approx(50.0)

@@ -141,6 +141,10 @@ def test_run_summary_by_hand(tmp_path: Path) -> None:
     assert s.dcf == pytest.approx(0.75 * 5 / 26 + 0.25 * 9 / 158)
     assert s.pct_adapt == pytest.approx(12.0)
     assert s.pct_target == pytest.approx(38.89)
+    # the original's print_basic_results: last row 36 / (74 + 18 + 36); its p_target
+    assert s.pct_adapt_orig == pytest.approx(100 * 36 / 128)
+    assert s.pct_target_orig == pytest.approx(38.89)
+    assert s.n_target_al_orig == 6  # int(0.3889 x 16)
     assert s.imlm == pytest.approx((9 + 16 + 8) / 200 + 5 / 30)
     # A folder holding scores.csv works too; an explicit bootstrap size overrides the inference.
     assert sc.summarize_run(tmp_path) == s
@@ -174,6 +178,10 @@ def test_pooled_summary_by_hand_and_consistent_with_runs(tmp_path: Path) -> None
     assert pooled.fpr == pytest.approx(9 / 260)
     assert pooled.pct_adapt == pytest.approx(100 * 36 / 300)
     assert pooled.pct_target == pytest.approx(100 * (0.3889 * 36 + 0.3333 * 12) / 48)
+    # the original's combo_scores: sum n_al / N; (int(0.3889 x 16) + int(0.3333 x 4)) / 20
+    assert b.pct_adapt_orig == pytest.approx(100 * 12 / 108) and b.n_target_al_orig == 1
+    assert pooled.pct_adapt_orig == pytest.approx(100 * 20 / 300)
+    assert pooled.pct_target_orig == pytest.approx(100 * 7 / 20)
     # Pooling one run gives that run's IMLM, counts and shares.
     for run in (a, b):
         one = sc.pooled_summary([run])

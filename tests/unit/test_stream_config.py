@@ -21,7 +21,8 @@ def test_preset_names_every_key_and_loads(task: str) -> None:
     assert cfg.task == task
     # the original's defaults (SPEC B.2 to B.5)
     assert (cfg.samples_per_batch, cfg.n_queries, cfg.bootstrap, cfg.context) == (720, 8, 8, 3)
-    assert (cfg.sim_type, cfg.max_fb_samples, cfg.target_weight) == ("none", 16, 4.0)
+    assert (cfg.sim_type, cfg.max_fb_samples, cfg.target_weight) == ("none", None, 4.0)
+    assert (cfg.max_epochs, cfg.compat) == (-1, "ours")  # no cap, as the original
     assert (cfg.lr, cfg.wd, cfg.batch_size, cfg.patience) == (1e-4, 1e-5, 256, 15)
     assert (cfg.comp_hidden, cfg.embed_dim, cfg.class_hidden, cfg.class_layers) == (
         1024, 256, 1024, 3)
@@ -34,8 +35,8 @@ def test_lid_preset_is_the_defaults() -> None:
 
 def test_overrides_and_nulls() -> None:
     cfg = load_config(StreamConfig, None, {"features": ["ecapalang", "wavlm"]},
-                      ["max_fb_samples=null", "adapt_distr=0.5", "combo=ent,necs"])
-    assert cfg.max_fb_samples is None and cfg.adapt_distr == 0.5
+                      ["max_fb_samples=16", "adapt_distr=0.5", "combo=ent,necs"])
+    assert cfg.max_fb_samples == 16 and cfg.adapt_distr == 0.5
     assert cfg.combo == ["ent", "necs"] and cfg.features == ["ecapalang", "wavlm"]
     with pytest.raises(UserError, match="n_querys"):
         load_config(StreamConfig, None, None, ["n_querys=3"])

@@ -231,3 +231,87 @@ def test_corrective_feedback_lowers_imlm_at_the_same_budget(tmp_path: Path) -> N
             assert sum(r.n_al for r in rows) == 6 * 4
             imlm[sim].append(summarize_run(rows).imlm)
     assert np.mean(imlm["fpstps"]) < np.mean(imlm["none"]) - 0.05, imlm
+
+
+def test_batch_metric_has_the_original_sign() -> None:
+    from iml_tui.engine.paradigms.stream import batch_metric
+
+    logits = np.log(np.array([[1.0, 1.0], [3.0, 1.0]]))  # max softmax 0.5, 0.75
+    assert batch_metric("smax", logits, np.array([-0.5, -0.75])) == pytest.approx(0.625)
+    assert batch_metric("ent", logits, np.array([0.6, 0.2])) == pytest.approx(0.4)
+    assert batch_metric("necs", logits, np.array([-1.0, -2.0])) == pytest.approx(-1.5)
+    assert batch_metric("pert", logits, np.array([0.0, 0.5])) == pytest.approx(0.25)
+    assert batch_metric("cover", logits, np.array([3.0, 9.0])) == 1.0
+    assert batch_metric("rand", logits, None) is None
+    assert batch_metric("rank", logits, None) is None
+
+
+def test_metric_column_per_method(lid_root: Path, tmp_path: Path) -> None:
+    smax = run_stream(_cfg(lid_root, n_queries=3), "ha", tmp_path / "s")
+    assert all(r.metric is not None and 0.5 <= r.metric <= 1.0 for r in smax)
+    cover = run_stream(_cfg(lid_root, al_method="cover", n_queries=3), "ha", tmp_path / "c")
+    assert [r.metric for r in cover] == [1.0, 1.0, 1.0]
+    rand = run_stream(_cfg(lid_root, al_method="rand", n_queries=3), "ha", tmp_path / "r")
+    assert all(r.metric is None for r in rand)
+
+
+def test_drift_column_without_a_drift_budget(lid_root: Path, tmp_path: Path) -> None:
+    rows = run_stream(_cfg(lid_root, n_queries=3), "ha", tmp_path)
+    assert all(r.drift in (0, 1) and r.n_al == 3 for r in rows)
+
+
+def _epochs(run_dir: Path, col: str) -> list[int]:
+    import csv
+
+    with (run_dir / "timings.csv").open(newline="") as fh:
+        return [int(r[col]) for r in csv.DictReader(fh)]
+
+
+def test_compat_original_reset_weights(lid_root: Path, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from iml_tui.engine.paradigms import stream
+
+    calls: list[int] = []
+    real = stream.reset_weights
+    monkeypatch.setattr(stream, "reset_weights", lambda m, s: calls.append(1) or real(m, s))
+    kw = {"sim_type": "all", "max_fb_samples": 3, "reset_weights": True, "n_queries": 3}
+    run_stream(_cfg(lid_root, **kw), "ha", tmp_path / "ours")
+    assert len(calls) == 3 and all(e > 0 for e in _epochs(tmp_path / "ours", "epochs_cf"))
+    calls.clear()
+    rows = run_stream(_cfg(lid_root, compat="original", **kw), "ha", tmp_path / "orig")
+    # the original: no reset, and no refit after the corrective feedback
+    assert calls == [] and _epochs(tmp_path / "orig", "epochs_cf") == [0, 0, 0]
+    assert all(r.cf_tp + r.cf_fp == 3 for r in rows)
+    # without reset_weights the two modes agree
+    a = run_stream(_cfg(lid_root, sim_type="all", max_fb_samples=3), "ha", tmp_path / "a")
+    b = run_stream(_cfg(lid_root, sim_type="all", max_fb_samples=3, compat="original"), "ha",
+                   tmp_path / "b")
+    assert [r.as_dict() for r in a] == [r.as_dict() for r in b]
+
+
+def test_compat_original_forgetting(lid_root: Path, tmp_path: Path) -> None:
+    kw = {"sim_type": "all", "max_fb_samples": 2, "forget_n_batches": 1, "n_queries": 4}
+    ours = run_stream(_cfg(lid_root, **kw), "ha", tmp_path / "ours")
+    # ours: the bootstrap (8) stays, only the current batch's AL and CF items
+    assert [r.n_samples for r in ours] == [8 + 4 + 2] * 3
+    orig = run_stream(_cfg(lid_root, compat="original", **kw), "ha", tmp_path / "orig")
+    # the original: the bootstrap goes with the first batch; AL items of batches with CF stay
+    assert [r.n_samples for r in orig] == [4 + 2, 8 + 2, 12 + 2]
+    with pytest.raises(UserError, match="compat"):
+        run_stream(_cfg(lid_root, compat="paper"), "ha", tmp_path / "bad")
+
+
+def test_unbounded_epochs(lid_root: Path, tmp_path: Path) -> None:
+    from iml_tui.engine.paradigms.stream import NO_CAP_EPOCHS, fit_config
+
+    assert fit_config(_cfg(lid_root, max_epochs=-1)).max_epochs == NO_CAP_EPOCHS
+    assert fit_config(_cfg(lid_root, max_epochs=7)).max_epochs == 7
+    rows = run_stream(_cfg(lid_root, max_epochs=-1, patience=2, n_queries=2), "ha", tmp_path)
+    assert len(rows) == 3
+    capped = run_stream(_cfg(lid_root, max_epochs=1, patience=2, n_queries=2), "ha",
+                        tmp_path / "capped")
+    assert _epochs(tmp_path / "capped", "epochs_al") == [1, 1, 1]
+    assert len(capped) == 3 and max(_epochs(tmp_path, "epochs_al")) > 1
+    for bad in (0, -2):
+        with pytest.raises(UserError, match="max_epochs"):
+            run_stream(_cfg(lid_root, max_epochs=bad), "ha", tmp_path / f"bad{bad}")

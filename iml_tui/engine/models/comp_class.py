@@ -1,8 +1,9 @@
 """The streaming paradigm's binary detector: compression MLP + classifier MLP (SPEC B.4).
 
-x (B, D) -> input BatchNorm -> compression [Linear, LeakyReLU, BN] x len(comp_hidden) -> Linear
--> embedding (B, E) -> classifier [Linear, LeakyReLU, BN] x len(cls_hidden) -> Linear -> logits
-(B, 2) -> LogSoftmax. Class 1 is the target. Decision: argmax (threshold 0.5).
+x (B, D) -> input BatchNorm -> compression [Linear, BN(momentum 0.05), LeakyReLU] x
+len(comp_hidden) -> Linear (H, H), no activation -> Linear -> embedding (B, E) -> classifier
+[Linear, BN, LeakyReLU] x len(cls_hidden) -> Linear -> logits (B, 2) -> LogSoftmax (SPEC D.2).
+Class 1 is the target. Decision: argmax (threshold 0.5).
 
 :func:`fit_stream_model` warm-starts from the current weights on the whole labelled pool with
 Adam until the epoch training loss has not improved for ``patience`` epochs (or ``max_epochs``).
@@ -22,14 +23,15 @@ from torch import nn
 from iml_tui.engine.losses import LossConfig, class_weights, stream_loss
 
 N_CLASSES = 2
+BN_MOMENTUM = 0.05
 _PREDICT_CHUNK = 8192
 
 
 def _mlp(sizes: Sequence[int], slope: float) -> nn.Sequential:
-    """[Linear, LeakyReLU, BatchNorm1d] for each consecutive pair of ``sizes``."""
+    """[Linear, BatchNorm1d(momentum 0.05), LeakyReLU] for each consecutive pair of ``sizes``."""
     layers: list[nn.Module] = []
     for a, b in itertools.pairwise(sizes):
-        layers += [nn.Linear(a, b), nn.LeakyReLU(slope), nn.BatchNorm1d(b)]
+        layers += [nn.Linear(a, b), nn.BatchNorm1d(b, momentum=BN_MOMENTUM), nn.LeakyReLU(slope)]
     return nn.Sequential(*layers)
 
 
@@ -62,9 +64,12 @@ class CompClassModel(nn.Module):
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
                 torch.manual_seed(seed)
-            self.input_bn = nn.BatchNorm1d(dim)
+            self.input_bn = nn.BatchNorm1d(dim, momentum=BN_MOMENTUM)
+            last = self.comp_hidden[-1] if self.comp_hidden else dim
             self.compress = _mlp((dim, *self.comp_hidden), negative_slope)
-            self.embed_out = nn.Linear(self.comp_hidden[-1] if self.comp_hidden else dim, emb_dim)
+            if self.comp_hidden:
+                self.compress.append(nn.Linear(last, last))
+            self.embed_out = nn.Linear(last, emb_dim)
             self.classify = _mlp((emb_dim, *self.cls_hidden), negative_slope)
             self.head = nn.Linear(self.cls_hidden[-1] if self.cls_hidden else emb_dim, N_CLASSES)
         self.log_softmax = nn.LogSoftmax(dim=1)
@@ -193,18 +198,18 @@ def fit_stream_model(
         total = torch.zeros((), device=device)
         for idx in _chunks(perm, cfg.batch_size):
             if partners is not None:
-                both = torch.cat([idx, partners[idx]])
-                logp, emb = model(xt[both])
-                k = len(idx)
+                # Two forward passes: each half gets its own train-mode BatchNorm statistics.
+                logp1, emb1 = model(xt[idx])
+                logp2, emb2 = model(xt[partners[idx]])
                 loss = stream_loss(
                     cfg.loss,
-                    logp[:k],
+                    logp1,
                     yt[idx],
                     wt,
-                    e1=emb[:k],
-                    logp2=logp[k:],
+                    e1=emb1,
+                    logp2=logp2,
                     y2=yt[partners[idx]],
-                    e2=emb[k:],
+                    e2=emb2,
                 )
             else:
                 logp, _ = model(xt[idx])

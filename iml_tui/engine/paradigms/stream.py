@@ -79,6 +79,7 @@ from iml_tui.engine.scoring import ConfusionCounts, ScoreRow, make_score_row, wr
 from iml_tui.engine.strategies.stream_queries import (
     BASE_METHODS,
     METHODS,
+    order_by_score,
     query_scores,
     rank_queries,
     softmax,
@@ -88,9 +89,12 @@ from iml_tui.provenance import git_revision
 
 TASKS: tuple[str, ...] = ("lid", "vtd")
 VTD_ORDERS: tuple[str, ...] = ("sorted", "random")
+COMPAT_MODES: tuple[str, ...] = ("ours", "original")
+UNBOUNDED_EPOCHS = -1  # max_epochs -1: the original's default, patience alone ends a fit
+NO_CAP_EPOCHS = 10**9
 #: config keys that do not change a run's result (left out of spec.json)
 RUNTIME_KEYS = frozenset({"jobs", "threads", "device", "out", "target"})
-_METRIC_METHODS = frozenset({"smax", "ent", "necs", "egl", "cover"})
+_SCORED_METHODS = frozenset({"smax", "ent", "necs", "egl", "pert"})
 _SIDES = {"fps": 1, "tps": 1, "fns": 0, "tns": 0}
 
 
@@ -117,6 +121,21 @@ class StreamInputs:
         return len(self.batches)
 
 
+def batch_metric(method: str, logits: np.ndarray, scores: np.ndarray | None) -> float | None:
+    """The ``metric`` column of a batch, with the original's sign and meaning per method:
+    smax -> the mean max softmax (positive: the batch's confidence), ent / necs / egl -> the mean
+    of their score (entropy, -logsumexp, gradient length), pert -> the mean share of flipping
+    perturbations, cover -> 1; rand and the combos -> none."""
+    if method == "smax":
+        return float(softmax(np.asarray(logits, np.float64)).max(axis=1).mean()) if len(
+            logits) else None
+    if method == "cover":
+        return 1.0
+    if method in _SCORED_METHODS and scores is not None and len(scores):
+        return float(np.mean(scores))
+    return None
+
+
 def validate_config(cfg: StreamConfig) -> None:
     """Check every choice-valued key before any data is read (UserError naming the key)."""
     def bad(key: str, value: Any, allowed: Sequence[str]) -> UserError:
@@ -132,6 +151,8 @@ def validate_config(cfg: StreamConfig) -> None:
     if cfg.class_weights not in WEIGHT_SCHEMES:
         raise bad("class_weights", cfg.class_weights, WEIGHT_SCHEMES)
     parse_sim_type(cfg.sim_type)
+    if cfg.compat not in COMPAT_MODES:
+        raise bad("compat", cfg.compat, COMPAT_MODES)
     BudgetConfig(n_queries=cfg.n_queries, drift=cfg.drift)
     if cfg.al_method in ("rank", "split"):
         for m in cfg.combo:
@@ -142,7 +163,7 @@ def validate_config(cfg: StreamConfig) -> None:
                             "e.g. --set combo=smax,necs")
     checks = [("samples_per_batch", cfg.samples_per_batch, 2), ("context", cfg.context, 0),
               ("bootstrap", cfg.bootstrap, 0), ("batch_size", cfg.batch_size, 2),
-              ("patience", cfg.patience, 1), ("max_epochs", cfg.max_epochs, 1),
+              ("patience", cfg.patience, 1),
               ("embed_dim", cfg.embed_dim, 1), ("comp_hidden", cfg.comp_hidden, 1),
               ("class_hidden", cfg.class_hidden, 1), ("comp_layers", cfg.comp_layers, 0),
               ("class_layers", cfg.class_layers, 0), ("forget_n_batches", cfg.forget_n_batches, 0),
@@ -151,6 +172,9 @@ def validate_config(cfg: StreamConfig) -> None:
     for key, value, lo in checks:
         if value < lo:
             raise UserError(f"{key} = {value} must be >= {lo}", None, f"fix {key}")
+    if cfg.max_epochs != UNBOUNDED_EPOCHS and cfg.max_epochs < 1:
+        raise UserError(f"max_epochs = {cfg.max_epochs} must be >= 1 or -1 (no cap)", None,
+                        "fix max_epochs")
     if cfg.max_fb_samples is not None and cfg.max_fb_samples < 0:
         raise UserError("max_fb_samples must be >= 0 or null", None, "fix max_fb_samples")
     if cfg.adapt_distr is not None and not 0.0 <= cfg.adapt_distr <= 1.0:
@@ -343,11 +367,13 @@ class LabelRecord:
 
 
 def fit_config(cfg: StreamConfig) -> StreamFitConfig:
-    """The training settings of a run (``epochs_per_pass`` > 0: that many epochs, no patience)."""
+    """The training settings of a run (``epochs_per_pass`` > 0: that many epochs, no patience;
+    ``max_epochs`` -1: no cap)."""
     loss = LossConfig(kind=cfg.loss, weights=cfg.class_weights,  # type: ignore[arg-type]
                       target_weight=cfg.target_weight, nll_scale=cfg.xent_weight,
                       margin=cfg.margin, gamma=cfg.gamma, beta=cfg.beta)
-    max_epochs, patience = cfg.max_epochs, cfg.patience
+    max_epochs = NO_CAP_EPOCHS if cfg.max_epochs == UNBOUNDED_EPOCHS else cfg.max_epochs
+    patience = cfg.patience
     if cfg.epochs_per_pass > 0:
         max_epochs, patience = cfg.epochs_per_pass, cfg.epochs_per_pass + 1
     return StreamFitConfig(lr=cfg.lr, weight_decay=cfg.wd, batch_size=cfg.batch_size,
@@ -434,6 +460,7 @@ class _State:
     batch_info: list[list[Any]]
     n_boot: int
     setup_s: float
+    pool_sticky: np.ndarray | None = None  # compat original: AL items of batches with CF
 
 
 class StreamRun:
@@ -461,7 +488,8 @@ class StreamRun:
         self.budget_cfg = BudgetConfig(
             n_queries=cfg.n_queries, drift=cfg.drift, drift_mult=cfg.drift_mult,
             warn_mult=cfg.warn_mult, calm_mult=cfg.calm_mult, min_al_samples=cfg.min_al_samples,
-            adwin_delta=cfg.adwin_delta, adwin_warn_delta=cfg.adwin_warn_delta,
+            adwin_delta=cfg.adwin_delta, adwin_warn_clock=cfg.adwin_warn_clock,
+            adwin_drift_clock=cfg.adwin_drift_clock, adwin_log_clock=cfg.adwin_log_clock,
             hdddm_alpha=cfg.hdddm_alpha, hdddm_warn_alpha=cfg.hdddm_warn_alpha)
         self.plan = plan
 
@@ -587,15 +615,29 @@ class StreamRun:
         res = fit_stream_model(model, st.pool_x, st.pool_y, self.fit_cfg, rng)
         return res.seconds, res.epochs
 
+    @property
+    def original(self) -> bool:
+        """``compat original``: the original's reset_weights and forgetting (README table)."""
+        return self.cfg.compat == "original"
+
+    def _sticky(self, st: _State) -> np.ndarray:
+        if st.pool_sticky is None or len(st.pool_sticky) != len(st.pool_y):
+            st.pool_sticky = np.zeros(len(st.pool_y), bool)
+        return st.pool_sticky
+
     def _apply_memory(self, st: _State, current: int) -> None:
+        sticky = self._sticky(st)
         keep = memory_keep(st.pool_pass, st.pool_boot, current, self.cfg.forget_n_batches,
-                           self.cfg.memory_cap)
+                           self.cfg.memory_cap, forget_boot=self.original,
+                           sticky=sticky if self.original else None)
         if not keep.all():
             st.pool_x, st.pool_y = st.pool_x[keep], st.pool_y[keep]
             st.pool_pass, st.pool_boot = st.pool_pass[keep], st.pool_boot[keep]
+            st.pool_sticky = sticky[keep]
 
     def _add(self, st: _State, xs: np.ndarray, items: np.ndarray, labels: np.ndarray, b: int,
              why: str) -> None:
+        st.pool_sticky = np.concatenate([self._sticky(st), np.zeros(len(items), bool)])
         st.pool_x = np.concatenate([st.pool_x, xs.astype(np.float32)])
         st.pool_y = np.concatenate([st.pool_y, labels.astype(np.int64)])
         st.pool_pass = np.concatenate([st.pool_pass, np.full(len(items), b, np.int64)])
@@ -638,13 +680,17 @@ class StreamRun:
         n_q, drift_state = budget.for_batch(b, (pred != yb).astype(np.int64), inp.x[idx])
         n_q = max(0, min(n_q, len(idx)))
         method = self._al_method(logits)
-        ranking = rank_queries(method, logits, xb, st.pool_x, model, rng, combo=cfg.combo,
-                               n_select=n_q, n_pert=cfg.n_pert, pert_eps=cfg.pert_eps)
-        metric = None
         scores = None
-        if method in _METRIC_METHODS:
-            scores = np.asarray(query_scores(method, logits, xb, st.pool_x, model, rng))
-            metric = float(np.mean(scores))
+        if method in _SCORED_METHODS:  # one scoring pass gives the ranking and the metric
+            scores = np.asarray(query_scores(method, logits, xb, st.pool_x, model, rng,
+                                             n_pert=cfg.n_pert, pert_eps=cfg.pert_eps))
+            ranking = order_by_score(scores)
+        else:
+            ranking = rank_queries(method, logits, xb, st.pool_x, model, rng, combo=cfg.combo,
+                                   n_select=n_q, n_pert=cfg.n_pert, pert_eps=cfg.pert_eps)
+            if method == "cover":
+                scores = np.asarray(query_scores(method, logits, xb, st.pool_x, model, rng))
+        metric = batch_metric(method, logits, scores)
         if cfg.adapt_distr is not None:
             n_t = int(st.pool_y.sum())
             lt = adapt_distr_split(cfg.adapt_distr, n_t, len(st.pool_y) - n_t, n_q,
@@ -669,7 +715,7 @@ class StreamRun:
         step.got = step.chosen[keep]
         self._add(st, step.xb[step.got], step.idx[step.got], lab, step.b, "al-query")
         self._apply_memory(st, step.b)
-        if self.cfg.reset_weights:
+        if self.cfg.reset_weights and not self.original:  # the original's reset is a no-op
             reset_weights(model, self.cfg.seed)
 
     def cf_question(self, step: BatchStep, model: CompClassModel) -> Question | None:
@@ -698,7 +744,8 @@ class StreamRun:
 
     def take_cf_answers(self, step: BatchStep, st: _State, question: Question,
                         labels: np.ndarray) -> bool:
-        """Add the selected reviewed items to the pool; True when they need a fit."""
+        """Add the selected reviewed items to the pool; True when they need a fit (never with
+        reset_weights under ``compat original``: the original skips that refit)."""
         cfg = self.cfg
         ckeep, clab = answered(question, labels)
         cand = step.cand[ckeep]
@@ -708,9 +755,11 @@ class StreamRun:
         if not len(sel):
             return False
         fpos = step.rest_pos[cand[sel]]
+        if self.original:  # the batch's AL items are never forgotten after its CF
+            self._sticky(st)[st.pool_pass == step.b] = True
         self._add(st, step.xb[fpos], step.idx[fpos], clab[sel], step.b, "cf-review")
         self._apply_memory(st, step.b)
-        return True
+        return not (self.original and cfg.reset_weights)
 
     def end_batch(self, step: BatchStep, st: _State) -> None:
         """Write the batch's score row, batch info and timings into ``st``."""
