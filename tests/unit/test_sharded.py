@@ -7,7 +7,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from conftest import make_pool
+from pool_data import make_pool
 from test_strategies import lattice_pool, random_pool, ref_ft, ref_mis
 
 from iml_tui.data.store import POOLED_KEY, PoolStore, convert_pool
