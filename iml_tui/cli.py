@@ -155,8 +155,8 @@ def simulate(
                   "samples_per_batch": samples_per_batch, "budget_plan": _str(budget_plan),
                   "drift": drift, "forget_n_batches": forget_n_batches,
                   "memory_cap": memory_cap, "reset_weights": reset_weights, "loss": loss,
-                  "compat": compat, "jobs": jobs, "out": _str(out), "device": device, "threads": threads,
-                  "max_epochs": max_epochs}
+                  "compat": compat, "jobs": jobs, "out": _str(out), "device": device,
+                  "threads": threads, "max_epochs": max_epochs}
         _run_stream_task(task.value, config, stream, set_)
         return
     _reject({"--split": split, "--env": env, "--target": target, "--features": features,
