@@ -116,7 +116,7 @@ def read_annotations(path: Path, fmt: str | None = None) -> list[Event]:
                 in zip(seq.start_times, seq.end_times, seq.labels, strict=True)]
     except UserError:
         raise
-    except Exception as exc:  # noqa: BLE001 - crowsetta/pandas raise many kinds
+    except Exception as exc:  # crowsetta and pandas raise many kinds
         raise UserError(f"cannot read {fmt} annotations ({exc})", path,
                         "check the file or give --labels-format") from exc
 
