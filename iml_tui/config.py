@@ -150,7 +150,7 @@ def config_from_mapping(cls: type[C], values: Mapping[str, Any], source: str,
             raise UserError(f"unknown key '{key}'", source,
                             f"valid keys: {', '.join(sorted(names))}")
         changes[norm] = _coerce(value, hints[norm], norm, source)
-        check_range(norm, changes[norm], source)
+        check_range(norm, changes[norm], source, cls)
     return dataclasses.replace(out, **changes)  # type: ignore[type-var]
 
 
@@ -213,12 +213,19 @@ def _bounds_text(low: float | None, high: float | None, lo_in: bool, hi_in: bool
     return f"{left}, {right}"
 
 
-def check_range(key: str, value: Any, source: str | None) -> None:
+# Values outside RANGES that a config class gives a meaning of its own.
+SENTINELS: dict[tuple[str, str], Any] = {("StreamConfig", "max_epochs"): -1}
+
+
+def check_range(key: str, value: Any, source: str | None, cls: type | None = None) -> None:
     """Raise :class:`UserError` when ``value`` (or an element of it) is outside ``RANGES[key]``.
 
-    NaN is never in range; ``INCREASING`` keys must also be strictly increasing lists.
+    NaN is never in range; ``INCREASING`` keys must also be strictly increasing lists; a value
+    ``SENTINELS`` declares for ``cls`` (e.g. the stream's ``max_epochs = -1``, no cap) passes.
     """
     if key not in RANGES or value is None:
+        return
+    if cls is not None and SENTINELS.get((cls.__name__, key)) == value:
         return
     low, high, lo_in, hi_in = RANGES[key]
     items = value if isinstance(value, list) else [value]

@@ -125,8 +125,8 @@ def results_table(result: SweepResult, metric: str = "test_map", with_std: bool 
         rare = f"{np.mean([r.rare_found for r in last]):.1f}" if last else ""
         table.add_row(s, st, *cells, rare)
     if result.full:
-        m, sd = _ms([getattr(f, metric) for f in result.full], 100.0, ddof=0)
-        table.caption = f"fully supervised: {m} ± {sd} ({len(result.full)} seeds)"
+        full_m, full_sd = _ms([getattr(f, metric) for f in result.full], 100.0, ddof=0)
+        table.caption = f"fully supervised: {full_m} ± {full_sd} ({len(result.full)} seeds)"
     return table
 
 

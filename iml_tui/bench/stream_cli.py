@@ -50,7 +50,7 @@ def run_stream_command(task: str, preset: Path | None, overrides: Mapping[str, A
 
         run_all(cfg, command, on_event, planned)
         bar.update(job, completed=total)
-    print_scores(collect_runs([r.run_dir for r in planned]), Console())
+    print_scores(collect_runs([r.run_dir for r in planned]), _out())
 
 
 def order_command(method: str, split: str, seed: int, feat_root: Path | None,
@@ -98,7 +98,7 @@ def score_command(runs: Sequence[Path], as_csv: bool, as_latex: bool,
         if as_csv:
             sys.stdout.write(rep.comparison_csv(results))
         else:
-            rep.print_comparison(results, str(a), str(b), Console())
+            rep.print_comparison(results, str(a), str(b), _out())
         return
     found = rep.collect_runs(runs)
     if as_csv:
@@ -106,4 +106,11 @@ def score_command(runs: Sequence[Path], as_csv: bool, as_latex: bool,
     if as_latex:
         sys.stdout.write(rep.scores_latex(found))
     if not (as_csv or as_latex):
-        rep.print_scores(found, Console())
+        rep.print_scores(found, _out())
+
+
+def _out() -> Console:
+    """The CLI's stdout console: full width when piped."""
+    from iml_tui.cli import out_console
+
+    return out_console()

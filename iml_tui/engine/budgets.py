@@ -80,8 +80,9 @@ class PlanParams:
     """Parameters of the plan shapes (the original's defaults).
 
     ``initial_value``: the first batch's count of ``linear`` / ``exponential`` (None: the shape
-    alone) and the start of the ``geometric`` fit (None: twice the mean); ``p``: the per-batch decay of ``exponential``; ``lam_r``: the regulariser of r in the
-    ``geometric`` fit; ``a``: the width of the ``skew`` curve (a share of the stream);
+    alone) and the start of the ``geometric`` fit (None: twice the mean); ``p``: the per-batch
+    decay of ``exponential``; ``lam_r``: the regulariser of r in the ``geometric`` fit;
+    ``a``: the width of the ``skew`` curve (a share of the stream);
     ``sessions``: the batches that get the budget in ``sessions`` (None: the first batch of each
     run of one dominant class, else every batch); ``batch_size``: the batch size ``frontheavy``
     fills; ``oracle_min``: the floor of ``oracle``.

@@ -16,7 +16,13 @@ from iml_tui.errors import UserError
 @pytest.mark.parametrize("cls", [BioacousticConfig, StreamConfig])
 def test_defaults_are_in_range(cls: type) -> None:
     for f in dataclasses.fields(cls()):
-        check_range(f.name, getattr(cls(), f.name), "defaults")
+        check_range(f.name, getattr(cls(), f.name), "defaults", cls)
+
+
+def test_sentinel_only_for_its_config() -> None:
+    check_range("max_epochs", -1, "x", StreamConfig)
+    with pytest.raises(UserError):
+        check_range("max_epochs", -1, "x", BioacousticConfig)
 
 
 @pytest.mark.parametrize(("key", "value"), [

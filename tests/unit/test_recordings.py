@@ -73,7 +73,9 @@ def test_audacity_by_stem(rec: Path, tmp_path: Path) -> None:
     assert np.load(out / "labelled.npy").tolist() == [False, False, False, True]
 
 
-@pytest.mark.parametrize(("classes", "text"), [("A,,B", "empty class"), ("A,B,A", "more than once")])
+@pytest.mark.parametrize(
+    ("classes", "text"), [("A,,B", "empty class"), ("A,B,A", "more than once")]
+)
 def test_bad_classes(rec: Path, tmp_path: Path, classes: str, text: str) -> None:
     with pytest.raises(UserError, match=text):
         prepare_recordings(rec, tmp_path / "p", classes)
@@ -88,7 +90,7 @@ def test_no_audio(tmp_path: Path) -> None:
 def test_unknown_recording_and_class(rec: Path, tmp_path: Path) -> None:
     ann = tmp_path / "ann.csv"
     ann.write_text("file,onset,offset,label\nzzz.wav,0,1,A\n", encoding="utf-8")
-    with pytest.raises(UserError, match="zzz.wav"):
+    with pytest.raises(UserError, match=r"zzz\.wav"):
         prepare_recordings(rec, tmp_path / "p", "A", labels=ann)
     ann.write_text("file,onset,offset,label\na.wav,0,1,Q\n", encoding="utf-8")
     with pytest.raises(UserError, match="'Q' is not in --classes"):
