@@ -24,7 +24,7 @@ from pathlib import Path
 from iml_tui.atomic import atomic_write_text
 from iml_tui.data.locate import ClipLocation, Locator
 from iml_tui.data.store import PoolStore
-from iml_tui.engine.journal import Event, Journal, NewEvent
+from iml_tui.engine.journal import Event, NewEvent
 from iml_tui.engine.project import Project
 from iml_tui.errors import UserError
 
@@ -80,7 +80,7 @@ class LabelRow:
 
 def current_labels(project: Project) -> list[LabelRow]:
     """The labels in force, in the order they were given."""
-    with Journal(project.journal_path) as j:
+    with project.open_journal() as j:
         events = sorted(j.current_labels().values(), key=lambda e: e.id)
     return [_row(e) for e in events]
 
@@ -315,7 +315,7 @@ def import_labels(project_dir: str | Path, csv_path: str | Path, annotator: str 
                         f"{unknown[0]!r}", csv_path,
                         "fix the ids, or pass --skip-unknown to import the rest")
     who = annotator or f"import:{Path(csv_path).name}"
-    with Journal(project.journal_path) as j, j.transaction():
+    with project.open_journal() as j, j.transaction():
         j.append(NewEvent("imported", annotator=who,
                           payload={"file": str(Path(csv_path).resolve()), "rows": len(rows),
                                    "unknown": len(unknown)}),

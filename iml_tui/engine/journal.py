@@ -24,6 +24,7 @@ separate processes write to the same file.
 
 from __future__ import annotations
 
+import errno
 import json
 import sqlite3
 import threading
@@ -126,26 +127,55 @@ def _event(row: Sequence[Any]) -> Event:
                  payload=json.loads(row[11]) if row[11] else {})
 
 
+def _is_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOSPC
+    name = getattr(exc, "sqlite_errorname", "")
+    return "disk is full" in str(exc).lower() or name == "SQLITE_FULL"
+
+
+def _disk_error(exc: BaseException, path: Path) -> UserError:
+    """A full disk named as such; other OS errors say what the system said."""
+    if _is_full(exc):
+        return UserError("the disk is full", path, "free some space and open the project again")
+    return UserError(f"cannot open the journal ({exc})", path,
+                     "check the folder exists and is writable")
+
+
 class Journal:
     """An open journal file (created when missing). Not shared between threads: open one per
     thread or process (they may all write at once)."""
 
-    def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
+    def __init__(self, path: str | Path, timeout: float = 30.0, expected: bool = False) -> None:
+        """``expected``: the project already holds state (models, a ``-wal`` file), so a missing
+        or empty file is damage, not a new journal."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        recover = (f"restore {self.path.name} (or its -wal file) from a backup, or move the "
+                   "project folder away to start a new project")
+        if expected and (not self.path.exists() or self.path.stat().st_size == 0):
+            state = "missing" if not self.path.exists() else "empty (0 bytes)"
+            raise UserError(f"the journal is {state} but the project holds models or other "
+                            "state", self.path, recover)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
                                        check_same_thread=False)
             self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             self._db.execute("PRAGMA synchronous = FULL")
+            check = self._db.execute("PRAGMA quick_check").fetchone()[0]
+            if str(check).lower() != "ok":
+                raise sqlite3.DatabaseError(f"damaged: {check}")
             self._db.executescript(
                 "BEGIN IMMEDIATE;" + _SCHEMA
                 + f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');"
                 + "COMMIT;")
+        except OSError as exc:
+            raise _disk_error(exc, self.path) from exc
         except sqlite3.DatabaseError as exc:
-            raise UserError(f"not a usable journal ({exc})", self.path,
-                            "restore the file from a backup, or start a new project") from exc
+            if _is_full(exc):
+                raise _disk_error(exc, self.path) from exc
+            raise UserError(f"not a usable journal ({exc})", self.path, recover) from exc
         if str(mode).lower() != "wal":
             raise UserError(f"SQLite refused WAL mode ({mode})", self.path,
                             "keep the project on a local file system")

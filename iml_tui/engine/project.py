@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from iml_tui.config import PAPER_BUDGETS, StreamConfig, config_from_mapping
+from iml_tui.engine.journal import Journal
 from iml_tui.engine.strategies import STRATEGIES
 from iml_tui.errors import UserError
 
@@ -122,6 +123,17 @@ class Project:
     @property
     def mode(self) -> str:
         return self.config.mode
+
+    def has_state(self) -> bool:
+        """Whether anything beside the journal shows the project was used (a checkpoint in
+        ``models/``, or the journal's ``-wal`` file)."""
+        wal = self.journal_path.with_name(self.journal_path.name + "-wal")
+        models = self.models_dir.is_dir() and any(self.models_dir.iterdir())
+        return models or wal.exists()
+
+    def open_journal(self) -> Journal:
+        """The project's journal; a missing or empty one is refused when :meth:`has_state`."""
+        return Journal(self.journal_path, expected=self.has_state())
 
     @classmethod
     def load(cls, folder: str | Path) -> Project:

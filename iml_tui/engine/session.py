@@ -998,7 +998,7 @@ class Session:
         project = Project.load(project_dir)
         engine: _PoolEngine | _StreamEngine = (
             _PoolEngine(project) if project.mode == "pool" else _StreamEngine(project))
-        journal = Journal(project.journal_path)
+        journal = project.open_journal()
         journal.append_meta({"task": project.config.task, "mode": project.mode,
                              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         who = (annotator or default_annotator()).strip()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -177,3 +179,27 @@ def test_export_csv_never_clobbers(tmp_path: Path, pool: Path) -> None:
     res = runner.invoke(app, ["export", str(proj), "--out", str(out), "--force"])
     assert res.exit_code == 0, res.output
     assert out.read_text().startswith("id")
+
+
+@pytest.mark.parametrize("damage", ["deleted", "empty", "garbage"])
+def test_a_damaged_journal_is_never_a_new_project(tmp_path: Path, pool: Path, damage: str) -> None:
+    proj = _new(tmp_path, pool)
+    with Session.open(proj, "ana") as s:
+        answer_with_oracle(s, lambda item: [0], limit=2, seconds=1.0)
+    (proj / "models" / "round_001.pt").write_bytes(b"checkpoint")
+    journal = proj / "journal.sqlite"
+    if damage == "deleted":
+        journal.unlink()
+    elif damage == "empty":
+        journal.write_bytes(b"")
+    else:
+        journal.write_bytes(b"\x00garbage\xff" * 512)
+    before = journal.read_bytes() if journal.exists() else None
+    with pytest.raises(UserError, match=r"journal\.sqlite: .*move the project folder away"):
+        Session.open(proj, "ana")
+    proc = subprocess.run([sys.executable, "-m", "iml_tui", "export", str(proj), "--out",
+                           str(tmp_path / "labels.csv")], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "journal.sqlite" in proc.stderr and "Traceback" not in proc.stderr
+    assert (journal.read_bytes() if journal.exists() else None) == before  # left as it was
+    assert not (tmp_path / "labels.csv").exists()

@@ -102,3 +102,47 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
         for who in ("ana", "bob"):
             mine = [e for e in ev if e.annotator == who and e.kind == "labelled"]
             assert [e.item for e in mine] == list(range(n))
+
+
+@pytest.mark.parametrize("damage", ["deleted", "empty"])
+def test_missing_or_empty_journal_with_state_is_refused(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "journal.sqlite"
+    with Journal(path) as j:
+        j.append(NewEvent("labelled", item=0, item_id="a", labels=[1]))
+    if damage == "deleted":
+        path.unlink()
+    else:
+        path.write_bytes(b"")
+    with pytest.raises(UserError, match=r"journal\.sqlite: the journal is (missing|empty).*"
+                                        r"restore journal\.sqlite .* move the project folder"):
+        Journal(path, expected=True)
+    assert not path.exists() or path.stat().st_size == 0  # nothing was created over it
+    Journal(path).close()  # without state it is simply a new journal
+
+
+def test_truncated_journal_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    with Journal(path) as j:
+        j.append(*[NewEvent("labelled", item=i, item_id=str(i), labels=[0],
+                            payload={"x": "y" * 500}) for i in range(200)])
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match=r"not a usable journal .*restore journal\.sqlite"):
+        Journal(path, expected=True)
+
+
+def test_full_disk_is_reported_as_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(sqlite3, "connect", full)
+    with pytest.raises(UserError, match="the disk is full — free some space") as info:
+        Journal(tmp_path / "journal.sqlite")
+    assert "not a usable journal" not in str(info.value)
+
+    def enospc(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "mkdir", enospc)
+    with pytest.raises(UserError, match="the disk is full"):
+        Journal(tmp_path / "sub" / "journal.sqlite")
