@@ -111,6 +111,6 @@ def score_command(runs: Sequence[Path], as_csv: bool, as_latex: bool,
 
 def _out() -> Console:
     """The CLI's stdout console: full width when piped."""
-    from iml_tui.cli import out_console
+    from iml_tui.cli.common import out_console
 
     return out_console()

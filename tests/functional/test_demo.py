@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from iml_tui import cli
 from iml_tui.cli import app
+from iml_tui.cli import demo as demo_cli
 from iml_tui.data.store import PoolStore
 from iml_tui.demo import assets
 from iml_tui.errors import UserError
@@ -100,7 +100,7 @@ def test_simulate_vtd_with_no_data_named_runs_on_the_demo(tmp_path: Path) -> Non
 def test_demo_without_a_terminal_runs_the_headless_study(monkeypatch: pytest.MonkeyPatch,
                                                          tmp_path: Path) -> None:
     seen: list[object] = []
-    monkeypatch.setattr(cli, "_run_bioacoustic", seen.append)
+    monkeypatch.setattr(demo_cli, "run_bioacoustic", seen.append)
     res = runner.invoke(app, ["demo", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     (cfg,) = seen

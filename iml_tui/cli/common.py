@@ -1,0 +1,120 @@
+"""What every command module shares: the Typer app, the choice enums, option parsing,
+progress bars and the stdout console."""
+
+from __future__ import annotations
+
+import sys
+import typing
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from iml_tui.errors import UserError
+
+if typing.TYPE_CHECKING:
+    import rich.console
+
+app = typer.Typer(
+    name="iml-tui",
+    help="Label audio with a model in the loop: pool-based active learning (MFFT) and "
+    "interactive ML, headless or in a terminal UI.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Task(StrEnum):
+    bioacoustic = "bioacoustic"
+    lid = "lid"
+    vtd = "vtd"
+
+
+class Strategy(StrEnum):
+    rand = "rand"
+    ft = "ft"
+    mp = "mp"
+    mfft = "mfft"
+
+
+class Executor(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+def csv_list(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+
+def opt_str(value: Path | None) -> str | None:
+    return None if value is None else str(value)
+
+
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def demo_preset(task: str) -> Path | None:
+    """``configs/demo_<task>.yaml``, said on stderr: what runs when no data is named."""
+    preset = CONFIGS / f"demo_{task}.yaml"
+    if not preset.is_file():
+        return None
+    sys.stderr.write(f"iml-tui: no data named: the bundled demo ({preset.name}); give "
+                     f"--config configs/{task}.yaml and your data for the paper's settings\n")
+    return preset
+
+
+def command_line() -> str:
+    import shlex
+
+    return " ".join(shlex.quote(a) for a in ["iml-tui", *sys.argv[1:]])
+
+
+def parse_option(fn: Any, value: str | None, flag: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return fn(value)
+    except ValueError as exc:
+        raise UserError(f"{flag} {value!r}: {exc}", None,
+                        f"write {flag} as a comma-separated list or a range like 1-5") from exc
+
+
+@contextmanager
+def rate_progress(unit: str) -> Iterator[Callable[[str, int, int], None]]:
+    """Items-per-second progress bars (:func:`iml_tui.bench.progress.rate_progress`)."""
+    from iml_tui.bench.progress import rate_progress
+
+    with rate_progress(unit) as update:
+        yield update
+
+
+def print_tables(tables: list[Any], notes: list[str]) -> None:
+    from rich.table import Table
+
+    console = out_console()
+    for t in tables:
+        table = Table(title=t.title)
+        for i, col in enumerate(t.columns):
+            table.add_column(col, justify="left" if i == 0 else "right")
+        for row in t.rows:
+            table.add_row(*(str(c) for c in row))
+        console.print(table)
+    for note in notes:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+
+
+
+def out_console(file: typing.IO[str] | None = None) -> rich.console.Console:
+    """Console for stdout tables: the terminal's width, or unbounded when piped or redirected."""
+    from rich.console import Console
+
+    stream = file if file is not None else sys.stdout
+    if stream.isatty():
+        return Console(file=file)
+    return Console(file=file, width=10_000, soft_wrap=True)

@@ -1,0 +1,107 @@
+"""``iml-tui pool``: make, convert and inspect pool stores."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from iml_tui.cli.common import app, csv_list, out_console, parse_option
+
+pool_app = typer.Typer(help="Make and inspect pool stores (HDF5 embeddings + frame targets).",
+                       no_args_is_help=True)
+app.add_typer(pool_app, name="pool")
+
+
+@pool_app.command("synth")
+def pool_synth(
+    out: Annotated[Path, typer.Option(help="Folder for train.h5, valid.h5, test.h5.")],
+    n_train: Annotated[int, typer.Option(help="Clips in the train pool.")] = 21414,
+    n_valid: Annotated[int, typer.Option(help="Clips in the valid pool.")] = 4600,
+    n_test: Annotated[int, typer.Option(help="Clips in the test pool.")] = 4600,
+    t: Annotated[int, typer.Option("--t", help="Frames per clip.")] = 32,
+    d: Annotated[int, typer.Option("--d", help="Embedding dimension.")] = 2048,
+    classes: Annotated[str | None, typer.Option(
+        help="Class names, comma-separated (default: the paper's 7); needs --priors.")] = None,
+    priors: Annotated[str | None, typer.Option(
+        help="Clip-level positive share per class, comma-separated (default: the paper's).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+) -> None:
+    """Write synthetic train/valid/test pools with clusters, rare classes and label noise."""
+    from rich.console import Console
+
+    from iml_tui.data.demo import synth_config_from_options
+    from iml_tui.data.synth import synth_pools
+
+    prior_values = None
+    if priors is not None:
+        prior_values = [float(v) for v in parse_option(_float_list, priors, "--priors")]
+    cfg = synth_config_from_options(n_train, n_valid, n_test, t, d, csv_list(classes),
+                                    prior_values, seed)
+    with _split_progress() as progress:
+        paths = synth_pools(out, cfg, progress)
+    Console(stderr=True).print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+@contextmanager
+def _split_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar fed by ``progress(split, done, total)`` callbacks."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("clips"), TimeElapsedColumn(),
+                  console=Console(stderr=True)) as bars:
+        tasks: dict[str, Any] = {}
+
+        def update(split: str, done: int, total: int) -> None:
+            if split not in tasks:
+                tasks[split] = bars.add_task(split, total=total)
+            bars.update(tasks[split], completed=done)
+
+        yield update
+
+
+def _float_list(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v.strip()]
+
+
+@pool_app.command("convert")
+def pool_convert(
+    path: Annotated[Path, typer.Argument(help="A pool store (HDF5).")],
+    out: Annotated[Path, typer.Option(help="The new pool store to write.")],
+    dtype: Annotated[str, typer.Option(
+        help="Storage dtype of the selection array: float16 (half the size) or float32; "
+        "distances are computed in float32 either way.")] = "float16",
+) -> None:
+    """Write a copy of a pool with its selection array in another dtype."""
+    from iml_tui.data.store import convert_pool
+
+    written = convert_pool(path, out, dtype)
+    sys.stdout.write(f"{written}\n")
+
+
+@pool_app.command("info")
+def pool_info(path: Annotated[Path, typer.Argument(help="A pool store (HDF5).")]) -> None:
+    """Shapes, classes, clip-level positives and attributes of a pool store."""
+    from rich.table import Table
+
+    from iml_tui.data.store import PoolStore
+
+    store = PoolStore(path)
+    clip = store.clip_labels()
+    table = Table(title=f"{path}: N={store.n}, T={store.t}, D={store.d}, C={store.c}")
+    table.add_column("class")
+    table.add_column("positive clips", justify="right")
+    for i, name in enumerate(store.class_list):
+        table.add_row(name, str(int(clip[:, i].sum())))
+    table.add_row("none of these", str(int((clip.max(axis=1) == 0).sum())))
+    console = out_console()
+    console.print(table)
+    for key, value in sorted(store.attrs.items()):
+        console.print(f"{key}: {value}", highlight=False)

@@ -1,0 +1,164 @@
+"""Labelling: ``label`` (the TUI), ``project new``, ``export``, ``import-labels``, ``doctor``."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from iml_tui.cli.common import Strategy, Task, app, opt_str, parse_option, rate_progress
+
+
+@app.command("label")
+def label_cmd(
+    project: Annotated[Path | None, typer.Argument(
+        help="Project folder (from `iml-tui project new`): opened, or resumed where it stopped. "
+        "Without it, --task / --pool-dir make one in ./label-<task>-<strategy>.")] = None,
+    task: Annotated[Task | None, typer.Option(help="What to label (new project).")] = None,
+    pool_dir: Annotated[Path | None, typer.Option(
+        help="Folder with train.h5 and valid.h5, or demo: the demo birds (new project).")]
+    = None,
+    strategy: Annotated[Strategy | None, typer.Option(help="Query strategy (new project).")]
+    = None,
+    budgets: Annotated[str | None, typer.Option(
+        help="Cumulative label budgets per round, e.g. 50,100,150 (new project).")] = None,
+    audio_root: Annotated[Path | None, typer.Option(
+        help="Where the audio is, when it moved since the pool was made (new project).")]
+    = None,
+    annotator: Annotated[str | None, typer.Option(
+        help="Name recorded with every label (default: the login name).")] = None,
+    player: Annotated[str, typer.Option(
+        help="Audio backend: auto, local (sound card), browser (ssh -L) or file.")] = "auto",
+    port: Annotated[int, typer.Option(
+        help="Port of the browser player on 127.0.0.1 (0: any free one).")] = 0,
+    keys: Annotated[Path | None, typer.Option(
+        help="YAML keymap remapping keys by binding id, e.g. keys: {label.submit: enter}.")]
+    = None,
+    autoplay: Annotated[bool, typer.Option(
+        "--autoplay/--no-autoplay", help="Play each new item as it shows.")] = True,
+    graphics: Annotated[str, typer.Option(
+        help="Spectrogram drawing: auto, halfblock (any truecolor terminal) or kitty.")]
+    = "auto",
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Project setting key=value (new project), e.g. --set seed=3.")] = None,
+) -> None:
+    """Label in the terminal: spectrogram, prediction, one key per class; retrains meanwhile."""
+    from iml_tui.config import parse_int_list
+    from iml_tui.demo.assets import is_demo, resolve_pool_dir
+    from iml_tui.tui.run import run_label
+
+    if pool_dir is not None and is_demo(str(pool_dir)):
+        with rate_progress("items") as progress:
+            pool_dir = Path(resolve_pool_dir(str(pool_dir), progress))
+    options = {"task": task.value if task else None,
+               "pool_dir": str(pool_dir) if pool_dir else None,
+               "strategy": strategy.value if strategy else None,
+               "budgets": parse_option(parse_int_list, budgets, "--budgets"),
+               "audio_root": str(audio_root) if audio_root else None}
+    run_label(project, options, set_, annotator, player, port, keys, autoplay, graphics)
+
+
+project_app = typer.Typer(help="Labelling projects: a folder with project.yaml, the journal of "
+                          "every label and the model checkpoints.", no_args_is_help=True)
+app.add_typer(project_app, name="project")
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    raven = "raven"
+    audacity = "audacity"
+
+
+@project_app.command("new")
+def project_new(
+    folder: Annotated[Path, typer.Argument(help="The project folder to create.")],
+    task: Annotated[Task, typer.Option(help="bioacoustic (pool rounds) or lid / vtd (the "
+                                       "stream loop).")] = Task.bioacoustic,
+    pool_dir: Annotated[Path | None, typer.Option(
+        help="bioacoustic: folder with train.h5 (the pool) and valid.h5.")] = None,
+    strategy: Annotated[Strategy | None, typer.Option(help="Pool selection strategy.")] = None,
+    budgets: Annotated[str | None, typer.Option(
+        help="Cumulative label budgets per round, e.g. 50,100,150.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of every random choice.")] = None,
+    audio_root: Annotated[Path | None, typer.Option(
+        help="Where the audio is, when it moved since the pool was made.")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="key=value of project.yaml (stream keys: stream.KEY=value).")] = None,
+) -> None:
+    """Create a labelling project (open it with `iml-tui label FOLDER`)."""
+    from iml_tui.config import parse_int_list
+    from iml_tui.engine.project import Project, project_config
+
+    options = {"task": task.value, "pool_dir": opt_str(pool_dir),
+               "strategy": strategy.value if strategy else None,
+               "budgets": parse_option(parse_int_list, budgets, "--budgets"), "seed": seed,
+               "audio_root": opt_str(audio_root)}
+    project = Project.create(folder, project_config(options, set_))
+    sys.stdout.write(f"project {project.dir} ({project.config.task}, {project.mode} mode); "
+                     f"label with: iml-tui label {project.dir}\n")
+
+
+@app.command("export")
+def export_cmd(
+    folder: Annotated[Path, typer.Argument(help="A project folder.")],
+    out: Annotated[Path, typer.Option(help="csv: the file; raven, audacity: a folder (one "
+                                      "file per audio file).")],
+    format_: Annotated[ExportFormat, typer.Option("--format", help="Output format.")]
+    = ExportFormat.csv,
+    include_none: Annotated[bool, typer.Option(
+        help="raven, audacity: also mark clips labelled 'none' (label 'none').")] = False,
+    force: Annotated[bool, typer.Option(help="csv: replace an existing regular file.")] = False,
+) -> None:
+    """Export the project's current labels (CSV, Raven selection tables, Audacity labels)."""
+    from iml_tui.atomic import check_output_file
+    from iml_tui.engine.export import export_labels
+
+    if format_ is ExportFormat.csv:
+        check_output_file(out, force)
+
+    res = export_labels(folder, format_.value, out, include_none)
+    where = res.paths[0] if format_ is ExportFormat.csv else f"{len(res.paths)} file(s) in {out}"
+    sys.stdout.write(f"{res.written} {'row' if format_ is ExportFormat.csv else 'selection'}(s)"
+                     f" -> {where}\n")
+    if res.unlocated:
+        sys.stderr.write(f"note: the audio of {len(res.unlocated)} item(s) was not found (e.g. "
+                         f"{res.unlocated[0]}); give the project an audio root\n")
+
+
+@app.command("import-labels")
+def import_labels_cmd(
+    folder: Annotated[Path, typer.Argument(help="A project folder.")],
+    labels: Annotated[Path, typer.Argument(help="Label CSV: 'id' plus a 0/1 column per class "
+                                           "or 'labels' (names separated by ';').")],
+    annotator: Annotated[str | None, typer.Option(
+        help="Recorded as the annotator (default: import:<file name>).")] = None,
+    skip_unknown: Annotated[bool, typer.Option(
+        help="Import the known ids and report the others instead of stopping.")] = False,
+) -> None:
+    """Import existing labels into a project (a warm start: selection starts from them)."""
+    from iml_tui.engine.export import import_labels
+
+    res = import_labels(folder, labels, annotator, skip_unknown)
+    sys.stdout.write(f"imported {res.imported} label(s) as {res.annotator}\n")
+    if res.unknown:
+        sys.stderr.write(f"skipped {len(res.unknown)} unknown id(s), e.g. {res.unknown[0]}\n")
+
+
+@app.command("doctor")
+def doctor_cmd(
+    port: Annotated[int, typer.Option(help="Port the browser player would use (0: any).")]
+    = 0,
+    clip_dir: Annotated[Path | None, typer.Option(
+        help="Folder the file player would write to.")] = None,
+) -> None:
+    """Which audio players work on this machine, and why (or why not)."""
+    from iml_tui.audio.playback import check_backends
+
+    checks = check_backends(port, clip_dir)
+    for c in checks:
+        sys.stdout.write(f"{c.name:8s} {'ok' if c.ok else 'no':3s} {c.detail}\n")
+    best = next((c.name for c in checks if c.ok), "none")
+    sys.stdout.write(f"iml-tui label will use: {best}\n")
