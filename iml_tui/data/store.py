@@ -7,6 +7,10 @@ Layout (datasets):
 - ``ids``        (N,)      str     — source file and offset of each clip;
 - ``derived/pooled_max_l2`` (N, D) float32 (float16 after ``pool convert``) — time-max-pooled,
   L2-normalised embeddings, the only array selection reads. Computed once, in blocks, when absent.
+- optional ``extra/<name>`` (N, ...) — a second output of the encoder kept next to the embeddings
+  (e.g. ``extra/birdnet_logits`` (N, T, 6522) float16 species logits), with the names along its
+  last axis in ``extra/<name>_names`` (K,) str; see :class:`ExtraDataset`. Nothing reads them for
+  selection; ``PoolStore.extra(name)`` returns one.
 
 Attributes describe how the embeddings were made (encoder, checkpoint hash, sample rate, clip and
 hop seconds, frame layout, creation time, tool version).
@@ -43,6 +47,24 @@ class PoolMeta:
     hop_seconds: float = 0.0
     frame_layout: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExtraDataset:
+    """An optional per-clip array stored as ``extra/<name>`` (N, *shape) of ``dtype``.
+
+    ``axis_names`` (K,) label the last axis (stored as ``extra/<name>_names``); ``doc`` is kept as
+    the dataset's ``doc`` attribute.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    axis_names: tuple[str, ...] = ()
+    doc: str = ""
+
+
+EXTRA_GROUP = "extra"
 
 
 def _l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -85,6 +107,7 @@ class PoolWriter:
         d: int,
         class_list: Sequence[str],
         meta: PoolMeta | None = None,
+        extras: Sequence[ExtraDataset] = (),
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,14 +133,33 @@ class PoolWriter:
         for key, value in meta.extra.items():
             attrs[key] = value
         self._pooled = np.zeros((n, d), dtype=np.float32)
+        self.extras = {e.name: e for e in extras}
+        for e in extras:
+            ds = self._f.create_dataset(f"{EXTRA_GROUP}/{e.name}", shape=(n, *e.shape),
+                                        dtype=np.dtype(e.dtype))
+            ds.attrs["doc"] = e.doc
+            if e.axis_names:
+                self._f.create_dataset(f"{EXTRA_GROUP}/{e.name}_names",
+                                       data=np.array(list(e.axis_names), dtype=object),
+                                       dtype=str_dt)
 
     def write_block(
-        self, start: int, embeddings: np.ndarray, labels: np.ndarray, ids: Sequence[str]
+        self, start: int, embeddings: np.ndarray, labels: np.ndarray, ids: Sequence[str],
+        extras: dict[str, np.ndarray] | None = None,
     ) -> None:
-        """Write rows ``start:start+len(embeddings)``; embeddings (B, T, D), labels (B, T, C)."""
+        """Write rows ``start:start+len(embeddings)``; embeddings (B, T, D), labels (B, T, C),
+        ``extras`` {name: (B, *shape)} for every :class:`ExtraDataset` given at construction."""
         stop = start + embeddings.shape[0]
         if labels.shape[0] != embeddings.shape[0] or len(ids) != embeddings.shape[0]:
             raise ValueError("embeddings, labels and ids must have the same number of rows")
+        extras = extras or {}
+        if set(extras) != set(self.extras):
+            raise ValueError(f"expected extras {sorted(self.extras)}, got {sorted(extras)}")
+        for name, arr in extras.items():
+            if arr.shape != (embeddings.shape[0], *self.extras[name].shape):
+                raise ValueError(f"extra {name!r} has shape {arr.shape}, expected "
+                                 f"{(embeddings.shape[0], *self.extras[name].shape)}")
+            self._f[f"{EXTRA_GROUP}/{name}"][start:stop] = arr.astype(self.extras[name].dtype)
         emb = np.asarray(embeddings, dtype=np.float32)
         self._f["embeddings"][start:stop] = emb
         self._f["labels"][start:stop] = np.asarray(labels, dtype=np.uint8)
@@ -161,6 +203,10 @@ class PoolStore:
             self.c = len(self.class_list)
             self.attrs: dict[str, Any] = {k: _attr_value(v) for k, v in f.attrs.items()}
             self._has_pooled = POOLED_KEY in f
+            group = f.get(EXTRA_GROUP)
+            self.extra_names: list[str] = sorted(
+                k for k in (group.keys() if isinstance(group, h5py.Group) else ())
+                if not (k.endswith("_names") and k[: -len("_names")] in group))
         self._ids: list[str] | None = None
         self._frame_labels: np.ndarray | None = None
         self._pooled: np.ndarray | None = None
@@ -201,6 +247,32 @@ class PoolStore:
                 f"delete the '{POOLED_KEY}' dataset; it is rebuilt on next use")
 
     # --- lazily read parts -------------------------------------------------------------------
+    def extra(self, name: str, rows: np.ndarray | slice | None = None) -> np.ndarray:
+        """The optional dataset ``extra/<name>`` (N, ...) as float32/its dtype; rows ``rows``."""
+        if name not in self.extra_names:
+            raise UserError(f"the pool has no extra output {name!r} (it has: "
+                            f"{', '.join(self.extra_names) or 'none'})", self.path,
+                            "extract with the encoder option that writes it (e.g. logits=true)")
+        with h5py.File(self.path, "r") as f:
+            ds = f[f"{EXTRA_GROUP}/{name}"]
+            if rows is None:
+                return np.asarray(ds[()])
+            if isinstance(rows, slice):
+                return np.asarray(ds[rows])
+            idx = np.asarray(rows, dtype=np.int64)
+            order = np.argsort(idx, kind="stable")
+            out = np.empty((idx.size, *ds.shape[1:]), dtype=ds.dtype)
+            uniq, inverse = np.unique(idx[order], return_inverse=True)
+            if uniq.size:
+                out[order] = np.asarray(ds[uniq])[inverse]
+            return out
+
+    def extra_axis_names(self, name: str) -> list[str]:
+        """Names along the last axis of ``extra/<name>`` ([] when not stored)."""
+        with h5py.File(self.path, "r") as f:
+            key = f"{EXTRA_GROUP}/{name}_names"
+            return [_as_str(s) for s in f[key][()]] if key in f else []
+
     @property
     def ids(self) -> list[str]:
         if self._ids is None:

