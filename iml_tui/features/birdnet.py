@@ -248,6 +248,11 @@ class BirdNetEncoder(Encoder):
     def _encode(self, waves: list[np.ndarray]) -> np.ndarray:
         return self._encode_all(waves)[0]
 
+    def frame_spans(self, seconds: float) -> np.ndarray:
+        """(T, 2) [k hop, k hop + 3) seconds for an input of ``seconds`` (at least a clip)."""
+        starts = frame_starts(self, round(float(seconds) * BIRDNET_SR))
+        return np.stack([starts, starts + BIRDNET_WINDOW / BIRDNET_SR], axis=1)
+
 
 def frame_starts(encoder: BirdNetEncoder, n_samples: int) -> np.ndarray:
     """(T,) window start times in seconds for an input of ``n_samples`` at 48 kHz."""

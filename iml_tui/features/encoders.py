@@ -243,6 +243,11 @@ class Encoder(ABC):
         """Encoders with ``extra_outputs`` override this; the default has none."""
         return self._encode(waves), {}
 
+    def frame_spans(self, seconds: float) -> np.ndarray | None:
+        """(T, 2) [start, end) seconds of each frame of a ``seconds`` long input, for encoders
+        whose frames are windows that label pooling must respect (birdnet); None otherwise."""
+        return None
+
     @property
     def fingerprint(self) -> str:
         """16 hex digits identifying name + checkpoint + settings: equal means same embeddings."""

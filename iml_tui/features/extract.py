@@ -21,8 +21,12 @@ Encoder options (``options``, the CLI's repeatable ``--option KEY=VALUE``) go to
 part of the encoder fingerprint. An encoder with ``extra_outputs`` (birdnet with ``logits=true``)
 has them saved in each chunk and written as ``extra/<name>`` datasets of the store.
 
-Labels: (N, T_labels, C) frame targets are matched to the encoder's T: equal -> as is; T_labels a
-multiple of T -> max over each group of frames (T = 1: clip labels); T_labels = 1 -> repeated.
+Labels: (N, T_labels, C) frame targets are matched to the encoder's T: equal -> as is; an
+encoder that states where its frames lie (``frame_spans``: birdnet's overlapping 3 s windows)
+-> each frame takes the max over the equal label slots of the clip that its [start, end) span
+overlaps (see :func:`labels_from_spans`; the spans are stored as the JSON attribute
+``frame_spans``); else T_labels a multiple of T -> max over each group of frames (T = 1: clip
+labels); T_labels = 1 -> repeated.
 """
 
 from __future__ import annotations
@@ -129,6 +133,25 @@ def adapt_labels(labels: np.ndarray, t: int) -> np.ndarray:
         "use an encoder whose frames divide the label frames (e.g. cnn14 for "
         "DCASE clips, or an utterance encoder)",
     )
+
+
+def labels_from_spans(labels: np.ndarray, clip_seconds: float, spans: np.ndarray) -> np.ndarray:
+    """(N, T_labels, C) targets in equal slots of a ``clip_seconds`` clip -> (N, T, C) for frames
+    covering ``spans`` (T, 2) [start, end) seconds: the max over the slots a frame overlaps.
+
+    Slot j covers [j, j + 1) x clip / T_labels; a frame overlaps it when the open intervals meet
+    (touching ends do not count); spans are clipped to the clip. A frame past the clip's end
+    (zero padding only) gets 0. Example: 32 slots of 10 s, frame [1, 4) s -> slots 3..12.
+    """
+    n, t_lab, c = labels.shape
+    edges = np.arange(t_lab + 1) * (float(clip_seconds) / t_lab)
+    out = np.zeros((n, len(spans), c), dtype=labels.dtype)
+    for k, (lo, hi) in enumerate(np.asarray(spans, dtype=np.float64)):
+        lo, hi = max(lo, 0.0), min(hi, float(clip_seconds))
+        hit = (edges[:-1] < hi - 1e-9) & (edges[1:] > lo + 1e-9)
+        if hit.any():
+            out[:, k] = labels[:, hit].max(axis=1)
+    return out
 
 
 def extract_features(
@@ -381,17 +404,27 @@ def _publish(
             "use an utterance-level encoder (T = 1) for clips of different lengths",
         )
     ((t, d),) = shapes
-    labels = adapt_labels(split.labels, t)
+    clip = float(split.info.clip_seconds or 0.0)
+    spans = enc.frame_spans(clip) if clip > 0 and hasattr(enc, "frame_spans") else None
+    if spans is not None and len(spans) == t and split.labels.shape[1] != t:
+        labels = labels_from_spans(split.labels, clip, spans)
+        layout = (f"{t} windows per clip at [start, end) s {np.round(spans, 4).tolist()}; a "
+                  f"window's label is the max over the label slots it overlaps; slots: "
+                  f"{split.info.frame_layout}")
+    else:
+        spans = None
+        labels = adapt_labels(split.labels, t)
+        layout = (split.info.frame_layout if t == split.info.frames else
+                  f"{t} frame(s) per clip; labels max-pooled from: {split.info.frame_layout}")
     meta = PoolMeta(
         encoder=str(enc.name),
         checkpoint_hash=str(enc.checkpoint_hash),
         sample_rate=int(enc.sample_rate),
         clip_seconds=float(split.info.clip_seconds or 0.0),
         hop_seconds=float(split.info.hop_seconds or 0.0),
-        frame_layout=split.info.frame_layout
-        if t == split.info.frames
-        else f"{t} frame(s) per clip; labels max-pooled from: {split.info.frame_layout}",
+        frame_layout=layout,
         extra={
+            "frame_spans": json.dumps(None if spans is None else np.asarray(spans).tolist()),
             "skipped": json.dumps([s.file for s in skipped_list]),
             "skipped_reasons": json.dumps({s.file: s.reason for s in skipped_list}),
             "skipped_clips": int(sum(s.clips for s in skipped_list)),
