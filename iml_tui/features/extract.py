@@ -18,8 +18,9 @@ status :data:`EXIT_SKIPPED` (3).
 
 Encoder options (``options``, the CLI's repeatable ``--option KEY=VALUE``) go to
 :func:`~iml_tui.features.encoders.get_encoder` (e.g. birdnet ``hop=0.5``, ``logits=true``) and are
-part of the encoder fingerprint. An encoder with ``extra_outputs`` (birdnet with ``logits=true``)
-has them saved in each chunk and written as ``extra/<name>`` datasets of the store.
+part of the encoder fingerprint; birdnet gets the split's clip length as ``clip_seconds`` unless
+it is given. An encoder with ``extra_outputs`` (birdnet with ``logits=true``) has them saved in
+each chunk and written as ``extra/<name>`` datasets of the store.
 
 Labels: (N, T_labels, C) frame targets are matched to the encoder's T: equal -> as is; an
 encoder that states where its frames lie (``frame_spans``: birdnet's overlapping 3 s windows)
@@ -59,6 +60,9 @@ from iml_tui.errors import UserError
 
 EXIT_SKIPPED = 3
 NORM_CHOICES = ("prepared", "checkpoint")
+#: Encoders told the split's clip length (their ``clip_seconds`` option, unless given), so that a
+#: 5 s clip is framed as 5 s and not zero-padded to the 10 s default.
+CLIP_LENGTH_ENCODERS = ("birdnet",)
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -177,17 +181,22 @@ def extract_features(
         raise UserError(f"unknown --norm {norm!r}", None, f"use {' or '.join(NORM_CHOICES)}")
     pairs = output_paths(input_, out)
     splits = [read_split(folder) for folder, _ in pairs]
-    encoders: dict[tuple[float, float] | None, Any] = {}
+    encoders: dict[Any, Any] = {}
     root = Path(input_)
     outputs = []
     for split, (_, store) in zip(splits, pairs, strict=True):
         stats = _split_norm(split) if encoder == "cnn14" and norm == "prepared" else None
-        if stats not in encoders:
-            encoders[stats] = _build_encoder(encoder, checkpoint, device, stats, options or {})
+        opts = dict(options or {})
+        clip = split.info.clip_seconds
+        if encoder in CLIP_LENGTH_ENCODERS and clip and "clip_seconds" not in opts:
+            opts["clip_seconds"] = float(clip)
+        key = (stats, json.dumps(opts, sort_keys=True, default=str))
+        if key not in encoders:
+            encoders[key] = _build_encoder(encoder, checkpoint, device, stats, opts)
         label = (
             split.folder.name if split.folder == root else split.folder.relative_to(root).as_posix()
         )
-        outputs.append(extract_split(split, store, encoders[stats], batch_size, label, progress))
+        outputs.append(extract_split(split, store, encoders[key], batch_size, label, progress))
     return ExtractResult(outputs)
 
 

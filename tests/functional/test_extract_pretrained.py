@@ -122,6 +122,15 @@ def test_extract_birdnet_resume_logits_and_hop(tmp_path: Path) -> None:
     # window k at 2 s hop starts at 2k s: frames 0, 1, 3 equal frames 0, 2, 6 of the 1 s hop
     np.testing.assert_allclose(hop2.embeddings()[:, [0, 1, 3]],
                                pool.embeddings()[:, [0, 2, 6]], rtol=1e-4, atol=1e-4)
+    # 5 s clips are framed as 5 s (the split's clip length): T = 1 + ceil((5 - 3) / 1) = 3
+    prep5 = tmp_path / "prep5"
+    prepare_recordings(src, prep5, "tone", clip=5.0, hop=5.0, labels=ann)
+    five = extract_features(prep5, tmp_path / "five.h5", "birdnet", device="cpu")
+    pool5 = PoolStore(five.outputs[0].store)
+    assert (pool5.n, pool5.t) == (5, 3)  # a: 0, 5, 10 s; b: 0, 5 s
+    assert json.loads(pool5.attrs["encoder_description"])["settings"]["clip_seconds"] == 5.0
+    # a@0 (1.2, 1.4): slots of 5/32 s 7-8 -> windows [0, 3) and [1, 4); a@5 (3.0, 3.5) -> all 3
+    assert pool5.frame_labels()[:2, :, 0].tolist() == [[1, 1, 0], [1, 1, 1]]
     res = runner.invoke(app, ["extract", "--input", str(prep), "--out", str(tmp_path / "x.h5"),
                               "--encoder", "birdnet", "-o", "hop=9"])
     assert res.exit_code != 0 and "hop 9 s: must be in (0, 3]" in str(res.exception)

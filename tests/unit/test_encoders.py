@@ -73,8 +73,8 @@ def tiny_cnn14(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_registry_lists_every_encoder() -> None:
     names = [s.name for s in available_encoders()]
-    assert names == ["cnn14", "ecapa", "xvector", "wavlm", "mfcc-stats"]
-    assert [s.needs_checkpoint for s in available_encoders()] == [True] * 4 + [False]
+    assert names == ["cnn14", "ecapa", "xvector", "wavlm", "mfcc-stats", "birdnet", "resemblyzer"]
+    assert [s.needs_checkpoint for s in available_encoders()] == [True] * 4 + [False] * 3
 
 
 def test_registry_errors(tmp_path: Path) -> None:
