@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from iml_tui.data.store import POOLED_KEY, PoolStore, PoolWriter, write_pool
+from iml_tui.data.store import POOLED_KEY, ExtraDataset, PoolStore, PoolWriter, write_pool
 from iml_tui.errors import UserError
 
 
@@ -127,3 +127,31 @@ def test_pooled_scan_can_be_skipped_only_explicitly(
     assert str(path) in str(err.value)
     with pytest.raises(UserError, match="NaN or inf"):
         PoolStore(path).pooled()
+
+
+def test_extra_datasets_round_trip_and_errors(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    emb = rng.standard_normal((3, 2, 4)).astype(np.float32)
+    logits = rng.standard_normal((3, 2, 5)).astype(np.float32)
+    spec = ExtraDataset("scores", (2, 5), "float16", ("a", "b", "c", "d", "e"), "test scores")
+    w = PoolWriter(tmp_path / "p.h5", 3, 2, 4, ["x"], extras=[spec])
+    with pytest.raises(ValueError, match="expected extras"):
+        w.write_block(0, emb, np.zeros((3, 2, 1)), ["0", "1", "2"])
+    with pytest.raises(ValueError, match="has shape"):
+        w.write_block(0, emb, np.zeros((3, 2, 1)), ["0", "1", "2"], {"scores": logits[:, :1]})
+    w.write_block(0, emb[:2], np.zeros((2, 2, 1)), ["0", "1"], {"scores": logits[:2]})
+    w.write_block(2, emb[2:], np.zeros((1, 2, 1)), ["2"], {"scores": logits[2:]})
+    w.close()
+    store = PoolStore(tmp_path / "p.h5")
+    assert store.extra_names == ["scores"]
+    got = store.extra("scores")
+    assert got.dtype == np.float16 and got.shape == (3, 2, 5)
+    np.testing.assert_allclose(got, logits, atol=2e-3)
+    np.testing.assert_array_equal(store.extra("scores", np.array([2, 0, 2])), got[[2, 0, 2]])
+    np.testing.assert_array_equal(store.extra("scores", slice(1, 3)), got[1:])
+    assert store.extra_axis_names("scores") == ["a", "b", "c", "d", "e"]
+    with h5py.File(tmp_path / "p.h5") as f:
+        assert f["extra/scores"].attrs["doc"] == "test scores"
+    with pytest.raises(UserError, match="no extra output 'logits'"):
+        store.extra("logits")
+    assert PoolStore(tmp_path / "p.h5").embeddings().shape == (3, 2, 4)
