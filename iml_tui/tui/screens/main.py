@@ -115,7 +115,7 @@ class MainScreen(Screen[None]):
             spec.set_data(shown.spectrogram)
             pred.selected = view.preset
             pred.show(view.probs, view.confidence, view.threshold)
-            why.show(view.item_id, view.why, view.kind)
+            why.show(view.name or view.item_id, view.why, view.kind)
             notice.display = bool(shown.audio_error)
             notice.update(f"No audio for this item: {shown.audio_error}")
             if self.autoplay:
@@ -163,7 +163,7 @@ class MainScreen(Screen[None]):
             return
         x, sr = shown.audio
         self._paused_at = None
-        self.player.play(x, sr, shown.view.item_id, start=max(0.0, start))
+        self.player.play(x, sr, shown.view.name or shown.view.item_id, start=max(0.0, start))
         self._playing = True
         self.update_player_line()
 
