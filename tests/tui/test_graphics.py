@@ -154,3 +154,13 @@ async def test_halfblock256_draws_only_palette_colours() -> None:
                     assert colour.number in pal
                     used.add(int(colour.number))
         assert len(used) >= 6  # a tone over silence uses much of the ramp
+
+
+async def test_colour_advice_is_shown_on_screen() -> None:
+    advice = graphics.colour_advice({"TERM": "tmux-256color", "TMUX": "/tmp/t"})
+    app = make_app(FakeSession(every=100), RecordingPlayer(), cursor=False, audio_thread=False,
+                   graphics="halfblock256", notes=[advice])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        shown = [n.message for n in app._notifications]
+        assert shown == [advice]

@@ -45,7 +45,7 @@ def vtd_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_lid_target_is_required_and_checked(lid_root: Path) -> None:
     with pytest.raises(UserError, match="give --target, one of ha, yo, bas"):
         stream_options("lid", {"feat_root": str(lid_root)})
-    with pytest.raises(UserError, match="'xx' is not a language.*use one of ha, yo, bas"):
+    with pytest.raises(UserError, match=r"'xx' is not a language.*use one of ha, yo, bas"):
         stream_options("lid", {"feat_root": str(lid_root), "target": "xx"})
 
 
@@ -66,7 +66,7 @@ def test_batch_larger_than_the_split(lid_root: Path) -> None:
 
 
 def test_vtd_env_checked_or_defaulted(vtd_root: Path) -> None:
-    with pytest.raises(UserError, match="'rm9' is not an environment.*kitchen, office"):
+    with pytest.raises(UserError, match=r"'rm9' is not an environment.*kitchen, office"):
         stream_options("vtd", {"feat_root": str(vtd_root), "env": "rm9"})
     with pytest.raises(UserError, match="--target is for --task lid"):
         stream_options("vtd", {"feat_root": str(vtd_root), "target": "ha"})
@@ -158,7 +158,7 @@ def test_failed_start_leaves_nothing_behind(tmp_path: Path, lid_root: Path,
 def test_stream_options_on_a_pool_task_are_refused(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     _terminal(monkeypatch)
-    with pytest.raises(UserError, match="--target do.*not apply to --task bioacoustic"):
+    with pytest.raises(UserError, match=r"--target do.*not apply to --task bioacoustic"):
         _label(tmp_path / "p", task=Task.bioacoustic, pool_dir=tmp_path, target="ha", set_=[])
     assert not (tmp_path / "p").exists()
 
