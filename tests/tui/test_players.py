@@ -275,3 +275,17 @@ async def test_space_pauses_the_browser_while_it_listens() -> None:
         player.stop()
         thread.join(10)
         player.close()
+
+
+async def test_status_line_follows_a_browser_that_connects_later() -> None:
+    player = playback.BrowserPlayer(port=0)
+    try:
+        app = make_app(FakeSession(every=100), player)  # with the clocks on, as in use
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            assert "no browser connected" in player_line(app)
+            await asyncio.to_thread(_get, player.url)  # the tab is opened
+            await pilot.pause(1.3)
+            assert "(browser connected)" in player_line(app)
+    finally:
+        player.close()

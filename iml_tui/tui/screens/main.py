@@ -78,6 +78,8 @@ class MainScreen(Screen[None]):
         self.maybe_retrain()
         if self.poll_cursor:
             self.set_interval(1 / CURSOR_HZ, self.tick_cursor)
+            # the player's own state changes too (a browser tab connects or goes away)
+            self.set_interval(1.0, self.update_player_line)
 
     def app_keys(self) -> list[str]:
         """The first key of each class binding, after the user's keymap."""
