@@ -53,10 +53,12 @@ def prepare_stream_options(folder: Path, options: dict[str, Any],
     """Fill ``options["stream"]`` of a lid / vtd project from the data (see
     :mod:`iml_tui.engine.stream_setup`); returns notes to show. A pool task with stream
     options is refused."""
-    from iml_tui.engine.project import PROJECT_FILE, STREAM_TASKS
+    from iml_tui.engine.project import PROJECT_FILE, STREAM_TASKS, Project
 
     given = {k: v for k, v in (options.get("stream") or {}).items() if v is not None}
     task = options.get("task")
+    if task is None and given and (folder / PROJECT_FILE).is_file():
+        task = Project.load(folder).config.task  # resuming with the options it was made with
     if task not in STREAM_TASKS:
         if given:
             flags = ", ".join("--" + k.replace("_", "-") for k in given)
@@ -69,12 +71,18 @@ def prepare_stream_options(folder: Path, options: dict[str, Any],
         options.pop("stream", None)
         return []
     from iml_tui.bench.progress import rate_progress
+    from iml_tui.demo.assets import is_demo, resolve_feat_root
     from iml_tui.engine.stream_setup import stream_options
 
     with rate_progress("items") as progress:
+        if not new:  # resuming: only what was given is compared with the project's settings
+            if is_demo(explicit.get("feat_root")):
+                explicit["feat_root"] = resolve_feat_root(task, explicit["feat_root"], progress)
+            options["stream"] = explicit
+            return []
         setup = stream_options(task, explicit, progress)
     options["stream"] = setup.stream
-    return setup.notes if new else []
+    return setup.notes
 
 
 def discard_new_project(folder: Path, existed: bool) -> None:

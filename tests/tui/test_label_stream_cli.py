@@ -26,6 +26,18 @@ SMALL = ["stream.comp_hidden=16", "stream.embed_dim=8", "stream.class_hidden=16"
          "stream.max_epochs=5", "stream.patience=2", "stream.n_queries=2"]
 
 
+@pytest.fixture(autouse=True)
+def no_demo_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building the demo features takes minutes: a test that would is a failing test."""
+    import iml_tui.demo.assets as assets
+
+    def refuse(task: str, value: str, progress: Any = None) -> str:
+        raise AssertionError(f"the demo {value} would be built")
+
+    monkeypatch.setattr(stream_setup, "resolve_feat_root", refuse)
+    monkeypatch.setattr(assets, "resolve_feat_root", refuse)
+
+
 @pytest.fixture(scope="module")
 def lid_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("lid")
@@ -150,6 +162,7 @@ def test_failed_start_leaves_nothing_behind(tmp_path: Path, lid_root: Path,
     assert cfg["stream"]["sim_type"] == "fpstps"
     _label(folder, feat_root=str(lid_root), target="ha", samples_per_batch=30,
            sim_type="fpstps")  # the same command resumes
+    _label(folder, task=None, target="ha")  # the folder says lid; the target agrees
     with pytest.raises(UserError, match="made with stream"):
         _label(folder, feat_root=str(lid_root), target="yo", samples_per_batch=30)
     assert (folder / "project.yaml").is_file()  # an existing project is never removed
