@@ -10,6 +10,10 @@ Backends (``Player``: ``play(x, sr, item_id, start=0.0)``, ``stop()``, ``positio
   (403 without it). Its one page long-polls for the current item, plays each new item by itself
   and reports the playback position (for the cursor). Over SSH, forward the port with
   ``ssh -N -L PORT:127.0.0.1:PORT host`` (:meth:`BrowserPlayer.ssh_command`) and open the URL.
+  :func:`choose_player` with a ``state_file`` (the project's ``player.json``) keeps the port and
+  the token of each annotator across restarts, so one tunnel and one open tab last the whole
+  work. Each connection has a socket timeout (``REQUEST_TIMEOUT``): a client that sends half a
+  request is dropped instead of holding a thread.
 - ``file``: writes each clip to a WAV file and returns its path (play it with anything).
 
 :func:`choose_player` picks the first that works (local, browser, file) and :func:`doctor` says
@@ -43,6 +47,10 @@ from iml_tui.errors import UserError
 
 BACKENDS: tuple[str, ...] = ("local", "browser", "file")
 LONG_POLL_SECONDS = 20.0
+REQUEST_TIMEOUT = 10.0
+"""Seconds a connection may stay silent while sending a request (or reading a reply)."""
+CONNECTED_SECONDS = 3.0
+"""A browser counts as connected while it long-polls or made a request this recently."""
 
 
 class Player(Protocol):
@@ -241,13 +249,22 @@ class _State:
         self.start = 0.0
         self.playing = False
         self.reported: tuple[int, float, bool, float] | None = None  # seq, t, playing, when
+        self.started_at = 0.0  # monotonic time of the last play()
+        self.polls = 0  # long polls waiting now
+        self.last_seen = -1e9  # monotonic time of the page's last request
+
+    def connected(self, now: float | None = None) -> bool:
+        """Whether a page is listening (a long poll waits, or it asked recently)."""
+        now = time.monotonic() if now is None else now
+        return self.polls > 0 or now - self.last_seen < CONNECTED_SECONDS
 
     def public(self) -> dict[str, Any]:
         return {"version": self.version, "seq": self.seq, "item_id": self.item_id,
                 "duration": self.duration, "start": self.start, "playing": self.playing}
 
 
-def _handler(token: str, state: _State) -> type[BaseHTTPRequestHandler]:
+def _handler(token: str, state: _State,
+             timeout: float = REQUEST_TIMEOUT) -> type[BaseHTTPRequestHandler]:
     clip_re = re.compile(rf"^/{re.escape(token)}/clip/(\d+)\.wav$")
 
     class Handler(BaseHTTPRequestHandler):
@@ -275,14 +292,21 @@ def _handler(token: str, state: _State) -> type[BaseHTTPRequestHandler]:
                            "text/plain")
                 return
             rest = path[len(prefix):]
+            with state.cond:
+                state.last_seen = time.monotonic()
             if rest in ("", "/"):
                 self._send(200, _PAGE.encode(), "text/html; charset=utf-8")
             elif rest == "/state":
                 after = int(query.get("after", ["-1"])[0] or -1)
                 deadline = time.monotonic() + LONG_POLL_SECONDS
                 with state.cond:
-                    while state.version <= after and time.monotonic() < deadline:
-                        state.cond.wait(max(0.0, deadline - time.monotonic()))
+                    state.polls += 1
+                    try:
+                        while state.version <= after and time.monotonic() < deadline:
+                            state.cond.wait(max(0.0, deadline - time.monotonic()))
+                    finally:
+                        state.polls -= 1
+                        state.last_seen = time.monotonic()
                     body = json.dumps(state.public()).encode()
                 self._send(200, body, "application/json")
             elif rest == "/position":
@@ -305,6 +329,9 @@ def _handler(token: str, state: _State) -> type[BaseHTTPRequestHandler]:
                 else:
                     self._send(404, b"no such clip\n", "text/plain")
 
+    # StreamRequestHandler.setup() puts this timeout on each connection's socket: a request
+    # line or header that never ends raises TimeoutError and the connection is closed
+    Handler.timeout = timeout
     return Handler
 
 
@@ -313,12 +340,16 @@ class BrowserPlayer:
 
     name = "browser"
 
-    def __init__(self, port: int = 0, token: str | None = None) -> None:
+    def __init__(self, port: int = 0, token: str | None = None,
+                 request_timeout: float = REQUEST_TIMEOUT) -> None:
         self.token = token or secrets.token_urlsafe(16)
         self._state = _State()
+        self.note = ""
+        """Said in the status line (e.g. the saved port was taken)."""
         try:
             self._server = ThreadingHTTPServer(("127.0.0.1", port),
-                                               _handler(self.token, self._state))
+                                               _handler(self.token, self._state,
+                                                        request_timeout))
         except OSError as exc:
             raise UserError(f"cannot listen on 127.0.0.1:{port} ({exc.strerror})", None,
                             "choose another port, or 0 for any free one") from exc
@@ -353,6 +384,7 @@ class BrowserPlayer:
             s.version += 1
             s.item_id, s.wav, s.duration = item_id, wav, len(a) / sr
             s.start, s.playing = max(0.0, float(start)), True
+            s.started_at = time.monotonic()
             s.cond.notify_all()
         return None
 
@@ -362,17 +394,37 @@ class BrowserPlayer:
             self._state.version += 1
             self._state.cond.notify_all()
 
+    @property
+    def connected(self) -> bool:
+        """Whether a browser page is listening now (see :data:`CONNECTED_SECONDS`)."""
+        with self._state.cond:
+            return self._state.connected()
+
     def position(self) -> float | None:
+        """Where the page plays (its last report, moved on by the clock). Before the page has
+        reported on the current clip, a connected page is taken to play it from the start it
+        was given (so pausing works at once); without a page, nothing plays."""
+        now = time.monotonic()
         with self._state.cond:
             s = self._state
             rep = s.reported
-            if not s.playing or rep is None or rep[0] != s.seq or not rep[2]:
+            if not s.playing:
                 return None
-            p = rep[1] + (time.monotonic() - rep[3])
-            return min(p, s.duration)
+            if rep is None or rep[0] != s.seq:
+                if not s.connected(now):
+                    return None
+                p = s.start + (now - s.started_at)
+                return p if p < s.duration else None
+            if not rep[2]:
+                return None
+            return min(rep[1] + (now - rep[3]), s.duration)
 
     def describe(self) -> str:
-        return f"browser: {self.url}  (from your computer: {self.ssh_command()})"
+        state = ("browser connected" if self.connected
+                 else "no browser connected: open the URL")
+        note = f"  [{self.note}]" if self.note else ""
+        return (f"browser ({state}): {self.url}  (from your computer: {self.ssh_command()})"
+                f"{note}")
 
     def close(self) -> None:
         self._server.shutdown()
@@ -465,26 +517,82 @@ def check_backends(port: int = 0, folder: str | Path | None = None) -> list[Back
     return out
 
 
-def make_player(kind: str, port: int = 0, folder: str | Path | None = None) -> Player:
-    """The backend ``kind`` (local, browser or file); UserError when it cannot work here."""
+def load_browser_state(state_file: str | Path, who: str) -> dict[str, Any]:
+    """The saved ``{"port": int, "token": str}`` of annotator ``who`` ({} when none or the
+    file is unreadable: a new port and token are then chosen and saved)."""
+    try:
+        data = json.loads(Path(state_file).read_text(encoding="utf-8"))
+        entry = data.get(who, {}) if isinstance(data, dict) else {}
+        port, token = int(entry["port"]), str(entry["token"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    if not 0 < port < 65536 or not re.fullmatch(r"[A-Za-z0-9_-]{16,}", token):
+        return {}
+    return {"port": port, "token": token}
+
+
+def save_browser_state(state_file: str | Path, who: str, port: int, token: str) -> None:
+    """Record ``who``'s port and token in ``state_file`` (JSON, atomic replace, mode 0600)."""
+    from iml_tui.atomic import atomic_write_text
+
+    path = Path(state_file)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data = data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        data = {}
+    data[who] = {"port": int(port), "token": token}
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    with contextlib.suppress(OSError):
+        path.chmod(0o600)
+
+
+def persistent_browser(port: int = 0, state_file: str | Path | None = None,
+                       who: str = "") -> BrowserPlayer:
+    """A browser player on the port and token saved in ``state_file`` for ``who``; ``port``
+    (non-zero) wins over the saved one and must be free; a saved port that is taken now is
+    replaced by a free one (said in the status line). The result is saved again."""
+    if state_file is None:
+        return BrowserPlayer(port)
+    saved = load_browser_state(state_file, who)
+    token = saved.get("token")
+    want = port or int(saved.get("port", 0))
+    try:
+        player = BrowserPlayer(want, token)
+    except UserError:
+        if port or not want:
+            raise
+        player = BrowserPlayer(0, token)
+        player.note = f"the saved port {want} is taken: forward {player.port} instead"
+    try:
+        save_browser_state(state_file, who, player.port, player.token)
+    except OSError as exc:
+        player.note = f"cannot save the port for next time ({exc.strerror})"
+    return player
+
+
+def make_player(kind: str, port: int = 0, folder: str | Path | None = None,
+                state_file: str | Path | None = None, who: str = "") -> Player:
+    """The backend ``kind`` (local, browser or file); UserError when it cannot work here.
+    ``state_file`` / ``who``: where the browser player keeps its port and token."""
     if kind == "local":
         return LocalPlayer()
     if kind == "browser":
-        return BrowserPlayer(port)
+        return persistent_browser(port, state_file, who)
     if kind == "file":
         return FilePlayer(folder)
     raise UserError(f"unknown player {kind!r}", None, f"use auto or one of {', '.join(BACKENDS)}")
 
 
-def choose_player(kind: str = "auto", port: int = 0,
-                  folder: str | Path | None = None) -> Player:
+def choose_player(kind: str = "auto", port: int = 0, folder: str | Path | None = None,
+                  state_file: str | Path | None = None, who: str = "") -> Player:
     """``kind`` = auto: the first backend that works of local, browser, file."""
     if kind != "auto":
-        return make_player(kind, port, folder)
+        return make_player(kind, port, folder, state_file, who)
     errors = []
     for name in BACKENDS:
         try:
-            return make_player(name, port, folder)
+            return make_player(name, port, folder, state_file, who)
         except UserError as exc:
             errors.append(f"{name}: {exc}")
     raise UserError("no audio backend works here (" + "; ".join(errors) + ")", None,

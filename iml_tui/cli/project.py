@@ -40,8 +40,22 @@ def label_cmd(
     autoplay: Annotated[bool, typer.Option(
         "--autoplay/--no-autoplay", help="Play each new item as it shows.")] = True,
     graphics: Annotated[str, typer.Option(
-        help="Spectrogram drawing: auto, halfblock (any truecolor terminal) or kitty.")]
+        help="Spectrogram drawing: auto, halfblock (truecolor), halfblock256 (256 colours, "
+        "dithered) or kitty.")]
     = "auto",
+    feat_root: Annotated[str | None, typer.Option(
+        help="lid / vtd: feature root, or the bundled demo: demo:caucasus, demo:africa (lid), "
+        "demo (vtd; the default).")] = None,
+    target: Annotated[str | None, typer.Option(
+        help="lid: the target language streamed, e.g. hy (the error lists the split's).")]
+    = None,
+    env: Annotated[str | None, typer.Option(
+        help="vtd: the environment streamed (default: the demo's first room).")] = None,
+    sim_type: Annotated[str | None, typer.Option(
+        help="lid / vtd: the model's decisions you review after the queries, e.g. fpstps "
+        "(none: queries only).")] = None,
+    samples_per_batch: Annotated[int | None, typer.Option(
+        help="lid: samples per batch (at most the split's size; demo: 96).")] = None,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="Project setting key=value (new project), e.g. --set seed=3.")] = None,
 ) -> None:
@@ -58,6 +72,9 @@ def label_cmd(
                "strategy": strategy.value if strategy else None,
                "budgets": parse_option(parse_int_list, budgets, "--budgets"),
                "audio_root": str(audio_root) if audio_root else None}
+    stream = {"feat_root": feat_root, "target": target, "env": env, "sim_type": sim_type,
+              "samples_per_batch": samples_per_batch}
+    options["stream"] = {k: v for k, v in stream.items() if v is not None} or None
     run_label(project, options, set_, annotator, player, port, keys, autoplay, graphics)
 
 

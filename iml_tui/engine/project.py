@@ -102,7 +102,7 @@ def validate(cfg: ProjectConfig, source: str) -> None:
     validate_config(scfg)
     if scfg.task == "lid" and scfg.target in ("", "all"):
         raise UserError("a labelling project streams one target language", source,
-                        "set stream.target to one language code, e.g. --set stream.target=ha")
+                        "give --target with one language code, e.g. --target ha")
 
 
 @dataclass

@@ -3,7 +3,7 @@ benchmark."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,9 @@ class LabelApp(App[None]):
 
     def __init__(self, bridge: Bridge, player: PlayerLike, keymap: Mapping[str, str],
                  autoplay: bool = True, cursor: bool = True, audio_thread: bool = True,
-                 graphics: str = "halfblock") -> None:
+                 graphics: str = "halfblock", notes: Sequence[str] = ()) -> None:
         super().__init__()
+        self.notes = tuple(notes)
         self.graphics = graphics
         self.bridge = bridge
         self.backend = player
@@ -51,6 +52,8 @@ class LabelApp(App[None]):
 
             self.player.on_change = changed
         self.push_screen(main)
+        for note in self.notes:
+            self.notify(note, timeout=15)
 
     def on_unmount(self) -> None:
         """Stop the audio and its thread (the caller closes the backend itself)."""
@@ -71,13 +74,14 @@ class LabelApp(App[None]):
 def make_app(session: SessionLike[Any, Any], player: PlayerLike, *,
              keymap: Mapping[str, str] | None = None, keymap_file: str | Path | None = None,
              autoplay: bool = True, cursor: bool = True, audio_thread: bool = True,
-             graphics: str = "halfblock") -> LabelApp:
+             graphics: str = "halfblock", notes: Sequence[str] = ()) -> LabelApp:
     """Build the app over an open session and a player (the caller closes both after).
 
     ``keymap`` (binding id -> keys) wins over ``keymap_file`` (YAML, see :mod:`~.keys`);
     ``cursor=False`` stops the playback-cursor clock (deterministic snapshots);
     ``audio_thread=False`` calls the player on the UI thread (tests that count its calls);
-    ``graphics``: "halfblock" (any truecolor terminal) or "kitty" (see ``widgets.graphics``).
+    ``graphics``: "halfblock" (truecolor), "halfblock256" (256-colour terminals, dithered)
+    or "kitty" (see ``widgets.graphics``); ``notes``: shown once as notifications.
     """
     if graphics not in MODES:
         raise UserError(f"unknown graphics mode {graphics!r}", None,
@@ -89,4 +93,5 @@ def make_app(session: SessionLike[Any, Any], player: PlayerLike, *,
         merged.update(load_keymap(keymap_file))
     if keymap:
         merged.update(check_keymap(keymap, "keymap"))
-    return LabelApp(Bridge(session), player, merged, autoplay, cursor, audio_thread, graphics)
+    return LabelApp(Bridge(session), player, merged, autoplay, cursor, audio_thread, graphics,
+                    notes)

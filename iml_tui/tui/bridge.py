@@ -7,7 +7,7 @@ spectrogram and turns the session's progress / model status into :mod:`~iml_tui.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -61,8 +61,16 @@ class Bridge:
             x, sr = self.session.read_audio(item)
         except UserError as exc:
             return Shown(item, view, (np.zeros(0, dtype=np.float32), 1), None, str(exc))
+        if self.mode == "stream" and sr > 0:
+            view = replace(view, name=f"{view.name} · {len(x) / sr:.1f} s")
         spec = spectrogram_data(x, sr, view.frame_probs, self.class_list)
         return Shown(item, view, (np.asarray(x, dtype=np.float32), int(sr)), spec)
+
+    def display_name(self, item: ItemLike) -> str:
+        """What the screen and the player call the item: its id in pool mode; in stream mode a
+        neutral ``#<position>`` (Common Voice file names carry the language, i.e. the answer;
+        the journal and the exports keep the real id)."""
+        return f"#{int(item.index) + 1}" if self.mode == "stream" else str(item.id)
 
     def item_view(self, item: ItemLike, preset: Sequence[int] | None = None) -> ItemView:
         """The session's item as an :class:`ItemView`.
@@ -78,7 +86,8 @@ class Bridge:
         confidence = item.confidence
         if confidence is None:
             confidence = confidence_of(probs, self.multi_label)
-        return ItemView(item_id=str(item.id), index=int(item.index), why=str(item.why),
+        return ItemView(item_id=str(item.id), name=self.display_name(item),
+                        index=int(item.index), why=str(item.why),
                         kind=KIND_TEXT.get(item.kind, item.kind), probs=probs,
                         frame_probs=_array(item.frame_probs), confidence=confidence,
                         preset=frozenset(int(i) for i in preset),

@@ -13,12 +13,15 @@ class ItemView:
 
     ``probs`` (C,) clip-level and ``frame_probs`` (T, C) come from the model that ranked the
     item (None before the first model); ``preset`` is the label pre-ticked (a detection to
-    review in stream mode); ``kind`` is "query" or "review".
+    review in stream mode); ``kind`` is "query" or "review". ``item_id`` is the session's id
+    (journal, exports); ``name`` what the screen shows (neutral in stream mode, see
+    :meth:`~iml_tui.tui.bridge.Bridge.display_name`).
     """
 
     item_id: str
     index: int
     why: str
+    name: str = ""
     kind: str = "query"
     probs: np.ndarray | None = None
     frame_probs: np.ndarray | None = None

@@ -27,7 +27,8 @@ def test_label_help_lists_the_options() -> None:
     result = CliRunner().invoke(app, ["label", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     for option in ("--task", "--pool-dir", "--strategy", "--player", "--keys", "--annotator",
-                   "--no-autoplay", "--port"):
+                   "--no-autoplay", "--port", "--feat-root", "--target", "--env", "--sim-type",
+                   "--samples-per-batch"):
         assert option in result.output
 
 

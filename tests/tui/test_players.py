@@ -137,3 +137,155 @@ def test_threaded_player_keeps_only_the_latest_command() -> None:
     assert changes
     player.close()
     assert inner.closed
+
+
+# --- the browser player over SSH: one tunnel, one tab -------------------------------------------
+def test_browser_port_and_token_survive_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "project" / "player.json"
+    state.parent.mkdir()
+    first = playback.persistent_browser(0, state, "ana")
+    port, token, url = first.port, first.token, first.url
+    first.close()
+    saved = json.loads(state.read_text())
+    assert saved["ana"] == {"port": port, "token": token}
+    assert state.stat().st_mode & 0o077 == 0  # the token is the only key to the page
+    again = playback.persistent_browser(0, state, "ana")
+    try:
+        assert (again.port, again.token, again.url) == (port, token, url)
+        status, _ = _get(again.url)  # the tab that was open still works
+        assert status == 200
+        other = playback.persistent_browser(0, state, "ben")  # another annotator: own entry
+        try:
+            assert other.port != port and other.token != token
+            assert set(json.loads(state.read_text())) == {"ana", "ben"}
+        finally:
+            other.close()
+        # the saved port is taken (by the player still running): a free one, said so
+        busy = playback.persistent_browser(0, state, "ana")
+        try:
+            assert busy.port != port and busy.token == token
+            assert f"saved port {port} is taken" in busy.describe()
+        finally:
+            busy.close()
+        # an explicit --port that is taken is an error, not a silent change
+        with pytest.raises(playback.UserError, match="cannot listen"):
+            playback.persistent_browser(port, state, "carl")
+    finally:
+        again.close()
+
+
+def test_a_damaged_player_file_means_a_new_port(tmp_path: Path) -> None:
+    state = tmp_path / "player.json"
+    state.write_text("{not json")
+    player = playback.persistent_browser(0, state, "ana")
+    try:
+        assert json.loads(state.read_text())["ana"]["port"] == player.port
+    finally:
+        player.close()
+    state.write_text(json.dumps({"ana": {"port": 99999, "token": "x"}}))
+    assert playback.load_browser_state(state, "ana") == {}
+
+
+def test_half_sent_request_does_not_hold_a_thread() -> None:
+    import socket
+    import threading
+
+    player = playback.BrowserPlayer(port=0, request_timeout=0.5)
+    try:
+        before = threading.active_count()
+        raw = socket.create_connection(("127.0.0.1", player.port), timeout=10)
+        raw.sendall(f"GET /{player.token}/state?after=-1 HTTP/1.1\r\nHost: x".encode())
+        time.sleep(0.1)
+        assert threading.active_count() == before + 1  # one handler thread reads it
+        status, _ = _get(player.url)  # others are served meanwhile
+        assert status == 200
+        t0 = time.monotonic()
+        assert raw.recv(1024) == b""  # the server gave up on it and closed the connection
+        assert time.monotonic() - t0 < 5
+        raw.close()
+        deadline = time.monotonic() + 5
+        while threading.active_count() > before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert threading.active_count() == before  # and its thread ended
+    finally:
+        player.close()
+
+
+def test_connected_follows_the_page() -> None:
+    import threading
+
+    player = playback.BrowserPlayer(port=0)
+    try:
+        assert not player.connected and "no browser connected" in player.describe()
+        assert player.position() is None
+        x = np.zeros(8000 * 10, np.float32)
+        player.play(x, 8000, "#1")
+        assert player.position() is None  # nobody listens: nothing plays
+        after = player._state.version
+        poll = threading.Thread(target=_get, args=(player.url + f"state?after={after}",))
+        poll.start()  # a long poll waits
+        deadline = time.monotonic() + 5
+        while not player.connected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert player.connected and "browser connected" in player.describe()
+        pos = player.position()  # no report yet on this clip: from where it was started
+        assert pos is not None and 0.0 <= pos < 1.0
+        player.stop()  # wakes the poll
+        poll.join(10)
+        assert player.position() is None
+        with player._state.cond:
+            player._state.last_seen -= playback.CONNECTED_SECONDS + 1
+        assert not player.connected
+    finally:
+        player.close()
+
+
+async def test_space_pauses_the_browser_while_it_listens() -> None:
+    import threading
+
+    player = playback.BrowserPlayer(port=0)
+    stop = threading.Event()
+
+    def page() -> None:  # a page that keeps long-polling, as the real one does
+        version = -1
+        while not stop.is_set():
+            _, body = _get(player.url + f"state?after={version}")
+            version = json.loads(body)["version"]
+
+    thread = threading.Thread(target=page, daemon=True)
+    thread.start()
+    try:
+        app = make_app(FakeSession(every=100, seconds=30.0), player, cursor=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            assert "browser connected" in player_line(app)
+            app.main.tick_cursor()  # the page has not reported a position yet
+            assert app.main._playing
+            seq = player._state.seq
+            await pilot.press("space")
+            await settle(app, pilot)
+            state = player._state.public()
+            assert not state["playing"] and state["seq"] == seq  # paused, not replayed
+            await pilot.press("space")  # resumes
+            await settle(app, pilot)
+            state = player._state.public()
+            assert state["playing"] and state["seq"] == seq + 1 and state["start"] >= 0.0
+    finally:
+        stop.set()
+        player.stop()
+        thread.join(10)
+        player.close()
+
+
+async def test_status_line_follows_a_browser_that_connects_later() -> None:
+    player = playback.BrowserPlayer(port=0)
+    try:
+        app = make_app(FakeSession(every=100), player)  # with the clocks on, as in use
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            assert "no browser connected" in player_line(app)
+            await asyncio.to_thread(_get, player.url)  # the tab is opened
+            await pilot.pause(1.3)
+            assert "(browser connected)" in player_line(app)
+    finally:
+        player.close()

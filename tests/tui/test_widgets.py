@@ -58,11 +58,17 @@ def test_spectrogram_data_of_a_tone() -> None:
 
 
 def test_detect_graphics() -> None:
-    assert detect_graphics({}) == "halfblock"
-    assert detect_graphics({"TERM": "xterm-256color"}) == "halfblock"
-    assert detect_graphics({"TERM": "xterm-kitty"}) == "kitty"
-    assert detect_graphics({"TERM_PROGRAM": "ghostty"}) == "kitty"
-    assert detect_graphics({"TERM": "xterm-kitty", "TMUX": "/tmp/x"}) == "halfblock"
+    true = {"COLORTERM": "truecolor"}
+    assert detect_graphics(true) == "halfblock"
+    assert detect_graphics({**true, "TERM": "xterm-256color"}) == "halfblock"
+    assert detect_graphics({**true, "TERM": "xterm-kitty"}) == "kitty"
+    assert detect_graphics({**true, "TERM_PROGRAM": "ghostty"}) == "kitty"
+    assert detect_graphics({**true, "TERM": "xterm-kitty", "TMUX": "/tmp/x"}) == "halfblock"
+    # without COLORTERM, Textual writes 256 colours (or 16): dithered, and no kitty ids
+    assert detect_graphics({}) == "halfblock256"
+    assert detect_graphics({"TERM": "xterm-256color"}) == "halfblock256"
+    assert detect_graphics({"TERM": "xterm-kitty"}) == "halfblock256"
+    assert detect_graphics({"TERM": "tmux-256color", "TMUX": "/tmp/x"}) == "halfblock256"
     assert detect_graphics({"IML_TUI_GRAPHICS": "halfblock", "TERM": "xterm-kitty"}) == \
         "halfblock"
     assert detect_graphics({"IML_TUI_GRAPHICS": "kitty"}) == "kitty"

@@ -78,6 +78,8 @@ class MainScreen(Screen[None]):
         self.maybe_retrain()
         if self.poll_cursor:
             self.set_interval(1 / CURSOR_HZ, self.tick_cursor)
+            # the player's own state changes too (a browser tab connects or goes away)
+            self.set_interval(1.0, self.update_player_line)
 
     def app_keys(self) -> list[str]:
         """The first key of each class binding, after the user's keymap."""
@@ -115,7 +117,7 @@ class MainScreen(Screen[None]):
             spec.set_data(shown.spectrogram)
             pred.selected = view.preset
             pred.show(view.probs, view.confidence, view.threshold)
-            why.show(view.item_id, view.why, view.kind)
+            why.show(view.name or view.item_id, view.why, view.kind)
             notice.display = bool(shown.audio_error)
             notice.update(f"No audio for this item: {shown.audio_error}")
             if self.autoplay:
@@ -163,7 +165,7 @@ class MainScreen(Screen[None]):
             return
         x, sr = shown.audio
         self._paused_at = None
-        self.player.play(x, sr, shown.view.item_id, start=max(0.0, start))
+        self.player.play(x, sr, shown.view.name or shown.view.item_id, start=max(0.0, start))
         self._playing = True
         self.update_player_line()
 

@@ -8,7 +8,9 @@ probabilities resampled to the same columns, so a detection lines up with what i
 
 Where the terminal shows kitty graphics (:func:`~iml_tui.tui.widgets.graphics.detect_graphics`)
 the picture is sent as an image through Unicode placeholders instead; the axes, the strip and the
-cursor stay text. Half-blocks are the default and what the tests draw.
+cursor stay text. In a 256-colour terminal (``halfblock256``) the cells use xterm-256 colours of
+strictly increasing lightness, ordered-dithered (see ``widgets.graphics``). Half-blocks are the
+default and what the tests draw.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Size
@@ -89,12 +92,13 @@ def resample_columns(x: np.ndarray, width: int, reduce: str = "mean") -> np.ndar
     return np.asarray((csum[ends] - csum[starts]) / counts)
 
 
-def pixel_levels(spec: np.ndarray, width: int, height_px: int) -> np.ndarray:
-    """(frames, bands) dB -> (height_px, width) colour levels, highest frequency on top."""
+def pixel_values(spec: np.ndarray, width: int, height_px: int) -> np.ndarray:
+    """(frames, bands) dB -> (height_px, width) brightness in [0, 1] over the top
+    :data:`DYNAMIC_RANGE_DB`, highest frequency on top."""
     cols = resample_columns(np.asarray(spec, dtype=np.float64), width)  # (width, bands)
     bands = cols.shape[1]
     if bands == 0 or height_px <= 0:
-        return np.zeros((max(height_px, 0), width), dtype=np.int64)
+        return np.zeros((max(height_px, 0), width), dtype=np.float64)
     pos = np.linspace(bands - 1, 0, height_px)
     lo = np.floor(pos).astype(int)
     hi = np.minimum(lo + 1, bands - 1)
@@ -102,8 +106,21 @@ def pixel_levels(spec: np.ndarray, width: int, height_px: int) -> np.ndarray:
     img = cols[:, lo] * (1 - frac) + cols[:, hi] * frac  # (width, height_px)
     top = float(np.max(img)) if img.size else 0.0
     scaled = (img - (top - DYNAMIC_RANGE_DB)) / DYNAMIC_RANGE_DB
-    levels = np.clip(np.rint(scaled * (LEVELS - 1)), 0, LEVELS - 1).astype(np.int64)
-    return np.ascontiguousarray(levels.T)
+    return np.ascontiguousarray(np.clip(scaled, 0.0, 1.0).T)
+
+
+def pixel_levels(spec: np.ndarray, width: int, height_px: int) -> np.ndarray:
+    """(frames, bands) dB -> (height_px, width) colour levels, highest frequency on top."""
+    values = pixel_values(spec, width, height_px)
+    return np.rint(values * (LEVELS - 1)).astype(np.int64)
+
+
+def cell_codes(spec: np.ndarray, width: int, height_px: int, mode: str) -> np.ndarray:
+    """(height_px, width) colour numbers: levels of :data:`_CMAP` (truecolor), or dithered
+    indices into :func:`~iml_tui.tui.widgets.graphics.palette_256` (``halfblock256``)."""
+    if mode == "halfblock256":
+        return graphics.dither_256(pixel_values(spec, width, height_px))
+    return pixel_levels(spec, width, height_px)
 
 
 def format_hz(hz: float) -> str:
@@ -132,6 +149,13 @@ def time_ticks(duration: float, width: int, min_gap: int = 7) -> list[tuple[int,
     return ticks
 
 
+def palette_colours(mode: str) -> list[Color]:
+    """The colours that cell codes of ``mode`` index (see :func:`cell_codes`)."""
+    if mode == "halfblock256":
+        return [Color.from_ansi(n) for n in graphics.palette_256()]
+    return [Color.parse(c) for c in _CMAP]
+
+
 class SpectrogramView(Widget):
     """Spectrogram with frequency / time axes, probability strip and playback cursor."""
 
@@ -157,6 +181,7 @@ class SpectrogramView(Widget):
         self._image_rows = 0
         self._rows_size: Size | None = None
         self._styles: dict[tuple[int, int], Style] = {}
+        self._colours = palette_colours(graphics)
         self._cursor_col: int | None = None
 
     @property
@@ -211,8 +236,9 @@ class SpectrogramView(Widget):
         key = (top, bottom)
         style = self._styles.get(key)
         if style is None:
-            fg = _CMAP[top] if top >= 0 else CURSOR_COLOUR
-            bg = _CMAP[bottom] if bottom >= 0 else CURSOR_COLOUR
+            cursor = Color.parse(CURSOR_COLOUR)
+            fg = self._colours[top] if top >= 0 else cursor
+            bg = self._colours[bottom] if bottom >= 0 else cursor
             style = self._styles[key] = Style(color=fg, bgcolor=bg)
         return style
 
@@ -235,8 +261,9 @@ class SpectrogramView(Widget):
             self._kitty_rows = img_rows
             self._finish_rows(data, width, n_strip)
             return
-        levels = pixel_levels(data.spec, width, 2 * img_rows)
-        pairs = levels[0::2] * LEVELS + levels[1::2]  # (img_rows, width): one code per cell
+        n_colours = len(self._colours)
+        levels = cell_codes(data.spec, width, 2 * img_rows, self.graphics)
+        pairs = levels[0::2] * n_colours + levels[1::2]  # (img_rows, width): one code per cell
         for r in range(img_rows):
             row = [Segment(labels.get(r, "").rjust(GUTTER - 1) + " ", AXIS_STYLE)]
             codes = pairs[r]
@@ -244,7 +271,7 @@ class SpectrogramView(Widget):
             starts = [0, *cuts.tolist()]
             ends = [*cuts.tolist(), width]
             for a, b in zip(starts, ends, strict=True):
-                top, bottom = divmod(int(codes[a]), LEVELS)
+                top, bottom = divmod(int(codes[a]), n_colours)
                 row.append(Segment(HALF * (b - a), self._style(top, bottom)))
             self._rows.append(row)
         self._finish_rows(data, width, n_strip)
