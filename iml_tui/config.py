@@ -37,6 +37,11 @@ class BioacousticConfig:
     out: str = "runs/bioacoustic"
     device: str = "auto"
     threads: int = 0
+    # where runs execute: local (in-process / `jobs` processes) or ray (one Ray task per run)
+    executor: str = "local"
+    ray_address: str = ""  # "": a local Ray instance; auto: the running cluster; HOST:PORT
+    cpus_per_run: float = 1.0  # Ray's CPU request per run (also its torch threads, rounded up)
+    gpus_per_run: float = 0.0  # Ray's GPU request per run (fractions share a GPU)
     full: bool = False
     rare_classes: list[str] = field(default_factory=list)
     # classifier training (SPEC A.3)
@@ -151,6 +156,7 @@ def config_from_mapping(cls: type[C], values: Mapping[str, Any], source: str,
                             f"valid keys: {', '.join(sorted(names))}")
         changes[norm] = _coerce(value, hints[norm], norm, source)
         check_range(norm, changes[norm], source, cls)
+        check_choice(norm, changes[norm], source)
     return dataclasses.replace(out, **changes)  # type: ignore[type-var]
 
 
@@ -203,7 +209,11 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "min_delta": (0, None, True, True),
     "epochs_per_pass": (0, None, True, True),
     "threshold": (0, 1, True, True),
+    "cpus_per_run": (0, None, False, True),
+    "gpus_per_run": (0, None, True, True),
 }
+# key -> the values it may take (every config class that has the key).
+CHOICES: dict[str, tuple[str, ...]] = {"executor": ("local", "ray")}
 INCREASING = {"budgets"}
 
 
@@ -244,6 +254,26 @@ def check_range(key: str, value: Any, source: str | None, cls: type | None = Non
             and any(b <= a for a, b in itertools.pairwise(value))):
         raise UserError(f"{key} must be strictly increasing, got {value}", source,
                         f"list {key} from smallest to largest without repeats")
+
+
+def check_choice(key: str, value: Any, source: str | None) -> None:
+    """Raise :class:`UserError` when ``value`` is not one of ``CHOICES[key]``; ``ray_address``
+    must be empty, ``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``."""
+    if key in CHOICES and value not in CHOICES[key]:
+        raise UserError(f"{key}={value!r} is not one of {', '.join(CHOICES[key])}", source,
+                        f"give {key} one of those values")
+    if key == "ray_address" and value and not _is_ray_address(str(value)):
+        raise UserError(f"ray_address={value!r} is not auto or HOST:PORT", source,
+                        "give auto (the running cluster), HOST:PORT of the head node, or "
+                        "nothing (a local Ray instance)")
+
+
+def _is_ray_address(text: str) -> bool:
+    if text == "auto":
+        return True
+    rest = text.removeprefix("ray://")
+    host, sep, port = rest.rpartition(":")
+    return bool(sep and host and port.isdigit() and 0 < int(port) < 65536)
 
 
 def load_config(cls: type[C], preset: str | Path | None = None,
@@ -364,6 +394,10 @@ class StreamConfig:
     # run
     seed: int = 18792
     jobs: int = 1
-    threads: int = 0  # torch threads per run; 0 = cores / jobs
+    threads: int = 0  # torch threads per run; 0 = cores / jobs (Ray: cpus_per_run)
     device: str = "auto"
+    executor: str = "local"  # local | ray (one Ray task per run)
+    ray_address: str = ""  # "": a local Ray instance; auto: the running cluster; HOST:PORT
+    cpus_per_run: float = 1.0  # Ray's CPU request per run
+    gpus_per_run: float = 0.0  # Ray's GPU request per run
     out: str = "runs/stream"

@@ -40,15 +40,21 @@ def run_stream_command(task: str, preset: Path | None, overrides: Mapping[str, A
     planned = plan_runs(cfg)
     total = sum(r.n_batches for r in planned)
     err.print(f"{len(planned)} run(s), {total} batches, output in {cfg.out}")
+    runs_done = [0]
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=err) as bar:
-        job = bar.add_task("batches", total=total, last="")
+                  TextColumn("runs {task.fields[runs]}"), TimeElapsedColumn(),
+                  TextColumn("{task.fields[last]}"), console=err) as bar:
+        job = bar.add_task("batches", total=total, last="", runs=f"0/{len(planned)}")
 
         def on_event(ev: BatchEvent) -> None:
             bar.update(job, advance=1, last=f"{ev.run} #{ev.pass_ + 1}: pre-DCF {ev.pre_dcf:.3f}"
                        f" DCF {ev.dcf:.3f}, {ev.n_al} AL + {ev.n_cf} CF")
 
-        run_all(cfg, command, on_event, planned)
+        def on_run(_: str) -> None:
+            runs_done[0] += 1
+            bar.update(job, runs=f"{runs_done[0]}/{len(planned)}")
+
+        run_all(cfg, command, on_event, planned, on_run)
         bar.update(job, completed=total)
     print_scores(collect_runs([r.run_dir for r in planned]), _out())
 

@@ -1,21 +1,22 @@
-"""Every run of a stream configuration (one per LID target language or VTD environment), serially
-or in spawned processes; each run resumes from its own folder ``<out>/<run name>``."""
+"""Every run of a stream configuration (one per LID target language or VTD environment), serially,
+in spawned processes or as Ray tasks (:mod:`iml_tui.engine.runner`); each run resumes from its
+own folder ``<out>/<run name>``."""
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
+import dataclasses
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from iml_tui.bench.sweep import drain_events
+from iml_tui.bench.sweep import executor_options
+from iml_tui.bench.sweep import threads_per_run as _threads
 from iml_tui.config import StreamConfig
 from iml_tui.engine.paradigms.stream import BatchEvent, StreamRun, prepare_inputs, run_names
+from iml_tui.engine.runner import Task, run_tasks
 from iml_tui.engine.scoring import ScoreRow
 from iml_tui.engine.trainer import resolve_device
 from iml_tui.errors import UserError
@@ -32,8 +33,8 @@ class PlannedRun:
 
 
 def threads_per_run(cfg: StreamConfig) -> int:
-    """Torch threads per run: ``threads``, or cores / jobs."""
-    return cfg.threads if cfg.threads > 0 else max(1, (os.cpu_count() or 1) // max(1, cfg.jobs))
+    """Torch threads per run: ``threads``, the CPUs a Ray run asks for, or cores / jobs."""
+    return _threads(cfg)
 
 
 def device_of(cfg: StreamConfig) -> torch.device:
@@ -56,25 +57,23 @@ def plan_runs(cfg: StreamConfig) -> list[PlannedRun]:
 
 
 # --- worker side -------------------------------------------------------------------------------
-_EVENTS: Any = None
-
-
-def _worker_init(threads: int, events: Any) -> None:
-    global _EVENTS
+def _setup(threads: int) -> None:
     torch.set_num_threads(max(1, threads))
-    _EVENTS = events
 
 
-def _worker_run(cfg: StreamConfig, run: PlannedRun, command: str) -> list[ScoreRow]:
+def _task_run(_: None, emit: Callable[[BatchEvent], None], cfg: StreamConfig, run: PlannedRun,
+              command: str) -> list[ScoreRow]:
     inputs = prepare_inputs(cfg, run.target)
-    r = StreamRun(cfg, inputs, run.run_dir, device_of(cfg), command=command)
-    return r.run(lambda ev: _EVENTS.put(ev))
+    return StreamRun(cfg, inputs, run.run_dir, device_of(cfg), command=command).run(emit)
 
 
 def run_all(cfg: StreamConfig, command: str = "",
             on_event: Callable[[BatchEvent], None] | None = None,
-            planned: list[PlannedRun] | None = None) -> dict[str, list[ScoreRow]]:
-    """Run (or resume) every planned run; returns each run's score rows by run name."""
+            planned: list[PlannedRun] | None = None,
+            on_run: Callable[[str], None] | None = None) -> dict[str, list[ScoreRow]]:
+    """Run (or resume) every planned run: in this process, in ``jobs`` processes or as Ray
+    tasks (``executor``); returns each run's score rows by run name. ``on_run(name)``: called
+    as each run finishes (finished runs read back included)."""
     runs = planned if planned is not None else plan_runs(cfg)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     threads = threads_per_run(cfg)
@@ -88,40 +87,29 @@ def run_all(cfg: StreamConfig, command: str = "",
                 for r in rows:
                     on_event(BatchEvent(run.name, r.pass_, run.n_batches, r.pre_dcf, r.dcf,
                                         r.n_al, r.cf_tp + r.cf_fp))
+            if on_run is not None:
+                on_run(run.name)
         else:
             todo.append(run)
-    if cfg.jobs <= 1 or len(todo) <= 1:
-        torch.set_num_threads(threads)
-        device = device_of(cfg)
-        for run in todo:
-            inputs = prepare_inputs(cfg, run.target)
-            results[run.name] = StreamRun(cfg, inputs, run.run_dir, device,
-                                          command=command).run(on_event)
-    elif todo:
-        results.update(_run_parallel(cfg, todo, command, threads, on_event))
+    opts = executor_options(cfg)
+    if opts.executor == "local" and (opts.jobs <= 1 or len(todo) <= 1):
+        _setup(threads)
+    if opts.executor == "ray":  # paths as every node sees them
+        cfg = _absolute(cfg)
+        todo = [dataclasses.replace(r, run_dir=r.run_dir.resolve()) for r in todo]
+    tasks = [Task(run.name, _task_run, (cfg, run, command)) for run in todo]
+    done = (lambda key, _: on_run(str(key))) if on_run else None
+    got = run_tasks(tasks, opts, _setup, (threads,), on_event, done)
+    results.update({str(k): v for k, v in got.items()})
     return {r.name: results[r.name] for r in runs}
 
 
-def _run_parallel(cfg: StreamConfig, runs: list[PlannedRun], command: str, threads: int,
-                  on_event: Callable[[BatchEvent], None] | None) -> dict[str, list[ScoreRow]]:
-    ctx = mp.get_context("spawn")
-    manager = ctx.Manager()
-    events = manager.Queue()
-    results: dict[str, list[ScoreRow]] = {}
-    try:
-        with ProcessPoolExecutor(max_workers=min(cfg.jobs, len(runs)), mp_context=ctx,
-                                 initializer=_worker_init, initargs=(threads, events)) as ex:
-            futures: dict[Future[list[ScoreRow]], PlannedRun] = {
-                ex.submit(_worker_run, cfg, run, command): run for run in runs}
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                drain_events(events, on_event)
-                for fut in done:
-                    results[futures[fut].name] = fut.result()
-            drain_events(events, on_event)
-    finally:
-        manager.shutdown()
-    return results
-
-
+def _absolute(cfg: StreamConfig) -> StreamConfig:
+    """``cfg`` with its folders and files as absolute paths."""
+    changes: dict[str, Any] = {"feat_root": str(Path(cfg.feat_root).resolve()),
+                               "out": str(Path(cfg.out).resolve())}
+    for key in ("budget_plan", "init_weights", "order"):
+        value = getattr(cfg, key)
+        if value and value not in ("random", "cluster", "sorted") and Path(value).exists():
+            changes[key] = str(Path(value).resolve())
+    return dataclasses.replace(cfg, **changes)

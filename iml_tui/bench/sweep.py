@@ -1,16 +1,14 @@
-"""Sweeps of simulated pool-based runs: every (strategy, start, seed), serially or in processes."""
+"""Sweeps of simulated pool-based runs: every (strategy, start, seed), serially, in processes or
+as Ray tasks (:mod:`iml_tui.engine.runner`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import multiprocessing as mp
 import os
 import platform
-import queue
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from iml_tui.engine.paradigms.pool import (
     load_splits,
     run_full,
 )
+from iml_tui.engine.runner import ExecutorOptions, Task, run_tasks
 from iml_tui.engine.strategies import STRATEGIES
 from iml_tui.engine.trainer import TrainConfig, resolve_device
 from iml_tui.errors import UserError
@@ -74,27 +73,22 @@ def build_specs(cfg: BioacousticConfig, threads: int | None = None) -> list[Pool
 
 
 # --- worker side -------------------------------------------------------------------------------
-_SPLITS: PoolSplits | None = None
-_EVENTS: Any = None
-
-
-def _worker_init(pool_dir: str, rare: list[str], threads: int, events: Any) -> None:
-    global _SPLITS, _EVENTS
+def _setup(pool_dir: str, rare: list[str], threads: int) -> PoolSplits:
+    """A worker's state: the pools, loaded once per process."""
     torch.set_num_threads(max(1, threads))
-    _SPLITS = load_splits(pool_dir, rare)
-    _EVENTS = events
+    return load_splits(pool_dir, rare)
 
 
-def _worker_run(spec: PoolRunSpec, run_dir: str, device: str) -> list[RoundRecord]:
-    assert _SPLITS is not None
-    run = PoolRun(spec, _SPLITS, run_dir, resolve_device(device))
-    return run.run(lambda r: _EVENTS.put(RoundEvent(spec.name, r.budget, r.test_map)))
+def _task_run(splits: PoolSplits, emit: Callable[[RoundEvent], None], spec: PoolRunSpec,
+              run_dir: str, device: str) -> list[RoundRecord]:
+    run = PoolRun(spec, splits, run_dir, resolve_device(device))
+    return run.run(lambda r: emit(RoundEvent(spec.name, r.budget, r.test_map)))
 
 
-def _worker_full(seed: int, train: TrainConfig, run_dir: str, device: str) -> FullRecord:
-    assert _SPLITS is not None
-    rec = run_full(_SPLITS, seed, train, run_dir, resolve_device(device))
-    _EVENTS.put(RoundEvent(f"full_seed{seed}", _SPLITS.n, rec.test_map))
+def _task_full(splits: PoolSplits, emit: Callable[[RoundEvent], None], seed: int,
+               train: TrainConfig, run_dir: str, device: str) -> FullRecord:
+    rec = run_full(splits, seed, train, run_dir, resolve_device(device))
+    emit(RoundEvent(f"full_seed{seed}", splits.n, rec.test_map))
     return rec
 
 
@@ -110,13 +104,26 @@ class SweepResult:
     seconds: float
 
 
-def _threads(cfg: BioacousticConfig) -> int:
-    return cfg.threads if cfg.threads > 0 else max(1, (os.cpu_count() or 1) // max(1, cfg.jobs))
+def executor_options(cfg: Any) -> ExecutorOptions:
+    """The runner options of a sweep or stream config (keys executor, jobs, ray_address,
+    cpus_per_run, gpus_per_run)."""
+    return ExecutorOptions(cfg.executor, max(1, cfg.jobs), cfg.ray_address or None,
+                           cfg.cpus_per_run, cfg.gpus_per_run)
+
+
+def threads_per_run(cfg: Any) -> int:
+    """Torch threads per run: ``threads``; else with Ray the CPUs each run asks for, locally
+    cores / jobs."""
+    if cfg.threads > 0:
+        return int(cfg.threads)
+    if cfg.executor == "ray":
+        return executor_options(cfg).threads
+    return max(1, (os.cpu_count() or 1) // max(1, cfg.jobs))
 
 
 def prepare_sweep(cfg: BioacousticConfig) -> tuple[list[PoolRunSpec], PoolSplits]:
     """Check the configuration against the pools before any work starts."""
-    specs = build_specs(cfg, _threads(cfg))
+    specs = build_specs(cfg, threads_per_run(cfg))
     splits = load_splits(cfg.pool_dir, cfg.rare_classes)
     for spec in specs:
         PoolRun(spec, splits, Path(cfg.out) / "runs" / spec.name, torch.device("cpu"))
@@ -125,33 +132,32 @@ def prepare_sweep(cfg: BioacousticConfig) -> tuple[list[PoolRunSpec], PoolSplits
 
 def run_sweep(cfg: BioacousticConfig,
               on_event: Callable[[RoundEvent], None] | None = None,
-              prepared: tuple[list[PoolRunSpec], PoolSplits] | None = None) -> SweepResult:
-    """Run every configured (strategy, start, seed), resuming what the output folder holds."""
+              prepared: tuple[list[PoolRunSpec], PoolSplits] | None = None,
+              on_run: Callable[[str], None] | None = None) -> SweepResult:
+    """Run every configured (strategy, start, seed), resuming what the output folder holds:
+    in this process, in ``jobs`` processes, or as Ray tasks (``executor``). ``on_run(name)``:
+    called as each run (or full-reference seed) finishes."""
     t0 = time.perf_counter()
-    out = Path(cfg.out)
-    jobs = max(1, cfg.jobs)
-    threads = _threads(cfg)
+    out = Path(cfg.out).resolve()
+    threads = threads_per_run(cfg)
     specs, splits = prepared if prepared is not None else prepare_sweep(cfg)
     out.mkdir(parents=True, exist_ok=True)
     full_train = train_config(cfg, 0, threads)
-    records: dict[PoolRunSpec, list[RoundRecord]] = {}
-    full: list[FullRecord] = []
-    if jobs == 1:
+    tasks = [Task(spec, _task_run, (spec, str(out / "runs" / spec.name), cfg.device))
+             for spec in specs]
+    if cfg.full:
+        tasks += [Task(seed, _task_full, (seed, full_train, str(out / "full" / f"seed{seed}"),
+                                          cfg.device)) for seed in cfg.seeds]
+    opts = executor_options(cfg)
+    if opts.executor == "local" and (opts.jobs == 1 or len(tasks) == 1):
         torch.set_num_threads(threads)
-        device = resolve_device(cfg.device)
-        for spec in specs:
-            run = PoolRun(spec, splits, out / "runs" / spec.name, device)
-            cb = ((lambda r, s=spec: on_event(RoundEvent(s.name, r.budget, r.test_map)))
-                  if on_event else None)
-            records[spec] = run.run(cb)
-        if cfg.full:
-            for seed in cfg.seeds:
-                rec = run_full(splits, seed, full_train, out / "full" / f"seed{seed}", device)
-                full.append(rec)
-                if on_event:
-                    on_event(RoundEvent(f"full_seed{seed}", splits.n, rec.test_map))
-    else:
-        records, full = _run_parallel(cfg, specs, full_train, jobs, threads, out, on_event)
+    done = (lambda key, _: on_run(key.name if isinstance(key, PoolRunSpec)
+                                  else f"full_seed{key}")) if on_run else None
+    got = run_tasks(tasks, opts, _setup,
+                    (str(Path(cfg.pool_dir).resolve()), list(cfg.rare_classes), threads),
+                    on_event, done, state=splits)
+    records: dict[PoolRunSpec, list[RoundRecord]] = {spec: got[spec] for spec in specs}
+    full: list[FullRecord] = [got[seed] for seed in cfg.seeds] if cfg.full else []
     totals = [int(v) for v in splits.clip_targets.sum(axis=0)]
     total_neg = int((splits.clip_targets.max(axis=1) == 0).sum())
     result = SweepResult(records=records, full=full, class_list=splits.class_list,
@@ -159,52 +165,6 @@ def run_sweep(cfg: BioacousticConfig,
                          seconds=time.perf_counter() - t0)
     write_manifest(cfg, result, out)
     return result
-
-
-def _run_parallel(cfg: BioacousticConfig, specs: list[PoolRunSpec], full_train: TrainConfig,
-                  jobs: int, threads: int, out: Path,
-                  on_event: Callable[[RoundEvent], None] | None
-                  ) -> tuple[dict[PoolRunSpec, list[RoundRecord]], list[FullRecord]]:
-    ctx = mp.get_context("spawn")
-    manager = ctx.Manager()
-    events = manager.Queue()
-    records: dict[PoolRunSpec, list[RoundRecord]] = {}
-    full: list[FullRecord] = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
-                             initargs=(cfg.pool_dir, cfg.rare_classes, threads, events)) as ex:
-        futures: dict[Future[Any], Any] = {
-            ex.submit(_worker_run, spec, str(out / "runs" / spec.name), cfg.device): spec
-            for spec in specs}
-        if cfg.full:
-            for seed in cfg.seeds:
-                futures[ex.submit(_worker_full, seed, full_train,
-                                  str(out / "full" / f"seed{seed}"), cfg.device)] = seed
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            drain_events(events, on_event)
-            for finished in done:
-                key = futures[finished]
-                if isinstance(key, PoolRunSpec):
-                    records[key] = finished.result()
-                else:
-                    full.append(finished.result())
-        drain_events(events, on_event)
-    manager.shutdown()
-    records = {spec: records[spec] for spec in specs}
-    full.sort(key=lambda r: r.seed)
-    return records, full
-
-
-def drain_events(events: Any, on_event: Callable[[Any], None] | None) -> None:
-    """Hand every progress message waiting in a worker queue to ``on_event``."""
-    while True:
-        try:
-            ev = events.get_nowait()
-        except queue.Empty:
-            return
-        if on_event:
-            on_event(ev)
 
 
 def write_manifest(cfg: BioacousticConfig, result: SweepResult, out: Path) -> None:

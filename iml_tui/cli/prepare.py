@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from iml_tui.cli.common import app, print_tables, rate_progress
+from iml_tui.cli.common import Executor, app, print_tables, rate_progress
 
 prepare_app = typer.Typer(help="Import a corpus (DCASE, Common Voice, VTD) into a prepared "
                           "folder that `iml-tui extract` reads.", no_args_is_help=True)
@@ -112,14 +112,31 @@ def extract_cmd(
         "(seconds between 3 s windows), logits=true (store species logits as "
         "extra/birdnet_logits), threads=N; resemblyzer preprocess=false; wavlm layer=K; "
         "mfcc-stats n_mfcc=20.")] = None,
+    executor: Annotated[Executor, typer.Option(
+        help="local: encode here; ray: Ray tasks, each a run of consecutive chunks.")]
+    = Executor.local,
+    ray_address: Annotated[str | None, typer.Option(
+        help="With --executor ray: auto (the running cluster) or HOST:PORT; default: a local "
+        "instance.")] = None,
+    cpus_per_run: Annotated[float, typer.Option(
+        help="With --executor ray: CPUs each task asks for (and its torch threads).")] = 1.0,
+    gpus_per_run: Annotated[float, typer.Option(
+        help="With --executor ray: GPUs each task asks for, e.g. 0.25.")] = 0.0,
 ) -> None:
     """Encode prepared clips into pool stores; resumable. Exit status 3: some files skipped."""
+    from iml_tui.config import check_choice, check_range
+    from iml_tui.engine.runner import ExecutorOptions
     from iml_tui.features.extract import EXIT_SKIPPED, extract_features, parse_options
 
+    for key, value in (("cpus_per_run", cpus_per_run), ("gpus_per_run", gpus_per_run),
+                       ("ray_address", ray_address)):
+        check_range(key, value, "command line")
+        check_choice(key, value, "command line")
     options = parse_options(option or [])
+    opts = ExecutorOptions(executor.value, 1, ray_address, cpus_per_run, gpus_per_run)
     with rate_progress("clips") as progress:
         result = extract_features(input_, out, encoder, checkpoint, batch_size, device,
-                                  norm.value, progress, options)
+                                  norm.value, progress, options, opts)
     _report_extract(result)
     if result.skipped:
         raise typer.Exit(EXIT_SKIPPED)

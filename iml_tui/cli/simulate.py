@@ -10,6 +10,7 @@ import typer
 
 from iml_tui.cli.common import (
     CONFIGS,
+    Executor,
     Task,
     app,
     command_line,
@@ -41,6 +42,17 @@ def simulate(
         help="Seeds (repeats), e.g. 1-5 or 1,3 (config: seeds).")] = None,
     jobs: Annotated[int | None, typer.Option(
         help="Runs in parallel processes (config: jobs).")] = None,
+    executor: Annotated[Executor | None, typer.Option(
+        help="local: this process or --jobs processes; ray: one Ray task per run "
+        "(config: executor).")] = None,
+    ray_address: Annotated[str | None, typer.Option(
+        help="With --executor ray: auto (the running cluster) or HOST:PORT; default: a local "
+        "instance (config: ray_address).")] = None,
+    cpus_per_run: Annotated[float | None, typer.Option(
+        help="With --executor ray: CPUs each run asks for (config: cpus_per_run).")] = None,
+    gpus_per_run: Annotated[float | None, typer.Option(
+        help="With --executor ray: GPUs each run asks for, e.g. 0.5 (config: gpus_per_run).")
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (config: out).")] = None,
     full: Annotated[bool | None, typer.Option(
         "--full/--no-full", help="Also train the fully supervised reference (config: full).")
@@ -126,6 +138,7 @@ def simulate(
                   "drift": drift, "forget_n_batches": forget_n_batches,
                   "memory_cap": memory_cap, "reset_weights": reset_weights, "loss": loss,
                   "compat": compat, "jobs": jobs, "out": opt_str(out), "device": device,
+                  **_executor_keys(executor, ray_address, cpus_per_run, gpus_per_run),
                   "threads": threads, "max_epochs": max_epochs}
         _run_stream_task(task.value, config, stream, set_)
         return
@@ -146,7 +159,8 @@ def simulate(
         "strategy": csv_list(strategy), "start": csv_list(start), "warm_k": warm_k,
         "budgets": parse_option(parse_int_list, budgets, "--budgets"),
         "seeds": parse_option(parse_seeds, seeds, "--seeds"),
-        "jobs": jobs, "out": str(out) if out else None, "full": full, "device": device,
+        "jobs": jobs, **_executor_keys(executor, ray_address, cpus_per_run, gpus_per_run),
+        "out": str(out) if out else None, "full": full, "device": device,
         "threads": threads, "max_epochs": max_epochs,
     }
     from iml_tui.demo.assets import is_demo
@@ -156,6 +170,13 @@ def simulate(
     cfg = load_config(BioacousticConfig, preset, overrides, set_)
     run_bioacoustic(cfg)
 
+
+
+def _executor_keys(executor: Executor | None, ray_address: str | None,
+                   cpus_per_run: float | None, gpus_per_run: float | None) -> dict[str, Any]:
+    return {"executor": None if executor is None else executor.value,
+            "ray_address": ray_address, "cpus_per_run": cpus_per_run,
+            "gpus_per_run": gpus_per_run}
 
 
 def _reject(flags: dict[str, Any], task: Task) -> None:
@@ -194,16 +215,23 @@ def run_bioacoustic(cfg: Any) -> None:
                                                                      build_progress))
     prepared = prepare_sweep(cfg)
     n_rounds = len(prepared[0]) * len(cfg.budgets) + (len(cfg.seeds) if cfg.full else 0)
+    n_runs = len(prepared[0]) + (len(cfg.seeds) if cfg.full else 0)
+    runs_done = [0]
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console,
+                  TextColumn("runs {task.fields[runs]}"), TimeElapsedColumn(),
+                  TextColumn("{task.fields[last]}"), console=console,
                   transient=False) as progress:
-        bar = progress.add_task("rounds", total=n_rounds, last="")
+        bar = progress.add_task("rounds", total=n_rounds, last="", runs=f"0/{n_runs}")
 
         def on_event(ev: RoundEvent) -> None:
             progress.update(bar, advance=1,
                             last=f"{ev.run} @ {ev.budget}: test mAP {100 * ev.test_map:.1f}")
 
-        result = run_sweep(cfg, on_event, prepared)
+        def on_run(_: str) -> None:
+            runs_done[0] += 1
+            progress.update(bar, runs=f"{runs_done[0]}/{n_runs}")
+
+        result = run_sweep(cfg, on_event, prepared, on_run)
         progress.update(bar, completed=n_rounds)
     out = Path(cfg.out)
     write_al_results(result, cfg.warm_k, out / "al_results.csv")

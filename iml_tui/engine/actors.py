@@ -8,6 +8,7 @@ returns their results in actor order; an exception raised by an actor is raised 
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
 import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
@@ -145,6 +146,11 @@ def ray_module() -> Any | None:
     return ray
 
 
+def note_no_ray() -> None:
+    """One line on stderr: Ray is absent, the local executor runs instead, how to get Ray."""
+    sys.stderr.write(f"note: Ray is not installed, using the local executor; {RAY_HINT}\n")
+
+
 def ensure_ray(address: str | None) -> Any:
     """``ray``, connected: to ``address`` ("auto", "HOST:PORT") or a local instance when None.
     UserError naming how to install Ray when it is absent."""
@@ -165,25 +171,51 @@ def ensure_ray(address: str | None) -> Any:
     return ray
 
 
+ACTOR_START_TIMEOUT_S = 120.0
+
+
+def fit_cpus(k: int, cluster_cpus: float, want: float | None = None) -> float:
+    """CPUs per actor for ``k`` actors: ``want``, or 1 scaled down so all ``k`` fit on
+    ``cluster_cpus`` at once (a 2-CPU cluster gives 3 shards 0.66 CPU each); at least 0.01."""
+    if want is not None:
+        return float(want)
+    if k <= 0 or cluster_cpus <= 0:
+        return 1.0
+    return max(0.01, min(1.0, int(100 * cluster_cpus / k) / 100))
+
+
 class RayGroup:
-    """One Ray actor per worker (``num_cpus`` each), placed by the cluster's scheduler."""
+    """One Ray actor per worker, placed by the cluster's scheduler.
+
+    num_cpus: CPUs requested per actor; None scales 1 CPU down so every actor fits on the
+    cluster at once (the actors of one group work in lock-step, so they must all run).
+    start_timeout: seconds to wait for every actor to start before a UserError that names the
+    request and what the cluster has.
+    """
 
     def __init__(self, factory: Callable[..., Any], init_args: Sequence[tuple[Any, ...]],
-                 address: str | None = None, num_cpus: float = 1.0) -> None:
+                 address: str | None = None, num_cpus: float | None = None,
+                 start_timeout: float = ACTOR_START_TIMEOUT_S) -> None:
         self._ray = ensure_ray(address)
-        cls = self._ray.remote(num_cpus=num_cpus)(_RayHost)
+        total = float(self._ray.cluster_resources().get("CPU", 0.0))
+        self.num_cpus = fit_cpus(len(init_args), total, num_cpus)
+        cls = self._ray.remote(num_cpus=self.num_cpus)(_RayHost)
         self._actors = [cls.remote(factory, *init) for init in init_args]
-        self._get([a.ready.remote() for a in self._actors])
+        refs = [a.ready.remote() for a in self._actors]
+        ready, _ = self._ray.wait(refs, num_returns=len(refs), timeout=start_timeout)
+        if len(ready) < len(refs):
+            free = float(self._ray.available_resources().get("CPU", 0.0))
+            self.close()
+            raise UserError(
+                f"only {len(ready)} of {len(refs)} Ray actors started within "
+                f"{start_timeout:g} s ({self.num_cpus:g} CPU each; the cluster has {total:g} "
+                f"CPUs, {free:g} free)", None,
+                "free CPUs on the cluster (other jobs hold them), add nodes, or use fewer "
+                "--shards")
+        self._get(refs)
 
     def _get(self, refs: list[Any]) -> list[Any]:
-        try:
-            out: list[Any] = self._ray.get(refs)
-        except self._ray.exceptions.RayTaskError as exc:
-            cause = exc.as_instanceof_cause()
-            if isinstance(cause, UserError):
-                raise UserError(str(cause)) from None
-            raise ActorError(str(exc)) from None
-        return out
+        return ray_get(self._ray, refs)
 
     def __len__(self) -> int:
         return len(self._actors)
@@ -196,6 +228,18 @@ class RayGroup:
         for a in self._actors:
             self._ray.kill(a)
         self._actors = []
+
+
+def ray_get(ray: Any, refs: list[Any]) -> list[Any]:
+    """``ray.get(refs)``; a task's UserError is raised again as is, other errors as ActorError."""
+    try:
+        out: list[Any] = ray.get(refs)
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.as_instanceof_cause()
+        if isinstance(cause, UserError):
+            raise UserError(str(cause)) from None
+        raise ActorError(str(exc)) from None
+    return out
 
 
 class _RayHost:
@@ -212,9 +256,13 @@ class _RayHost:
 
 
 def make_group(executor: str, factory: Callable[..., Any], init_args: Sequence[tuple[Any, ...]],
-               ray_address: str | None = None, num_cpus: float = 1.0) -> ActorGroup:
-    """``executor`` "ray": RayGroup; "local": ProcessGroup, or InlineGroup for a single worker;
-    "inline": InlineGroup."""
+               ray_address: str | None = None, num_cpus: float | None = None) -> ActorGroup:
+    """``executor`` "ray": RayGroup (the local executor, with a note, when Ray is not
+    installed); "local": ProcessGroup, or InlineGroup for a single worker; "inline": InlineGroup.
+    """
+    if executor == "ray" and ray_module() is None:
+        note_no_ray()
+        executor = "local"
     if executor == "ray":
         return RayGroup(factory, init_args, ray_address, num_cpus)
     if executor == "inline" or (executor == "local" and len(init_args) == 1):

@@ -5,12 +5,13 @@
 when ``input`` is one split folder, else at ``<out>/<split path relative to input>.h5``.
 
 Resuming: each batch of clips is written as soon as it is encoded to
-``<store>.chunks/chunk_<k>.npz`` (temporary file + rename), next to a ``job.json`` naming the
-encoder fingerprint (name, checkpoint hash, settings) and the clip table it belongs to. A run
-stopped by Ctrl-C or a crash keeps its finished chunks; the same command again encodes only the
-rest (a different encoder or input starts over). When every chunk exists, the store is written
-with :class:`~iml_tui.data.store.PoolWriter` (``<store>.partial``, renamed into place) and the
-chunks are removed.
+``<store>.chunks/chunk_<k>.npz`` (:mod:`iml_tui.atomic`: temporary file, fsync, rename), next
+to a ``job.json`` naming the encoder fingerprint (name, checkpoint hash, settings) and the clip
+table it belongs to; with the Ray executor the chunks are encoded by Ray tasks, on any node that
+sees the folder. A run stopped by Ctrl-C or a crash keeps its finished chunks; the same command
+again encodes only the rest (a different encoder or input starts over). When every chunk
+exists, the store is written with :class:`~iml_tui.data.store.PoolWriter` (``<store>.partial``,
+renamed into place) and the chunks are removed.
 
 Unreadable or empty audio: the clip is skipped, the file reported by name; the store lists the
 files in its JSON attribute ``skipped`` (reasons in ``skipped_reasons``), and the CLI exits with
@@ -33,6 +34,7 @@ labels); T_labels = 1 -> repeated.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -56,6 +58,7 @@ from iml_tui.data.corpus import (
     read_split,
 )
 from iml_tui.data.store import ExtraDataset, PoolMeta, PoolWriter
+from iml_tui.engine.runner import ExecutorOptions, Task, run_tasks
 from iml_tui.errors import UserError
 
 EXIT_SKIPPED = 3
@@ -168,12 +171,16 @@ def extract_features(
     norm: str = "prepared",
     progress: ProgressFn | None = None,
     options: dict[str, Any] | None = None,
+    executor: ExecutorOptions | None = None,
 ) -> ExtractResult:
     """Encode every split under ``input_`` into pool stores (see the module doc).
 
     norm (cnn14 only): "prepared" normalises the log-mel with the statistics of the prepared
     division (``norm_mean`` / ``norm_std`` of the split: the train part's), "checkpoint" with
     those stored in the checkpoint. options: keyword options of the encoder (see ``get_encoder``).
+    executor: where the chunks are encoded (default: here, one after the other); with Ray each
+    task encodes a run of consecutive chunks (so the clips of one file mostly stay together)
+    with its own copy of the encoder.
     """
     if batch_size < 1:
         raise UserError(f"--batch-size {batch_size}: must be >= 1")
@@ -196,7 +203,10 @@ def extract_features(
         label = (
             split.folder.name if split.folder == root else split.folder.relative_to(root).as_posix()
         )
-        outputs.append(extract_split(split, store, encoders[key], batch_size, label, progress))
+        spec = (encoder, None if checkpoint is None else str(Path(checkpoint).resolve()), device,
+                stats, opts)
+        outputs.append(extract_split(split, store, encoders[key], batch_size, label, progress,
+                                     executor, spec))
     return ExtractResult(outputs)
 
 
@@ -269,11 +279,16 @@ def extract_split(
     batch_size: int = 16,
     label: str = "",
     progress: ProgressFn | None = None,
+    executor: ExecutorOptions | None = None,
+    encoder_spec: tuple[str, str | None, str, tuple[float, float] | None, dict[str, Any]]
+    | None = None,
 ) -> SplitOutput:
     """Encode one split into ``store`` (resuming from ``<store>.chunks/``); see the module doc.
 
     enc: an encoder of :mod:`iml_tui.features.encoders` (``encode(list of (n,) float32) ->
-    (B, T, D)`` at ``enc.sample_rate``).
+    (B, T, D)`` at ``enc.sample_rate``). executor: where the missing chunks are encoded;
+    encoder_spec (name, checkpoint, device, norm statistics, options): how a Ray task builds its
+    encoder.
     """
     n = len(split.rows)
     label = label or split.folder.name
@@ -297,15 +312,69 @@ def extract_split(
     resumed = sum(1 for s in starts if _chunk_path(work, s).is_file())
     if progress is not None:
         progress(label, done, n)
+    todo = [s for s in starts if not _chunk_path(work, s).is_file()]
+    opts = (executor or ExecutorOptions()).resolved()
+    count = [done]
+
+    def on_event(clips: int) -> None:
+        count[0] += clips
+        if progress is not None:
+            progress(label, count[0], n)
+
+    if opts.executor == "ray" and todo:
+        if encoder_spec is None:
+            raise ValueError("the Ray executor needs the encoder's (name, checkpoint, device, "
+                             "norm statistics, options) to build it in every task")
+        folder, work_abs = str(split.folder.resolve()), str(work.resolve())
+        tasks = [Task(i, _task_chunks, (folder, part, chunk, work_abs))
+                 for i, part in enumerate(_runs_of(todo, _n_tasks(len(todo), opts)))]
+        run_tasks(tasks, opts, _task_setup, (*encoder_spec, opts.threads), on_event)
+    else:
+        run_tasks([Task(0, _task_chunks, (split, todo, chunk, work))], ExecutorOptions(),
+                  _task_setup, (), on_event, state=enc)
+    return _publish(split, store, enc, work, starts, resumed)
+
+
+def _n_tasks(n_chunks: int, opts: ExecutorOptions) -> int:
+    """How many Ray tasks share ``n_chunks`` chunks: four per CPU of the cluster (so a slow
+    node does not hold the end), never more than the chunks."""
+    from iml_tui.engine.actors import ensure_ray
+
+    cpus = float(ensure_ray(opts.ray_address or None).cluster_resources().get("CPU", 1.0))
+    per = max(1, int(cpus / max(opts.cpus_per_run, 1e-3)))
+    return max(1, min(n_chunks, 4 * per))
+
+
+def _runs_of(items: Sequence[int], k: int) -> list[list[int]]:
+    """``items`` cut into ``k`` consecutive runs whose sizes differ by at most one."""
+    edges = np.linspace(0, len(items), k + 1).round().astype(int)
+    return [list(items[a:b]) for a, b in itertools.pairwise(edges) if b > a]
+
+
+def _task_setup(name: str, checkpoint: str | None, device: str,
+                stats: tuple[float, float] | None, options: dict[str, Any], threads: int) -> Any:
+    """A worker's encoder, built once per process."""
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    return _build_encoder(name, checkpoint, device, stats, options)
+
+
+def _task_chunks(enc: Any, emit: Callable[[int], None], split: Split | str,
+                 starts: Sequence[int], chunk: int, work: str | Path) -> int:
+    """Encode the chunks beginning at ``starts`` (skipping any another worker finished);
+    ``emit(clips)`` after each. Returns the clips encoded."""
+    sp = split if isinstance(split, Split) else read_split(Path(split))
+    work = Path(work)
+    total = 0
     for s in starts:
         path = _chunk_path(work, s)
-        if path.is_file():
-            continue
-        _encode_chunk(split, split.rows[s : s + chunk], s, enc, path)
-        done += min(chunk, n - s)
-        if progress is not None:
-            progress(label, done, n)
-    return _publish(split, store, enc, work, starts, resumed)
+        rows = sp.rows[s : s + chunk]
+        if not path.is_file():
+            _encode_chunk(sp, rows, s, enc, path)
+        total += len(rows)
+        emit(len(rows))
+    return total
 
 
 def _chunk_path(work: Path, start: int) -> Path:
