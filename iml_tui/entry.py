@@ -15,6 +15,11 @@ _HELP = frozenset({"-h", "--help"})
 def main() -> None:
     """Run ``iml-tui`` with ``sys.argv``."""
     args = sys.argv[1:]
+    if args == ["--version"]:
+        from importlib.metadata import version
+
+        print(f"iml-tui {version('iml-tui')}")
+        raise SystemExit(0)
     if args[:1] == ["select"] and not _HELP & set(args[1:]):
         from iml_tui.select_cli import run_select
 
