@@ -8,9 +8,11 @@ from typing import Any
 
 
 @contextmanager
-def rate_progress(unit: str) -> Iterator[Callable[[str, int, int], None]]:
+def rate_progress(unit: str, rate_unit: str | None = None, rate_scale: float = 1.0
+                  ) -> Iterator[Callable[[str, int, int], None]]:
     """A rich progress bar with items per second, fed by ``progress(label, done, total)``;
-    shown from the first update on (an early error prints nothing else)."""
+    shown from the first update on (an early error prints nothing else). The rate is shown as
+    ``rate_scale`` x items per second in ``rate_unit`` (default: the unit)."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -37,8 +39,8 @@ def rate_progress(unit: str) -> Iterator[Callable[[str, int, int], None]]:
         bars.update(tasks[label], completed=done)
         task = bars.tasks[tasks[label]]
         if task.elapsed:
-            rate = (done - first[label]) / task.elapsed
-            bars.update(tasks[label], rate=f"{rate:.1f} {unit}/s")
+            rate = rate_scale * (done - first[label]) / task.elapsed
+            bars.update(tasks[label], rate=f"{rate:.3g} {rate_unit or unit}/s")
 
     try:
         yield update

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 from iml_tui.cli import demo as _demo
+from iml_tui.cli import detect as _detect
 from iml_tui.cli import encoder as _encoder
 from iml_tui.cli import pool as _pool
 from iml_tui.cli import prepare as _prepare
@@ -21,7 +22,8 @@ from iml_tui.cli.select import select_cmd
 from iml_tui.errors import UserError
 
 __all__ = ["Strategy", "Task", "app", "label_cmd", "main", "out_console", "select_cmd"]
-_COMMAND_MODULES = (_simulate, _select, _pool, _demo, _stream, _prepare, _encoder, _project)
+_COMMAND_MODULES = (_simulate, _select, _pool, _demo, _stream, _prepare, _encoder, _project,
+                    _detect)
 
 
 def main() -> None:

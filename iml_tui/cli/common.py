@@ -86,11 +86,12 @@ def parse_option(fn: Any, value: str | None, flag: str) -> Any:
 
 
 @contextmanager
-def rate_progress(unit: str) -> Iterator[Callable[[str, int, int], None]]:
+def rate_progress(unit: str, rate_unit: str | None = None, rate_scale: float = 1.0
+                  ) -> Iterator[Callable[[str, int, int], None]]:
     """Items-per-second progress bars (:func:`iml_tui.bench.progress.rate_progress`)."""
     from iml_tui.bench.progress import rate_progress
 
-    with rate_progress(unit) as update:
+    with rate_progress(unit, rate_unit, rate_scale) as update:
         yield update
 
 

@@ -89,15 +89,21 @@ def pool_convert(
 @pool_app.command("info")
 def pool_info(path: Annotated[Path, typer.Argument(help="A pool store (HDF5).")]) -> None:
     """Shapes, classes, clip-level positives and attributes of a pool store."""
+    import numpy as np
     from rich.table import Table
 
     from iml_tui.data.store import PoolStore
 
     store = PoolStore(path)
-    clip = store.clip_labels()
-    table = Table(title=f"{path}: N={store.n}, T={store.t}, D={store.d}, C={store.c}")
+    known = np.flatnonzero(store.known())
+    clip = store.clip_labels(known)
+    title = f"{path}: N={store.n}, T={store.t}, D={store.d}, C={store.c}"
+    if not store.all_known:
+        title += f"; labels known for {known.size} clips, {store.n - known.size} unlabelled"
+    table = Table(title=title)
     table.add_column("class")
-    table.add_column("positive clips", justify="right")
+    table.add_column("positive clips" if store.all_known else "positive (known) clips",
+                     justify="right")
     for i, name in enumerate(store.class_list):
         table.add_row(name, str(int(clip[:, i].sum())))
     table.add_row("none of these", str(int((clip.max(axis=1) == 0).sum())))

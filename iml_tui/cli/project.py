@@ -19,7 +19,8 @@ def label_cmd(
         "Without it, --task / --pool-dir make one in ./label-<task>-<strategy>.")] = None,
     task: Annotated[Task | None, typer.Option(help="What to label (new project).")] = None,
     pool_dir: Annotated[Path | None, typer.Option(
-        help="Folder with train.h5 and valid.h5, or demo: the demo birds (new project).")]
+        help="Folder with train.h5 (and optionally a labelled valid.h5), or demo: the demo "
+             "birds (new project).")]
     = None,
     strategy: Annotated[Strategy | None, typer.Option(help="Query strategy (new project).")]
     = None,
@@ -95,7 +96,8 @@ def project_new(
     task: Annotated[Task, typer.Option(help="bioacoustic (pool rounds) or lid / vtd (the "
                                        "stream loop).")] = Task.bioacoustic,
     pool_dir: Annotated[Path | None, typer.Option(
-        help="bioacoustic: folder with train.h5 (the pool) and valid.h5.")] = None,
+        help="bioacoustic: folder with train.h5 (the pool) and optionally a labelled "
+             "valid.h5.")] = None,
     strategy: Annotated[Strategy | None, typer.Option(help="Pool selection strategy.")] = None,
     budgets: Annotated[str | None, typer.Option(
         help="Cumulative label budgets per round, e.g. 50,100,150.")] = None,

@@ -36,6 +36,7 @@ MANIFEST = "manifest.json"
 SPLIT_FILE = "split.json"
 CLIPS_FILE = "clips.csv"
 LABELS_FILE = "labels.npy"
+KNOWN_FILE = "labelled.npy"
 CLIP_COLUMNS = ("id", "audio", "offset", "duration")
 FORMAT_VERSION = 1
 
@@ -67,12 +68,16 @@ class SplitInfo:
 
 @dataclass
 class Split:
-    """A loaded split folder: its info, clip rows and (N, T, C) uint8 labels."""
+    """A loaded split folder: its info, clip rows and (N, T, C) uint8 labels.
+
+    known: (N,) bool, which clips' labels are known (``labelled.npy``; None = all of them).
+    """
 
     folder: Path
     info: SplitInfo
     rows: list[ClipRow]
     labels: np.ndarray
+    known: np.ndarray | None = None
 
     def audio_path(self, row: ClipRow) -> Path:
         """Absolute path of a clip's audio file."""
@@ -85,8 +90,9 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def write_split(folder: str | Path, info: SplitInfo, rows: Sequence[ClipRow],
-                labels: np.ndarray) -> Path:
-    """Write a split folder (clip table, labels, then ``split.json``); labels (N, T, C) 0/1."""
+                labels: np.ndarray, known: np.ndarray | None = None) -> Path:
+    """Write a split folder (clip table, labels, then ``split.json``); labels (N, T, C) 0/1;
+    known: optional (N,) bool mask of the clips whose labels are known (``labelled.npy``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     lab = np.asarray(labels)
@@ -106,6 +112,15 @@ def write_split(folder: str | Path, info: SplitInfo, rows: Sequence[ClipRow],
     with open(folder / (LABELS_FILE + ".tmp"), "wb") as f:
         np.save(f, lab.astype(np.uint8))
     os.replace(folder / (LABELS_FILE + ".tmp"), folder / LABELS_FILE)
+    if known is not None:
+        mask = np.asarray(known, dtype=bool)
+        if mask.shape != (len(rows),):
+            raise ValueError(f"known {mask.shape} does not match {len(rows)} clips")
+        with open(folder / (KNOWN_FILE + ".tmp"), "wb") as f:
+            np.save(f, mask)
+        os.replace(folder / (KNOWN_FILE + ".tmp"), folder / KNOWN_FILE)
+    else:
+        (folder / KNOWN_FILE).unlink(missing_ok=True)
     write_json(folder / SPLIT_FILE, {"format": FORMAT_VERSION, **asdict(info), "n": len(rows)})
     return folder
 
@@ -162,7 +177,17 @@ def read_split(folder: str | Path) -> Split:
     want = (len(rows), info.frames, len(info.class_list))
     if labels.shape != want:
         raise UserError(f"{LABELS_FILE} has shape {labels.shape}, expected {want}", folder, fix)
-    return Split(folder=folder, info=info, rows=rows, labels=labels.astype(np.uint8, copy=False))
+    known = None
+    if (folder / KNOWN_FILE).exists():
+        try:
+            known = np.load(folder / KNOWN_FILE, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{KNOWN_FILE} is unreadable ({exc})", folder, fix) from exc
+        if known.shape != (len(rows),) or known.dtype != np.bool_:
+            raise UserError(f"{KNOWN_FILE} has shape {known.shape} and dtype {known.dtype}, "
+                            f"expected ({len(rows)},) bool", folder, fix)
+    return Split(folder=folder, info=info, rows=rows, labels=labels.astype(np.uint8, copy=False),
+                 known=known)
 
 
 def read_clip_table(path: Path) -> list[ClipRow]:

@@ -12,7 +12,6 @@ Clips of recordings without annotations are unknown: ``labelled.npy`` (N,) bool 
 from __future__ import annotations
 
 import csv
-import io
 import math
 import os
 from collections.abc import Sequence
@@ -21,13 +20,11 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from iml_tui.atomic import atomic_write_bytes
 from iml_tui.audio import io as audio_io
 from iml_tui.data.corpus import ClipRow, SplitInfo, SummaryTable, write_split
 from iml_tui.errors import UserError
 
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3")
-LABELLED_FILE = "labelled.npy"
 LABEL_FORMATS = ("raven", "audacity", "csv")
 
 
@@ -202,11 +199,7 @@ def prepare_recordings(source: str | Path, out: str | Path, classes: str | Seque
                      hop_seconds=hop, mono="mix" if channel == "mix" else "first",
                      frame_layout=f"{frames} equal slots of the clip; 1 where an event overlaps",
                      extra={"source": str(source.resolve()), "labelled": int(sum(known))})
-    out.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(known, dtype=bool))
-    atomic_write_bytes(out / LABELLED_FILE, buf.getvalue())
-    write_split(out, info, rows, lab)
+    write_split(out, info, rows, lab, known=np.asarray(known, dtype=bool))
     return SummaryTable(f"Recordings: clips per file ({out})",
                         ["file", "seconds", "clips", "events"], per_file)
 

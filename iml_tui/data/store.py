@@ -7,6 +7,10 @@ Layout (datasets):
 - ``ids``        (N,)      str     — source file and offset of each clip;
 - ``derived/pooled_max_l2`` (N, D) float32 (float16 after ``pool convert``) — time-max-pooled,
   L2-normalised embeddings, the only array selection reads. Computed once, in blocks, when absent.
+- optional ``labelled`` (N,) bool — which rows' labels are known (pools of the user's own
+  recordings: annotated recordings True, the rest False). Absent = every row known. Unknown rows
+  hold zeros in ``labels`` that are not negatives: :meth:`PoolStore.frame_labels` and
+  :meth:`PoolStore.clip_labels` refuse them (see :meth:`PoolStore.require_known`);
 - optional ``extra/<name>`` (N, ...) — a second output of the encoder kept next to the embeddings
   (e.g. ``extra/birdnet_logits`` (N, T, 6522) float16 species logits), with the names along its
   last axis in ``extra/<name>_names`` (K,) str; see :class:`ExtraDataset`. Nothing reads them for
@@ -32,6 +36,7 @@ from iml_tui import __version__
 from iml_tui.errors import UserError
 
 POOLED_KEY = "derived/pooled_max_l2"
+KNOWN_KEY = "labelled"
 REQUIRED = ("embeddings", "labels", "class_list", "ids")
 _BLOCK_BYTES = 256 * 1024 * 1024
 
@@ -80,15 +85,17 @@ def write_pool(
     class_list: Sequence[str],
     ids: Sequence[str],
     meta: PoolMeta | None = None,
+    known: np.ndarray | None = None,
 ) -> Path:
     """Write a complete pool store to ``path`` (replaced atomically) and return the path.
 
-    embeddings: (N, T, D) float; labels: (N, T, C) 0/1.
+    embeddings: (N, T, D) float; labels: (N, T, C) 0/1; known: optional (N,) bool mask of the
+    rows whose labels are known (stored as ``labelled``).
     """
     path = Path(path)
     writer = PoolWriter(path, embeddings.shape[0], embeddings.shape[1], embeddings.shape[2],
-                        class_list, meta)
-    writer.write_block(0, embeddings, labels, ids)
+                        class_list, meta, known_mask=known is not None)
+    writer.write_block(0, embeddings, labels, ids, known=known)
     return writer.close()
 
 
@@ -108,6 +115,7 @@ class PoolWriter:
         class_list: Sequence[str],
         meta: PoolMeta | None = None,
         extras: Sequence[ExtraDataset] = (),
+        known_mask: bool = False,
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,6 +141,9 @@ class PoolWriter:
         for key, value in meta.extra.items():
             attrs[key] = value
         self._pooled = np.zeros((n, d), dtype=np.float32)
+        self.known_mask = known_mask
+        if known_mask:
+            self._f.create_dataset(KNOWN_KEY, shape=(n,), dtype=bool)
         self.extras = {e.name: e for e in extras}
         for e in extras:
             ds = self._f.create_dataset(f"{EXTRA_GROUP}/{e.name}", shape=(n, *e.shape),
@@ -145,11 +156,18 @@ class PoolWriter:
 
     def write_block(
         self, start: int, embeddings: np.ndarray, labels: np.ndarray, ids: Sequence[str],
-        extras: dict[str, np.ndarray] | None = None,
+        extras: dict[str, np.ndarray] | None = None, known: np.ndarray | None = None,
     ) -> None:
         """Write rows ``start:start+len(embeddings)``; embeddings (B, T, D), labels (B, T, C),
-        ``extras`` {name: (B, *shape)} for every :class:`ExtraDataset` given at construction."""
+        ``extras`` {name: (B, *shape)} for every :class:`ExtraDataset` given at construction;
+        ``known`` (B,) bool, required when the writer was made with ``known_mask``."""
         stop = start + embeddings.shape[0]
+        if self.known_mask:
+            if known is None or np.shape(known) != (embeddings.shape[0],):
+                raise ValueError("a pool with a known-label mask needs known (B,) per block")
+            self._f[KNOWN_KEY][start:stop] = np.asarray(known, dtype=bool)
+        elif known is not None:
+            raise ValueError("known given to a writer made without known_mask")
         if labels.shape[0] != embeddings.shape[0] or len(ids) != embeddings.shape[0]:
             raise ValueError("embeddings, labels and ids must have the same number of rows")
         extras = extras or {}
@@ -203,6 +221,8 @@ class PoolStore:
             self.c = len(self.class_list)
             self.attrs: dict[str, Any] = {k: _attr_value(v) for k, v in f.attrs.items()}
             self._has_pooled = POOLED_KEY in f
+            self._known: np.ndarray | None = (
+                np.asarray(f[KNOWN_KEY][()], dtype=bool) if KNOWN_KEY in f else None)
             group = f.get(EXTRA_GROUP)
             self.extra_names: list[str] = sorted(
                 k for k in (group.keys() if isinstance(group, h5py.Group) else ())
@@ -236,6 +256,9 @@ class PoolStore:
                             self.path, "re-create the pool with one id per clip")
         if n == 0:
             raise UserError("the pool holds no clips", self.path, "re-create it with data")
+        if KNOWN_KEY in f and f[KNOWN_KEY].shape != (n,):
+            raise UserError(f"dataset '{KNOWN_KEY}' has shape {f[KNOWN_KEY].shape}, expected "
+                            f"({n},)", self.path, "re-extract the pool from its prepared split")
         if POOLED_KEY in f and f[POOLED_KEY].dtype not in (np.float16, np.float32):
             raise UserError(f"dataset '{POOLED_KEY}' has dtype {f[POOLED_KEY].dtype}, expected "
                             "float32 or float16", self.path,
@@ -280,8 +303,50 @@ class PoolStore:
                 self._ids = [_as_str(s) for s in f["ids"][()]]
         return self._ids
 
-    def frame_labels(self) -> np.ndarray:
-        """(N, T, C) uint8 frame targets, validated to be 0/1."""
+    def known(self) -> np.ndarray:
+        """(N,) bool: True where the row's labels are known (all True without a mask)."""
+        if self._known is None:
+            return np.ones(self.n, dtype=bool)
+        return self._known.copy()
+
+    @property
+    def has_known_mask(self) -> bool:
+        """Whether the pool stores a ``labelled`` mask (made from the user's recordings)."""
+        return self._known is not None
+
+    @property
+    def all_known(self) -> bool:
+        return self._known is None or bool(self._known.all())
+
+    @property
+    def n_known(self) -> int:
+        return self.n if self._known is None else int(self._known.sum())
+
+    def require_known(self, rows: np.ndarray | None, purpose: str) -> None:
+        """UserError naming the first row of ``rows`` (all rows if None) whose labels are unknown.
+
+        ``purpose`` says what needed the labels (e.g. "the simulator's oracle")."""
+        if self._known is None:
+            return
+        mask = self._known if rows is None else self._known[np.asarray(rows, dtype=np.int64)]
+        if mask.all():
+            return
+        first = int(np.flatnonzero(~mask)[0])
+        row = first if rows is None else int(np.asarray(rows, dtype=np.int64)[first])
+        missing = int((~mask).sum())
+        raise UserError(
+            f"{purpose} needs known labels, but {missing} clip(s) are unlabelled (first: "
+            f"{self.ids[row]!r}); unknown is not negative", self.path,
+            "label them in a project (`iml-tui project new`, `iml-tui label`), or use a pool "
+            "made from annotated recordings")
+
+    def frame_labels(self, allow_unknown: bool = False) -> np.ndarray:
+        """(N, T, C) uint8 frame targets, validated to be 0/1.
+
+        Refused (UserError) when some rows' labels are unknown, unless ``allow_unknown`` (the
+        caller then masks with :meth:`known`)."""
+        if not allow_unknown:
+            self.require_known(None, "reading every clip's labels")
         if self._frame_labels is None:
             with h5py.File(self.path, "r") as f:
                 lab = np.asarray(f["labels"][()])
@@ -295,8 +360,11 @@ class PoolStore:
         return self._frame_labels
 
     def clip_labels(self, rows: np.ndarray | None = None) -> np.ndarray:
-        """(N, C) uint8 clip targets, max over frames; (R, C) of the pool indices ``rows`` (R,)."""
-        frames = self.frame_labels()
+        """(N, C) uint8 clip targets, max over frames; (R, C) of the pool indices ``rows`` (R,).
+
+        The rows asked for must have known labels (UserError otherwise)."""
+        self.require_known(rows, "reading clip labels")
+        frames = self.frame_labels(allow_unknown=True)
         return (frames if rows is None else frames[rows]).max(axis=1)
 
     def embeddings(self, index: np.ndarray | slice | None = None) -> np.ndarray:

@@ -71,6 +71,7 @@ def _read_store(path: Path, fix: str) -> tuple[np.ndarray, np.ndarray, list[str]
     if store.t != 1:
         raise UserError(f"T = {store.t} frames per sample, expected utterance-level features "
                         "(T = 1)", path, "store one mean embedding per utterance or segment")
+    store.require_known(None, "a stream run (its oracle answers from the labels)")
     x = store.embeddings()[:, 0, :]
     lab = store.frame_labels()[:, 0, :]
     return x, lab, store.class_list, store.ids

@@ -10,6 +10,7 @@ step clip_s / T and averages where clips overlap; ``events_from_frames`` binaris
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -98,3 +99,53 @@ def events_from_frames(
             out.append(Event(onset=a * step_s, offset=b * step_s, class_index=c, score=score))
     out.sort(key=lambda e: (e.onset, e.class_index))
     return out
+
+
+def grid_step(spans_s: np.ndarray, offsets_s: Sequence[float]) -> float:
+    """The largest step (s, at 1 ms resolution) dividing every frame-span edge and clip offset."""
+    values = [round(float(v) * 1000) for v in np.asarray(spans_s).ravel()]
+    values += [round(float(o) * 1000) for o in offsets_s]
+    g = 0
+    for v in values:
+        g = math.gcd(g, abs(v))
+    return max(g, 1) / 1000.0
+
+
+def stitch_spans(
+    clip_probs: Sequence[np.ndarray], offsets_s: Sequence[float], spans_s: np.ndarray,
+    duration_s: float | None = None,
+) -> tuple[np.ndarray, float]:
+    """Average (T, C) frame probabilities of windows at ``spans_s`` (T, 2) [start, end) seconds
+    of their clip onto one (F, C) grid of the recording; returns (grid, step_s).
+
+    Frame t of a clip at offset o covers [o + spans[t, 0], o + spans[t, 1]); each grid cell takes
+    the mean of the frames that cover it (0 where none does). The step is :func:`grid_step`;
+    ``duration_s`` cuts the grid at the end of the recording.
+    """
+    if len(clip_probs) != len(offsets_s):
+        raise UserError(f"stitch: {len(clip_probs)} clips but {len(offsets_s)} offsets")
+    spans = np.asarray(spans_s, dtype=np.float64)
+    if not clip_probs:
+        return np.zeros((0, 0), dtype=np.float32), 0.0
+    n_frames, n_classes = np.asarray(clip_probs[0]).shape
+    if spans.shape != (n_frames, 2) or np.any(spans[:, 1] <= spans[:, 0]):
+        raise UserError(f"stitch: frame spans of shape {spans.shape}, expected ({n_frames}, 2) "
+                        "with start < end")
+    step = grid_step(spans, offsets_s)
+    lo = np.rint(spans[:, 0] / step).astype(np.int64)
+    hi = np.rint(spans[:, 1] / step).astype(np.int64)
+    starts = [round(float(o) / step) for o in offsets_s]
+    total = max(starts) + int(hi.max())
+    if duration_s is not None:
+        total = min(total, max(1, math.ceil(duration_s / step - 1e-9)))
+    acc = np.zeros((total + int(hi.max()) + max(starts) + 1, n_classes), dtype=np.float64)
+    count = np.zeros(acc.shape[0], dtype=np.int64)
+    for probs, start in zip(clip_probs, starts, strict=True):
+        p = np.asarray(probs, dtype=np.float64)
+        if p.shape != (n_frames, n_classes):
+            raise UserError(f"stitch: clip shape {p.shape}, expected {(n_frames, n_classes)}")
+        for t in range(n_frames):
+            acc[start + lo[t]: start + hi[t]] += p[t]
+            count[start + lo[t]: start + hi[t]] += 1
+    grid = np.divide(acc[:total], np.maximum(count[:total], 1)[:, None])
+    return grid.astype(np.float32), step

@@ -162,3 +162,28 @@ def default_rare_classes(clip_targets: np.ndarray, class_list: Sequence[str]) ->
     counts = np.count_nonzero(targets > 0, axis=0)
     limit = 0.005 * targets.shape[0]
     return [int(i) for i in np.flatnonzero((counts > 0) & (counts < limit))]
+
+
+def event_prf(predicted: Sequence[tuple[str, float, float, str]],
+                 truth: Sequence[tuple[str, float, float, str]], onset_tolerance: float = 0.5
+                 ) -> dict[str, float]:
+    """Event-level precision, recall and F1: a detection matches an unmatched true event of the
+    same recording and class whose onset is within ``onset_tolerance`` seconds (greedy by onset
+    distance). Rows are (recording, onset, offset, class)."""
+    pairs = []
+    for i, (rp, op, _, cp) in enumerate(predicted):
+        for j, (rt, ot, _, ct) in enumerate(truth):
+            if rp == rt and cp == ct and abs(op - ot) <= onset_tolerance:
+                pairs.append((abs(op - ot), i, j))
+    used_p: set[int] = set()
+    used_t: set[int] = set()
+    for _, i, j in sorted(pairs):
+        if i not in used_p and j not in used_t:
+            used_p.add(i)
+            used_t.add(j)
+    tp = len(used_p)
+    precision = tp / len(predicted) if predicted else 0.0
+    recall = tp / len(truth) if truth else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"tp": float(tp), "predicted": float(len(predicted)), "true": float(len(truth)),
+            "precision": precision, "recall": recall, "f1": f1}

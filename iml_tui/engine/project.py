@@ -39,8 +39,10 @@ class ProjectConfig:
     """What a project labels and how.
 
     Pool mode (task bioacoustic): ``pool_dir`` holds ``train.h5`` (the pool to label) and
-    ``valid.h5`` (scores the model and sets its threshold); rounds grow the labelled set to each
-    of ``budgets`` with ``strategy``; the classifier trains with the SPEC A.3 settings below.
+    optionally a labelled ``valid.h5`` (scores the model and sets its threshold; without it the
+    labels themselves do, out of fold: :mod:`iml_tui.engine.self_validated`); rounds grow the
+    labelled set to each of ``budgets`` with ``strategy``; the classifier trains with the SPEC
+    A.3 settings below.
     Stream mode (task lid / vtd): ``stream`` holds :class:`~iml_tui.config.StreamConfig` keys
     (feat_root, features, split and one target language, or env; n_queries, sim_type, ...).
     ``audio_root``: where the audio is when it moved since the pool was made ("" = as stored).
@@ -87,7 +89,7 @@ def validate(cfg: ProjectConfig, source: str) -> None:
     if cfg.mode == "pool":
         if not cfg.pool_dir:
             raise UserError("a bioacoustic project needs a pool folder", source,
-                            "give --pool-dir (a folder with train.h5 and valid.h5)")
+                            "give --pool-dir (a folder with train.h5, and valid.h5 if labelled)")
         if cfg.strategy not in STRATEGIES:
             raise UserError(f"unknown strategy {cfg.strategy!r}", source,
                             f"use one of {', '.join(STRATEGIES)}")

@@ -91,6 +91,7 @@ from iml_tui.engine.journal import Event, Journal, NewEvent
 from iml_tui.engine.models.frame_mlp import FrameMLP
 from iml_tui.engine.oracle import SKIPPED, Oracle, Question, Why
 from iml_tui.engine.project import Project
+from iml_tui.engine.self_validated import train_self_validated
 from iml_tui.engine.strategies import (
     INIT_RULE,
     SelectionState,
@@ -418,7 +419,6 @@ class _PoolEngine:
 
     mode = "pool"
     multi_label = True
-    score_name = "valid mAP"
 
     def __init__(self, project: Project) -> None:
         cfg = project.config
@@ -426,11 +426,9 @@ class _PoolEngine:
         self.cfg = cfg
         pool_dir = Path(cfg.pool_dir)
         self.store = PoolStore(pool_dir / "train.h5")
-        self.valid_path = pool_dir / "valid.h5"
-        if not self.valid_path.is_file():
-            raise UserError("valid.h5 is missing", pool_dir,
-                            "a pool folder for labelling holds train.h5 and valid.h5 (the "
-                            "validation clips score each model and set its threshold)")
+        valid = pool_dir / "valid.h5"
+        # without a labelled valid.h5 the annotator's own labels validate (self_validated.py)
+        self.valid_path: Path | None = valid if valid.is_file() else None
         self.class_list = list(self.store.class_list)
         self.ids = self.store.ids
         self.n = self.store.n
@@ -455,6 +453,32 @@ class _PoolEngine:
     def n_rounds(self) -> int:
         return len(self.cfg.budgets)
 
+    @property
+    def score_name(self) -> str:
+        if self.valid_path is not None:
+            return "valid mAP"
+        n = int(self.scores.get("n_oof", self.trained_on))
+        std = self.scores.get("valid_map_std")
+        spread = f", ±{std:.2f}" if std is not None else ""
+        return f"mAP estimated from {n} labels{spread}"
+
+    def pool_label_events(self, journal: Journal) -> list[NewEvent]:
+        """``labelled`` events for the clips whose labels the pool knows (recordings prepared
+        with annotations), once per project; [] for pools without a known-label mask."""
+        if not self.store.has_known_mask:
+            return []
+        if any(e.payload.get("source") == "pool" for e in journal.events(0, kinds=["imported"])):
+            return []
+        rows = np.flatnonzero(self.store.known())
+        clip = self.store.clip_labels(rows)
+        who = "import:train.h5"
+        return [NewEvent("imported", annotator=who,
+                         payload={"source": "pool", "file": str(self.store.path),
+                                  "rows": int(rows.size)}),
+                *(NewEvent("labelled", item=int(i), item_id=self.ids[int(i)],
+                           labels=[int(c) for c in np.flatnonzero(clip[k])], annotator=who,
+                           payload={"kind": "import"}) for k, i in enumerate(rows))]
+
     # -- models --
     def load(self, ev: Event) -> None:
         """Install the model of a ``model_trained`` event (written by any process)."""
@@ -471,6 +495,8 @@ class _PoolEngine:
         self._item_cache.clear()
 
     def _valid_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.valid_path is None:
+            raise ValueError("this pool has no valid.h5")
         with self._valid_lock:
             if self._valid is None:
                 v = PoolStore(self.valid_path)
@@ -600,24 +626,46 @@ class _PoolEngine:
             if lab.size == 0:
                 raise ValueError("nothing is labelled yet: label some items first")
             progress(0.0, "reading the labelled clips")
-            vx, vy = self._valid_arrays()
             tx = self.store.embeddings(lab)
-            ty = np.repeat(y[:, None, :], tx.shape[1], axis=1)  # clip labels on every frame
+            ty = self.frame_targets(lab, y, tx.shape[1])
             span = np.log(train_cfg.lr / train_cfg.min_lr)
 
-            def on_epoch(epoch: int, valid_map: float) -> None:
-                if cancelled():
-                    raise _Cancelled
+            def share(epoch: int) -> float:
                 # lr halves on plateaus until below min_lr: a rough share of the way
-                frac = min(0.95, epoch / train_cfg.max_epochs + 0.02 * epoch / (1 + span))
-                progress(0.8 * frac, f"epoch {epoch}: valid mAP {100 * valid_map:.1f}")
+                return min(0.95, epoch / train_cfg.max_epochs + 0.02 * epoch / (1 + span))
 
-            res = train_frame_classifier(tx, ty, vx, vy, train_cfg, progress=on_epoch)
-            model = FrameMLP.from_state_dict(res.state_dict).eval()
-            progress(0.8, "scoring the validation clips")
-            vp = predict_frames(model, vx, "cpu")
-            thr, vf1 = metrics.best_global_threshold(vp, vy)
-            vmap, _ = metrics.frame_map(vp, vy)
+            extra: dict[str, float] = {}
+            if self.valid_path is not None:
+                vx, vy = self._valid_arrays()
+
+                def on_epoch(epoch: int, valid_map: float) -> None:
+                    if cancelled():
+                        raise _Cancelled
+                    progress(0.8 * share(epoch), f"epoch {epoch}: valid mAP "
+                             f"{100 * valid_map:.1f}")
+
+                res = train_frame_classifier(tx, ty, vx, vy, train_cfg, progress=on_epoch)
+                state_dict, epochs, best = res.state_dict, res.epochs_run, res.best_epoch
+                model = FrameMLP.from_state_dict(state_dict).eval()
+                progress(0.8, "scoring the validation clips")
+                vp = predict_frames(model, vx, "cpu")
+                thr, vf1 = metrics.best_global_threshold(vp, vy)
+                vmap, _ = metrics.frame_map(vp, vy)
+            else:
+                def on_fold(fold: int, k: int, epoch: int, held_map: float) -> None:
+                    if cancelled():
+                        raise _Cancelled
+                    what = (f"fold {fold + 1}/{k}" if fold < k else "final model on all labels")
+                    progress(0.8 * (fold + share(epoch)) / (k + 1),
+                             f"{what}, epoch {epoch}: held-out mAP {100 * held_map:.1f}")
+
+                sv = train_self_validated(tx, ty, train_cfg, seed=self.cfg.seed,
+                                          progress=on_fold)
+                state_dict, epochs, best = sv.state_dict, sv.epochs, sv.epochs
+                model = FrameMLP.from_state_dict(state_dict).eval()
+                thr, vf1, vmap = sv.oof.threshold, sv.oof.f1, sv.est_map
+                extra = {"valid_map_std": sv.est_map_std, "n_oof": float(sv.oof.n_labels),
+                         "folds": float(sv.k)}
             probs = None
             if n > 0 and strategy in ("mp", "mfft"):
                 progress(0.85, "predicting the pool")
@@ -636,11 +684,12 @@ class _PoolEngine:
                 picks, rule = self.choose(n, lab, y, skipped, probs, thr, rng)
                 queue = self.queue_events(picks, rule, lab, y, probs, thr, version, round_)
             path = _checkpoint_path(models_dir, "pool", version)
-            atomic_torch_save({"state_dict": res.state_dict, "threshold": thr,
-                                "labelled": lab.tolist()}, path)
-            progress(1.0, f"model {version}: valid mAP {100 * vmap:.1f}")
+            atomic_torch_save({"state_dict": state_dict, "threshold": thr,
+                                "labelled": lab.tolist(), "class_list": self.class_list}, path)
+            name = "valid mAP" if self.valid_path is not None else "estimated mAP"
+            progress(1.0, f"model {version}: {name} {100 * vmap:.1f}")
             scores = {"valid_map": float(vmap), "valid_f1": float(vf1), "threshold": float(thr),
-                      "epochs": float(res.epochs_run), "best_epoch": float(res.best_epoch)}
+                      "epochs": float(epochs), "best_epoch": float(best), **extra}
             return RetrainResult("pool", base, version, status_key, scores=scores,
                                  n_labelled=int(lab.size), file=path, queue=queue, state=model,
                                  round=round_, info={"threshold": float(thr),
@@ -691,14 +740,38 @@ class _PoolEngine:
     def truth(self, item: int) -> list[int]:
         """The store's own clip labels of ``item`` (for simulated annotators)."""
         if self._truth is None:
-            self._truth = self.store.clip_labels()
+            self.store.require_known(np.array([item]), "a simulated annotator")
+            self._truth = self.store.clip_labels(np.flatnonzero(self.store.known()))
+            if not self.store.all_known:
+                full = np.zeros((self.n, len(self.class_list)), np.uint8)
+                full[self.store.known()] = self._truth
+                self._truth = full
+        else:
+            self.store.require_known(np.array([item]), "a simulated annotator")
         return [int(c) for c in np.flatnonzero(self._truth[item])]
+
+    def frame_targets(self, lab: np.ndarray, y: np.ndarray, t: int) -> np.ndarray:
+        """(L, T, C) training targets of the labelled pool rows ``lab`` with clip labels y (L, C).
+
+        A clip whose labels came with the recordings (the pool's known-label mask) and still
+        agree with the journal keeps its annotated frame extents; other clips carry their clip
+        labels on every frame."""
+        ty = np.repeat(y[:, None, :], t, axis=1)
+        if not self.store.has_known_mask or lab.size == 0:
+            return ty
+        known = np.flatnonzero(self.store.known()[lab])
+        if known.size:
+            frames = self.store.frame_labels(allow_unknown=True)[lab[known]]
+            agree = (frames.max(axis=1) == y[known]).all(axis=1)
+            ty[known[agree]] = frames[agree]
+        return ty
 
     def learning_curve(self, fold: _Fold) -> LearningCurve:
         pts = [(int(e.payload.get("n_labelled", 0)),
                 float(e.payload.get("scores", {}).get("valid_map", float("nan"))))
                for e in fold.models]
-        return LearningCurve("valid mAP", True, pts)
+        name = "valid mAP" if self.valid_path is not None else "estimated mAP (out-of-fold)"
+        return LearningCurve(name, True, pts)
 
 
 # --- stream mode ---------------------------------------------------------------------------------
@@ -1005,6 +1078,11 @@ class Session:
         if not who:
             raise UserError("the annotator name is empty", None, "give --annotator NAME")
         session = cls(project, engine, journal, who)
+        if isinstance(engine, _PoolEngine):
+            with journal.transaction():
+                events = engine.pool_label_events(journal)
+                if events:
+                    journal.append(*events)
         session._sync()
         session._ensure_queue()
         return session

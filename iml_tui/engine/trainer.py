@@ -70,6 +70,7 @@ class TrainConfig:
     seed: int = 0  # init of the classifier and batch order
     device: str = "auto"
     threads: int | None = None  # torch CPU threads during training; None leaves torch's setting
+    keep_last: bool = False  # return the last epoch's weights, not the best-validated ones
 
 
 @dataclass
@@ -248,6 +249,8 @@ def _train(
         if float(opt.param_groups[0]["lr"]) < cfg.min_lr:
             stop_reason = "min_lr"
             break
+    if cfg.keep_last:
+        best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     return TrainResult(
         state_dict=best_state, best_valid_map=float(best_map), best_epoch=best_epoch,
         epochs_run=epoch, seconds=time.perf_counter() - t0, history=history,

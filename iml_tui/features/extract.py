@@ -49,6 +49,7 @@ from iml_tui.atomic import atomic_write_bytes
 from iml_tui.audio import io as audio_io
 from iml_tui.data.corpus import (
     CLIPS_FILE,
+    KNOWN_FILE,
     LABELS_FILE,
     SPLIT_FILE,
     ClipRow,
@@ -199,7 +200,7 @@ def extract_features(
             opts["clip_seconds"] = float(clip)
         key = (stats, json.dumps(opts, sort_keys=True, default=str))
         if key not in encoders:
-            encoders[key] = _build_encoder(encoder, checkpoint, device, stats, opts)
+            encoders[key] = build_encoder(encoder, checkpoint, device, stats, opts)
         label = (
             split.folder.name if split.folder == root else split.folder.relative_to(root).as_posix()
         )
@@ -217,13 +218,14 @@ def _split_norm(split: Split) -> tuple[float, float] | None:
     return float(mean), float(std)
 
 
-def _build_encoder(
+def build_encoder(
     name: str,
     checkpoint: str | Path | None,
     device: str,
     stats: tuple[float, float] | None,
     options: dict[str, Any],
 ) -> Any:
+    """The encoder ``name`` with its norm statistics (cnn14) and options (see get_encoder)."""
     from iml_tui.features.encoders import get_encoder
 
     if stats is None:
@@ -267,7 +269,9 @@ def parse_options(items: Sequence[str]) -> dict[str, Any]:
 def _fingerprint(split: Split) -> str:
     """16 hex digits of the split's clip table, description and labels."""
     h = hashlib.sha256()
-    for name in (CLIPS_FILE, SPLIT_FILE, LABELS_FILE):
+    for name in (CLIPS_FILE, SPLIT_FILE, LABELS_FILE, KNOWN_FILE):
+        if name == KNOWN_FILE and not (split.folder / name).exists():
+            continue
         h.update((split.folder / name).read_bytes())
     return h.hexdigest()[:16]
 
@@ -332,7 +336,7 @@ def extract_split(
     else:
         run_tasks([Task(0, _task_chunks, (split, todo, chunk, work))], ExecutorOptions(),
                   _task_setup, (), on_event, state=enc)
-    return _publish(split, store, enc, work, starts, resumed)
+    return _publish(split, store, enc, work, starts, resumed, encoder_spec)
 
 
 def _n_tasks(n_chunks: int, opts: ExecutorOptions) -> int:
@@ -357,7 +361,7 @@ def _task_setup(name: str, checkpoint: str | None, device: str,
     import torch
 
     torch.set_num_threads(max(1, threads))
-    return _build_encoder(name, checkpoint, device, stats, options)
+    return build_encoder(name, checkpoint, device, stats, options)
 
 
 def _task_chunks(enc: Any, emit: Callable[[int], None], split: Split | str,
@@ -447,7 +451,9 @@ _EXTRA_PREFIX = "extra__"
 
 
 def _publish(
-    split: Split, store: Path, enc: Any, work: Path, starts: Sequence[int], resumed: int
+    split: Split, store: Path, enc: Any, work: Path, starts: Sequence[int], resumed: int,
+    encoder_spec: tuple[str, str | None, str, tuple[float, float] | None, dict[str, Any]]
+    | None = None,
 ) -> SplitOutput:
     kept_rows: list[np.ndarray] = []
     skipped: dict[str, list[Any]] = {}
@@ -509,14 +515,20 @@ def _publish(
             "encoder_description": json.dumps(enc.describe(), default=str),
             "source_split": str(split.folder.resolve()),
             "corpus_kind": split.info.kind,
+            "mono": split.info.mono,
             "split_extra": json.dumps(split.info.extra, default=str),
+            "encoder_spec": json.dumps(None if encoder_spec is None else {
+                "name": encoder_spec[0], "checkpoint": encoder_spec[1],
+                "norm": None if encoder_spec[3] is None else list(encoder_spec[3]),
+                "options": encoder_spec[4]}, default=str),
         },
     )
     specs = [
         ExtraDataset(e.name, extra_shapes.get(e.name, e.shape), e.dtype, e.axis_names, e.doc)
         for e in getattr(enc, "extra_outputs", ()) or ()
     ]
-    writer = PoolWriter(store, int(rows.size), t, d, split.info.class_list, meta, specs)
+    writer = PoolWriter(store, int(rows.size), t, d, split.info.class_list, meta, specs,
+                        known_mask=split.known is not None)
     try:
         at = 0
         for s in starts:
@@ -524,7 +536,8 @@ def _publish(
                 emb, idx = z["emb"], z["rows"]
                 extras = {e.name: z[_EXTRA_PREFIX + e.name] for e in specs}
             if idx.size:
-                writer.write_block(at, emb, labels[idx], [split.rows[i].id for i in idx], extras)
+                writer.write_block(at, emb, labels[idx], [split.rows[i].id for i in idx], extras,
+                                   known=None if split.known is None else split.known[idx])
                 at += int(idx.size)
         writer.close()
     except BaseException:

@@ -115,6 +115,8 @@ def load_splits(pool_dir: str | Path, rare_classes: Sequence[str] = ()) -> PoolS
                 f"shape (T={s.t}, D={s.d}) or classes {s.class_list} differ from train.h5 "
                 f"(T={tr.t}, D={tr.d}, classes {tr.class_list})", s.path,
                 "all three splits must come from the same encoder and class list")
+    for s in stores.values():
+        s.require_known(None, "the simulator (its oracle answers from the pool's labels)")
     frame_targets = tr.frame_labels()
     clip_targets = frame_targets.max(axis=1)
     if rare_classes:

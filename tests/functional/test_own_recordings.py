@@ -1,0 +1,171 @@
+"""Your own recordings, end to end through the CLI on generated audio: prepare recordings (labels
+for some files only) -> extract -> project new (no valid.h5) -> train -> detect -> tables.
+
+Recordings: 16 kHz noise with 2 s tone calls (1.5 kHz) at known times. mfcc-stats embeds each 2 s
+clip (1 s hop) into one frame, so the detections have 1 s resolution; the onset tolerance is 1 s.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from crowsetta.formats.bbox.raven import Raven
+from crowsetta.formats.seq.audseq import AudSeq
+from typer.testing import CliRunner
+
+from iml_tui.cli import app
+from iml_tui.data.store import PoolStore
+from iml_tui.engine.detect_recordings import read_detections
+from iml_tui.engine.metrics import event_prf
+from iml_tui.errors import UserError
+
+SR = 16000
+SECONDS = 24.0
+CALLS = {  # recording -> call onsets (s); each call lasts 2 s
+    "site1/dawn.wav": [3.0, 11.0, 18.0],
+    "site1/dusk.wav": [6.0, 15.0],
+    "site2/night.wav": [2.0, 9.0, 20.0],
+    "site2/noon.wav": [5.0, 13.0],
+}
+LABELLED = ("site1/dawn.wav", "site2/night.wav")
+FAST = ["--set", "hidden=32", "--set", "max_epochs=60", "--set", "lr=0.003",
+        "--set", "min_lr=0.0001", "--set", "lr_patience=3", "--set", "batch_size=16"]
+
+
+def _write(root: Path) -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(int(SECONDS * SR)) / SR
+    for rel, onsets in CALLS.items():
+        x = 0.05 * rng.standard_normal(t.size)
+        for on in onsets:
+            m = (t >= on) & (t < on + 2.0)
+            x[m] += 0.4 * np.sin(2 * np.pi * 1500 * t[m])
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, x.astype(np.float32), SR)
+
+
+def _truth(recordings: tuple[str, ...] | None = None) -> list[tuple[str, float, float, str]]:
+    return [(rel, on, on + 2.0, "call") for rel, ons in CALLS.items()
+            if recordings is None or rel in recordings for on in ons]
+
+
+def _ok(args: list[str]) -> str:
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, (args, res.output, res.exception)
+    return res.output
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("own")
+    audio = root / "audio"
+    _write(audio)
+    ann = root / "calls.csv"
+    with open(ann, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "onset", "offset", "label"])
+        for rel, on, off, label in _truth(LABELLED):
+            w.writerow([rel, on, off, label])
+    prep, pool, proj, det = root / "prep", root / "pool", root / "proj", root / "det"
+    _ok(["prepare", "recordings", "--source", str(audio), "--classes", "call,other",
+         "--out", str(prep), "--clip", "2", "--hop", "1", "--labels", str(ann)])
+    _ok(["extract", "--input", str(prep), "--out", str(pool / "train.h5"),
+         "--encoder", "mfcc-stats"])
+    _ok(["project", "new", str(proj), "--pool-dir", str(pool), "--strategy", "mfft",
+         "--budgets", "60,80", *FAST])
+    out = _ok(["train", str(proj)])
+    assert "mAP estimated from" in out
+    _ok(["detect", str(proj), "--recordings", str(audio), "--out", str(det),
+         "--min-duration", "1"])
+    return {"audio": audio, "pool": pool, "proj": proj, "det": det, "root": root}
+
+
+def test_pool_marks_unannotated_clips_unknown(chain: dict[str, Path]) -> None:
+    store = PoolStore(chain["pool"] / "train.h5")
+    known = store.known()
+    ids = store.ids
+    per_file = {rel: {bool(k) for i, k in zip(ids, known, strict=True)
+                      if i.startswith(rel + "@")} for rel in CALLS}
+    assert per_file == {rel: {rel in LABELLED} for rel in CALLS}
+    assert not store.all_known
+
+
+def test_detections_match_the_calls(chain: dict[str, Path]) -> None:
+    rows = read_detections(chain["det"] / "detections.csv")
+    found = [(r, a, b, c) for r, a, b, c, _ in rows]
+    unseen = tuple(r for r in CALLS if r not in LABELLED)
+    scores = event_prf([d for d in found if d[0] in unseen], _truth(unseen), onset_tolerance=1.0)
+    every = event_prf(found, _truth(), onset_tolerance=1.0)
+    print(f"unlabelled recordings: {scores}; all: {every}")
+    assert scores["recall"] == 1.0 and scores["precision"] >= 0.75
+    assert every["f1"] >= 0.85
+    assert all(0.0 <= s <= 1.0 for *_, s in rows)
+
+
+def test_tables_read_back_through_crowsetta(chain: dict[str, Path]) -> None:
+    rows = read_detections(chain["det"] / "detections.csv")
+    for rel in CALLS:
+        stem = rel[: -len(".wav")]
+        mine = [(a, b, c) for r, a, b, c, _ in rows if r == rel]
+        raven = Raven.from_file(chain["det"] / "raven" / f"{stem}.Table.1.selections.txt",
+                                annot_col="Annotation").df
+        got = list(zip(raven["begin_time_s"], raven["end_time_s"], raven["annotation"],
+                       strict=True))
+        assert [(round(a, 3), round(b, 3), c) for a, b, c in got] == mine
+        aud = AudSeq.from_file(chain["det"] / "audacity" / f"{stem}.txt")
+        assert [round(float(a), 3) for a in aud.start_times] == [m[0] for m in mine]
+
+
+def test_detect_resumes_and_rethresholds(chain: dict[str, Path]) -> None:
+    first = (chain["det"] / "detections.csv").read_text()
+    res = CliRunner().invoke(app, ["detect", str(chain["proj"]), "--recordings",
+                                   str(chain["audio"]), "--out", str(chain["det"]),
+                                   "--min-duration", "1"])
+    assert res.exit_code == 0, res.output
+    assert "4 recording(s) resumed" in res.output
+    assert (chain["det"] / "detections.csv").read_text() == first
+    _ok(["detect", str(chain["proj"]), "--recordings", str(chain["audio"]), "--out",
+         str(chain["det"]), "--threshold", "1.0"])
+    assert read_detections(chain["det"] / "detections.csv") == []
+
+
+def _fails(args: list[str]) -> str:
+    res = CliRunner().invoke(app, args)
+    assert isinstance(res.exception, UserError), (args, res.output, res.exception)
+    return str(res.exception)
+
+
+def test_readers_refuse_unknown_labels(chain: dict[str, Path]) -> None:
+    msg = _fails(["select", "--pool", str(chain["pool"] / "train.h5"), "--strategy", "ft",
+                  "-n", "3", "--warm-k", "2"])
+    assert "unknown is not negative" in msg and "train.h5" in msg
+
+
+def test_bad_detect_is_one_line_exit_2(chain: dict[str, Path]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "iml_tui.cli", "detect", str(chain["proj"]),
+                           "--recordings", str(chain["root"] / "missing"), "--out",
+                           str(chain["root"] / "x")], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "recordings folder not found" in proc.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["detect", "{proj}", "--recordings", "{root}/none", "--out", "{root}/x"],
+     "recordings folder not found"),
+    (["detect", "{proj}", "--recordings", "{audio}", "--out", "{root}/x", "--threshold", "1.5"],
+     "must be in [0, 1]"),
+    (["detect", "{proj}", "--recordings", "{audio}", "--out", "{root}/x", "--threshold", "nan"],
+     "must be in [0, 1]"),
+    (["detect", "{proj}", "--recordings", "{root}/prep", "--out", "{root}/x"],
+     "no audio files"),
+])
+def test_detect_bad_input(chain: dict[str, Path], args: list[str], needle: str) -> None:
+    assert needle in _fails([a.format(**{k: str(v) for k, v in chain.items()}) for a in args])
