@@ -11,8 +11,9 @@ Outputs under ``out``: ``detections.csv`` (recording, onset, offset, class, scor
 frame probability of the event), ``raven/<recording>.Table.1.selections.txt`` and
 ``audacity/<recording>.txt`` (through crowsetta), one per recording, keeping the sub-folders of
 the source. Resuming: the frame probabilities of each finished recording are kept in
-``out/.frames/`` (with a ``job.json`` naming the model and encoder); the same command again
-scores only the rest, and a changed threshold or merge setting re-uses them all.
+``out/.frames/`` (with a ``job.json`` naming the model and encoder), and a long recording's in
+parts of :data:`PART_CLIPS` clips as they finish; the same command again scores only the rest,
+and a changed threshold or merge setting re-uses them all.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import hashlib
 import io
 import json
 import math
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,9 @@ from iml_tui.errors import UserError
 CSV_FILE = "detections.csv"
 CSV_COLUMNS = ("recording", "onset", "offset", "class", "score")
 WORK_DIR = ".frames"
+#: Clips per saved part of a recording (a resumed run restarts a recording at its first
+#: missing part): 256 clips are about 21 minutes of audio at a 5 s hop.
+PART_CLIPS = 256
 
 DetectProgress = Callable[[str, float, float], None]
 """(recording, audio seconds done over all recordings, total audio seconds)."""
@@ -174,27 +179,48 @@ def _work_file(work: Path, rel: str) -> Path:
     return work / f"{hashlib.sha1(rel.encode()).hexdigest()[:16]}.npz"
 
 
+def _parts_dir(cache: Path) -> Path:
+    return cache.with_suffix(".parts")
+
+
 def _score_recording(path: Path, enc: Any, model: FrameMLP, clip: float, hop: float,
-                     mono: Literal["first", "mix"], batch: int,
+                     mono: Literal["first", "mix"], batch: int, parts: Path,
                      on_clip: Callable[[float], None]) -> tuple[np.ndarray, list[float], float]:
-    """(n_clips, T, C) frame probabilities of one recording, the clip offsets and its duration."""
+    """(n_clips, T, C) frame probabilities of one recording, the clip offsets and its duration.
+
+    Clips are scored in parts of :data:`PART_CLIPS`, each saved under ``parts`` as it finishes,
+    so an interrupted hours-long recording resumes at its first missing part."""
     duration = audio_io.info(path).duration
     offsets = [k * hop for k in range(n_clips(duration, clip, hop))]
     sr = int(enc.sample_rate)
     want = round(clip * sr)
     out: list[np.ndarray] = []
-    for lo in range(0, len(offsets), batch):
-        waves = []
-        for off in offsets[lo:lo + batch]:
-            x, _ = audio_io.read(path, sr=sr, mono=mono, start=off, duration=clip)
-            if not np.all(np.isfinite(x)):
-                raise UserError(f"the audio holds NaN or inf samples near {off:g} s", path,
-                                "re-export the file")
-            waves.append(np.ascontiguousarray(np.pad(x[:want], (0, max(0, want - x.size))),
-                                              dtype=np.float32))
-        emb = np.asarray(enc.encode(waves), dtype=np.float32)
-        out.append(predict_frames(model, emb, "cpu"))
-        on_clip(duration * min(len(offsets), lo + batch) / len(offsets))
+    for part_lo in range(0, len(offsets), PART_CLIPS):
+        part_hi = min(len(offsets), part_lo + PART_CLIPS)
+        part_file = parts / f"part_{part_lo:09d}.npy"
+        if part_file.is_file():
+            out.append(np.load(part_file, allow_pickle=False))
+            on_clip(duration * part_hi / len(offsets))
+            continue
+        probs = []
+        for lo in range(part_lo, part_hi, batch):
+            waves = []
+            for off in offsets[lo:min(part_hi, lo + batch)]:
+                x, _ = audio_io.read(path, sr=sr, mono=mono, start=off, duration=clip)
+                if not np.all(np.isfinite(x)):
+                    raise UserError(f"the audio holds NaN or inf samples near {off:g} s", path,
+                                    "re-export the file")
+                waves.append(np.ascontiguousarray(np.pad(x[:want], (0, max(0, want - x.size))),
+                                                  dtype=np.float32))
+            emb = np.asarray(enc.encode(waves), dtype=np.float32)
+            probs.append(predict_frames(model, emb, "cpu"))
+            on_clip(duration * min(part_hi, lo + batch) / len(offsets))
+        block = np.concatenate(probs, axis=0)
+        parts.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        np.save(buf, block)
+        atomic_write_bytes(part_file, buf.getvalue())
+        out.append(block)
     return np.concatenate(out, axis=0), offsets, duration
 
 
@@ -260,8 +286,7 @@ def detect_recordings(
         except (OSError, json.JSONDecodeError):
             same = False
         if not same:
-            for f in work.glob("*.npz"):
-                f.unlink()
+            shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     atomic_write_text(job_path, json.dumps(job, sort_keys=True) + "\n")
     rels = [f.relative_to(source).as_posix() for f in files]
@@ -291,7 +316,7 @@ def detect_recordings(
                     progress(rel, base + seconds, total)
 
             probs, offsets, duration = _score_recording(f, enc, model, clip, hop, mono,
-                                                        batch_size, on_clip)
+                                                        batch_size, _parts_dir(cache), on_clip)
             if probs.shape[1] != t:
                 raise UserError(f"the encoder gives T={probs.shape[1]} frames per clip, the pool "
                                 f"has T={t}", store.path, "re-extract the pool")
@@ -301,6 +326,7 @@ def detect_recordings(
             buf = io.BytesIO()
             np.savez(buf, grid=grid, step=np.float64(step), duration=np.float64(duration))
             atomic_write_bytes(cache, buf.getvalue())
+            shutil.rmtree(_parts_dir(cache), ignore_errors=True)
         done[0] += dur
         if progress is not None:
             progress(rel, done[0], total)

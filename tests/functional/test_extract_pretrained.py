@@ -90,8 +90,12 @@ def test_extract_birdnet_resume_logits_and_hop(tmp_path: Path) -> None:
     # labels follow the windows: slots of 10/32 s; a@0: (1.2, 1.4) -> slots 3-4 -> windows
     # [0, 3) and [1, 4); (8.0, 8.5) -> slots 25-27 ([7.8125, 8.75)) -> [5, 8), [6, 9), [7, 10).
     # a@5 sees (8.0, 8.5) at (3.0, 3.5): slots 9-11 ([2.8125, 3.75)) -> windows 0..3
-    assert pool.frame_labels()[:, :, 0].tolist() == [
+    assert pool.frame_labels(allow_unknown=True)[:, :, 0].tolist() == [
         [1, 1, 0, 0, 0, 1, 1, 1], [1, 1, 1, 1, 0, 0, 0, 0], [0] * 8]
+    # b.flac has no annotations: its clip is unknown, not negative
+    assert pool.known().tolist() == [True, True, False]
+    with pytest.raises(UserError, match=r"'b.flac@0'"):
+        pool.frame_labels()
     assert json.loads(pool.attrs["frame_spans"]) == [[k, k + 3] for k in range(8)]
     described = json.loads(pool.attrs["encoder_description"])
     assert described["settings"]["hop_seconds"] == 1.0 and described["frames_per_clip"] == 8
@@ -118,7 +122,7 @@ def test_extract_birdnet_resume_logits_and_hop(tmp_path: Path) -> None:
     hop2 = PoolStore(tmp_path / "hop2.h5")
     assert (hop2.t, hop2.d, hop2.extra_names) == (5, 1024, [])
     # windows [0, 3) [2, 5) [4, 7) [6, 9) [8, 11): slots 3-4 in the first, 25-27 in the last two
-    assert hop2.frame_labels()[0, :, 0].tolist() == [1, 0, 0, 1, 1]
+    assert hop2.frame_labels(allow_unknown=True)[0, :, 0].tolist() == [1, 0, 0, 1, 1]
     # window k at 2 s hop starts at 2k s: frames 0, 1, 3 equal frames 0, 2, 6 of the 1 s hop
     np.testing.assert_allclose(hop2.embeddings()[:, [0, 1, 3]],
                                pool.embeddings()[:, [0, 2, 6]], rtol=1e-4, atol=1e-4)
@@ -130,7 +134,7 @@ def test_extract_birdnet_resume_logits_and_hop(tmp_path: Path) -> None:
     assert (pool5.n, pool5.t) == (5, 3)  # a: 0, 5, 10 s; b: 0, 5 s
     assert json.loads(pool5.attrs["encoder_description"])["settings"]["clip_seconds"] == 5.0
     # a@0 (1.2, 1.4): slots of 5/32 s 7-8 -> windows [0, 3) and [1, 4); a@5 (3.0, 3.5) -> all 3
-    assert pool5.frame_labels()[:2, :, 0].tolist() == [[1, 1, 0], [1, 1, 1]]
+    assert pool5.frame_labels(allow_unknown=True)[:2, :, 0].tolist() == [[1, 1, 0], [1, 1, 1]]
     res = runner.invoke(app, ["extract", "--input", str(prep), "--out", str(tmp_path / "x.h5"),
                               "--encoder", "birdnet", "-o", "hop=9"])
     assert res.exit_code != 0 and "hop 9 s: must be in (0, 3]" in str(res.exception)

@@ -169,3 +169,34 @@ def test_bad_detect_is_one_line_exit_2(chain: dict[str, Path]) -> None:
 ])
 def test_detect_bad_input(chain: dict[str, Path], args: list[str], needle: str) -> None:
     assert needle in _fails([a.format(**{k: str(v) for k, v in chain.items()}) for a in args])
+
+
+def test_interrupted_recording_resumes_at_its_first_missing_part(
+        chain: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from iml_tui.engine import detect_recordings as dr
+
+    real = dr.predict_frames
+    calls = [0]
+
+    def counting(*args: object, **kw: object) -> object:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dr, "PART_CLIPS", 5)
+    monkeypatch.setattr(dr, "predict_frames", counting)
+    args = ["detect", str(chain["proj"]), "--recordings", str(chain["audio"]), "--out",
+            str(tmp_path / "det"), "--min-duration", "1", "--batch-size", "5"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 130
+    assert len(list((tmp_path / "det" / ".frames").rglob("part_*.npy"))) == 2
+    calls[0] = -100
+    _ok(args)
+    # 23 clips per recording -> 5 parts each; the two saved parts are not scored again
+    assert calls[0] + 100 == 4 * 5 - 2
+    assert not list((tmp_path / "det" / ".frames").rglob("part_*.npy"))
+    ref = read_detections(chain["det"] / "detections.csv")
+    got = read_detections(tmp_path / "det" / "detections.csv")
+    assert [r[:4] for r in got] == [r[:4] for r in ref]
+    assert np.allclose([r[4] for r in got], [r[4] for r in ref], atol=1e-3)

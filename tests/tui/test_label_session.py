@@ -180,3 +180,19 @@ async def test_kill_9_loses_nothing(tmp_path: Path) -> None:
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause()
             assert current_id(app) == shown.read_text()
+
+
+async def test_a_pool_without_valid_set_is_scored_from_the_labels(tmp_path: Path) -> None:
+    pool = make_audio_pool(tmp_path)
+    (pool / "valid.h5").unlink()
+    project = make_project(tmp_path / "project", pool, budgets=(4, 8)).dir
+    with Session.open(project, annotator="ana") as session:
+        app = make_app(session, RecordingPlayer(), cursor=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            for k in range(4):
+                await pilot.press("1" if k % 2 else "2", "enter")
+            await wait_for_item(app, pilot)
+            assert session.model_status().version == 1
+            status = str(app.main.query_one(ModelStatus).render())
+            assert "estimated from 4 labels" in status and "valid mAP" not in status
