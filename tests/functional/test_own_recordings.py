@@ -8,6 +8,7 @@ clip (1 s hop) into one frame, so the detections have 1 s resolution; the onset 
 from __future__ import annotations
 
 import csv
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -123,17 +124,18 @@ def test_tables_read_back_through_crowsetta(chain: dict[str, Path]) -> None:
         assert [round(float(a), 3) for a in aud.start_times] == [m[0] for m in mine]
 
 
-def test_detect_resumes_and_rethresholds(chain: dict[str, Path]) -> None:
-    first = (chain["det"] / "detections.csv").read_text()
+def test_detect_resumes_and_rethresholds(chain: dict[str, Path], tmp_path: Path) -> None:
+    det = tmp_path / "det"
+    shutil.copytree(chain["det"], det)
+    first = (det / "detections.csv").read_text()
     res = CliRunner().invoke(app, ["detect", str(chain["proj"]), "--recordings",
-                                   str(chain["audio"]), "--out", str(chain["det"]),
-                                   "--min-duration", "1"])
+                                   str(chain["audio"]), "--out", str(det), "--min-duration", "1"])
     assert res.exit_code == 0, res.output
     assert "4 recording(s) resumed" in res.output
-    assert (chain["det"] / "detections.csv").read_text() == first
-    _ok(["detect", str(chain["proj"]), "--recordings", str(chain["audio"]), "--out",
-         str(chain["det"]), "--threshold", "1.0"])
-    assert read_detections(chain["det"] / "detections.csv") == []
+    assert (det / "detections.csv").read_text() == first
+    _ok(["detect", str(chain["proj"]), "--recordings", str(chain["audio"]), "--out", str(det),
+         "--threshold", "1.0"])
+    assert read_detections(det / "detections.csv") == []
 
 
 def _fails(args: list[str]) -> str:

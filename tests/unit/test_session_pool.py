@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from labelling_data import CLASSES, make_audio_pool, make_project
 
-from iml_tui.engine import session as session_mod
 from iml_tui.engine.journal import Journal
-from iml_tui.engine.session import Session, answer_with_oracle
+from iml_tui.engine.session import Session, answer_with_oracle, pool_backend
 from iml_tui.errors import UserError
 
 
@@ -145,7 +144,7 @@ def test_failed_and_cancelled_trainings_keep_the_model(tmp_path: Path, pool: Pat
     def boom(*a: Any, **k: Any) -> Any:
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(session_mod, "train_frame_classifier", boom)
+    monkeypatch.setattr(pool_backend, "train_frame_classifier", boom)
     result = s.start_retrain().run()
     assert result.error == "RuntimeError: out of memory" and not result.ok
     assert "out of memory" in s.model_status().error

@@ -1,0 +1,85 @@
+"""The journal folded into memory: current answers, claims, the queue, models (append-only)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from iml_tui.engine.journal import Event
+
+
+# --- the journal folded into memory --------------------------------------------------------------
+class Fold:
+    """The state of the journal, updated incrementally (events are append-only)."""
+
+    def __init__(self) -> None:
+        self.last = 0
+        self.answers: dict[int, list[Event]] = {}
+        self.undone: set[int] = set()
+        self.current: dict[int, Event] = {}
+        self.claims: dict[int, Event] = {}
+        self.selected: dict[int, Event] = {}
+        self.gen = -1
+        self.queue: list[Event] = []
+        self.models: list[Event] = []
+        self.failures: list[Event] = []
+
+    def apply(self, e: Event) -> None:
+        self.last = max(self.last, e.id)
+        k = e.kind
+        if k == "selected" and e.item is not None:
+            gen = int(e.model_version or 0)
+            if gen > self.gen:
+                self.gen, self.queue = gen, []
+            if gen == self.gen:
+                self.queue.append(e)
+            self.selected[e.item] = e
+        elif k == "queried" and e.item is not None:
+            self.claims[e.item] = e
+        elif k in ("labelled", "skipped") and e.item is not None:
+            self.answers.setdefault(e.item, []).append(e)
+            self.current[e.item] = e
+        elif k == "undone" and e.ref is not None:
+            self.undone.add(e.ref)
+            if e.item is not None:
+                alive = [a for a in self.answers.get(e.item, []) if a.id not in self.undone]
+                if alive:
+                    self.current[e.item] = alive[-1]
+                else:
+                    self.current.pop(e.item, None)
+        elif k == "model_trained":
+            self.models.append(e)
+        elif k == "training_failed":
+            self.failures.append(e)
+
+    def labelled(self) -> list[Event]:
+        """Current labels, in the order they were given."""
+        return sorted((e for e in self.current.values() if e.kind == "labelled"),
+                      key=lambda e: e.id)
+
+    def skipped(self) -> set[int]:
+        return {i for i, e in self.current.items() if e.kind == "skipped"}
+
+    def queue_items(self) -> list[Event]:
+        return sorted(self.queue, key=lambda e: (int(e.payload.get("rank", 0)), e.id))
+
+    def unanswered(self) -> list[Event]:
+        return [e for e in self.queue_items() if e.item not in self.current]
+
+    def claim_active(self, c: Event) -> bool:
+        ans = self.current.get(c.item) if c.item is not None else None
+        return ans is None or ans.id < c.id
+
+    def withdrawn(self, item: int) -> tuple[int, ...] | None:
+        """Labels of the item's last undone answer, when that is its latest answer event."""
+        hist = self.answers.get(item, [])
+        if hist and hist[-1].id in self.undone and item not in self.current:
+            return hist[-1].labels if hist[-1].kind == "labelled" else None
+        return None
+
+    def labels_key(self) -> str:
+        body = json.dumps([[e.item, list(e.labels or ())] for e in
+                           sorted(self.labelled(), key=lambda e: int(e.item or 0))])
+        return hashlib.sha1(body.encode()).hexdigest()[:16]
+
+
