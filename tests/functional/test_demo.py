@@ -16,6 +16,7 @@ from iml_tui.cli import demo as demo_cli
 from iml_tui.data.store import PoolStore
 from iml_tui.demo import assets
 from iml_tui.errors import UserError
+from iml_tui.presets import PRESETS
 
 runner = CliRunner()
 CALL_TYPES = ["Tonal_whistle", "FM_sweep", "Trill", "Buzz", "Harmonic_stack"]
@@ -132,7 +133,8 @@ def test_feat_root_names_resolve_to_built_demo_features() -> None:
     ([], "demo_lid.yaml"),
     (["--feat-root", "demo:africa"], "demo_lid.yaml"),
     (["--feat-root", "features"], "lid.yaml"),
-    (["--config", "configs/lid.yaml"], "lid.yaml"),
+    (["--config", "lid"], "lid.yaml"),
+    (["--config", str(PRESETS / "lid.yaml")], "lid.yaml"),
 ])
 def test_which_preset_a_stream_simulation_starts_from(monkeypatch: pytest.MonkeyPatch,
                                                       args: list[str], preset: str) -> None:
