@@ -29,12 +29,12 @@ def _tracked_bytes(*folders: Path) -> int:
 
 
 def test_demo_data_and_models_fit_in_40_mb() -> None:
-    size = _tracked_bytes(assets.DEMO_DATA, assets.MODELS)
+    size = _tracked_bytes(assets.demo_data_dir(), assets.models_dir())
     assert 5e6 < size < 40e6, size
 
 
 def test_demo_checksums_match_the_committed_files() -> None:
-    sums = (assets.DEMO_DATA / "SHA256SUMS").read_text().splitlines()
+    sums = (assets.demo_data_dir() / "SHA256SUMS").read_text().splitlines()
     assert len(sums) > 50
     import hashlib
 
@@ -112,11 +112,13 @@ def test_demo_without_a_terminal_runs_the_headless_study(monkeypatch: pytest.Mon
 
 def test_a_missing_demo_model_is_one_clear_line(monkeypatch: pytest.MonkeyPatch,
                                                 tmp_path: Path) -> None:
-    monkeypatch.setattr(assets, "BIRD_ENCODER", tmp_path / "gone.pt")
+    (tmp_path / "models").mkdir()
+    monkeypatch.setenv("IML_TUI_MODELS", str(tmp_path / "models"))
     monkeypatch.setenv("IML_TUI_DEMO_CACHE", str(tmp_path / "cache"))
     res = runner.invoke(app, ["simulate", "--task", "bioacoustic", "--out", str(tmp_path)])
     assert isinstance(res.exception, UserError)  # main() prints it in one line, exit status 2
-    assert "gone.pt" in str(res.exception) and "rebuild.sh" in str(res.exception)
+    message = str(res.exception)
+    assert str(tmp_path / "models" / "demo-birds-cnn14.pt") in message and "rebuild.sh" in message
     assert not (tmp_path / "cache" / "birds").exists()
 
 
