@@ -29,6 +29,23 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from iml_tui import version_line
+
+        sys.stdout.write(version_line() + "\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: typing.Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.")] = False,
+) -> None:
+    """Options before the command name."""
+
+
 class Task(StrEnum):
     bioacoustic = "bioacoustic"
     lid = "lid"
