@@ -6,8 +6,8 @@ sim_type, samples_per_batch, and ``--set stream.KEY`` values) and returns the ke
 ``project.yaml`` plus notes for the user:
 
 - no ``feat_root``: the bundled demo (lid ``demo:caucasus``, vtd ``demo``); a demo feat_root is
-  built on first use and brings the demo preset's settings (the bundled ``demo_<task>`` preset: batches
-  of 96, a higher learning rate, capped fits) under whatever was given;
+  built on first use and brings the settings of the bundled ``demo_<task>`` preset (batches of
+  96, a higher learning rate, capped fits) under whatever was given;
 - lid: ``target`` must be one language of the split (the error lists them); a
   ``samples_per_batch`` that was not given and is larger than the split is clamped to it (noted);
   one that was given and is larger is an error saying how large the split is;

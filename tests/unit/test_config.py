@@ -16,6 +16,7 @@ from iml_tui.config import (
 from iml_tui.errors import UserError
 from iml_tui.presets import PRESETS, preset_names, resolve_preset
 
+
 def test_paper_preset_equals_defaults_and_names_every_key() -> None:
     preset = yaml.safe_load((PRESETS / "bioacoustic.yaml").read_text())
     assert set(preset) == set(config_to_dict(BioacousticConfig()))

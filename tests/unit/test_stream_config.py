@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
 from iml_tui.config import StreamConfig, config_to_dict, load_config
 from iml_tui.errors import UserError
 from iml_tui.presets import PRESETS
+
 
 @pytest.mark.parametrize("task", ["lid", "vtd"])
 def test_preset_names_every_key_and_loads(task: str) -> None:
