@@ -68,7 +68,7 @@ def test_simulate_bioacoustic_with_no_data_named_runs_on_the_demo(tmp_path: Path
                               "--start", "cold", "--budgets", "10,20", "--seeds", "1",
                               "--jobs", "1", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert "demo_bioacoustic.yaml" in res.stderr
+    assert "(--config demo_bioacoustic)" in res.stderr
     rows = list(csv.DictReader((out / "al_results.csv").open()))
     assert [int(r["num_annotated_samples"]) for r in rows] == [10, 20]
     assert all(5.0 < float(r["test_cmap_mean"]) <= 100.0 for r in rows), rows
@@ -80,7 +80,7 @@ def test_simulate_lid_dev_with_no_data_named_runs_on_the_demo(tmp_path: Path) ->
     res = runner.invoke(app, ["simulate", "--task", "lid", "--split", "dev", "--target", "hy",
                               "--out", str(out), *QUICK_STREAM])
     assert res.exit_code == 0, res.output
-    assert "demo_lid.yaml" in res.stderr
+    assert "(--config demo_lid)" in res.stderr
     scores = list(csv.DictReader((out / "dev_hy" / "scores.csv").open()))
     assert len(scores) >= 4
     assert "pooled" in res.stdout or "dev_hy" in res.stdout
@@ -91,7 +91,7 @@ def test_simulate_vtd_with_no_data_named_runs_on_the_demo(tmp_path: Path) -> Non
     res = runner.invoke(app, ["simulate", "--task", "vtd", "--env", "rm1_livingroom",
                               "--out", str(out), *QUICK_STREAM])
     assert res.exit_code == 0, res.output
-    assert "demo_vtd.yaml" in res.stderr
+    assert "(--config demo_vtd)" in res.stderr
     runs = [p for p in out.iterdir() if p.is_dir()]
     assert len(runs) == 1
     scores = list(csv.DictReader((runs[0] / "scores.csv").open()))

@@ -71,8 +71,8 @@ def test_demo_names_and_cache_location(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 def test_demo_folders_come_from_the_environment_then_the_checkout(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("IML_TUI_DEMO_DATA", raising=False)
-    monkeypatch.delenv("IML_TUI_MODELS", raising=False)
+    for name in ("IML_TUI_DEMO_DATA", "IML_TUI_MODELS", "IML_TUI_DEMO_CACHE"):
+        monkeypatch.delenv(name, raising=False)
     assert assets.demo_data_dir() == assets.REPO / "demo_data"
     assert assets.models_dir() == assets.REPO / "models"
     (tmp_path / "data").mkdir()
