@@ -5,7 +5,7 @@ machine. Prints a table and writes JSON (default benchmarks/results/stream.json)
 
 The data: a synthetic LID corpus of realistic size (3 languages, 1440 dev utterances each =
 6 batches of 720, 256-d "ECAPA" features; 500 train utterances each for the out-of-domain
-bootstrap). The run: the defaults of configs/lid.yaml (context 3 -> 1792-d input, the paper's
+bootstrap). The run: the defaults of the lid preset (context 3 -> 1792-d input, the paper's
 model sizes, lr 1e-4, patience 15, max 300 epochs per fit) for one target language, with
 corrective feedback (fpstps, 16 per batch) unless --sim-type none. Each batch's time is split
 into the gradient-step loops of its fits (``fit_stream_model``) and everything else (prediction,

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import yaml
 
 from iml_tui.errors import UserError
+from iml_tui.presets import resolve_preset
 
 PAPER_BUDGETS = [50, 100, 150, 200, 250, 300, 350, 400, 450, 500]
 
@@ -279,10 +280,12 @@ def _is_ray_address(text: str) -> bool:
 def load_config(cls: type[C], preset: str | Path | None = None,
                 overrides: Mapping[str, Any] | None = None,
                 sets: list[str] | None = None) -> C:
-    """Defaults <- preset YAML <- ``--set key=value`` strings <- explicit CLI overrides."""
+    """Defaults <- preset YAML <- ``--set key=value`` strings <- explicit CLI overrides.
+
+    ``preset``: a YAML path, or the name of a bundled preset (:mod:`iml_tui.presets`)."""
     cfg = cls()
-    if preset is not None:
-        path = Path(preset)
+    path = resolve_preset(preset)
+    if path is not None:
         if not path.is_file():
             raise UserError("config file not found", path, "check the --config path")
         try:

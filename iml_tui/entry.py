@@ -15,10 +15,10 @@ _HELP = frozenset({"-h", "--help"})
 def main() -> None:
     """Run ``iml-tui`` with ``sys.argv``."""
     args = sys.argv[1:]
-    if args == ["--version"]:
-        from importlib.metadata import version
+    if args == ["--version"]:  # the same line as the app's --version, without importing it
+        from iml_tui import version_line
 
-        print(f"iml-tui {version('iml-tui')}")
+        print(version_line())
         raise SystemExit(0)
     if args[:1] == ["select"] and not _HELP & set(args[1:]):
         from iml_tui.select_cli import run_select

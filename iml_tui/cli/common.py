@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from iml_tui.errors import UserError
+from iml_tui.presets import PRESETS
 
 if typing.TYPE_CHECKING:
     import rich.console
@@ -26,6 +27,23 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from iml_tui import version_line
+
+        sys.stdout.write(version_line() + "\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: typing.Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.")] = False,
+) -> None:
+    """Options before the command name."""
 
 
 class Task(StrEnum):
@@ -56,16 +74,13 @@ def opt_str(value: Path | None) -> str | None:
 
 
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-
-
 def demo_preset(task: str) -> Path | None:
-    """``configs/demo_<task>.yaml``, said on stderr: what runs when no data is named."""
-    preset = CONFIGS / f"demo_{task}.yaml"
+    """The bundled ``demo_<task>`` preset, said on stderr: what runs when no data is named."""
+    preset = PRESETS / f"demo_{task}.yaml"
     if not preset.is_file():
         return None
-    sys.stderr.write(f"iml-tui: no data named: the bundled demo ({preset.name}); give "
-                     f"--config configs/{task}.yaml and your data for the paper's settings\n")
+    sys.stderr.write(f"iml-tui: no data named: the bundled demo (--config demo_{task}); give "
+                     f"--config {task} and your data for the paper's settings\n")
     return preset
 
 

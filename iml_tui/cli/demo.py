@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from iml_tui.cli.common import CONFIGS, app, rate_progress
+from iml_tui.cli.common import app, rate_progress
 from iml_tui.cli.simulate import run_bioacoustic
 
 
@@ -34,7 +34,7 @@ def demo(
 
         sys.stderr.write(f"iml-tui demo: simulated study on {pools}, results in "
                          f"{out / 'bioacoustic'}\n")
-        cfg = load_config(BioacousticConfig, CONFIGS / "demo_bioacoustic.yaml",
+        cfg = load_config(BioacousticConfig, "demo_bioacoustic",
                           {"pool_dir": str(pools), "out": str(out / "bioacoustic"), "jobs": jobs})
         run_bioacoustic(cfg)
         return

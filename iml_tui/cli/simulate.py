@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 
 from iml_tui.cli.common import (
-    CONFIGS,
     Executor,
     Task,
     app,
@@ -22,6 +21,7 @@ from iml_tui.cli.common import (
     rate_progress,
 )
 from iml_tui.errors import UserError
+from iml_tui.presets import PRESETS, resolve_preset
 
 
 @app.command()
@@ -65,8 +65,8 @@ def simulate(
         help="Cap on training epochs per round; lid / vtd: -1 = none, patience alone "
         "(config: max_epochs).")] = None,
     config: Annotated[Path | None, typer.Option(
-        help="YAML preset, e.g. configs/bioacoustic.yaml (lid / vtd: configs/<task>.yaml "
-        "by default).")] = None,
+        help="A bundled preset by name (bioacoustic, lid, vtd, demo_bioacoustic, demo_lid, "
+        "demo_vtd) or a YAML file (lid / vtd: the preset of the task by default).")] = None,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="Override any config key: --set lr=1e-3 (repeatable).")] = None,
     # --- the streaming paradigm (--task lid | vtd) ---
@@ -166,7 +166,7 @@ def simulate(
     from iml_tui.demo.assets import is_demo
 
     named = config is not None or (pool_dir is not None and not is_demo(str(pool_dir)))
-    preset = config if named else demo_preset("bioacoustic")
+    preset = resolve_preset(config) if named else demo_preset("bioacoustic")
     cfg = load_config(BioacousticConfig, preset, overrides, set_)
     run_bioacoustic(cfg)
 
@@ -191,11 +191,11 @@ def _run_stream_task(task: str, config: Path | None, overrides: dict[str, Any],
     from iml_tui.bench.stream_cli import run_stream_command
     from iml_tui.demo.assets import is_demo
 
-    preset = config
+    preset = resolve_preset(config)
     if preset is None and (overrides.get("feat_root") is None or is_demo(overrides["feat_root"])):
         preset = demo_preset(task)
-    elif preset is None and (CONFIGS / f"{task}.yaml").is_file():
-        preset = CONFIGS / f"{task}.yaml"
+    elif preset is None and (PRESETS / f"{task}.yaml").is_file():
+        preset = PRESETS / f"{task}.yaml"
     run_stream_command(task, preset, {**overrides, "task": task}, sets, command_line())
 
 

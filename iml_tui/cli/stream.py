@@ -42,7 +42,8 @@ def order_cmd(
         help="Feature sets, e.g. ecapalang (config: features).")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Order file (default <feat_root>/orders/<split>_<method>_seed<S>.txt).")] = None,
-    config: Annotated[Path | None, typer.Option(help="YAML preset, e.g. configs/lid.yaml.")]
+    config: Annotated[Path | None, typer.Option(
+        help="A bundled preset by name, e.g. lid, or a YAML file.")]
     = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key.")]
     = None,

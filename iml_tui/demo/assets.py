@@ -1,7 +1,9 @@
 """The bundled demo data and models, and the feature pools built from them on first use.
 
 ``demo_data/`` holds the three small corpora (audio + labels, see its README) and ``models/`` the
-two demo encoders trained on separate demo audio by the project's own commands. The pools that
+two demo encoders trained on separate demo audio by the project's own commands. Both are folders
+of the source checkout, not of the installed package: ``$IML_TUI_DEMO_DATA`` and
+``$IML_TUI_MODELS`` point at them from anywhere (an installed wheel has no default). The pools that
 ``simulate`` and ``label`` read are made from them by the real pipeline (``prepare`` then
 ``extract``) the first time they are asked for, into a cache folder (``demo_data/.cache`` or
 ``$IML_TUI_DEMO_CACHE``), and made again when the corpus, the model or the tool version changes.
@@ -31,21 +33,47 @@ from iml_tui.errors import UserError
 
 ProgressFn = Callable[[str, int, int], None]
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO_DATA = REPO / "demo_data"
-MODELS = REPO / "models"
-BIRD_ENCODER = MODELS / "demo-birds-cnn14.pt"
-LID_ENCODER = MODELS / "demo-lid-ecapa"
+REPO = Path(__file__).resolve().parents[2]  # the checkout, when the package runs from one
+DEMO_DATA_ENV = "IML_TUI_DEMO_DATA"
+MODELS_ENV = "IML_TUI_MODELS"
+BIRD_ENCODER = "demo-birds-cnn14.pt"
+LID_ENCODER = "demo-lid-ecapa"
 LID_REGIONS: tuple[str, ...] = ("caucasus", "africa")
 DEMO = "demo"
 _RECIPE = 2  # bumped when the build steps below change
 _REBUILD = "rebuild it with demo_data/rebuild.sh (see demo_data/README.md)"
 
 
+def _located(variable: str, folder: str, what: str) -> Path:
+    """``$variable`` when set, else ``folder`` of the checkout; a clear error when neither is."""
+    env = os.environ.get(variable)
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_dir():
+            raise UserError(f"${variable} is not a folder", path,
+                            f"point {variable} at the {folder}/ folder of an iml-tui checkout")
+        return path
+    path = REPO / folder
+    if (REPO / "pyproject.toml").is_file() and path.is_dir():
+        return path
+    raise UserError(f"the demo {what} are not installed with the package", None,
+                    f"set {variable} to the {folder}/ folder of an iml-tui source checkout")
+
+
+def demo_data_dir() -> Path:
+    """The demo corpora: ``$IML_TUI_DEMO_DATA``, else ``demo_data/`` of the checkout."""
+    return _located(DEMO_DATA_ENV, "demo_data", "corpora (demo_data/)")
+
+
+def models_dir() -> Path:
+    """The demo encoders: ``$IML_TUI_MODELS``, else ``models/`` of the checkout."""
+    return _located(MODELS_ENV, "models", "encoders (models/)")
+
+
 def cache_root() -> Path:
-    """Where built demo pools go: ``$IML_TUI_DEMO_CACHE`` or ``demo_data/.cache``."""
+    """Where built demo pools go: ``$IML_TUI_DEMO_CACHE`` or ``<demo data>/.cache``."""
     env = os.environ.get("IML_TUI_DEMO_CACHE")
-    return Path(env).expanduser() if env else DEMO_DATA / ".cache"
+    return Path(env).expanduser() if env else demo_data_dir() / ".cache"
 
 
 def is_demo(value: str | None) -> bool:
@@ -106,8 +134,8 @@ def bird_pools(progress: ProgressFn | None = None) -> Path:
     from iml_tui.data.dcase import prepare_dcase
     from iml_tui.features.extract import extract_features
 
-    corpus = _need(DEMO_DATA / "birds", "bird corpus")
-    model = _need(BIRD_ENCODER, "bird encoder")
+    corpus = _need(demo_data_dir() / "birds", "bird corpus")
+    model = _need(models_dir() / BIRD_ENCODER, "bird encoder")
 
     def build(dst: Path) -> None:
         prepare_dcase(corpus, dst / "prepared", "al", progress)
@@ -125,8 +153,8 @@ def lid_features(region: str = "caucasus", progress: ProgressFn | None = None) -
     if region not in LID_REGIONS:
         raise UserError(f"unknown demo region {region!r}", None,
                         f"use feat_root demo:{' or demo:'.join(LID_REGIONS)}")
-    corpus = _need(DEMO_DATA / "lid" / region, f"{region} speech corpus")
-    model = _need(LID_ENCODER, "language encoder")
+    corpus = _need(demo_data_dir() / "lid" / region, f"{region} speech corpus")
+    model = _need(models_dir() / LID_ENCODER, "language encoder")
 
     def build(dst: Path) -> None:
         prepare_lid(corpus, dst / "prepared")
@@ -142,8 +170,8 @@ def vtd_features(progress: ProgressFn | None = None) -> Path:
     from iml_tui.data.vtd import prepare_vtd
     from iml_tui.features.extract import extract_features
 
-    corpus = _need(DEMO_DATA / "vtd", "live / played-back speech corpus")
-    model = _need(LID_ENCODER, "language encoder")
+    corpus = _need(demo_data_dir() / "vtd", "live / played-back speech corpus")
+    model = _need(models_dir() / LID_ENCODER, "language encoder")
 
     def build(dst: Path) -> None:
         prepare_vtd(corpus, dst / "prepared")

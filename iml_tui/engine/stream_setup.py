@@ -6,8 +6,8 @@ sim_type, samples_per_batch, and ``--set stream.KEY`` values) and returns the ke
 ``project.yaml`` plus notes for the user:
 
 - no ``feat_root``: the bundled demo (lid ``demo:caucasus``, vtd ``demo``); a demo feat_root is
-  built on first use and brings the demo preset's settings (``configs/demo_<task>.yaml``: batches
-  of 96, a higher learning rate, capped fits) under whatever was given;
+  built on first use and brings the settings of the bundled ``demo_<task>`` preset (batches of
+  96, a higher learning rate, capped fits) under whatever was given;
 - lid: ``target`` must be one language of the split (the error lists them); a
   ``samples_per_batch`` that was not given and is larger than the split is clamped to it (noted);
   one that was given and is larger is an error saying how large the split is;
@@ -26,8 +26,9 @@ from typing import Any
 import yaml
 
 from iml_tui.config import StreamConfig, config_from_mapping
-from iml_tui.demo.assets import DEMO, LID_REGIONS, REPO, ProgressFn, is_demo, resolve_feat_root
+from iml_tui.demo.assets import DEMO, LID_REGIONS, ProgressFn, is_demo, resolve_feat_root
 from iml_tui.errors import UserError
+from iml_tui.presets import PRESETS
 
 # keys of a demo preset that describe a simulation run, not a labelling project
 _RUN_ONLY = frozenset(("task", "feat_root", "target", "out", "jobs", "threads", "device", "seed",
@@ -49,8 +50,8 @@ def default_feat_root(task: str) -> str:
 
 def demo_defaults(task: str) -> dict[str, Any]:
     """The demo preset's stream settings that differ from :class:`StreamConfig`'s defaults
-    (configs/demo_<task>.yaml), without the keys that only a simulation run has."""
-    path = REPO / "configs" / f"demo_{task}.yaml"
+    (the bundled ``demo_<task>`` preset), without the keys that only a simulation run has."""
+    path = PRESETS / f"demo_{task}.yaml"
     if not path.is_file():
         return {}
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}

@@ -16,6 +16,7 @@ from iml_tui.cli import demo as demo_cli
 from iml_tui.data.store import PoolStore
 from iml_tui.demo import assets
 from iml_tui.errors import UserError
+from iml_tui.presets import PRESETS
 
 runner = CliRunner()
 CALL_TYPES = ["Tonal_whistle", "FM_sweep", "Trill", "Buzz", "Harmonic_stack"]
@@ -28,12 +29,12 @@ def _tracked_bytes(*folders: Path) -> int:
 
 
 def test_demo_data_and_models_fit_in_40_mb() -> None:
-    size = _tracked_bytes(assets.DEMO_DATA, assets.MODELS)
+    size = _tracked_bytes(assets.demo_data_dir(), assets.models_dir())
     assert 5e6 < size < 40e6, size
 
 
 def test_demo_checksums_match_the_committed_files() -> None:
-    sums = (assets.DEMO_DATA / "SHA256SUMS").read_text().splitlines()
+    sums = (assets.demo_data_dir() / "SHA256SUMS").read_text().splitlines()
     assert len(sums) > 50
     import hashlib
 
@@ -67,7 +68,7 @@ def test_simulate_bioacoustic_with_no_data_named_runs_on_the_demo(tmp_path: Path
                               "--start", "cold", "--budgets", "10,20", "--seeds", "1",
                               "--jobs", "1", "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert "demo_bioacoustic.yaml" in res.stderr
+    assert "(--config demo_bioacoustic)" in res.stderr
     rows = list(csv.DictReader((out / "al_results.csv").open()))
     assert [int(r["num_annotated_samples"]) for r in rows] == [10, 20]
     assert all(5.0 < float(r["test_cmap_mean"]) <= 100.0 for r in rows), rows
@@ -79,7 +80,7 @@ def test_simulate_lid_dev_with_no_data_named_runs_on_the_demo(tmp_path: Path) ->
     res = runner.invoke(app, ["simulate", "--task", "lid", "--split", "dev", "--target", "hy",
                               "--out", str(out), *QUICK_STREAM])
     assert res.exit_code == 0, res.output
-    assert "demo_lid.yaml" in res.stderr
+    assert "(--config demo_lid)" in res.stderr
     scores = list(csv.DictReader((out / "dev_hy" / "scores.csv").open()))
     assert len(scores) >= 4
     assert "pooled" in res.stdout or "dev_hy" in res.stdout
@@ -90,7 +91,7 @@ def test_simulate_vtd_with_no_data_named_runs_on_the_demo(tmp_path: Path) -> Non
     res = runner.invoke(app, ["simulate", "--task", "vtd", "--env", "rm1_livingroom",
                               "--out", str(out), *QUICK_STREAM])
     assert res.exit_code == 0, res.output
-    assert "demo_vtd.yaml" in res.stderr
+    assert "(--config demo_vtd)" in res.stderr
     runs = [p for p in out.iterdir() if p.is_dir()]
     assert len(runs) == 1
     scores = list(csv.DictReader((runs[0] / "scores.csv").open()))
@@ -111,11 +112,13 @@ def test_demo_without_a_terminal_runs_the_headless_study(monkeypatch: pytest.Mon
 
 def test_a_missing_demo_model_is_one_clear_line(monkeypatch: pytest.MonkeyPatch,
                                                 tmp_path: Path) -> None:
-    monkeypatch.setattr(assets, "BIRD_ENCODER", tmp_path / "gone.pt")
+    (tmp_path / "models").mkdir()
+    monkeypatch.setenv("IML_TUI_MODELS", str(tmp_path / "models"))
     monkeypatch.setenv("IML_TUI_DEMO_CACHE", str(tmp_path / "cache"))
     res = runner.invoke(app, ["simulate", "--task", "bioacoustic", "--out", str(tmp_path)])
     assert isinstance(res.exception, UserError)  # main() prints it in one line, exit status 2
-    assert "gone.pt" in str(res.exception) and "rebuild.sh" in str(res.exception)
+    message = str(res.exception)
+    assert str(tmp_path / "models" / "demo-birds-cnn14.pt") in message and "rebuild.sh" in message
     assert not (tmp_path / "cache" / "birds").exists()
 
 
@@ -132,7 +135,8 @@ def test_feat_root_names_resolve_to_built_demo_features() -> None:
     ([], "demo_lid.yaml"),
     (["--feat-root", "demo:africa"], "demo_lid.yaml"),
     (["--feat-root", "features"], "lid.yaml"),
-    (["--config", "configs/lid.yaml"], "lid.yaml"),
+    (["--config", "lid"], "lid.yaml"),
+    (["--config", str(PRESETS / "lid.yaml")], "lid.yaml"),
 ])
 def test_which_preset_a_stream_simulation_starts_from(monkeypatch: pytest.MonkeyPatch,
                                                       args: list[str], preset: str) -> None:

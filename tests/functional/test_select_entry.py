@@ -144,3 +144,16 @@ def test_select_process_imports_neither_typer_nor_torch(pool: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code, str(pool)], capture_output=True,
                           text=True, check=True)
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_version_is_the_same_line_from_the_fast_path_and_the_typer_app() -> None:
+    from importlib.metadata import version
+
+    want = f"iml-tui {version('iml-tui')}\n"
+    fast = _entry("--version")
+    assert (fast.returncode, fast.stdout) == (0, want)
+    result = runner.invoke(app, ["--version"])
+    assert (result.exit_code, result.output) == (0, want)
+    # after another option the fast path steps aside and the app answers the same
+    result = runner.invoke(app, ["--version", "--help"])
+    assert (result.exit_code, result.output) == (0, want)

@@ -70,7 +70,7 @@ def test_vtd_environment(feats: Path, tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "rm1_mc20" / "manifest.json").read_text())
     assert manifest["task"] == "vtd" and manifest["n_batches"] == 2
     assert manifest["boot_source"] == "hotel_mc19"
-    assert manifest["config"]["order"] == "sorted"  # from configs/vtd.yaml
+    assert manifest["config"]["order"] == "sorted"  # from the vtd preset
 
 
 def test_order_command_matches_simulate(feats: Path, tmp_path: Path) -> None:

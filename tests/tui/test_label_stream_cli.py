@@ -14,11 +14,11 @@ from tui_fakes import FakeSession, RecordingPlayer
 
 from iml_tui.cli import Task, label_cmd
 from iml_tui.data.stream_synth import LidSynthConfig, VtdSynthConfig, synth_lid, synth_vtd
-from iml_tui.demo.assets import REPO
 from iml_tui.engine import stream_setup
 from iml_tui.engine.journal import Journal
 from iml_tui.engine.stream_setup import demo_defaults, stream_options
 from iml_tui.errors import UserError
+from iml_tui.presets import PRESETS
 from iml_tui.tui.app import LabelApp, make_app
 from iml_tui.tui.widgets.status import WhyLine
 
@@ -97,7 +97,7 @@ def test_demo_feature_roots_bring_the_demo_settings(lid_root: Path,
         return str(lid_root)
 
     monkeypatch.setattr(stream_setup, "resolve_feat_root", fake_resolve)
-    preset = yaml.safe_load((REPO / "configs" / "demo_lid.yaml").read_text())
+    preset = yaml.safe_load((PRESETS / "demo_lid.yaml").read_text())
     setup = stream_options("lid", {"feat_root": "demo:africa", "target": "yo"})
     assert asked == [("lid", "demo:africa")]
     assert setup.stream["feat_root"] == str(lid_root)

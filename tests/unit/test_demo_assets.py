@@ -62,8 +62,41 @@ def test_demo_names_and_cache_location(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.setenv("IML_TUI_DEMO_CACHE", str(tmp_path / "c"))
     assert assets.cache_root() == tmp_path / "c"
     monkeypatch.delenv("IML_TUI_DEMO_CACHE")
-    assert assets.cache_root() == assets.DEMO_DATA / ".cache"
+    assert assets.cache_root() == assets.REPO / "demo_data" / ".cache"
     with pytest.raises(assets.UserError, match="no regions"):
         assets.resolve_feat_root("vtd", "demo:africa")
     with pytest.raises(assets.UserError, match="unknown demo region"):
         assets.resolve_feat_root("lid", "demo:europe")
+
+
+def test_demo_folders_come_from_the_environment_then_the_checkout(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("IML_TUI_DEMO_DATA", "IML_TUI_MODELS", "IML_TUI_DEMO_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    assert assets.demo_data_dir() == assets.REPO / "demo_data"
+    assert assets.models_dir() == assets.REPO / "models"
+    (tmp_path / "data").mkdir()
+    (tmp_path / "enc").mkdir()
+    monkeypatch.setenv("IML_TUI_DEMO_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("IML_TUI_MODELS", str(tmp_path / "enc"))
+    assert assets.demo_data_dir() == tmp_path / "data"
+    assert assets.models_dir() == tmp_path / "enc"
+    assert assets.cache_root() == tmp_path / "data" / ".cache"
+    monkeypatch.setenv("IML_TUI_MODELS", str(tmp_path / "nowhere"))
+    with pytest.raises(assets.UserError, match=r"\$IML_TUI_MODELS is not a folder"):
+        assets.models_dir()
+
+
+def test_an_installed_package_without_demo_folders_names_the_variable(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("IML_TUI_DEMO_DATA", raising=False)
+    monkeypatch.delenv("IML_TUI_MODELS", raising=False)
+    monkeypatch.setattr(assets, "REPO", tmp_path)  # site-packages: no checkout around it
+    with pytest.raises(assets.UserError) as err:
+        assets.bird_pools()
+    assert "not installed with the package" in str(err.value)
+    assert "set IML_TUI_DEMO_DATA" in str(err.value) and "\n" not in str(err.value)
+    (tmp_path / "data" / "birds").mkdir(parents=True)
+    monkeypatch.setenv("IML_TUI_DEMO_DATA", str(tmp_path / "data"))
+    with pytest.raises(assets.UserError, match="set IML_TUI_MODELS"):
+        assets.bird_pools()

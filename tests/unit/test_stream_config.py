@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
 from iml_tui.config import StreamConfig, config_to_dict, load_config
 from iml_tui.errors import UserError
-
-ROOT = Path(__file__).resolve().parents[2]
+from iml_tui.presets import PRESETS
 
 
 @pytest.mark.parametrize("task", ["lid", "vtd"])
 def test_preset_names_every_key_and_loads(task: str) -> None:
-    path = ROOT / "configs" / f"{task}.yaml"
+    path = PRESETS / f"{task}.yaml"
     assert set(yaml.safe_load(path.read_text())) == set(config_to_dict(StreamConfig()))
     cfg = load_config(StreamConfig, path)
     assert cfg.task == task
@@ -29,7 +26,7 @@ def test_preset_names_every_key_and_loads(task: str) -> None:
 
 
 def test_lid_preset_is_the_defaults() -> None:
-    cfg = load_config(StreamConfig, ROOT / "configs" / "lid.yaml", {"out": "runs/stream"})
+    cfg = load_config(StreamConfig, "lid", {"out": "runs/stream"})
     assert cfg == StreamConfig()
 
 
