@@ -124,3 +124,29 @@ def test_warm_start_and_bad_inputs() -> None:
     m.train()
     predict(m, x)
     assert m.training
+
+
+def test_forward_is_the_d2_chain_by_hand() -> None:
+    """Input BN, two Linear-BN-LeakyReLU blocks, a plain Linear, the embedding Linear, three
+    blocks, the 2-way Linear and LogSoftmax, composed by hand from the model's own layers."""
+    m = _small(d=3, seed=5)
+    x = torch.randn(6, 3)
+    m.train()
+    comp = list(m.compress)
+    h = m.input_bn(x)
+    for i in range(0, 6, 3):
+        lin, bn = comp[i], comp[i + 1]
+        assert isinstance(bn, torch.nn.BatchNorm1d)
+        z = lin(h)
+        # BatchNorm in train mode: batch mean and biased variance, eps 1e-5, affine
+        zn = (z - z.mean(0)) / torch.sqrt(z.var(0, unbiased=False) + 1e-5) * bn.weight + bn.bias
+        h = torch.where(zn > 0, zn, 0.01 * zn)
+    h = comp[6](h)  # the plain Linear (no BN, no activation)
+    e = m.embed_out(h)
+    c = m.classify(e)
+    want = torch.log_softmax(m.head(c), dim=1)
+    logp, emb = m(x)
+    assert torch.allclose(emb, e, atol=1e-5) and torch.allclose(logp, want, atol=1e-5)
+    # the embedding feeds the classifier directly: 16 -> 16 (plain) -> 8 -> classifier in 8
+    assert comp[6].in_features == comp[6].out_features == 16
+    assert m.embed_out.in_features == 16 and m.classify[0].in_features == 8
