@@ -204,6 +204,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "margin": (0, None, True, True),
     "gamma": (0, None, True, True),
     "beta": (0, 1, True, False),
+    "cb_beta": (0, 1, True, False),
     "wd": (0, None, True, True),
     "patience": (1, None, True, True),
     "min_delta": (0, None, True, True),
@@ -377,13 +378,14 @@ class StreamConfig:
     # and forgetting (drops the bootstrap too, keeps AL items of batches with CF for good)
     compat: str = "ours"
     # loss and training
-    loss: str = "default"  # default | nll | dcf | imlm | focal
+    loss: str = "default"  # default | nll | dcf | imlm | focal | adcf | cb
     class_weights: str = "fixed"  # fixed [1, target_weight] | balanced | inverse
     target_weight: float = 4.0
     xent_weight: float = 0.09  # NLL scale of the default loss
     margin: float = 1.0
     gamma: float = 2.0  # focal
     beta: float = 0.999  # class-balanced weights
+    cb_beta: float = 0.999  # the cb loss: (1 - cb_beta) / (1 - cb_beta^n_c), in [0, 1)
     lr: float = 1e-4
     wd: float = 1e-5
     batch_size: int = 256

@@ -118,7 +118,7 @@ def simulate(
         "--reset-weights/--no-reset-weights",
         help="Re-initialise the model before every fit (config: reset_weights).")] = None,
     loss: Annotated[str | None, typer.Option(
-        help="default, nll, dcf, imlm, focal (config: loss).")] = None,
+        help="default, nll, dcf, imlm, focal, adcf, cb (config: loss).")] = None,
     compat: Annotated[str | None, typer.Option(
         help="ours, or original: the original's reset_weights and forgetting, to compare with "
         "published runs (config: compat).")] = None,

@@ -371,7 +371,8 @@ def fit_config(cfg: StreamConfig) -> StreamFitConfig:
     ``max_epochs`` -1: no cap)."""
     loss = LossConfig(kind=cfg.loss, weights=cfg.class_weights,  # type: ignore[arg-type]
                       target_weight=cfg.target_weight, nll_scale=cfg.xent_weight,
-                      margin=cfg.margin, gamma=cfg.gamma, beta=cfg.beta)
+                      margin=cfg.margin, gamma=cfg.gamma, beta=cfg.beta,
+                      cb_beta=cfg.cb_beta)
     max_epochs = NO_CAP_EPOCHS if cfg.max_epochs == UNBOUNDED_EPOCHS else cfg.max_epochs
     patience = cfg.patience
     if cfg.epochs_per_pass > 0:
