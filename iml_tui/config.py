@@ -341,11 +341,13 @@ class StreamConfig:
     # active learning (SPEC B.5)
     n_queries: int = 8
     min_al_samples: int = 2  # floor of drift-based budgets
-    al_method: str = "smax"  # smax ent necs rand egl pert cover | rank split plateau
-    combo: list[str] = field(default_factory=lambda: ["smax", "necs"])  # for rank / split
+    # smax ent necs rand egl egl-last pert pert-rand cover cover-kcenter | rank split plateau
+    al_method: str = "smax"
+    # rank: two or more methods (a true rank sum); split: two
+    combo: list[str] = field(default_factory=lambda: ["smax", "necs"])
     plateau_thresh: float = 0.9  # plateau: necs when the batch's mean max-softmax exceeds it
-    n_pert: int = 10  # pert: perturbations per sample
-    pert_eps: float = 1e-3  # pert: perturbation size
+    n_pert: int = 10  # pert-rand: random perturbations per sample
+    pert_eps: float = 1e-3  # pert / pert-rand: perturbation size
     adapt_distr: float | None = None  # wanted target share of the labelled pool
     # corrective feedback
     sim_type: str = "none"  # tokens fps tps fns tns all, e.g. fpstps; none = plain online AL

@@ -53,3 +53,14 @@ def test_cb_beta_key_reaches_the_loss_and_is_range_checked() -> None:
             load_config(StreamConfig, None, None, [bad])
     with pytest.raises(UserError, match="loss"):
         validate_config(load_config(StreamConfig, None, {"features": ["f"]}, ["loss=cbx"]))
+
+
+def test_rank_takes_two_or_more_methods_split_two() -> None:
+    three = ["al_method=rank", "combo=smax,necs,egl-last"]
+    validate_config(load_config(StreamConfig, None, {"features": ["f"]}, three))
+    for bad in (["al_method=split", "combo=smax,necs,ent"], ["al_method=rank", "combo=smax"]):
+        with pytest.raises(UserError, match="combo"):
+            validate_config(load_config(StreamConfig, None, {"features": ["f"]}, bad))
+    with pytest.raises(UserError, match="combo"):
+        validate_config(load_config(StreamConfig, None, {"features": ["f"]},
+                                    ["al_method=rank", "combo=smax,plateau"]))
