@@ -96,6 +96,7 @@ NO_CAP_EPOCHS = 10**9
 #: config keys that do not change a run's result (left out of spec.json)
 RUNTIME_KEYS = frozenset({"jobs", "threads", "device", "out", "target"})
 _SCORED_METHODS = frozenset({"smax", "ent", "necs", "egl", "egl-last", "pert", "pert-rand"})
+_COVER_METHODS = frozenset({"cover", "cover-kcenter"})
 _SIDES = {"fps": 1, "tps": 1, "fns": 0, "tns": 0}
 
 
@@ -123,14 +124,15 @@ class StreamInputs:
 
 
 def batch_metric(method: str, logits: np.ndarray, scores: np.ndarray | None) -> float | None:
-    """The ``metric`` column of a batch, with the original's sign and meaning per method:
-    smax -> the mean max softmax (positive: the batch's confidence), ent / necs / egl -> the mean
-    of their score (entropy, -logsumexp, gradient length), pert -> the mean share of flipping
-    perturbations, cover -> 1; rand and the combos -> none."""
+    """The ``metric`` column of a batch, with the original's sign and meaning per method (SPEC
+    D.6): smax -> the mean max softmax (positive: the batch's confidence), ent / necs -> the mean
+    of their score (entropy, -logsumexp), pert -> the mean share of differing decisions, cover ->
+    1. Ours: egl / egl-last -> the mean expected gradient length, pert-rand -> its mean share,
+    cover-kcenter -> 1; rand and the combos -> none."""
     if method == "smax":
         return float(softmax(np.asarray(logits, np.float64)).max(axis=1).mean()) if len(
             logits) else None
-    if method == "cover":
+    if method in _COVER_METHODS:
         return 1.0
     if method in _SCORED_METHODS and scores is not None and len(scores):
         return float(np.mean(scores))
