@@ -205,6 +205,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "margin": (0, None, True, True),
     "gamma": (0, None, True, True),
     "beta": (0, 1, True, False),
+    "cb_beta": (0, 1, True, False),
     "wd": (0, None, True, True),
     "patience": (1, None, True, True),
     "min_delta": (0, None, True, True),
@@ -343,11 +344,13 @@ class StreamConfig:
     # active learning (SPEC B.5)
     n_queries: int = 8
     min_al_samples: int = 2  # floor of drift-based budgets
-    al_method: str = "smax"  # smax ent necs rand egl pert cover | rank split plateau
-    combo: list[str] = field(default_factory=lambda: ["smax", "necs"])  # for rank / split
+    # smax ent necs rand egl egl-last pert pert-rand cover cover-kcenter | rank split plateau
+    al_method: str = "smax"
+    # rank: two or more methods (a true rank sum); split: two
+    combo: list[str] = field(default_factory=lambda: ["smax", "necs"])
     plateau_thresh: float = 0.9  # plateau: necs when the batch's mean max-softmax exceeds it
-    n_pert: int = 10  # pert: perturbations per sample
-    pert_eps: float = 1e-3  # pert: perturbation size
+    n_pert: int = 10  # pert-rand: random perturbations per sample
+    pert_eps: float = 1e-3  # pert / pert-rand: perturbation size
     adapt_distr: float | None = None  # wanted target share of the labelled pool
     # corrective feedback
     sim_type: str = "none"  # tokens fps tps fns tns all, e.g. fpstps; none = plain online AL
@@ -380,13 +383,14 @@ class StreamConfig:
     # and forgetting (drops the bootstrap too, keeps AL items of batches with CF for good)
     compat: str = "ours"
     # loss and training
-    loss: str = "default"  # default | nll | dcf | imlm | focal
+    loss: str = "default"  # default | nll | dcf | imlm | focal | adcf | cb
     class_weights: str = "fixed"  # fixed [1, target_weight] | balanced | inverse
     target_weight: float = 4.0
     xent_weight: float = 0.09  # NLL scale of the default loss
     margin: float = 1.0
     gamma: float = 2.0  # focal
     beta: float = 0.999  # class-balanced weights
+    cb_beta: float = 0.999  # the cb loss: (1 - cb_beta) / (1 - cb_beta^n_c), in [0, 1)
     lr: float = 1e-4
     wd: float = 1e-5
     batch_size: int = 256

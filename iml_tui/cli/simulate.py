@@ -86,7 +86,8 @@ def simulate(
     n_queries: Annotated[int | None, typer.Option(
         help="AL queries per batch (config: n_queries).")] = None,
     al_method: Annotated[str | None, typer.Option(
-        help="smax, ent, necs, rand, egl, pert, cover, rank, split, plateau "
+        help="smax, ent, necs, rand, egl, egl-last, pert, pert-rand, cover, cover-kcenter, "
+        "rank, split, plateau "
         "(config: al_method).")] = None,
     adapt_distr: Annotated[float | None, typer.Option(
         help="Wanted target share of the labelled pool (config: adapt_distr).")] = None,
@@ -118,7 +119,7 @@ def simulate(
         "--reset-weights/--no-reset-weights",
         help="Re-initialise the model before every fit (config: reset_weights).")] = None,
     loss: Annotated[str | None, typer.Option(
-        help="default, nll, dcf, imlm, focal (config: loss).")] = None,
+        help="default, nll, dcf, imlm, focal, adcf, cb (config: loss).")] = None,
     compat: Annotated[str | None, typer.Option(
         help="ours, or original: the original's reset_weights and forgetting, to compare with "
         "published runs (config: compat).")] = None,

@@ -7,12 +7,17 @@ int64 labels in {0, 1} (1 = target), embeddings ``e`` (B, E).
   x1 is paired with a random partner x2 from the labelled pool.
   contrastive = sum over pairs / 2 / B; x1 and x2 go through separate forward passes (SPEC D.3).
 - ``nll``: weighted NLL alone.
-- ``dcf``, ``imlm``, ``focal`` replace the NLL in the same formula 0.09 [L(x1) + L(x2)] +
-  contrastive:
+- ``dcf``, ``imlm``, ``focal``, ``adcf``, ``cb`` replace the NLL in the same formula
+  0.09 [L(x1) + L(x2)] + contrastive:
   ``dcf``: 0.75 E[FNR] + 0.25 E[FPR] with expected counts from the target probability;
   ``imlm``: E[FP] / B + E[FNR] (the IMLM error terms; the label cost is not a function of the
   model). A rate whose denominator (class count in the minibatch) is 0 contributes 0;
-  ``focal``: unweighted focal loss, gamma 2, with the factor (1 - p_y)^gamma detached.
+  ``focal``: unweighted focal loss, gamma 2, with the factor (1 - p_y)^gamma detached;
+  ``adcf``: ``dcf`` with each decision smoothed by a sigmoid of the logit difference at
+  temperature ``adcf_temperature`` (0.1): d = sigmoid((z1 - z0) / T). T -> 0 is the hard-decision
+  DCF; T = 1 gives d = p_target, i.e. ``dcf``;
+  ``cb``: class-balanced NLL, per item [1, target_weight][y] (1 - b) / (1 - b^n_y) NLL, then a
+  plain mean; n_y = items of class y in the labelled pool, b = ``cb_beta`` (0.999).
 Class weights: ``fixed`` [1, target_weight], ``balanced`` (class-balanced, beta 0.999) or
 ``inverse`` frequency; the last two are normalised to sum to the number of classes.
 """
@@ -26,9 +31,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-LossKind = Literal["default", "nll", "dcf", "imlm", "focal"]
+LossKind = Literal["default", "nll", "dcf", "imlm", "focal", "adcf", "cb"]
 WeightScheme = Literal["fixed", "balanced", "inverse"]
-LOSS_KINDS: tuple[str, ...] = ("default", "nll", "dcf", "imlm", "focal")
+LOSS_KINDS: tuple[str, ...] = ("default", "nll", "dcf", "imlm", "focal", "adcf", "cb")
+ADCF_TEMPERATURE = 0.1
 WEIGHT_SCHEMES: tuple[str, ...] = ("fixed", "balanced", "inverse")
 
 
@@ -43,8 +49,14 @@ class LossConfig:
     margin: float = 1.0
     gamma: float = 2.0
     beta: float = 0.999
+    adcf_temperature: float = ADCF_TEMPERATURE
+    cb_beta: float = 0.999
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.cb_beta < 1.0:
+            raise ValueError(f"cb_beta {self.cb_beta} must be in [0, 1)")
+        if self.adcf_temperature <= 0.0:
+            raise ValueError(f"adcf_temperature {self.adcf_temperature} must be > 0")
         if self.kind not in LOSS_KINDS:
             raise ValueError(f"unknown loss {self.kind!r}: use one of {', '.join(LOSS_KINDS)}")
         if self.weights not in WEIGHT_SCHEMES:
@@ -86,6 +98,26 @@ def class_weights(
     return (w * n_classes / w.sum()).astype(np.float32)
 
 
+def cb_weights(
+    y: np.ndarray, *, target_weight: float = 4.0, beta: float = 0.999, n_classes: int = 2
+) -> np.ndarray:
+    """Per-class factors (n_classes,) float32 of the ``cb`` loss from the pool's labels y (n,):
+    [1, target_weight][c] (1 - beta) / (1 - beta^n_c), not normalised; an absent class counts
+    as one item (factor [1, target_weight][c])."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64).ravel(), minlength=n_classes)
+    counts = np.maximum(counts[:n_classes], 1).astype(np.float64)
+    fixed = np.ones(n_classes, dtype=np.float64)
+    fixed[-1] = target_weight
+    return (fixed * (1.0 - beta) / (1.0 - np.power(beta, counts))).astype(np.float32)
+
+
+def loss_weights(y: np.ndarray, cfg: LossConfig) -> np.ndarray:
+    """The per-class weights (2,) the configured loss uses, from the pool's labels y (n,)."""
+    if cfg.kind == "cb":
+        return cb_weights(y, target_weight=cfg.target_weight, beta=cfg.cb_beta)
+    return class_weights(y, cfg.weights, target_weight=cfg.target_weight, beta=cfg.beta)
+
+
 def weighted_nll(logp: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
     """Class-weighted NLL, mean over items weighted as torch does: sum(w_y l) / sum(w_y)."""
     return F.nll_loss(logp, y, weight=weight)
@@ -102,11 +134,21 @@ def contrastive(
     return terms.sum() / 2.0 / e1.shape[0]
 
 
+def cb_nll(logp: torch.Tensor, y: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Class-balanced NLL: mean over the B items of factor[y] (-log p_y); factor (2,) from
+    :func:`cb_weights`."""
+    return (factor[y] * -logp.gather(1, y[:, None]).squeeze(1)).mean()
+
+
 def _expected_errors(
-    logp: torch.Tensor, y: torch.Tensor
+    logp: torch.Tensor, y: torch.Tensor, temperature: float | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(E[FN], E[FP], P, N) from target probabilities exp(logp[:, 1])."""
-    p1 = logp[:, 1].exp()
+    """(E[FN], E[FP], P, N) from soft target decisions: exp(logp[:, 1]), or with a
+    ``temperature`` T sigmoid((logp1 - logp0) / T) (the logit difference z1 - z0)."""
+    if temperature is None:
+        p1 = logp[:, 1].exp()
+    else:
+        p1 = torch.sigmoid((logp[:, 1] - logp[:, 0]) / temperature)
     pos = (y == 1).to(p1.dtype)
     neg = 1.0 - pos
     return ((1.0 - p1) * pos).sum(), (p1 * neg).sum(), pos.sum(), neg.sum()
@@ -120,6 +162,15 @@ def _safe_rate(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
 def dcf_loss(logp: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Differentiable DCF 0.75 E[FN]/P + 0.25 E[FP]/N (a term is 0 when its class is absent)."""
     efn, efp, p, n = _expected_errors(logp, y)
+    return 0.75 * _safe_rate(efn, p) + 0.25 * _safe_rate(efp, n)
+
+
+def adcf_loss(
+    logp: torch.Tensor, y: torch.Tensor, temperature: float = ADCF_TEMPERATURE
+) -> torch.Tensor:
+    """DCF 0.75 FN/P + 0.25 FP/N with decisions sigmoid((z1 - z0) / T) in place of the hard
+    argmax (T = 1: :func:`dcf_loss`)."""
+    efn, efp, p, n = _expected_errors(logp, y, temperature)
     return 0.75 * _safe_rate(efn, p) + 0.25 * _safe_rate(efp, n)
 
 
@@ -152,7 +203,10 @@ def stream_loss(
     y2: torch.Tensor | None = None,
     e2: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The configured loss of one minibatch; paired kinds need the partners (logp2, y2, e1, e2)."""
+    """The configured loss of one minibatch; paired kinds need the partners (logp2, y2, e1, e2).
+
+    ``weight`` (2,): the NLL class weights, for ``cb`` the factors of :func:`cb_weights`
+    (see :func:`loss_weights`)."""
     if cfg.kind == "nll":
         return weighted_nll(logp1, y1, weight)
     if logp2 is None or y2 is None or e1 is None or e2 is None:
@@ -165,6 +219,12 @@ def stream_loss(
             return imlm_loss(logp, y)
         if cfg.kind == "focal":
             return focal_loss(logp, y, None, cfg.gamma)
+        if cfg.kind == "adcf":
+            return adcf_loss(logp, y, cfg.adcf_temperature)
+        if cfg.kind == "cb":
+            if weight is None:
+                raise ValueError("the cb loss needs its class factors (cb_weights)")
+            return cb_nll(logp, y, weight)
         return weighted_nll(logp, y, weight)
 
     pair = term(logp1, y1) + term(logp2, y2)

@@ -65,7 +65,7 @@ def test_same_seed_same_init_and_reset() -> None:
         assert torch.equal(pa, pb)
 
 
-@pytest.mark.parametrize("kind", ["default", "nll", "dcf", "imlm", "focal"])
+@pytest.mark.parametrize("kind", ["default", "nll", "dcf", "imlm", "focal", "adcf", "cb"])
 def test_tiny_fit_separates_two_blobs(kind: str) -> None:
     x, y = _blobs()
     m = _small()
@@ -124,3 +124,55 @@ def test_warm_start_and_bad_inputs() -> None:
     m.train()
     predict(m, x)
     assert m.training
+
+
+def test_forward_is_the_d2_chain_by_hand() -> None:
+    """Input BN, two Linear-BN-LeakyReLU blocks, a plain Linear, the embedding Linear, three
+    blocks, the 2-way Linear and LogSoftmax, composed by hand from the model's own layers."""
+    m = _small(d=3, seed=5)
+    x = torch.randn(6, 3)
+    m.train()
+    comp = list(m.compress)
+    h = m.input_bn(x)
+    for i in range(0, 6, 3):
+        lin, bn = comp[i], comp[i + 1]
+        assert isinstance(bn, torch.nn.BatchNorm1d)
+        z = lin(h)
+        # BatchNorm in train mode: batch mean and biased variance, eps 1e-5, affine
+        zn = (z - z.mean(0)) / torch.sqrt(z.var(0, unbiased=False) + 1e-5) * bn.weight + bn.bias
+        h = torch.where(zn > 0, zn, 0.01 * zn)
+    h = comp[6](h)  # the plain Linear (no BN, no activation)
+    e = m.embed_out(h)
+    c = m.classify(e)
+    want = torch.log_softmax(m.head(c), dim=1)
+    logp, emb = m(x)
+    assert torch.allclose(emb, e, atol=1e-5) and torch.allclose(logp, want, atol=1e-5)
+    # the embedding feeds the classifier directly: 16 -> 16 (plain) -> 8 -> classifier in 8
+    assert comp[6].in_features == comp[6].out_features == 16
+    assert m.embed_out.in_features == 16 and m.classify[0].in_features == 8
+
+
+def test_each_item_and_its_partner_get_their_own_train_mode_pass() -> None:
+    x, y = _blobs(n=32)
+    m = _small()
+    calls: list[tuple[int, bool]] = []
+    bn_means: list[torch.Tensor] = []
+
+    def spy(mod: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        calls.append((len(args[0]), mod.training))
+
+    def bn_spy(mod: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        bn_means.append(args[0].mean(0).detach().clone())
+
+    m.register_forward_pre_hook(spy)
+    m.input_bn.register_forward_pre_hook(bn_spy)
+    cfg = StreamFitConfig(lr=1e-3, batch_size=16, max_epochs=1)
+    fit_stream_model(m, x, y, cfg, np.random.default_rng(0))
+    # 2 minibatches of 16, each: one pass for the items, one for their partners (never 32 rows)
+    assert calls == [(16, True)] * 4
+    # each pass normalises by its own batch statistics: the input BN sees different means
+    assert not torch.allclose(bn_means[0], bn_means[1])
+    calls.clear()
+    fit_stream_model(m, x, y, StreamFitConfig(max_epochs=1, batch_size=16,
+                                             loss=LossConfig(kind="nll")))
+    assert calls == [(16, True)] * 2  # the plain NLL has no partners

@@ -131,3 +131,50 @@ def test_focal_factor_is_detached_and_paired_unweighted() -> None:
     w = torch.tensor([1.0, 4.0], dtype=torch.float64)  # ignored by the paired focal
     got = L.stream_loss(L.LossConfig(kind="focal"), logp, y, w, e1=e, logp2=logp, y2=y, e2=e)
     assert float(got) == pytest.approx(0.09 * 2 * (t0 + t1) / 2)
+
+
+def test_adcf_by_hand_and_its_temperature_limits() -> None:
+    # logit differences z1 - z0 = log(p / (1 - p)): +-ln 4 for p = .8/.2, 0 for p = .5
+    logp = _logp([0.8, 0.5, 0.2, 0.5])
+    y = torch.tensor([1, 1, 0, 0])
+    t = 0.5
+    d = [1 / (1 + math.exp(-math.log(4) / t)), 0.5, 1 / (1 + math.exp(math.log(4) / t)), 0.5]
+    want = 0.75 * ((1 - d[0]) + (1 - d[1])) / 2 + 0.25 * (d[2] + d[3]) / 2
+    assert float(L.adcf_loss(logp, y, t)) == pytest.approx(want)
+    # T = 1: the decision is p itself, the plain dcf; T -> 0: the hard DCF (ties at 0.5)
+    assert float(L.adcf_loss(logp, y, 1.0)) == pytest.approx(float(L.dcf_loss(logp, y)))
+    hard = 0.75 * (0 + 0.5) / 2 + 0.25 * (0 + 0.5) / 2
+    assert float(L.adcf_loss(logp, y, 1e-4)) == pytest.approx(hard)
+    assert L.ADCF_TEMPERATURE == 0.1 and L.LossConfig(kind="adcf").adcf_temperature == 0.1
+    e = torch.zeros(4, 2, dtype=torch.float64)
+    got = L.stream_loss(L.LossConfig(kind="adcf"), logp, y, None, e1=e, logp2=logp, y2=y, e2=e)
+    assert float(got) == pytest.approx(0.09 * 2 * float(L.adcf_loss(logp, y, 0.1)))
+    with pytest.raises(ValueError, match="adcf_temperature"):
+        L.LossConfig(adcf_temperature=0.0)
+
+
+def test_cb_weights_and_loss_by_hand() -> None:
+    y_pool = np.array([0] * 6 + [1] * 2)
+    b = 0.999
+    f0, f1 = (1 - b) / (1 - b**6), 4 * (1 - b) / (1 - b**2)
+    assert L.cb_weights(y_pool) == pytest.approx([f0, f1], rel=1e-6)
+    assert L.loss_weights(y_pool, L.LossConfig(kind="cb")) == pytest.approx([f0, f1], rel=1e-6)
+    assert L.loss_weights(y_pool, L.LossConfig()).tolist() == [1.0, 4.0]
+    # beta 0: every factor is [1, 4]; an absent class counts as one item
+    assert L.cb_weights(y_pool, beta=0.0).tolist() == [1.0, 4.0]
+    assert L.cb_weights(np.zeros(3), beta=0.5) == pytest.approx([(0.5) / (1 - 0.125), 4.0])
+    logp = _logp([0.8, 0.25, 0.5])
+    y = torch.tensor([1, 0, 0])
+    w = torch.tensor([f0, f1], dtype=torch.float64)
+    # a plain mean over the 3 items, not the weight-normalised mean of weighted_nll
+    want = (f1 * -math.log(0.8) + f0 * -math.log(0.75) + f0 * -math.log(0.5)) / 3
+    assert float(L.cb_nll(logp, y, w)) == pytest.approx(want)
+    e1 = torch.zeros(3, 2, dtype=torch.float64)
+    e2 = torch.tensor([[0.3, 0.4]] * 3, dtype=torch.float64)  # d = 0.5: each pair adds 0.25
+    y2 = torch.tensor([1, 1, 0])  # pairs 0, 2 same (d^2), 1 different ((1 - d)^2)
+    logp2 = _logp([0.5, 0.5, 0.5])
+    want2 = (f1 * math.log(2) * 2 + f0 * math.log(2)) / 3
+    got = L.stream_loss(L.LossConfig(kind="cb"), logp, y, w, e1=e1, logp2=logp2, y2=y2, e2=e2)
+    assert float(got) == pytest.approx(0.09 * (want + want2) + 3 * 0.25 / 2 / 3)
+    with pytest.raises(ValueError, match="cb_beta"):
+        L.LossConfig(kind="cb", cb_beta=1.0)

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from iml_tui.config import StreamConfig, config_to_dict, load_config
+from iml_tui.engine.paradigms.stream import fit_config, validate_config
 from iml_tui.errors import UserError
 from iml_tui.presets import PRESETS
 
@@ -37,3 +38,26 @@ def test_overrides_and_nulls() -> None:
     assert cfg.combo == ["ent", "necs"] and cfg.features == ["ecapalang", "wavlm"]
     with pytest.raises(UserError, match="n_querys"):
         load_config(StreamConfig, None, None, ["n_querys=3"])
+
+
+def test_cb_beta_key_reaches_the_loss_and_is_range_checked() -> None:
+    cfg = load_config(StreamConfig, None, {"features": ["f"]}, ["loss=cb", "cb_beta=0.9"])
+    validate_config(cfg)
+    loss = fit_config(cfg).loss
+    assert (loss.kind, loss.cb_beta) == ("cb", 0.9) and StreamConfig().cb_beta == 0.999
+    for bad in ("cb_beta=1.0", "cb_beta=-0.1"):
+        with pytest.raises(UserError, match="cb_beta"):
+            load_config(StreamConfig, None, None, [bad])
+    with pytest.raises(UserError, match="loss"):
+        validate_config(load_config(StreamConfig, None, {"features": ["f"]}, ["loss=cbx"]))
+
+
+def test_rank_takes_two_or_more_methods_split_two() -> None:
+    three = ["al_method=rank", "combo=smax,necs,egl-last"]
+    validate_config(load_config(StreamConfig, None, {"features": ["f"]}, three))
+    for bad in (["al_method=split", "combo=smax,necs,ent"], ["al_method=rank", "combo=smax"]):
+        with pytest.raises(UserError, match="combo"):
+            validate_config(load_config(StreamConfig, None, {"features": ["f"]}, bad))
+    with pytest.raises(UserError, match="combo"):
+        validate_config(load_config(StreamConfig, None, {"features": ["f"]},
+                                    ["al_method=rank", "combo=smax,plateau"]))

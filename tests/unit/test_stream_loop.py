@@ -241,9 +241,14 @@ def test_batch_metric_has_the_original_sign() -> None:
     assert batch_metric("ent", logits, np.array([0.6, 0.2])) == pytest.approx(0.4)
     assert batch_metric("necs", logits, np.array([-1.0, -2.0])) == pytest.approx(-1.5)
     assert batch_metric("pert", logits, np.array([0.0, 0.5])) == pytest.approx(0.25)
+    assert batch_metric("pert-rand", logits, np.array([0.2, 0.4])) == pytest.approx(0.3)
+    assert batch_metric("egl", logits, np.array([1.0, 2.0])) == pytest.approx(1.5)
+    assert batch_metric("egl-last", logits, np.array([1.0, 3.0])) == pytest.approx(2.0)
     assert batch_metric("cover", logits, np.array([3.0, 9.0])) == 1.0
+    assert batch_metric("cover-kcenter", logits, np.array([3.0, 9.0])) == 1.0
     assert batch_metric("rand", logits, None) is None
-    assert batch_metric("rank", logits, None) is None
+    for combo in ("rank", "split"):
+        assert batch_metric(combo, logits, None) is None
 
 
 def test_metric_column_per_method(lid_root: Path, tmp_path: Path) -> None:
@@ -251,6 +256,17 @@ def test_metric_column_per_method(lid_root: Path, tmp_path: Path) -> None:
     assert all(r.metric is not None and 0.5 <= r.metric <= 1.0 for r in smax)
     cover = run_stream(_cfg(lid_root, al_method="cover", n_queries=3), "ha", tmp_path / "c")
     assert [r.metric for r in cover] == [1.0, 1.0, 1.0]
+    kc = run_stream(_cfg(lid_root, al_method="cover-kcenter", n_queries=3), "ha", tmp_path / "k")
+    assert [r.metric for r in kc] == [1.0, 1.0, 1.0]
+    egl = run_stream(_cfg(lid_root, al_method="egl", n_queries=3), "ha", tmp_path / "e")
+    assert all(r.metric is not None and r.metric > 0.0 for r in egl)
+    # pert: the mean share of the 2D + 1 decisions (D = 8 x 7 inputs) that differ
+    pert = run_stream(_cfg(lid_root, al_method="pert", n_queries=3), "ha", tmp_path / "p")
+    assert all(r.metric is not None and 0.0 <= r.metric <= 1.0 for r in pert)
+    for r in pert:  # each share is k / 113: the batch's sum of shares x 113 is a whole number
+        assert r.metric is not None
+        total = r.metric * (r.pre_ns + r.pre_ps) * 113
+        assert total == pytest.approx(round(total), abs=1e-6)
     rand = run_stream(_cfg(lid_root, al_method="rand", n_queries=3), "ha", tmp_path / "r")
     assert all(r.metric is None for r in rand)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -72,7 +73,7 @@ def test_combos() -> None:
     assert _rank("rank") == [0, 2, 3, 4, 1]
     assert _rank("split", combo=("necs", "smax")) == [2, 0, 3, 4, 1]
     assert _rank("split", combo=("smax", "necs")) == [0, 2, 4, 3, 1]
-    with pytest.raises(UserError, match="exactly two"):
+    with pytest.raises(UserError, match="two or more"):
         _rank("rank", combo=("smax",))
     with pytest.raises(UserError, match="cannot contain"):
         _rank("split", combo=("smax", "rank"))
@@ -99,28 +100,26 @@ def test_rand_is_a_seeded_permutation() -> None:
         sq.rank_queries("rand", lg, None, None, None, None)
 
 
-def test_cover_greedy_by_hand() -> None:
+def test_cover_kcenter_greedy_by_hand() -> None:
     x = np.array([[1.0, 0.0], [5.0, 0.0], [6.0, 0.0], [-2.0, 0.0]])
     lab = np.array([[0.0, 0.0]])
+    z4 = np.zeros((4, 2))
     # 6 is farthest (6); then -2 (2); then 1 and 5 both at 1 -> lowest index
-    assert sq.rank_queries("cover", np.zeros((4, 2)), x, lab, None, None).tolist() == [2, 3, 0, 1]
-    assert sq.rank_queries("cover", np.zeros((4, 2)), x, lab, None, None, n_select=1).tolist() == [
-        2,
-        3,
-        0,
-        1,
-    ]
+    assert sq.rank_queries("cover-kcenter", z4, x, lab, None, None).tolist() == [2, 3, 0, 1]
+    got = sq.rank_queries("cover-kcenter", z4, x, lab, None, None, n_select=1).tolist()
+    assert got == [2, 3, 0, 1]
     # no labelled pool: all at infinity, the first pick is index 0
     x3 = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0]])
-    assert sq.rank_queries("cover", np.zeros((3, 2)), x3, None, None, None).tolist() == [0, 2, 1]
-    assert sq.query_scores("cover", np.zeros((4, 2)), x, lab) == pytest.approx([1, 5, 6, 2])
+    got = sq.rank_queries("cover-kcenter", np.zeros((3, 2)), x3, None, None, None).tolist()
+    assert got == [0, 2, 1]
+    assert sq.query_scores("cover-kcenter", z4, x, lab) == pytest.approx([1, 5, 6, 2])
 
 
-def test_egl_by_hand_and_against_autograd() -> None:
+def test_egl_last_by_hand_and_against_autograd() -> None:
     m = Linear2([[1.0, -0.5], [0.3, 2.0]], [0.1, -0.2])
     zero = Linear2([[0.0, 0.0], [0.0, 0.0]], [0.0, 0.0])
     # h = 0, p = .5/.5: sum_k p_k ||p - e_k|| * sqrt(0 + 1) = sqrt(0.5)
-    assert sq.egl_scores(zero, np.zeros((1, 2))) == pytest.approx([math.sqrt(0.5)])
+    assert sq.egl_last_scores(zero, np.zeros((1, 2))) == pytest.approx([math.sqrt(0.5)])
     x = np.array([[0.0, 0.0], [3.0, -1.0], [0.5, 0.5], [-2.0, 4.0]], dtype=np.float32)
     want = []
     for row in x:
@@ -134,33 +133,176 @@ def test_egl_by_hand_and_against_autograd() -> None:
             g2 = m.head.weight.grad.pow(2).sum() + m.head.bias.grad.pow(2).sum()
             total += float(p[k]) * math.sqrt(float(g2))
         want.append(total)
-    got = sq.query_scores("egl", np.zeros((4, 2)), x, None, m)
+    got = sq.query_scores("egl-last", np.zeros((4, 2)), x, None, m)
     assert got == pytest.approx(want, rel=1e-5, abs=1e-6)  # float32 autograd
-    assert sq.rank_queries("egl", np.zeros((4, 2)), x, None, m, None).tolist() == list(
+    assert sq.rank_queries("egl-last", np.zeros((4, 2)), x, None, m, None).tolist() == list(
         np.argsort(-np.array(want), kind="stable")
     )
     with pytest.raises(ValueError, match="model"):
-        sq.rank_queries("egl", np.zeros((4, 2)), x, None, None, None)
+        sq.rank_queries("egl-last", np.zeros((4, 2)), x, None, None, None)
 
 
-def test_pert_flips_near_the_boundary_only() -> None:
+def test_pert_rand_flips_near_the_boundary_only() -> None:
     m = Linear2([[0.0], [1.0]], [0.0, 0.0])  # logits [0, x]: decision x > 0
     x = np.array([[5.0], [0.0005], [-3.0], [-0.0005]], dtype=np.float32)
-    s = sq.query_scores("pert", np.zeros((4, 2)), x, None, m, np.random.default_rng(0), n_pert=64)
+    z4 = np.zeros((4, 2))
+    s = sq.query_scores("pert-rand", z4, x, None, m, np.random.default_rng(0), n_pert=64)
     assert s[0] == 0.0 and s[2] == 0.0
     assert 0.25 < s[1] < 0.75 and 0.25 < s[3] < 0.75
     # a perturbation of x = 0.0005 flips exactly when its sign is -1
-    order = sq.rank_queries("pert", np.zeros((4, 2)), x, None, m, np.random.default_rng(0))
+    order = sq.rank_queries("pert-rand", np.zeros((4, 2)), x, None, m, np.random.default_rng(0))
     assert set(order[:2].tolist()) == {1, 3} and order[2:].tolist() == [0, 2]
     again = sq.query_scores(
-        "pert", np.zeros((4, 2)), x, None, m, np.random.default_rng(0), n_pert=64
+        "pert-rand", np.zeros((4, 2)), x, None, m, np.random.default_rng(0), n_pert=64
     )
     assert np.array_equal(s, again)
     # larger perturbations flip more
     big = sq.query_scores(
-        "pert", np.zeros((4, 2)), x, None, m, np.random.default_rng(0), n_pert=64, pert_eps=10.0
+        "pert-rand", z4, x, None, m, np.random.default_rng(0), n_pert=64, pert_eps=10.0
     )
     assert big[0] > 0 and big[2] > 0
+
+
+def _tiny_model() -> CompClassModel:
+    """A small stream model with non-trivial BN running statistics, in train mode."""
+    m = CompClassModel(3, comp_hidden=(5, 4), emb_dim=3, cls_hidden=(4, 4), seed=1)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.mul_(3.0)  # spread the outputs so the scores differ between items
+        m.train()
+        m(torch.from_numpy(np.random.default_rng(1).normal(size=(40, 3)).astype(np.float32)))
+    return m
+
+
+def test_egl_over_all_parameters_against_an_autograd_loop() -> None:
+    m = _tiny_model()
+    x = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)
+    m.eval()
+    want = []
+    for row in x:
+        xt = torch.tensor(row[None])
+        p = torch.softmax(m.logits(xt), 1)[0].detach()
+        total = 0.0
+        for k in range(2):
+            m.zero_grad()
+            nn.functional.nll_loss(torch.log_softmax(m.logits(xt), 1), torch.tensor([k])).backward()
+            g2 = sum(float(q.grad.pow(2).sum()) for q in m.parameters() if q.grad is not None)
+            total += float(p[k]) * math.sqrt(g2)
+        want.append(total)
+    m.zero_grad()
+    m.train()
+    before = [b.clone() for b in m.buffers()]
+    # one item per Jacobian chunk and all at once give the same scores
+    for max_floats in (1, 10**8):
+        got = sq.egl_scores(m, x, max_floats=max_floats)
+        assert got == pytest.approx(want, rel=1e-4)
+    assert np.ptp(want) > 0.01 * max(want)  # the items really differ
+    assert m.training and all(torch.equal(a, b) for a, b in zip(before, m.buffers(), strict=True))
+    assert sq.query_scores("egl", np.zeros((7, 2)), x, None, m) == pytest.approx(want, rel=1e-4)
+    # more than the last layer: egl-last is a different quantity
+    assert not np.allclose(sq.egl_last_scores(m, x), want, rtol=1e-3)
+    with pytest.raises(ValueError, match="torch model"):
+        sq.egl_scores(object(), x)  # type: ignore[arg-type]
+
+
+def test_pert_against_a_hand_loop_over_coordinates() -> None:
+    m = _tiny_model()
+    rng = np.random.default_rng(3)
+    far = rng.normal(size=(40, 3)).astype(np.float32)
+    eps = 0.05
+    m.eval()
+    with torch.no_grad():
+        dec = m.logits(torch.from_numpy(far)).argmax(1).numpy()
+        a, b = far[dec == 1][0], far[dec == 0][0]
+        lo, hi = 0.0, 1.0  # bisect the segment a -> b for the decision boundary
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            xm = torch.from_numpy((a + mid * (b - a))[None])
+            lo, hi = (mid, hi) if int(m.logits(xm).argmax(1)) == 1 else (lo, mid)
+        step = (b - a) / np.linalg.norm(b - a)
+        near = [a + lo * (b - a) + t * step for t in (-0.03, -0.01, 0.01, 0.03)]
+        x = np.concatenate([np.array(near), far[:5]]).astype(np.float32)
+        base = m.logits(torch.from_numpy(x)).argmax(1).numpy()
+        want = []
+        for i, row in enumerate(x):
+            decisions = [int(base[i])]  # the unperturbed input is one of the 2D + 1
+            for j in range(3):
+                for sign in (1.0, -1.0):
+                    xp = row.copy()
+                    xp[j] += np.float32(sign * eps)
+                    decisions.append(int(m.logits(torch.from_numpy(xp[None])).argmax(1)))
+            want.append(sum(d != base[i] for d in decisions) / 7)
+    m.train()
+    got = sq.query_scores("pert", np.zeros((9, 2)), x, None, m, pert_eps=eps)
+    assert got.tolist() == pytest.approx(want)
+    assert max(want) > 0 and min(want) == 0  # items near the boundary flip, far ones do not
+    # a linear boundary x1 > 0: only items within eps of it flip, under exactly one perturbation
+    lin = Linear2([[0.0, 0.0], [1.0, 0.0]], [0.0, 0.0])
+    xl = np.array([[0.0005, 9.0], [-0.0005, 0.0], [3.0, 0.0]], dtype=np.float32)
+    assert sq.pert_scores(lin, xl).tolist() == pytest.approx([1 / 5, 1 / 5, 0.0])
+    assert sq.pert_scores(lin, xl, eps=10.0).tolist() == pytest.approx([1 / 5, 1 / 5, 1 / 5])
+
+
+def _kmedian_objective(x: np.ndarray, chosen: list[int]) -> float:
+    return sum(min(float(np.linalg.norm(xi - x[c])) for c in chosen) for xi in x)
+
+
+def test_cover_is_greedy_k_median_by_brute_force() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(7, 2))
+    order, gain = sq.cover_order(x)
+    assert sorted(order.tolist()) == list(range(7))
+    chosen: list[int] = []
+    prev = 7 * max(float(np.linalg.norm(a - b)) for a in x for b in x)
+    for c in order.tolist():
+        # the pick minimises the objective over every single addition (all subsets chosen + {c})
+        objs = {j: _kmedian_objective(x, [*chosen, j]) for j in range(7) if j not in chosen}
+        assert objs[c] == pytest.approx(min(objs.values()))
+        assert gain[c] == pytest.approx(prev - objs[c])
+        prev = objs[c]
+        chosen.append(c)
+    assert np.all(np.diff(gain[order]) <= 1e-9)  # submodular: gains never grow
+    # the first pick is the medoid: the optimal 1-subset
+    medoid = min(range(7), key=lambda j: _kmedian_objective(x, [j]))
+    assert order[0] == medoid
+    # greedy, not the optimal k-subset: on two far clusters the first pick leans towards the
+    # other cluster; the pair it ends with is no better than the best of all pairs
+    xc = np.concatenate([rng.normal(size=(4, 2)) * 0.3, rng.normal(size=(4, 2)) * 0.3 + 50.0])
+    best = min(itertools.combinations(range(8), 2), key=lambda s: _kmedian_objective(xc, list(s)))
+    got = sq.rank_queries("cover", np.zeros((8, 2)), xc, None, None, None, n_select=2)
+    assert {int(got[0]) // 4, int(got[1]) // 4} == {0, 1}  # one in each cluster
+    assert _kmedian_objective(xc, got[:2].tolist()) >= _kmedian_objective(xc, list(best)) - 1e-12
+    # n_select bounds the greedy part; the rest follow by the objective if added next
+    part, _ = sq.cover_order(x, n_select=2)
+    assert part[:2].tolist() == order[:2].tolist()
+    rest = sorted((j for j in range(7) if j not in part[:2]),
+                  key=lambda j: (_kmedian_objective(x, [*part[:2].tolist(), j]), j))
+    assert part[2:].tolist() == rest
+
+
+def test_cover_is_k_median_not_farthest_first_by_hand() -> None:
+    # points 0, 1, 2, 10 on a line: the medoid is 1 (sum 1 + 1 + 9 = 11, vs 2: 2 + 1 + 8 = 11,
+    # tie -> lowest index 1); then 10 (objective 2); farthest-first from nothing starts at 0
+    x = np.array([[0.0], [1.0], [2.0], [10.0]])
+    order, gain = sq.cover_order(x)
+    assert order.tolist() == [1, 3, 0, 2]
+    assert gain[1] == pytest.approx(40 - 11) and gain[3] == pytest.approx(11 - 2)
+    assert gain[0] == pytest.approx(1.0) and gain[2] == pytest.approx(1.0)
+    assert sq.rank_queries("cover-kcenter", np.zeros((4, 2)), x, None, None, None)[0] == 0
+
+
+def test_rank_sums_true_ranks_over_every_listed_method() -> None:
+    # smax ranks 0:0 2:1 4:2 3:3 1:4; necs 2:0 0:1 3:2 1:3 4:4; ent = smax order [0, 2, 4, 3, 1]
+    # sums: 0: 0+1+0 = 1, 1: 4+3+4 = 11, 2: 1+0+1 = 2, 3: 3+2+3 = 8, 4: 2+4+2 = 8
+    assert _rank("rank", combo=("smax", "necs", "ent")) == [0, 2, 3, 4, 1]
+    # not the sum of the argsort outputs (items at each position): smax [0,2,4,3,1] +
+    # necs [2,0,3,1,4] = [2, 2, 7, 4, 5] would put items 0 and 1 first
+    assert sq.rank_sum([np.array([0, 2, 4, 3, 1]), np.array([2, 0, 3, 1, 4])]).tolist() == [
+        0, 2, 3, 4, 1]
+    with pytest.raises(UserError, match="two or more"):
+        _rank("rank", combo=("smax",))
+    with pytest.raises(UserError, match="exactly two"):
+        _rank("split", combo=("smax", "necs", "ent"))
 
 
 def test_real_model_methods_restore_mode() -> None:

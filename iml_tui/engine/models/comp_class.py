@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from iml_tui.engine.losses import LossConfig, class_weights, stream_loss
+from iml_tui.engine.losses import LossConfig, loss_weights, stream_loss
 
 N_CLASSES = 2
 BN_MOMENTUM = 0.05
@@ -179,12 +179,7 @@ def fit_stream_model(
     gen.manual_seed(int(rng.integers(0, 2**63 - 1)))
     xt = torch.from_numpy(np.ascontiguousarray(xa)).to(device)
     yt = torch.from_numpy(ya).to(device)
-    w = class_weights(
-        ya,
-        cfg.loss.weights,
-        target_weight=cfg.loss.target_weight,
-        beta=cfg.loss.beta,
-    )
+    w = loss_weights(ya, cfg.loss)
     wt = torch.from_numpy(w).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     n = len(ya)

@@ -79,6 +79,7 @@ from iml_tui.engine.scoring import ConfusionCounts, ScoreRow, make_score_row, wr
 from iml_tui.engine.strategies.stream_queries import (
     BASE_METHODS,
     METHODS,
+    cover_order,
     order_by_score,
     query_scores,
     rank_queries,
@@ -94,7 +95,8 @@ UNBOUNDED_EPOCHS = -1  # max_epochs -1: the original's default, patience alone e
 NO_CAP_EPOCHS = 10**9
 #: config keys that do not change a run's result (left out of spec.json)
 RUNTIME_KEYS = frozenset({"jobs", "threads", "device", "out", "target"})
-_SCORED_METHODS = frozenset({"smax", "ent", "necs", "egl", "pert"})
+_SCORED_METHODS = frozenset({"smax", "ent", "necs", "egl", "egl-last", "pert", "pert-rand"})
+_COVER_METHODS = frozenset({"cover", "cover-kcenter"})
 _SIDES = {"fps": 1, "tps": 1, "fns": 0, "tns": 0}
 
 
@@ -122,14 +124,15 @@ class StreamInputs:
 
 
 def batch_metric(method: str, logits: np.ndarray, scores: np.ndarray | None) -> float | None:
-    """The ``metric`` column of a batch, with the original's sign and meaning per method:
-    smax -> the mean max softmax (positive: the batch's confidence), ent / necs / egl -> the mean
-    of their score (entropy, -logsumexp, gradient length), pert -> the mean share of flipping
-    perturbations, cover -> 1; rand and the combos -> none."""
+    """The ``metric`` column of a batch, with the original's sign and meaning per method (SPEC
+    D.6): smax -> the mean max softmax (positive: the batch's confidence), ent / necs -> the mean
+    of their score (entropy, -logsumexp), pert -> the mean share of differing decisions, cover ->
+    1. Ours: egl / egl-last -> the mean expected gradient length, pert-rand -> its mean share,
+    cover-kcenter -> 1; rand and the combos -> none."""
     if method == "smax":
         return float(softmax(np.asarray(logits, np.float64)).max(axis=1).mean()) if len(
             logits) else None
-    if method == "cover":
+    if method in _COVER_METHODS:
         return 1.0
     if method in _SCORED_METHODS and scores is not None and len(scores):
         return float(np.mean(scores))
@@ -158,9 +161,10 @@ def validate_config(cfg: StreamConfig) -> None:
         for m in cfg.combo:
             if m not in BASE_METHODS:
                 raise bad("combo", m, BASE_METHODS)
-        if len(cfg.combo) != 2:
-            raise UserError(f"combo {cfg.combo} must name two methods", None,
-                            "e.g. --set combo=smax,necs")
+        if len(cfg.combo) < 2 or (cfg.al_method == "split" and len(cfg.combo) != 2):
+            need = "two" if cfg.al_method == "split" else "two or more"
+            raise UserError(f"combo {cfg.combo} must name {need} methods for {cfg.al_method}",
+                            None, "e.g. --set combo=smax,necs")
     checks = [("samples_per_batch", cfg.samples_per_batch, 2), ("context", cfg.context, 0),
               ("bootstrap", cfg.bootstrap, 0), ("batch_size", cfg.batch_size, 2),
               ("patience", cfg.patience, 1),
@@ -371,7 +375,8 @@ def fit_config(cfg: StreamConfig) -> StreamFitConfig:
     ``max_epochs`` -1: no cap)."""
     loss = LossConfig(kind=cfg.loss, weights=cfg.class_weights,  # type: ignore[arg-type]
                       target_weight=cfg.target_weight, nll_scale=cfg.xent_weight,
-                      margin=cfg.margin, gamma=cfg.gamma, beta=cfg.beta)
+                      margin=cfg.margin, gamma=cfg.gamma, beta=cfg.beta,
+                      cb_beta=cfg.cb_beta)
     max_epochs = NO_CAP_EPOCHS if cfg.max_epochs == UNBOUNDED_EPOCHS else cfg.max_epochs
     patience = cfg.patience
     if cfg.epochs_per_pass > 0:
@@ -685,10 +690,12 @@ class StreamRun:
             scores = np.asarray(query_scores(method, logits, xb, st.pool_x, model, rng,
                                              n_pert=cfg.n_pert, pert_eps=cfg.pert_eps))
             ranking = order_by_score(scores)
+        elif method == "cover":  # k-median: the order and each pick's gain in one pass
+            ranking, scores = cover_order(xb, n_q)
         else:
             ranking = rank_queries(method, logits, xb, st.pool_x, model, rng, combo=cfg.combo,
                                    n_select=n_q, n_pert=cfg.n_pert, pert_eps=cfg.pert_eps)
-            if method == "cover":
+            if method == "cover-kcenter":
                 scores = np.asarray(query_scores(method, logits, xb, st.pool_x, model, rng))
         metric = batch_metric(method, logits, scores)
         if cfg.adapt_distr is not None:

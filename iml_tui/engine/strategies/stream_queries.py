@@ -9,13 +9,19 @@ inputs ``x`` (n, D), ``labelled_x`` (m, D). :func:`rank_queries` returns a permu
 - ``ent``: highest entropy of p
 - ``necs``: highest -logsumexp(logits) (negative energy)
 - ``rand``: uniform random scores from ``rng``
-- ``egl``: expected gradient length of the NLL w.r.t. the last Linear layer (weights and bias),
-  expectation under the model's own p: sum_k p_k ||p - e_k|| sqrt(||h||^2 + 1), h = its input
-- ``pert``: share of ``n_pert`` random +-``pert_eps`` sign perturbations of x that flip the
-  model's decision
-- ``cover``: greedy coverage (farthest-first): repeatedly the sample farthest (Euclidean) from
-  the labelled pool and the samples already picked
-Combos: ``rank`` (sum of the ranks of two methods, default smax + necs), ``split`` (the two
+- ``egl``: expected gradient length over every parameter of the model (eval mode): for each
+  candidate label k the norm of the NLL's gradient, expected under the model's own p
+- ``egl-last``: the same w.r.t. the last Linear layer only, in closed form:
+  sum_k p_k ||p - e_k|| sqrt(||h||^2 + 1), h = its input
+- ``pert``: the 2D single-coordinate perturbations x +- ``pert_eps`` e_j plus x itself; score =
+  the share of those 2D + 1 decisions that differ from the unperturbed one
+- ``pert-rand``: share of ``n_pert`` random +-``pert_eps`` sign perturbations of all of x that
+  flip the model's decision (cheaper on wide inputs)
+- ``cover``: greedy facility location (k-median) over the batch: repeatedly the sample that
+  minimises the batch's summed distance (Euclidean) to the nearest pick
+- ``cover-kcenter``: greedy coverage (farthest-first): repeatedly the sample farthest from the
+  labelled pool and the samples already picked
+Combos: ``rank`` (sum of the ranks of every listed method, default smax + necs), ``split`` (the two
 methods alternate, so the top n_q holds half of each), ``plateau`` (necs when the batch's mean
 max-softmax > 0.9, else smax).
 """
@@ -32,12 +38,15 @@ from torch import nn
 from iml_tui.engine.feedback import interleave
 from iml_tui.errors import UserError
 
-BASE_METHODS: tuple[str, ...] = ("smax", "ent", "necs", "rand", "egl", "pert", "cover")
+BASE_METHODS: tuple[str, ...] = (
+    "smax", "ent", "necs", "rand", "egl", "egl-last", "pert", "pert-rand", "cover", "cover-kcenter"
+)
 COMBO_METHODS: tuple[str, ...] = ("rank", "split", "plateau")
 METHODS: tuple[str, ...] = BASE_METHODS + COMBO_METHODS
 PLATEAU_SMAX = 0.9
 _CHUNK = 8192
 _PERT_ROWS = 4096
+_EGL_FLOATS = 1 << 25  # Jacobian floats held at once by egl (128 MiB in float32)
 
 
 class ScoringModel(Protocol):
@@ -101,8 +110,61 @@ def _as_tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
 
 
-def egl_scores(model: ScoringModel, x: np.ndarray) -> np.ndarray:
-    """Expected gradient length (n,) w.r.t. the last Linear layer, from the model's own p."""
+class _LogitsOf(nn.Module):
+    """``model.logits`` as a module's forward, so :func:`torch.func.functional_call` can run it."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.model.logits(x)  # type: ignore[operator]
+        return out
+
+
+def egl_scores(model: ScoringModel, x: np.ndarray, max_floats: int = _EGL_FLOATS) -> np.ndarray:
+    """Expected gradient length (n,) over every parameter of the model, in eval mode.
+
+    For item x: sum_k p_k ||grad_theta NLL(x, k)|| with p = the model's softmax, theta all
+    parameters (BatchNorm affine included, running statistics fixed). Per-item Jacobians of
+    log p (C x P floats each) are formed ``max_floats`` // (C P) items at a time.
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError("egl needs a torch model (gradients over its parameters)")
+    dev = _device(model)
+    wrapper = _LogitsOf(model)
+    params = {k: v.detach() for k, v in wrapper.named_parameters()}
+    buffers = {k: v.detach() for k, v in wrapper.named_buffers()}
+    n_par = sum(v.numel() for v in params.values())
+
+    def logp_one(p: dict[str, torch.Tensor], x1: torch.Tensor) -> torch.Tensor:
+        z = torch.func.functional_call(wrapper, (p, buffers), (x1[None],))
+        return torch.log_softmax(z, dim=1)[0]
+
+    jac_fn = torch.func.vmap(torch.func.jacrev(logp_one), in_dims=(None, 0))
+    out = np.empty(len(x), dtype=np.float64)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            n_cls = int(model.logits(_as_tensor(x[:1], dev)).shape[1]) if len(x) else 2
+        step = max(1, max_floats // max(1, n_cls * n_par))
+        for s in range(0, len(x), step):
+            xt = _as_tensor(x[s : s + step], dev)
+            jac = jac_fn(params, xt)  # name -> (b, C, *shape): d log p_k / d theta
+            sq = sum(j.detach().double().pow(2).flatten(2).sum(2) for j in jac.values())
+            with torch.no_grad():
+                prob = torch.softmax(model.logits(xt).double(), dim=1)
+            # ||grad NLL(x, k)|| = ||d log p_k / d theta||
+            out[s : s + len(xt)] = (prob * torch.as_tensor(sq).sqrt()).sum(1).cpu().numpy()
+    finally:
+        model.train(was_training)
+    return out
+
+
+def egl_last_scores(model: ScoringModel, x: np.ndarray) -> np.ndarray:
+    """``egl-last``: expected gradient length (n,) w.r.t. the last Linear layer only (weights and
+    bias), in closed form: sum_k p_k ||p - e_k|| sqrt(||h||^2 + 1), h = that layer's input."""
     dev = _device(model)
     out = np.empty(len(x), dtype=np.float64)
     with _EvalMode(model):
@@ -118,14 +180,46 @@ def egl_scores(model: ScoringModel, x: np.ndarray) -> np.ndarray:
     return out
 
 
-def pert_scores(
+def _decisions(model: ScoringModel, x: np.ndarray, dev: torch.device) -> np.ndarray:
+    """argmax decisions (n,) of ``model.logits`` on x (n, D), in chunks."""
+    out = np.empty(len(x), dtype=np.int64)
+    for s in range(0, len(x), _CHUNK):
+        out[s : s + _CHUNK] = model.logits(_as_tensor(x[s : s + _CHUNK], dev)).argmax(1).cpu()
+    return out
+
+
+def pert_scores(model: ScoringModel, x: np.ndarray, eps: float = 1e-3) -> np.ndarray:
+    """Share (n,) of the 2D + 1 decisions that differ from the unperturbed one.
+
+    The 2D + 1 inputs of item x (D,): x itself and x +- eps e_j for every coordinate j; the
+    unperturbed input never differs, so the share is (flips among the 2D) / (2D + 1). Costs
+    2D model rows per item, formed about 4096 rows at a time.
+    """
+    xa = np.asarray(x, dtype=np.float32)
+    n, d = xa.shape
+    dev = _device(model)
+    flips = np.zeros(n, dtype=np.float64)
+    steps = np.concatenate([np.eye(d), -np.eye(d)]).astype(np.float32) * np.float32(eps)
+    with _EvalMode(model):
+        base = _decisions(model, xa, dev)
+        per = max(1, _PERT_ROWS // (2 * d))
+        for s in range(0, n, per):
+            xs = xa[s : s + per]
+            xp = (xs[:, None, :] + steps[None]).reshape(-1, d)
+            dec = _decisions(model, xp, dev).reshape(len(xs), 2 * d)
+            flips[s : s + len(xs)] = (dec != base[s : s + len(xs), None]).sum(axis=1)
+    return flips / (2 * d + 1)
+
+
+def pert_rand_scores(
     model: ScoringModel,
     x: np.ndarray,
     rng: np.random.Generator,
     n_pert: int = 10,
     eps: float = 1e-3,
 ) -> np.ndarray:
-    """Share (n,) of ``n_pert`` perturbations x + eps * s, s in {-1, +1}^D, flipping argmax.
+    """``pert-rand``: share (n,) of ``n_pert`` random perturbations x + eps * s,
+    s in {-1, +1}^D, that flip argmax (a cheaper stand-in for ``pert`` on wide inputs).
 
     Signs are drawn from ``rng`` a few perturbations at a time (memory stays ~4096 rows).
     """
@@ -134,9 +228,7 @@ def pert_scores(
     dev = _device(model)
     flips = np.zeros(n, dtype=np.float64)
     with _EvalMode(model):
-        base = np.empty(n, dtype=np.int64)
-        for s in range(0, n, _CHUNK):
-            base[s : s + _CHUNK] = model.logits(_as_tensor(xa[s : s + _CHUNK], dev)).argmax(1).cpu()
+        base = _decisions(model, xa, dev)
         per = max(1, _PERT_ROWS // max(1, n))
         for k in range(0, n_pert, per):
             m = min(per, n_pert - k)
@@ -168,10 +260,51 @@ def min_sq_dist(x: np.ndarray, ref: np.ndarray, block: int = 1024) -> np.ndarray
     return out
 
 
-def cover_order(
+def cover_order(x: np.ndarray, n_select: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy facility location (k-median) over the batch x (n, D), Euclidean distances d.
+
+    Each of the first ``n_select`` picks (all n when None) is the free candidate c minimising
+    the objective sum_i min(d(i, chosen), d(i, c)) over the whole batch (the first pick: the
+    medoid); the chosen set starts empty. The rest follow by that objective after the greedy
+    part, lowest first. Ties by lowest index.
+    Returns (order (n,) int64, gain (n,) float64): the objective decrease each item brings when
+    taken (the rest: if taken after the greedy part), the empty set's objective being n d_max
+    (d_max: the batch's largest distance). Gains are non-increasing along the order.
+    """
+    xa = np.asarray(x, dtype=np.float64)
+    n = len(xa)
+    dist = np.sqrt(_sq_dists(xa, xa))  # (n, n), symmetric
+    np.fill_diagonal(dist, 0.0)
+    d_max = float(dist.max()) if n else 0.0
+    k = n if n_select is None else min(n, max(0, n_select))
+    cur = np.full(n, d_max)  # each item's distance to the chosen set (capped at d_max)
+    prev = n * d_max
+    free = np.ones(n, dtype=bool)
+    picked: list[int] = []
+    gain = np.zeros(n, dtype=np.float64)
+    for _ in range(k):
+        obj = np.minimum(cur[:, None], dist).sum(axis=0)  # (n,): the objective if c joins
+        obj[~free] = np.inf
+        c = int(np.argmin(obj))  # first minimum: lowest index on ties
+        gain[c] = prev - float(obj[c])
+        prev = float(obj[c])
+        picked.append(c)
+        free[c] = False
+        cur = np.minimum(cur, dist[:, c])
+    rest = np.flatnonzero(free)
+    if len(rest):
+        obj = np.minimum(cur[:, None], dist[:, rest]).sum(axis=0)
+        gain[rest] = prev - obj
+        rest = rest[np.argsort(obj, kind="stable")]
+    order = np.concatenate([np.array(picked, dtype=np.int64), rest]).astype(np.int64)
+    return order, gain
+
+
+def kcenter_order(
     x: np.ndarray, labelled_x: np.ndarray | None, n_select: int | None = None
 ) -> np.ndarray:
-    """Greedy coverage: pick the sample farthest from labelled + picked, ``n_select`` times.
+    """``cover-kcenter``: greedy coverage (farthest-first): pick the sample farthest from the
+    labelled pool + picked, ``n_select`` times (all n when None).
 
     The rest follow by their then distance, farthest first. Ties by lowest index.
     """
@@ -204,8 +337,8 @@ def query_scores(
     n_pert: int = 10,
     pert_eps: float = 1e-3,
 ) -> np.ndarray:
-    """Per-sample score (n,) of a base method, higher = asked earlier (``cover``: min distance
-    to the labelled pool). The mean is the ``metric`` column of scores.csv."""
+    """Per-sample score (n,) of a base method, higher = asked earlier. ``cover``: the gain of
+    :func:`cover_order` (full greedy); ``cover-kcenter``: the distance to the labelled pool."""
     lg = np.asarray(logits, dtype=np.float64)
     if method == "smax":
         return np.asarray(-softmax(lg).max(axis=1))
@@ -218,19 +351,25 @@ def query_scores(
         if rng is None:
             raise ValueError("rand needs an rng")
         return rng.random(len(lg))
-    if method == "cover":
+    if method in ("cover", "cover-kcenter"):
         if x is None:
-            raise ValueError("cover needs x")
+            raise ValueError(f"{method} needs x")
+        if method == "cover":
+            return cover_order(x)[1]
         ref = np.zeros((0, np.asarray(x).shape[1])) if labelled_x is None else labelled_x
         return np.sqrt(min_sq_dist(x, ref))
-    if method in ("egl", "pert"):
+    if method in ("egl", "egl-last", "pert", "pert-rand"):
         if model is None or x is None:
             raise ValueError(f"{method} needs the model and x")
         if method == "egl":
             return egl_scores(model, x)
+        if method == "egl-last":
+            return egl_last_scores(model, x)
+        if method == "pert":
+            return pert_scores(model, x, eps=pert_eps)
         if rng is None:
-            raise ValueError("pert needs an rng")
-        return pert_scores(model, x, rng, n_pert=n_pert, eps=pert_eps)
+            raise ValueError("pert-rand needs an rng")
+        return pert_rand_scores(model, x, rng, n_pert=n_pert, eps=pert_eps)
     raise UserError(f"unknown AL method {method!r}", fix=f"use one of {', '.join(METHODS)}")
 
 
@@ -249,18 +388,20 @@ def rank_queries(
 ) -> np.ndarray:
     """Order (n,) int64 of the batch's samples, best query first; ties by lowest index.
 
-    ``combo`` names the two methods of ``rank`` and ``split``. ``n_select`` bounds the greedy
-    part of ``cover`` (the top n_select are exact; the rest follow by distance).
+    ``combo`` names the methods of ``rank`` (two or more) and ``split`` (two). ``n_select``
+    bounds the greedy part of ``cover`` and ``cover-kcenter`` (the top n_select are exact).
     """
     n = len(logits)
 
     def base(m: str) -> np.ndarray:
         if m in COMBO_METHODS:
             raise UserError(f"combo {method!r} cannot contain the combo {m!r}")
-        if m == "cover":
+        if m in ("cover", "cover-kcenter"):
             if x is None:
-                raise ValueError("cover needs x")
-            return cover_order(x, labelled_x, n_select)
+                raise ValueError(f"{m} needs x")
+            if m == "cover":
+                return cover_order(x, n_select)[0]
+            return kcenter_order(x, labelled_x, n_select)
         scores = query_scores(
             m, logits, x, labelled_x, model, rng, n_pert=n_pert, pert_eps=pert_eps
         )
@@ -271,14 +412,22 @@ def rank_queries(
     if method == "plateau":
         mean_smax = float(softmax(np.asarray(logits)).max(axis=1).mean()) if n else 0.0
         return base("necs" if mean_smax > PLATEAU_SMAX else "smax")
-    if method in ("rank", "split"):
+    if method == "split":
         if len(combo) != 2:
-            raise UserError(f"{method} combines exactly two methods, got {list(combo)}")
-        orders = [base(m) for m in combo]
-        if method == "split":
-            return interleave(orders)
-        ranks = np.zeros(n, dtype=np.int64)
-        for o in orders:
-            ranks[o] += np.arange(n)
-        return np.argsort(ranks, kind="stable").astype(np.int64)
+            raise UserError(f"split combines exactly two methods, got {list(combo)}")
+        return interleave([base(m) for m in combo])
+    if method == "rank":
+        if len(combo) < 2:
+            raise UserError(f"rank combines two or more methods, got {list(combo)}")
+        return rank_sum([base(m) for m in combo])
     raise UserError(f"unknown AL method {method!r}", fix=f"use one of {', '.join(METHODS)}")
+
+
+def rank_sum(orders: Sequence[np.ndarray]) -> np.ndarray:
+    """Order (n,) by the sum of each item's rank (its position) in every order; ties by lowest
+    index. (The original summed the argsort outputs, the items at each position.)"""
+    n = len(orders[0]) if orders else 0
+    ranks = np.zeros(n, dtype=np.int64)
+    for o in orders:
+        ranks[np.asarray(o, dtype=np.int64)] += np.arange(n)
+    return np.argsort(ranks, kind="stable").astype(np.int64)
