@@ -23,7 +23,8 @@ import torch
 from iml_tui.atomic import atomic_torch_save, atomic_write_text
 from iml_tui.data.store import PoolStore
 from iml_tui.engine import metrics
-from iml_tui.engine.strategies import STRATEGIES, SelectionState, initial_round, select
+from iml_tui.engine.pool_round import PROB_RULES, pick_round, round_rng
+from iml_tui.engine.strategies import STRATEGIES
 from iml_tui.engine.trainer import TrainConfig, predict_frames, train_frame_classifier
 from iml_tui.errors import UserError
 
@@ -66,6 +67,7 @@ class PoolRunSpec:
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
+        d["rng"] = "per-round"  # engine/pool_round.py: round r draws from default_rng([seed, r])
         d["budgets"] = list(self.budgets)
         d["train"]["betas"] = list(self.train.betas)
         d["train"].pop("device", None)
@@ -243,29 +245,25 @@ class PoolRun:
         if self.done and len(records) == len(self.spec.budgets):
             return records
         sp = self.splits
-        rng = np.random.default_rng(self.spec.seed)
         labeled: list[int] = []
         probs: np.ndarray | None = None
         threshold = 0.5
         if last is not None:
-            rng.bit_generator.state = last["rng_state"]
             labeled = [int(i) for i in last["labeled"]]
             threshold = float(last["record"]["threshold"])
             probs_path = self._round_dir(records[-1].budget) / "train_probs.npy"
             if probs_path.exists():
                 probs = np.load(probs_path)
-        needs_probs = self.spec.strategy in ("mp", "mfft")
-        for budget in self.spec.budgets[len(records):]:
+        needs_probs = self.spec.strategy in PROB_RULES
+        for r in range(len(records), len(self.spec.budgets)):
+            budget = self.spec.budgets[r]
             t0 = time.perf_counter()
             n_new = budget - len(labeled)
-            if not labeled:
-                new = initial_round(self.spec.strategy, sp.x, n_new, rng, k_pos=self.spec.k_pos,
-                                    clip_targets=sp.clip_targets)
-            else:
-                lab = np.asarray(labeled, dtype=np.int64)
-                state = SelectionState(x=sp.x, labeled=lab, labeled_targets=sp.clip_targets[lab],
-                                       probs=probs, threshold=threshold)
-                new = select(self.spec.strategy, state, n_new, rng)
+            lab = np.asarray(labeled, dtype=np.int64)
+            new, _ = pick_round(self.spec.strategy, sp.x, lab,
+                                sp.clip_targets[lab] if lab.size else None, probs, threshold,
+                                n_new, round_rng(self.spec.seed, r), k_pos=self.spec.k_pos,
+                                clip_targets=sp.clip_targets)
             select_seconds = time.perf_counter() - t0
             labeled.extend(int(i) for i in new)
             lab = np.asarray(labeled, dtype=np.int64)
@@ -292,7 +290,7 @@ class PoolRun:
             is_last = budget == self.spec.budgets[-1]
             probs = (clip_probabilities(result.state_dict, sp.train, self.device)
                      if needs_probs and not is_last else None)
-            self._commit_round(record, new, labeled, rng, result.state_dict, probs)
+            self._commit_round(record, new, labeled, result.state_dict, probs)
             records.append(record)
             self._write_rounds_csv(records)
             if on_round is not None:
@@ -301,16 +299,14 @@ class PoolRun:
         return records
 
     def _commit_round(self, record: RoundRecord, new: np.ndarray, labeled: list[int],
-                      rng: np.random.Generator, state_dict: dict[str, torch.Tensor],
-                      probs: np.ndarray | None) -> None:
+                      state_dict: dict[str, torch.Tensor], probs: np.ndarray | None) -> None:
         rdir = self._round_dir(record.budget)
         rdir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(rdir / "selected.txt", "".join(f"{int(i)}\n" for i in new))
         atomic_torch_save(state_dict, rdir / "classifier.pt")
         if probs is not None:
             np.save(rdir / "train_probs.npy", probs)
-        state = {"record": dataclasses.asdict(record), "labeled": [int(i) for i in labeled],
-                 "rng_state": rng.bit_generator.state}
+        state = {"record": dataclasses.asdict(record), "labeled": [int(i) for i in labeled]}
         # state.json last: its presence marks the round as finished
         atomic_write_text(rdir / "state.json", json.dumps(state))
 

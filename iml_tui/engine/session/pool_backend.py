@@ -17,18 +17,13 @@ from iml_tui.data.store import PoolStore
 from iml_tui.engine import metrics
 from iml_tui.engine.journal import Event, Journal, NewEvent
 from iml_tui.engine.models.frame_mlp import FrameMLP
+from iml_tui.engine.pool_round import pick_round, round_rng
 from iml_tui.engine.project import Project
 from iml_tui.engine.self_validated import train_self_validated
 from iml_tui.engine.session.backend import checkpoint_path, class_names, next_round
 from iml_tui.engine.session.fold import Fold
 from iml_tui.engine.session.retrain import Cancelled
 from iml_tui.engine.session.types import CancelFn, LearningCurve, ProgressCb, RetrainResult
-from iml_tui.engine.strategies import (
-    INIT_RULE,
-    SelectionState,
-    initial_round,
-    select,
-)
 from iml_tui.engine.strategies.farthest import max_similarity
 from iml_tui.engine.trainer import TrainConfig, predict_frames, train_frame_classifier
 from iml_tui.errors import UserError
@@ -178,16 +173,8 @@ class PoolBackend:
         want = min(n + extra, self.n - len(lab))
         if want <= 0:
             return np.zeros(0, np.int64), strategy
-        if lab.size == 0:
-            rule = INIT_RULE[strategy]
-            picks = initial_round(strategy, self.x, want, rng)
-        else:
-            rule = strategy if (probs is not None or strategy in ("rand", "ft")) \
-                else INIT_RULE[strategy]
-            state = SelectionState(x=self.x, labeled=lab, labeled_targets=y,
-                                   probs=probs if rule in ("mp", "mfft") else None,
-                                   threshold=threshold)
-            picks = select(rule, state, want, rng)
+        picks, rule = pick_round(strategy, self.x, lab, y if lab.size else None, probs,
+                                 threshold, want, rng)
         keep = np.array([int(p) not in skipped for p in picks], dtype=bool)
         return np.asarray(picks[keep][:n], dtype=np.int64), rule
 
@@ -243,7 +230,7 @@ class PoolBackend:
             return []
         lab, y = self.targets(labelled)
         n = self.cfg.budgets[r] - len(labelled)
-        rng = np.random.default_rng([self.cfg.seed, r, 0])
+        rng = round_rng(self.cfg.seed, r)
         picks, rule = self.choose(n, lab, y, fold.skipped(), None, 0.5, rng)
         return self.queue_events(picks, rule, lab, y, None, 0.5, 0, r)
 
@@ -332,7 +319,9 @@ class PoolBackend:
             queue: list[NewEvent] = []
             if n > 0:
                 progress(0.95, f"selecting {n} clips ({strategy})")
-                rng = np.random.default_rng([self.cfg.seed, round_, version])
+                # a new round draws as the simulator's; a mid-round re-rank by model version
+                rng = (round_rng(self.cfg.seed, round_) if exhausted else
+                       np.random.default_rng([self.cfg.seed, round_, version]))
                 picks, rule = self.choose(n, lab, y, skipped, probs, thr, rng)
                 queue = self.queue_events(picks, rule, lab, y, probs, thr, version, round_)
             path = checkpoint_path(models_dir, "pool", version)
