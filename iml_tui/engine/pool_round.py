@@ -45,6 +45,8 @@ def pick_round(strategy: str, x: np.ndarray, labeled: npt.ArrayLike,
     if lab.size == 0:
         picks = initial_round(strategy, x, n, rng, k_pos=k_pos, clip_targets=clip_targets)
     else:
+        if labeled_targets is None:
+            raise ValueError("labelled indices need their clip targets")
         state = SelectionState(x=x, labeled=lab, labeled_targets=labeled_targets,
                                probs=probs if rule in PROB_RULES else None, threshold=threshold)
         picks = select(rule, state, n, rng)
