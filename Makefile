@@ -18,14 +18,14 @@ demo: $(STAMP)
 	$(BIN)/iml-tui demo
 
 test: $(STAMP)
-	$(BIN)/ruff check iml_tui tests benchmarks
+	$(BIN)/ruff check iml_tui tests benchmarks demo_build
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest -n 2 -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check iml_tui tests benchmarks
-	$(BIN)/ruff format --check iml_tui tests benchmarks
+	$(BIN)/ruff check iml_tui tests benchmarks demo_build
+	$(BIN)/ruff format --check iml_tui tests benchmarks demo_build
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

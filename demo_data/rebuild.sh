@@ -13,9 +13,9 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/iml-tui-demo.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
 # 1. The corpora (audio + labels).
-$PY -m iml_tui.demo.birds --out demo_data/birds --seed 2025
-$PY -m iml_tui.demo.lid --out demo_data/lid --seed 2025
-$PY -m iml_tui.demo.vtd_sessions --out demo_data/vtd --seed 2025
+$PY -m demo_build.birds --out demo_data/birds --seed 2025
+$PY -m demo_build.lid --out demo_data/lid --seed 2025
+$PY -m demo_build.vtd_sessions --out demo_data/vtd --seed 2025
 
 # 2. The frame-level bird encoder: CNN14 layout, narrow, trained from scratch by the SPEC A.5
 #    recipe on the SL division (the Training_Set recordings; the demo pool is the Validation_Set).

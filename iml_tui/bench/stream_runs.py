@@ -1,5 +1,5 @@
 """Every run of a stream configuration (one per LID target language or VTD environment), serially,
-in spawned processes or as Ray tasks (:mod:`iml_tui.engine.runner`); each run resumes from its
+in spawned processes or as Ray tasks (:mod:`iml_tui.parallel.runner`); each run resumes from its
 own folder ``<out>/<run name>``."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from iml_tui.bench.sweep import executor_options
 from iml_tui.bench.sweep import threads_per_run as _threads
 from iml_tui.config import StreamConfig
 from iml_tui.engine.paradigms.stream import BatchEvent, StreamRun, prepare_inputs, run_names
-from iml_tui.engine.runner import Task, run_tasks
 from iml_tui.engine.scoring import ScoreRow
 from iml_tui.engine.trainer import resolve_device
 from iml_tui.errors import UserError
+from iml_tui.parallel.runner import Task, run_tasks
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Sweeps of simulated pool-based runs: every (strategy, start, seed), serially, in processes or
-as Ray tasks (:mod:`iml_tui.engine.runner`)."""
+as Ray tasks (:mod:`iml_tui.parallel.runner`)."""
 
 from __future__ import annotations
 
@@ -30,10 +30,10 @@ from iml_tui.engine.paradigms.pool import (
     load_splits,
     run_full,
 )
-from iml_tui.engine.runner import ExecutorOptions, Task, run_tasks
 from iml_tui.engine.strategies import STRATEGIES
 from iml_tui.engine.trainer import TrainConfig, resolve_device
 from iml_tui.errors import UserError
+from iml_tui.parallel.runner import ExecutorOptions, Task, run_tasks
 from iml_tui.provenance import git_revision
 
 

@@ -36,7 +36,7 @@ def encoder_train_cmd(
     """Train CNN14 + a frame head on SL cuts; keep the best-valid-mAP encoder. Resumable."""
     from rich.console import Console
 
-    from iml_tui.features.finetune import FinetuneConfig, finetune_encoder
+    from iml_tui.training.finetune import FinetuneConfig, finetune_encoder
 
     cfg = FinetuneConfig(epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
                          lr=lr, hidden=hidden, seed=seed, device=device,
@@ -61,7 +61,7 @@ def encoder_eval_cmd(
 ) -> None:
     """Frame AP per class on the SL valid split of a saved encoder + head."""
     from iml_tui.data.corpus import SummaryTable
-    from iml_tui.features.finetune import evaluate_encoder
+    from iml_tui.training.finetune import evaluate_encoder
 
     with rate_progress("") as progress:
         ev = evaluate_encoder(checkpoint, data, "valid", device, batch_size, progress)
@@ -98,7 +98,7 @@ def encoder_train_utterance_cmd(
     accuracy. The folder loads as `--encoder ecapa|xvector --checkpoint <out>`. Resumable."""
     from rich.console import Console
 
-    from iml_tui.features.train_utterance import UtteranceTrainConfig, train_utterance_encoder
+    from iml_tui.training.train_utterance import UtteranceTrainConfig, train_utterance_encoder
 
     cfg = UtteranceTrainConfig(arch=arch.value, epochs=epochs, batch_size=batch_size, lr=lr,
                                channels=channels, embedding_dim=embedding_dim, seed=seed,

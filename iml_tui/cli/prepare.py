@@ -125,8 +125,8 @@ def extract_cmd(
 ) -> None:
     """Encode prepared clips into pool stores; resumable. Exit status 3: some files skipped."""
     from iml_tui.config import check_choice, check_range
-    from iml_tui.engine.runner import ExecutorOptions
     from iml_tui.features.extract import EXIT_SKIPPED, extract_features, parse_options
+    from iml_tui.parallel.runner import ExecutorOptions
 
     for key, value in (("cpus_per_run", cpus_per_run), ("gpus_per_run", gpus_per_run),
                        ("ray_address", ray_address)):

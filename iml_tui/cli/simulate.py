@@ -189,7 +189,7 @@ def _reject(flags: dict[str, Any], task: Task) -> None:
 
 def _run_stream_task(task: str, config: Path | None, overrides: dict[str, Any],
                      sets: list[str] | None) -> None:
-    from iml_tui.bench.stream_cli import run_stream_command
+    from iml_tui.cli.stream_commands import run_stream_command
     from iml_tui.demo.assets import is_demo
 
     preset = resolve_preset(config)

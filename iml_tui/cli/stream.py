@@ -49,7 +49,7 @@ def order_cmd(
     = None,
 ) -> None:
     """Write the order in which an LID split is streamed (one sample index per line)."""
-    from iml_tui.bench.stream_cli import order_command
+    from iml_tui.cli.stream_commands import order_command
 
     order_command(method.value, split, seed, feat_root, csv_list(features), out, config, set_)
 
@@ -72,7 +72,7 @@ def budget_plan_cmd(
         help="frontheavy: samples per batch when the run lists none.")] = 720,
 ) -> None:
     """Plan queries per batch with the same total as each reference run (for --budget-plan)."""
-    from iml_tui.bench.stream_cli import budget_plan_command
+    from iml_tui.cli.stream_commands import budget_plan_command
     from iml_tui.config import parse_int_list
     from iml_tui.engine.budgets import PlanParams
 
@@ -95,6 +95,6 @@ def score_cmd(
     = None,
 ) -> None:
     """DCF, FNR, FPR, IMLM, % adapt and % target per stream run and pooled over runs."""
-    from iml_tui.bench.stream_cli import score_command
+    from iml_tui.cli.stream_commands import score_command
 
     score_command(runs or [], csv_, latex, compare)

@@ -1,2 +1,3 @@
-"""The bundled demo: corpus synthesisers (birds, spoken languages, live vs played-back speech) and
-the feature pools built from them on first use."""
+"""The bundled demo: where its corpora and models are, and the feature pools built from them on
+first use (:mod:`iml_tui.demo.assets`). The corpora are synthesised by ``demo_build/`` in the
+repository."""

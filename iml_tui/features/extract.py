@@ -59,8 +59,8 @@ from iml_tui.data.corpus import (
     read_split,
 )
 from iml_tui.data.store import ExtraDataset, PoolMeta, PoolWriter
-from iml_tui.engine.runner import ExecutorOptions, Task, run_tasks
 from iml_tui.errors import UserError
+from iml_tui.parallel.runner import ExecutorOptions, Task, run_tasks
 
 EXIT_SKIPPED = 3
 NORM_CHOICES = ("prepared", "checkpoint")
@@ -342,7 +342,7 @@ def extract_split(
 def _n_tasks(n_chunks: int, opts: ExecutorOptions) -> int:
     """How many Ray tasks share ``n_chunks`` chunks: four per CPU of the cluster (so a slow
     node does not hold the end), never more than the chunks."""
-    from iml_tui.engine.actors import ensure_ray
+    from iml_tui.parallel.actors import ensure_ray
 
     cpus = float(ensure_ray(opts.ray_address or None).cluster_resources().get("CPU", 1.0))
     per = max(1, int(cpus / max(opts.cpus_per_run, 1e-3)))

@@ -140,7 +140,7 @@ def test_feat_root_names_resolve_to_built_demo_features() -> None:
 ])
 def test_which_preset_a_stream_simulation_starts_from(monkeypatch: pytest.MonkeyPatch,
                                                       args: list[str], preset: str) -> None:
-    import iml_tui.bench.stream_cli as stream_cli
+    import iml_tui.cli.stream_commands as stream_cli
 
     seen: list[Path | None] = []
     monkeypatch.setattr(stream_cli, "run_stream_command",

@@ -32,8 +32,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("setuptools")
     root = tmp_path_factory.mktemp("wheel")
     src = root / "src"
-    shutil.copytree(REPO / "iml_tui", src / "iml_tui",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for pkg in ("iml_tui", "demo_build"):
+        shutil.copytree(REPO / pkg, src / pkg,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, src / name)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "-q"]
@@ -42,7 +43,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (wheel,) = (root / "dist").glob("iml_tui-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "iml_tui/presets/lid.yaml" in names and "iml_tui/tui/app.tcss" in names
-    assert not [n for n in names if n.startswith(("demo_data/", "models/", "tests/"))]
+    assert not [n for n in names if n.startswith(("demo_data/", "models/", "tests/", "demo_build/"))]
     site = root / "site"
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)],
                    check=True, cwd=root, capture_output=True)

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from iml_tui.data.dcase import n_clips, parse_annotation, prepare_dcase
-from iml_tui.demo.birds import (
+from demo_build.birds import (
     CALL_TYPES,
     EVENTS_CSV,
     EXTRA_TYPES,
@@ -25,6 +24,7 @@ from iml_tui.demo.birds import (
     fix_ogg_serial,
     plan_recording,
 )
+from iml_tui.data.dcase import n_clips, parse_annotation, prepare_dcase
 from iml_tui.errors import UserError
 
 TINY = BirdsConfig(
@@ -163,7 +163,7 @@ def test_annotated_calls_are_louder_in_their_band_than_around_them(corpus: Path)
 
 
 def test_rare_classes_survive_the_temporal_split() -> None:
-    from iml_tui.demo.birds import _al_split_counts
+    from demo_build.birds import _al_split_counts
 
     cfg = BirdsConfig()
     assert {s.classes[0] for s in cfg.validation} == set(CALL_TYPES)

@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from iml_tui.data.commonvoice import language_from_name, prepare_lid
-from iml_tui.demo import degrade
-from iml_tui.demo.lid import (
+from demo_build import degrade
+from demo_build.lid import (
     ENCODER,
     MANIFEST,
     LidConfig,
@@ -25,7 +24,8 @@ from iml_tui.demo.lid import (
     opus_bytes,
     sentence,
 )
-from iml_tui.demo.wordlists import LANGUAGE_NAMES, WORDS
+from demo_build.wordlists import LANGUAGE_NAMES, WORDS
+from iml_tui.data.commonvoice import language_from_name, prepare_lid
 
 SR = 16000
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,

@@ -14,9 +14,7 @@ import pytest
 import soundfile as sf
 from scipy import signal  # type: ignore[import-untyped]
 
-from iml_tui.data.corpus import read_split
-from iml_tui.data.vtd import prepare_vtd, read_segment_labels
-from iml_tui.demo.vtd_sessions import (
+from demo_build.vtd_sessions import (
     HOUSEHOLD_KINDS,
     ROOMS,
     SR,
@@ -32,6 +30,8 @@ from iml_tui.demo.vtd_sessions import (
     speech_activity,
     synth_music,
 )
+from iml_tui.data.corpus import read_split
+from iml_tui.data.vtd import prepare_vtd, read_segment_labels
 
 _NO_ESPEAK = shutil.which("espeak-ng") is None
 
@@ -119,7 +119,7 @@ def test_synth_music_is_seeded_tonal_and_rhythmic() -> None:
 
 @pytest.mark.parametrize("kind", HOUSEHOLD_KINDS)
 def test_household_sounds_are_finite_short_and_seeded(kind: str) -> None:
-    from iml_tui.demo.vtd_sessions import household_sound
+    from demo_build.vtd_sessions import household_sound
 
     a = household_sound(kind, np.random.default_rng(2), SR)
     b = household_sound(kind, np.random.default_rng(2), SR)
@@ -129,7 +129,7 @@ def test_household_sounds_are_finite_short_and_seeded(kind: str) -> None:
 
 
 def test_household_sound_rejects_unknown_kinds() -> None:
-    from iml_tui.demo.vtd_sessions import household_sound
+    from demo_build.vtd_sessions import household_sound
 
     with pytest.raises(ValueError, match="unknown household sound"):
         household_sound("vacuum", np.random.default_rng(0))
@@ -167,7 +167,7 @@ def test_fixed_serial_makes_ogg_bytes_reproducible() -> None:
 
 def test_room_impulse_responses_reach_the_nominal_rt60() -> None:
     pytest.importorskip("pyroomacoustics", reason="pyroomacoustics is not installed")
-    from iml_tui.demo.vtd_sessions import room_impulse_responses
+    from demo_build.vtd_sessions import room_impulse_responses
 
     room = ROOMS[1]
     near, far = room_impulse_responses(room, [(1.0, 1.0, 1.4), (3.2, 2.6, 1.5)],

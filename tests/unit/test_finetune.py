@@ -15,7 +15,7 @@ from audio_corpora import SL_CLASSES, make_dcase_dev
 from iml_tui.data.dcase import Event, prepare_dcase
 from iml_tui.errors import UserError
 from iml_tui.features import build_cnn14, get_encoder, save_checkpoint
-from iml_tui.features.finetune import (
+from iml_tui.training.finetune import (
     BEST_FILE,
     NEGATIVE,
     STATE_FILE,

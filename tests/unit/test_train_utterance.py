@@ -17,7 +17,7 @@ from lid_tones import LANGS, make_lid_tones, utterance
 from iml_tui.data.commonvoice import prepare_lid
 from iml_tui.errors import UserError
 from iml_tui.features import get_encoder
-from iml_tui.features.train_utterance import (
+from iml_tui.training.train_utterance import (
     LOG_FILE,
     STATE_FILE,
     UtteranceTrainConfig,

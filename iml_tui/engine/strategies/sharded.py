@@ -1,5 +1,5 @@
 """Exact selection over a pool held in K row shards (one worker each: in this process, a process
-each, or a Ray actor each; see :mod:`iml_tui.engine.actors`).
+each, or a Ray actor each; see :mod:`iml_tui.parallel.actors`).
 
 Shard k holds the contiguous rows [lo_k, hi_k) of the L2-normalised (N, D) array and, during a
 farthest-first traversal, its candidates' running min-distance bounds (``LazyTraversal``). Per pick
@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from iml_tui.engine.actors import ActorGroup, make_group
 from iml_tui.engine.strategies import INIT_RULE, STRATEGIES, initial_base
 from iml_tui.engine.strategies import farthest as _ft
 from iml_tui.engine.strategies.farthest import (
@@ -33,6 +32,7 @@ from iml_tui.engine.strategies.farthest import (
 from iml_tui.engine.strategies.mismatch import mismatch_walk
 from iml_tui.engine.strategies.random import random_pick
 from iml_tui.errors import UserError
+from iml_tui.parallel.actors import ActorGroup, make_group
 
 
 def shard_bounds(n: int, k: int) -> list[tuple[int, int]]:

@@ -1,6 +1,6 @@
 """A miniature Common Voice style spoken-language corpus spoken by espeak-ng.
 
-``python -m iml_tui.demo.lid --out demo_data/lid [--seed N]`` writes::
+``python -m demo_build.lid --out demo_data/lid [--seed N]`` writes::
 
     <out>/caucasus/{train,dev,test}/common_voice_<lang>_<NNNNNN>.ogg   hy tt cv ky sr ku
     <out>/africa/{train,dev,test}/common_voice_<lang>_<NNNNNN>.ogg     af am sw om tn
@@ -13,9 +13,9 @@ encoder corpus is for training an utterance-level language encoder and never sha
 with the pools (no two utterances of a language start with the same four words), and its voices
 come from another seed stream.
 
-Each utterance: a random 4-10 word sequence from :mod:`iml_tui.demo.wordlists` (about 1.5-4 s of
+Each utterance: a random 4-10 word sequence from :mod:`demo_build.wordlists` (about 1.5-4 s of
 speech), a random speaker (espeak-ng voice variant, rate, pitch, word gap), then degradations drawn
-independently of the language (:mod:`iml_tui.demo.degrade`): room reverberation, additive noise
+independently of the language (:mod:`demo_build.degrade`): room reverberation, additive noise
 (pink, brown, babble of all the languages, mains hum), a band-limited or telephone channel, a
 random level. Audio: 16 kHz mono Ogg Opus. Every utterance has its own seeded generator and the
 Ogg stream serial numbers are fixed, so the same seed gives byte-identical files (with the same
@@ -42,9 +42,9 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from iml_tui.demo import degrade
-from iml_tui.demo.speech import ESPEAK_SR, VARIANTS, Voice, require_espeak, speak
-from iml_tui.demo.wordlists import CASELESS, LANGUAGE_NAMES, words
+from demo_build import degrade
+from demo_build.speech import ESPEAK_SR, VARIANTS, Voice, require_espeak, speak
+from demo_build.wordlists import CASELESS, LANGUAGE_NAMES, words
 
 SR = 16000
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
@@ -457,7 +457,7 @@ def readme(cfg: LidConfig, build: LidBuild) -> str:
     lines = [
         "# Synthetic spoken-language corpus (Common Voice layout)",
         "",
-        "Made by `python -m iml_tui.demo.lid --out demo_data/lid "
+        "Made by `python -m demo_build.lid --out demo_data/lid "
         f"--seed {cfg.seed}` with {espeak_version()} (Debian package `espeak-ng`) and "
         f"libsndfile {sf.__libsndfile_version__}.",
         "Rebuilding with the same seed, espeak-ng and libopus gives byte-identical files.",
@@ -494,7 +494,7 @@ def readme(cfg: LidConfig, build: LidBuild) -> str:
         "## How an utterance is made",
         "",
         f"1. Text: {cfg.n_words[0]}-{cfg.n_words[1]} distinct random words from a list of "
-        "about 115-120 common words of the language (`iml_tui/demo/wordlists.py`), sometimes "
+        "about 115-120 common words of the language (`demo_build/wordlists.py`), sometimes "
         "commas, ending in a full stop, question or exclamation mark; the word count aims at "
         f"{cfg.speech_s[0]:g}-{cfg.speech_s[1]:g} s of speech.",
         f"2. Speaker, drawn per utterance: espeak-ng voice variant ({', '.join(VARIANTS)}), "
@@ -528,9 +528,9 @@ def readme(cfg: LidConfig, build: LidBuild) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m iml_tui.demo.lid``: build the corpus and print what was written."""
+    """``python -m demo_build.lid``: build the corpus and print what was written."""
     base = LidConfig()
-    parser = argparse.ArgumentParser(prog="python -m iml_tui.demo.lid",
+    parser = argparse.ArgumentParser(prog="python -m demo_build.lid",
                                      description="Build the synthetic spoken-language corpus.")
     parser.add_argument("--out", type=Path, default=Path("demo_data/lid"))
     parser.add_argument("--seed", type=int, default=base.seed)

@@ -47,7 +47,7 @@ import soundfile as sf
 import soxr
 from scipy import signal  # type: ignore[import-untyped]
 
-from iml_tui.demo.speech import ESPEAK_SR, VARIANTS, Voice, speak
+from demo_build.speech import ESPEAK_SR, VARIANTS, Voice, speak
 
 SR = 16000
 SEGMENT_SECONDS = 5.0
@@ -992,7 +992,7 @@ def readme_text(cfg: VtdConfig, results: dict[str, list[SessionResult]],
         "(16 kHz mono) and `<session>.csv` with one row per 5 s segment "
         "(`segment, start, label, live_seconds, content`; segment k covers [5k, 5k + 5) s).",
         "",
-        f"Rebuild: `python -m iml_tui.demo.vtd_sessions --out demo_data/vtd --seed {cfg.seed}` "
+        f"Rebuild: `python -m demo_build.vtd_sessions --out demo_data/vtd --seed {cfg.seed}` "
         "(needs espeak-ng and pyroomacoustics). Same seed, same bytes.",
         "",
         "## Environments",
@@ -1081,8 +1081,8 @@ def dir_size(path: Path) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m iml_tui.demo.vtd_sessions --out demo_data/vtd [--seed N]``."""
-    ap = argparse.ArgumentParser(prog="python -m iml_tui.demo.vtd_sessions",
+    """``python -m demo_build.vtd_sessions --out demo_data/vtd [--seed N]``."""
+    ap = argparse.ArgumentParser(prog="python -m demo_build.vtd_sessions",
                                  description="Synthesise the miniature VTD corpus.")
     ap.add_argument("--out", type=Path, default=Path("demo_data/vtd"))
     ap.add_argument("--seed", type=int, default=VtdConfig.seed)

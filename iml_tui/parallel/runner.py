@@ -23,8 +23,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from typing import Any
 
-from iml_tui.engine.actors import ensure_ray, note_no_ray, ray_get, ray_module
 from iml_tui.errors import UserError
+from iml_tui.parallel.actors import ensure_ray, note_no_ray, ray_get, ray_module
 
 EXECUTORS = ("local", "ray")
 POLL_S = 0.2
