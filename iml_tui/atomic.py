@@ -81,3 +81,25 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     buf = io.BytesIO()
     torch.save(obj, buf)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def atomic_save_npy(path: str | Path, array: Any) -> Path:
+    """``np.save`` of ``array`` to ``path`` durably (no pickles)."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array), allow_pickle=False)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def atomic_save_npz(path: str | Path, **arrays: Any) -> Path:
+    """``np.savez`` of ``arrays`` to ``path`` durably (no pickles)."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez(buf, allow_pickle=False, **arrays)
+    return atomic_write_bytes(path, buf.getvalue())

@@ -20,8 +20,8 @@ one split folder.
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from iml_tui.atomic import atomic_write_text
+from iml_tui.atomic import atomic_save_npy, atomic_write_text
 from iml_tui.errors import UserError
 
 MANIFEST = "manifest.json"
@@ -101,24 +101,18 @@ def write_split(folder: str | Path, info: SplitInfo, rows: Sequence[ClipRow],
         raise ValueError(f"labels {lab.shape} do not match {len(rows)} clips, T={info.frames}, "
                          f"C={len(info.class_list)}")
     (folder / SPLIT_FILE).unlink(missing_ok=True)
-    tmp = folder / (CLIPS_FILE + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(CLIP_COLUMNS)
-        for r in rows:
-            w.writerow([r.id, r.audio, _num(r.offset),
-                        "" if r.duration is None else _num(r.duration)])
-    tmp.replace(folder / CLIPS_FILE)
-    with open(folder / (LABELS_FILE + ".tmp"), "wb") as f:
-        np.save(f, lab.astype(np.uint8))
-    os.replace(folder / (LABELS_FILE + ".tmp"), folder / LABELS_FILE)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(CLIP_COLUMNS)
+    for r in rows:
+        w.writerow([r.id, r.audio, _num(r.offset), "" if r.duration is None else _num(r.duration)])
+    atomic_write_text(folder / CLIPS_FILE, buf.getvalue())
+    atomic_save_npy(folder / LABELS_FILE, lab.astype(np.uint8))
     if known is not None:
         mask = np.asarray(known, dtype=bool)
         if mask.shape != (len(rows),):
             raise ValueError(f"known {mask.shape} does not match {len(rows)} clips")
-        with open(folder / (KNOWN_FILE + ".tmp"), "wb") as f:
-            np.save(f, mask)
-        os.replace(folder / (KNOWN_FILE + ".tmp"), folder / KNOWN_FILE)
+        atomic_save_npy(folder / KNOWN_FILE, mask)
     else:
         (folder / KNOWN_FILE).unlink(missing_ok=True)
     write_json(folder / SPLIT_FILE, {"format": FORMAT_VERSION, **asdict(info), "n": len(rows)})

@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 
+from iml_tui.atomic import atomic_save_npy, atomic_write_text
 from iml_tui.errors import UserError
 
 OrderKind = Literal["random", "cluster"]
@@ -133,10 +134,8 @@ def write_order(path: str | Path, order: np.ndarray) -> Path:
     p = Path(path)
     o = np.asarray(order, dtype=np.int64).ravel()
     if p.suffix == ".npy":
-        np.save(p, o)
-    else:
-        p.write_text("".join(f"{i}\n" for i in o.tolist()))
-    return p
+        return atomic_save_npy(p, o)
+    return atomic_write_text(p, "".join(f"{i}\n" for i in o.tolist()))
 
 
 def read_order(path: str | Path, n: int | None = None) -> np.ndarray:

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from iml_tui.atomic import atomic_write_bytes, atomic_write_text
+from iml_tui.atomic import atomic_save_npy, atomic_save_npz, atomic_write_text
 from iml_tui.audio import io as audio_io
 from iml_tui.data.detection_tables import write_audacity, write_raven
 from iml_tui.data.recordings import audio_files, n_clips
@@ -216,10 +216,7 @@ def _score_recording(path: Path, enc: Any, model: FrameMLP, clip: float, hop: fl
             probs.append(predict_frames(model, emb, "cpu"))
             on_clip(duration * min(part_hi, lo + batch) / len(offsets))
         block = np.concatenate(probs, axis=0)
-        parts.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        np.save(buf, block)
-        atomic_write_bytes(part_file, buf.getvalue())
+        atomic_save_npy(part_file, block)
         out.append(block)
     return np.concatenate(out, axis=0), offsets, duration
 
@@ -323,9 +320,8 @@ def detect_recordings(
             if spans is None:
                 spans = _frame_spans(store, clip, t)
             grid, step = stitch_spans(list(probs), offsets, spans, duration)
-            buf = io.BytesIO()
-            np.savez(buf, grid=grid, step=np.float64(step), duration=np.float64(duration))
-            atomic_write_bytes(cache, buf.getvalue())
+            atomic_save_npz(cache, grid=grid, step=np.float64(step),
+                            duration=np.float64(duration))
             shutil.rmtree(_parts_dir(cache), ignore_errors=True)
         done[0] += dur
         if progress is not None:

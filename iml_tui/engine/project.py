@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from iml_tui.atomic import atomic_write_text
 from iml_tui.config import PAPER_BUDGETS, StreamConfig, config_from_mapping
 from iml_tui.engine.journal import Journal
 from iml_tui.engine.strategies import STRATEGIES
@@ -174,9 +175,7 @@ class Project:
         d.mkdir(parents=True, exist_ok=True)
         (d / MODELS_DIR).mkdir(exist_ok=True)
         text = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, text)
         return cls(d, cfg)
 
 

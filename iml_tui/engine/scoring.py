@@ -17,6 +17,7 @@ Definitions used everywhere in this project:
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from iml_tui.atomic import atomic_write_text
 from iml_tui.errors import UserError
 
 SCORE_COLUMNS: tuple[str, ...] = (
@@ -302,12 +304,12 @@ def write_scores(path: str | Path, rows: Sequence[ScoreRow]) -> Path:
         header.append(OPTIONAL_COLUMN)
     for r in rows:
         header.extend(k for k in r.extra if k not in header)
-    with p.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=header, restval="")
-        writer.writeheader()
-        for r in rows:
-            writer.writerow(r.as_dict())
-    return p
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=header, restval="", lineterminator="\r\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(r.as_dict())
+    return atomic_write_text(p, buf.getvalue())
 
 
 def read_scores(path: str | Path) -> list[ScoreRow]:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from iml_tui.atomic import atomic_write_bytes
+from iml_tui.atomic import atomic_save_npz, atomic_write_bytes
 from iml_tui.audio import io as audio_io
 from iml_tui.data.corpus import (
     CLIPS_FILE,
@@ -442,9 +441,7 @@ def _encode_chunk(split: Split, rows: Sequence[ClipRow], start: int, enc: Any, p
         skipped_files=np.asarray(bad_files, dtype=str),
         skipped_reasons=np.asarray(bad_reasons, dtype=str),
     )
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, allow_pickle=False, **saved)
-    os.replace(tmp, path)
+    atomic_save_npz(path, **saved)
 
 
 _EXTRA_PREFIX = "extra__"

@@ -40,7 +40,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -53,6 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from iml_tui.atomic import atomic_torch_save, atomic_write_text
 from iml_tui.audio import io as audio_io
 from iml_tui.audio.spectrogram import MelConfig
 from iml_tui.data.corpus import ClipRow, Split, is_split, read_split
@@ -449,9 +449,7 @@ def _origin(checkpoint: Path | None, cfg: FinetuneConfig) -> str:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    torch.save(obj, str(tmp))
-    os.replace(tmp, path)
+    atomic_torch_save(obj, path)
 
 
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -582,7 +580,7 @@ def finetune_encoder(
                     "best_map": best_map, "best_epoch": best_epoch,
                     "config": json.dumps(asdict(cfg)),
                 }, state_path)
-                (out / HISTORY_FILE).write_text(json.dumps(
+                atomic_write_text(out / HISTORY_FILE, json.dumps(
                     {"class_list": td.class_list, "origin": origin, "config": asdict(cfg),
                      "epochs": [asdict(h) for h in history]}, indent=1) + "\n")
                 if on_epoch is not None:

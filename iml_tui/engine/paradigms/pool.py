@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from iml_tui.atomic import atomic_torch_save, atomic_write_text
+from iml_tui.atomic import atomic_save_npy, atomic_torch_save, atomic_write_text
 from iml_tui.data.store import PoolStore
 from iml_tui.engine import metrics
 from iml_tui.engine.pool_round import PROB_RULES, pick_round, round_rng
@@ -305,7 +305,7 @@ class PoolRun:
         atomic_write_text(rdir / "selected.txt", "".join(f"{int(i)}\n" for i in new))
         atomic_torch_save(state_dict, rdir / "classifier.pt")
         if probs is not None:
-            np.save(rdir / "train_probs.npy", probs)
+            atomic_save_npy(rdir / "train_probs.npy", probs)
         state = {"record": dataclasses.asdict(record), "labeled": [int(i) for i in labeled]}
         # state.json last: its presence marks the round as finished
         atomic_write_text(rdir / "state.json", json.dumps(state))

@@ -790,8 +790,7 @@ class StreamRun:
     # -- outputs --
     def _save_batch(self, model: CompClassModel, rng: np.random.Generator,
                     budget: QueryBudget, st: _State) -> None:
-        write_scores(self.dir / "scores.csv.tmp", st.rows)
-        (self.dir / "scores.csv.tmp").replace(self.dir / "scores.csv")
+        write_scores(self.dir / "scores.csv", st.rows)
         atomic_write_text(self.dir / "batches.csv", _csv_text(
             ["pass", "n", "n_target", "group", "group_name", "n_q", "al_method"], st.batch_info))
         atomic_write_text(self.dir / "timings.csv", _timings_csv(st.timings))

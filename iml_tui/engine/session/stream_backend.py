@@ -126,8 +126,7 @@ class StreamBackend:
 
             out = self.project.dir / "stream"
             out.mkdir(parents=True, exist_ok=True)
-            write_scores(out / "scores.csv.tmp", st.rows)
-            (out / "scores.csv.tmp").replace(out / "scores.csv")
+            write_scores(out / "scores.csv", st.rows)
 
     def model_event(self, result: RetrainResult) -> NewEvent:
         return NewEvent("model_trained", model_version=result.version, round=result.round,

@@ -11,14 +11,13 @@ distances only for the items that reach the top, and reads only their rows of th
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from iml_tui.atomic import atomic_save_npz
 from iml_tui.engine.strategies.farthest import IntArray, as_embeddings, first_pass, traverse_bounds
 
 
@@ -62,16 +61,8 @@ def load_state(path: str | Path, key: str, n_pool: int) -> FtState | None:
 
 def save_state(path: str | Path, state: FtState) -> None:
     """Write ``state`` atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, centres=state.centres, bound=state.bound, seen=state.seen,
-                     key=np.asarray(state.key))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_save_npz(path, centres=state.centres, bound=state.bound, seen=state.seen,
+                    key=np.asarray(state.key))
 
 
 def state_usable(state: FtState | None, key: str, labeled: npt.ArrayLike) -> bool:
