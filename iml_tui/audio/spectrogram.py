@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from iml_tui.audio.framing import frames
+
 __all__ = [
     "PANNS_32K",
     "LogMel",
@@ -278,15 +280,15 @@ def log_mel(
         x = np.pad(x, (0, config.min_samples - x.shape[0]))
     pad = n_fft // 2
     xp = np.pad(x, (pad, pad), mode="reflect")
-    frames = 1 + (xp.shape[0] - n_fft) // hop_length
+    view = frames(xp, n_fft, hop_length)
+    n = view.shape[0]
     window = _window(config)
     fb = mel_filterbank(sr, n_fft, n_mels, fmin, f_hi).astype(np.float64).T
-    out = np.empty((frames, n_mels), dtype=np.float64)
+    out = np.empty((n, n_mels), dtype=np.float64)
     block = 2048
-    for b0 in range(0, frames, block):
-        b1 = min(frames, b0 + block)
-        idx = (np.arange(b0, b1) * hop_length)[:, None] + np.arange(n_fft)[None, :]
-        spec = np.fft.rfft(xp[idx] * window, axis=1)
+    for b0 in range(0, n, block):
+        b1 = min(n, b0 + block)
+        spec = np.fft.rfft(view[b0:b1] * window, axis=1)
         out[b0:b1] = (spec.real**2 + spec.imag**2) @ fb
     db = 10.0 * np.log10(np.maximum(out, config.amin)) - 10.0 * math.log10(
         max(config.amin, config.ref)

@@ -30,6 +30,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from iml_tui.audio.framing import frames
 from iml_tui.tui.widgets import graphics
 
 LEVELS = 24
@@ -413,9 +414,7 @@ def display_log_mel(x: np.ndarray, sr: int, n_mels: int = 64,
     if x.size < n_fft:
         x = np.pad(x, (0, n_fft - x.size))
     hop = max(round(sr * 0.005), math.ceil(x.size / max_frames), 1)
-    n = 1 + (x.size - n_fft) // hop
-    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop][:n]
-    spec = np.fft.rfft(frames * window, axis=1)
+    spec = np.fft.rfft(frames(x, n_fft, hop) * window, axis=1)
     power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
     mel = power @ bank
     return 10.0 * np.log10(np.maximum(mel, 1e-10)), band_hz
