@@ -124,8 +124,11 @@ class BackgroundRetraining:
 
 
 async def time_presses(project: Path, clips: Path, presses: int, warmup: int,
-                       size: tuple[int, int]) -> list[float]:
+                       size: tuple[int, int], idle_ok: bool = False) -> list[float]:
     """Seconds from each Enter to the next item drawn, over ``presses`` answers.
+
+    ``idle_ok``: an empty screen (the queue waits for a model) also ends a press's time, and
+    the next press waits for an item (round boundaries without bridging would show this).
 
     Keys go in through the driver, as a terminal's would (``Pilot.press`` is not used: it waits
     until the process looks idle, which a busy training thread never lets it be).
@@ -158,6 +161,9 @@ async def time_presses(project: Path, clips: Path, presses: int, warmup: int,
         async with app.run_test(size=size, message_hook=hook):
             await asyncio.wait_for(shown.wait(), 120)
             for i in range(warmup + presses):
+                while idle_ok and app.main.current is None:
+                    shown.clear()
+                    await asyncio.wait_for(shown.wait(), 600)
                 if app.main.current is None:
                     raise RuntimeError("the queue ran out: raise the first budget")
                 digit = str(1 + i % 3)
@@ -196,7 +202,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     pools, audio = prepare(args.work, args.n_train, args.t, args.d)
     results: dict[str, Any] = {}
-    for setting in ("idle", "retraining"):
+    for setting in args.settings:
+        if setting.startswith("boundary"):
+            results[setting] = boundary(args, pools, audio, bridge=setting == "boundary")
+            r = results[setting]
+            print(f"{setting:>10}: p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  "
+                  f"max {r['max_ms']:6.1f} ms  (n={r['n']} round boundaries)")
+            continue
         project = args.work / f"project_{setting}_{os.getpid()}_{int(time.time())}"
         open_or_create(project, {"task": "bioacoustic", "pool_dir": str(pools),
                                  "strategy": "mfft",
@@ -222,6 +234,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def boundary(args: argparse.Namespace, pools: Path, audio: Path, bridge: bool = True
+             ) -> dict[str, Any]:
+    """Key press to next item at the end of each round (rounds of ``--round-size``): the press
+    that answers a round's last item starts its model's training, and the next round's first
+    item is picked by the current model meanwhile. ``bridge=False`` (setting
+    ``boundary-wait``): the screen waits for the new model instead, for comparison."""
+    from iml_tui.engine.project import open_or_create
+    from iml_tui.engine.session import Session
+
+    real_bridge = Session.bridge
+    if not bridge:
+        Session.bridge = lambda self: 0  # type: ignore[method-assign]
+
+    size, rounds = args.round_size, args.rounds
+    project = args.work / f"project_boundary_{os.getpid()}_{int(time.time())}"
+    open_or_create(project, {"task": "bioacoustic", "pool_dir": str(pools), "strategy": "mfft",
+                             "budgets": [size * (k + 1) for k in range(rounds + 1)],
+                             "audio_root": str(audio), "max_epochs": args.max_epochs})
+    t0 = time.perf_counter()
+    times = asyncio.run(time_presses(project, args.work / "clips", size * rounds, 0,
+                                     args.size, idle_ok=True))
+    at_boundary = [t for i, t in enumerate(times) if (i + 1) % size == 0]
+    Session.bridge = real_bridge  # type: ignore[method-assign]
+    return {**summary(at_boundary), "all_presses": summary(times), "round_size": size,
+            "max_epochs": args.max_epochs, "wall_s": time.perf_counter() - t0,
+            "load_average_after": list(os.getloadavg())}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -232,6 +272,11 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--size", type=lambda s: tuple(int(v) for v in s.split("x")),
                     default=(120, 36), help="terminal WxH")
+    ap.add_argument("--settings", nargs="+", default=["idle", "retraining", "boundary"],
+                    choices=["idle", "retraining", "boundary", "boundary-wait"])
+    ap.add_argument("--round-size", type=int, default=10, help="boundary: clips per round")
+    ap.add_argument("--rounds", type=int, default=6, help="boundary: rounds timed")
+    ap.add_argument("--max-epochs", type=int, default=200, help="boundary: per training")
     ap.add_argument("--work", type=Path, default=HERE / "results" / "tui_work")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "tui.json")
     args = ap.parse_args()

@@ -165,6 +165,10 @@ class Bridge:
         """A training job with a snapshot of the labels (cheap), or None."""
         return self.session.start_retrain()
 
+    def fill_while_training(self) -> bool:
+        """Queue items to ask while the model trains (pool rounds); whether any were queued."""
+        return self.session.bridge() > 0
+
     def swap(self, result: object) -> tuple[bool, str]:
         """Install ``result`` atomically; (installed, the error when training failed)."""
         ok = bool(self.session.swap_model(result))

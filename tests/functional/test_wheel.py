@@ -43,7 +43,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (wheel,) = (root / "dist").glob("iml_tui-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "iml_tui/presets/lid.yaml" in names and "iml_tui/tui/app.tcss" in names
-    assert not [n for n in names if n.startswith(("demo_data/", "models/", "tests/", "demo_build/"))]
+    outside = ("demo_data/", "models/", "tests/", "demo_build/")
+    assert not [n for n in names if n.startswith(outside)]
     site = root / "site"
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)],
                    check=True, cwd=root, capture_output=True)

@@ -196,3 +196,36 @@ async def test_a_pool_without_valid_set_is_scored_from_the_labels(tmp_path: Path
             assert session.model_status().version == 1
             status = str(app.main.query_one(ModelStatus).render())
             assert "estimated from 4 labels" in status and "valid mAP" not in status
+
+
+async def test_no_wait_at_a_round_boundary(tmp_path: Path) -> None:
+    project = make_pool_project(tmp_path)
+    shown: list[tuple[int, str | None]] = []
+
+    def hook(message: Message) -> None:
+        if isinstance(message, ItemShown):
+            shown.append((message.seq, message.item_id))
+
+    with Session.open(project, annotator="ana") as session:
+        app = make_app(session, RecordingPlayer(), cursor=False)
+        async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+            await pilot.pause()
+            for _ in range(4):
+                await pilot.press("1", "enter")
+            await pilot.pause()
+            fifth = dict(shown).get(5)
+            assert fifth is not None  # the first item of round 2 showed without a model
+            await wait_for_item(app, pilot)
+            await app.workers.wait_for_complete()
+            for _ in range(2):
+                await pilot.press("2", "enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+    with Journal(project / "journal.sqlite") as journal:
+        bridged = [e for e in journal.events(0, kinds=["selected"]) if e.payload.get("bridge")]
+        labelled = [e for e in journal.events(0, kinds=["labelled"])]
+    assert len(bridged) == 4 and all(e.round == 1 for e in bridged)
+    assert fifth == bridged[0].item_id
+    assert bridged[0].payload["why"].startswith("while the next model trains")
+    items = [e.item for e in labelled]
+    assert len(items) == len(set(items)) == 6  # nothing asked twice across the re-rank

@@ -172,6 +172,9 @@ class FakeSession:
     def retrain_due(self) -> bool:
         return self.pending is None and len(self.answers) - self.trained_at >= self.every
 
+    def bridge(self) -> int:
+        return 0
+
     def start_retrain(self) -> FakeJob:
         self.pending = self.version + 1
         self.trained_at = len(self.answers)

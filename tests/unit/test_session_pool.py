@@ -125,6 +125,29 @@ def test_rounds_retrain_in_a_thread_and_rerank(tmp_path: Path, pool: Path) -> No
     assert curve.metric == "valid mAP" and [p[0] for p in curve.points] == [4, 5]
 
 
+def test_the_next_round_is_bridged_while_the_model_trains(tmp_path: Path, pool: Path) -> None:
+    s = _open(tmp_path, pool, strategy="mfft", budgets=[4, 8, 12])
+    assert answer_with_oracle(s, limit=4) == 4 and s.retrain_now()
+    assert answer_with_oracle(s, limit=4) == 4 and s.retrain_due()
+    job = s.start_retrain()  # snapshot: 8 labels, round 2 (4 more) to pick
+    assert s.bridge() == 4 and s.bridge() == 0
+    first = s.next_item()
+    assert first is not None and first.round == 2 and first.model_version == 1
+    assert first.why.startswith("while the next model trains") and first.clip_probs is not None
+    for _ in range(3):  # three of the four bridged items answered while it trains
+        item = s.next_item()
+        assert item is not None
+        s.submit(item, s.truth(item))
+    assert s.swap_model(job.run())
+    # the new model's queue left out what was answered and fills only the round's budget
+    rest = [s.next_item()]
+    assert rest[0] is not None and rest[0].model_version == 2
+    s.submit(rest[0], s.truth(rest[0]))
+    assert s.next_item() is None and s.progress().labelled == 12
+    answered = [e.item for e in s._fold.labelled()]
+    assert len(answered) == len(set(answered)) == 12
+
+
 def test_full_run_is_done(tmp_path: Path, pool: Path) -> None:
     s = _open(tmp_path, pool, strategy="ft")
     assert answer_with_oracle(s) == 12

@@ -98,6 +98,14 @@ class SessionBackend(Protocol):
 
     def model_event(self, result: RetrainResult) -> NewEvent: ...
 
+    def bridge_events(self, fold: Fold) -> list[NewEvent]:
+        """Items to ask while a model trains at a round boundary ([]: the face waits)."""
+        ...
+
+    def fit_queue(self, result: RetrainResult, fold: Fold) -> list[NewEvent]:
+        """``result``'s queue adjusted to the answers given while it trained."""
+        ...
+
     def install_result(self, result: RetrainResult, ev: Event) -> None: ...
 
     def load(self, ev: Event) -> None:

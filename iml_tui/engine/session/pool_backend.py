@@ -64,6 +64,7 @@ class PoolBackend:
         self._valid: tuple[np.ndarray, np.ndarray] | None = None
         self._valid_lock = threading.Lock()
         self._item_cache: dict[int, tuple[int, np.ndarray]] = {}
+        self._pool_probs: tuple[int, np.ndarray] | None = None
         self._truth: np.ndarray | None = None
 
     @property
@@ -334,6 +335,7 @@ class PoolBackend:
             return RetrainResult("pool", base, version, status_key, scores=scores,
                                  n_labelled=int(lab.size), file=path, queue=queue, state=model,
                                  round=round_, info={"threshold": float(thr),
+                                                     "pool_probs": probs,
                                                      "labels_key": labels_key,
                                                      "no_more": n > 0 and not queue})
         return work
@@ -349,6 +351,57 @@ class PoolBackend:
 
     def install_result(self, result: RetrainResult, ev: Event) -> None:
         self.install(result.state, ev)
+        probs = result.info.get("pool_probs")
+        if probs is not None:
+            self._pool_probs = (self.version, probs)
+
+    def pool_probs(self) -> np.ndarray | None:
+        """(N, C) clip probabilities of the installed model over the pool (None: no model)."""
+        if self.model is None:
+            return None
+        if self._pool_probs is None or self._pool_probs[0] != self.version:
+            probs = np.zeros((self.n, len(self.class_list)), np.float32)
+            for start, block in self.store.iter_blocks():
+                probs[start:start + block.shape[0]] = predict_frames(self.model, block,
+                                                                     "cpu").max(axis=1)
+            self._pool_probs = (self.version, probs)
+        return self._pool_probs[1]
+
+    def bridge_events(self, fold: Fold) -> list[NewEvent]:
+        """While a model trains at a round boundary: the next round picked by the installed model
+        (or the strategy's first-round rule before any), so the annotator never waits. The new
+        model re-ranks what is still unanswered when it arrives (:meth:`fit_queue`)."""
+        if fold.unanswered() or self.done(fold):
+            return []
+        labelled = fold.labelled()
+        r = next_round(self.cfg.budgets, len(labelled))
+        if r is None:
+            return []
+        lab, y = self.targets(labelled)
+        now, lease = time.time(), self.cfg.lease_seconds
+        held = {int(c.item or 0) for c in fold.claims.values()
+                if fold.claim_active(c) and now - c.ts < lease}
+        n = self.cfg.budgets[r] - len(labelled) - len(held)
+        if n <= 0:
+            return []
+        probs = self.pool_probs() if self.cfg.strategy in ("mp", "mfft") else None
+        rng = np.random.default_rng([self.cfg.seed, r, self.version, 1])
+        picks, rule = self.choose(n, lab, y, fold.skipped() | held, probs, self.threshold, rng)
+        events = self.queue_events(picks, rule, lab, y, probs, self.threshold, max(fold.gen, 0),
+                                   r)
+        for e in events:
+            e.payload["bridge"] = True
+            e.payload["why"] = "while the next model trains: " + str(e.payload["why"])
+        return events
+
+    def fit_queue(self, result: RetrainResult, fold: Fold) -> list[NewEvent]:
+        """A finished model's queue as it stands now: items answered while it trained left out,
+        and no more than the round's budget still allows."""
+        answered = set(fold.current)
+        queue = [e for e in result.queue if int(e.item or 0) not in answered]
+        left = self.cfg.budgets[min(result.round, len(self.cfg.budgets) - 1)] \
+            - len(fold.labelled())
+        return queue[:max(0, left)]
 
     # -- what the screen shows --
     def probs_of(self, item: int) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -332,7 +332,8 @@ class Session:
             self._sync()
             stale = self.engine.version != result.base_version or self._key() != result.key
             if not stale:
-                ids = self.journal.append(self.engine.model_event(result), *result.queue)
+                ids = self.journal.append(self.engine.model_event(result),
+                                          *self.engine.fit_queue(result, self._fold))
         if not ids:
             if result.file is not None:
                 result.file.unlink(missing_ok=True)
@@ -344,6 +345,19 @@ class Session:
         self.engine.install_result(result, ev)
         self._sync()
         return True
+
+    def bridge(self) -> int:
+        """At a round boundary, while the model trains: queue the next round as the installed
+        model (or the first-round rule) picks it, so the next item shows at once; the new model
+        re-ranks the rest when it is swapped in. Returns the items queued (0: nothing to do)."""
+        self._sync()
+        with self._writing():
+            self._sync()
+            events = self.engine.bridge_events(self._fold)
+            if events:
+                self.journal.append(*events)
+        self._sync()
+        return len(events)
 
     def retrain_now(self, progress_cb: ProgressCb | None = None) -> bool:
         """start_retrain + run + swap_model on this thread; True when a model was installed."""

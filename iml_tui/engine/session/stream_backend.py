@@ -215,6 +215,13 @@ class StreamBackend:
     def opening_events(self, journal: Journal) -> list[NewEvent]:
         return []
 
+    def bridge_events(self, fold: Fold) -> list[NewEvent]:
+        """Nothing: the next question depends on the fit (SPEC B.5), so the stream waits."""
+        return []
+
+    def fit_queue(self, result: RetrainResult, fold: Fold) -> list[NewEvent]:
+        return list(result.queue)
+
     def job_work(self, fold: Fold, status_key: str) -> Callable[[ProgressCb, CancelFn],
                                                                   RetrainResult]:
         from iml_tui.engine.paradigms.stream import build_model

@@ -285,6 +285,8 @@ class MainScreen(Screen[None]):
                                       self.model_view.score_name, 0.0, "starting",
                                       "", self.model_view.curve))
         self.retrain(job)
+        if self.bridge.fill_while_training() and self.current is None:
+            self.show_next()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="retrain",
           name="retrain")
