@@ -127,8 +127,8 @@ async def time_presses(project: Path, clips: Path, presses: int, warmup: int,
                        size: tuple[int, int], idle_ok: bool = False) -> list[float]:
     """Seconds from each Enter to the next item drawn, over ``presses`` answers.
 
-    ``idle_ok``: an empty screen (the queue waits for a model) also ends a press's time, and
-    the next press waits for an item (round boundaries without bridging would show this).
+    ``idle_ok``: when the screen shows no item (the queue waits for a model), the press's time
+    runs on until an item is drawn (round boundaries without bridging wait so).
 
     Keys go in through the driver, as a terminal's would (``Pilot.press`` is not used: it waits
     until the process looks idle, which a busy training thread never lets it be).
@@ -161,9 +161,6 @@ async def time_presses(project: Path, clips: Path, presses: int, warmup: int,
         async with app.run_test(size=size, message_hook=hook):
             await asyncio.wait_for(shown.wait(), 120)
             for i in range(warmup + presses):
-                while idle_ok and app.main.current is None:
-                    shown.clear()
-                    await asyncio.wait_for(shown.wait(), 600)
                 if app.main.current is None:
                     raise RuntimeError("the queue ran out: raise the first budget")
                 digit = str(1 + i % 3)
@@ -173,6 +170,9 @@ async def time_presses(project: Path, clips: Path, presses: int, warmup: int,
                 t0 = time.perf_counter()
                 key("enter", "\r")
                 await asyncio.wait_for(shown.wait(), 60)
+                while idle_ok and app.main.current is None:  # until an item is on screen
+                    shown.clear()
+                    await asyncio.wait_for(shown.wait(), 600)
                 if i >= warmup:
                     times.append(time.perf_counter() - t0)
                 await asyncio.sleep(0.03)

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from iml_tui.data.dcase import TRAIN_CLASSES_CSV, VALID_CLASSES_CSV, split_cuts
+from iml_tui.data.dcase import TRAIN_CLASSES_CSV, VALID_CLASSES_CSV, split_cuts_demo
 from iml_tui.errors import UserError
 
 SR = 22050
@@ -600,10 +600,11 @@ def _label(rng: np.random.Generator, cfg: BirdsConfig, kind: str, t: float, p: P
 
 
 def _al_split_counts(events: Sequence[SoundEvent], seconds: float) -> list[int]:
-    """POS events inside each piece of the importer's 70 / 15 / 15 temporal split; all zero when
-    a cut crosses a POS event or a piece is shorter than min(10 s, 10 % of the recording)."""
+    """POS events inside each piece of a 70 / 15 / 15 temporal split by the demo recipe's rule
+    (:func:`~iml_tui.data.dcase.split_cuts_demo`, not the importer's); all zero when a cut
+    crosses a POS event or a piece is shorter than min(10 s, 10 % of the recording)."""
     pos = [(e.t0, e.t1) for e in events if e.label == "POS"]
-    cuts = [0.0, *split_cuts(pos, seconds, (0.70, 0.85)), seconds]
+    cuts = [0.0, *split_cuts_demo(pos, seconds, (0.70, 0.85)), seconds]
     short = min(10.0, 0.1 * seconds)
     if any(b - a < short for a, b in itertools.pairwise(cuts)):
         return [0, 0, 0]
@@ -613,9 +614,9 @@ def _al_split_counts(events: Sequence[SoundEvent], seconds: float) -> list[int]:
 
 
 def _sl_split_counts(events: Sequence[SoundEvent], seconds: float, kind: str) -> list[int]:
-    """POS events of ``kind`` inside each piece of the importer's 80 / 20 SL split."""
+    """POS events of ``kind`` inside each piece of an 80 / 20 split by the demo recipe's rule."""
     pos = [(e.t0, e.t1) for e in events if e.label == "POS"]
-    cut = split_cuts(pos, seconds, (0.80,))[0]
+    cut = split_cuts_demo(pos, seconds, (0.80,))[0]
     mine = [(e.t0, e.t1) for e in events if e.label == "POS" and e.kind == kind]
     return [sum(1 for _, e in mine if e <= cut), sum(1 for s, _ in mine if s >= cut)]
 
@@ -661,10 +662,11 @@ def plan_recording(cfg: BirdsConfig, part: str, index: int) -> RecordingPlan:
     """The schedule of recording ``index`` of ``part`` (Validation_Set / Training_Set).
 
     Recordings of a rare class are redrawn until their POS count lies in ``spec.events`` and
-    each piece of the importer's 70 / 15 / 15 split holds POS calls: at least half the minimum
-    count in train, one in valid and two in test (after 250 draws: one in each). Recordings of
-    several classes are redrawn (up to 200 times) until both sides of the importer's 80 / 20
-    SL split hold a POS call of each class.
+    each piece of a 70 / 15 / 15 split holds POS calls: at least half the minimum count in
+    train, one in valid and two in test (after 250 draws: one in each). Recordings of several
+    classes are redrawn (up to 200 times) until both sides of an 80 / 20 SL split hold a POS
+    call of each class. Both splits use the demo recipe's rule
+    (:func:`~iml_tui.data.dcase.split_cuts_demo`), which the bundled corpus was drawn with.
     """
     spec = (cfg.validation if part == VALIDATION else cfg.training)[index]
     seq_plan, _, _ = _streams(cfg.seed, part, index)

@@ -3,30 +3,38 @@ VTD), with the hand-checked facts the tests assert.
 
 DCASE development set (``make_dcase_dev``), times in seconds:
 
-Validation_Set (AL; 7-class SPEC order keeps Mosquito, Red_Deer, Meerkat_alarm_call):
+Validation_Set (AL; 7-class SPEC order keeps Mosquito, Red_Deer, Meerkat_alarm_call). Cuts by
+SPEC D.1: cum = cumulative POS duration in time order, gap = ratio x total, S = events with
+cum < gap; |S| >= 2: cut = (end of the one before the last of S + start of the last of S) / 2.
 - ``HB/HB-one.wav`` 16 kHz mono, 40 s, Mosquito. POS (2,4) (6,7) (10,12) (11,13) (20,21) (26,28)
-  (35,36): durations 2 1 2 2 1 2 1 = 11, shares .18 .27 .45 .64 .73 .91 1 -> 70 % reached at
-  (20,21): cut = (21 + 26) / 2 = 23.5; 85 % at (26,28): cut = (28 + 35) / 2 = 31.5. UNK (23,24)
-  crosses the first cut. Pieces 23.5 / 8 / 8.5 s -> 4 / 1 / 1 clips.
-- ``ME/ME1.wav`` 48 kHz, 2 channels (channel 1 silent), 25 s, Meerkat_alarm_call. POS (1,8) (7,8.5)
-  (12,13) (20,20.5): 7 1.5 1 .5 = 10, shares .7 .85 .95 1 -> cut (8 + 7) / 2 = 7.5 (both first
-  events cross it), cut (8.5 + 12) / 2 = 10.25. UNK (15,16) in the test piece. Pieces 7.5 / 2.75 /
-  14.75 s -> 1 / 1 / 2 clips; (20,20.5) -> test (9.75,10.25) crosses the clip edge at 10 s.
+  (35,36): durations 2 1 2 2 1 2 1 = 11, cum 2 3 5 7 8 10 11. 70 %: gap 7.7, S = the first four:
+  slot [12, 11] (overlapping events), cut 11.5 (inside (10,12) and (11,13)). 85 %: gap 9.35, S =
+  the first five: cut (13 + 20) / 2 = 16.5. UNK (23,24) in the test piece. Pieces 11.5 / 5 / 23.5 s
+  -> 2 / 1 / 4 clips.
+- ``ME/ME1.wav`` 48 kHz, 2 channels (channel 1 silent), 25 s, Meerkat_alarm_call. POS (1,9)
+  (7,8.5) (12,13) (20,20.5): 8 1.5 1 .5 = 11, cum 8 9.5 10.5 11; gaps 7.7 / 9.35 give |S| = 0 / 1:
+  both cuts by the fallback (end of (12,13) + start of (20,20.5)) / 2 = 16.5; the valid piece is
+  empty. UNK (15,16) in the train piece. Pieces 16.5 / 0 / 8.5 s -> 3 / 0 / 1 clips; (20,20.5) ->
+  test (3.5,4).
 - ``PB/BUK5_20180921_015906a.wav``: the dropped duplicate (its class, Blackbird_call, vanishes).
-- ``RD/rd 1.wav`` 32 kHz mono, 12 s, Red_Deer. POS (2,3) only: both cuts at (3 + 12) / 2 = 7.5, the
-  valid piece is empty. UNK (5,6). Pieces 7.5 / 0 / 4.5 s -> 1 / 0 / 1 clips.
-AL clips: train 4+1+1 = 6, valid 1+1 = 2, test 1+2+1 = 4.
+- ``RD/rd 1.wav`` 32 kHz mono, 12 s, Red_Deer. POS (2,3) only: the one-event fallback 2 + 0.7 =
+  2.7 and 2 + 0.85 = 2.85; the event crosses both cuts: (2,2.7), (0,0.15), (0,0.15). UNK (5,6) in
+  the test piece. Pieces 2.7 / 0.15 / 9.15 s -> 1 / 1 / 1 clips, all positive.
+AL clips: train 2+3+1 = 6, valid 1+0+1 = 2, test 4+1+1 = 6; ME and RD used a fallback.
 
-Training_Set (SL, 80 / 20):
+Training_Set (SL, 80 / 20, per class after the drop and merge):
 - ``BV/bv file-1.wav`` 16 kHz, 20 s, codes AAA (Bird one) and BBB (Anas platyrhynchos song,
   dropped). Rows (1,3,POS,NEG) (5,6,UNK,POS) (8,10,POS,NEG) (15,16,NEG,UNK) (17,17.5,POS,NEG):
-  POS rows of kept classes (1,3) (8,10) (17,17.5), shares .44 .89 1 -> 80 % at (8,10): cut
+  POS of Bird_one (1,3) (8,10) (17,17.5), cum 2 4 4.5, gap 3.6, |S| = 1: fallback cut
   (10 + 17) / 2 = 13.5 -> 2 / 1 clips; the valid clip has Bird_one at 3.5-4 s.
-- ``HT/h1.wav`` 8 kHz, 11 s, code AAA = Hyena giggle (per dataset): POS (1,2) -> cut 6.5 -> 1 / 1.
+- ``HT/h1.wav`` 8 kHz, 11 s, code AAA = Hyena giggle (per dataset): POS (1,2) -> one-event
+  fallback 1 + 0.8 = 1.8 -> 1 / 1 clips (train holds (1,1.8)).
 - ``WMW/w-1.wav`` 22.05 kHz, 12 s, codes c_4 and c_5, both Tachybaptus ruficollis-song (OR-merged):
   rows (0.5,1.5,POS,NEG) (2,3,NEG,POS) (4,5,UNK,NEG) (6,7,NEG,NEG) (9,10,POS,UNK) -> POS (0.5,1.5)
-  (2,3) (9,10), UNK (4,5): cut (10 + 12) / 2 = 11 -> 2 / 1 clips.
-SL classes: Bird_one, Hyena_giggle, Tachybaptus_ruficollis_song; clips train 5, valid 3.
+  (2,3) (9,10), UNK (4,5); cum 1 2 3, gap 2.4, S = the first two: cut (1.5 + 2) / 2 = 1.75 ->
+  1 / 2 clips.
+SL classes: Bird_one, Hyena_giggle, Tachybaptus_ruficollis_song; clips train 4, valid 4; BV and HT
+used a fallback.
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ AL_CLASSES = ["Mosquito", "Red_Deer", "Meerkat_alarm_call"]
 SL_CLASSES = ["Bird_one", "Hyena_giggle", "Tachybaptus_ruficollis_song"]
 
 HB_POS = [(2, 4), (6, 7), (10, 12), (11, 13), (20, 21), (26, 28), (35, 36)]
-ME_POS = [(1, 8), (7, 8.5), (12, 13), (20, 20.5)]
+ME_POS = [(1, 9), (7, 8.5), (12, 13), (20, 20.5)]
 
 VALIDATION = {
     # (dataset, file stem): (sr, channels, seconds, class name, rows (start, end, Q))

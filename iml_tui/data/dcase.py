@@ -20,10 +20,10 @@ Output folder (see :mod:`iml_tui.data.corpus` for the split-folder format)::
 
 Decisions beyond the SPEC, all recorded in the manifest:
 - Pieces rather than clips are stored (clips overlap by half: half the disk), as FLAC PCM16.
-- SL split: the 80 % cut uses the file's POS rows of every class together (one cut per file).
-- A file without POS events is cut at 70 % / 85 % (80 %) of its duration.
-- Split cut: ``(max end of events 1..k + start of event k+1) / 2`` where event k is the first
-  whose cumulative POS duration reaches the ratio; without a next event, halfway to the file's end.
+- Split cuts follow SPEC D.1 (:func:`plan_cuts`) in both divisions, one cut per file and ratio
+  (SL: per class after the class drop and merge). A file without POS events is cut at 70 % / 85 %
+  (80 %) of its duration. ``cuts.csv`` records each cut's kind (the rule or a fallback) and
+  whether it lies inside overlapping events; the summary counts them.
 - Events starting after the end of the audio are dropped (noted); ends past it are clipped.
 - Class order: AL the SPEC's seven, then any other class in order of the class table; SL the order
   of the training class table. A class code missing from the table keeps its cleaned code as name.
@@ -37,6 +37,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
+import itertools
 import math
 import re
 import shutil
@@ -90,6 +91,13 @@ HEAD = ("Audiofilename", "Starttime", "Endtime")
 _ANNOT = re.compile(r"(?:^|/)(Training_Set|Validation_Set)/([^/]+)/([^/]+)\.csv$")
 _BLOCK_SECONDS = 60.0
 
+SPLIT_RULE = ("per class, POS events in time order, cum = cumulative POS duration, gap = ratio x "
+              "total: S = events with cum < gap; |S| >= 2: slot [end of the one before the last "
+              "of S, start of the last of S]; else >= 2 events: slot [end of the second-to-last "
+              "event, start of the last]; else start of the event + gap; cut = midpoint of "
+              "(latest slot start, earliest slot end), or the largest slot midpoint when those do "
+              "not meet; no POS events: ratio x duration")
+
 ProgressFn = Callable[[str, int, int], None]
 
 
@@ -138,13 +146,89 @@ def piece_frame_labels(events: Sequence[Event], duration: float, n_classes: int)
     return lab
 
 
-def split_cuts(intervals: Sequence[tuple[float, float]], duration: float,
-               ratios: Sequence[float]) -> list[float]:
-    """Cut times (s) splitting a file by cumulative POS duration (SPEC A.1), one per ratio.
+FALLBACK_KINDS: tuple[str, ...] = ("last-gap", "one-event", "no-pos")
+"""Cut kinds other than the rule of SPEC D.1: the gap before a file's (class's) last event, a
+single event, a file without POS events."""
 
-    Events in start order; event k is the first whose cumulative duration share reaches the
-    ratio; the cut is the midpoint between the latest end among events 1..k and the start of
-    event k+1 (the file's end when there is none). No events: ``ratio * duration``.
+
+@dataclass(frozen=True)
+class SplitCut:
+    """One cut of a file: its time (s), how it was found and whether it lies inside overlapping
+    events.
+
+    kinds: the distinct kinds over the file's classes, sorted: "rule" (SPEC D.1) and / or the
+    :data:`FALLBACK_KINDS`. overlap: some class's slot ends before it starts (End(j) > Start(k)).
+    """
+
+    time: float
+    kinds: tuple[str, ...]
+    overlap: bool
+
+    @property
+    def fallback(self) -> bool:
+        """Whether some class of the file was cut by a fallback."""
+        return any(k != "rule" for k in self.kinds)
+
+
+def _class_slot(events: Sequence[tuple[float, float]], ratio: float
+                ) -> tuple[float, float, str]:
+    """Slot (start, end, kind) of one class's POS events (in time order) for one ratio (D.1)."""
+    cum = list(itertools.accumulate(e - s for s, e in events))
+    gap = ratio * cum[-1]
+    below = sum(1 for c in cum if c < gap)  # cum never decreases: the events below form a prefix
+    if below >= 2:
+        j, k = below - 2, below - 1
+        return events[j][1], events[k][0], "rule"
+    if len(events) >= 2:
+        return events[-2][1], events[-1][0], "last-gap"
+    t = events[0][0] + gap
+    return t, t, "one-event"
+
+
+def plan_cuts(pos_by_class: Sequence[Sequence[tuple[float, float]]], duration: float,
+              ratios: Sequence[float]) -> list[SplitCut]:
+    """The temporal split of one file (SPEC D.1), one cut per ratio.
+
+    pos_by_class: the POS events (start, end) s of each class, in any order; events starting at
+    or after ``duration`` are dropped, ends past it clipped. Per class, in time order, with
+    ``cum[k]`` the cumulative POS duration after event k and ``gap = ratio x total``: S = the
+    events with ``cum[k] < gap``; with |S| >= 2 the slot is [End(j), Start(k)] for k the last of
+    S and j the one before; else, with >= 2 events, [End(second-to-last), Start(last)]; else
+    [Start + gap, Start + gap]. The cut is the midpoint of (latest slot start, earliest slot
+    end), or, when those do not meet, the largest slot midpoint. A file without POS events is cut
+    at ``ratio x duration``.
+    """
+    classes = [sorted((max(0.0, s), min(e, duration)) for s, e in evs if s < duration)
+               for evs in pos_by_class]
+    classes = [evs for evs in classes if evs]
+    out: list[SplitCut] = []
+    for r in ratios:
+        if not classes:
+            out.append(SplitCut(r * duration, ("no-pos",), False))
+            continue
+        slots = [_class_slot(evs, r) for evs in classes]
+        lo, hi = max(s[0] for s in slots), min(s[1] for s in slots)
+        time = (lo + hi) / 2.0 if lo <= hi else max((a + b) / 2.0 for a, b, _ in slots)
+        out.append(SplitCut(time, tuple(sorted({k for _, _, k in slots})),
+                            any(a > b for a, b, _ in slots)))
+    return out
+
+
+def split_cuts(pos_by_class: Sequence[Sequence[tuple[float, float]]], duration: float,
+               ratios: Sequence[float]) -> list[float]:
+    """Cut times (s) of :func:`plan_cuts`, one per ratio."""
+    return [c.time for c in plan_cuts(pos_by_class, duration, ratios)]
+
+
+def split_cuts_demo(intervals: Sequence[tuple[float, float]], duration: float,
+                    ratios: Sequence[float]) -> list[float]:
+    """The demo recipe's split rule (:mod:`demo_build.birds` draws its bundled corpus with it,
+    so the checksummed files stay as they are); ``prepare dcase`` uses :func:`plan_cuts`.
+
+    All POS events of a file together, in start order; event k is the first whose cumulative
+    duration share reaches the ratio; the cut is the midpoint between the latest end among events
+    1..k and the start of event k+1 (the file's end when there is none). No events:
+    ``ratio * duration``.
     """
     ev = sorted((max(0.0, s), min(e, duration)) for s, e in intervals if s < duration)
     cuts: list[float] = []
@@ -362,6 +446,14 @@ class Recording:
     events: list[Event]
     pos_intervals: list[tuple[float, float]]
 
+    def pos_by_class(self) -> list[list[tuple[float, float]]]:
+        """POS events (start, end) s of each class that has any, in class-index order."""
+        by: dict[int, list[tuple[float, float]]] = {}
+        for ev in self.events:
+            if ev.positive:
+                by.setdefault(ev.cls, []).append((ev.start, ev.end))
+        return [by[c] for c in sorted(by)]
+
 
 @dataclass
 class Plan:
@@ -546,6 +638,27 @@ class DivisionResult:
     class_list: list[str]
     splits: dict[str, SplitCounts]
     folder: Path
+    cuts: list[list[SplitCut]] = field(default_factory=list)
+
+    def cut_counts(self) -> list[dict[str, int]]:
+        """Per cut (train | valid, ...): files per kind (a file of several classes counts once
+        per kind it used), ``fallback`` (files with any fallback kind), ``overlap``, ``files``."""
+        out = []
+        for i in range(len(self.splits) - 1):
+            row = {k: 0 for k in ("rule", *FALLBACK_KINDS, "fallback", "overlap", "files")}
+            for file_cuts in self.cuts:
+                c = file_cuts[i]
+                for k in c.kinds:
+                    row[k] += 1
+                row["fallback"] += c.fallback
+                row["overlap"] += c.overlap
+                row["files"] += 1
+            out.append(row)
+        return out
+
+    def fallback_files(self) -> int:
+        """Files with at least one cut found by a fallback."""
+        return sum(any(c.fallback for c in file_cuts) for file_cuts in self.cuts)
 
 
 def _write_pieces(path: Path, bounds: Sequence[int], targets: Sequence[Path | None]) -> None:
@@ -590,11 +703,11 @@ def _write_pieces(path: Path, bounds: Sequence[int], targets: Sequence[Path | No
 
 
 def _cut_recording(plan: Plan, rec: Recording, source: Source, folder: Path
-                   ) -> tuple[audio_io.AudioInfo, list[int], list[Path | None]]:
+                   ) -> tuple[audio_io.AudioInfo, list[SplitCut], list[int], list[Path | None]]:
     """Cut one recording into its split pieces (32 kHz FLAC files under ``folder``).
 
-    Returns its audio header, the piece edges in 32 kHz samples and the piece files (None for an
-    empty piece). Audio errors name the file as the source holds it.
+    Returns its audio header, its cuts, the piece edges in 32 kHz samples and the piece files
+    (None for an empty piece). Audio errors name the file as the source holds it.
     """
     where = source.where(rec.audio_member)
     try:
@@ -608,9 +721,9 @@ def _cut_recording(plan: Plan, rec: Recording, source: Source, folder: Path
             if late:
                 plan.notes.append(f"{rec.dataset}/{rec.name}: {len(late)} event(s) after the end "
                                   f"of the audio ({duration:.3f} s) dropped")
-            cuts = split_cuts(rec.pos_intervals, duration, plan.ratios)
+            cuts = plan_cuts(rec.pos_by_class(), duration, plan.ratios)
             total_out = round(info.frames * SAMPLE_RATE / info.sample_rate)
-            edges = [0, *(min(total_out, round(t * SAMPLE_RATE)) for t in cuts), total_out]
+            edges = [0, *(min(total_out, round(c.time * SAMPLE_RATE)) for c in cuts), total_out]
             bounds = [int(b) for b in np.maximum.accumulate(np.array(edges, dtype=np.int64))]
             rel = f"audio/{rec.dataset}/{rec.name}.flac"
             targets = [folder / s / rel if bounds[i + 1] > bounds[i] else None
@@ -621,7 +734,7 @@ def _cut_recording(plan: Plan, rec: Recording, source: Source, folder: Path
             raise
         text = str(exc).removeprefix(f"{exc.path}: ")
         raise UserError(text, where) from exc
-    return info, bounds, targets
+    return info, cuts, bounds, targets
 
 
 def _prepare_division(plan: Plan, source: Source, folder: Path, progress: ProgressFn | None
@@ -631,13 +744,17 @@ def _prepare_division(plan: Plan, source: Source, folder: Path, progress: Progre
     cuts_rows: list[list[str]] = []
     stats = _LogMelStats()
     total = len(plan.recordings)
+    file_cuts: list[list[SplitCut]] = []
     for done, rec in enumerate(plan.recordings):
-        info, bounds, targets = _cut_recording(plan, rec, source, folder)
+        info, cuts, bounds, targets = _cut_recording(plan, rec, source, folder)
+        file_cuts.append(cuts)
         duration = info.duration
         rel = f"audio/{rec.dataset}/{rec.name}.flac"
         cuts_rows.append([rec.dataset, rec.name + rec.ext, f"{duration:.6f}",
                           str(info.sample_rate), str(info.channels),
-                          *(f"{b / SAMPLE_RATE:.6f}" for b in bounds[1:-1])])
+                          *(f"{b / SAMPLE_RATE:.6f}" for b in bounds[1:-1]),
+                          *("+".join(c.kinds) for c in cuts),
+                          *(str(int(c.overlap)) for c in cuts)])
         for i, split in enumerate(plan.splits):
             target = targets[i]
             if target is None:
@@ -660,18 +777,21 @@ def _prepare_division(plan: Plan, source: Source, folder: Path, progress: Progre
                 stats.add_file(target)
         if progress is not None:
             progress(f"{plan.division} files", done + 1, total)
-    return _finish_division(plan, folder, parts, cuts_rows, stats)
+    return _finish_division(plan, folder, parts, cuts_rows, file_cuts, stats)
 
 
 def _finish_division(plan: Plan, folder: Path, parts: dict[str, _SplitParts],
-                     cuts_rows: list[list[str]], stats: _LogMelStats) -> DivisionResult:
+                     cuts_rows: list[list[str]], file_cuts: list[list[SplitCut]],
+                     stats: _LogMelStats) -> DivisionResult:
     c = len(plan.class_list)
     norm = stats.result()
     write_json(folder / "norm_stats.json", norm)
     atomic_write_text(folder / "class_list.txt", "".join(f"{n}\n" for n in plan.class_list))
     _write_csv(folder / "cuts.csv", ["dataset", "file", "duration", "sample_rate", "channels",
-                                     *(f"cut_{s}_end" for s in plan.splits[:-1])], cuts_rows)
-    result = DivisionResult(plan.division, plan.class_list, {}, folder)
+                                     *(f"cut_{s}_end" for s in plan.splits[:-1]),
+                                     *(f"rule_{s}_end" for s in plan.splits[:-1]),
+                                     *(f"overlap_{s}_end" for s in plan.splits[:-1])], cuts_rows)
+    result = DivisionResult(plan.division, plan.class_list, {}, folder, file_cuts)
     summary: list[list[object]] = []
     for split, part in parts.items():
         labels = (np.concatenate(part.labels) if part.labels
@@ -763,7 +883,9 @@ class PrepareResult:
     notes: list[str]
 
     def tables(self) -> list[SummaryTable]:
-        """Per division: positive clips per class (rows) and split (columns)."""
+        """Per division: positive clips per class (rows) and split (columns); then files per
+        kind of cut (rows: the cuts between consecutive splits), titled with how many files
+        used a fallback."""
         out = []
         for d in self.divisions:
             splits = list(d.splits)
@@ -774,6 +896,14 @@ class PrepareResult:
             rows.append(["clips", *(d.splits[s].clips for s in splits)])
             out.append(SummaryTable(f"{d.division.upper()}: positive clips per class and split "
                                     f"({d.folder})", ["class", *splits], rows))
+            cut_rows: list[list[str | int | float]] = [
+                [f"{a} | {b}", c["rule"], c["last-gap"], c["one-event"], c["no-pos"], c["overlap"]]
+                for (a, b), c in zip(itertools.pairwise(splits), d.cut_counts(), strict=True)]
+            out.append(SummaryTable(
+                f"{d.division.upper()}: split cuts, files per kind; {d.fallback_files()} of "
+                f"{len(d.cuts)} files used a fallback",
+                ["cut", "rule", "fallback: last gap", "fallback: one event", "fallback: no POS",
+                 "inside overlapping events"], cut_rows))
         return out
 
 
@@ -848,9 +978,10 @@ def _division_manifest(plan: Plan, res: DivisionResult) -> dict[str, object]:
         "class_list": plan.class_list, "recordings": len(plan.recordings),
         "dropped_files": plan.dropped_files, "dropped_classes": plan.dropped_classes,
         "merged_classes": plan.merged_classes, "notes": plan.notes,
-        "split_rule": "cut at the midpoint of the gap after the event whose cumulative POS "
-        "duration share reaches each ratio" + (" (POS rows of all classes together)"
-                                               if plan.division == "sl" else ""),
+        "split_rule": SPLIT_RULE,
+        "split_fallback_files": res.fallback_files(),
+        "split_cuts": dict(zip((f"{a}|{b}" for a, b in itertools.pairwise(plan.splits)),
+                               res.cut_counts(), strict=True)),
         "norm_stats": f"{plan.division}/norm_stats.json",
         "counts": {k: asdict(v) for k, v in res.splits.items()},
     }

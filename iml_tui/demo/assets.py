@@ -40,7 +40,7 @@ BIRD_ENCODER = "demo-birds-cnn14.pt"
 LID_ENCODER = "demo-lid-ecapa"
 LID_REGIONS: tuple[str, ...] = ("caucasus", "africa")
 DEMO = "demo"
-_RECIPE = 2  # bumped when the build steps below change
+_RECIPE = 3  # bumped when the build steps below change
 _REBUILD = "rebuild it with demo_data/rebuild.sh (see demo_data/README.md)"
 
 

@@ -59,40 +59,59 @@ def test_prepare_dcase_counts_labels_and_audio(dcase: tuple[Path, Path, str]) ->
     _, out, output = dcase
     assert "AL: positive clips per class and split" in output and "Meerkat_alarm_call" in output
     assert "SL: positive clips per class and split" in output and "Hyena_giggle" in output
+    # ME (last gap) and RD (one event) used a fallback; HB's train cut lies in (10,12) (11,13)
+    assert "2 of 3 files used a fallback" in output
+    cuts = _rows(out / "al" / "cuts.csv")
+    assert [(c["file"], c["cut_train_end"], c["cut_valid_end"], c["rule_train_end"],
+             c["rule_valid_end"], c["overlap_train_end"], c["overlap_valid_end"])
+            for c in cuts] == [
+        ("HB_one.wav", "11.500000", "16.500000", "rule", "rule", "1", "0"),
+        ("ME1.wav", "16.500000", "16.500000", "last-gap", "last-gap", "0", "0"),
+        ("rd_1.wav", "2.700000", "2.850000", "one-event", "one-event", "0", "0")]
     train, valid, test = (read_split(out / "al" / s) for s in ("train", "valid", "test"))
     assert train.info.class_list == AL_CLASSES
-    assert (len(train.rows), len(valid.rows), len(test.rows)) == (6, 2, 4)
+    assert (len(train.rows), len(valid.rows), len(test.rows)) == (6, 2, 6)
     assert [r.id for r in train.rows] == [
-        "HB/HB_one.wav@0.000", "HB/HB_one.wav@5.000", "HB/HB_one.wav@10.000",
-        "HB/HB_one.wav@15.000", "ME/ME1.wav@0.000", "RD/rd_1.wav@0.000"]
+        "HB/HB_one.wav@0.000", "HB/HB_one.wav@5.000", "ME/ME1.wav@0.000", "ME/ME1.wav@5.000",
+        "ME/ME1.wav@10.000", "RD/rd_1.wav@0.000"]
+    assert [r.id for r in valid.rows] == ["HB/HB_one.wav@11.500", "RD/rd_1.wav@2.700"]
     assert [r.id for r in test.rows] == [
-        "HB/HB_one.wav@31.500", "ME/ME1.wav@10.250", "ME/ME1.wav@15.250", "RD/rd_1.wav@7.500"]
-    assert [(r.audio, r.offset, r.duration) for r in test.rows[1:3]] == [
-        ("audio/ME/ME1.flac", 0.0, 10.0), ("audio/ME/ME1.flac", 5.0, 10.0)]
+        "HB/HB_one.wav@16.500", "HB/HB_one.wav@21.500", "HB/HB_one.wav@26.500",
+        "HB/HB_one.wav@31.500", "ME/ME1.wav@16.500", "RD/rd_1.wav@2.850"]
+    assert [(r.audio, r.offset, r.duration) for r in test.rows[3:5]] == [
+        ("audio/HB/HB_one.flac", 15.0, 10.0), ("audio/ME/ME1.flac", 0.0, 10.0)]
     mos, deer, alarm = 0, 1, 2
+    # slot k = [0.32 k - 0.005, 0.32 (k + 1) - 0.005] s
     assert _slots(train.labels, 0, mos) == [*range(6, 13), *range(18, 22)]
-    assert _slots(train.labels, 3, mos) == list(range(15, 19))
-    assert _slots(train.labels, 4, alarm) == list(range(3, 24))  # (1, 7.5) and (7, 7.5)
-    assert _slots(train.labels, 5, deer) == list(range(6, 10))  # (2, 3)
-    assert _slots(valid.labels, 1, alarm) == [0, 1, 2, 3]  # (0, 0.5) and (0, 1.0)
-    assert _slots(test.labels, 1, alarm) == [5, 6, 7, 8, 30, 31]
-    assert _slots(test.labels, 2, alarm) == [14, 15, 16]  # UNK (4.75, 5.75) gives nothing
-    assert test.labels[3].sum() == 0 and valid.labels[:, :, deer].sum() == 0
-    assert train.labels.max(axis=1).sum(axis=0).tolist() == [4, 1, 1]
-    # pieces: 32 kHz mono FLAC, cut at the hand-computed points; RD has no valid piece
-    for split, name, seconds in (("train", "HB/HB_one", 23.5), ("valid", "ME/ME1", 2.75),
-                                 ("test", "ME/ME1", 14.75), ("test", "RD/rd_1", 4.5)):
+    # HB@5 of the 11.5 s piece: (6,7) -> (1,2); (10,11.5) -> (5,6.5); (11,11.5) -> (6,6.5)
+    assert _slots(train.labels, 1, mos) == [*range(3, 7), *range(15, 21)]
+    assert _slots(train.labels, 2, alarm) == list(range(3, 29))  # (1, 9) and (7, 8.5)
+    assert _slots(train.labels, 3, alarm) == [*range(0, 13), *range(21, 26)]  # (-4,4) (7,8)
+    assert _slots(train.labels, 4, alarm) == [6, 7, 8, 9]  # (12,13) -> (2,3); UNK (5,6) nothing
+    assert _slots(train.labels, 5, deer) == [6, 7, 8]  # (2, 2.7)
+    assert _slots(valid.labels, 0, mos) == [0, 1, 2, 3, 4]  # (0, 0.5) and (0, 1.5)
+    assert _slots(valid.labels, 1, deer) == [0]  # (0, 0.15)
+    # HB test piece from 16.5: (20,21) -> (3.5,4.5), (26,28) -> (9.5,11.5); UNK (6.5,7.5)
+    assert _slots(test.labels, 0, mos) == [*range(10, 15), 29, 30, 31]
+    assert _slots(test.labels, 4, alarm) == [10, 11, 12]  # (20, 20.5) -> (3.5, 4)
+    assert _slots(test.labels, 5, deer) == [0]  # (2,3) crosses both cuts: (0, 0.15)
+    assert train.labels.max(axis=1).sum(axis=0).tolist() == [2, 1, 3]
+    # pieces: 32 kHz mono FLAC, cut at the hand-computed points; ME has no valid piece
+    for split, name, seconds in (("train", "HB/HB_one", 11.5), ("valid", "HB/HB_one", 5.0),
+                                 ("train", "ME/ME1", 16.5), ("test", "ME/ME1", 8.5),
+                                 ("valid", "RD/rd_1", 0.15), ("test", "RD/rd_1", 9.15)):
         info = sf.info(str(out / "al" / split / "audio" / f"{name}.flac"))
         assert (info.samplerate, info.channels, info.frames) == (32000, 1, round(seconds * 32000))
-    assert not (out / "al" / "valid" / "audio" / "RD").exists()
+    assert not (out / "al" / "valid" / "audio" / "ME").exists()
     me, sr = sf.read(str(out / "al" / "train" / "audio" / "ME" / "ME1.flac"))
     assert np.sqrt(np.mean(me[2 * sr:7 * sr] ** 2)) > 0.15  # channel 0 has the tone
     events = _rows(out / "al" / "valid" / "events.csv")
     assert [(e["piece"], float(e["start"]), float(e["end"]), e["value"]) for e in events] == [
-        ("HB/HB_one", 0.0, 0.5, "UNK"), ("HB/HB_one", 2.5, 4.5, "POS"),
-        ("ME/ME1", 0.0, 0.5, "POS"), ("ME/ME1", 0.0, 1.0, "POS")]
+        ("HB/HB_one", 0.0, 0.5, "POS"), ("HB/HB_one", 0.0, 1.5, "POS"),
+        ("RD/rd_1", 0.0, 0.15, "POS")]
     stats = json.loads((out / "al" / "norm_stats.json").read_text())
-    assert stats["frames"] == (1 + 752000 // 320) + 2 * (1 + 240000 // 320)
+    # train pieces 11.5 / 16.5 / 2.7 s at 32 kHz, centred frames every 320 samples
+    assert stats["frames"] == (1 + 368000 // 320) + (1 + 528000 // 320) + (1 + 86400 // 320)
     assert np.isfinite(stats["mean"]) and stats["std"] > 0 and len(stats["band_mean"]) == 64
     assert train.info.extra["norm_mean"] == stats["mean"]
 
@@ -101,21 +120,34 @@ def test_prepare_dcase_sl_division_and_manifest(dcase: tuple[Path, Path, str]) -
     _, out, _ = dcase
     train, valid = read_split(out / "sl" / "train"), read_split(out / "sl" / "valid")
     assert train.info.class_list == SL_CLASSES
-    assert (len(train.rows), len(valid.rows)) == (5, 3)
-    assert [r.id for r in valid.rows] == ["BV/bv_file_1.wav@13.500", "HT/h1.wav@6.500",
-                                          "WMW/w_1.wav@11.000"]
+    assert (len(train.rows), len(valid.rows)) == (4, 4)
+    assert [r.id for r in valid.rows] == ["BV/bv_file_1.wav@13.500", "HT/h1.wav@1.800",
+                                          "WMW/w_1.wav@1.750", "WMW/w_1.wav@6.750"]
     assert _slots(valid.labels, 0, 0) == list(range(10, 13))  # Bird_one (17, 17.5) -> (3.5, 4)
-    assert valid.labels[1:].sum() == 0
-    assert train.labels[3:, :, 2].max(axis=1).tolist() == [1, 1]  # merged Tachybaptus columns
+    assert _slots(valid.labels, 1, 1) == [0]  # Hyena (1, 2) -> (0, 0.2)
+    # merged Tachybaptus columns: c_4 (0.5,1.5) in train, c_5 (2,3) -> (0.25,1.25) in valid;
+    # c_4 (9,10) -> (7.25, 8.25)
+    assert _slots(train.labels, 3, 2) == [*range(1, 5)]
+    assert _slots(valid.labels, 2, 2) == [*range(0, 4), *range(22, 26)]
+    assert _slots(valid.labels, 3, 2) == [7, 8, 9, 10]
+    assert valid.labels[:, :, 0].sum(axis=1).tolist() == [3, 0, 0, 0]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["divisions"]["al"]["dropped_files"] == ["PB/BUK5_20180921_015906a"]
     assert manifest["divisions"]["sl"]["dropped_classes"] == ["Anas_platyrhynchos_song"]
     assert manifest["divisions"]["sl"]["merged_classes"] == {
         "Tachybaptus_ruficollis_song": ["WMW/c_4", "WMW/c_5"]}
-    assert manifest["divisions"]["al"]["counts"]["test"]["none_clips"] == 1
+    assert manifest["divisions"]["al"]["counts"]["test"]["none_clips"] == 0
+    assert manifest["divisions"]["al"]["split_fallback_files"] == 2
+    assert manifest["divisions"]["al"]["split_cuts"]["train|valid"] == {
+        "rule": 1, "last-gap": 1, "one-event": 1, "no-pos": 0, "fallback": 2, "overlap": 1,
+        "files": 3}
+    assert manifest["divisions"]["sl"]["split_cuts"]["train|valid"] == {
+        "rule": 1, "last-gap": 1, "one-event": 1, "no-pos": 0, "fallback": 2, "overlap": 0,
+        "files": 3}
     summary = _rows(out / "al" / "summary.csv")
-    assert {"division": "al", "split": "train", "class": "Mosquito", "positive_clips": "4",
-            "pos_events": "5"} in summary
+    # train: (2,4) (6,7) (10,11.5) (11,11.5)
+    assert {"division": "al", "split": "train", "class": "Mosquito", "positive_clips": "2",
+            "pos_events": "4"} in summary
 
 
 def test_prepare_dcase_from_zip_and_nested_zip_match_folder(
@@ -220,7 +252,7 @@ def test_extract_whole_corpus_with_tiny_cnn14(dcase: tuple[Path, Path, str],
     assert sorted(p.name for p in (tmp_path / "pools").iterdir()) == [
         "test.h5", "train.h5", "valid.h5"]
     test = PoolStore(tmp_path / "pools" / "test.h5")
-    assert (test.n, test.t, test.d) == (4, 32, 8)
+    assert (test.n, test.t, test.d) == (6, 32, 8)
     assert test.attrs["checkpoint_hash"] == checkpoint_hash(ckpt)
     assert test.frame_labels().tolist() == read_split(out / "al" / "test").labels.tolist()
     described = json.loads(test.attrs["encoder_description"])

@@ -10,16 +10,22 @@ import pytest
 from audio_corpora import AL_CLASSES, HB_POS, ME_POS, SL_CLASSES, make_dcase_dev
 
 from iml_tui.data.dcase import (
+    DivisionResult,
     Event,
+    PrepareResult,
     Source,
+    SplitCounts,
+    SplitCut,
     clip_events,
     n_clips,
     parse_annotation,
     piece_frame_labels,
     plan_al,
+    plan_cuts,
     plan_sl,
     slot_bounds,
     split_cuts,
+    split_cuts_demo,
 )
 from iml_tui.errors import UserError
 
@@ -43,7 +49,7 @@ def _slots(lab: np.ndarray, clip: int, cls: int = 0) -> list[int]:
     return [int(k) for k in np.flatnonzero(lab[clip, :, cls])]
 
 
-def test_frame_labels_of_the_hb_train_piece_by_hand() -> None:
+def test_frame_labels_of_a_hb_piece_by_hand() -> None:
     events = [Event(s, e, 0, True) for s, e in HB_POS] + [Event(23.0, 24.0, 0, False)]
     lab = piece_frame_labels(clip_events(events, 0.0, 23.5), 23.5, 1)
     assert lab.shape == (4, 32, 1)
@@ -58,7 +64,7 @@ def test_frame_labels_of_the_hb_train_piece_by_hand() -> None:
 
 
 def test_frame_labels_at_a_clip_edge_and_unk_ignored() -> None:
-    # ME test piece [10.25, 25]: POS (12,13) -> (1.75, 2.75); (20, 20.5) -> (9.75, 10.25);
+    # ME piece [10.25, 25]: POS (12,13) -> (1.75, 2.75); (20, 20.5) -> (9.75, 10.25);
     # UNK (15, 16) -> (4.75, 5.75)
     events = [Event(s, e, 0, True) for s, e in ME_POS] + [Event(15.0, 16.0, 0, False)]
     piece = clip_events(events, 10.25, 25.0)
@@ -77,17 +83,100 @@ def test_multilabel_slots_and_zero_length_event() -> None:
     assert _slots(lab, 0, 1) == [0, 1]  # the point at 0.32 s lies in slot 1 [0.315, 0.635)
 
 
-def test_split_cuts_by_hand() -> None:
+AL = (0.70, 0.85)
+
+
+def test_split_even_events() -> None:
+    # 100 events (2i, 2i+1) of 1 s: cum[k] = k + 1 (k from 0). 70 %: gap 70, S = k 0..68 (cum 69),
+    # k = 68 (start 136), j = 67 (end 135): (135 + 136) / 2 = 135.5; train holds 68 events.
+    # 85 %: gap 85, S = k 0..83: j = 82 (end 165), k = 83 (start 166): 165.5.
+    even = [(2.0 * i, 2.0 * i + 1.0) for i in range(100)]
+    cuts = plan_cuts([even], 200.0, AL)
+    assert [c.time for c in cuts] == pytest.approx([135.5, 165.5])
+    assert [(c.kinds, c.fallback, c.overlap) for c in cuts] == [(("rule",), False, False)] * 2
+    assert sum(1 for _, e in even if e <= cuts[0].time) == 68
+
+
+def test_split_front_loaded() -> None:
+    # durations 4 4 1 1 1 1 = 12, cum 4 8 9 10 11 12. 70 %: gap 8.4, S = (0,4) (5,9): slot
+    # [4, 5] -> 4.5. 85 %: gap 10.2, S = the first four: j = (10,11), k = (12,13): [11, 12] -> 11.5.
+    # (The gap after the event passing 70 % would give (9 + 10) / 2 = 9.5.)
+    front = [(0.0, 4.0), (5.0, 9.0), (10.0, 11.0), (12.0, 13.0), (30.0, 31.0), (40.0, 41.0)]
+    assert split_cuts([front], 50.0, AL) == pytest.approx([4.5, 11.5])
+
+
+def test_split_two_events_falls_back_to_the_last_gap() -> None:
+    # durations 4 1, cum 4 5; gaps 3.5 / 4.25: S is empty both times -> the fallback
+    # [end of the second-to-last (5), start of the last (6)] -> 5.5 for both cuts.
+    cuts = plan_cuts([[(6.0, 7.0), (1.0, 5.0)]], 12.0, AL)  # any order in
+    assert [c.time for c in cuts] == pytest.approx([5.5, 5.5])
+    assert [c.kinds for c in cuts] == [("last-gap",)] * 2 and cuts[0].fallback
+
+
+def test_split_one_event_cuts_at_its_start_plus_the_gap() -> None:
+    # (2,4): total 2, gaps 1.4 / 1.7 -> 2 + 1.4 = 3.4 and 2 + 1.7 = 3.7.
+    cuts = plan_cuts([[(2.0, 4.0)]], 12.0, AL)
+    assert [c.time for c in cuts] == pytest.approx([3.4, 3.7])
+    assert [c.kinds for c in cuts] == [("one-event",)] * 2
+
+
+def test_split_two_classes() -> None:
+    # Three equal events per class: cum 1 2 3, gap 2.1, S = the first two: slot [end 1, start 2].
+    # Slots meet: A [2, 6], B [4, 10] -> midpoint of (latest start 4, earliest end 6) = 5.
+    a = [(1.0, 2.0), (6.0, 7.0), (8.0, 9.0)]
+    b = [(3.0, 4.0), (10.0, 11.0), (12.0, 13.0)]
+    assert split_cuts([a, b], 20.0, (0.70,)) == pytest.approx([5.0])
+    # Slots do not meet: A [2, 3] (midpoint 2.5), B [12, 13] (12.5); latest start 12 > earliest
+    # end 3 -> the largest midpoint, 12.5 (not (12 + 3) / 2 = 7.5).
+    a = [(1.0, 2.0), (3.0, 4.0), (5.0, 6.0)]
+    b = [(11.0, 12.0), (13.0, 14.0), (15.0, 16.0)]
+    assert split_cuts([a, b], 20.0, (0.70,)) == pytest.approx([12.5])
+    # one class by the rule, the other by a fallback: the file counts as a fallback
+    cut = plan_cuts([a, [(2.5, 2.6)]], 20.0, (0.70,))[0]
+    assert cut.kinds == ("one-event", "rule") and cut.fallback
+
+
+def test_split_overlapping_events() -> None:
+    # HB: durations 2 1 2 2 1 2 1 = 11, cum 2 3 5 7 8 10 11. 70 %: gap 7.7, S = the first four:
+    # j = (10,12), k = (11,13): slot [12, 11] runs backwards (End(j) > Start(k)) -> 11.5, flagged.
+    # 85 %: gap 9.35, S = the first five: j = (11,13), k = (20,21): [13, 20] -> 16.5.
     hb = [(float(s), float(e)) for s, e in HB_POS]
-    assert split_cuts(hb, 40.0, (0.70, 0.85)) == pytest.approx([23.5, 31.5])
+    cuts = plan_cuts([hb], 40.0, AL)
+    assert [c.time for c in cuts] == pytest.approx([11.5, 16.5])
+    assert [(c.kinds, c.overlap) for c in cuts] == [(("rule",), True), (("rule",), False)]
+
+
+def test_split_corpus_files_and_edge_cases() -> None:
+    # ME: 8 1.5 1 .5 = 11, cum 8 9.5 10.5 11; gaps 7.7 / 9.35 -> |S| 0 / 1: fallback
+    # (13 + 20) / 2 = 16.5 twice.
     me = [(float(s), float(e)) for s, e in ME_POS]
-    assert split_cuts(me, 25.0, (0.70, 0.85)) == pytest.approx([7.5, 10.25])
-    assert split_cuts([(2.0, 3.0)], 12.0, (0.70, 0.85)) == pytest.approx([7.5, 7.5])
-    assert split_cuts([], 20.0, (0.70, 0.85)) == pytest.approx([14.0, 17.0])
-    assert split_cuts([(1.0, 3.0), (8.0, 10.0), (17.0, 17.5)], 20.0, (0.8,)) == \
+    assert split_cuts([me], 25.0, AL) == pytest.approx([16.5, 16.5])
+    assert split_cuts([[(2.0, 3.0)]], 12.0, AL) == pytest.approx([2.7, 2.85])  # RD
+    none = plan_cuts([], 20.0, AL)
+    assert [c.time for c in none] == pytest.approx([14.0, 17.0])
+    assert [c.kinds for c in none] == [("no-pos",)] * 2
+    # events past the end of the audio are dropped, ends clipped: (1,3) (8,10) remain,
+    # cum 2 4, gap 3.2 -> |S| = 1 -> fallback (3 + 8) / 2 = 5.5
+    assert split_cuts([[(8.0, 10.0), (1.0, 3.0), (30.0, 31.0)]], 20.0, (0.8,)) == \
+        pytest.approx([5.5])
+    # a strict "below": cum equal to the gap is not in S. (0,1) (2,3) (4,5) (6,7): cum 1 2 3 4,
+    # 50 % gap 2: S = (0,1) only -> fallback (5 + 6) / 2 = 5.5; 60 % gap 2.4: S = two -> 1.5
+    four = [(0.0, 1.0), (2.0, 3.0), (4.0, 5.0), (6.0, 7.0)]
+    assert split_cuts([four], 10.0, (0.5, 0.6)) == pytest.approx([5.5, 1.5])
+
+
+def test_demo_rule_is_the_gap_after_the_event_reaching_the_ratio() -> None:
+    # the demo recipe's rule, kept unchanged: HB 70 % reached at (20,21): (21 + 26) / 2 = 23.5;
+    # 85 % at (26,28): (28 + 35) / 2 = 31.5
+    hb = [(float(s), float(e)) for s, e in HB_POS]
+    assert split_cuts_demo(hb, 40.0, AL) == pytest.approx([23.5, 31.5])
+    me = [(1.0, 8.0), (7.0, 8.5), (12.0, 13.0), (20.0, 20.5)]
+    assert split_cuts_demo(me, 25.0, AL) == pytest.approx([7.5, 10.25])
+    assert split_cuts_demo([(2.0, 3.0)], 12.0, AL) == pytest.approx([7.5, 7.5])
+    assert split_cuts_demo([], 20.0, AL) == pytest.approx([14.0, 17.0])
+    assert split_cuts_demo([(1.0, 3.0), (8.0, 10.0), (17.0, 17.5)], 20.0, (0.8,)) == \
         pytest.approx([13.5])
-    # unsorted input and events past the end of the audio
-    assert split_cuts([(8.0, 10.0), (1.0, 3.0), (30.0, 31.0)], 20.0, (0.5,)) == \
+    assert split_cuts_demo([(8.0, 10.0), (1.0, 3.0), (30.0, 31.0)], 20.0, (0.5,)) == \
         pytest.approx([5.5])
 
 
@@ -178,3 +267,23 @@ def test_missing_class_table_and_unlisted_recording(dev: Path, tmp_path: Path) -
         plan_al(Source(copy, tmp_path / "w"))
     with pytest.raises(UserError, match="source not found"):
         Source(tmp_path / "nope", tmp_path / "w")
+
+
+def test_cut_counts_and_the_fallback_table() -> None:
+    empty = SplitCounts(0, 0, 0.0, {"a": 0}, 0, {"a": 0})
+    splits = {s: empty for s in ("train", "valid", "test")}
+    # file 1: the rule twice, its first cut inside overlapping events; file 2: a one-event class
+    # and a rule class at the first cut only; file 3: no POS events
+    cuts = [[SplitCut(1.0, ("rule",), True), SplitCut(2.0, ("rule",), False)],
+            [SplitCut(1.0, ("one-event", "rule"), False), SplitCut(2.0, ("rule",), False)],
+            [SplitCut(1.0, ("no-pos",), False), SplitCut(2.0, ("no-pos",), False)]]
+    res = DivisionResult("al", ["a"], splits, Path("x"), cuts)
+    assert res.cut_counts() == [
+        {"rule": 2, "last-gap": 0, "one-event": 1, "no-pos": 1, "fallback": 2, "overlap": 1,
+         "files": 3},
+        {"rule": 2, "last-gap": 0, "one-event": 0, "no-pos": 1, "fallback": 1, "overlap": 0,
+         "files": 3}]
+    assert res.fallback_files() == 2
+    table = PrepareResult(Path("x"), [res], []).tables()[1]
+    assert table.title == "AL: split cuts, files per kind; 2 of 3 files used a fallback"
+    assert table.rows == [["train | valid", 2, 0, 1, 1, 1], ["valid | test", 2, 0, 0, 1, 0]]

@@ -131,11 +131,11 @@ def test_balanced_cuts_on_the_prepared_sl_split(sl_data: Path) -> None:
     by_piece = read_events(train_dir, SL_CLASSES)
     assert sorted(by_piece) == ["BV/bv_file_1", "HT/h1", "WMW/w_1"]
     pieces = ["BV/bv_file_1", "HT/h1", "WMW/w_1"]
-    cuts = BalancedCuts([13.5, 6.5, 11.0], [by_piece[p] for p in pieces], 3, SL_CLASSES)
-    # POS: Bird_one (1,3) (8,10) = 4 s; Hyena (1,2) = 1 s; Tachybaptus (.5,1.5) (2,3) (9,10) = 3 s.
-    # negative: 13.5 - 4 - 1 (UNK 5-6) + 6.5 - 1 + 11 - 3 - 1 (UNK 4-5) = 8.5 + 5.5 + 7 = 21 s.
-    np.testing.assert_allclose(cuts.totals, [4.0, 1.0, 3.0, 21.0])
-    inv = 1 / np.array([4.0, 1.0, 3.0, 21.0])
+    cuts = BalancedCuts([13.5, 1.8, 1.75], [by_piece[p] for p in pieces], 3, SL_CLASSES)
+    # POS: Bird_one (1,3) (8,10) = 4 s; Hyena (1,1.8) = 0.8 s; Tachybaptus (.5,1.5) = 1 s.
+    # negative: 13.5 - 4 - 1 (UNK 5-6) + 1.8 - 0.8 + 1.75 - 1 = 8.5 + 1 + 0.75 = 10.25 s.
+    np.testing.assert_allclose(cuts.totals, [4.0, 0.8, 1.0, 10.25])
+    inv = 1 / np.array([4.0, 0.8, 1.0, 10.25])
     np.testing.assert_allclose(cuts.probabilities, inv / inv.sum())
 
 
@@ -185,7 +185,9 @@ def test_train_improves_and_writes_a_loadable_best_encoder(sl_data: Path, tmp_pa
     obj = torch.load(res.best_path, weights_only=True)
     assert obj["extra"]["class_list"] == SL_CLASSES and obj["extra"]["epoch"] == res.best_epoch
     ev = evaluate_encoder(res.best_path, sl_data, device="cpu")
-    assert ev.class_list == SL_CLASSES and ev.clips == 3
+    # valid pieces 6.5 / 9.2 / 10.25 s -> 1 + 1 + 2 clips; positive slots: Bird_one (3.5,4) -> 3,
+    # Hyena (0,0.2) -> 1, Tachybaptus (0.25,1.25) (7.25,8.25) in clip 3 and (2.25,3.25) -> 12
+    assert ev.class_list == SL_CLASSES and ev.clips == 4 and ev.positives == [3, 1, 12]
     assert ev.map == pytest.approx(res.best_valid_map, abs=1e-6)
     hist = json.loads((out / "history.json").read_text())
     assert [e["epoch"] for e in hist["epochs"]] == [1, 2, 3, 4]
