@@ -129,6 +129,23 @@ class MainScreen(Screen[None]):
         item_id = None if shown is None else shown.view.item_id
         self.call_after_refresh(self.post_message, ItemShown(item_id, seq))
 
+    def refresh_current(self) -> None:
+        """The item on screen seen by the model just installed: new probabilities and reason,
+        the same audio (not restarted) and the classes already ticked kept."""
+        if self.current is None:
+            return
+        fresh = self.bridge.next()
+        if fresh is None or fresh.view.item_id != self.current.view.item_id:
+            return
+        pred = self.query_one(PredictionPanel)
+        ticked = pred.selected
+        self.current = fresh
+        view = fresh.view
+        self.query_one(SpectrogramView).set_data(fresh.spectrogram)
+        pred.show(view.probs, view.confidence, view.threshold)
+        pred.selected = ticked
+        self.query_one(WhyLine).show(view.name or view.item_id, view.why, view.kind)
+
     def refresh_status(self) -> None:
         """Progress, model status, learning curve and the player line, from the session."""
         self.query_one(ProgressPanel).progress = self.bridge.progress()
@@ -274,18 +291,18 @@ class MainScreen(Screen[None]):
     # --- background retraining -----------------------------------------------------------
 
     def maybe_retrain(self) -> None:
-        """Start a training run when the session wants one and none is running."""
-        if self.training_version is not None or not self.bridge.retrain_due():
-            return
-        job = self.bridge.start_retrain()
-        if job is None:
-            return
-        self.training_version = job.base_version + 1
-        self.set_model_view(ModelView(self.model_view.version, self.model_view.score,
-                                      self.model_view.score_name, 0.0, "starting",
-                                      "", self.model_view.curve))
-        self.retrain(job)
-        if self.bridge.fill_while_training() and self.current is None:
+        """Start a training run when the session wants one and none is running; while one runs
+        and the queue is empty, let the session queue the next round with the model it has."""
+        if self.training_version is None and self.bridge.retrain_due():
+            job = self.bridge.start_retrain()
+            if job is not None:
+                self.training_version = job.base_version + 1
+                self.set_model_view(ModelView(self.model_view.version, self.model_view.score,
+                                              self.model_view.score_name, 0.0, "starting",
+                                              "", self.model_view.curve))
+                self.retrain(job)
+        if self.training_version is not None and self.bridge.fill_while_training() \
+                and self.current is None:
             self.show_next()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="retrain",
@@ -319,6 +336,8 @@ class MainScreen(Screen[None]):
         """Swap the new model in (atomically, in the session) and carry on."""
         self.training_version = None
         ok, error = self.bridge.swap(message.result)
+        if ok and self.current is not None:
+            self.refresh_current()
         self.refresh_status()
         if not ok and error:
             self.show_training_error(error)
