@@ -47,8 +47,8 @@ def main() -> None:
 
     from iml_tui.config import StreamConfig
     from iml_tui.data.stream_synth import LidSynthConfig, synth_lid
+    from iml_tui.devices import resolve_device
     from iml_tui.engine.paradigms.stream import StreamRun, prepare_inputs
-    from iml_tui.engine.trainer import resolve_device
 
     torch.set_num_threads(args.threads or (os.cpu_count() or 1))
     feats = args.work / f"lid_{args.n_per_language}x3_d{args.d}"

@@ -49,7 +49,8 @@ def main() -> None:
 
     from iml_tui.data.store import PoolStore
     from iml_tui.data.synth import SynthConfig, synth_pools
-    from iml_tui.engine.trainer import TrainConfig, resolve_device, train_frame_classifier
+    from iml_tui.devices import resolve_device
+    from iml_tui.engine.trainer import TrainConfig, train_frame_classifier
 
     work = args.work / f"t{args.t}_d{args.d}_v{args.n_valid}"
     if not (work / "valid.h5").exists():

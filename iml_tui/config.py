@@ -38,6 +38,7 @@ class BioacousticConfig:
     out: str = "runs/bioacoustic"
     device: str = "auto"
     threads: int = 0
+    eval_precision: str = "fp32"  # validation and test scoring: fp32 (the paper) or bf16
     # where runs execute: local (in-process / `jobs` processes) or ray (one Ray task per run)
     executor: str = "local"
     ray_address: str = ""  # "": a local Ray instance; auto: the running cluster; HOST:PORT
@@ -215,7 +216,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "gpus_per_run": (0, None, True, True),
 }
 # key -> the values it may take (every config class that has the key).
-CHOICES: dict[str, tuple[str, ...]] = {"executor": ("local", "ray")}
+CHOICES: dict[str, tuple[str, ...]] = {"executor": ("local", "ray"),
+                                       "eval_precision": ("fp32", "bf16")}
 INCREASING = {"budgets"}
 
 

@@ -15,10 +15,9 @@ import torch
 from iml_tui.bench.sweep import executor_options
 from iml_tui.bench.sweep import threads_per_run as _threads
 from iml_tui.config import StreamConfig
+from iml_tui.devices import resolve_device
 from iml_tui.engine.paradigms.stream import BatchEvent, StreamRun, prepare_inputs, run_names
 from iml_tui.engine.scoring import ScoreRow
-from iml_tui.engine.trainer import resolve_device
-from iml_tui.errors import UserError
 from iml_tui.parallel.runner import Task, run_tasks
 
 
@@ -38,10 +37,7 @@ def threads_per_run(cfg: StreamConfig) -> int:
 
 
 def device_of(cfg: StreamConfig) -> torch.device:
-    try:
-        return resolve_device(cfg.device)
-    except ValueError as exc:
-        raise UserError(str(exc), None, "set --device auto, cpu or cuda") from exc
+    return resolve_device(cfg.device)
 
 
 def plan_runs(cfg: StreamConfig) -> list[PlannedRun]:

@@ -20,6 +20,7 @@ import torch
 from iml_tui import __version__
 from iml_tui.atomic import atomic_write_text
 from iml_tui.config import BioacousticConfig, config_to_dict
+from iml_tui.devices import resolve_device
 from iml_tui.engine.paradigms.pool import (
     STARTS,
     FullRecord,
@@ -31,7 +32,7 @@ from iml_tui.engine.paradigms.pool import (
     run_full,
 )
 from iml_tui.engine.strategies import STRATEGIES
-from iml_tui.engine.trainer import TrainConfig, resolve_device
+from iml_tui.engine.trainer import TrainConfig
 from iml_tui.errors import UserError
 from iml_tui.parallel.runner import ExecutorOptions, Task, run_tasks
 from iml_tui.provenance import git_revision
@@ -61,7 +62,8 @@ def train_config(cfg: BioacousticConfig, seed: int, threads: int | None) -> Trai
     return TrainConfig(lr=cfg.lr, batch_size=cfg.batch_size, lr_factor=cfg.lr_factor,
                        lr_patience=cfg.lr_patience, lr_threshold=cfg.lr_threshold,
                        min_lr=cfg.min_lr, max_epochs=cfg.max_epochs, hidden=cfg.hidden,
-                       seed=seed, device=cfg.device, threads=threads)
+                       seed=seed, device=cfg.device, threads=threads,
+                       eval_precision=cfg.eval_precision)
 
 
 def build_specs(cfg: BioacousticConfig, threads: int | None = None) -> list[PoolRunSpec]:
@@ -123,6 +125,7 @@ def threads_per_run(cfg: Any) -> int:
 
 def prepare_sweep(cfg: BioacousticConfig) -> tuple[list[PoolRunSpec], PoolSplits]:
     """Check the configuration against the pools before any work starts."""
+    resolve_device(cfg.device)
     specs = build_specs(cfg, threads_per_run(cfg))
     splits = load_splits(cfg.pool_dir, cfg.rare_classes)
     for spec in specs:

@@ -61,6 +61,9 @@ def simulate(
         help="auto, cpu, cuda or cuda:N (config: device).")] = None,
     threads: Annotated[int | None, typer.Option(
         help="Torch threads per run; 0 = cores / jobs (config: threads).")] = None,
+    eval_precision: Annotated[str | None, typer.Option(
+        help="bioacoustic: fp32 (the paper) or bf16 validation and test scoring "
+        "(config: eval_precision).")] = None,
     max_epochs: Annotated[int | None, typer.Option(
         help="Cap on training epochs per round; lid / vtd: -1 = none, patience alone "
         "(config: max_epochs).")] = None,
@@ -127,7 +130,8 @@ def simulate(
     """Simulate a paradigm with an oracle: bioacoustic pool AL rounds, or an lid / vtd stream."""
     if task is not Task.bioacoustic:
         _reject({"--pool-dir": pool_dir, "--strategy": strategy, "--start": start,
-                 "--warm-k": warm_k, "--budgets": budgets, "--seeds": seeds, "--full": full},
+                 "--warm-k": warm_k, "--budgets": budgets, "--seeds": seeds, "--full": full,
+                 "--eval-precision": eval_precision},
                 task)
         stream = {"split": split, "env": env, "target": target,
                   "features": csv_list(features), "feat_root": opt_str(feat_root), "order": order,
@@ -162,7 +166,7 @@ def simulate(
         "seeds": parse_option(parse_seeds, seeds, "--seeds"),
         "jobs": jobs, **_executor_keys(executor, ray_address, cpus_per_run, gpus_per_run),
         "out": str(out) if out else None, "full": full, "device": device,
-        "threads": threads, "max_epochs": max_epochs,
+        "threads": threads, "max_epochs": max_epochs, "eval_precision": eval_precision,
     }
     from iml_tui.demo.assets import is_demo
 

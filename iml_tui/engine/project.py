@@ -68,6 +68,7 @@ class ProjectConfig:
     max_epochs: int = 5000
     device: str = "cpu"
     threads: int = 0  # torch threads of a retraining; 0 = torch's default
+    eval_precision: str = "fp32"  # validation and pool scoring: fp32 (the paper) or bf16
     # stream mode (SPEC B): StreamConfig keys
     stream: dict[str, Any] = field(default_factory=dict)
 

@@ -6,18 +6,19 @@ Shapes: N clips, T frames per clip, D embedding size, C classes. Embeddings are 
 
 from __future__ import annotations
 
+import contextlib
 import math
-import re
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from iml_tui.devices import resolve_device
 from iml_tui.engine.metrics import f1_per_class, frame_map
 from iml_tui.engine.models.frame_mlp import FrameMLP
 
@@ -29,27 +30,20 @@ ProgressFn = Callable[[int, float], None]
 # chunk stay ~128 MB.
 _EVAL_FRAMES = 32768
 _POS_WEIGHT_EPS = 1e-5
-_DEVICE_RE = re.compile(r"cuda(:\d+)?")
+EVAL_PRECISIONS = ("fp32", "bf16")
+"""Arithmetic of validation and scoring passes: float32 (the paper), or bfloat16 autocast."""
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """Device for ``name``: "auto" (CUDA if available, else CPU), "cpu", "cuda" or "cuda:N"."""
-    key = name.strip().lower()
-    if key == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if key == "cpu":
-        return torch.device("cpu")
-    match = _DEVICE_RE.fullmatch(key)
-    if match is None:
-        raise ValueError(f"unknown device {name!r}: use 'auto', 'cpu', 'cuda' or 'cuda:N'")
-    if not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but CUDA is not available: use 'cpu'")
-    if match.group(1) is not None:
-        index = int(match.group(1)[1:])
-        count = torch.cuda.device_count()
-        if index >= count:
-            raise ValueError(f"device {name!r} asked for, but only {count} CUDA device(s) exist")
-    return torch.device(key)
+def eval_autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """Context for one scoring pass: bfloat16 autocast on ``device`` for ``"bf16"``, else none.
+
+    Matrix products inside it return bfloat16; callers cast what they keep to float32.
+    """
+    if precision not in EVAL_PRECISIONS:
+        raise ValueError(f"eval precision {precision!r} is not one of {EVAL_PRECISIONS}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
 @dataclass
@@ -71,6 +65,7 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None  # torch CPU threads during training; None leaves torch's setting
     keep_last: bool = False  # return the last epoch's weights, not the best-validated ones
+    eval_precision: str = "fp32"  # per-epoch validation: fp32 (the paper) or bf16 autocast
 
 
 @dataclass
@@ -140,11 +135,14 @@ def _check_shapes(
 
 
 @torch.inference_mode()
-def _predict_into(model: FrameMLP, x: torch.Tensor, out: torch.Tensor, clips: int) -> None:
-    """Sigmoid probabilities of x (n, T, D) written into out (n, T, C), ``clips`` per chunk."""
-    for start in range(0, x.shape[0], clips):
-        stop = min(x.shape[0], start + clips)
-        out[start:stop] = torch.sigmoid(model(x[start:stop]))
+def _predict_into(model: FrameMLP, x: torch.Tensor, out: torch.Tensor, clips: int,
+                  precision: str = "fp32") -> None:
+    """Sigmoid probabilities of x (n, T, D) written into float32 out (n, T, C), ``clips`` per
+    chunk, the forward pass in ``precision`` (:data:`EVAL_PRECISIONS`)."""
+    with eval_autocast(x.device, precision):
+        for start in range(0, x.shape[0], clips):
+            stop = min(x.shape[0], start + clips)
+            out[start:stop] = torch.sigmoid(model(x[start:stop]).float())
 
 
 def _eval_clips(t: int) -> int:
@@ -170,6 +168,9 @@ def train_frame_classifier(
     d_in, n_classes = _check_shapes(train_x, train_y, valid_x, valid_y)
     if cfg.batch_size < 1 or cfg.max_epochs < 1:
         raise ValueError("batch_size and max_epochs must be at least 1")
+    if cfg.eval_precision not in EVAL_PRECISIONS:
+        raise ValueError(f"eval_precision {cfg.eval_precision!r} is not one of "
+                         f"{', '.join(EVAL_PRECISIONS)}")
     device = resolve_device(cfg.device)
     old_threads = torch.get_num_threads()
     if cfg.threads is not None:
@@ -235,7 +236,7 @@ def _train(
             loss_sum += loss.detach() * idx.shape[0]
 
         model.eval()
-        _predict_into(model, xv, probs_v, eval_clips)
+        _predict_into(model, xv, probs_v, eval_clips, cfg.eval_precision)
         valid_map, _ = frame_map(probs_v.reshape(-1, n_classes).cpu().numpy(), yv)
         history.append({"epoch": float(epoch), "train_loss": float(loss_sum) / n,
                         "valid_map": valid_map, "lr": lr})
@@ -269,6 +270,7 @@ def predict_frames(
     x: np.ndarray | Iterable[tuple[int, np.ndarray]],
     device: str | torch.device = "auto",
     batch_size: int | None = None,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """Sigmoid probabilities (N, T, C) float32 for embeddings x (N, T, D).
 
@@ -277,15 +279,18 @@ def predict_frames(
     Runs ``batch_size`` clips at a time under inference mode (default: 32768 frames, i.e. 1024
     clips at T = 32, the chunking validation uses during training, so predicting the valid set
     reproduces the training-time valid mAP bit for bit). A FrameMLP is moved to ``device``.
+    ``precision``: "fp32", or "bf16" for a bfloat16-autocast forward pass (outputs float32).
     """
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    if precision not in EVAL_PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {', '.join(EVAL_PRECISIONS)}")
+    dev = resolve_device(device)
     net = _as_model(model, dev)
     was_training = net.training
     net.eval()
     try:
         if isinstance(x, np.ndarray):
-            return _predict_array(net, x, dev, batch_size)
-        pieces = [(int(start), _predict_array(net, block, dev, batch_size))
+            return _predict_array(net, x, dev, batch_size, precision)
+        pieces = [(int(start), _predict_array(net, block, dev, batch_size, precision))
                   for start, block in x]
     finally:
         net.train(was_training)
@@ -299,7 +304,8 @@ def predict_frames(
 
 
 def _predict_array(
-    net: FrameMLP, x: np.ndarray, device: torch.device, batch_size: int | None
+    net: FrameMLP, x: np.ndarray, device: torch.device, batch_size: int | None,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """(n, T, D) array -> (n, T, C) float32 probabilities, ``batch_size`` clips per transfer."""
     if x.ndim != 3:
@@ -312,7 +318,7 @@ def _predict_array(
         stop = min(x.shape[0], start + step)
         xb = _float_tensor(x[start:stop], device)
         pb = torch.empty((stop - start, x.shape[1], net.n_classes), device=device)
-        _predict_into(net, xb, pb, step)
+        _predict_into(net, xb, pb, step, precision)
         out[start:stop] = pb.cpu().numpy()
     return out
 
@@ -326,14 +332,15 @@ def evaluate(probs: np.ndarray, targets: np.ndarray, threshold: float) -> EvalRe
 
 
 __all__ = [
+    "EVAL_PRECISIONS",
     "EvalResult",
     "FrameMLP",
     "ProgressFn",
     "TrainConfig",
     "TrainResult",
     "batch_pos_weight",
+    "eval_autocast",
     "evaluate",
     "predict_frames",
-    "resolve_device",
     "train_frame_classifier",
 ]

@@ -11,7 +11,6 @@ from iml_tui.features.encoders import (
     cnn14_frames,
     get_encoder,
     load_cnn14,
-    resolve_device,
     save_checkpoint,
     save_wavlm_checkpoint,
 )
@@ -27,7 +26,6 @@ __all__ = [
     "cnn14_frames",
     "get_encoder",
     "load_cnn14",
-    "resolve_device",
     "save_checkpoint",
     "save_wavlm_checkpoint",
 ]

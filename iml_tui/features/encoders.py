@@ -52,6 +52,7 @@ from iml_tui.atomic import atomic_torch_save
 from iml_tui.audio.io import resample
 from iml_tui.audio.spectrogram import PANNS_32K, LogMel, MelConfig, n_frames
 from iml_tui.data.store import ExtraDataset
+from iml_tui.devices import resolve_device
 from iml_tui.errors import UserError
 
 __all__ = [
@@ -68,7 +69,6 @@ __all__ = [
     "get_encoder",
     "load_cnn14",
     "require_extra",
-    "resolve_device",
     "save_checkpoint",
     "save_wavlm_checkpoint",
 ]
@@ -99,23 +99,6 @@ WAVLM_LAYOUT = (
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as ``torch.device``."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise UserError(f"unknown device {device!r}", fix="use auto, cpu, cuda or cuda:N") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(
-            f"device {device!r} asked for but CUDA is not available", fix="use --device cpu or auto"
-        )
-    return dev
 
 
 def checkpoint_hash(path: str | Path) -> str:

@@ -57,6 +57,7 @@ from iml_tui.audio import io as audio_io
 from iml_tui.audio.spectrogram import MelConfig
 from iml_tui.data.corpus import ClipRow, Split, is_split, read_split
 from iml_tui.data.dcase import CLIP_SECONDS, Event, clip_events, piece_frame_labels
+from iml_tui.devices import resolve_device
 from iml_tui.engine.metrics import frame_map
 from iml_tui.engine.models.frame_mlp import FrameMLP
 from iml_tui.errors import UserError
@@ -67,7 +68,6 @@ from iml_tui.features.encoders import (
     build_cnn14,
     checkpoint_hash,
     load_cnn14,
-    resolve_device,
     save_checkpoint,
 )
 

@@ -62,8 +62,8 @@ from torch import nn
 from iml_tui.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_text
 from iml_tui.audio import io as audio_io
 from iml_tui.data.corpus import CLIPS_FILE, LABELS_FILE, SPLIT_FILE, Split, is_split, read_split
+from iml_tui.devices import resolve_device
 from iml_tui.errors import UserError
-from iml_tui.features.encoders import resolve_device
 
 __all__ = [
     "ARCHS",

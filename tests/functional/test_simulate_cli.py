@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from iml_tui.bench.report import al_results_columns
@@ -183,6 +184,29 @@ def test_user_errors_are_one_line_and_exit_2(pools: Path, tmp_path: Path) -> Non
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1, proc.stderr
         assert needle in lines[0], lines[0]
+
+
+def test_eval_precision_flag_runs_and_bad_values_are_one_line(pools: Path,
+                                                              tmp_path: Path) -> None:
+    out = tmp_path / "bf16"
+    res = runner.invoke(app, ["simulate", "--pool-dir", str(pools), "--strategy", "mfft",
+                              "--start", "cold", "--budgets", "10,20", "--seeds", "1",
+                              "--out", str(out), "--eval-precision", "bf16", *TINY])
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["eval_precision"] == "bf16"
+    spec = json.loads((out / "runs" / "mfft_cold_seed1" / "spec.json").read_text())
+    assert spec["train"]["eval_precision"] == "bf16"
+    rounds = _read_csv(out / "runs" / "mfft_cold_seed1" / "rounds.csv")
+    assert [int(r["budget"]) for r in rounds] == [10, 20]
+    cases = [(["--eval-precision", "fp16"], "eval_precision='fp16'")]
+    if not torch.cuda.is_available():
+        cases.append((["--device", "cuda"], "CUDA is not available"))
+    for extra, needle in cases:
+        proc = _cli("simulate", "--pool-dir", str(pools), "--out", str(tmp_path / "x"), *extra)
+        assert proc.returncode == 2, (extra, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0], proc.stderr
 
 
 def test_full_reference_is_reported_and_resumed(pools: Path, tmp_path: Path) -> None:

@@ -21,7 +21,6 @@ from iml_tui.features import (
     cnn14_frames,
     get_encoder,
     load_cnn14,
-    resolve_device,
     save_checkpoint,
     save_wavlm_checkpoint,
 )
@@ -89,17 +88,6 @@ def test_registry_errors(tmp_path: Path) -> None:
         get_encoder("mfcc-stats", width=3)
     with pytest.raises(UserError, match="has no option"):
         get_encoder("wavlm", tmp_path / "w.pt", norm_mean=0.0)
-
-
-def test_resolve_device() -> None:
-    assert resolve_device("cpu") == torch.device("cpu")
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert resolve_device("auto").type == expected
-    with pytest.raises(UserError, match="unknown device"):
-        resolve_device("quantum")
-    if not torch.cuda.is_available():
-        with pytest.raises(UserError, match="CUDA is not available"):
-            resolve_device("cuda")
 
 
 def test_checkpoint_hash(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ from iml_tui.engine.trainer import (
     batch_pos_weight,
     evaluate,
     predict_frames,
-    resolve_device,
     train_frame_classifier,
 )
 
@@ -183,18 +182,6 @@ def test_evaluate_keys_and_values() -> None:
     np.testing.assert_allclose(res["f1_per_class"], [2 / 3, 0.0])
     assert res["f1"] == pytest.approx(1 / 3)
     assert res["threshold"] == 0.5
-
-
-def test_resolve_device() -> None:
-    assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_device("auto").type in {"cpu", "cuda"}
-    with pytest.raises(ValueError, match="unknown device"):
-        resolve_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="CUDA is not available"):
-            resolve_device("cuda:1")
-    else:
-        assert resolve_device("cuda").type == "cuda"
 
 
 def test_bad_inputs() -> None:

@@ -72,6 +72,8 @@ class PoolRunSpec:
         d["train"]["betas"] = list(self.train.betas)
         d["train"].pop("device", None)
         d["train"].pop("threads", None)
+        if self.train.eval_precision == "fp32":  # folders written before the key existed
+            d["train"].pop("eval_precision", None)
         return d
 
 
@@ -176,10 +178,11 @@ def _record_row(r: RoundRecord) -> list[Any]:
 
 
 def evaluate_classifier(state_dict: dict[str, torch.Tensor], splits: PoolSplits,
-                        device: torch.device) -> dict[str, Any]:
-    """Valid/test frame mAP, the F1-optimal global threshold on valid, and F1 at it."""
-    vp = predict_frames(state_dict, splits.valid_x, device)
-    tp = predict_frames(state_dict, splits.test_x, device)
+                        device: torch.device, precision: str = "fp32") -> dict[str, Any]:
+    """Valid/test frame mAP, the F1-optimal global threshold on valid, and F1 at it; the
+    forward passes in ``precision`` (fp32 or bf16)."""
+    vp = predict_frames(state_dict, splits.valid_x, device, precision=precision)
+    tp = predict_frames(state_dict, splits.test_x, device, precision=precision)
     thr, vf1 = metrics.best_global_threshold(vp, splits.valid_y)
     vmap, vap = metrics.frame_map(vp, splits.valid_y)
     tmap, tap = metrics.frame_map(tp, splits.test_y)
@@ -189,9 +192,9 @@ def evaluate_classifier(state_dict: dict[str, torch.Tensor], splits: PoolSplits,
 
 
 def clip_probabilities(state_dict: dict[str, torch.Tensor], store: PoolStore,
-                       device: torch.device) -> np.ndarray:
+                       device: torch.device, precision: str = "fp32") -> np.ndarray:
     """(N, C) clip-level probabilities (max over frames) of every clip in ``store``."""
-    frames = predict_frames(state_dict, store.iter_blocks(), device)
+    frames = predict_frames(state_dict, store.iter_blocks(), device, precision=precision)
     return np.asarray(frames.max(axis=1), dtype=np.float32)
 
 
@@ -272,7 +275,8 @@ class PoolRun:
             result = train_frame_classifier(sp.train.embeddings(lab), sp.frame_targets[lab],
                                             sp.valid_x, sp.valid_y, self.spec.train)
             train_seconds = time.perf_counter() - t1
-            scores = evaluate_classifier(result.state_dict, sp, self.device)
+            precision = self.spec.train.eval_precision
+            scores = evaluate_classifier(result.state_dict, sp, self.device, precision)
             threshold = float(scores["threshold"])
             annotated = sp.clip_targets[lab]
             record = RoundRecord(
@@ -288,7 +292,7 @@ class PoolRun:
                 valid_ap=[float(v) for v in scores["valid_ap"]],
             )
             is_last = budget == self.spec.budgets[-1]
-            probs = (clip_probabilities(result.state_dict, sp.train, self.device)
+            probs = (clip_probabilities(result.state_dict, sp.train, self.device, precision)
                      if needs_probs and not is_last else None)
             self._commit_round(record, new, labeled, result.state_dict, probs)
             records.append(record)
@@ -345,7 +349,7 @@ def run_full(splits: PoolSplits, seed: int, train: TrainConfig, run_dir: str | P
     result = train_frame_classifier(splits.train.embeddings(), splits.frame_targets,
                                     splits.valid_x, splits.valid_y, cfg)
     seconds = time.perf_counter() - t0
-    s = evaluate_classifier(result.state_dict, splits, device)
+    s = evaluate_classifier(result.state_dict, splits, device, cfg.eval_precision)
     rec = FullRecord(seed=seed, test_map=float(s["test_map"]), test_f1=float(s["test_f1"]),
                      valid_map=float(s["valid_map"]), valid_f1=float(s["valid_f1"]),
                      threshold=float(s["threshold"]), train_seconds=seconds)

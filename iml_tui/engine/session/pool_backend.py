@@ -55,7 +55,7 @@ class PoolBackend:
             lr=cfg.lr, batch_size=cfg.batch_size, lr_factor=cfg.lr_factor,
             lr_patience=cfg.lr_patience, lr_threshold=cfg.lr_threshold, min_lr=cfg.min_lr,
             max_epochs=cfg.max_epochs, hidden=cfg.hidden, seed=cfg.seed, device=cfg.device,
-            threads=cfg.threads or None)
+            threads=cfg.threads or None, eval_precision=cfg.eval_precision)
         self.model: FrameMLP | None = None
         self.threshold = 0.5
         self.version = 0
@@ -288,7 +288,7 @@ class PoolBackend:
                 state_dict, epochs, best = res.state_dict, res.epochs_run, res.best_epoch
                 model = FrameMLP.from_state_dict(state_dict).eval()
                 progress(0.8, "scoring the validation clips")
-                vp = predict_frames(model, vx, "cpu")
+                vp = predict_frames(model, vx, "cpu", precision=train_cfg.eval_precision)
                 thr, vf1 = metrics.best_global_threshold(vp, vy)
                 vmap, _ = metrics.frame_map(vp, vy)
             else:
@@ -313,7 +313,8 @@ class PoolBackend:
                 for start, block in self.store.iter_blocks():
                     if cancelled():
                         raise Cancelled
-                    blocks.append((start, predict_frames(model, block, "cpu").max(axis=1)))
+                    blocks.append((start, predict_frames(
+                        model, block, "cpu", precision=train_cfg.eval_precision).max(axis=1)))
                 probs = np.zeros((self.n, len(self.class_list)), np.float32)
                 for start, p in blocks:
                     probs[start:start + p.shape[0]] = p

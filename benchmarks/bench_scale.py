@@ -1,0 +1,203 @@
+"""Sharded exact selection at scale: seconds per pick batch and peak memory for ft (and mfft) on
+generated pools of N clips with D=1024 float16 selection arrays, K shard processes. Prints a
+table and writes JSON.
+
+    python benchmarks/bench_scale.py [--sizes 21414,200000 --shards 1,2,4 --big]
+
+Each pool file holds the selection array ``derived/pooled_max_l2`` (N, D) float16 of clustered,
+L2-normalised rows; its (N, 1, D) embeddings dataset is declared but never written (selection
+never reads it), so a million-row pool costs 2 GB of disk, not 4 GB more. ``--big`` adds
+N = 1,000,000. Every (N, K, strategy) runs in a fresh process: the shards are built with
+``ShardedPool.from_store`` (each worker reads its own row range, as float32), ``--labeled``
+random clips are labelled, then ``--batches`` pick batches of ``--batch`` clips follow, each
+batch's picks joining the labelled set. Each shard gets ``--threads-per-shard`` BLAS threads
+(default 1: a traversal is a stream of small matrix-vector products, which threading slows on a
+busy machine; 0 = cores / K). Memory: the
+driver's peak RSS and the largest shard process's peak RSS (VmHWM from /proc; with K = 1 the
+shard lives in the driver), and the peak of the driver's traced allocations (``tracemalloc``)
+during one more, untimed batch. The picks of every K must be the same clips (checked; the run
+stops otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+D = 1024
+C = 10  # classes of the generated labels (mfft's mismatch counts)
+PAPER_N = 21414
+BIG_N = 1_000_000
+BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def make_pool(path: Path, n: int, d: int = D, clusters: int = 64, seed: int = 0) -> Path:
+    """A pool file whose only written dataset is the (n, d) float16 selection array."""
+    from iml_tui.data.store import POOLED_KEY
+
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, d)).astype(np.float32)
+    with h5py.File(tmp, "w") as f:
+        f.create_dataset("embeddings", shape=(n, 1, d), dtype=np.float32)
+        f.create_dataset("labels", shape=(n, 1, C), dtype=np.uint8)
+        f.create_dataset("class_list", data=np.array([f"c{i}" for i in range(C)], dtype=object),
+                         dtype=h5py.string_dtype())
+        f.create_dataset("ids", shape=(n,), dtype=h5py.string_dtype())
+        ds = f.create_dataset(POOLED_KEY, shape=(n, d), dtype=np.float16)
+        f.attrs["pooled_dtype"] = "float16"
+        step = 50_000
+        for lo in range(0, n, step):
+            hi = min(n, lo + step)
+            rows = centres[rng.integers(0, clusters, hi - lo)]
+            rows += 0.8 * rng.standard_normal((hi - lo, d), dtype=np.float32)
+            rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+            ds[lo:hi] = rows.astype(np.float16)
+    tmp.replace(path)
+    return path
+
+
+def _hwm_mb(pid: int | str = "self") -> float:
+    """Peak RSS in MB of process ``pid`` (VmHWM; getrusage where /proc is absent)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if pid == "self" else 0.0
+
+
+def run_one(path: Path, n: int, k: int, strategy: str, labeled: int, batch: int,
+            batches: int, seed: int) -> dict[str, Any]:
+    """One configuration, in this process: build K shards, time the pick batches."""
+    from iml_tui.engine.strategies.sharded import ShardedPool, sharded_select
+
+    rng = np.random.default_rng(seed)
+    lab = rng.choice(n, size=labeled, replace=False).astype(np.int64)
+    targets = (rng.random((n, C)) < 0.1).astype(np.uint8)
+    probs = rng.random((n, C)).astype(np.float32) if strategy == "mfft" else None
+    t0 = time.perf_counter()
+    pool = ShardedPool.from_store(path, n, k)
+    build = time.perf_counter() - t0
+    seconds: list[float] = []
+    start = lab.size
+    try:
+        for _ in range(batches):
+            t1 = time.perf_counter()
+            picks = sharded_select(pool, strategy, batch, rng, lab, targets[lab], probs, 0.5)
+            seconds.append(time.perf_counter() - t1)
+            if picks.size != batch or np.isin(picks, lab).any():
+                raise RuntimeError(f"{strategy} returned {picks.size} picks, or labelled ones")
+            lab = np.concatenate([lab, picks])
+        picked = lab[start:].copy()
+        # one more, untimed batch with allocation tracing (it slows numpy's many small arrays)
+        tracemalloc.start()
+        try:
+            sharded_select(pool, strategy, batch, rng, lab, targets[lab], probs, 0.5)
+            _, traced = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        procs = getattr(pool.group, "_procs", [])  # K = 1: the shard lives in this process
+        shard_mb = [_hwm_mb(p.pid) for p in procs] or [_hwm_mb()]
+    finally:
+        pool.close()
+    return {"n": n, "shards": k, "strategy": strategy, "labeled": labeled, "batch": batch,
+            "build_seconds": build, "batch_seconds": seconds,
+            "batch_seconds_median": statistics.median(seconds),
+            "picks_sha256": hashlib.sha256(picked.tobytes()).hexdigest()[:16],
+            "driver_peak_rss_mb": _hwm_mb(),
+            "shard_peak_rss_mb": max(shard_mb), "shards_peak_rss_mb_sum": sum(shard_mb),
+            "driver_traced_peak_mb": traced / 2**20}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", default=f"{PAPER_N},200000")
+    ap.add_argument("--big", action="store_true", help=f"also N = {BIG_N:,}")
+    ap.add_argument("--shards", default="1,2,4")
+    ap.add_argument("--strategies", default="ft,mfft")
+    ap.add_argument("--labeled", type=int, default=500)
+    ap.add_argument("--batch", type=int, default=50, help="picks per batch (one round)")
+    ap.add_argument("--batches", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads-per-shard", type=int, default=1,
+                    help="BLAS threads of each shard process; 0 = cores / K (at least 1)")
+    ap.add_argument("--work", type=Path, default=HERE / "results" / "scale_work")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "scale.json")
+    ap.add_argument("--one", nargs=3, metavar=("N", "K", "STRATEGY"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.one is not None:
+        n, k, strategy = int(args.one[0]), int(args.one[1]), args.one[2]
+        row = run_one(args.work / f"pool_n{n}_d{D}_f16.h5", n, k, strategy, args.labeled,
+                      args.batch, args.batches, args.seed)
+        print(json.dumps(row))
+        return
+
+    sizes = [int(s) for s in args.sizes.split(",") if s] + ([BIG_N] if args.big else [])
+    shards = [int(k) for k in args.shards.split(",") if k]
+    strategies = [s for s in args.strategies.split(",") if s]
+    rows: list[dict[str, Any]] = []
+    print(f"{'N':>9} {'K':>2} {'strategy':>8} {'build s':>8} {'s/batch':>8} {'driver MB':>10} "
+          f"{'shard MB':>9} {'traced MB':>10}", flush=True)
+    for n in sizes:
+        t0 = time.perf_counter()
+        path = make_pool(args.work / f"pool_n{n}_d{D}_f16.h5", n)
+        print(f"# pool N={n}: {path.stat().st_size / 2**20:.0f} MB on disk "
+              f"({time.perf_counter() - t0:.1f} s)", flush=True)
+        for strategy in strategies:
+            for k in shards:
+                cmd = [sys.executable, __file__, "--one", str(n), str(k), strategy,
+                       "--labeled", str(args.labeled), "--batch", str(args.batch),
+                       "--batches", str(args.batches), "--seed", str(args.seed),
+                       "--work", str(args.work)]
+                threads = args.threads_per_shard or max(1, (os.cpu_count() or 1) // k)
+                env = {**os.environ, **{v: str(threads) for v in BLAS_THREADS}}
+                proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+                if proc.returncode != 0:
+                    raise SystemExit(f"N={n} K={k} {strategy} failed:\n{proc.stderr}")
+                row = json.loads(proc.stdout.strip().splitlines()[-1])
+                same = [r for r in rows if (r["n"], r["strategy"]) == (n, strategy)]
+                if same and same[0]["picks_sha256"] != row["picks_sha256"]:
+                    raise SystemExit(f"N={n} {strategy}: K={k} picked other clips than "
+                                     f"K={same[0]['shards']}")
+                row["threads_per_shard"] = threads
+                rows.append(row)
+                print(f"{n:9d} {k:2d} {strategy:>8} {row['build_seconds']:8.2f} "
+                      f"{row['batch_seconds_median']:8.2f} {row['driver_peak_rss_mb']:10.0f} "
+                      f"{row['shard_peak_rss_mb']:9.0f} {row['driver_traced_peak_mb']:10.1f}",
+                      flush=True)
+    report = {
+        "what": "sharded exact selection: seconds per pick batch and peak memory",
+        "d": D, "pooled_dtype": "float16", "executor": "local (one process per shard; K=1 "
+        "in the driver)", "labeled": args.labeled, "batch": args.batch,
+        "batches": args.batches, "threads_per_shard": args.threads_per_shard,
+        "cpus": os.cpu_count(), "platform": platform.platform(),
+        "numpy": np.__version__, "rows": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
