@@ -6,6 +6,7 @@ and look at the report it writes.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from tui_fakes import FakeSession, RecordingPlayer
@@ -30,3 +31,51 @@ def test_main_screen(snap_compare: Any) -> None:
 def test_help_screen(snap_compare: Any) -> None:
     app = make_app(trained_session(), RecordingPlayer(), cursor=False, audio_thread=False)
     assert snap_compare(app, press=["question_mark"], terminal_size=SIZE)
+
+
+async def _answer_and_settle(pilot: Any) -> None:
+    await pilot.press("1", "enter")
+    for _ in range(20):  # the fake training reports its progress at once
+        await pilot.pause(0.05)
+
+
+def test_training_screen(snap_compare: Any) -> None:
+    gate = threading.Event()
+    session = FakeSession(n=8, every=1, gate=gate, version=1, curve=[(2, 0.31), (4, 0.42)])
+    app = make_app(session, RecordingPlayer(), cursor=False, audio_thread=False)
+    try:
+        assert snap_compare(app, run_before=_answer_and_settle, terminal_size=SIZE)
+    finally:
+        gate.set()
+
+
+def test_training_error_screen(snap_compare: Any) -> None:
+    session = FakeSession(n=8, every=1, fail="CUDA out of memory", version=1,
+                          curve=[(2, 0.31), (4, 0.42)])
+    app = make_app(session, RecordingPlayer(), cursor=False, audio_thread=False)
+    assert snap_compare(app, run_before=_answer_and_settle, terminal_size=SIZE)
+
+
+def test_help_over_a_round_boundary(snap_compare: Any) -> None:
+    gate = threading.Event()
+    session = FakeSession(n=8, every=1, gate=gate, version=1, curve=[(2, 0.31)])
+    app = make_app(session, RecordingPlayer(), cursor=False, audio_thread=False)
+
+    async def boundary_then_help(pilot: Any) -> None:
+        await _answer_and_settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.1)
+
+    try:
+        assert snap_compare(app, run_before=boundary_then_help, terminal_size=SIZE)
+    finally:
+        gate.set()
+
+
+def test_stream_review_screen(snap_compare: Any) -> None:
+    session = FakeSession(n=8, every=100, version=1, mode="stream", multi_label=False,
+                          class_list=("hy",), kind="cf-review",
+                          why="the model says hy (0.90): confirm or correct",
+                          curve=[(96, 0.31), (192, 0.27)])
+    app = make_app(session, RecordingPlayer(), cursor=False, audio_thread=False)
+    assert snap_compare(app, terminal_size=SIZE)

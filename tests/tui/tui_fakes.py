@@ -120,6 +120,8 @@ class FakeSession:
     trained_at: int = 0
     error: str = ""
     seconds: float = 1.0
+    kind: str = "pool-query"
+    why: str = "uncertainty 0.50"
 
     def _done(self) -> set[int]:
         return {i for i, _, _ in self.answers} | self.skipped
@@ -131,8 +133,10 @@ class FakeSession:
         if self.version:
             probs = np.linspace(0.1, 0.9, c)[::-1].copy()
             frame = np.tile(np.linspace(0, 1, 20)[:, None], (1, c))
-        return FakeItem(i, f"clip{i:03d}", clip_probs=probs, frame_probs=frame,
-                        previous=previous)
+        predicted = tuple(int(k) for k in np.flatnonzero(probs >= 0.5)) if probs is not None \
+            else ()
+        return FakeItem(i, f"clip{i:03d}", why=self.why, kind=self.kind, clip_probs=probs,
+                        frame_probs=frame, predicted=predicted, previous=previous)
 
     def next_item(self) -> FakeItem | None:
         if self.mode == "stream" and (self.pending is not None or self.retrain_due()):
