@@ -6,13 +6,61 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from iml_tui.errors import UserError
 
 STRATEGY_CHOICES = ("rand", "ft", "mp", "mfft")
 EXECUTOR_CHOICES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class SelectOption:
+    """One option of ``iml-tui select``: the single table both parsers are built from (this
+    argparse one and the Typer command in :mod:`iml_tui.cli.select`)."""
+
+    dest: str
+    flag: str
+    kind: type  # Path, int, float or str
+    help: str
+    default: Any = None
+    required: bool = False
+    choices: tuple[str, ...] = ()
+
+
+SELECT_OPTIONS: tuple[SelectOption, ...] = (
+    SelectOption("pool", "--pool", Path, "Pool store (HDF5) to select from.", required=True),
+    SelectOption("strategy", "--strategy", str, "Selection strategy.", required=True,
+                 choices=STRATEGY_CHOICES),
+    SelectOption("n", "-n", int, "How many clips to select.", required=True),
+    SelectOption("labeled", "--labeled", Path,
+                 "Text file: one already-labelled pool index per line (labels read from the "
+                 "pool). Absent or empty: the initial round."),
+    SelectOption("seed", "--seed", int, "Seed of every random choice.", default=0),
+    SelectOption("scores", "--scores", Path,
+                 "(N, C) clip-level probabilities (.npy); required by mp and mfft."),
+    SelectOption("threshold", "--threshold", float,
+                 "Threshold that binarises --scores (the valid-set F1-optimal one).",
+                 default=0.5),
+    SelectOption("warm_k", "--warm-k", int,
+                 "Initial round only: positives per class taken first (0 = cold start).",
+                 default=0),
+    SelectOption("state", "--state", Path,
+                 "ft: a file carrying the min-distance vector from round to round (created, then "
+                 "updated); the next round, once the picks are labelled, skips the |L| x N "
+                 "pass."),
+    SelectOption("shards", "--shards", int,
+                 "Hold the selection array in this many row shards, one worker each (same "
+                 "picks).", default=1),
+    SelectOption("executor", "--executor", str,
+                 "local: a process per shard; ray: a Ray actor per shard.", default="local",
+                 choices=EXECUTOR_CHOICES),
+    SelectOption("ray_address", "--ray-address", str,
+                 "With --executor ray: auto (a running cluster) or HOST:PORT; default: a local "
+                 "instance."),
+)
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -24,20 +72,14 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``select`` options: names, types and defaults of the Typer command."""
+    """The ``select`` options of :data:`SELECT_OPTIONS` as an argparse parser."""
     p = _OneLineParser(prog="iml-tui select", add_help=False)
-    p.add_argument("--pool", type=Path, required=True)
-    p.add_argument("--strategy", choices=STRATEGY_CHOICES, required=True)
-    p.add_argument("-n", type=int, required=True)
-    p.add_argument("--labeled", type=Path, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--scores", type=Path, default=None)
-    p.add_argument("--threshold", type=float, default=0.5)
-    p.add_argument("--warm-k", type=int, default=0)
-    p.add_argument("--state", type=Path, default=None)
-    p.add_argument("--shards", type=int, default=1)
-    p.add_argument("--executor", choices=EXECUTOR_CHOICES, default="local")
-    p.add_argument("--ray-address", default=None)
+    for o in SELECT_OPTIONS:
+        extra: dict[str, Any] = {"choices": o.choices} if o.choices else {}
+        if o.required:
+            p.add_argument(o.flag, dest=o.dest, type=o.kind, required=True, **extra)
+        else:
+            p.add_argument(o.flag, dest=o.dest, type=o.kind, default=o.default, **extra)
     return p
 
 

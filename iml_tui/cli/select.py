@@ -1,50 +1,46 @@
-"""``iml-tui select``: one round of picks from a pool store."""
+"""``iml-tui select``: one round of picks from a pool store. Its options come from the table
+in :mod:`iml_tui.select_cli`, which also builds the fast argparse path of the entry point."""
 
 from __future__ import annotations
 
+import inspect
 import sys
-from pathlib import Path
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Any
 
 import typer
 
-from iml_tui.cli.common import Executor, Strategy, app
+from iml_tui.cli.common import app
+from iml_tui.select_cli import SELECT_OPTIONS, SelectOption
 
 
-@app.command("select")
-def select_cmd(
-    pool: Annotated[Path, typer.Option(help="Pool store (HDF5) to select from.")],
-    strategy: Annotated[Strategy, typer.Option(help="Selection strategy.")],
-    n: Annotated[int, typer.Option("-n", help="How many clips to select.")],
-    labeled: Annotated[Path | None, typer.Option(
-        help="Text file: one already-labelled pool index per line (labels read from the pool). "
-        "Absent or empty: the initial round.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
-    scores: Annotated[Path | None, typer.Option(
-        help="(N, C) clip-level probabilities (.npy); required by mp and mfft.")] = None,
-    threshold: Annotated[float, typer.Option(
-        help="Threshold that binarises --scores (the valid-set F1-optimal one).")] = 0.5,
-    warm_k: Annotated[int, typer.Option(
-        help="Initial round only: positives per class taken first (0 = cold start).")] = 0,
-    state: Annotated[Path | None, typer.Option(
-        help="ft: a file carrying the min-distance vector from round to round (created, then "
-        "updated); the next round, once the picks are labelled, skips the |L| x N pass.")] = None,
-    shards: Annotated[int, typer.Option(
-        help="Hold the selection array in this many row shards, one worker each (same picks)."
-    )] = 1,
-    executor: Annotated[Executor, typer.Option(
-        help="local: a process per shard; ray: a Ray actor per shard.")] = Executor.local,
-    ray_address: Annotated[str | None, typer.Option(
-        help="With --executor ray: auto (a running cluster) or HOST:PORT; default: a local "
-        "instance.")] = None,
-) -> None:
+def _annotation(o: SelectOption) -> Any:
+    kind: Any = StrEnum(o.dest.title().replace("_", ""), {c: c for c in o.choices}) \
+        if o.choices else o.kind
+    if not o.required and o.default is None:
+        kind = kind | None
+    return Annotated[kind, typer.Option(o.flag, help=o.help)]
+
+
+def select_cmd(**options: Any) -> None:
     """Select one round of clips to annotate; prints pool indices, one per line, in order."""
     from iml_tui.config import check_range
     from iml_tui.engine.one_round import select_from_files
 
-    for key, value in (("threshold", threshold), ("warm_k", warm_k)):
-        if key != "warm_k" or value:
-            check_range(key, value, "command line")
-    picked = select_from_files(pool, labeled, strategy.value, n, seed, scores, threshold,
-                               warm_k, state, shards, executor.value, ray_address)
+    v: dict[str, Any] = {k: (x.value if isinstance(x, StrEnum) else x)
+                         for k, x in options.items()}
+    for key in ("threshold", "warm_k"):
+        if key != "warm_k" or v[key]:
+            check_range(key, v[key], "command line")
+    picked = select_from_files(v["pool"], v["labeled"], v["strategy"], v["n"], v["seed"],
+                               v["scores"], v["threshold"], v["warm_k"], v["state"],
+                               v["shards"], v["executor"], v["ray_address"])
     sys.stdout.write("".join(f"{int(i)}\n" for i in picked))
+
+
+select_cmd.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+    inspect.Parameter(o.dest, inspect.Parameter.KEYWORD_ONLY, annotation=_annotation(o),
+                      default=inspect.Parameter.empty if o.required else o.default)
+    for o in SELECT_OPTIONS])
+select_cmd.__annotations__ = {o.dest: _annotation(o) for o in SELECT_OPTIONS} | {"return": None}
+app.command("select")(select_cmd)
