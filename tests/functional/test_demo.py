@@ -44,6 +44,7 @@ def test_demo_checksums_match_the_committed_files() -> None:
         assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, name
 
 
+@pytest.mark.slow
 def test_bird_pools_are_built_by_prepare_and_extract() -> None:
     pools = assets.bird_pools()
     sizes = {}
@@ -76,6 +77,7 @@ def test_simulate_bioacoustic_with_no_data_named_runs_on_the_demo(tmp_path: Path
     assert float(rows[0]["full_test_cmap_mean"]) > 20.0
 
 
+@pytest.mark.slow
 def test_simulate_lid_dev_with_no_data_named_runs_on_the_demo(tmp_path: Path) -> None:
     out = tmp_path / "lid"
     res = runner.invoke(app, ["simulate", "--task", "lid", "--split", "dev", "--target", "hy",
@@ -87,6 +89,7 @@ def test_simulate_lid_dev_with_no_data_named_runs_on_the_demo(tmp_path: Path) ->
     assert "pooled" in res.stdout or "dev_hy" in res.stdout
 
 
+@pytest.mark.slow
 def test_simulate_vtd_with_no_data_named_runs_on_the_demo(tmp_path: Path) -> None:
     out = tmp_path / "vtd"
     res = runner.invoke(app, ["simulate", "--task", "vtd", "--env", "rm1_livingroom",

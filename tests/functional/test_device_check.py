@@ -21,6 +21,7 @@ def _run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
                           check=False, timeout=600)
 
 
+@pytest.mark.slow
 def test_cpu_run_times_every_step(tmp_path: Path) -> None:
     out = tmp_path / "summary.json"
     proc = _run(tmp_path, DEVICE="cpu", N_TRAIN="120", N_VALID="40", N_TEST="40", T="8",

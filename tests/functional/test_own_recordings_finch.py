@@ -37,6 +37,7 @@ def _missing() -> str:
     return ""
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(bool(_missing()), reason=_missing() or "ok")
 def test_finch_songs_detected_from_a_quarter_of_the_labels(tmp_path: Path) -> None:
     fig_path = tmp_path / "figures.json"

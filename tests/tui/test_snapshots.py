@@ -41,7 +41,8 @@ async def _answer_and_settle(pilot: Any) -> None:
 
 def test_training_screen(snap_compare: Any) -> None:
     gate = threading.Event()
-    session = FakeSession(n=8, every=1, gate=gate, version=1, curve=[(2, 0.31), (4, 0.42)])
+    session = FakeSession(n=8, every=1, gate=gate, gate_timeout=3.0, version=1,
+                          curve=[(2, 0.31), (4, 0.42)])
     app = make_app(session, RecordingPlayer(), cursor=False, audio_thread=False)
     try:
         assert snap_compare(app, run_before=_answer_and_settle, terminal_size=SIZE)
@@ -58,7 +59,8 @@ def test_training_error_screen(snap_compare: Any) -> None:
 
 def test_help_over_a_round_boundary(snap_compare: Any) -> None:
     gate = threading.Event()
-    session = FakeSession(n=8, every=1, gate=gate, version=1, curve=[(2, 0.31)])
+    session = FakeSession(n=8, every=1, gate=gate, gate_timeout=3.0, version=1,
+                          curve=[(2, 0.31)])
     app = make_app(session, RecordingPlayer(), cursor=False, audio_thread=False)
 
     async def boundary_then_help(pilot: Any) -> None:

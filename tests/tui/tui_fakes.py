@@ -70,13 +70,14 @@ class FakeJob:
     """Trains nothing; reports progress in ``steps`` steps, waits on ``gate`` if given."""
 
     def __init__(self, version: int, steps: int = 4, fail: str = "", raises: bool = False,
-                 gate: threading.Event | None = None) -> None:
+                 gate: threading.Event | None = None, gate_timeout: float = 10.0) -> None:
         self.base_version = version - 1
         self.version = version
         self.steps = steps
         self.fail = fail
         self.raises = raises
         self.gate = gate
+        self.gate_timeout = gate_timeout
 
     def run(self, progress: ProgressFn | None = None, cancelled: CancelledFn | None = None
             ) -> object:
@@ -86,7 +87,7 @@ class FakeJob:
                 return FakeResult(self.version, "cancelled")
             progress((i + 1) / self.steps, f"epoch {i + 1}")
         if self.gate is not None:
-            self.gate.wait(10)
+            self.gate.wait(self.gate_timeout)
         if self.raises:
             raise RuntimeError(self.fail or "boom")
         return FakeResult(self.version, self.fail)
@@ -122,6 +123,7 @@ class FakeSession:
     seconds: float = 1.0
     kind: str = "pool-query"
     why: str = "uncertainty 0.50"
+    gate_timeout: float = 10.0
 
     def _done(self) -> set[int]:
         return {i for i, _, _ in self.answers} | self.skipped
@@ -182,7 +184,8 @@ class FakeSession:
     def start_retrain(self) -> FakeJob:
         self.pending = self.version + 1
         self.trained_at = len(self.answers)
-        return FakeJob(self.pending, fail=self.fail, raises=self.raises, gate=self.gate)
+        return FakeJob(self.pending, fail=self.fail, raises=self.raises, gate=self.gate,
+                       gate_timeout=self.gate_timeout)
 
     def swap_model(self, result: object) -> bool:
         assert isinstance(result, FakeResult)
