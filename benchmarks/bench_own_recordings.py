@@ -146,6 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = a.work or Path(tmp)
         fig = run_chain(work, a.encoder, a.every, a.tolerance, a.merge_gap, a.min_duration)
+    if a.work is None:
+        fig.pop("outputs")  # a temporary folder, gone now
     fig["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                       "platform": platform.platform()}
     for part in ("withheld", "all"):
