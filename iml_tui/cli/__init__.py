@@ -13,6 +13,7 @@ from iml_tui.cli import encoder as _encoder
 from iml_tui.cli import pool as _pool
 from iml_tui.cli import prepare as _prepare
 from iml_tui.cli import project as _project
+from iml_tui.cli import search as _search
 from iml_tui.cli import select as _select
 from iml_tui.cli import simulate as _simulate
 from iml_tui.cli import stream as _stream
@@ -23,7 +24,7 @@ from iml_tui.errors import UserError
 
 __all__ = ["Strategy", "Task", "app", "label_cmd", "main", "out_console", "select_cmd"]
 _COMMAND_MODULES = (_simulate, _select, _pool, _demo, _stream, _prepare, _encoder, _project,
-                    _detect)
+                    _detect, _search)
 
 
 def main() -> None:

@@ -139,7 +139,9 @@ def ensure_model(project_dir: str | Path, progress: Callable[[float, str], None]
     return ref, True
 
 
-def _encoder_of(store: PoolStore, device: str) -> Any:
+def pool_encoder(store: PoolStore, device: str) -> Any:
+    """The encoder that made ``store``, rebuilt from its ``encoder_spec`` (UserError if absent or
+    if its fingerprint differs)."""
     spec_text = store.attrs.get("encoder_spec")
     spec = json.loads(spec_text) if isinstance(spec_text, str) else None
     if not spec:
@@ -305,7 +307,7 @@ def detect_recordings(
                 grid, step, duration = z["grid"], float(z["step"]), float(z["duration"])
         else:
             if enc is None:
-                enc = _encoder_of(store, device)
+                enc = pool_encoder(store, device)
             base = done[0]
 
             def on_clip(seconds: float, base: float = base, rel: str = rel) -> None:

@@ -38,6 +38,7 @@ def _array(value: object) -> np.ndarray | None:
     return None if value is None else np.asarray(value, dtype=np.float64)
 
 
+SEARCH_K = 10  # clips queued by one search by example
 KIND_TEXT = {"pool-query": "query", "al-query": "query", "cf-review": "review",
              "bootstrap": "bootstrap"}
 
@@ -164,6 +165,10 @@ class Bridge:
     def start_retrain(self) -> RetrainJobLike[Any] | None:
         """A training job with a snapshot of the labels (cheap), or None."""
         return self.session.start_retrain()
+
+    def search(self, item: ItemLike, k: int = SEARCH_K) -> int:
+        """Queue the ``k`` clips most like ``item`` next; how many (ValueError: not a pool)."""
+        return int(self.session.search(item, k))
 
     def fill_while_training(self) -> bool:
         """Queue items to ask while the model trains (pool rounds); whether any were queued."""

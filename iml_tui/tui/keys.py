@@ -46,6 +46,8 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("audio.replay", "r", "replay", "replay", "play the clip from its start"),
     KeySpec("label.skip", "s", "skip", "skip", "skip this item (not asked again this round)"),
     KeySpec("label.undo", "u", "undo", "undo", "withdraw your last answer and show it again"),
+    KeySpec("label.search", "slash", "search", "similar",
+            "queue the clips most like this one next (search by example)"),
     KeySpec("app.help", "question_mark", "help", "help", "this help"),
     KeySpec("app.quit", "q", "quit", "quit", "quit (every answer is already saved)"),
 )

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from iml_tui.cli import app
 from iml_tui.data.store import PoolStore
 from iml_tui.engine.detect_recordings import read_detections
+from iml_tui.engine.journal import Journal
 from iml_tui.engine.metrics import event_prf
 from iml_tui.errors import UserError
 
@@ -202,3 +203,21 @@ def test_interrupted_recording_resumes_at_its_first_missing_part(
     got = read_detections(tmp_path / "det" / "detections.csv")
     assert [r[:4] for r in got] == [r[:4] for r in ref]
     assert np.allclose([r[4] for r in got], [r[4] for r in ref], atol=1e-3)
+
+
+def test_search_by_example_from_a_pool_id_and_from_audio(chain: dict[str, Path]) -> None:
+    out = _ok(["search", str(chain["proj"]), "--example", "site2/noon.wav@5", "-k", "3"])
+    assert "3 clips most like site2/noon.wav@5" in out
+    # the same clip given as audio (file@offset) is embedded again and finds itself first
+    audio = chain["audio"] / "site2" / "noon.wav"
+    out = _ok(["search", str(chain["proj"]), "--example", f"{audio}@5", "-k", "1"])
+    assert "site2/noon.wav@5" in out and "1.000" in out
+    out = _ok(["search", str(chain["proj"]), "--example", "site2/noon.wav@5.0", "-k", "2",
+               "--queue", "--annotator", "ana"])
+    assert "queued 2 unlabelled clip(s)" in out
+    with Journal(chain["proj"] / "journal.sqlite") as j:
+        searched = [e for e in j.events(0, kinds=["selected"])
+                    if e.payload.get("rule") == "search"]
+    assert len(searched) == 2 and searched[0].payload["example"] == "site2/noon.wav@5"
+    assert "neither a clip of the pool" in _fails(["search", str(chain["proj"]), "--example",
+                                                   "nowhere.wav@3"])

@@ -93,6 +93,26 @@ async def test_undo_and_skip() -> None:
         assert session.answers == []
 
 
+async def test_slash_queues_the_clips_like_the_one_on_screen() -> None:
+    session = FakeSession(every=100)
+    app, _ = app_for(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("slash")
+        await pilot.pause()
+        assert session.searched == [(0, 10)]
+        assert current_id(app) == "clip000"  # the item on screen stays
+        assert any("10 clips like this one" in n.message for n in app._notifications)
+    stream = FakeSession(every=100, mode="stream")
+    app, _ = app_for(stream)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("slash")
+        await pilot.pause()
+        assert stream.searched == []
+        assert any("pool projects" in n.message for n in app._notifications)
+
+
 async def test_play_pause_replay_and_no_autoplay() -> None:
     session = FakeSession(every=100)
     app, player = app_for(session, autoplay=False)

@@ -124,6 +124,7 @@ class FakeSession:
     kind: str = "pool-query"
     why: str = "uncertainty 0.50"
     gate_timeout: float = 10.0
+    searched: list[tuple[int, int]] = field(default_factory=list)
 
     def _done(self) -> set[int]:
         return {i for i, _, _ in self.answers} | self.skipped
@@ -180,6 +181,12 @@ class FakeSession:
 
     def bridge(self) -> int:
         return 0
+
+    def search(self, example: FakeItem, k: int) -> int:
+        if self.mode != "pool":
+            raise ValueError("search by example works on pool projects")
+        self.searched.append((example.index, k))
+        return k
 
     def start_retrain(self) -> FakeJob:
         self.pending = self.version + 1

@@ -254,7 +254,9 @@ class PoolBackend:
             round_ = cur_round if r is None else r
         else:
             round_ = cur_round
-            n = sum(1 for e in unanswered if int(e.item or 0) not in held)
+            # clips queued by a search stay queued (fit_queue); the strategy re-ranks the rest
+            n = sum(1 for e in unanswered if int(e.item or 0) not in held
+                    and e.payload.get("rule") != "search")
         base = self.version
         version = base + 1
         models_dir = self.project.models_dir
@@ -395,14 +397,36 @@ class PoolBackend:
             e.payload["why"] = "while the next model trains: " + str(e.payload["why"])
         return events
 
+    def search_events(self, fold: Fold, query: np.ndarray, k: int, example: str
+                      ) -> list[NewEvent]:
+        """``selected`` events for the ``k`` unlabelled clips nearest to ``query`` (D,), asked
+        before the rest of the queue (search by example: the first positives of a rare class)."""
+        from iml_tui.engine.search import nearest
+
+        taken = set(fold.current) | {int(e.item or 0) for e in fold.unanswered()}
+        picks, sims = nearest(self.x, query, k, exclude=taken)
+        round_ = int(fold.queue[0].round or 0) if fold.queue else 0
+        first = min((int(e.payload.get("rank", 0)) for e in fold.unanswered()), default=0)
+        return [NewEvent("selected", item=int(i), item_id=self.ids[int(i)],
+                         model_version=max(fold.gen, 0), round=round_,
+                         payload={"strategy": self.cfg.strategy, "rule": "search",
+                                  "rank": first - len(picks) + j, "example": example,
+                                  "cosine": round(float(c), 4),
+                                  "why": f"similar to {example} (cosine {float(c):.2f})"})
+                for j, (i, c) in enumerate(zip(picks, sims, strict=True))]
+
     def fit_queue(self, result: RetrainResult, fold: Fold) -> list[NewEvent]:
-        """A finished model's queue as it stands now: items answered while it trained left out,
-        and no more than the round's budget still allows."""
-        answered = set(fold.current)
+        """A finished model's queue as it stands now: clips queued by a search first, items
+        answered while it trained left out, and no more than the round's budget allows."""
+        searched = [NewEvent("selected", item=e.item, item_id=e.item_id,
+                             model_version=result.version, round=e.round,
+                             payload=dict(e.payload))
+                    for e in fold.unanswered() if e.payload.get("rule") == "search"]
+        answered = set(fold.current) | {int(e.item or 0) for e in searched}
         queue = [e for e in result.queue if int(e.item or 0) not in answered]
         left = self.cfg.budgets[min(result.round, len(self.cfg.budgets) - 1)] \
-            - len(fold.labelled())
-        return queue[:max(0, left)]
+            - len(fold.labelled()) - len(searched)
+        return searched + queue[:max(0, left)]
 
     # -- what the screen shows --
     def probs_of(self, item: int) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -359,6 +359,28 @@ class Session:
         self._sync()
         return len(events)
 
+    def search(self, example: Item | int | np.ndarray, k: int = 10, label: str = "") -> int:
+        """Queue the ``k`` unlabelled pool clips most like ``example`` (an item, a pool index,
+        or a (D,) embedding; cosine on the pooled embeddings) before the rest of the queue, so
+        they are asked next. Pool mode only (ValueError otherwise). Returns how many."""
+        from iml_tui.engine.session.pool_backend import PoolBackend
+
+        if not isinstance(self.engine, PoolBackend):
+            raise ValueError("search by example works on pool projects")
+        if isinstance(example, Item):
+            query, name = self.engine.x[example.index], example.id
+        elif isinstance(example, int | np.integer):
+            query, name = self.engine.x[int(example)], self.engine.ids[int(example)]
+        else:
+            query, name = np.asarray(example, dtype=np.float32), label or "the example"
+        with self._writing():
+            self._sync()
+            events = self.engine.search_events(self._fold, query, k, name)
+            if events:
+                self.journal.append(*events)
+        self._sync()
+        return len(events)
+
     def retrain_now(self, progress_cb: ProgressCb | None = None) -> bool:
         """start_retrain + run + swap_model on this thread; True when a model was installed."""
         return self.swap_model(self.start_retrain().run(progress_cb))

@@ -250,6 +250,21 @@ class MainScreen(Screen[None]):
         self.bridge.skip(shown.item, time.monotonic() - self.shown_at)
         self.show_next()
 
+    def action_search(self) -> None:
+        """Queue the pool clips most like the one on screen, to be asked right after it."""
+        shown = self.current
+        if shown is None:
+            self.app.bell()
+            return
+        try:
+            n = self.bridge.search(shown.item)
+        except ValueError as exc:
+            self.notify(str(exc), severity="warning", timeout=4)
+            return
+        self.notify(f"{n} clips like this one are asked next" if n else
+                    "no unlabelled clip left to queue", timeout=5)
+        self.refresh_status()
+
     def action_undo(self) -> None:
         """Withdraw the last answer and show its item again, unanswered (old answer as a hint)."""
         back = self.bridge.undo()

@@ -1,0 +1,59 @@
+"""Search by example: exact cosine neighbours against brute force, and the session's queue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from labelling_data import make_audio_pool, make_project
+
+from iml_tui.engine.search import nearest, unit
+from iml_tui.engine.session import Session, answer_with_oracle
+
+
+def test_nearest_equals_brute_force_with_exclusions_and_ties(monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    import iml_tui.engine.search as search
+
+    monkeypatch.setattr(search, "BLOCK_ROWS", 7)  # several blocks
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 6)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x[20] = x[3]  # a tie: the lower index first
+    q = rng.normal(size=6).astype(np.float32)
+    idx, sims = nearest(x, q, 5, exclude=[7])
+    cos = x @ unit(q)
+    brute = [int(i) for i in np.argsort(-cos, kind="stable") if i != 7][:5]
+    assert idx.tolist() == brute
+    np.testing.assert_allclose(sims, cos[brute], rtol=1e-6)
+    idx, _ = nearest(x, x[3], 2)
+    assert idx.tolist() == [3, 20]
+    assert nearest(x, q, 100, exclude=range(48))[0].size == 2
+
+
+def test_session_asks_the_neighbours_next_and_keeps_them_through_a_retrain(
+        tmp_path: Path) -> None:
+    pool = make_audio_pool(tmp_path / "src")
+    make_project(tmp_path / "proj", pool, budgets=[4, 12])
+    with Session.open(tmp_path / "proj", "ana") as s:
+        assert answer_with_oracle(s, limit=4) == 4 and s.retrain_now()
+        current = s.next_item()
+        assert current is not None
+        x = s.engine.x  # type: ignore[attr-defined]
+        labelled = {e.item for e in s._fold.labelled()}
+        queued_before = {e.item for e in s._fold.unanswered()}
+        assert s.search(current, k=3) == 3
+        cos = x @ x[current.index]
+        want = [int(i) for i in np.argsort(-cos, kind="stable")
+                if i not in labelled | queued_before][:3]
+        assert s.next_item().index == current.index  # type: ignore[union-attr]
+        s.submit(current, s.truth(current))
+        assert s.retrain_now()  # a mid-round re-rank keeps the searched clips first
+        got = []
+        for _ in range(3):
+            item = s.next_item()
+            assert item is not None and item.why.startswith(f"similar to {current.id}")
+            got.append(item.index)
+            s.submit(item, s.truth(item))
+        assert got == want
