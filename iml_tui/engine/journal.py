@@ -138,6 +138,9 @@ def _disk_error(exc: BaseException, path: Path) -> UserError:
     """A full disk named as such; other OS errors say what the system said."""
     if _is_full(exc):
         return UserError("the disk is full", path, "free some space and open the project again")
+    if getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+        return UserError(f"cannot open the journal ({exc})", path,
+                         "another program holds it: close that program and try again")
     return UserError(f"cannot open the journal ({exc})", path,
                      "check the folder exists and is writable")
 
