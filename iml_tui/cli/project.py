@@ -129,16 +129,13 @@ def export_cmd(
     = ExportFormat.csv,
     include_none: Annotated[bool, typer.Option(
         help="raven, audacity: also mark clips labelled 'none' (label 'none').")] = False,
-    force: Annotated[bool, typer.Option(help="csv: replace an existing regular file.")] = False,
+    force: Annotated[bool, typer.Option(
+        help="Replace existing regular files (never symlinks, devices or folders).")] = False,
 ) -> None:
     """Export the project's current labels (CSV, Raven selection tables, Audacity labels)."""
-    from iml_tui.atomic import check_output_file
     from iml_tui.engine.export import export_labels
 
-    if format_ is ExportFormat.csv:
-        check_output_file(out, force)
-
-    res = export_labels(folder, format_.value, out, include_none)
+    res = export_labels(folder, format_.value, out, include_none, force)
     where = res.paths[0] if format_ is ExportFormat.csv else f"{len(res.paths)} file(s) in {out}"
     sys.stdout.write(f"{res.written} {'row' if format_ is ExportFormat.csv else 'selection'}(s)"
                      f" -> {where}\n")

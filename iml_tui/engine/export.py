@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from iml_tui.atomic import atomic_write_text
+from iml_tui.atomic import atomic_write_files, check_output_path
 from iml_tui.data.locate import ClipLocation, Locator
 from iml_tui.data.store import PoolStore
 from iml_tui.engine.journal import Event, NewEvent
@@ -112,10 +112,12 @@ def _locate(cat: Catalog, item_id: str) -> ClipLocation | None:
         return None
 
 
-def export_csv(project: Project, out: str | Path) -> ExportResult:
-    """One row per labelled item: id, labels (names, ``;``-separated), one 0/1 column per
-    class, then index, annotator, seconds, labelled_at (UTC), model_version, round, kind and
-    the clip's audio file, start and end (empty when not located)."""
+def export_csv(project: Project, out: str | Path, force: bool = False) -> ExportResult:
+    """``out`` (a new file, or an existing one with ``force``) gets one row per labelled item:
+    id, labels (names, ``;``-separated), one 0/1 column per class, then index, annotator,
+    seconds, labelled_at (UTC), model_version, round, kind and the clip's audio file,
+    start and end (empty when not located)."""
+    check_output_path(out, force, "file")
     cat = catalog(project)
     rows = current_labels(project)
     buf = io.StringIO()
@@ -135,7 +137,8 @@ def export_csv(project: Project, out: str | Path) -> ExportResult:
                     "" if r.round is None else r.round, r.kind,
                     "" if loc is None else str(loc.path),
                     "" if loc is None else f"{loc.start:.6g}", end])
-    return ExportResult([atomic_write_text(Path(out), buf.getvalue())], len(rows), unlocated)
+    paths = atomic_write_files({Path(out): buf.getvalue().encode("utf-8")}, force)
+    return ExportResult(paths, len(rows), unlocated)
 
 
 @dataclass(frozen=True)
@@ -179,15 +182,17 @@ def _file_names(paths: Sequence[Path]) -> dict[Path, str]:
             for p in paths}
 
 
-def export_raven(project: Project, out_dir: str | Path,
-                 include_none: bool = False) -> ExportResult:
-    """Raven selection tables, ``<audio>.Table.1.selections.txt`` per audio file."""
+def export_raven(project: Project, out_dir: str | Path, include_none: bool = False,
+                 force: bool = False) -> ExportResult:
+    """Raven selection tables, ``<audio>.Table.1.selections.txt`` per audio file in the folder
+    ``out_dir`` (existing files replaced only with ``force``; all written or none)."""
+    check_output_path(out_dir, force, "folder")
     events, unlocated = _events(project, include_none)
     groups: dict[Path, list[_Event]] = defaultdict(list)
     for e in events:
         groups[e.path].append(e)
     names = _file_names(list(groups))
-    paths = []
+    files: dict[Path, bytes] = {}
     for audio, evs in groups.items():
         nyquist = _nyquist(audio)
         buf = io.StringIO()
@@ -196,9 +201,9 @@ def export_raven(project: Project, out_dir: str | Path,
             buf.write("\t".join([str(k), "Spectrogram 1", "1", f"{e.start:.6f}", f"{e.end:.6f}",
                                  "0.0", f"{nyquist:.1f}", audio.name, f"{e.start:.6f}",
                                  e.label, e.item_id, e.annotator]) + "\n")
-        paths.append(atomic_write_text(Path(out_dir) / f"{names[audio]}.Table.1.selections.txt",
-                                  buf.getvalue()))
-    return ExportResult(paths, len(events), unlocated)
+        files[Path(out_dir) / f"{names[audio]}.Table.1.selections.txt"] = (
+            buf.getvalue().encode("utf-8"))
+    return ExportResult(atomic_write_files(files, force), len(events), unlocated)
 
 
 def _nyquist(path: Path) -> float:
@@ -210,32 +215,34 @@ def _nyquist(path: Path) -> float:
         return 0.0
 
 
-def export_audacity(project: Project, out_dir: str | Path,
-                    include_none: bool = False) -> ExportResult:
-    """Audacity label tracks (``start<TAB>end<TAB>label``), ``<audio>.txt`` per audio file."""
+def export_audacity(project: Project, out_dir: str | Path, include_none: bool = False,
+                    force: bool = False) -> ExportResult:
+    """Audacity label tracks (``start<TAB>end<TAB>label``), ``<audio>.txt`` per audio file in
+    the folder ``out_dir`` (existing files replaced only with ``force``; all written or none)."""
+    check_output_path(out_dir, force, "folder")
     events, unlocated = _events(project, include_none)
     groups: dict[Path, list[_Event]] = defaultdict(list)
     for e in events:
         groups[e.path].append(e)
     names = _file_names(list(groups))
-    paths = []
-    for audio, evs in groups.items():
-        text = "".join(f"{e.start:.6f}\t{e.end:.6f}\t{e.label}\n"
-                       for e in sorted(evs, key=lambda e: (e.start, e.label)))
-        paths.append(atomic_write_text(Path(out_dir) / f"{names[audio]}.txt", text))
-    return ExportResult(paths, len(events), unlocated)
+    files = {Path(out_dir) / f"{names[audio]}.txt":
+             "".join(f"{e.start:.6f}\t{e.end:.6f}\t{e.label}\n"
+                     for e in sorted(evs, key=lambda e: (e.start, e.label))).encode("utf-8")
+             for audio, evs in groups.items()}
+    return ExportResult(atomic_write_files(files, force), len(events), unlocated)
 
 
 def export_labels(project_dir: str | Path, fmt: str, out: str | Path,
-                  include_none: bool = False) -> ExportResult:
-    """Export the project's labels as ``fmt`` (csv: a file; raven, audacity: a folder)."""
+                  include_none: bool = False, force: bool = False) -> ExportResult:
+    """Export the project's labels as ``fmt`` (csv: a file; raven, audacity: a folder);
+    existing files are replaced only with ``force``."""
     project = Project.load(project_dir)
     if fmt == "csv":
-        return export_csv(project, out)
+        return export_csv(project, out, force)
     if fmt == "raven":
-        return export_raven(project, out, include_none)
+        return export_raven(project, out, include_none, force)
     if fmt == "audacity":
-        return export_audacity(project, out, include_none)
+        return export_audacity(project, out, include_none, force)
     raise UserError(f"unknown export format {fmt!r}", None, f"use one of {', '.join(FORMATS)}")
 
 

@@ -138,6 +138,9 @@ def _disk_error(exc: BaseException, path: Path) -> UserError:
     """A full disk named as such; other OS errors say what the system said."""
     if _is_full(exc):
         return UserError("the disk is full", path, "free some space and open the project again")
+    if getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+        return UserError(f"cannot open the journal ({exc})", path,
+                         "another program holds it: close that program and try again")
     return UserError(f"cannot open the journal ({exc})", path,
                      "check the folder exists and is writable")
 
@@ -158,8 +161,10 @@ class Journal:
                             "state", self.path, recover)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
-                                       check_same_thread=False)
+            # an expected journal is opened read-write only: SQLite must never create it anew
+            target = f"{self.path.absolute().as_uri()}?mode=rw" if expected else str(self.path)
+            self._db = sqlite3.connect(target, timeout=timeout, isolation_level=None,
+                                       check_same_thread=False, uri=expected)
             self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             self._db.execute("PRAGMA synchronous = FULL")
@@ -175,6 +180,10 @@ class Journal:
         except sqlite3.DatabaseError as exc:
             if _is_full(exc):
                 raise _disk_error(exc, self.path) from exc
+            if getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED",
+                                                        "SQLITE_CANTOPEN", "SQLITE_READONLY",
+                                                        "SQLITE_PERM", "SQLITE_IOERR"):
+                raise _disk_error(exc, self.path) from exc
             raise UserError(f"not a usable journal ({exc})", self.path, recover) from exc
         if str(mode).lower() != "wal":
             raise UserError(f"SQLite refused WAL mode ({mode})", self.path,
@@ -184,13 +193,22 @@ class Journal:
     # --- writing ---------------------------------------------------------------------------
     @contextmanager
     def _write(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """One transaction; a full disk is a UserError (what was committed before is kept)."""
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        except (sqlite3.OperationalError, OSError) as exc:
+            if _is_full(exc):
+                raise UserError("the disk is full; this change was not saved", self.path,
+                                "free some space and do it again (earlier labels are kept)"
+                                ) from exc
             raise
-        self._db.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[Journal]:

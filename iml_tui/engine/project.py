@@ -136,8 +136,9 @@ class Project:
         return models or wal.exists()
 
     def open_journal(self) -> Journal:
-        """The project's journal; a missing or empty one is refused when :meth:`has_state`."""
-        return Journal(self.journal_path, expected=self.has_state())
+        """The project's journal. It is made with ``project.yaml`` (:meth:`create`), so a
+        missing, empty or damaged one is refused, never replaced by a new one."""
+        return Journal(self.journal_path, expected=True)
 
     @classmethod
     def load(cls, folder: str | Path) -> Project:
@@ -173,8 +174,21 @@ class Project:
                 raise UserError("this folder holds a project with other settings", d,
                                 "open it with `iml-tui label DIR`, or choose a new folder")
             return have
+        models = d / MODELS_DIR
+        if models.is_dir() and any(models.iterdir()):
+            raise UserError(f"{PROJECT_FILE} is missing but {MODELS_DIR}/ holds checkpoints", d,
+                            f"restore {PROJECT_FILE} from a backup, or move the folder away to "
+                            "start a new project")
+        journal = d / JOURNAL_FILE
+        if journal.exists() and journal.stat().st_size > 0:
+            with Journal(journal) as j:
+                if j.last_id():
+                    raise UserError(f"{PROJECT_FILE} is missing but {JOURNAL_FILE} holds "
+                                    "labels", d, f"restore {PROJECT_FILE} from a backup, or "
+                                    "move the folder away to start a new project")
         d.mkdir(parents=True, exist_ok=True)
-        (d / MODELS_DIR).mkdir(exist_ok=True)
+        models.mkdir(exist_ok=True)
+        Journal(journal).close()  # before project.yaml: a project always has its journal
         text = yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
         atomic_write_text(path, text)
         return cls(d, cfg)
