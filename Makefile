@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check iml_tui tests benchmarks demo_build
+	$(BIN)/ruff format --check iml_tui tests benchmarks demo_build
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest -n 2 -q

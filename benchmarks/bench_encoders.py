@@ -62,8 +62,13 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=6)
     ap.add_argument("--threads", type=int, default=None, help="LiteRT / torch CPU threads")
     ap.add_argument("--hops", type=float, nargs="+", default=[1.0, 3.0])
-    ap.add_argument("--batches", type=int, nargs="+", default=[1, 4, 16],
-                    help="birdnet batch_windows values to time")
+    ap.add_argument(
+        "--batches",
+        type=int,
+        nargs="+",
+        default=[1, 4, 16],
+        help="birdnet batch_windows values to time",
+    )
     ap.add_argument("--skip", nargs="*", default=[], help="encoders to leave out")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "encoders.json")
     args = ap.parse_args()
@@ -81,31 +86,51 @@ def main() -> None:
         for hop in args.hops:
             for batch in args.batches:
                 try:
-                    enc = get_encoder("birdnet", device="cpu", hop=hop, batch_windows=batch,
-                                      threads=args.threads)
+                    enc = get_encoder(
+                        "birdnet", device="cpu", hop=hop, batch_windows=batch, threads=args.threads
+                    )
                 except UserError as exc:
                     print(f"birdnet: {exc}")
                     break
                 r = _time(enc, clips, args.runs)
-                rows.append({"encoder": "birdnet", "hop_s": hop, "batch_windows": batch,
-                             "threads": enc.threads, "frames_per_clip": enc.frames_per_clip,
-                             **r})
+                rows.append(
+                    {
+                        "encoder": "birdnet",
+                        "hop_s": hop,
+                        "batch_windows": batch,
+                        "threads": enc.threads,
+                        "frames_per_clip": enc.frames_per_clip,
+                        **r,
+                    }
+                )
     if "resemblyzer" not in args.skip:
         try:
             enc = get_encoder("resemblyzer", device="cpu")
-            rows.append({"encoder": "resemblyzer", "threads": torch.get_num_threads(),
-                         **_time(enc, _clips(16000, args.clips), args.runs)})
+            rows.append(
+                {
+                    "encoder": "resemblyzer",
+                    "threads": torch.get_num_threads(),
+                    **_time(enc, _clips(16000, args.clips), args.runs),
+                }
+            )
         except UserError as exc:
             print(f"resemblyzer: {exc}")
-    print(f"{'encoder':12} {'hop':>4} {'batch':>5} {'thr':>3} {'T':>3} {'s/audio-h':>10} "
-          f"{'RTF':>7}")
+    print(
+        f"{'encoder':12} {'hop':>4} {'batch':>5} {'thr':>3} {'T':>3} {'s/audio-h':>10} {'RTF':>7}"
+    )
     for r in rows:
-        print(f"{r['encoder']:12} {r.get('hop_s', ''):>4} {r.get('batch_windows', ''):>5} "
-              f"{r['threads']:>3} {r.get('frames_per_clip', 1):>3} "
-              f"{r['s_per_audio_hour_median']:>10} {r['realtime_factor']:>7}")
+        print(
+            f"{r['encoder']:12} {r.get('hop_s', ''):>4} {r.get('batch_windows', ''):>5} "
+            f"{r['threads']:>3} {r.get('frames_per_clip', 1):>3} "
+            f"{r['s_per_audio_hour_median']:>10} {r['realtime_factor']:>7}"
+        )
     doc = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpus": os.cpu_count(), "load_avg_1min": os.getloadavg()[0]},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+            "load_avg_1min": os.getloadavg()[0],
+        },
         "results": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -158,11 +158,11 @@ def make_weights(name: str, work: Path) -> Path | None:
         model.frontend.set_stats(-40.0, 20.0)
         return save_checkpoint(work / "cnn14_random.pt", model)
     if name == "ecapa":
-        return _speechbrain_folder(work / "ecapa", ECAPA_YAML,
-                                   [f"l{i}: lang{i}" for i in range(107)])
+        return _speechbrain_folder(
+            work / "ecapa", ECAPA_YAML, [f"l{i}: lang{i}" for i in range(107)]
+        )
     if name == "xvector":
-        return _speechbrain_folder(work / "xvector", XVECTOR_YAML,
-                                   [f"id{i}" for i in range(7205)])
+        return _speechbrain_folder(work / "xvector", XVECTOR_YAML, [f"id{i}" for i in range(7205)])
     if name == "wavlm":
         from iml_tui.audio.compat import import_torchaudio
 
@@ -199,7 +199,8 @@ def bench_encoder(name: str, work: Path, clips: int, batch: int, seconds: float)
     n = round(seconds * enc.sample_rate)
     t = np.arange(n) / enc.sample_rate
     x = (0.05 * rng.standard_normal((batch, n)) + 0.2 * np.sin(2 * np.pi * 800 * t)).astype(
-        np.float32)
+        np.float32
+    )
     enc.encode(x)  # warm-up
     timed = max(1, clips // batch)
     t0 = time.perf_counter()
@@ -207,11 +208,21 @@ def bench_encoder(name: str, work: Path, clips: int, batch: int, seconds: float)
         out = enc.encode(x)
     wall = time.perf_counter() - t0
     audio = timed * batch * seconds
-    return {"encoder": name, "rtf": audio / wall, "clips": timed * batch, "clip_seconds": seconds,
-            "batch_size": batch, "wall_s": wall, "audio_s": audio,
-            "ms_per_clip": 1000 * wall / (timed * batch), "sample_rate": enc.sample_rate,
-            "output_shape": list(out.shape[1:]), "parameters": _params(enc),
-            "make_weights_s": t_make, "load_s": t_load}
+    return {
+        "encoder": name,
+        "rtf": audio / wall,
+        "clips": timed * batch,
+        "clip_seconds": seconds,
+        "batch_size": batch,
+        "wall_s": wall,
+        "audio_s": audio,
+        "ms_per_clip": 1000 * wall / (timed * batch),
+        "sample_rate": enc.sample_rate,
+        "output_shape": list(out.shape[1:]),
+        "parameters": _params(enc),
+        "make_weights_s": t_make,
+        "load_s": t_load,
+    }
 
 
 # --- a generated DCASE development set ---------------------------------------------------------
@@ -242,25 +253,41 @@ def make_dcase(root: Path, minutes: float, seed: int = 0) -> float:
             folder = dev / "Training_Set" / ds
             stem = f"train_{k}"
             codes = [f"C{k}a", f"C{k}b"]
-            rows = [[f"{stem}.wav", f"{s:.3f}", f"{e:.3f}", ("POS", "NEG", "UNK")[i % 3],
-                     ("NEG", "POS")[i % 2]] for i, (s, e) in enumerate(events)]
+            rows = [
+                [
+                    f"{stem}.wav",
+                    f"{s:.3f}",
+                    f"{e:.3f}",
+                    ("POS", "NEG", "UNK")[i % 3],
+                    ("NEG", "POS")[i % 2],
+                ]
+                for i, (s, e) in enumerate(events)
+            ]
             train_rows += [(ds, c, f"class {k} {c[-1]}") for c in codes]
             header = ["Audiofilename", "Starttime", "Endtime", *codes]
         else:
             ds = ("HB", "ME", "PB", "RD")[k % 4]
             folder = dev / "Validation_Set" / ds
             stem = f"valid_{k}"
-            rows = [[f"{stem}.wav", f"{s:.3f}", f"{e:.3f}", "UNK" if i % 5 == 4 else "POS"]
-                    for i, (s, e) in enumerate(events)]
+            rows = [
+                [f"{stem}.wav", f"{s:.3f}", f"{e:.3f}", "UNK" if i % 5 == 4 else "POS"]
+                for i, (s, e) in enumerate(events)
+            ]
             valid_rows.append((ds, stem, f"Q{k}", al[k % len(al)]))
             header = ["Audiofilename", "Starttime", "Endtime", "Q"]
         folder.mkdir(parents=True, exist_ok=True)
         sf.write(folder / f"{stem}.wav", x, sr, subtype="PCM_16")
         _csv(folder / f"{stem}.csv", header, rows)
-    _csv(root / "DCASE2024_task5_training_set_classes.csv", ["dataset", "class_code",
-                                                              "class_name"], train_rows)
-    _csv(root / "DCASE2024_task5_validation_set_classes.csv",
-         ["dataset", "recording", "class_code", "class_name"], valid_rows)
+    _csv(
+        root / "DCASE2024_task5_training_set_classes.csv",
+        ["dataset", "class_code", "class_name"],
+        train_rows,
+    )
+    _csv(
+        root / "DCASE2024_task5_validation_set_classes.csv",
+        ["dataset", "recording", "class_code", "class_name"],
+        valid_rows,
+    )
     return total
 
 
@@ -279,18 +306,25 @@ def bench_prepare(work: Path, minutes: float) -> dict[str, Any]:
     res = prepare_dcase(work / "dcase_src", work / "dcase_out", "both")
     wall = time.perf_counter() - t0
     clips = {d.division: {s: c.clips for s, c in d.splits.items()} for d in res.divisions}
-    return {"audio_s": seconds, "wall_s": wall, "s_per_audio_hour": wall / (seconds / 3600.0),
-            "rtf": seconds / wall, "clips": clips}
+    return {
+        "audio_s": seconds,
+        "wall_s": wall,
+        "s_per_audio_hour": wall / (seconds / 3600.0),
+        "rtf": seconds / wall,
+        "clips": clips,
+    }
 
 
 # --- main ---------------------------------------------------------------------------------------
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true",
-                    help="small run: 4 clips, batch 2, 4 minutes of DCASE audio")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="small run: 4 clips, batch 2, 4 minutes of DCASE audio"
+    )
     ap.add_argument("--clips", type=int, default=16, help="timed 10 s clips per encoder")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -304,36 +338,57 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
     results: dict[str, Any] = {
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "python": platform.python_version(),
-                    "load_avg_at_start": list(os.getloadavg())},
-        "settings": {"quick": args.quick, "clips": args.clips, "batch_size": args.batch_size,
-                     "clip_seconds": args.clip_seconds, "device": "cpu"},
-        "encoders": [], "prepare_dcase": None,
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "load_avg_at_start": list(os.getloadavg()),
+        },
+        "settings": {
+            "quick": args.quick,
+            "clips": args.clips,
+            "batch_size": args.batch_size,
+            "clip_seconds": args.clip_seconds,
+            "device": "cpu",
+        },
+        "encoders": [],
+        "prepare_dcase": None,
     }
     for name in (n for n in args.encoders.split(",") if n):
         with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
             r = bench_encoder(name, Path(tmp), args.clips, args.batch_size, args.clip_seconds)
         results["encoders"].append(r)
-        print(f"{name:11s} RTF {r['rtf']:8.1f}  ({r['ms_per_clip']:.0f} ms per "
-              f"{args.clip_seconds:g} s clip, {r['parameters'] / 1e6:.1f} M params)", flush=True)
+        print(
+            f"{name:11s} RTF {r['rtf']:8.1f}  ({r['ms_per_clip']:.0f} ms per "
+            f"{args.clip_seconds:g} s clip, {r['parameters'] / 1e6:.1f} M params)",
+            flush=True,
+        )
     with tempfile.TemporaryDirectory(prefix="bench-prepare-") as tmp:
         results["prepare_dcase"] = bench_prepare(Path(tmp), args.prepare_minutes)
     results["machine"]["load_avg_at_end"] = list(os.getloadavg())
 
-    print(f"\nextraction on CPU, {results['machine']['torch_threads']} torch threads, batch "
-          f"{args.batch_size} x {args.clip_seconds:g} s clips (audio in memory, random weights)")
+    print(
+        f"\nextraction on CPU, {results['machine']['torch_threads']} torch threads, batch "
+        f"{args.batch_size} x {args.clip_seconds:g} s clips (audio in memory, random weights)"
+    )
     print(f"{'encoder':11s} {'RTF':>9s} {'ms/clip':>9s} {'params M':>9s} {'out (T, D)':>12s}")
     for r in results["encoders"]:
         shape = "x".join(str(v) for v in r["output_shape"])
-        print(f"{r['encoder']:11s} {r['rtf']:9.1f} {r['ms_per_clip']:9.0f} "
-              f"{r['parameters'] / 1e6:9.1f} {shape:>12s}")
+        print(
+            f"{r['encoder']:11s} {r['rtf']:9.1f} {r['ms_per_clip']:9.0f} "
+            f"{r['parameters'] / 1e6:9.1f} {shape:>12s}"
+        )
     p = results["prepare_dcase"]
-    print(f"\nprepare dcase (both divisions): {p['audio_s'] / 60:.1f} min of audio in "
-          f"{p['wall_s']:.1f} s = {p['s_per_audio_hour']:.0f} s per hour of audio "
-          f"(RTF {p['rtf']:.0f})")
-    print(f"load average {results['machine']['load_avg_at_start']} -> "
-          f"{results['machine']['load_avg_at_end']} on {os.cpu_count()} cores")
+    print(
+        f"\nprepare dcase (both divisions): {p['audio_s'] / 60:.1f} min of audio in "
+        f"{p['wall_s']:.1f} s = {p['s_per_audio_hour']:.0f} s per hour of audio "
+        f"(RTF {p['rtf']:.0f})"
+    )
+    print(
+        f"load average {results['machine']['load_avg_at_start']} -> "
+        f"{results['machine']['load_avg_at_end']} on {os.cpu_count()} cores"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")

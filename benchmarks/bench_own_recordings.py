@@ -33,8 +33,18 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 FINCH = "bengalese_finch_gy6or6_sed"
 BOUT_GAP = 0.5
-FAST_TRAIN = ["--set", "hidden=256", "--set", "max_epochs=200", "--set", "lr=0.001",
-              "--set", "min_lr=0.00005", "--set", "lr_patience=5"]
+FAST_TRAIN = [
+    "--set",
+    "hidden=256",
+    "--set",
+    "max_epochs=200",
+    "--set",
+    "lr=0.001",
+    "--set",
+    "min_lr=0.00005",
+    "--set",
+    "lr_patience=5",
+]
 
 
 def realdata() -> Path:
@@ -68,13 +78,20 @@ def _cli(args: list[str]) -> str:
 
     res = CliRunner().invoke(app, args)
     if res.exit_code != 0:
-        raise SystemExit(f"iml-tui {' '.join(args)} failed ({res.exit_code}):\n{res.output}\n"
-                         f"{res.exception!r}")
+        raise SystemExit(
+            f"iml-tui {' '.join(args)} failed ({res.exit_code}):\n{res.output}\n{res.exception!r}"
+        )
     return res.output
 
 
-def run_chain(work: Path, encoder: str = "birdnet", every: int = 4, tolerance: float = 1.5,
-              merge_gap: float = 1.0, min_duration: float = 1.0) -> dict[str, Any]:
+def run_chain(
+    work: Path,
+    encoder: str = "birdnet",
+    every: int = 4,
+    tolerance: float = 1.5,
+    merge_gap: float = 1.0,
+    min_duration: float = 1.0,
+) -> dict[str, Any]:
     """The whole chain under ``work``; returns the figures (see the module doc)."""
     from iml_tui.engine.detect_recordings import read_detections
     from iml_tui.engine.metrics import event_prf
@@ -91,22 +108,62 @@ def run_chain(work: Path, encoder: str = "birdnet", every: int = 4, tolerance: f
     for rel in given:
         stem = Path(rel).name.removesuffix(".flac")
         (labels / f"{stem}.txt").write_text(
-            "".join(f"{a:.5f}\t{b:.5f}\tsong\n" for a, b in bouts[rel]))
+            "".join(f"{a:.5f}\t{b:.5f}\tsong\n" for a, b in bouts[rel])
+        )
     prep, pool, proj, det = work / "prep", work / "pool", work / "proj", work / "det"
-    _cli(["prepare", "recordings", "--source", str(audio), "--classes", "song", "--out",
-          str(prep), "--clip", "10", "--hop", "5", "--labels", str(labels)])
+    _cli(
+        [
+            "prepare",
+            "recordings",
+            "--source",
+            str(audio),
+            "--classes",
+            "song",
+            "--out",
+            str(prep),
+            "--clip",
+            "10",
+            "--hop",
+            "5",
+            "--labels",
+            str(labels),
+        ]
+    )
     t0 = time.perf_counter()
-    _cli(["extract", "--input", str(prep), "--out", str(pool / "train.h5"), "--encoder",
-          encoder])
+    _cli(["extract", "--input", str(prep), "--out", str(pool / "train.h5"), "--encoder", encoder])
     extract_s = time.perf_counter() - t0
-    _cli(["project", "new", str(proj), "--pool-dir", str(pool), "--strategy", "mfft",
-          "--budgets", "100,200", *FAST_TRAIN])
+    _cli(
+        [
+            "project",
+            "new",
+            str(proj),
+            "--pool-dir",
+            str(pool),
+            "--strategy",
+            "mfft",
+            "--budgets",
+            "100,200",
+            *FAST_TRAIN,
+        ]
+    )
     t0 = time.perf_counter()
     trained = _cli(["train", str(proj)]).strip().splitlines()[-1]
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    _cli(["detect", str(proj), "--recordings", str(audio), "--out", str(det), "--merge-gap",
-          str(merge_gap), "--min-duration", str(min_duration)])
+    _cli(
+        [
+            "detect",
+            str(proj),
+            "--recordings",
+            str(audio),
+            "--out",
+            str(det),
+            "--merge-gap",
+            str(merge_gap),
+            "--min-duration",
+            str(min_duration),
+        ]
+    )
     detect_s = time.perf_counter() - t0
     rows = read_detections(det / "detections.csv")
     found = [(r, a, b, c) for r, a, b, c, _ in rows]
@@ -114,11 +171,19 @@ def run_chain(work: Path, encoder: str = "birdnet", every: int = 4, tolerance: f
     withheld = set(names) - set(given)
     audio_h = sum(_duration(audio / rel) for rel in names) / 3600
     return {
-        "encoder": encoder, "recordings": len(names), "labelled_recordings": len(given),
-        "audio_hours": round(audio_h, 4), "onset_tolerance_s": tolerance,
-        "merge_gap_s": merge_gap, "min_duration_s": min_duration, "train": trained,
-        "withheld": event_prf([d for d in found if d[0] in withheld],
-                              [t for t in truth if t[0] in withheld], tolerance),
+        "encoder": encoder,
+        "recordings": len(names),
+        "labelled_recordings": len(given),
+        "audio_hours": round(audio_h, 4),
+        "onset_tolerance_s": tolerance,
+        "merge_gap_s": merge_gap,
+        "min_duration_s": min_duration,
+        "train": trained,
+        "withheld": event_prf(
+            [d for d in found if d[0] in withheld],
+            [t for t in truth if t[0] in withheld],
+            tolerance,
+        ),
         "all": event_prf(found, truth, tolerance),
         "extract_s_per_audio_hour": round(extract_s / audio_h, 1),
         "train_s": round(train_s, 1),
@@ -148,14 +213,21 @@ def main(argv: list[str] | None = None) -> None:
         fig = run_chain(work, a.encoder, a.every, a.tolerance, a.merge_gap, a.min_duration)
     if a.work is None:
         fig.pop("outputs")  # a temporary folder, gone now
-    fig["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                      "platform": platform.platform()}
+    fig["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     for part in ("withheld", "all"):
         s = fig[part]
-        print(f"{part:9s} P {s['precision']:.3f}  R {s['recall']:.3f}  F1 {s['f1']:.3f}  "
-              f"({int(s['tp'])} of {int(s['true'])} bouts, {int(s['predicted'])} detections)")
-    print(f"{fig['train']}; extract {fig['extract_s_per_audio_hour']} s/audio-h, detect "
-          f"{fig['detect_s_per_audio_hour']} s/audio-h, train {fig['train_s']} s")
+        print(
+            f"{part:9s} P {s['precision']:.3f}  R {s['recall']:.3f}  F1 {s['f1']:.3f}  "
+            f"({int(s['tp'])} of {int(s['true'])} bouts, {int(s['predicted'])} detections)"
+        )
+    print(
+        f"{fig['train']}; extract {fig['extract_s_per_audio_hour']} s/audio-h, detect "
+        f"{fig['detect_s_per_audio_hour']} s/audio-h, train {fig['train_s']} s"
+    )
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(fig, indent=2) + "\n")
     print(f"-> {a.out}", file=sys.stderr)

@@ -47,12 +47,47 @@ def _results(path: Path) -> list[dict[str, str]]:
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     pools = work / "pools"
-    _cli(["pool", "synth", "--out", str(pools), "--n-train", str(args.n_train), "--n-valid",
-          "120", "--n-test", "120", "--t", "4", "--d", "32", "--seed", "0"])
-    base = ["simulate", "--task", "bioacoustic", "--pool-dir", str(pools), "--strategy",
-            "rand,ft,mp,mfft", "--start", "cold,warm", "--seeds", "1,2", "--budgets",
-            args.budgets, "--max-epochs", str(args.max_epochs), "--threads", "1", "--set",
-            "hidden=64"]
+    _cli(
+        [
+            "pool",
+            "synth",
+            "--out",
+            str(pools),
+            "--n-train",
+            str(args.n_train),
+            "--n-valid",
+            "120",
+            "--n-test",
+            "120",
+            "--t",
+            "4",
+            "--d",
+            "32",
+            "--seed",
+            "0",
+        ]
+    )
+    base = [
+        "simulate",
+        "--task",
+        "bioacoustic",
+        "--pool-dir",
+        str(pools),
+        "--strategy",
+        "rand,ft,mp,mfft",
+        "--start",
+        "cold,warm",
+        "--seeds",
+        "1,2",
+        "--budgets",
+        args.budgets,
+        "--max-epochs",
+        str(args.max_epochs),
+        "--threads",
+        "1",
+        "--set",
+        "hidden=64",
+    ]
     times: dict[str, list[float]] = {"jobs2": [], "ray": []}
     results: dict[str, list[dict[str, str]]] = {}
     for k in range(args.repeats):
@@ -64,12 +99,18 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             results[arm] = _results(out / "al_results.csv")
     same = results["jobs2"] == results["ray"]
     med = {arm: statistics.median(v) for arm, v in times.items()}
-    return {"runs": 16, "n_train": args.n_train, "budgets": args.budgets,
-            "max_epochs": args.max_epochs, "repeats": args.repeats,
-            "wall_s": times, "median_wall_s": med,
-            "ray_over_jobs2": med["ray"] / med["jobs2"],
-            "ray_overhead_s_per_run": (med["ray"] - med["jobs2"]) / 16 * 2,
-            "identical_results": same}
+    return {
+        "runs": 16,
+        "n_train": args.n_train,
+        "budgets": args.budgets,
+        "max_epochs": args.max_epochs,
+        "repeats": args.repeats,
+        "wall_s": times,
+        "median_wall_s": med,
+        "ray_over_jobs2": med["ray"] / med["jobs2"],
+        "ray_overhead_s_per_run": (med["ray"] - med["jobs2"]) / 16 * 2,
+        "identical_results": same,
+    }
 
 
 def main() -> None:
@@ -82,12 +123,17 @@ def main() -> None:
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         fig = run(a, Path(tmp))
-    fig["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                      "load_average_after": list(os.getloadavg())}
+    fig["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_after": list(os.getloadavg()),
+    }
     m = fig["median_wall_s"]
-    print(f"16 runs: --jobs 2 {m['jobs2']:.1f} s, --executor ray {m['ray']:.1f} s "
-          f"(x{fig['ray_over_jobs2']:.2f}; {fig['ray_overhead_s_per_run']:.2f} s per run); "
-          f"identical results: {fig['identical_results']}")
+    print(
+        f"16 runs: --jobs 2 {m['jobs2']:.1f} s, --executor ray {m['ray']:.1f} s "
+        f"(x{fig['ray_over_jobs2']:.2f}; {fig['ray_overhead_s_per_run']:.2f} s per run); "
+        f"identical results: {fig['identical_results']}"
+    )
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(fig, indent=2) + "\n")
 

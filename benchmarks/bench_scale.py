@@ -59,8 +59,11 @@ def make_pool(path: Path, n: int, d: int = D, clusters: int = 64, seed: int = 0)
     with h5py.File(tmp, "w") as f:
         f.create_dataset("embeddings", shape=(n, 1, d), dtype=np.float32)
         f.create_dataset("labels", shape=(n, 1, C), dtype=np.uint8)
-        f.create_dataset("class_list", data=np.array([f"c{i}" for i in range(C)], dtype=object),
-                         dtype=h5py.string_dtype())
+        f.create_dataset(
+            "class_list",
+            data=np.array([f"c{i}" for i in range(C)], dtype=object),
+            dtype=h5py.string_dtype(),
+        )
         f.create_dataset("ids", shape=(n,), dtype=h5py.string_dtype())
         ds = f.create_dataset(POOLED_KEY, shape=(n, d), dtype=np.float16)
         f.attrs["pooled_dtype"] = "float16"
@@ -86,8 +89,9 @@ def _hwm_mb(pid: int | str = "self") -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if pid == "self" else 0.0
 
 
-def run_one(path: Path, n: int, k: int, strategy: str, labeled: int, batch: int,
-            batches: int, seed: int) -> dict[str, Any]:
+def run_one(
+    path: Path, n: int, k: int, strategy: str, labeled: int, batch: int, batches: int, seed: int
+) -> dict[str, Any]:
     """One configuration, in this process: build K shards, time the pick batches."""
     from iml_tui.engine.strategies.sharded import ShardedPool, sharded_select
 
@@ -120,13 +124,21 @@ def run_one(path: Path, n: int, k: int, strategy: str, labeled: int, batch: int,
         shard_mb = [_hwm_mb(p.pid) for p in procs] or [_hwm_mb()]
     finally:
         pool.close()
-    return {"n": n, "shards": k, "strategy": strategy, "labeled": labeled, "batch": batch,
-            "build_seconds": build, "batch_seconds": seconds,
-            "batch_seconds_median": statistics.median(seconds),
-            "picks_sha256": hashlib.sha256(picked.tobytes()).hexdigest()[:16],
-            "driver_peak_rss_mb": _hwm_mb(),
-            "shard_peak_rss_mb": max(shard_mb), "shards_peak_rss_mb_sum": sum(shard_mb),
-            "driver_traced_peak_mb": traced / 2**20}
+    return {
+        "n": n,
+        "shards": k,
+        "strategy": strategy,
+        "labeled": labeled,
+        "batch": batch,
+        "build_seconds": build,
+        "batch_seconds": seconds,
+        "batch_seconds_median": statistics.median(seconds),
+        "picks_sha256": hashlib.sha256(picked.tobytes()).hexdigest()[:16],
+        "driver_peak_rss_mb": _hwm_mb(),
+        "shard_peak_rss_mb": max(shard_mb),
+        "shards_peak_rss_mb_sum": sum(shard_mb),
+        "driver_traced_peak_mb": traced / 2**20,
+    }
 
 
 def main() -> None:
@@ -139,8 +151,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=50, help="picks per batch (one round)")
     ap.add_argument("--batches", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads-per-shard", type=int, default=1,
-                    help="BLAS threads of each shard process; 0 = cores / K (at least 1)")
+    ap.add_argument(
+        "--threads-per-shard",
+        type=int,
+        default=1,
+        help="BLAS threads of each shard process; 0 = cores / K (at least 1)",
+    )
     ap.add_argument("--work", type=Path, default=HERE / "results" / "scale_work")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "scale.json")
     ap.add_argument("--one", nargs=3, metavar=("N", "K", "STRATEGY"), help=argparse.SUPPRESS)
@@ -148,8 +164,16 @@ def main() -> None:
 
     if args.one is not None:
         n, k, strategy = int(args.one[0]), int(args.one[1]), args.one[2]
-        row = run_one(args.work / f"pool_n{n}_d{D}_f16.h5", n, k, strategy, args.labeled,
-                      args.batch, args.batches, args.seed)
+        row = run_one(
+            args.work / f"pool_n{n}_d{D}_f16.h5",
+            n,
+            k,
+            strategy,
+            args.labeled,
+            args.batch,
+            args.batches,
+            args.seed,
+        )
         print(json.dumps(row))
         return
 
@@ -157,19 +181,39 @@ def main() -> None:
     shards = [int(k) for k in args.shards.split(",") if k]
     strategies = [s for s in args.strategies.split(",") if s]
     rows: list[dict[str, Any]] = []
-    print(f"{'N':>9} {'K':>2} {'strategy':>8} {'build s':>8} {'s/batch':>8} {'driver MB':>10} "
-          f"{'shard MB':>9} {'traced MB':>10}", flush=True)
+    print(
+        f"{'N':>9} {'K':>2} {'strategy':>8} {'build s':>8} {'s/batch':>8} {'driver MB':>10} "
+        f"{'shard MB':>9} {'traced MB':>10}",
+        flush=True,
+    )
     for n in sizes:
         t0 = time.perf_counter()
         path = make_pool(args.work / f"pool_n{n}_d{D}_f16.h5", n)
-        print(f"# pool N={n}: {path.stat().st_size / 2**20:.0f} MB on disk "
-              f"({time.perf_counter() - t0:.1f} s)", flush=True)
+        print(
+            f"# pool N={n}: {path.stat().st_size / 2**20:.0f} MB on disk "
+            f"({time.perf_counter() - t0:.1f} s)",
+            flush=True,
+        )
         for strategy in strategies:
             for k in shards:
-                cmd = [sys.executable, __file__, "--one", str(n), str(k), strategy,
-                       "--labeled", str(args.labeled), "--batch", str(args.batch),
-                       "--batches", str(args.batches), "--seed", str(args.seed),
-                       "--work", str(args.work)]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    str(n),
+                    str(k),
+                    strategy,
+                    "--labeled",
+                    str(args.labeled),
+                    "--batch",
+                    str(args.batch),
+                    "--batches",
+                    str(args.batches),
+                    "--seed",
+                    str(args.seed),
+                    "--work",
+                    str(args.work),
+                ]
                 threads = args.threads_per_shard or max(1, (os.cpu_count() or 1) // k)
                 env = {**os.environ, **{v: str(threads) for v in BLAS_THREADS}}
                 proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
@@ -178,21 +222,30 @@ def main() -> None:
                 row = json.loads(proc.stdout.strip().splitlines()[-1])
                 same = [r for r in rows if (r["n"], r["strategy"]) == (n, strategy)]
                 if same and same[0]["picks_sha256"] != row["picks_sha256"]:
-                    raise SystemExit(f"N={n} {strategy}: K={k} picked other clips than "
-                                     f"K={same[0]['shards']}")
+                    raise SystemExit(
+                        f"N={n} {strategy}: K={k} picked other clips than K={same[0]['shards']}"
+                    )
                 row["threads_per_shard"] = threads
                 rows.append(row)
-                print(f"{n:9d} {k:2d} {strategy:>8} {row['build_seconds']:8.2f} "
-                      f"{row['batch_seconds_median']:8.2f} {row['driver_peak_rss_mb']:10.0f} "
-                      f"{row['shard_peak_rss_mb']:9.0f} {row['driver_traced_peak_mb']:10.1f}",
-                      flush=True)
+                print(
+                    f"{n:9d} {k:2d} {strategy:>8} {row['build_seconds']:8.2f} "
+                    f"{row['batch_seconds_median']:8.2f} {row['driver_peak_rss_mb']:10.0f} "
+                    f"{row['shard_peak_rss_mb']:9.0f} {row['driver_traced_peak_mb']:10.1f}",
+                    flush=True,
+                )
     report = {
         "what": "sharded exact selection: seconds per pick batch and peak memory",
-        "d": D, "pooled_dtype": "float16", "executor": "local (one process per shard; K=1 "
-        "in the driver)", "labeled": args.labeled, "batch": args.batch,
-        "batches": args.batches, "threads_per_shard": args.threads_per_shard,
-        "cpus": os.cpu_count(), "platform": platform.platform(),
-        "numpy": np.__version__, "rows": rows,
+        "d": D,
+        "pooled_dtype": "float16",
+        "executor": "local (one process per shard; K=1 in the driver)",
+        "labeled": args.labeled,
+        "batch": args.batch,
+        "batches": args.batches,
+        "threads_per_shard": args.threads_per_shard,
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

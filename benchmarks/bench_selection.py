@@ -87,16 +87,24 @@ def child_peak(cmd: list[str]) -> tuple[float, float, str]:
         "print(json.dumps({'wall': w, 'rc': p.returncode, 'out': p.stdout,"
         " 'peak_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True,
-                          check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, check=True
+    )
     res = json.loads(proc.stdout)
     if res["rc"] != 0:
         raise RuntimeError(f"{cmd[:4]} failed: {proc.stderr[-2000:]}")
     return float(res["wall"]), res["peak_kib"] / 1024.0, str(res["out"])
 
 
-def bench_in_process(pool: Path, labeled_path: Path, scores_path: Path, clip_labels_path: Path,
-                     matrix: Path, picks: int, repeats: int) -> dict[str, dict[str, object]]:
+def bench_in_process(
+    pool: Path,
+    labeled_path: Path,
+    scores_path: Path,
+    clip_labels_path: Path,
+    matrix: Path,
+    picks: int,
+    repeats: int,
+) -> dict[str, dict[str, object]]:
     """A round as the simulator runs it, inside one process (files in the OS cache): ours opens
     the pool and selects; the dense approach re-reads the matrix and traverses it."""
     from iml_tui.engine.one_round import select_from_files
@@ -111,8 +119,7 @@ def bench_in_process(pool: Path, labeled_path: Path, scores_path: Path, clip_lab
         scores = scores_path if strategy == "mfft" else None
 
         def ours(strategy: str = strategy, scores: Path | None = scores) -> list[int]:
-            return select_from_files(pool, labeled_path, strategy, picks, 0, scores,
-                                     0.5).tolist()
+            return select_from_files(pool, labeled_path, strategy, picks, 0, scores, 0.5).tolist()
 
         def dense(strategy: str = strategy, extra: tuple[str, ...] = extra) -> list[int]:
             return list(dense_round(matrix, labeled_path, strategy, picks, extra))
@@ -127,11 +134,18 @@ def bench_in_process(pool: Path, labeled_path: Path, scores_path: Path, clip_lab
             dense()
             dense_w.append(time.perf_counter() - t0)
         med_o, med_d = statistics.median(ours_w), statistics.median(dense_w)
-        out[strategy] = {"ours_seconds_median": med_o, "ours_seconds": ours_w,
-                         "dense_seconds_median": med_d, "dense_seconds": dense_w,
-                         "speedup": med_d / med_o, "same_picks": same}
-        print(f"{strategy:5s} in one process: ours {med_o:6.3f} s  dense {med_d:6.3f} s  "
-              f"speedup x{med_d / med_o:5.1f}  same picks: {same}")
+        out[strategy] = {
+            "ours_seconds_median": med_o,
+            "ours_seconds": ours_w,
+            "dense_seconds_median": med_d,
+            "dense_seconds": dense_w,
+            "speedup": med_d / med_o,
+            "same_picks": same,
+        }
+        print(
+            f"{strategy:5s} in one process: ours {med_o:6.3f} s  dense {med_d:6.3f} s  "
+            f"speedup x{med_d / med_o:5.1f}  same picks: {same}"
+        )
     return out
 
 
@@ -153,9 +167,13 @@ def main() -> None:
     ap.add_argument("--labeled", type=int, default=500)
     ap.add_argument("--picks", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--cache", choices=("hot", "cold", "both"), default="both",
-                    help="hot: files already in the OS cache (warm-up run first); cold: the OS "
-                    "cache is emptied before every run (needs root)")
+    ap.add_argument(
+        "--cache",
+        choices=("hot", "cold", "both"),
+        default="both",
+        help="hot: files already in the OS cache (warm-up run first); cold: the OS "
+        "cache is emptied before every run (needs root)",
+    )
     ap.add_argument("--work", type=Path, default=HERE / "results" / "selection_work")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "selection.json")
     args = ap.parse_args()
@@ -168,8 +186,9 @@ def main() -> None:
     pool = work / "train.h5"
     if not pool.exists():
         t0 = time.perf_counter()
-        synth_pools(work, SynthConfig(n_train=args.n, n_valid=64, n_test=64, t=args.t, d=args.d,
-                                      seed=0))
+        synth_pools(
+            work, SynthConfig(n_train=args.n, n_valid=64, n_test=64, t=args.t, d=args.d, seed=0)
+        )
         print(f"synthesised the pool in {time.perf_counter() - t0:.1f} s")
     store = PoolStore(pool)
     x = store.pooled()
@@ -189,9 +208,11 @@ def main() -> None:
         with h5py.File(matrix, "w") as f:
             ds = f.create_dataset("distance", shape=(store.n, store.n), dtype=np.float32)
             for s in range(0, store.n, 2048):
-                ds[s:s + 2048] = 1.0 - x[s:s + 2048] @ x.T
-        print(f"precomputed the dense matrix in {time.perf_counter() - t0:.1f} s "
-              f"({matrix.stat().st_size / 2**30:.2f} GiB)")
+                ds[s : s + 2048] = 1.0 - x[s : s + 2048] @ x.T
+        print(
+            f"precomputed the dense matrix in {time.perf_counter() - t0:.1f} s "
+            f"({matrix.stat().st_size / 2**30:.2f} GiB)"
+        )
     dense_script = work / "dense_round.py"
     dense_script.write_text(DENSE_ROUND)
 
@@ -202,12 +223,28 @@ def main() -> None:
     # The next round with carried state: a round on |L| - picks labels wrote its state, its picks
     # were labelled (|L| labels again), and the round after starts from that state.
     prev_path, next_path = work / "labeled_prev.txt", work / "labeled_next.txt"
-    prev_path.write_text("".join(f"{i}\n" for i in labeled[:-args.picks]))
+    prev_path.write_text("".join(f"{i}\n" for i in labeled[: -args.picks]))
     pristine, state_path = work / "ft_state_pristine.npz", work / "ft_state.npz"
     pristine.unlink(missing_ok=True)
-    first = subprocess.run([*IML, "select", "--pool", str(pool), "--labeled", str(prev_path),
-                            "--strategy", "ft", "-n", str(args.picks), "--state", str(pristine)],
-                           capture_output=True, text=True, check=True).stdout
+    first = subprocess.run(
+        [
+            *IML,
+            "select",
+            "--pool",
+            str(pool),
+            "--labeled",
+            str(prev_path),
+            "--strategy",
+            "ft",
+            "-n",
+            str(args.picks),
+            "--state",
+            str(pristine),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     next_path.write_text(prev_path.read_text() + first)
 
     results: dict[str, dict[str, object]] = {}
@@ -215,11 +252,28 @@ def main() -> None:
         for strategy in ("ft", "mfft", "ft_carried"):
             carried = strategy == "ft_carried"
             lab_path = next_path if carried else labeled_path
-            ours_cmd = [*IML, "select", "--pool", str(pool), "--labeled", str(lab_path),
-                        "--strategy", "ft" if carried else strategy, "-n", str(args.picks),
-                        "--seed", "0"]
-            dense_cmd = [sys.executable, str(dense_script), str(matrix), str(lab_path),
-                         "ft" if carried else strategy, str(args.picks)]
+            ours_cmd = [
+                *IML,
+                "select",
+                "--pool",
+                str(pool),
+                "--labeled",
+                str(lab_path),
+                "--strategy",
+                "ft" if carried else strategy,
+                "-n",
+                str(args.picks),
+                "--seed",
+                "0",
+            ]
+            dense_cmd = [
+                sys.executable,
+                str(dense_script),
+                str(matrix),
+                str(lab_path),
+                "ft" if carried else strategy,
+                str(args.picks),
+            ]
             if carried:
                 ours_cmd += ["--state", str(state_path)]
             if strategy == "mfft":
@@ -252,30 +306,44 @@ def main() -> None:
             med_o, med_d = statistics.median(ours_w), statistics.median(dense_w)
             med_f = statistics.median(floor_w)
             results[f"{strategy}_{mode}"] = {
-                "strategy": strategy, "cache": mode,
-                "ours_seconds_median": med_o, "ours_seconds": ours_w,
-                "dense_seconds_median": med_d, "dense_seconds": dense_w,
+                "strategy": strategy,
+                "cache": mode,
+                "ours_seconds_median": med_o,
+                "ours_seconds": ours_w,
+                "dense_seconds_median": med_d,
+                "dense_seconds": dense_w,
                 "speedup": med_d / med_o,
-                "floor_seconds_median": med_f, "floor_seconds": floor_w,
+                "floor_seconds_median": med_f,
+                "floor_seconds": floor_w,
                 "speedup_ceiling": med_d / med_f,
                 "speedup_beyond_floor": (med_d - med_f) / max(med_o - med_f, 1e-9),
-                "ours_peak_rss_mib": max(ours_m), "dense_peak_rss_mib": max(dense_m),
+                "ours_peak_rss_mib": max(ours_m),
+                "dense_peak_rss_mib": max(dense_m),
                 "ours_peak_beyond_pooled_mib": max(ours_m) - pooled_mib,
                 "same_picks": same,
             }
-            print(f"{strategy:5s} {mode:4s} ours {med_o:6.2f} s (peak {max(ours_m):6.0f} MiB)  "
-                  f"dense {med_d:6.2f} s (peak {max(dense_m):6.0f} MiB)  "
-                  f"speedup x{med_d / med_o:5.1f} (start-up floor {med_f:4.2f} s: at most "
-                  f"x{med_d / med_f:4.1f})  same picks: {same}")
-    in_process = bench_in_process(pool, labeled_path, scores_path, clip_labels_path, matrix,
-                                  args.picks, args.repeats)
+            print(
+                f"{strategy:5s} {mode:4s} ours {med_o:6.2f} s (peak {max(ours_m):6.0f} MiB)  "
+                f"dense {med_d:6.2f} s (peak {max(dense_m):6.0f} MiB)  "
+                f"speedup x{med_d / med_o:5.1f} (start-up floor {med_f:4.2f} s: at most "
+                f"x{med_d / med_f:4.1f})  same picks: {same}"
+            )
+    in_process = bench_in_process(
+        pool, labeled_path, scores_path, clip_labels_path, matrix, args.picks, args.repeats
+    )
     report = {
         "what": "one selection round through `iml-tui select` vs the dense N x N matrix approach",
-        "n": store.n, "t": store.t, "d": store.d, "labeled": args.labeled, "picks": args.picks,
-        "repeats": args.repeats, "pooled_array_mib": pooled_mib, "cpus": os.cpu_count(),
+        "n": store.n,
+        "t": store.t,
+        "d": store.d,
+        "labeled": args.labeled,
+        "picks": args.picks,
+        "repeats": args.repeats,
+        "pooled_array_mib": pooled_mib,
+        "cpus": os.cpu_count(),
         "load_average_at_end": os.getloadavg(),
         "floor": "a process that only starts Python and imports numpy and h5py; speedup_ceiling "
-                 "= dense / floor is the most any such process could reach",
+        "= dense / floor is the most any such process could reach",
         "results": results,
         "in_process": in_process,
     }

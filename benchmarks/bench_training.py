@@ -54,8 +54,12 @@ def main() -> None:
 
     work = args.work / f"t{args.t}_d{args.d}_v{args.n_valid}"
     if not (work / "valid.h5").exists():
-        synth_pools(work, SynthConfig(n_train=args.n_train, n_valid=args.n_valid, n_test=64,
-                                      t=args.t, d=args.d, seed=0))
+        synth_pools(
+            work,
+            SynthConfig(
+                n_train=args.n_train, n_valid=args.n_valid, n_test=64, t=args.t, d=args.d, seed=0
+            ),
+        )
     train, valid = PoolStore(work / "train.h5"), PoolStore(work / "valid.h5")
     vx, vy = valid.embeddings(), valid.frame_labels()
     labels = train.frame_labels()
@@ -67,24 +71,38 @@ def main() -> None:
         stops: list[str] = []
         for rep in range(args.repeats):
             idx = np.sort(rng.choice(train.n, size=budget, replace=False))
-            cfg = replace(TrainConfig(), seed=rep, device=args.device,
-                          max_epochs=args.max_epochs)
+            cfg = replace(TrainConfig(), seed=rep, device=args.device, max_epochs=args.max_epochs)
             t0 = time.perf_counter()
-            res = train_frame_classifier(train.embeddings(idx), labels[idx], vx, vy, cfg,
-                                         _epoch_printer(budget))
+            res = train_frame_classifier(
+                train.embeddings(idx), labels[idx], vx, vy, cfg, _epoch_printer(budget)
+            )
             secs.append(time.perf_counter() - t0)
             epochs.append(res.epochs_run)
             stops.append(res.stop_reason)
         per_epoch = [s / e for s, e in zip(secs, epochs, strict=True)]
-        results[str(budget)] = {"seconds_median": statistics.median(secs), "seconds": secs,
-                                "epochs": epochs, "stop_reasons": stops,
-                                "seconds_per_epoch_median": statistics.median(per_epoch)}
-        print(f"budget {budget:4d}: {statistics.median(secs):8.1f} s per round "
-              f"(median of {args.repeats}; epochs {epochs}; "
-              f"{statistics.median(per_epoch):.2f} s/epoch)")
-    report = {"what": "seconds per AL training round", "t": args.t, "d": args.d,
-              "n_valid": args.n_valid, "device": str(device), "threads": torch.get_num_threads(),
-              "cpus": os.cpu_count(), "max_epochs": args.max_epochs, "results": results}
+        results[str(budget)] = {
+            "seconds_median": statistics.median(secs),
+            "seconds": secs,
+            "epochs": epochs,
+            "stop_reasons": stops,
+            "seconds_per_epoch_median": statistics.median(per_epoch),
+        }
+        print(
+            f"budget {budget:4d}: {statistics.median(secs):8.1f} s per round "
+            f"(median of {args.repeats}; epochs {epochs}; "
+            f"{statistics.median(per_epoch):.2f} s/epoch)"
+        )
+    report = {
+        "what": "seconds per AL training round",
+        "t": args.t,
+        "d": args.d,
+        "n_valid": args.n_valid,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "max_epochs": args.max_epochs,
+        "results": results,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(f"wrote {args.out}")

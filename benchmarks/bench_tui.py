@@ -67,8 +67,7 @@ def prepare(work: Path, n_train: int, t: int, d: int) -> tuple[Path, Path]:
 
     pools = work / f"pools_n{n_train}_t{t}_d{d}"
     if not (pools / "test.h5").exists():
-        synth_pools(pools, SynthConfig(n_train=n_train, n_valid=500, n_test=64, t=t, d=d,
-                                       seed=0))
+        synth_pools(pools, SynthConfig(n_train=n_train, n_valid=500, n_test=64, t=t, d=d, seed=0))
     audio = work / "audio"
     if not (audio / "clips.csv").exists():
         ids = [*PoolStore(pools / "train.h5").ids, *PoolStore(pools / "valid.h5").ids]
@@ -79,8 +78,9 @@ def prepare(work: Path, n_train: int, t: int, d: int) -> tuple[Path, Path]:
 class BackgroundRetraining:
     """Trains and re-ranks in a loop on a thread until stopped; counts the rounds done."""
 
-    def __init__(self, pools: Path, labelled: int = 500, max_epochs: int = 30,
-                 threads: int | None = None) -> None:
+    def __init__(
+        self, pools: Path, labelled: int = 500, max_epochs: int = 30, threads: int | None = None
+    ) -> None:
         self.pools = pools
         self.threads = threads
         self.labelled = labelled
@@ -103,8 +103,13 @@ class BackgroundRetraining:
         try:
             while not self.stop.is_set():
                 idx = np.sort(rng.choice(train.n, size=self.labelled, replace=False))
-                cfg = replace(TrainConfig(), seed=self.rounds, device="cpu",
-                              max_epochs=self.max_epochs, threads=self.threads)
+                cfg = replace(
+                    TrainConfig(),
+                    seed=self.rounds,
+                    device="cpu",
+                    max_epochs=self.max_epochs,
+                    threads=self.threads,
+                )
                 result = train_frame_classifier(train.embeddings(idx), labels[idx], vx, vy, cfg)
                 for lo in range(0, train.n, 4096):
                     if self.stop.is_set():
@@ -123,8 +128,14 @@ class BackgroundRetraining:
         self.thread.join(timeout=120)
 
 
-async def time_presses(project: Path, clips: Path, presses: int, warmup: int,
-                       size: tuple[int, int], idle_ok: bool = False) -> list[float]:
+async def time_presses(
+    project: Path,
+    clips: Path,
+    presses: int,
+    warmup: int,
+    size: tuple[int, int],
+    idle_ok: bool = False,
+) -> list[float]:
     """Seconds from each Enter to the next item drawn, over ``presses`` answers.
 
     ``idle_ok``: when the screen shows no item (the queue waits for a model), the press's time
@@ -191,9 +202,13 @@ def ui_threads() -> int:
 def summary(times: list[float]) -> dict[str, float]:
     """p50 / p95 / max / mean in milliseconds."""
     ms = sorted(1000 * t for t in times)
-    return {"n": len(ms), "p50_ms": statistics.median(ms),
-            "p95_ms": ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))],
-            "max_ms": ms[-1], "mean_ms": statistics.fmean(ms)}
+    return {
+        "n": len(ms),
+        "p50_ms": statistics.median(ms),
+        "p95_ms": ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))],
+        "max_ms": ms[-1],
+        "mean_ms": statistics.fmean(ms),
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -206,36 +221,52 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if setting.startswith("boundary"):
             results[setting] = boundary(args, pools, audio, bridge=setting == "boundary")
             r = results[setting]
-            print(f"{setting:>10}: p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  "
-                  f"max {r['max_ms']:6.1f} ms  (n={r['n']} round boundaries)")
+            print(
+                f"{setting:>10}: p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  "
+                f"max {r['max_ms']:6.1f} ms  (n={r['n']} round boundaries)"
+            )
             continue
         project = args.work / f"project_{setting}_{os.getpid()}_{int(time.time())}"
-        open_or_create(project, {"task": "bioacoustic", "pool_dir": str(pools),
-                                 "strategy": "mfft",
-                                 "budgets": [args.presses + args.warmup + 20, 100000],
-                                 "audio_root": str(audio)})
+        open_or_create(
+            project,
+            {
+                "task": "bioacoustic",
+                "pool_dir": str(pools),
+                "strategy": "mfft",
+                "budgets": [args.presses + args.warmup + 20, 100000],
+                "audio_root": str(audio),
+            },
+        )
         t0 = time.perf_counter()
         if setting == "idle":
-            times = asyncio.run(time_presses(project, args.work / "clips", args.presses,
-                                             args.warmup, args.size))
+            times = asyncio.run(
+                time_presses(project, args.work / "clips", args.presses, args.warmup, args.size)
+            )
             extra: dict[str, Any] = {}
         else:
             with BackgroundRetraining(pools, threads=ui_threads()) as bg:
-                times = asyncio.run(time_presses(project, args.work / "clips", args.presses,
-                                                 args.warmup, args.size))
+                times = asyncio.run(
+                    time_presses(project, args.work / "clips", args.presses, args.warmup, args.size)
+                )
             extra = {"background_rounds": bg.rounds, "background_error": bg.error}
-        results[setting] = {**summary(times), **extra,
-                            "wall_s": time.perf_counter() - t0,
-                            "load_average_after": list(os.getloadavg())}
+        results[setting] = {
+            **summary(times),
+            **extra,
+            "wall_s": time.perf_counter() - t0,
+            "load_average_after": list(os.getloadavg()),
+        }
         r = results[setting]
-        print(f"{setting:>10}: p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  "
-              f"max {r['max_ms']:6.1f} ms  (n={r['n']})"
-              + (f"  background retrainings: {r['background_rounds']}" if extra else ""))
+        print(
+            f"{setting:>10}: p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  "
+            f"max {r['max_ms']:6.1f} ms  (n={r['n']})"
+            + (f"  background retrainings: {r['background_rounds']}" if extra else "")
+        )
     return results
 
 
-def boundary(args: argparse.Namespace, pools: Path, audio: Path, bridge: bool = True
-             ) -> dict[str, Any]:
+def boundary(
+    args: argparse.Namespace, pools: Path, audio: Path, bridge: bool = True
+) -> dict[str, Any]:
     """Key press to next item at the end of each round (rounds of ``--round-size``): the press
     that answers a round's last item starts its model's training, and the next round's first
     item is picked by the current model meanwhile. ``bridge=False`` (setting
@@ -249,31 +280,54 @@ def boundary(args: argparse.Namespace, pools: Path, audio: Path, bridge: bool = 
 
     size, rounds = args.round_size, args.rounds
     project = args.work / f"project_boundary_{os.getpid()}_{int(time.time())}"
-    open_or_create(project, {"task": "bioacoustic", "pool_dir": str(pools), "strategy": "mfft",
-                             "budgets": [size * (k + 1) for k in range(rounds + 1)],
-                             "audio_root": str(audio), "max_epochs": args.max_epochs})
+    open_or_create(
+        project,
+        {
+            "task": "bioacoustic",
+            "pool_dir": str(pools),
+            "strategy": "mfft",
+            "budgets": [size * (k + 1) for k in range(rounds + 1)],
+            "audio_root": str(audio),
+            "max_epochs": args.max_epochs,
+        },
+    )
     t0 = time.perf_counter()
-    times = asyncio.run(time_presses(project, args.work / "clips", size * rounds, 0,
-                                     args.size, idle_ok=True))
+    times = asyncio.run(
+        time_presses(project, args.work / "clips", size * rounds, 0, args.size, idle_ok=True)
+    )
     at_boundary = [t for i, t in enumerate(times) if (i + 1) % size == 0]
     Session.bridge = real_bridge  # type: ignore[method-assign]
-    return {**summary(at_boundary), "all_presses": summary(times), "round_size": size,
-            "max_epochs": args.max_epochs, "wall_s": time.perf_counter() - t0,
-            "load_average_after": list(os.getloadavg())}
+    return {
+        **summary(at_boundary),
+        "all_presses": summary(times),
+        "round_size": size,
+        "max_epochs": args.max_epochs,
+        "wall_s": time.perf_counter() - t0,
+        "load_average_after": list(os.getloadavg()),
+    }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n-train", type=int, default=21414)
     ap.add_argument("--t", type=int, default=8, help="frames per clip of the synthetic pool")
     ap.add_argument("--d", type=int, default=128, help="embedding size of the synthetic pool")
     ap.add_argument("--presses", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--size", type=lambda s: tuple(int(v) for v in s.split("x")),
-                    default=(120, 36), help="terminal WxH")
-    ap.add_argument("--settings", nargs="+", default=["idle", "retraining", "boundary"],
-                    choices=["idle", "retraining", "boundary", "boundary-wait"])
+    ap.add_argument(
+        "--size",
+        type=lambda s: tuple(int(v) for v in s.split("x")),
+        default=(120, 36),
+        help="terminal WxH",
+    )
+    ap.add_argument(
+        "--settings",
+        nargs="+",
+        default=["idle", "retraining", "boundary"],
+        choices=["idle", "retraining", "boundary", "boundary-wait"],
+    )
     ap.add_argument("--round-size", type=int, default=10, help="boundary: clips per round")
     ap.add_argument("--rounds", type=int, default=6, help="boundary: rounds timed")
     ap.add_argument("--max-epochs", type=int, default=200, help="boundary: per training")
@@ -282,13 +336,20 @@ def main() -> None:
     args = ap.parse_args()
     load_before = list(os.getloadavg())
     results = run(args)
-    report = {"benchmark": "tui key press -> next item rendered",
-              "target": "p95 < 100 ms with a retraining running",
-              "pool_size": args.n_train, "t": args.t, "d": args.d,
-              "terminal": list(args.size), "presses": args.presses,
-              "cpu_count": os.cpu_count(), "retraining_torch_threads": ui_threads(),
-              "load_average_before": load_before,
-              "python": platform.python_version(), "results": results}
+    report = {
+        "benchmark": "tui key press -> next item rendered",
+        "target": "p95 < 100 ms with a retraining running",
+        "pool_size": args.n_train,
+        "t": args.t,
+        "d": args.d,
+        "terminal": list(args.size),
+        "presses": args.presses,
+        "cpu_count": os.cpu_count(),
+        "retraining_torch_threads": ui_threads(),
+        "load_average_before": load_before,
+        "python": platform.python_version(),
+        "results": results,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

@@ -85,13 +85,29 @@ def make_project(folder: Path, n: int, seed: int) -> Path:
     for split, size in (("train", n), ("valid", max(30, n // 5))):
         lab = (rng.random((size, 1, 3)) < 0.3).astype(np.uint8).repeat(8, axis=1)
         emb = rng.normal(size=(size, 8, 32)).astype(np.float32) + lab @ rng.normal(
-            size=(3, 32)).astype(np.float32)
-        write_pool(folder / "pool" / f"{split}.h5", emb.astype(np.float32), lab, classes,
-                   [f"rec{i // 10}.wav@{5 * (i % 10)}" for i in range(size)])
+            size=(3, 32)
+        ).astype(np.float32)
+        write_pool(
+            folder / "pool" / f"{split}.h5",
+            emb.astype(np.float32),
+            lab,
+            classes,
+            [f"rec{i // 10}.wav@{5 * (i % 10)}" for i in range(size)],
+        )
     budgets = list(range(40, n + 1, 40))
-    cfg = ProjectConfig(task="bioacoustic", pool_dir=str(folder / "pool"), strategy="mfft",
-                        budgets=budgets, seed=seed, hidden=32, max_epochs=10, min_lr=1e-4,
-                        lr=3e-3, batch_size=32, threads=1)
+    cfg = ProjectConfig(
+        task="bioacoustic",
+        pool_dir=str(folder / "pool"),
+        strategy="mfft",
+        budgets=budgets,
+        seed=seed,
+        hidden=32,
+        max_epochs=10,
+        min_lr=1e-4,
+        lr=3e-3,
+        batch_size=32,
+        threads=1,
+    )
     return Project.create(folder / "project", cfg).dir
 
 
@@ -104,9 +120,23 @@ class Proc:
         self.annotator = annotator
         self.started = time.perf_counter()
         self.p = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--worker", str(project),
-             "--annotator", annotator, "--think", str(think), "--seed", str(seed)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--worker",
+                str(project),
+                "--annotator",
+                annotator,
+                "--think",
+                str(think),
+                "--seed",
+                str(seed),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
         self.ready_at: float | None = None
@@ -187,8 +217,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     checks = mismatches = kills_training = kills_shown = 0
     finished = False
     for c in range(args.cycles):
-        procs = [Proc(project, who, args.think, args.seed * 1000 + c * 10 + k)
-                 for k, who in enumerate(names)]
+        procs = [
+            Proc(project, who, args.think, args.seed * 1000 + c * 10 + k)
+            for k, who in enumerate(names)
+        ]
         for p in procs:
             p.wait_ready(args.start_timeout)
         delay = rnd.uniform(args.min_delay, args.max_delay)
@@ -201,9 +233,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             else:
                 p.kill()
         current, labelled = journal_state(project)
-        row: dict[str, Any] = {"cycle": c, "delay_s": round(delay, 3),
-                               "kill": "at next item" if at_next else "after delay",
-                               "workers": []}
+        row: dict[str, Any] = {
+            "cycle": c,
+            "delay_s": round(delay, 3),
+            "kill": "at next item" if at_next else "after delay",
+            "workers": [],
+        }
         for p in procs:
             nexts = [int(ln.split()[1]) for ln in p.log if ln.startswith("NEXT ")]
             acks = [int(ln.split()[1]) for ln in p.log if ln.startswith("ACK ")]
@@ -224,9 +259,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if shown not in current:
                     expect[p.annotator] = shown
             finished = finished or "DONE" in p.log
-            row["workers"].append({"annotator": p.annotator, "startup_s": round(
-                p.ready_at or 0.0, 3), "acked": len(acks), "last": last,
-                "first_next": first, "checked": check})
+            row["workers"].append(
+                {
+                    "annotator": p.annotator,
+                    "startup_s": round(p.ready_at or 0.0, 3),
+                    "acked": len(acks),
+                    "last": last,
+                    "first_next": first,
+                    "checked": check,
+                }
+            )
         cycles.append(row)
         if finished:
             break
@@ -238,17 +280,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     duplicates = sorted(i for i, w in per_item.items() if len(w) > 1)
     startups = [w["startup_s"] for r in cycles for w in r["workers"]]
     result = {
-        "benchmark": "killloop", "cycles": len(cycles), "annotators": args.annotators,
-        "pool_size": args.n, "labels_acknowledged": len(acked),
+        "benchmark": "killloop",
+        "cycles": len(cycles),
+        "annotators": args.annotators,
+        "pool_size": args.n,
+        "labels_acknowledged": len(acked),
         "labels_in_journal": sum(1 for e in current.values() if e.kind == "labelled"),
-        "lost": len(lost), "lost_items": lost[:20], "duplicates": len(duplicates),
-        "next_item_checks": checks, "next_item_mismatches": mismatches,
-        "kills_while_shown": kills_shown, "kills_while_training": kills_training,
+        "lost": len(lost),
+        "lost_items": lost[:20],
+        "duplicates": len(duplicates),
+        "next_item_checks": checks,
+        "next_item_mismatches": mismatches,
+        "kills_while_shown": kills_shown,
+        "kills_while_training": kills_training,
         "finished_project": finished,
         "mean_startup_s": round(sum(startups) / max(1, len(startups)), 3),
-        "seconds": round(time.perf_counter() - t_start, 2), "project": str(project),
-        "host": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                 "python": platform.python_version()},
+        "seconds": round(time.perf_counter() - t_start, 2),
+        "project": str(project),
+        "host": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
         "per_cycle": cycles,
     }
     return result
@@ -261,11 +314,18 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=600, help="pool size")
     ap.add_argument("--min-delay", type=float, default=0.2, help="seconds before the kill")
     ap.add_argument("--max-delay", type=float, default=3.0)
-    ap.add_argument("--kill-at", choices=("time", "next", "mixed"), default="mixed",
-                    help="kill after the delay, at the first item shown after it, or "
-                    "alternate")
-    ap.add_argument("--think", type=float, default=0.1,
-                    help="a worker waits between think/2 and think s before answering")
+    ap.add_argument(
+        "--kill-at",
+        choices=("time", "next", "mixed"),
+        default="mixed",
+        help="kill after the delay, at the first item shown after it, or alternate",
+    )
+    ap.add_argument(
+        "--think",
+        type=float,
+        default=0.1,
+        help="a worker waits between think/2 and think s before answering",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--start-timeout", type=float, default=120.0)
     ap.add_argument("--workdir", default="", help="keep the project here (default: a temp dir)")
@@ -280,13 +340,15 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"kill loop: {result['cycles']} cycles x {result['annotators']} annotators, "
-          f"{result['labels_acknowledged']} labels acknowledged, "
-          f"{result['labels_in_journal']} in the journal, lost {result['lost']}, "
-          f"duplicates {result['duplicates']}, same next item "
-          f"{result['next_item_checks'] - result['next_item_mismatches']}/"
-          f"{result['next_item_checks']}, kills while training "
-          f"{result['kills_while_training']}; {result['seconds']} s -> {out}")
+    print(
+        f"kill loop: {result['cycles']} cycles x {result['annotators']} annotators, "
+        f"{result['labels_acknowledged']} labels acknowledged, "
+        f"{result['labels_in_journal']} in the journal, lost {result['lost']}, "
+        f"duplicates {result['duplicates']}, same next item "
+        f"{result['next_item_checks'] - result['next_item_mismatches']}/"
+        f"{result['next_item_checks']}, kills while training "
+        f"{result['kills_while_training']}; {result['seconds']} s -> {out}"
+    )
     ok = not result["lost"] and not result["duplicates"] and not result["next_item_mismatches"]
     sys.exit(0 if ok else 1)
 

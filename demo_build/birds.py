@@ -52,21 +52,30 @@ CALL_TYPES: tuple[str, ...] = ("Tonal_whistle", "FM_sweep", "Trill", "Buzz", "Ha
 EXTRA_TYPES: tuple[str, ...] = ("Croak", "Drumming")
 RARE_TYPES: tuple[str, ...] = ("FM_sweep", "Harmonic_stack")
 OTHER_SOUNDS: tuple[str, ...] = ("caw", "knock")
-CODES: dict[str, str] = {"Tonal_whistle": "TWH", "FM_sweep": "FMS", "Trill": "TRL", "Buzz": "BUZ",
-                         "Harmonic_stack": "HST", "Croak": "CRK", "Drumming": "DRM"}
+CODES: dict[str, str] = {
+    "Tonal_whistle": "TWH",
+    "FM_sweep": "FMS",
+    "Trill": "TRL",
+    "Buzz": "BUZ",
+    "Harmonic_stack": "HST",
+    "Croak": "CRK",
+    "Drumming": "DRM",
+}
 BACKGROUNDS: tuple[str, ...] = ("wind", "rain", "insects", "traffic")
 #: Probability that a recording of a site has each background (at least two are always present).
 SITES: dict[str, dict[str, float]] = {
-    "WDL": {"wind": 1.0, "rain": 0.3, "insects": 0.8, "traffic": 0.2},   # woodland
-    "MRS": {"wind": 0.6, "rain": 0.6, "insects": 1.0, "traffic": 0.1},   # marsh
-    "RDS": {"wind": 0.7, "rain": 0.3, "insects": 0.4, "traffic": 1.0},   # roadside
-    "FRS": {"wind": 0.9, "rain": 0.4, "insects": 0.7, "traffic": 0.2},   # forest
-    "PND": {"wind": 0.5, "rain": 0.5, "insects": 1.0, "traffic": 0.2},   # pond
-    "PRK": {"wind": 0.6, "rain": 0.3, "insects": 0.5, "traffic": 0.9},   # park
+    "WDL": {"wind": 1.0, "rain": 0.3, "insects": 0.8, "traffic": 0.2},  # woodland
+    "MRS": {"wind": 0.6, "rain": 0.6, "insects": 1.0, "traffic": 0.1},  # marsh
+    "RDS": {"wind": 0.7, "rain": 0.3, "insects": 0.4, "traffic": 1.0},  # roadside
+    "FRS": {"wind": 0.9, "rain": 0.4, "insects": 0.7, "traffic": 0.2},  # forest
+    "PND": {"wind": 0.5, "rain": 0.5, "insects": 1.0, "traffic": 0.2},  # pond
+    "PRK": {"wind": 0.6, "rain": 0.3, "insects": 0.5, "traffic": 0.9},  # park
 }
 #: RMS level (dBFS) range of each background over the time it is active.
 BACKGROUND_DB: dict[str, tuple[float, float]] = {
-    "wind": (-40.0, -27.0), "rain": (-42.0, -29.0), "insects": (-44.0, -31.0),
+    "wind": (-40.0, -27.0),
+    "rain": (-42.0, -29.0),
+    "insects": (-44.0, -31.0),
     "traffic": (-40.0, -28.0),
 }
 FLOOR_DB = -72.0
@@ -98,7 +107,7 @@ def _gauss(x: np.ndarray, sigma: float) -> np.ndarray:
     """x smoothed by a Gaussian of ``sigma`` samples (zero beyond the ends)."""
     r = max(1, math.ceil(4 * sigma))
     k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    return np.convolve(x, k / k.sum())[r:r + len(x)]
+    return np.convolve(x, k / k.sum())[r : r + len(x)]
 
 
 def _knots(values: Sequence[float], u: np.ndarray) -> np.ndarray:
@@ -205,7 +214,7 @@ def _ramp(n: int, attack: float, release: float) -> np.ndarray:
     a = max(1, min(n // 2, round(attack * SR)))
     r = max(1, min(n - a, round(release * SR)))
     env[:a] = 0.5 - 0.5 * np.cos(np.pi * np.arange(a) / a)
-    env[n - r:] = 0.5 + 0.5 * np.cos(np.pi * (np.arange(r) + 1) / r)
+    env[n - r :] = 0.5 + 0.5 * np.cos(np.pi * (np.arange(r) + 1) / r)
     return env
 
 
@@ -229,9 +238,14 @@ def _whistle_ind(rng: np.random.Generator) -> Params:
     k = int(rng.integers(3, 6))
     knots = np.clip(rng.normal(0.0, 0.12, k), -0.25, 0.25)
     knots[0] = 0.0
-    return {"f": rng.uniform(2200, 4000), "knots": knots.tolist(), "vib": rng.uniform(5, 12),
-            "depth": rng.uniform(0.004, 0.03), "dur": rng.uniform(0.4, 1.0),
-            "h2": rng.uniform(0.05, 0.2)}
+    return {
+        "f": rng.uniform(2200, 4000),
+        "knots": knots.tolist(),
+        "vib": rng.uniform(5, 12),
+        "depth": rng.uniform(0.004, 0.03),
+        "dur": rng.uniform(0.4, 1.0),
+        "h2": rng.uniform(0.05, 0.2),
+    }
 
 
 def _whistle_call(rng: np.random.Generator, ind: Params) -> Params:
@@ -239,11 +253,19 @@ def _whistle_call(rng: np.random.Generator, ind: Params) -> Params:
     f = ind["f"] * _jit(rng, 0.03)
     depth = ind["depth"] * _jit(rng, 0.2)
     lo, hi = f * (1 + min(knots)) * (1 - depth), f * (1 + max(knots)) * (1 + depth)
-    return {"n": round(_dur(rng, ind["dur"], 0.25, 1.5) * SR), "f": f, "knots": knots,
-            "vib": ind["vib"] * _jit(rng, 0.08), "depth": depth, "h2": ind["h2"],
-            "phi": rng.uniform(0, 2 * np.pi), "trem": rng.uniform(2, 5),
-            "attack": rng.uniform(0.02, 0.06), "release": rng.uniform(0.04, 0.15),
-            "band": (lo - 150.0, hi + 150.0)}
+    return {
+        "n": round(_dur(rng, ind["dur"], 0.25, 1.5) * SR),
+        "f": f,
+        "knots": knots,
+        "vib": ind["vib"] * _jit(rng, 0.08),
+        "depth": depth,
+        "h2": ind["h2"],
+        "phi": rng.uniform(0, 2 * np.pi),
+        "trem": rng.uniform(2, 5),
+        "attack": rng.uniform(0.02, 0.06),
+        "release": rng.uniform(0.04, 0.15),
+        "band": (lo - 150.0, hi + 150.0),
+    }
 
 
 def _whistle(p: Params) -> np.ndarray:
@@ -258,16 +280,25 @@ def _whistle(p: Params) -> np.ndarray:
 
 
 def _sweep_ind(rng: np.random.Generator) -> Params:
-    return {"hi": rng.uniform(4500, 8500), "lo": rng.uniform(1500, 3000),
-            "down": bool(rng.random() < 0.75), "gamma": _lu(rng, 0.4, 2.5),
-            "dur": rng.uniform(0.06, 0.16)}
+    return {
+        "hi": rng.uniform(4500, 8500),
+        "lo": rng.uniform(1500, 3000),
+        "down": bool(rng.random() < 0.75),
+        "gamma": _lu(rng, 0.4, 2.5),
+        "dur": rng.uniform(0.06, 0.16),
+    }
 
 
 def _sweep_call(rng: np.random.Generator, ind: Params) -> Params:
     hi, lo = ind["hi"] * _jit(rng, 0.04), ind["lo"] * _jit(rng, 0.04)
-    return {"n": round(_dur(rng, ind["dur"], 0.03, 0.25) * SR), "hi": hi, "lo": lo,
-            "down": ind["down"], "gamma": ind["gamma"] * _jit(rng, 0.1),
-            "band": (lo - 250.0, hi + 250.0)}
+    return {
+        "n": round(_dur(rng, ind["dur"], 0.03, 0.25) * SR),
+        "hi": hi,
+        "lo": lo,
+        "down": ind["down"],
+        "gamma": ind["gamma"] * _jit(rng, 0.1),
+        "band": (lo - 250.0, hi + 250.0),
+    }
 
 
 def _sweep(p: Params) -> np.ndarray:
@@ -280,9 +311,14 @@ def _sweep(p: Params) -> np.ndarray:
 
 
 def _trill_ind(rng: np.random.Generator) -> Params:
-    return {"fc": rng.uniform(3000, 6000), "rate": rng.uniform(12, 35),
-            "delta": rng.uniform(300, 1400), "duty": rng.uniform(0.35, 0.7),
-            "accel": rng.uniform(-0.25, 0.25), "dur": rng.uniform(0.6, 1.5)}
+    return {
+        "fc": rng.uniform(3000, 6000),
+        "rate": rng.uniform(12, 35),
+        "delta": rng.uniform(300, 1400),
+        "duty": rng.uniform(0.35, 0.7),
+        "accel": rng.uniform(-0.25, 0.25),
+        "dur": rng.uniform(0.6, 1.5),
+    }
 
 
 def _trill_call(rng: np.random.Generator, ind: Params) -> Params:
@@ -297,8 +333,14 @@ def _trill_call(rng: np.random.Generator, ind: Params) -> Params:
             break
         onsets.append(nxt)
     half = 0.5 * ind["delta"]
-    return {"n": round((onsets[-1] + plen) * SR), "onsets": onsets, "plen": plen, "fc": fc,
-            "delta": ind["delta"], "band": (fc - half - 300.0, fc + half + 300.0)}
+    return {
+        "n": round((onsets[-1] + plen) * SR),
+        "onsets": onsets,
+        "plen": plen,
+        "fc": fc,
+        "delta": ind["delta"],
+        "band": (fc - half - 300.0, fc + half + 300.0),
+    }
 
 
 def _trill(p: Params) -> np.ndarray:
@@ -311,22 +353,33 @@ def _trill(p: Params) -> np.ndarray:
     k = len(p["onsets"])
     for i, t0 in enumerate(p["onsets"]):
         s = min(round(t0 * SR), n - m)
-        x[s:s + m] += pulse * (0.5 + 0.5 * np.sin(np.pi * (i + 0.5) / k))
+        x[s : s + m] += pulse * (0.5 + 0.5 * np.sin(np.pi * (i + 0.5) / k))
     return x
 
 
 def _buzz_ind(rng: np.random.Generator) -> Params:
-    return {"fc": rng.uniform(1200, 3500), "bw": rng.uniform(400, 1500),
-            "am": rng.uniform(25, 90), "depth": rng.uniform(0.6, 0.95),
-            "dur": rng.uniform(0.3, 0.9)}
+    return {
+        "fc": rng.uniform(1200, 3500),
+        "bw": rng.uniform(400, 1500),
+        "am": rng.uniform(25, 90),
+        "depth": rng.uniform(0.6, 0.95),
+        "dur": rng.uniform(0.3, 0.9),
+    }
 
 
 def _buzz_call(rng: np.random.Generator, ind: Params) -> Params:
     fc, bw = ind["fc"] * _jit(rng, 0.04), ind["bw"] * _jit(rng, 0.1)
-    return {"n": round(_dur(rng, ind["dur"], 0.15, 1.2) * SR), "fc": fc, "bw": bw,
-            "am": ind["am"] * _jit(rng, 0.05), "depth": ind["depth"],
-            "attack": rng.uniform(0.01, 0.03), "release": rng.uniform(0.05, 0.2),
-            "seed": int(rng.integers(2**32)), "band": (fc - bw, fc + bw)}
+    return {
+        "n": round(_dur(rng, ind["dur"], 0.15, 1.2) * SR),
+        "fc": fc,
+        "bw": bw,
+        "am": ind["am"] * _jit(rng, 0.05),
+        "depth": ind["depth"],
+        "attack": rng.uniform(0.01, 0.03),
+        "release": rng.uniform(0.05, 0.2),
+        "seed": int(rng.integers(2**32)),
+        "band": (fc - bw, fc + bw),
+    }
 
 
 def _buzz(p: Params) -> np.ndarray:
@@ -339,19 +392,31 @@ def _buzz(p: Params) -> np.ndarray:
 
 def _stack_ind(rng: np.random.Generator) -> Params:
     f0 = rng.uniform(350, 800)
-    return {"f0": f0, "formant": rng.uniform(1000, 2800), "fbw": rng.uniform(500, 1200),
-            "k": int(min(14, 7000 // f0)), "drop": rng.uniform(0.03, 0.15),
-            "dur": rng.uniform(0.15, 0.4)}
+    return {
+        "f0": f0,
+        "formant": rng.uniform(1000, 2800),
+        "fbw": rng.uniform(500, 1200),
+        "k": int(min(14, 7000 // f0)),
+        "drop": rng.uniform(0.03, 0.15),
+        "dur": rng.uniform(0.15, 0.4),
+    }
 
 
 def _stack_call(rng: np.random.Generator, ind: Params) -> Params:
     f0 = ind["f0"] * _jit(rng, 0.03)
     lo = 0.9 * f0 * (1 - ind["drop"])
     hi = min(ind["formant"] + 2 * ind["fbw"], (ind["k"] + 0.5) * f0)
-    return {"n": round(_dur(rng, ind["dur"], 0.1, 0.6) * SR), "f0": f0,
-            "formant": ind["formant"] * _jit(rng, 0.05), "fbw": ind["fbw"], "k": ind["k"],
-            "drop": ind["drop"], "attack": rng.uniform(0.008, 0.02),
-            "release": rng.uniform(0.02, 0.06), "band": (lo, hi)}
+    return {
+        "n": round(_dur(rng, ind["dur"], 0.1, 0.6) * SR),
+        "f0": f0,
+        "formant": ind["formant"] * _jit(rng, 0.05),
+        "fbw": ind["fbw"],
+        "k": ind["k"],
+        "drop": ind["drop"],
+        "attack": rng.uniform(0.008, 0.02),
+        "release": rng.uniform(0.02, 0.06),
+        "band": (lo, hi),
+    }
 
 
 def _stack(p: Params) -> np.ndarray:
@@ -374,8 +439,14 @@ def _croak_call(rng: np.random.Generator, ind: Params) -> Params:
     target = _dur(rng, ind["dur"], 0.2, 1.0)
     plen = 0.6 / rate
     k = max(2, int((target - plen) * rate) + 1)
-    return {"n": round(((k - 1) / rate + plen) * SR), "rate": rate, "f0": f0, "k": k,
-            "plen": plen, "band": (0.8 * f0, min(2500.0, 8.5 * f0))}
+    return {
+        "n": round(((k - 1) / rate + plen) * SR),
+        "rate": rate,
+        "f0": f0,
+        "k": k,
+        "plen": plen,
+        "band": (0.8 * f0, min(2500.0, 8.5 * f0)),
+    }
 
 
 def _croak(p: Params) -> np.ndarray:
@@ -388,13 +459,17 @@ def _croak(p: Params) -> np.ndarray:
     x = np.zeros(n)
     for i in range(p["k"]):
         s = min(round(i / p["rate"] * SR), n - m)
-        x[s:s + m] += pulse
+        x[s : s + m] += pulse
     return np.asarray(x)
 
 
 def _drum_ind(rng: np.random.Generator) -> Params:
-    return {"rate": rng.uniform(12, 25), "decel": rng.uniform(0.1, 0.35),
-            "res": rng.uniform(800, 3000), "dur": rng.uniform(0.6, 1.6)}
+    return {
+        "rate": rng.uniform(12, 25),
+        "decel": rng.uniform(0.1, 0.35),
+        "res": rng.uniform(800, 3000),
+        "dur": rng.uniform(0.6, 1.6),
+    }
 
 
 def _drum_call(rng: np.random.Generator, ind: Params) -> Params:
@@ -403,8 +478,13 @@ def _drum_call(rng: np.random.Generator, ind: Params) -> Params:
     while onsets[-1] < target - 0.01:
         onsets.append(onsets[-1] + 1.0 / (rate * (1 - ind["decel"] * onsets[-1] / target)))
     onsets = onsets[:-1] if len(onsets) > 3 else onsets
-    return {"n": round((onsets[-1] + 0.01) * SR), "onsets": onsets, "res": ind["res"],
-            "seed": int(rng.integers(2**32)), "band": (300.0, 6000.0)}
+    return {
+        "n": round((onsets[-1] + 0.01) * SR),
+        "onsets": onsets,
+        "res": ind["res"],
+        "seed": int(rng.integers(2**32)),
+        "band": (300.0, 6000.0),
+    }
 
 
 def _drum(p: Params) -> np.ndarray:
@@ -418,7 +498,7 @@ def _drum(p: Params) -> np.ndarray:
         click = rng.standard_normal(m) + 2 * np.sin(2 * np.pi * p["res"] * t)
         click *= np.exp(-t / 0.0015)
         s = min(round(t0 * SR), n - m)
-        x[s:s + m] += click * (1 - 0.4 * i / k)
+        x[s : s + m] += click * (1 - 0.4 * i / k)
     return x * _ramp(n, 0.0005, 0.002)
 
 
@@ -427,8 +507,12 @@ def _caw_ind(rng: np.random.Generator) -> Params:
 
 
 def _caw_call(rng: np.random.Generator, ind: Params) -> Params:
-    return {"n": round(_dur(rng, ind["dur"], 0.15, 0.5) * SR), "f0": ind["f0"] * _jit(rng, 0.04),
-            "seed": int(rng.integers(2**32)), "band": (300.0, 4000.0)}
+    return {
+        "n": round(_dur(rng, ind["dur"], 0.15, 0.5) * SR),
+        "f0": ind["f0"] * _jit(rng, 0.04),
+        "seed": int(rng.integers(2**32)),
+        "band": (300.0, 4000.0),
+    }
 
 
 def _caw(p: Params) -> np.ndarray:
@@ -450,8 +534,12 @@ def _knock_ind(rng: np.random.Generator) -> Params:
 
 
 def _knock_call(rng: np.random.Generator, ind: Params) -> Params:
-    return {"n": round(rng.uniform(0.06, 0.15) * SR), "tau": ind["tau"] * _jit(rng, 0.1),
-            "seed": int(rng.integers(2**32)), "band": (50.0, 1500.0)}
+    return {
+        "n": round(rng.uniform(0.06, 0.15) * SR),
+        "tau": ind["tau"] * _jit(rng, 0.1),
+        "seed": int(rng.integers(2**32)),
+        "band": (50.0, 1500.0),
+    }
 
 
 def _knock(p: Params) -> np.ndarray:
@@ -542,8 +630,14 @@ def _streams(seed: int, part: str, index: int) -> list[np.random.SeedSequence]:
     return np.random.SeedSequence(seed, spawn_key=key).spawn(3)
 
 
-def _bouts(rng: np.random.Generator, kind: str, ind: Params, t: float, seconds: float,
-           most: int | None = None) -> list[tuple[float, Params]]:
+def _bouts(
+    rng: np.random.Generator,
+    kind: str,
+    ind: Params,
+    t: float,
+    seconds: float,
+    most: int | None = None,
+) -> list[tuple[float, Params]]:
     """A bout of calls of one individual from time t: (start s, call parameters); ``most``: at
     most that many calls, drawn from 1..most."""
     snd = SOUNDS[kind]
@@ -558,8 +652,12 @@ def _bouts(rng: np.random.Generator, kind: str, ind: Params, t: float, seconds: 
     return out
 
 
-def _target_events(rng: np.random.Generator, cfg: BirdsConfig, spec: RecordingSpec, kind: str,
-                   ) -> list[SoundEvent]:
+def _target_events(
+    rng: np.random.Generator,
+    cfg: BirdsConfig,
+    spec: RecordingSpec,
+    kind: str,
+) -> list[SoundEvent]:
     """Annotated calls of one class: bouts of 2-3 individuals, some overlapped by a second one."""
     inds = [SOUNDS[kind].individual(rng) for _ in range(int(rng.integers(2, 4)))]
     seconds = spec.seconds
@@ -586,13 +684,20 @@ def _target_events(rng: np.random.Generator, cfg: BirdsConfig, spec: RecordingSp
             other = (who + 1 + int(rng.integers(len(inds) - 1))) % len(inds)
             t2 = rng.uniform(max(0.05, t - 0.3), max(t, end - 0.1))
             extra = _bouts(rng, kind, inds[other], t2, seconds, 2 if cap else None)
-            events.extend(_label(rng, cfg, kind, s, p, f"{kind}#{other}", True)
-                          for s, p in extra)
+            events.extend(_label(rng, cfg, kind, s, p, f"{kind}#{other}", True) for s, p in extra)
     return events
 
 
-def _label(rng: np.random.Generator, cfg: BirdsConfig, kind: str, t: float, p: Params,
-           who: str, annotated: bool, snr: tuple[float, float] | None = None) -> SoundEvent:
+def _label(
+    rng: np.random.Generator,
+    cfg: BirdsConfig,
+    kind: str,
+    t: float,
+    p: Params,
+    who: str,
+    annotated: bool,
+    snr: tuple[float, float] | None = None,
+) -> SoundEvent:
     lo, hi = snr or cfg.snr_db
     db = round(float(rng.uniform(lo, hi)), 2)
     label = ("POS" if db >= cfg.unk_below_db else "UNK") if annotated else ""
@@ -627,15 +732,21 @@ def _acceptable(targets: Sequence[SoundEvent], spec: RecordingSpec, attempt: int
         n_pos = sum(e.label == "POS" for e in targets)
         counts = _al_split_counts(targets, spec.seconds)
         need = (math.ceil(spec.events[0] / 2), 1, 2) if attempt < 250 else (1, 1, 1)
-        return (spec.events[0] <= n_pos <= spec.events[1]
-                and all(c >= k for c, k in zip(counts, need, strict=True)))
+        return spec.events[0] <= n_pos <= spec.events[1] and all(
+            c >= k for c, k in zip(counts, need, strict=True)
+        )
     if len(spec.classes) > 1 and attempt < 200:
         return all(min(_sl_split_counts(targets, spec.seconds, c)) >= 1 for c in spec.classes)
     return True
 
 
-def _distractors(rng: np.random.Generator, cfg: BirdsConfig, spec: RecordingSpec, part: str,
-                 targets: Sequence[SoundEvent]) -> list[SoundEvent]:
+def _distractors(
+    rng: np.random.Generator,
+    cfg: BirdsConfig,
+    spec: RecordingSpec,
+    part: str,
+    targets: Sequence[SoundEvent],
+) -> list[SoundEvent]:
     """Unannotated sounds: other animals, and (validation) faint calls of the other call types;
     some of them placed over an annotated call."""
     animals = list(OTHER_SOUNDS) + (list(EXTRA_TYPES) if part == VALIDATION else [])
@@ -683,8 +794,15 @@ def plan_recording(cfg: BirdsConfig, part: str, index: int) -> RecordingPlan:
         raise ValueError(f"cannot place {spec.events} {spec.classes} calls in {spec.seconds} s")
     events = targets + _distractors(rng, cfg, spec, part, targets)
     events.sort(key=lambda e: (e.start, e.kind, e.individual))
-    return RecordingPlan(part, spec.dataset, name, float(spec.seconds), spec.classes, events,
-                         _streams(cfg.seed, part, index)[1])
+    return RecordingPlan(
+        part,
+        spec.dataset,
+        name,
+        float(spec.seconds),
+        spec.classes,
+        events,
+        _streams(cfg.seed, part, index)[1],
+    )
 
 
 # --- backgrounds ----------------------------------------------------------------------------------
@@ -697,8 +815,9 @@ def _smooth(rng: np.random.Generator, n: int, scale: float) -> np.ndarray:
     return np.interp(np.arange(n, dtype=np.float64) / SR, (np.arange(m) - 6) * step, z)
 
 
-def _shaped(rng: np.random.Generator, n: int, amp: Callable[[np.ndarray], np.ndarray]
-            ) -> np.ndarray:
+def _shaped(
+    rng: np.random.Generator, n: int, amp: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
     """Unit-RMS noise with amplitude spectrum ``amp(f)``; float32."""
     m = _fast_len(n)
     spec = np.fft.rfft(rng.standard_normal(m, dtype=np.float32))
@@ -724,8 +843,10 @@ def _wind(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     fc = rng.uniform(150, 500)
     low = _shaped(rng, n, lambda f: _hp(f, 15) * _lp(f, fc) / np.maximum(f, 10.0))
     rustle = _shaped(rng, n, lambda f: _hp(f, 1500) * _lp(f, 7000) / np.sqrt(np.maximum(f, 1)))
-    gust = np.exp(rng.uniform(0.5, 0.9) * _smooth(rng, n, rng.uniform(2, 6))
-                  + 0.4 * _smooth(rng, n, rng.uniform(30, 80)))
+    gust = np.exp(
+        rng.uniform(0.5, 0.9) * _smooth(rng, n, rng.uniform(2, 6))
+        + 0.4 * _smooth(rng, n, rng.uniform(30, 80))
+    )
     gust = (gust / gust.mean()).astype(np.float32)
     x = low * gust + rng.uniform(0.05, 0.2) * rustle * gust**2
     return x, np.ones(n, dtype=bool)
@@ -758,10 +879,10 @@ def _rain(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     ptau = rng.uniform(0.002, 0.008, idx.size)
     drops = np.zeros(n + m, dtype=np.float32)
     for j, (i, k) in enumerate(zip(idx.tolist(), which.tolist(), strict=True)):
-        drops[i:i + m] += amps[j] * impacts[k]
+        drops[i : i + m] += amps[j] * impacts[k]
         if plink[j]:
             ring = np.sin(_phase(pf[j] * (1 + 0.15 * t / 0.03))) * np.exp(-t / ptau[j])
-            drops[i:i + m] += (0.5 * amps[j] * ring).astype(np.float32)
+            drops[i : i + m] += (0.5 * amps[j] * ring).astype(np.float32)
     drops = drops[:n]
     drops /= np.float32(np.sqrt(np.mean(drops.astype(np.float64) ** 2)) + 1e-12)
     hiss = _shaped(rng, n, lambda f: _hp(f, 500) * _lp(f, 9000, 2) / np.sqrt(np.maximum(f, 1)))
@@ -814,7 +935,10 @@ def _traffic(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 _BEDS: dict[str, Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]] = {
-    "wind": _wind, "rain": _rain, "insects": _insects, "traffic": _traffic,
+    "wind": _wind,
+    "rain": _rain,
+    "insects": _insects,
+    "traffic": _traffic,
 }
 
 
@@ -888,13 +1012,13 @@ def fix_ogg_serial(data: bytes, serial: int) -> bytes:
     out = bytearray(data)
     pos = 0
     while pos < len(out):
-        if out[pos:pos + 4] != b"OggS" or pos + 27 > len(out):
+        if out[pos : pos + 4] != b"OggS" or pos + 27 > len(out):
             raise ValueError(f"not an Ogg page at byte {pos}")
         nseg = out[pos + 26]
-        size = 27 + nseg + sum(out[pos + 27:pos + 27 + nseg])
-        out[pos + 14:pos + 18] = struct.pack("<I", serial & 0xFFFFFFFF)
-        out[pos + 22:pos + 26] = b"\0\0\0\0"
-        out[pos + 22:pos + 26] = struct.pack("<I", _ogg_crc(bytes(out[pos:pos + size])))
+        size = 27 + nseg + sum(out[pos + 27 : pos + 27 + nseg])
+        out[pos + 14 : pos + 18] = struct.pack("<I", serial & 0xFFFFFFFF)
+        out[pos + 22 : pos + 26] = b"\0\0\0\0"
+        out[pos + 22 : pos + 26] = struct.pack("<I", _ogg_crc(bytes(out[pos : pos + size])))
         pos += size
     return bytes(out)
 
@@ -904,10 +1028,11 @@ def encode_ogg(x: np.ndarray, serial: int, compression_level: float) -> bytes:
     import soundfile as sf
 
     buf = io.BytesIO()
-    with sf.SoundFile(buf, "w", SR, 1, "VORBIS", format="OGG",
-                      compression_level=compression_level) as f:
+    with sf.SoundFile(
+        buf, "w", SR, 1, "VORBIS", format="OGG", compression_level=compression_level
+    ) as f:
         for i in range(0, len(x), _OGG_BLOCK):  # one large write crashes libsndfile 1.2
-            f.write(x[i:i + _OGG_BLOCK])
+            f.write(x[i : i + _OGG_BLOCK])
     return fix_ogg_serial(buf.getvalue(), serial)
 
 
@@ -927,8 +1052,14 @@ def _annotation_rows(plan: RecordingPlan) -> tuple[list[str], list[list[object]]
             rows.append([audio, f"{e.t0:.3f}", f"{e.t1:.3f}", e.label])
         return ["Audiofilename", "Starttime", "Endtime", "Q"], rows
     for e in plan.annotated():
-        rows.append([audio, f"{e.t0:.3f}", f"{e.t1:.3f}",
-                     *(e.label if c == e.kind else "NEG" for c in plan.classes)])
+        rows.append(
+            [
+                audio,
+                f"{e.t0:.3f}",
+                f"{e.t1:.3f}",
+                *(e.label if c == e.kind else "NEG" for c in plan.classes),
+            ]
+        )
     return ["Audiofilename", "Starttime", "Endtime", *(CODES[c] for c in plan.classes)], rows
 
 
@@ -975,21 +1106,30 @@ class BirdsSummary:
             recs = [r for r in self.recordings if r.part == part]
             pos, unk = self.events(part), self.events(part, "UNK")
             plural = "" if len(recs) == 1 else "s"
-            out.append(f"{part}: {len(recs)} recording{plural}, {self.seconds(part) / 60:.1f} min; "
-                       + ", ".join(f"{c} {pos.get(c, 0)} POS / {unk.get(c, 0)} UNK"
-                                   for c in (*CALL_TYPES, *EXTRA_TYPES) if c in pos))
+            out.append(
+                f"{part}: {len(recs)} recording{plural}, {self.seconds(part) / 60:.1f} min; "
+                + ", ".join(
+                    f"{c} {pos.get(c, 0)} POS / {unk.get(c, 0)} UNK"
+                    for c in (*CALL_TYPES, *EXTRA_TYPES)
+                    if c in pos
+                )
+            )
         out.append(f"total size {self.total_bytes / 1e6:.2f} MB, {self.elapsed_s:.1f} s")
         return out
 
 
 def _check_out(out: Path) -> None:
     if out.exists() and any(out.iterdir()) and not (out / EVENTS_CSV).exists():
-        raise UserError("the folder exists and does not hold a synthesised birds corpus", out,
-                        "choose another --out or remove that folder")
+        raise UserError(
+            "the folder exists and does not hold a synthesised birds corpus",
+            out,
+            "choose another --out or remove that folder",
+        )
 
 
-def build_birds(out: str | Path, cfg: BirdsConfig = BirdsConfig(),
-                progress: ProgressFn | None = None) -> BirdsSummary:
+def build_birds(
+    out: str | Path, cfg: BirdsConfig = BirdsConfig(), progress: ProgressFn | None = None
+) -> BirdsSummary:
     """Synthesise the corpus of ``cfg`` into ``out`` (replaced when it holds an earlier one)."""
     import soundfile as sf
 
@@ -1024,37 +1164,88 @@ def build_birds(out: str | Path, cfg: BirdsConfig = BirdsConfig(),
         (folder / f"{plan.name}.csv").write_text(_csv_text(header, rows), encoding="utf-8")
         if part == VALIDATION:
             c = plan.classes[0]
-            valid_table.append((CALL_TYPES.index(c) if c in CALL_TYPES else 99,
-                                [plan.dataset, f"{plan.name}.ogg", CODES[c], c]))
+            valid_table.append(
+                (
+                    CALL_TYPES.index(c) if c in CALL_TYPES else 99,
+                    [plan.dataset, f"{plan.name}.ogg", CODES[c], c],
+                )
+            )
         else:
             for c in plan.classes:
                 train_table[(plan.dataset, c)] = CODES[c]
         for e in plan.events:
             lo, hi = e.band
-            log_rows.append([part, plan.dataset, plan.name, e.kind, e.label or "none",
-                             e.individual, f"{e.t0:.3f}", f"{e.t1:.3f}", f"{e.snr_db:.2f}",
-                             f"{lo:.0f}", f"{hi:.0f}"])
+            log_rows.append(
+                [
+                    part,
+                    plan.dataset,
+                    plan.name,
+                    e.kind,
+                    e.label or "none",
+                    e.individual,
+                    f"{e.t0:.3f}",
+                    f"{e.t1:.3f}",
+                    f"{e.snr_db:.2f}",
+                    f"{lo:.0f}",
+                    f"{hi:.0f}",
+                ]
+            )
         ann = plan.annotated()
-        summary.recordings.append(RecordingInfo(
-            part, plan.dataset, plan.name, plan.seconds, plan.classes,
-            {c: sum(e.kind == c and e.label == "POS" for e in ann) for c in plan.classes},
-            {c: sum(e.kind == c and e.label == "UNK" for e in ann) for c in plan.classes},
-            len(plan.events) - len(ann), levels, len(data)))
+        summary.recordings.append(
+            RecordingInfo(
+                part,
+                plan.dataset,
+                plan.name,
+                plan.seconds,
+                plan.classes,
+                {c: sum(e.kind == c and e.label == "POS" for e in ann) for c in plan.classes},
+                {c: sum(e.kind == c and e.label == "UNK" for e in ann) for c in plan.classes},
+                len(plan.events) - len(ann),
+                levels,
+                len(data),
+            )
+        )
         if progress is not None:
             progress("birds recordings", done + 1, len(jobs))
     valid_table.sort(key=lambda r: (r[0], r[1][0], r[1][1]))
-    (tmp / VALID_CLASSES_CSV).write_text(_csv_text(
-        ["dataset", "recording", "class_code", "class_name"], [r for _, r in valid_table]),
-        encoding="utf-8")
+    (tmp / VALID_CLASSES_CSV).write_text(
+        _csv_text(
+            ["dataset", "recording", "class_code", "class_name"], [r for _, r in valid_table]
+        ),
+        encoding="utf-8",
+    )
     order = {c: k for k, c in enumerate((*CALL_TYPES, *EXTRA_TYPES))}
-    (tmp / TRAIN_CLASSES_CSV).write_text(_csv_text(
-        ["dataset", "class_code", "class_name"],
-        [[d, code, c] for (d, c), code in sorted(train_table.items(),
-                                                 key=lambda kv: (kv[0][0], order[kv[0][1]]))]),
-        encoding="utf-8")
-    (tmp / EVENTS_CSV).write_text(_csv_text(
-        ["part", "dataset", "recording", "sound", "label", "individual", "start", "end", "snr_db",
-         "band_low_hz", "band_high_hz"], log_rows), encoding="utf-8")
+    (tmp / TRAIN_CLASSES_CSV).write_text(
+        _csv_text(
+            ["dataset", "class_code", "class_name"],
+            [
+                [d, code, c]
+                for (d, c), code in sorted(
+                    train_table.items(), key=lambda kv: (kv[0][0], order[kv[0][1]])
+                )
+            ],
+        ),
+        encoding="utf-8",
+    )
+    (tmp / EVENTS_CSV).write_text(
+        _csv_text(
+            [
+                "part",
+                "dataset",
+                "recording",
+                "sound",
+                "label",
+                "individual",
+                "start",
+                "end",
+                "snr_db",
+                "band_low_hz",
+                "band_high_hz",
+            ],
+            log_rows,
+        ),
+        encoding="utf-8",
+    )
     summary.elapsed_s = time.perf_counter() - t_start
     for _ in range(2):  # the README states the folder size, which includes the README
         summary.total_bytes = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
@@ -1070,117 +1261,138 @@ def build_birds(out: str | Path, cfg: BirdsConfig = BirdsConfig(),
 
 def readme(cfg: BirdsConfig, s: BirdsSummary) -> str:
     """The corpus README: how it was made, what it holds, its license."""
+
     def part_lines(part: str) -> list[str]:
         recs = [r for r in s.recordings if r.part == part]
-        out = [f"| {r.dataset} | {r.name} | {r.seconds:.0f} | "
-               f"{', '.join(f'{c} {r.pos[c]}/{r.unk[c]}' for c in r.classes)} | {r.distractors} | "
-               f"{', '.join(f'{b} {v:.0f}' for b, v in r.backgrounds.items())} |" for r in recs]
-        return ["| site | recording | s | class POS/UNK | unannotated sounds | "
-                "backgrounds (dBFS) |", "|---|---|---|---|---|---|", *out]
+        out = [
+            f"| {r.dataset} | {r.name} | {r.seconds:.0f} | "
+            f"{', '.join(f'{c} {r.pos[c]}/{r.unk[c]}' for c in r.classes)} | {r.distractors} | "
+            f"{', '.join(f'{b} {v:.0f}' for b, v in r.backgrounds.items())} |"
+            for r in recs
+        ]
+        return [
+            "| site | recording | s | class POS/UNK | unannotated sounds | backgrounds (dBFS) |",
+            "|---|---|---|---|---|---|",
+            *out,
+        ]
 
-    level = ("" if cfg.compression_level == BirdsConfig.compression_level
-             else f" --compression-level {cfg.compression_level:g}")
+    level = (
+        ""
+        if cfg.compression_level == BirdsConfig.compression_level
+        else f" --compression-level {cfg.compression_level:g}"
+    )
     n_val = sum(r.part == VALIDATION for r in s.recordings)
     n_tr = len(s.recordings) - n_val
     lo, hi = cfg.snr_db
-    return "\n".join([
-        "# Synthetic bird-call corpus (DCASE 2024 Task 5 layout)",
-        "",
-        "Every sound in this folder is synthetic. It was generated by `demo_build.birds`:",
-        "",
-        f"    python -m demo_build.birds --out demo_data/birds --seed {cfg.seed}{level}",
-        "",
-        "The same seed gives byte-identical files on a given platform.",
-        "",
-        "## Layout",
-        "",
-        "- `Development_Set/Validation_Set/<SITE>/<name>.ogg` + `.csv` "
-        "(`Audiofilename,Starttime,Endtime,Q`, POS / UNK): one annotated class per recording.",
-        "- `Development_Set/Training_Set/<SITE>/<name>.ogg` + `.csv` "
-        "(`Audiofilename,Starttime,Endtime,<CODE...>`, POS / NEG / UNK): several classes per "
-        "recording.",
-        f"- `{VALID_CLASSES_CSV}`, `{TRAIN_CLASSES_CSV}`: the class tables.",
-        f"- `{EVENTS_CSV}`: every synthesised sound with its in-band SNR and frequency band, "
-        "annotated or not (label `none`).",
-        "",
-        "Audio: mono, 22050 Hz, Ogg Vorbis (libsndfile, compression level "
-        f"{cfg.compression_level}). Event times are the sample span of the synthesised call "
-        "envelope, rounded to 1 ms; POS events may overlap.",
-        "",
-        "## Sounds",
-        "",
-        "Each recording has 2-3 individuals per annotated class; an individual's base parameters "
-        "are drawn once, each call varies around them. Calls come in bouts separated by "
-        "silences (sometimes 25-60 s); with probability "
-        f"{cfg.overlap} a bout is joined by a second individual (overlapping POS events).",
-        "",
-        "- `Tonal_whistle` (TWH): 2.2-4 kHz tone, slow pitch contour of 3-5 knots (up to "
-        "+-25 %), vibrato 5-12 Hz, weak second harmonic; 0.25-1.5 s.",
-        "- `FM_sweep` (FMS): fast sweep between 1.5-3 kHz and 4.5-8.5 kHz (mostly downwards), "
-        "curvature varies; 0.03-0.25 s, bouts of 2-5. Rare in the validation set: one recording "
-        "with a handful of calls in bouts of 1-3.",
-        "- `Trill` (TRL): pulse train of short down-chirps, 3-6 kHz carrier, 12-35 pulses/s, "
-        "accelerating or slowing; 0.35-2 s.",
-        "- `Buzz` (BUZ): band-limited noise (1.2-3.5 kHz centre, 0.4-1.5 kHz wide), amplitude "
-        "modulated at 25-90 Hz; 0.15-1.2 s.",
-        "- `Harmonic_stack` (HST): nasal call, fundamental 350-800 Hz falling 3-15 %, harmonics "
-        "up to 7 kHz shaped by a 1-2.8 kHz formant; 0.1-0.6 s, bouts of 2-5. Rare in the "
-        "validation set, like `FM_sweep`.",
-        "- Training set only, as annotated classes: `Croak` (CRK; pulsed low harmonic sound, "
-        "120-350 Hz, 8-25 pulses/s) and `Drumming` (DRM; decelerating broadband click train).",
-        "",
-        f"Annotated calls have an SNR drawn uniformly in [{lo:g}, {hi:g}] dB, measured against "
-        "the background in the call's band over the call's span; calls below "
-        f"{cfg.unk_below_db:g} dB are annotated UNK.",
-        "",
-        "Unannotated sounds in every recording: other animals (a harsh corvid-like `caw`, "
-        "`knock` thumps; in the validation set also `Croak` and `Drumming`) at "
-        f"{cfg.animal_snr_db[0]:g}..{cfg.animal_snr_db[1]:g} dB, and in the validation set faint "
-        "calls of the four call types that the file does not annotate at "
-        f"{cfg.faint_snr_db[0]:g}..{cfg.faint_snr_db[1]:g} dB. About 30 % of them are placed "
-        "over an annotated call.",
-        "",
-        "Backgrounds (at least two per recording, levels drifting over time): wind (gusty "
-        "low-frequency noise with leaf rustle in gusts), rain (showers of random drops plus "
-        "hiss), insects (1-3 stridulating insects at 4.5-9.5 kHz, pulsed at 20-70 Hz, some "
-        "chirping, coming and going), distant traffic (low rumble, engine hum, swells of passing "
-        f"vehicles); plus a sensor noise floor at {FLOOR_DB:g} dBFS. Sites: WDL woodland, MRS "
-        "marsh, RDS roadside (validation); FRS forest, PND pond, PRK park (training).",
-        "",
-        "## Contents",
-        "",
-        f"Validation_Set: {n_val} recordings, {s.seconds(VALIDATION) / 60:.1f} min. "
-        f"Training_Set: {n_tr} recordings, {s.seconds(TRAINING) / 60:.1f} min. "
-        f"Folder size: {s.total_bytes / 1e6:.2f} MB.",
-        "",
-        "Validation_Set:",
-        "",
-        *part_lines(VALIDATION),
-        "",
-        "Training_Set:",
-        "",
-        *part_lines(TRAINING),
-        "",
-        "## License",
-        "",
-        "CC0-1.0: the audio and annotations are synthetic and dedicated to the public domain.",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Synthetic bird-call corpus (DCASE 2024 Task 5 layout)",
+            "",
+            "Every sound in this folder is synthetic. It was generated by `demo_build.birds`:",
+            "",
+            f"    python -m demo_build.birds --out demo_data/birds --seed {cfg.seed}{level}",
+            "",
+            "The same seed gives byte-identical files on a given platform.",
+            "",
+            "## Layout",
+            "",
+            "- `Development_Set/Validation_Set/<SITE>/<name>.ogg` + `.csv` "
+            "(`Audiofilename,Starttime,Endtime,Q`, POS / UNK): one annotated class per recording.",
+            "- `Development_Set/Training_Set/<SITE>/<name>.ogg` + `.csv` "
+            "(`Audiofilename,Starttime,Endtime,<CODE...>`, POS / NEG / UNK): several classes per "
+            "recording.",
+            f"- `{VALID_CLASSES_CSV}`, `{TRAIN_CLASSES_CSV}`: the class tables.",
+            f"- `{EVENTS_CSV}`: every synthesised sound with its in-band SNR and frequency band, "
+            "annotated or not (label `none`).",
+            "",
+            "Audio: mono, 22050 Hz, Ogg Vorbis (libsndfile, compression level "
+            f"{cfg.compression_level}). Event times are the sample span of the synthesised call "
+            "envelope, rounded to 1 ms; POS events may overlap.",
+            "",
+            "## Sounds",
+            "",
+            "Each recording has 2-3 individuals per annotated class; an individual's base "
+            "parameters "
+            "are drawn once, each call varies around them. Calls come in bouts separated by "
+            "silences (sometimes 25-60 s); with probability "
+            f"{cfg.overlap} a bout is joined by a second individual (overlapping POS events).",
+            "",
+            "- `Tonal_whistle` (TWH): 2.2-4 kHz tone, slow pitch contour of 3-5 knots (up to "
+            "+-25 %), vibrato 5-12 Hz, weak second harmonic; 0.25-1.5 s.",
+            "- `FM_sweep` (FMS): fast sweep between 1.5-3 kHz and 4.5-8.5 kHz (mostly downwards), "
+            "curvature varies; 0.03-0.25 s, bouts of 2-5. Rare in the validation set: one "
+            "recording "
+            "with a handful of calls in bouts of 1-3.",
+            "- `Trill` (TRL): pulse train of short down-chirps, 3-6 kHz carrier, 12-35 pulses/s, "
+            "accelerating or slowing; 0.35-2 s.",
+            "- `Buzz` (BUZ): band-limited noise (1.2-3.5 kHz centre, 0.4-1.5 kHz wide), amplitude "
+            "modulated at 25-90 Hz; 0.15-1.2 s.",
+            "- `Harmonic_stack` (HST): nasal call, fundamental 350-800 Hz falling 3-15 %, "
+            "harmonics "
+            "up to 7 kHz shaped by a 1-2.8 kHz formant; 0.1-0.6 s, bouts of 2-5. Rare in the "
+            "validation set, like `FM_sweep`.",
+            "- Training set only, as annotated classes: `Croak` (CRK; pulsed low harmonic sound, "
+            "120-350 Hz, 8-25 pulses/s) and `Drumming` (DRM; decelerating broadband click train).",
+            "",
+            f"Annotated calls have an SNR drawn uniformly in [{lo:g}, {hi:g}] dB, measured against "
+            "the background in the call's band over the call's span; calls below "
+            f"{cfg.unk_below_db:g} dB are annotated UNK.",
+            "",
+            "Unannotated sounds in every recording: other animals (a harsh corvid-like `caw`, "
+            "`knock` thumps; in the validation set also `Croak` and `Drumming`) at "
+            f"{cfg.animal_snr_db[0]:g}..{cfg.animal_snr_db[1]:g} dB, and in the validation set "
+            "faint "
+            "calls of the four call types that the file does not annotate at "
+            f"{cfg.faint_snr_db[0]:g}..{cfg.faint_snr_db[1]:g} dB. About 30 % of them are placed "
+            "over an annotated call.",
+            "",
+            "Backgrounds (at least two per recording, levels drifting over time): wind (gusty "
+            "low-frequency noise with leaf rustle in gusts), rain (showers of random drops plus "
+            "hiss), insects (1-3 stridulating insects at 4.5-9.5 kHz, pulsed at 20-70 Hz, some "
+            "chirping, coming and going), distant traffic (low rumble, engine hum, swells of "
+            "passing "
+            f"vehicles); plus a sensor noise floor at {FLOOR_DB:g} dBFS. Sites: WDL woodland, MRS "
+            "marsh, RDS roadside (validation); FRS forest, PND pond, PRK park (training).",
+            "",
+            "## Contents",
+            "",
+            f"Validation_Set: {n_val} recordings, {s.seconds(VALIDATION) / 60:.1f} min. "
+            f"Training_Set: {n_tr} recordings, {s.seconds(TRAINING) / 60:.1f} min. "
+            f"Folder size: {s.total_bytes / 1e6:.2f} MB.",
+            "",
+            "Validation_Set:",
+            "",
+            *part_lines(VALIDATION),
+            "",
+            "Training_Set:",
+            "",
+            *part_lines(TRAINING),
+            "",
+            "## License",
+            "",
+            "CC0-1.0: the audio and annotations are synthetic and dedicated to the public domain.",
+            "",
+        ]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m demo_build.birds",
-                                     description="Synthesise the demo bird-call corpus "
-                                     "(DCASE 2024 Task 5 layout).")
+    parser = argparse.ArgumentParser(
+        prog="python -m demo_build.birds",
+        description="Synthesise the demo bird-call corpus (DCASE 2024 Task 5 layout).",
+    )
     parser.add_argument("--out", type=Path, default=Path("demo_data/birds"))
     parser.add_argument("--seed", type=int, default=BirdsConfig.seed)
-    parser.add_argument("--compression-level", type=float,
-                        default=BirdsConfig.compression_level)
+    parser.add_argument("--compression-level", type=float, default=BirdsConfig.compression_level)
     args = parser.parse_args(argv)
 
     def progress(what: str, done: int, total: int) -> None:
-        print(f"\r{what}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr,
-              flush=True)
+        print(
+            f"\r{what}: {done}/{total}",
+            end="\n" if done == total else "",
+            file=sys.stderr,
+            flush=True,
+        )
 
     try:
         cfg = BirdsConfig(seed=args.seed, compression_level=args.compression_level)

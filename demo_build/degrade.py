@@ -84,11 +84,15 @@ def fit_length(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         return np.zeros(n, dtype=np.float32)
     start = int(rng.integers(0, x.size))
     reps = -(-(start + n) // x.size)
-    return np.tile(x, reps)[start:start + n]
+    return np.tile(x, reps)[start : start + n]
 
 
-def babble(sources: Sequence[np.ndarray], n: int, rng: np.random.Generator,
-           talkers: tuple[int, int] = (3, 6)) -> np.ndarray:
+def babble(
+    sources: Sequence[np.ndarray],
+    n: int,
+    rng: np.random.Generator,
+    talkers: tuple[int, int] = (3, 6),
+) -> np.ndarray:
     """(n,) babble: the sum of ``talkers`` (inclusive range) random stretches of ``sources``
     (speech at the target rate), each at a random level within 6 dB, unit RMS."""
     if not sources:
@@ -100,16 +104,20 @@ def babble(sources: Sequence[np.ndarray], n: int, rng: np.random.Generator,
     return _unit(out)
 
 
-def add_noise(x: np.ndarray, noise: np.ndarray, snr_db: float,
-              rng: np.random.Generator | None = None) -> np.ndarray:
+def add_noise(
+    x: np.ndarray, noise: np.ndarray, snr_db: float, rng: np.random.Generator | None = None
+) -> np.ndarray:
     """``x`` plus ``noise`` scaled so that power(x) / power(scaled noise) is ``snr_db`` dB over
     the length of ``x``. A noise of another length is cut or looped (random offset with ``rng``,
     else from its start)."""
     x = np.asarray(x, dtype=np.float32)
     noise = np.asarray(noise, dtype=np.float32)
     if noise.size != x.size:
-        noise = (fit_length(noise, x.size, rng) if rng is not None
-                 else np.resize(noise, x.size).astype(np.float32))
+        noise = (
+            fit_length(noise, x.size, rng)
+            if rng is not None
+            else np.resize(noise, x.size).astype(np.float32)
+        )
     px, pn = rms(x), rms(noise)
     if px == 0 or pn == 0:
         return x.copy()
@@ -123,9 +131,12 @@ def snr_db(clean: np.ndarray, noisy: np.ndarray) -> float:
     return 20 * np.log10(rms(clean) / max(rms(noise), 1e-30))
 
 
-def room_impulse_response(sr: int, rng: np.random.Generator, rt60: float | None = None,
-                          rt60_range: tuple[float, float] = RT60_RANGE) -> tuple[np.ndarray,
-                                                                                 float]:
+def room_impulse_response(
+    sr: int,
+    rng: np.random.Generator,
+    rt60: float | None = None,
+    rt60_range: tuple[float, float] = RT60_RANGE,
+) -> tuple[np.ndarray, float]:
     """Impulse response (direct path at the start, peak 1) of a random shoebox room with one
     source and one microphone, and its target RT60 (``rt60`` or drawn from ``rt60_range``).
 
@@ -145,20 +156,26 @@ def room_impulse_response(sr: int, rng: np.random.Generator, rt60: float | None 
             dims = dims * 0.9
     else:
         raise ValueError(f"no room reaches RT60 {rt60:.2f} s")
-    room = pra.ShoeBox(dims, fs=sr, materials=pra.Material(float(absorption)),
-                       max_order=int(min(order, MAX_ORDER)))
+    room = pra.ShoeBox(
+        dims, fs=sr, materials=pra.Material(float(absorption)), max_order=int(min(order, MAX_ORDER))
+    )
     room.add_source(dims * src_pos)
     room.add_microphone(dims * mic_pos)
     room.compute_rir()
     h = np.asarray(room.rir[0][0], dtype=np.float64)
     onset = int(np.argmax(np.abs(h) > 0.5 * np.abs(h).max()))
-    h = h[max(onset - 16, 0):]
+    h = h[max(onset - 16, 0) :]
     return (h / np.abs(h).max()).astype(np.float32), rt60
 
 
-def room_reverb(x: np.ndarray, sr: int, rng: np.random.Generator, rt60: float | None = None,
-                rt60_range: tuple[float, float] = RT60_RANGE, tail_s: float | None = None
-                ) -> np.ndarray:
+def room_reverb(
+    x: np.ndarray,
+    sr: int,
+    rng: np.random.Generator,
+    rt60: float | None = None,
+    rt60_range: tuple[float, float] = RT60_RANGE,
+    tail_s: float | None = None,
+) -> np.ndarray:
     """``x`` as heard in a random room (:func:`room_impulse_response`), with the RMS of ``x``.
 
     The output keeps ``tail_s`` seconds of reverberation tail after the end of ``x`` (None: the
@@ -168,13 +185,18 @@ def room_reverb(x: np.ndarray, sr: int, rng: np.random.Generator, rt60: float | 
     h, _ = room_impulse_response(sr, rng, rt60, rt60_range)
     y = signal.fftconvolve(x.astype(np.float64), h.astype(np.float64))
     if tail_s is not None:
-        y = y[:x.size + round(tail_s * sr)]
+        y = y[: x.size + round(tail_s * sr)]
     r = rms(y)
     return (y * (rms(x) / r) if r > 0 else y).astype(np.float32)
 
 
-def band_limit(x: np.ndarray, sr: int, low_hz: float | None = None, high_hz: float | None = None,
-               order: int = 4) -> np.ndarray:
+def band_limit(
+    x: np.ndarray,
+    sr: int,
+    low_hz: float | None = None,
+    high_hz: float | None = None,
+    order: int = 4,
+) -> np.ndarray:
     """``x`` through a zero-phase Butterworth high-pass (``low_hz``), low-pass (``high_hz``) or
     band-pass (both); unchanged when neither is given."""
     x = np.asarray(x, dtype=np.float32)

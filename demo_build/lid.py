@@ -59,8 +59,20 @@ EXTRA_ENCODER_LANGUAGES: tuple[str, ...] = ("ka", "az", "ru", "tr")
 NOISES: tuple[str, ...] = ("pink", "brown", "babble", "hum")
 MANIFEST = "sentences.csv"
 MANIFEST_COLUMNS: tuple[str, ...] = (
-    "file", "language", "voice", "rate", "pitch", "gap", "duration_s", "rt60", "noise", "snr_db",
-    "channel", "peak_db", "text")
+    "file",
+    "language",
+    "voice",
+    "rate",
+    "pitch",
+    "gap",
+    "duration_s",
+    "rt60",
+    "noise",
+    "snr_db",
+    "channel",
+    "peak_db",
+    "text",
+)
 
 ProgressFn = Callable[[str, int, int], None]
 """``progress(corpus, utterances_done, utterances_total)``."""
@@ -174,23 +186,23 @@ def canonical_ogg(data: bytes, serial: int) -> bytes:
     out = bytearray()
     pos = 0
     while pos < len(data):
-        if data[pos:pos + 4] != b"OggS" or pos + 27 > len(data):
+        if data[pos : pos + 4] != b"OggS" or pos + 27 > len(data):
             raise ValueError(f"not an Ogg page at byte {pos}")
         n_seg = data[pos + 26]
-        lacing = data[pos + 27:pos + 27 + n_seg]
+        lacing = data[pos + 27 : pos + 27 + n_seg]
         start = pos + 27 + n_seg
-        body = data[start:start + sum(lacing)]
-        header = bytearray(data[pos:pos + 27])
+        body = data[start : start + sum(lacing)]
+        header = bytearray(data[pos : pos + 27])
         if body.startswith(b"OpusTags") and lacing and lacing[-1] < 255 and len(body) >= 12:
             vlen = int.from_bytes(body[8:12], "little")
-            body = body[:12 + vlen] + b"\0\0\0\0"
+            body = body[: 12 + vlen] + b"\0\0\0\0"
             lacing = bytes([255] * (len(body) // 255) + [len(body) % 255])
             header[26] = len(lacing)
         header[14:18] = serial.to_bytes(4, "little")
         header[22:26] = b"\0\0\0\0"
         page = bytes(header) + lacing + body
         out += page[:22] + _ogg_crc(page).to_bytes(4, "little") + page[26:]
-        pos = start + sum(data[pos + 27:pos + 27 + n_seg])
+        pos = start + sum(data[pos + 27 : pos + 27 + n_seg])
     return bytes(out)
 
 
@@ -198,8 +210,14 @@ def opus_bytes(x: np.ndarray, sr: int = SR, level: float = 0.98, serial: int = 0
     """``x`` (mono float) as reproducible Ogg Opus bytes (:func:`canonical_ogg`); a higher
     ``level`` (0..1) gives a lower bit rate (16 kHz: 0.98 ~ 12 kbit/s, still wide band)."""
     buf = io.BytesIO()
-    sf.write(buf, np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0), sr, format="OGG",
-             subtype="OPUS", compression_level=level)
+    sf.write(
+        buf,
+        np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0),
+        sr,
+        format="OGG",
+        subtype="OPUS",
+        compression_level=level,
+    )
     return canonical_ogg(buf.getvalue(), serial)
 
 
@@ -230,14 +248,18 @@ def _draw_words(language: str, n: int, rng: np.random.Generator) -> tuple[tuple[
 
 
 def _draw_voice(language: str, cfg: LidConfig, rng: np.random.Generator) -> Voice:
-    return Voice(language, str(VARIANTS[int(rng.integers(len(VARIANTS)))]),
-                 int(rng.integers(cfg.rate[0], cfg.rate[1] + 1)),
-                 int(rng.integers(cfg.pitch[0], cfg.pitch[1] + 1)),
-                 int(rng.integers(cfg.gap[0], cfg.gap[1] + 1)))
+    return Voice(
+        language,
+        str(VARIANTS[int(rng.integers(len(VARIANTS)))]),
+        int(rng.integers(cfg.rate[0], cfg.rate[1] + 1)),
+        int(rng.integers(cfg.pitch[0], cfg.pitch[1] + 1)),
+        int(rng.integers(cfg.gap[0], cfg.gap[1] + 1)),
+    )
 
 
-def _unique_words(language: str, cfg: LidConfig, rng: np.random.Generator,
-                  used: dict[str, set[tuple[str, ...]]]) -> tuple[tuple[str, ...], str]:
+def _unique_words(
+    language: str, cfg: LidConfig, rng: np.random.Generator, used: dict[str, set[tuple[str, ...]]]
+) -> tuple[tuple[str, ...], str]:
     """Words whose first ``n_words[0]`` (the shortest sentence) no other utterance of the
     language starts with, so no two sentences of a build are the same."""
     seen = used.setdefault(language, set())
@@ -251,15 +273,20 @@ def _unique_words(language: str, cfg: LidConfig, rng: np.random.Generator,
     raise ValueError(f"{language}: vocabulary too small for this many distinct sentences")
 
 
-def _jobs(out: Path, cfg: LidConfig, used: dict[str, set[tuple[str, ...]]]
-          ) -> dict[str, list[_Job]]:
+def _jobs(
+    out: Path, cfg: LidConfig, used: dict[str, set[tuple[str, ...]]]
+) -> dict[str, list[_Job]]:
     jobs: dict[str, list[_Job]] = {}
     for corpus, langs in cfg.corpora():
         stream = _STREAM_ENCODER if corpus == ENCODER else _STREAM_POOL
         counts = cfg.counts(corpus)
         total = sum(counts.values()) * len(langs)
-        ids = np.random.default_rng([cfg.seed, _STREAM_IDS, _code(corpus)]).choice(
-            900_000, size=total, replace=False) + 100_000
+        ids = (
+            np.random.default_rng([cfg.seed, _STREAM_IDS, _code(corpus)]).choice(
+                900_000, size=total, replace=False
+            )
+            + 100_000
+        )
         rows: list[_Job] = []
         for split_index, (split, n) in enumerate(counts.items()):
             for lang in langs:
@@ -271,8 +298,19 @@ def _jobs(out: Path, cfg: LidConfig, used: dict[str, set[tuple[str, ...]]]
                     tokens, end = _unique_words(lang, cfg, rng, used)
                     n_words = int(np.clip(round(speech_s * voice.rate / 60), *cfg.n_words))
                     file = f"{split}/common_voice_{lang}_{int(ids[len(rows)]):06d}.ogg"
-                    rows.append(_Job(str(out / corpus / file), file, lang, tokens, end, n_words,
-                                     voice, speech_s, (*seed, 1)))
+                    rows.append(
+                        _Job(
+                            str(out / corpus / file),
+                            file,
+                            lang,
+                            tokens,
+                            end,
+                            n_words,
+                            voice,
+                            speech_s,
+                            (*seed, 1),
+                        )
+                    )
         jobs[corpus] = rows
     return jobs
 
@@ -280,23 +318,23 @@ def _jobs(out: Path, cfg: LidConfig, used: dict[str, set[tuple[str, ...]]]
 # --------------------------------------------------------------------------- rendering
 
 
-def trim_silence(x: np.ndarray, sr: int, threshold_db: float = -40.0, margin_s: float = 0.02
-                 ) -> np.ndarray:
+def trim_silence(
+    x: np.ndarray, sr: int, threshold_db: float = -40.0, margin_s: float = 0.02
+) -> np.ndarray:
     """``x`` without the leading and trailing frames (10 ms) quieter than ``threshold_db``
     below the loudest frame, keeping ``margin_s`` around the speech."""
     hop = max(sr // 100, 1)
     n = x.size // hop
     if n == 0:
         return x
-    energy = (x[:n * hop].astype(np.float64).reshape(n, hop) ** 2).mean(axis=1)
+    energy = (x[: n * hop].astype(np.float64).reshape(n, hop) ** 2).mean(axis=1)
     active = np.flatnonzero(energy > energy.max() * 10 ** (threshold_db / 10))
     margin = round(margin_s * sr)
-    return x[max(active[0] * hop - margin, 0):min((active[-1] + 1) * hop + margin, x.size)]
+    return x[max(active[0] * hop - margin, 0) : min((active[-1] + 1) * hop + margin, x.size)]
 
 
 def _speech(job: _Job, n: int) -> np.ndarray:
-    return trim_silence(speak(sentence(job.language, job.words[:n], job.end), job.voice),
-                        ESPEAK_SR)
+    return trim_silence(speak(sentence(job.language, job.words[:n], job.end), job.voice), ESPEAK_SR)
 
 
 class _Renderer:
@@ -315,8 +353,13 @@ class _Renderer:
                 n = better
                 x = _speech(job, n)
         y = soxr.resample(x, ESPEAK_SR, SR).astype(np.float32)
-        y = np.concatenate([np.zeros(round(rng.uniform(*cfg.pad_s) * SR), np.float32), y,
-                            np.zeros(round(rng.uniform(*cfg.pad_s) * SR), np.float32)])
+        y = np.concatenate(
+            [
+                np.zeros(round(rng.uniform(*cfg.pad_s) * SR), np.float32),
+                y,
+                np.zeros(round(rng.uniform(*cfg.pad_s) * SR), np.float32),
+            ]
+        )
         rt60 = ""
         if rng.random() < cfg.p_reverb:
             t60 = float(rng.uniform(*cfg.rt60))
@@ -342,11 +385,21 @@ class _Renderer:
         y = degrade.set_peak_db(y, peak)
         Path(job.path).write_bytes(opus_bytes(y, SR, cfg.opus_level, _code(job.file)))
         v = job.voice
-        return {"file": job.file, "language": job.language, "voice": f"{v.language}+{v.variant}",
-                "rate": str(v.rate), "pitch": str(v.pitch), "gap": str(v.gap),
-                "duration_s": f"{y.size / SR:.2f}", "rt60": rt60, "noise": noise,
-                "snr_db": snr, "channel": channel, "peak_db": f"{peak:.1f}",
-                "text": sentence(job.language, job.words[:n], job.end)}
+        return {
+            "file": job.file,
+            "language": job.language,
+            "voice": f"{v.language}+{v.variant}",
+            "rate": str(v.rate),
+            "pitch": str(v.pitch),
+            "gap": str(v.gap),
+            "duration_s": f"{y.size / SR:.2f}",
+            "rt60": rt60,
+            "noise": noise,
+            "snr_db": snr,
+            "channel": channel,
+            "peak_db": f"{peak:.1f}",
+            "text": sentence(job.language, job.words[:n], job.end),
+        }
 
     def _noise(self, kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
         if kind == "pink":
@@ -385,15 +438,17 @@ def _babble_bank(cfg: LidConfig, used: dict[str, set[tuple[str, ...]]]) -> list[
     return bank
 
 
-def _run(jobs: list[_Job], renderer: _Renderer, cfg: LidConfig,
-         babble: list[np.ndarray]) -> Iterator[dict[str, str]]:
+def _run(
+    jobs: list[_Job], renderer: _Renderer, cfg: LidConfig, babble: list[np.ndarray]
+) -> Iterator[dict[str, str]]:
     if cfg.workers <= 1 or len(jobs) < 8:
         yield from map(renderer, jobs)
         return
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     ctx = multiprocessing.get_context(method)
-    with ProcessPoolExecutor(cfg.workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(cfg, babble)) as pool:
+    with ProcessPoolExecutor(
+        cfg.workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg, babble)
+    ) as pool:
         yield from pool.map(_render, jobs, chunksize=8)
 
 
@@ -402,8 +457,9 @@ def _run(jobs: list[_Job], renderer: _Renderer, cfg: LidConfig,
 
 def espeak_version() -> str:
     """``espeak-ng --version`` without the data path, e.g. ``eSpeak NG text-to-speech: 1.51``."""
-    proc = subprocess.run([require_espeak(), "--version"], capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        [require_espeak(), "--version"], capture_output=True, text=True, check=False
+    )
     text = proc.stdout.strip()
     return text.splitlines()[0].split("  Data at")[0].strip() if text else "unknown"
 
@@ -415,8 +471,9 @@ def _clear(folder: Path, splits: Iterable[str]) -> None:
     (folder / MANIFEST).unlink(missing_ok=True)
 
 
-def build_lid(out: str | Path, cfg: LidConfig = LidConfig(),
-              progress: ProgressFn | None = None) -> LidBuild:
+def build_lid(
+    out: str | Path, cfg: LidConfig = LidConfig(), progress: ProgressFn | None = None
+) -> LidBuild:
     """Write the corpus (module docstring) into ``out``, replacing earlier generated files."""
     require_espeak()
     start = time.perf_counter()
@@ -471,7 +528,8 @@ def readme(cfg: LidConfig, build: LidBuild) -> str:
         f"{cfg.n_words[0]} words) and other speaker draws (another seed stream) than the pools, "
         "plus languages the pools do not have.",
         f"- `<corpus>/{MANIFEST}`: one row per file: "
-        + ", ".join(f"`{c}`" for c in MANIFEST_COLUMNS) + ".",
+        + ", ".join(f"`{c}`" for c in MANIFEST_COLUMNS)
+        + ".",
         "",
         "## Languages (espeak-ng codes; the third `_` token of a file name)",
         "",
@@ -479,15 +537,26 @@ def readme(cfg: LidConfig, build: LidBuild) -> str:
         "|---|---|",
     ]
     for corpus, langs in cfg.corpora():
-        lines.append(f"| {corpus} | " + ", ".join(f"{lang} ({LANGUAGE_NAMES[lang]})"
-                                                  for lang in langs) + " |")
-    lines += ["", "## Utterances per language", "", "| corpus | split | per language | total |",
-              "|---|---|---|---|"]
+        lines.append(
+            f"| {corpus} | "
+            + ", ".join(f"{lang} ({LANGUAGE_NAMES[lang]})" for lang in langs)
+            + " |"
+        )
+    lines += [
+        "",
+        "## Utterances per language",
+        "",
+        "| corpus | split | per language | total |",
+        "|---|---|---|---|",
+    ]
     for corpus, splits in build.counts.items():
         for split, per in splits.items():
             values = sorted(set(per.values()))
-            each = str(values[0]) if len(values) == 1 else ", ".join(
-                f"{k} {v}" for k, v in per.items())
+            each = (
+                str(values[0])
+                if len(values) == 1
+                else ", ".join(f"{k} {v}" for k, v in per.items())
+            )
             lines.append(f"| {corpus} | {split} | {each} | {sum(per.values())} |")
     lines += [
         "",
@@ -530,18 +599,30 @@ def readme(cfg: LidConfig, build: LidBuild) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m demo_build.lid``: build the corpus and print what was written."""
     base = LidConfig()
-    parser = argparse.ArgumentParser(prog="python -m demo_build.lid",
-                                     description="Build the synthetic spoken-language corpus.")
+    parser = argparse.ArgumentParser(
+        prog="python -m demo_build.lid", description="Build the synthetic spoken-language corpus."
+    )
     parser.add_argument("--out", type=Path, default=Path("demo_data/lid"))
     parser.add_argument("--seed", type=int, default=base.seed)
     parser.add_argument("--workers", type=int, default=base.workers)
     for name in ("n_train", "n_dev", "n_test", "n_encoder_train", "n_encoder_dev"):
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(base, name),
-                            help="utterances per language")
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=int,
+            default=getattr(base, name),
+            help="utterances per language",
+        )
     args = parser.parse_args(argv)
-    cfg = replace(base, seed=args.seed, workers=args.workers, n_train=args.n_train,
-                  n_dev=args.n_dev, n_test=args.n_test, n_encoder_train=args.n_encoder_train,
-                  n_encoder_dev=args.n_encoder_dev)
+    cfg = replace(
+        base,
+        seed=args.seed,
+        workers=args.workers,
+        n_train=args.n_train,
+        n_dev=args.n_dev,
+        n_test=args.n_test,
+        n_encoder_train=args.n_encoder_train,
+        n_encoder_dev=args.n_encoder_dev,
+    )
 
     def progress(corpus: str, done: int, total: int) -> None:
         if done == total or done % 100 == 0:
@@ -550,8 +631,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     build = build_lid(args.out, cfg, progress)
     for corpus, splits in build.counts.items():
         for split, per in splits.items():
-            print(f"{corpus:9s} {split:5s} {sum(per.values()):5d}  "
-                  + " ".join(f"{k}:{v}" for k, v in per.items()))
+            print(
+                f"{corpus:9s} {split:5s} {sum(per.values()):5d}  "
+                + " ".join(f"{k}:{v}" for k, v in per.items())
+            )
     print(f"total {build.total_bytes / 1e6:.2f} MB in {build.out}, {build.seconds:.1f} s")
     return 0
 

@@ -34,8 +34,16 @@ class Voice:
     gap: int = 0
 
     def flags(self) -> list[str]:
-        return ["-v", f"{self.language}+{self.variant}", "-s", str(self.rate),
-                "-p", str(self.pitch), "-g", str(self.gap)]
+        return [
+            "-v",
+            f"{self.language}+{self.variant}",
+            "-s",
+            str(self.rate),
+            "-p",
+            str(self.pitch),
+            "-g",
+            str(self.gap),
+        ]
 
 
 def espeak_binary() -> str | None:
@@ -47,9 +55,11 @@ def require_espeak() -> str:
     """Path of ``espeak-ng``; a :class:`UserError` naming the fix when it is missing."""
     exe = espeak_binary()
     if exe is None:
-        raise UserError("espeak-ng is not installed", None,
-                        "install it (Debian/Ubuntu: apt-get install espeak-ng) to rebuild the "
-                        "speech corpora")
+        raise UserError(
+            "espeak-ng is not installed",
+            None,
+            "install it (Debian/Ubuntu: apt-get install espeak-ng) to rebuild the speech corpora",
+        )
     return exe
 
 
@@ -58,16 +68,23 @@ def speak(text: str, voice: Voice) -> np.ndarray:
     exe = require_espeak()
     with tempfile.TemporaryDirectory(prefix="iml-tui-espeak-") as tmp:
         wav = Path(tmp) / "out.wav"
-        proc = subprocess.run([exe, *voice.flags(), "-w", str(wav), text],
-                              capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            [exe, *voice.flags(), "-w", str(wav), text], capture_output=True, text=True, check=False
+        )
         if proc.returncode != 0 or not wav.exists():
-            raise UserError(f"espeak-ng failed for voice {voice.language}+{voice.variant}: "
-                            f"{proc.stderr.strip()}", None,
-                            "check that espeak-ng speaks this language (espeak-ng --voices)")
+            raise UserError(
+                f"espeak-ng failed for voice {voice.language}+{voice.variant}: "
+                f"{proc.stderr.strip()}",
+                None,
+                "check that espeak-ng speaks this language (espeak-ng --voices)",
+            )
         x, sr = sf.read(wav, dtype="float32", always_2d=False)
     if sr != ESPEAK_SR:
-        raise UserError(f"espeak-ng wrote {sr} Hz, expected {ESPEAK_SR}", None,
-                        "use the espeak-ng of Debian or Ubuntu")
+        raise UserError(
+            f"espeak-ng wrote {sr} Hz, expected {ESPEAK_SR}",
+            None,
+            "use the espeak-ng of Debian or Ubuntu",
+        )
     x = np.asarray(x, dtype=np.float32).reshape(-1)
     peak = float(np.abs(x).max()) if x.size else 0.0
     return x * (0.5 / peak) if peak > 0 else x

@@ -89,24 +89,51 @@ class RoomSpec:
 
 ROOMS: tuple[RoomSpec, ...] = (
     RoomSpec(
-        name="rm1_livingroom", dims=(5.0, 4.0, 2.7), rt60=0.45, mic=(0.6, 2.2, 1.05),
+        name="rm1_livingroom",
+        dims=(5.0, 4.0, 2.7),
+        rt60=0.45,
+        mic=(0.6, 2.2, 1.05),
         playback_spots=((4.75, 2.0, 1.0), (4.75, 1.3, 1.1), (3.2, 3.75, 0.9)),
-        device="TV", low_hz=(120.0, 180.0), high_hz=(6500.0, 7400.0), noise_rate=1.0,
-        room_tone_db=-60.0, hum_hz=0.0, playback_db=0.0,
-        description="living room with a sofa, a TV and a sound bar; moderate absorption"),
+        device="TV",
+        low_hz=(120.0, 180.0),
+        high_hz=(6500.0, 7400.0),
+        noise_rate=1.0,
+        room_tone_db=-60.0,
+        hum_hz=0.0,
+        playback_db=0.0,
+        description="living room with a sofa, a TV and a sound bar; moderate absorption",
+    ),
     RoomSpec(
-        name="apartment_kitchen", dims=(3.6, 3.0, 2.5), rt60=0.75, mic=(0.4, 0.5, 1.4),
+        name="apartment_kitchen",
+        dims=(3.6, 3.0, 2.5),
+        rt60=0.75,
+        mic=(0.4, 0.5, 1.4),
         playback_spots=((3.3, 2.6, 1.0), (1.8, 2.75, 1.2), (3.35, 0.4, 1.5)),
-        device="radio", low_hz=(180.0, 260.0), high_hz=(5500.0, 6800.0), noise_rate=3.0,
-        room_tone_db=-54.0, hum_hz=50.0, playback_db=-2.0,
-        description="tiled kitchen with a fridge and a small kitchen radio; reverberant"),
+        device="radio",
+        low_hz=(180.0, 260.0),
+        high_hz=(5500.0, 6800.0),
+        noise_rate=3.0,
+        room_tone_db=-54.0,
+        hum_hz=50.0,
+        playback_db=-2.0,
+        description="tiled kitchen with a fridge and a small kitchen radio; reverberant",
+    ),
     RoomSpec(
-        name="office_meeting", dims=(6.5, 4.5, 3.0), rt60=0.55, mic=(3.25, 2.25, 0.78),
+        name="office_meeting",
+        dims=(6.5, 4.5, 3.0),
+        rt60=0.55,
+        mic=(3.25, 2.25, 0.78),
         playback_spots=((3.9, 2.4, 0.8), (6.2, 2.25, 1.3), (2.5, 2.0, 0.8)),
-        device="conference speaker", low_hz=(140.0, 220.0), high_hz=(6000.0, 7000.0),
-        noise_rate=0.8, room_tone_db=-52.0, hum_hz=60.0, playback_db=-1.0,
+        device="conference speaker",
+        low_hz=(140.0, 220.0),
+        high_hz=(6000.0, 7000.0),
+        noise_rate=0.8,
+        room_tone_db=-52.0,
+        hum_hz=60.0,
+        playback_db=-1.0,
         description="meeting room with a table, a conference speaker for remote participants "
-                    "and ventilation"),
+        "and ventilation",
+    ),
 )
 
 
@@ -155,8 +182,9 @@ def merge_intervals(intervals: Sequence[Interval]) -> list[Interval]:
     return out
 
 
-def coverage(intervals: Sequence[Interval], n_segments: int,
-             segment_seconds: float = SEGMENT_SECONDS) -> np.ndarray:
+def coverage(
+    intervals: Sequence[Interval], n_segments: int, segment_seconds: float = SEGMENT_SECONDS
+) -> np.ndarray:
     """(n_segments,) seconds of each segment ``[k * seg, (k + 1) * seg)`` covered by the union of
     ``intervals``."""
     cov = np.zeros(n_segments, dtype=np.float64)
@@ -169,16 +197,21 @@ def coverage(intervals: Sequence[Interval], n_segments: int,
     return cov
 
 
-def segment_labels(live: Sequence[Interval], n_segments: int, min_live_seconds: float = 1.0,
-                   segment_seconds: float = SEGMENT_SECONDS) -> np.ndarray:
+def segment_labels(
+    live: Sequence[Interval],
+    n_segments: int,
+    min_live_seconds: float = 1.0,
+    segment_seconds: float = SEGMENT_SECONDS,
+) -> np.ndarray:
     """(n_segments,) int64 labels: 1 where live speech covers at least ``min_live_seconds`` of the
     segment, else 0 (TV speech, music, noise and silence never count)."""
     cov = coverage(live, n_segments, segment_seconds)
     return (cov >= min_live_seconds - 1e-9).astype(np.int64)
 
 
-def speech_activity(x: np.ndarray, sr: int = SR, offset: float = 0.0, floor_db: float = 35.0,
-                    bridge: float = 0.3) -> list[Interval]:
+def speech_activity(
+    x: np.ndarray, sr: int = SR, offset: float = 0.0, floor_db: float = 35.0, bridge: float = 0.3
+) -> list[Interval]:
     """Active stretches of a dry (noise-free) signal in seconds, shifted by ``offset``: 10 ms
     frames within ``floor_db`` of the loudest frame, gaps shorter than ``bridge`` s bridged,
     bursts under 50 ms dropped."""
@@ -218,10 +251,18 @@ def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0
 
 
-def loudspeaker(x: np.ndarray, sr: int = SR, low_hz: float = 150.0, high_hz: float = 7000.0,
-                resonance_hz: float | None = None, resonance_db: float = 6.0,
-                presence_hz: float = 2500.0, presence_db: float = 3.0, drive: float = 2.5,
-                ratio: float = 4.0) -> np.ndarray:
+def loudspeaker(
+    x: np.ndarray,
+    sr: int = SR,
+    low_hz: float = 150.0,
+    high_hz: float = 7000.0,
+    resonance_hz: float | None = None,
+    resonance_db: float = 6.0,
+    presence_hz: float = 2500.0,
+    presence_db: float = 3.0,
+    drive: float = 2.5,
+    ratio: float = 4.0,
+) -> np.ndarray:
     """Playback through a TV / radio: broadcast compression (``ratio`` above the signal's RMS,
     30 ms smoothing), ``tanh`` soft clipping with ``drive``, a small-speaker bass resonance
     (``resonance_hz``, default 1.3 x ``low_hz``) and a presence peak, then a band-pass
@@ -241,24 +282,35 @@ def loudspeaker(x: np.ndarray, sr: int = SR, low_hz: float = 150.0, high_hz: flo
     y = signal.lfilter(b, a, y)
     b, a = _peaking(presence_hz, presence_db, 1.0, sr)
     y = signal.lfilter(b, a, y)
-    sos = np.vstack([signal.butter(6, low_hz, "highpass", fs=sr, output="sos"),
-                     signal.butter(4, min(high_hz, 0.45 * sr), "lowpass", fs=sr, output="sos")])
+    sos = np.vstack(
+        [
+            signal.butter(6, low_hz, "highpass", fs=sr, output="sos"),
+            signal.butter(4, min(high_hz, 0.45 * sr), "lowpass", fs=sr, output="sos"),
+        ]
+    )
     y = signal.sosfilt(sos, y)
     return (y * (level / max(_rms(y), 1e-12))).astype(np.float32)
 
 
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
 _MINOR = (0, 2, 3, 5, 7, 8, 10)
-_PROGRESSIONS = ((0, 4, 5, 3), (0, 5, 3, 4), (0, 3, 4, 4), (5, 3, 0, 4), (0, 0, 3, 4),
-                 (0, 6, 5, 4))
+_PROGRESSIONS = ((0, 4, 5, 3), (0, 5, 3, 4), (0, 3, 4, 4), (5, 3, 0, 4), (0, 0, 3, 4), (0, 6, 5, 4))
 
 
 def _hz(midi: float) -> float:
     return float(440.0 * 2 ** ((midi - 69) / 12))
 
 
-def _tone(freq: float, dur: float, sr: int, partials: Sequence[float], attack: float,
-          decay: float, rng: np.random.Generator, vibrato: float = 0.0) -> np.ndarray:
+def _tone(
+    freq: float,
+    dur: float,
+    sr: int,
+    partials: Sequence[float],
+    attack: float,
+    decay: float,
+    rng: np.random.Generator,
+    vibrato: float = 0.0,
+) -> np.ndarray:
     n = max(1, int(dur * sr))
     t = np.arange(n) / sr
     phase = 2 * np.pi * freq * t
@@ -270,7 +322,7 @@ def _tone(freq: float, dur: float, sr: int, partials: Sequence[float], attack: f
             out += amp * np.sin(k * phase + rng.uniform(0, 2 * np.pi))
     env = np.minimum(1.0, t / max(attack, 1e-4)) * np.exp(-t / decay)
     rel = min(n, int(0.02 * sr))
-    env[n - rel:] *= np.linspace(1, 0, rel)
+    env[n - rel :] *= np.linspace(1, 0, rel)
     return out * env
 
 
@@ -279,7 +331,7 @@ def _add(buf: np.ndarray, x: np.ndarray, start: int) -> None:
         return
     a = max(0, start)
     b = min(len(buf), start + len(x))
-    buf[a:b] += x[a - start: b - start]
+    buf[a:b] += x[a - start : b - start]
 
 
 def synth_music(rng: np.random.Generator, seconds: float, sr: int = SR) -> np.ndarray:
@@ -308,15 +360,21 @@ def synth_music(rng: np.random.Generator, seconds: float, sr: int = SR) -> np.nd
         for d in (deg, deg + 2, deg + 4):
             _add(out, 0.12 * _tone(note(d, 1), bar, sr, pad, 0.08, 3.0, rng), t0)
         for b in range(0, 4, 2 if rng.random() < 0.5 else 1):
-            _add(out, 0.3 * _tone(note(deg, -1), beat * 0.95, sr, [1, 0.6, 0.3, 0.15], 0.005, 0.25,
-                                  rng), t0 + int(b * beat * sr))
+            _add(
+                out,
+                0.3 * _tone(note(deg, -1), beat * 0.95, sr, [1, 0.6, 0.3, 0.15], 0.005, 0.25, rng),
+                t0 + int(b * beat * sr),
+            )
     t, deg = 0.0, int(rng.integers(0, 7))
     lead = [1.0, 0.7, 0.5, 0.35, 0.25, 0.18, 0.12]
     while t < seconds:
         dur = beat * float(rng.choice([0.5, 0.5, 1.0, 1.0, 1.5, 2.0]))
         if rng.random() > 0.2:
-            _add(out, 0.2 * _tone(note(deg, 2), dur, sr, lead, 0.02, 0.6, rng, vibrato=0.5),
-                 int(t * sr))
+            _add(
+                out,
+                0.2 * _tone(note(deg, 2), dur, sr, lead, 0.02, 0.6, rng, vibrato=0.5),
+                int(t * sr),
+            )
         deg = int(np.clip(deg + rng.choice([-2, -1, -1, 0, 1, 1, 2]), -3, 10))
         t += dur
     if rng.random() < 0.8:
@@ -336,7 +394,8 @@ def synth_music(rng: np.random.Generator, seconds: float, sr: int = SR) -> np.nd
             for h in (0, 1):
                 m = int(0.05 * sr)
                 hat = signal.sosfilt(hat_sos, rng.standard_normal(m)) * np.exp(
-                    -np.arange(m) / sr / 0.012)
+                    -np.arange(m) / sr / 0.012
+                )
                 _add(out, 0.15 * hat, s0 + int(h * beat * sr / 2))
     peak = float(np.abs(out).max())
     return (out * (0.5 / peak if peak > 0 else 1.0)).astype(np.float32)
@@ -345,8 +404,14 @@ def synth_music(rng: np.random.Generator, seconds: float, sr: int = SR) -> np.nd
 HOUSEHOLD_KINDS: tuple[str, ...] = ("dishes", "door", "footsteps", "chair")
 
 
-def _burst(rng: np.random.Generator, sr: int, seconds: float, tau: float,
-           band: tuple[float, float] | None, lowpass: float | None = None) -> np.ndarray:
+def _burst(
+    rng: np.random.Generator,
+    sr: int,
+    seconds: float,
+    tau: float,
+    band: tuple[float, float] | None,
+    lowpass: float | None = None,
+) -> np.ndarray:
     m = max(2, int(seconds * sr))
     x = rng.standard_normal(m)
     if band is not None:
@@ -366,8 +431,12 @@ def household_sound(kind: str, rng: np.random.Generator, sr: int = SR) -> np.nda
             m = int(0.3 * sr)
             t = np.arange(m) / sr
             n_partials = int(rng.integers(3, 6))
-            clink = sum(rng.uniform(0.3, 1) * np.sin(2 * np.pi * rng.uniform(1500, 7000) * t)
-                        * np.exp(-t / rng.uniform(0.01, 0.08)) for _ in range(n_partials))
+            clink = sum(
+                rng.uniform(0.3, 1)
+                * np.sin(2 * np.pi * rng.uniform(1500, 7000) * t)
+                * np.exp(-t / rng.uniform(0.01, 0.08))
+                for _ in range(n_partials)
+            )
             gap = np.zeros(int(rng.uniform(0.05, 0.4) * sr))
             parts += [np.asarray(clink) + 0.3 * _burst(rng, sr, 0.3, 0.003, (2000, 7000)), gap]
         x = np.concatenate(parts)
@@ -382,8 +451,9 @@ def household_sound(kind: str, rng: np.random.Generator, sr: int = SR) -> np.nda
             f0 = np.linspace(rng.uniform(150, 250), rng.uniform(300, 500), m)
             f0 = f0 * (1 + 0.05 * rng.standard_normal(m).cumsum() / np.sqrt(m))
             creak = signal.sawtooth(2 * np.pi * np.cumsum(f0) / sr)
-            creak = signal.sosfilt(signal.butter(2, [500, 3000], "bandpass", fs=sr, output="sos"),
-                                   creak) * np.sin(np.pi * t / t[-1])
+            creak = signal.sosfilt(
+                signal.butter(2, [500, 3000], "bandpass", fs=sr, output="sos"), creak
+            ) * np.sin(np.pi * t / t[-1])
             x = np.concatenate([0.4 * creak, x])
     elif kind == "footsteps":
         step = rng.uniform(0.45, 0.65)
@@ -398,8 +468,9 @@ def household_sound(kind: str, rng: np.random.Generator, sr: int = SR) -> np.nda
         m = int(rng.uniform(0.3, 0.8) * sr)
         t = np.arange(m) / sr
         lo = rng.uniform(250, 600)
-        x = signal.sosfilt(signal.butter(2, [lo, lo * 4], "bandpass", fs=sr, output="sos"),
-                           rng.standard_normal(m))
+        x = signal.sosfilt(
+            signal.butter(2, [lo, lo * 4], "bandpass", fs=sr, output="sos"), rng.standard_normal(m)
+        )
         x = x * np.sin(np.pi * t / t[-1]) * (1 + 0.5 * np.sin(2 * np.pi * rng.uniform(8, 20) * t))
     else:
         raise ValueError(f"unknown household sound {kind!r}; one of {HOUSEHOLD_KINDS}")
@@ -408,21 +479,31 @@ def household_sound(kind: str, rng: np.random.Generator, sr: int = SR) -> np.nda
     return (x * (0.5 / peak if peak > 0 else 1.0)).astype(np.float32)
 
 
-def room_tone(rng: np.random.Generator, n: int, level_db: float, hum_hz: float = 0.0,
-              fan_db: float | None = None, sr: int = SR) -> np.ndarray:
+def room_tone(
+    rng: np.random.Generator,
+    n: int,
+    level_db: float,
+    hum_hz: float = 0.0,
+    fan_db: float | None = None,
+    sr: int = SR,
+) -> np.ndarray:
     """(n,) float64 background at the microphone: pink noise at ``level_db`` dBFS RMS, a hum
     (``hum_hz`` and harmonics, 12 dB below) and optionally a fan (band-passed noise at
     ``fan_db`` dBFS RMS, slowly modulated)."""
-    pink = signal.lfilter([0.049922035, -0.095993537, 0.050612699, -0.004408786],
-                          [1, -2.494956002, 2.017265875, -0.522189400], rng.standard_normal(n))
+    pink = signal.lfilter(
+        [0.049922035, -0.095993537, 0.050612699, -0.004408786],
+        [1, -2.494956002, 2.017265875, -0.522189400],
+        rng.standard_normal(n),
+    )
     out = pink / max(_rms(pink), 1e-12) * 10 ** (level_db / 20)
     t = np.arange(n) / sr
     if hum_hz > 0:
         hum = sum(np.sin(2 * np.pi * k * hum_hz * t + rng.uniform(0, 6.3)) / k for k in (1, 2, 3))
         out += np.asarray(hum) / max(_rms(np.asarray(hum)), 1e-12) * 10 ** ((level_db - 12) / 20)
     if fan_db is not None:
-        fan = signal.sosfilt(signal.butter(2, [80, 1500], "bandpass", fs=sr, output="sos"),
-                             rng.standard_normal(n))
+        fan = signal.sosfilt(
+            signal.butter(2, [80, 1500], "bandpass", fs=sr, output="sos"), rng.standard_normal(n)
+        )
         fan *= 1 + 0.1 * np.sin(2 * np.pi * rng.uniform(0.05, 0.2) * t)
         out += fan / max(_rms(fan), 1e-12) * 10 ** (fan_db / 20)
     return np.asarray(out)
@@ -442,8 +523,13 @@ def soft_limit(x: np.ndarray, knee: float = 0.7, ceiling: float = 0.98) -> np.nd
 # Rooms
 
 
-def room_impulse_responses(room: RoomSpec, sources: Sequence[Xyz], rng: np.random.Generator,
-                           max_order: int = 40, sr: int = SR) -> list[np.ndarray]:
+def room_impulse_responses(
+    room: RoomSpec,
+    sources: Sequence[Xyz],
+    rng: np.random.Generator,
+    max_order: int = 40,
+    sr: int = SR,
+) -> list[np.ndarray]:
     """One RIR (float64) per source to the room's microphone: image sources up to ``max_order``
     (absorption from Sabine's formula for ``room.rt60``), then, from the time the image sources
     stop being complete, a seeded noise tail decaying at ``room.rt60`` whose level is fitted to
@@ -452,8 +538,13 @@ def room_impulse_responses(room: RoomSpec, sources: Sequence[Xyz], rng: np.rando
     import pyroomacoustics as pra
 
     absorption, _ = pra.inverse_sabine(room.rt60, list(room.dims))
-    box = pra.ShoeBox(list(room.dims), fs=sr, materials=pra.Material(absorption),
-                      max_order=max_order, air_absorption=False)
+    box = pra.ShoeBox(
+        list(room.dims),
+        fs=sr,
+        materials=pra.Material(absorption),
+        max_order=max_order,
+        air_absorption=False,
+    )
     box.add_microphone(np.asarray(room.mic, dtype=np.float64))
     for s in sources:
         box.add_source(list(s))
@@ -590,8 +681,14 @@ _TEXTS: dict[str, tuple[str, ...]] = {
     ),
 }
 #: languages of live talkers and of playback voices, with their probabilities
-_LANGUAGES: tuple[tuple[str, float], ...] = (("en", 0.6), ("de", 0.1), ("fr", 0.1), ("es", 0.08),
-                                            ("it", 0.07), ("nl", 0.05))
+_LANGUAGES: tuple[tuple[str, float], ...] = (
+    ("en", 0.6),
+    ("de", 0.1),
+    ("fr", 0.1),
+    ("es", 0.08),
+    ("it", 0.07),
+    ("nl", 0.05),
+)
 
 
 def _pick_language(rng: np.random.Generator) -> str:
@@ -601,8 +698,16 @@ def _pick_language(rng: np.random.Generator) -> str:
 
 def _voices(rng: np.random.Generator, k: int, rate: tuple[int, int]) -> list[Voice]:
     variants = rng.choice(len(VARIANTS), size=k, replace=False)
-    return [Voice(_pick_language(rng), VARIANTS[int(v)], int(rng.integers(rate[0], rate[1] + 1)),
-                  int(rng.integers(20, 80)), int(rng.integers(0, 4))) for v in variants]
+    return [
+        Voice(
+            _pick_language(rng),
+            VARIANTS[int(v)],
+            int(rng.integers(rate[0], rate[1] + 1)),
+            int(rng.integers(20, 80)),
+            int(rng.integers(0, 4)),
+        )
+        for v in variants
+    ]
 
 
 class _SpeechBank:
@@ -617,7 +722,7 @@ class _SpeechBank:
             x = speak(text, voice).astype(np.float64)
             y = np.asarray(soxr.resample(x, ESPEAK_SR, SR, quality="HQ"), dtype=np.float64)
             nz = np.flatnonzero(np.abs(y) > 1e-4)
-            y = y[nz[0]: nz[-1] + 1] if nz.size else y
+            y = y[nz[0] : nz[-1] + 1] if nz.size else y
             self._cache[key] = y / max(_rms(y), 1e-12)
         return self._cache[key]
 
@@ -656,7 +761,8 @@ class _Session:
     placements: dict[str, list[tuple[int, np.ndarray]]] = field(default_factory=dict)
     spots: dict[str, Xyz] = field(default_factory=dict)
     intervals: dict[str, list[Interval]] = field(
-        default_factory=lambda: {"live": [], "tv_speech": [], "tv_music": [], "noise": []})
+        default_factory=lambda: {"live": [], "tv_speech": [], "tv_music": [], "noise": []}
+    )
     scenes: list[tuple[str, float, float]] = field(default_factory=list)
 
     def place(self, spot: str, x: np.ndarray, t: float) -> tuple[float, float]:
@@ -668,12 +774,18 @@ class _Session:
         return (start / SR, (start + len(x)) / SR)
 
 
-def _random_spot(rng: np.random.Generator, room: RoomSpec, z: tuple[float, float],
-                 avoid: Sequence[Xyz], min_dist: float) -> Xyz:
+def _random_spot(
+    rng: np.random.Generator,
+    room: RoomSpec,
+    z: tuple[float, float],
+    avoid: Sequence[Xyz],
+    min_dist: float,
+) -> Xyz:
     dims = np.asarray(room.dims)
     for _ in range(200):
-        p = np.array([rng.uniform(0.35, dims[0] - 0.35), rng.uniform(0.35, dims[1] - 0.35),
-                      rng.uniform(*z)])
+        p = np.array(
+            [rng.uniform(0.35, dims[0] - 0.35), rng.uniform(0.35, dims[1] - 0.35), rng.uniform(*z)]
+        )
         if all(np.linalg.norm(p - np.asarray(a)) >= min_dist for a in avoid):
             break
     return (round(float(p[0]), 3), round(float(p[1]), 3), round(float(p[2]), 3))
@@ -682,8 +794,14 @@ def _random_spot(rng: np.random.Generator, room: RoomSpec, z: tuple[float, float
 class _Director:
     """Writes the scenes of one session into a :class:`_Session`."""
 
-    def __init__(self, room: RoomSpec, rng: np.random.Generator, bank: _SpeechBank,
-                 n_segments: int, live_target: float) -> None:
+    def __init__(
+        self,
+        room: RoomSpec,
+        rng: np.random.Generator,
+        bank: _SpeechBank,
+        n_segments: int,
+        live_target: float,
+    ) -> None:
         self.room, self.rng, self.bank = room, rng, bank
         self.duration = n_segments * SEGMENT_SECONDS
         self.s = _Session(n=round(self.duration * SR))
@@ -692,12 +810,15 @@ class _Director:
         spot = np.asarray(room.playback_spots[int(r.integers(len(room.playback_spots)))])
         spot = np.clip(spot + r.uniform(-0.1, 0.1, 3), 0.15, np.asarray(room.dims) - 0.15)
         self.s.spots["playback"] = (float(spot[0]), float(spot[1]), float(spot[2]))
-        self.speaker = {"low_hz": float(r.uniform(*room.low_hz)),
-                        "high_hz": float(r.uniform(*room.high_hz)),
-                        "resonance_db": float(r.uniform(3, 9)),
-                        "presence_hz": float(r.uniform(1800, 3500)),
-                        "presence_db": float(r.uniform(0, 5)),
-                        "drive": float(r.uniform(1.5, 4.0)), "ratio": float(r.uniform(2.0, 6.0))}
+        self.speaker = {
+            "low_hz": float(r.uniform(*room.low_hz)),
+            "high_hz": float(r.uniform(*room.high_hz)),
+            "resonance_db": float(r.uniform(3, 9)),
+            "presence_hz": float(r.uniform(1800, 3500)),
+            "presence_db": float(r.uniform(0, 5)),
+            "drive": float(r.uniform(1.5, 4.0)),
+            "ratio": float(r.uniform(2.0, 6.0)),
+        }
         self.speaker["resonance_hz"] = self.speaker["low_hz"] * float(r.uniform(1.1, 1.6))
         self.playback_db = room.playback_db + float(r.normal(0, 3))
         n_talk = int(r.choice([1, 2, 3], p=[0.25, 0.45, 0.3]))
@@ -713,14 +834,16 @@ class _Director:
         self.tv_voices = _voices(r, int(r.integers(2, 4)), (145, 200))
         for k in range(3):
             self.s.spots[f"noise{k}"] = _random_spot(r, room, (0.05, 1.2), [room.mic], 0.5)
-        self.fan_db = (room.room_tone_db + float(r.choice([12, 16, 20]))
-                       if r.random() < 0.3 else None)
+        self.fan_db = (
+            room.room_tone_db + float(r.choice([12, 16, 20])) if r.random() < 0.3 else None
+        )
         self.tone_db = room.room_tone_db + float(r.uniform(-3, 3))
 
     # -- content -------------------------------------------------------------------------
 
-    def _conversation(self, t0: float, t1: float, talkers: list[_Talker],
-                      phone: bool = False) -> float:
+    def _conversation(
+        self, t0: float, t1: float, talkers: list[_Talker], phone: bool = False
+    ) -> float:
         r = self.rng
         spots = {id(tk): tk.spots[int(r.integers(len(tk.spots)))] for tk in talkers}
         t, last = t0 + r.uniform(0.0, 1.0), -1
@@ -763,7 +886,7 @@ class _Director:
                 x = self.bank.say(self.bank.sentence(r, v, broadcast=True), v)
                 x = x * 10 ** (r.normal(0, 1.5) / 20)
                 s0 = int(t * SR)
-                dry[s0: s0 + len(x)] += x[: len(dry) - s0]
+                dry[s0 : s0 + len(x)] += x[: len(dry) - s0]
                 speech += speech_activity(x, SR, t)
                 t += len(x) / SR + (r.uniform(0.1, 0.7) if r.random() < 0.85 else r.uniform(1, 3))
             end = min(t, len(dry) / SR)
@@ -812,8 +935,9 @@ class _Director:
                     talkers = [talkers[int(i)] for i in r.choice(len(talkers), 2, replace=False)]
                 end = self._conversation(t, t1, talkers)
             elif kind == "phone_call":
-                end = self._conversation(t, t1, [self.talkers[int(r.integers(len(self.talkers)))]],
-                                         phone=True)
+                end = self._conversation(
+                    t, t1, [self.talkers[int(r.integers(len(self.talkers)))]], phone=True
+                )
             elif kind == "live_over_tv":
                 content = "music" if r.random() < 0.35 else "speech"
                 end_tv = self._playback(t, t1, content, level - 3.0)
@@ -854,23 +978,35 @@ def _content(intervals: dict[str, list[Interval]], n_segments: int) -> list[str]
     cov = {k: coverage(v, n_segments) for k, v in intervals.items()}
     out = []
     for k in range(n_segments):
-        parts = [name for name in ("live", "tv_speech", "tv_music", "noise")
-                 if cov[name][k] >= 0.25]
+        parts = [
+            name for name in ("live", "tv_speech", "tv_music", "noise") if cov[name][k] >= 0.25
+        ]
         out.append("+".join(parts) if parts else "silence")
     return out
 
 
-def render_session(room: RoomSpec, cfg: VtdConfig, env_index: int, session_index: int,
-                   bank: _SpeechBank | None = None) -> tuple[np.ndarray, SessionResult]:
+def render_session(
+    room: RoomSpec,
+    cfg: VtdConfig,
+    env_index: int,
+    session_index: int,
+    bank: _SpeechBank | None = None,
+) -> tuple[np.ndarray, SessionResult]:
     """Audio (float32 at :data:`SR`, 5 s x n segments) and labels of one session."""
     rng = np.random.default_rng([cfg.seed, env_index, session_index])
     n_seg = int(rng.integers(cfg.segments[0], cfg.segments[1] + 1))
-    director = _Director(room, rng, bank or _SpeechBank(), n_seg,
-                         float(rng.uniform(*cfg.live_share)))
+    director = _Director(
+        room, rng, bank or _SpeechBank(), n_seg, float(rng.uniform(*cfg.live_share))
+    )
     s = director.run()
     names = sorted(s.placements)
-    rirs = dict(zip(names, room_impulse_responses(room, [s.spots[k] for k in names], rng,
-                                                  cfg.max_order), strict=True))
+    rirs = dict(
+        zip(
+            names,
+            room_impulse_responses(room, [s.spots[k] for k in names], rng, cfg.max_order),
+            strict=True,
+        )
+    )
     mix = room_tone(rng, s.n, director.tone_db, room.hum_hz, director.fan_db)
     for key in names:
         track = np.zeros(s.n)
@@ -881,9 +1017,13 @@ def render_session(room: RoomSpec, cfg: VtdConfig, env_index: int, session_index
     mix = soft_limit(mix)
     labels = segment_labels(s.intervals["live"], n_seg, cfg.min_live_seconds)
     result = SessionResult(
-        name=f"session{session_index + 1:02d}", labels=labels,
-        live_seconds=coverage(s.intervals["live"], n_seg), content=_content(s.intervals, n_seg),
-        scenes=s.scenes, rt60=float(np.nanmedian([measured_rt60(h) for h in rirs.values()])))
+        name=f"session{session_index + 1:02d}",
+        labels=labels,
+        live_seconds=coverage(s.intervals["live"], n_seg),
+        content=_content(s.intervals, n_seg),
+        scenes=s.scenes,
+        rt60=float(np.nanmedian([measured_rt60(h) for h in rirs.values()])),
+    )
     return mix.astype(np.float32), result
 
 
@@ -905,10 +1045,10 @@ def fix_ogg_serial(data: bytes, serial: int) -> bytes:
     b = bytearray(data)
     pos = 0
     while pos < len(b):
-        if b[pos: pos + 4] != b"OggS":
+        if b[pos : pos + 4] != b"OggS":
             raise ValueError(f"not an Ogg page at byte {pos}")
         n_seg = b[pos + 26]
-        end = pos + 27 + n_seg + sum(b[pos + 27: pos + 27 + n_seg])
+        end = pos + 27 + n_seg + sum(b[pos + 27 : pos + 27 + n_seg])
         struct.pack_into("<I", b, pos + 14, serial & 0xFFFFFFFF)
         struct.pack_into("<I", b, pos + 22, 0)
         struct.pack_into("<I", b, pos + 22, _ogg_crc(bytes(b[pos:end])))
@@ -919,8 +1059,14 @@ def fix_ogg_serial(data: bytes, serial: int) -> bytes:
 def write_opus(path: Path, x: np.ndarray, compression_level: float, serial: int) -> None:
     """16 kHz mono Ogg Opus with a fixed stream serial number (byte-reproducible)."""
     buf = io.BytesIO()
-    sf.write(buf, np.clip(x, -1.0, 1.0).astype(np.float32), SR, format="OGG", subtype="OPUS",
-             compression_level=compression_level)
+    sf.write(
+        buf,
+        np.clip(x, -1.0, 1.0).astype(np.float32),
+        SR,
+        format="OGG",
+        subtype="OPUS",
+        compression_level=compression_level,
+    )
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_bytes(fix_ogg_serial(buf.getvalue(), serial))
     tmp.replace(path)
@@ -930,13 +1076,15 @@ def _write_csv(path: Path, res: SessionResult) -> None:
     with path.open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["segment", "start", "label", "live_seconds", "content"])
-        for k, (lab, cov, cont) in enumerate(zip(res.labels, res.live_seconds, res.content,
-                                                 strict=True)):
+        for k, (lab, cov, cont) in enumerate(
+            zip(res.labels, res.live_seconds, res.content, strict=True)
+        ):
             w.writerow([k, f"{k * SEGMENT_SECONDS:.1f}", int(lab), f"{cov:.2f}", cont])
 
 
-def build_vtd(out: Path, cfg: VtdConfig = VtdConfig(),
-              progress: ProgressFn | None = None) -> dict[str, list[SessionResult]]:
+def build_vtd(
+    out: Path, cfg: VtdConfig = VtdConfig(), progress: ProgressFn | None = None
+) -> dict[str, list[SessionResult]]:
     """Write the corpus to ``out`` (``<env>/<session>.ogg`` + ``.csv`` and ``README.md``);
     returns the sessions per environment."""
     out = Path(out)
@@ -963,8 +1111,9 @@ def build_vtd(out: Path, cfg: VtdConfig = VtdConfig(),
     return results
 
 
-def readme_text(cfg: VtdConfig, results: dict[str, list[SessionResult]],
-                size_bytes: int | None = None) -> str:
+def readme_text(
+    cfg: VtdConfig, results: dict[str, list[SessionResult]], size_bytes: int | None = None
+) -> str:
     """The corpus README: how it was made, the labelling rule, counts and the license."""
     n_all = sum(r.labels.size for res in results.values() for r in res)
     live_all = sum(int(r.labels.sum()) for res in results.values() for r in res)
@@ -976,12 +1125,16 @@ def readme_text(cfg: VtdConfig, results: dict[str, list[SessionResult]],
         n = sum(r.labels.size for r in res)
         live = sum(int(r.labels.sum()) for r in res)
         rt = np.nanmedian([r.rt60 for r in res]) if res else float("nan")
-        rows.append(f"| `{room.name}` | {room.dims[0]:g} x {room.dims[1]:g} x {room.dims[2]:g} | "
-                    f"{room.rt60:.2f} ({rt:.2f}) | {room.mic} | {room.device}: "
-                    f"{', '.join(str(p) for p in room.playback_spots)} | {len(res)} | {n} | "
-                    f"{live} ({100 * live / max(n, 1):.0f} %) |")
-    scene_rows = [f"- `{k}`: weight {w:g}, {lo:g}-{hi:g} s{' (live)' if live else ''}"
-                  for k, (w, (lo, hi), live) in SCENES.items()]
+        rows.append(
+            f"| `{room.name}` | {room.dims[0]:g} x {room.dims[1]:g} x {room.dims[2]:g} | "
+            f"{room.rt60:.2f} ({rt:.2f}) | {room.mic} | {room.device}: "
+            f"{', '.join(str(p) for p in room.playback_spots)} | {len(res)} | {n} | "
+            f"{live} ({100 * live / max(n, 1):.0f} %) |"
+        )
+    scene_rows = [
+        f"- `{k}`: weight {w:g}, {lo:g}-{hi:g} s{' (live)' if live else ''}"
+        for k, (w, (lo, hi), live) in SCENES.items()
+    ]
     lines = [
         "# Miniature VTD corpus: live versus played-back speech in simulated rooms",
         "",
@@ -1009,11 +1162,13 @@ def readme_text(cfg: VtdConfig, results: dict[str, list[SessionResult]],
         f"min), {live_all} live ({100 * live_all / max(n_all, 1):.0f} %){size}; Opus at "
         f"libsndfile compression level {cfg.compression_level:g} (about 14 kbit/s).",
         "",
-        *[f"- `{r.name}`: {r.description}; household sounds {r.noise_rate:g} per minute "
-          f"besides the household scenes; room tone {r.room_tone_db:g} dBFS"
-          f"{f', {r.hum_hz:g} Hz hum' if r.hum_hz else ''}; loudspeaker low cut "
-          f"{r.low_hz[0]:g}-{r.low_hz[1]:g} Hz, high cut {r.high_hz[0]:g}-{r.high_hz[1]:g} Hz."
-          for r in cfg.rooms],
+        *[
+            f"- `{r.name}`: {r.description}; household sounds {r.noise_rate:g} per minute "
+            f"besides the household scenes; room tone {r.room_tone_db:g} dBFS"
+            f"{f', {r.hum_hz:g} Hz hum' if r.hum_hz else ''}; loudspeaker low cut "
+            f"{r.low_hz[0]:g}-{r.low_hz[1]:g} Hz, high cut {r.high_hz[0]:g}-{r.high_hz[1]:g} Hz."
+            for r in cfg.rooms
+        ],
         "",
         "## How a session is made",
         "",
@@ -1082,12 +1237,14 @@ def dir_size(path: Path) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m demo_build.vtd_sessions --out demo_data/vtd [--seed N]``."""
-    ap = argparse.ArgumentParser(prog="python -m demo_build.vtd_sessions",
-                                 description="Synthesise the miniature VTD corpus.")
+    ap = argparse.ArgumentParser(
+        prog="python -m demo_build.vtd_sessions", description="Synthesise the miniature VTD corpus."
+    )
     ap.add_argument("--out", type=Path, default=Path("demo_data/vtd"))
     ap.add_argument("--seed", type=int, default=VtdConfig.seed)
-    ap.add_argument("--sessions", type=int, default=VtdConfig.sessions_per_env,
-                    help="sessions per environment")
+    ap.add_argument(
+        "--sessions", type=int, default=VtdConfig.sessions_per_env, help="sessions per environment"
+    )
     args = ap.parse_args(argv)
     cfg = replace(VtdConfig(), seed=args.seed, sessions_per_env=args.sessions)
     t0 = time.perf_counter()
@@ -1100,8 +1257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         n = sum(r.labels.size for r in res)
         live = sum(int(r.labels.sum()) for r in res)
         print(f"{env}: {len(res)} sessions, {n} segments, {live} live ({100 * live / n:.0f} %)")
-    print(f"total size: {dir_size(args.out) / 1e6:.2f} MB; "
-          f"build time: {time.perf_counter() - t0:.1f} s")
+    print(
+        f"total size: {dir_size(args.out) / 1e6:.2f} MB; "
+        f"build time: {time.perf_counter() - t0:.1f} s"
+    )
     return 0
 
 

@@ -12,12 +12,25 @@ from __future__ import annotations
 from types import MappingProxyType
 
 #: English names of the languages (espeak-ng voice codes).
-LANGUAGE_NAMES: MappingProxyType[str, str] = MappingProxyType({
-    "hy": "Armenian", "tt": "Tatar", "cv": "Chuvash", "ky": "Kyrgyz", "sr": "Serbian",
-    "ku": "Kurmanji Kurdish", "af": "Afrikaans", "am": "Amharic", "sw": "Swahili",
-    "om": "Oromo", "tn": "Setswana", "ka": "Georgian", "az": "Azerbaijani", "ru": "Russian",
-    "tr": "Turkish",
-})
+LANGUAGE_NAMES: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "hy": "Armenian",
+        "tt": "Tatar",
+        "cv": "Chuvash",
+        "ky": "Kyrgyz",
+        "sr": "Serbian",
+        "ku": "Kurmanji Kurdish",
+        "af": "Afrikaans",
+        "am": "Amharic",
+        "sw": "Swahili",
+        "om": "Oromo",
+        "tn": "Setswana",
+        "ka": "Georgian",
+        "az": "Azerbaijani",
+        "ru": "Russian",
+        "tr": "Turkish",
+    }
+)
 
 #: Languages written without a case distinction (no capital at the start of a sentence).
 CASELESS: frozenset[str] = frozenset({"am", "ka"})
@@ -183,7 +196,8 @@ def _unique(text: str) -> tuple[str, ...]:
 
 #: Vocabulary per language code: unique words in a fixed order.
 WORDS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
-    {lang: _unique(text) for lang, text in _RAW.items()})
+    {lang: _unique(text) for lang, text in _RAW.items()}
+)
 
 
 def words(language: str) -> tuple[str, ...]:
@@ -191,5 +205,6 @@ def words(language: str) -> tuple[str, ...]:
     try:
         return WORDS[language]
     except KeyError:
-        raise KeyError(f"no word list for {language!r}; known: {', '.join(sorted(WORDS))}"
-                       ) from None
+        raise KeyError(
+            f"no word list for {language!r}; known: {', '.join(sorted(WORDS))}"
+        ) from None

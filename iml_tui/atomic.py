@@ -23,15 +23,15 @@ from iml_tui.errors import UserError
 OutputKind = Literal["file", "folder"]
 
 
-def check_output_path(path: str | Path, force: bool = False,
-                      kind: OutputKind = "file") -> Path:
+def check_output_path(path: str | Path, force: bool = False, kind: OutputKind = "file") -> Path:
     """Refuse an output ``path`` that is a symlink or a device, a folder when ``kind`` is
     "file", a file when it is "folder", an existing file without ``force``, or one below a
     file; returns the path."""
     path = Path(path)
     if path.is_symlink():
-        raise UserError("is a symbolic link; refusing to write through it", path,
-                        f"give a plain {kind} path")
+        raise UserError(
+            "is a symbolic link; refusing to write through it", path, f"give a plain {kind} path"
+        )
     if path.exists():
         mode = path.stat().st_mode
         if stat.S_ISDIR(mode):
@@ -39,21 +39,27 @@ def check_output_path(path: str | Path, force: bool = False,
                 return path
             raise UserError("is a folder", path, "give a file path, e.g. FOLDER/labels.csv")
         if not stat.S_ISREG(mode):
-            raise UserError("is not a regular file (device, pipe or socket)", path,
-                            f"give a plain {kind} path")
+            raise UserError(
+                "is not a regular file (device, pipe or socket)", path, f"give a plain {kind} path"
+            )
         if kind == "folder":
-            raise UserError("is a file, not a folder", path,
-                            "give a folder path (it is created when missing)")
+            raise UserError(
+                "is a file, not a folder", path, "give a folder path (it is created when missing)"
+            )
         if not force:
-            raise UserError("already exists", path,
-                            "choose another path, or add --force to replace it")
+            raise UserError(
+                "already exists", path, "choose another path, or add --force to replace it"
+            )
         return path
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if parent.exists() and not parent.is_dir():
-        raise UserError(f"cannot write here: {parent} is a file, not a folder", path,
-                        "choose a path inside a folder")
+        raise UserError(
+            f"cannot write here: {parent} is a file, not a folder",
+            path,
+            "choose a path inside a folder",
+        )
     return path
 
 
@@ -78,21 +84,29 @@ def _fsync_dir(folder: Path) -> None:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _write_error(exc: OSError, path: Path) -> UserError:
     if exc.errno == errno.ENOSPC:
-        return UserError("the disk is full; nothing was written", path,
-                         "free some space and run the command again")
+        return UserError(
+            "the disk is full; nothing was written",
+            path,
+            "free some space and run the command again",
+        )
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return UserError(f"cannot write ({exc.strerror or exc})", path,
-                         "choose a folder you can write to")
+        return UserError(
+            f"cannot write ({exc.strerror or exc})", path, "choose a folder you can write to"
+        )
     if exc.errno in (errno.ENOTDIR, errno.EEXIST):
-        return UserError("cannot write: part of the path is a file, not a folder", path,
-                         "choose a path inside a folder")
-    return UserError(f"cannot write ({exc.strerror or exc})", path,
-                     "check the path and its permissions")
+        return UserError(
+            "cannot write: part of the path is a file, not a folder",
+            path,
+            "choose a path inside a folder",
+        )
+    return UserError(
+        f"cannot write ({exc.strerror or exc})", path, "check the path and its permissions"
+    )
 
 
 def _stage(path: Path, data: bytes) -> Path:
@@ -127,8 +141,9 @@ def _make_parents(folder: Path) -> list[Path]:
     return missing
 
 
-def atomic_write_files(files: Mapping[Path, bytes], force: bool = False,
-                       check: bool = True) -> list[Path]:
+def atomic_write_files(
+    files: Mapping[Path, bytes], force: bool = False, check: bool = True
+) -> list[Path]:
     """Write every file of ``files`` (path -> bytes) durably, all or none: each path is checked
     (``check``: :func:`check_output_path`), every file is staged beside its target before any
     is renamed into place; on failure the staged files and the folders made are removed."""

@@ -91,8 +91,11 @@ def parse_int_list(text: str) -> list[int]:
 def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    bad = UserError(f"key '{key}' has value {value!r}, expected {_type_name(tp)}", source,
-                    f"fix the value of '{key}'")
+    bad = UserError(
+        f"key '{key}' has value {value!r}, expected {_type_name(tp)}",
+        source,
+        f"fix the value of '{key}'",
+    )
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -101,8 +104,11 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     if origin is list:
         (item_tp,) = args
         if isinstance(value, str):
-            parts: list[Any] = (parse_seeds(value) if key == "seeds" else
-                                [p.strip() for p in value.split(",") if p.strip()])
+            parts: list[Any] = (
+                parse_seeds(value)
+                if key == "seeds"
+                else [p.strip() for p in value.split(",") if p.strip()]
+            )
         elif isinstance(value, list | tuple):
             parts = list(value)
         else:
@@ -144,8 +150,9 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def config_from_mapping(cls: type[C], values: Mapping[str, Any], source: str,
-                        base: C | None = None) -> C:
+def config_from_mapping(
+    cls: type[C], values: Mapping[str, Any], source: str, base: C | None = None
+) -> C:
     """Build ``cls`` from ``values`` on top of ``base`` (or the defaults); checks every key."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
@@ -154,8 +161,9 @@ def config_from_mapping(cls: type[C], values: Mapping[str, Any], source: str,
     for key, value in values.items():
         norm = str(key).replace("-", "_")
         if norm not in names:
-            raise UserError(f"unknown key '{key}'", source,
-                            f"valid keys: {', '.join(sorted(names))}")
+            raise UserError(
+                f"unknown key '{key}'", source, f"valid keys: {', '.join(sorted(names))}"
+            )
         changes[norm] = _coerce(value, hints[norm], norm, source)
         check_range(norm, changes[norm], source, cls)
         check_choice(norm, changes[norm], source)
@@ -216,8 +224,10 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "gpus_per_run": (0, None, True, True),
 }
 # key -> the values it may take (every config class that has the key).
-CHOICES: dict[str, tuple[str, ...]] = {"executor": ("local", "ray"),
-                                       "eval_precision": ("fp32", "bf16")}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "executor": ("local", "ray"),
+    "eval_precision": ("fp32", "bf16"),
+}
 INCREASING = {"budgets"}
 
 
@@ -252,24 +262,39 @@ def check_range(key: str, value: Any, source: str | None, cls: type | None = Non
         if high is not None:
             bad = bad or (item > high if hi_in else item >= high)
         if bad:
-            raise UserError(f"{key}={item} is out of range {_bounds_text(low, high, lo_in, hi_in)}",
-                            source, f"give {key} a value in that range")
-    if (key in INCREASING and isinstance(value, list)
-            and any(b <= a for a, b in itertools.pairwise(value))):
-        raise UserError(f"{key} must be strictly increasing, got {value}", source,
-                        f"list {key} from smallest to largest without repeats")
+            raise UserError(
+                f"{key}={item} is out of range {_bounds_text(low, high, lo_in, hi_in)}",
+                source,
+                f"give {key} a value in that range",
+            )
+    if (
+        key in INCREASING
+        and isinstance(value, list)
+        and any(b <= a for a, b in itertools.pairwise(value))
+    ):
+        raise UserError(
+            f"{key} must be strictly increasing, got {value}",
+            source,
+            f"list {key} from smallest to largest without repeats",
+        )
 
 
 def check_choice(key: str, value: Any, source: str | None) -> None:
     """Raise :class:`UserError` when ``value`` is not one of ``CHOICES[key]``; ``ray_address``
     must be empty, ``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``."""
     if key in CHOICES and value not in CHOICES[key]:
-        raise UserError(f"{key}={value!r} is not one of {', '.join(CHOICES[key])}", source,
-                        f"give {key} one of those values")
+        raise UserError(
+            f"{key}={value!r} is not one of {', '.join(CHOICES[key])}",
+            source,
+            f"give {key} one of those values",
+        )
     if key == "ray_address" and value and not _is_ray_address(str(value)):
-        raise UserError(f"ray_address={value!r} is not auto or HOST:PORT", source,
-                        "give auto (the running cluster), HOST:PORT of the head node, or "
-                        "nothing (a local Ray instance)")
+        raise UserError(
+            f"ray_address={value!r} is not auto or HOST:PORT",
+            source,
+            "give auto (the running cluster), HOST:PORT of the head node, or "
+            "nothing (a local Ray instance)",
+        )
 
 
 def _is_ray_address(text: str) -> bool:
@@ -280,9 +305,12 @@ def _is_ray_address(text: str) -> bool:
     return bool(sep and host and port.isdigit() and 0 < int(port) < 65536)
 
 
-def load_config(cls: type[C], preset: str | Path | None = None,
-                overrides: Mapping[str, Any] | None = None,
-                sets: list[str] | None = None) -> C:
+def load_config(
+    cls: type[C],
+    preset: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    sets: list[str] | None = None,
+) -> C:
     """Defaults <- preset YAML <- ``--set key=value`` strings <- explicit CLI overrides.
 
     ``preset``: a YAML path, or the name of a bundled preset (:mod:`iml_tui.presets`)."""
@@ -294,18 +322,21 @@ def load_config(cls: type[C], preset: str | Path | None = None,
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise UserError(f"not valid YAML ({exc.__class__.__name__})", path,
-                            "fix the syntax") from exc
+            raise UserError(
+                f"not valid YAML ({exc.__class__.__name__})", path, "fix the syntax"
+            ) from exc
         if not isinstance(data, dict):
-            raise UserError("a config file must be a mapping of key: value", path,
-                            "write one 'key: value' per line")
+            raise UserError(
+                "a config file must be a mapping of key: value",
+                path,
+                "write one 'key: value' per line",
+            )
         cfg = config_from_mapping(cls, data, str(path), cfg)
     if sets:
         pairs: dict[str, Any] = {}
         for item in sets:
             if "=" not in item:
-                raise UserError(f"--set '{item}' is not key=value", None,
-                                "write --set key=value")
+                raise UserError(f"--set '{item}' is not key=value", None, "write --set key=value")
             key, raw = item.split("=", 1)
             pairs[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
         cfg = config_from_mapping(cls, pairs, "--set", cfg)

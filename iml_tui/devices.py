@@ -28,13 +28,19 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if match is None:
         raise UserError(f"unknown device {device!r}", None, "use auto, cpu, cuda or cuda:N")
     if not torch.cuda.is_available():
-        raise UserError(f"device {device!r} asked for but CUDA is not available", None,
-                        "use --device cpu or auto")
+        raise UserError(
+            f"device {device!r} asked for but CUDA is not available",
+            None,
+            "use --device cpu or auto",
+        )
     if match.group(1) is not None:
         count = torch.cuda.device_count()
         if int(match.group(1)) >= count:
-            raise UserError(f"device {device!r} asked for but only {count} CUDA device(s) exist",
-                            None, f"use cuda:0 .. cuda:{count - 1}")
+            raise UserError(
+                f"device {device!r} asked for but only {count} CUDA device(s) exist",
+                None,
+                f"use cuda:0 .. cuda:{count - 1}",
+            )
     return torch.device(key)
 
 

@@ -32,34 +32,72 @@ class SelectOption:
 
 SELECT_OPTIONS: tuple[SelectOption, ...] = (
     SelectOption("pool", "--pool", Path, "Pool store (HDF5) to select from.", required=True),
-    SelectOption("strategy", "--strategy", str, "Selection strategy.", required=True,
-                 choices=STRATEGY_CHOICES),
+    SelectOption(
+        "strategy",
+        "--strategy",
+        str,
+        "Selection strategy.",
+        required=True,
+        choices=STRATEGY_CHOICES,
+    ),
     SelectOption("n", "-n", int, "How many clips to select.", required=True),
-    SelectOption("labeled", "--labeled", Path,
-                 "Text file: one already-labelled pool index per line (labels read from the "
-                 "pool). Absent or empty: the initial round."),
+    SelectOption(
+        "labeled",
+        "--labeled",
+        Path,
+        "Text file: one already-labelled pool index per line (labels read from the "
+        "pool). Absent or empty: the initial round.",
+    ),
     SelectOption("seed", "--seed", int, "Seed of every random choice.", default=0),
-    SelectOption("scores", "--scores", Path,
-                 "(N, C) clip-level probabilities (.npy); required by mp and mfft."),
-    SelectOption("threshold", "--threshold", float,
-                 "Threshold that binarises --scores (the valid-set F1-optimal one).",
-                 default=0.5),
-    SelectOption("warm_k", "--warm-k", int,
-                 "Initial round only: positives per class taken first (0 = cold start).",
-                 default=0),
-    SelectOption("state", "--state", Path,
-                 "ft: a file carrying the min-distance vector from round to round (created, then "
-                 "updated); the next round, once the picks are labelled, skips the |L| x N "
-                 "pass."),
-    SelectOption("shards", "--shards", int,
-                 "Hold the selection array in this many row shards, one worker each (same "
-                 "picks).", default=1),
-    SelectOption("executor", "--executor", str,
-                 "local: a process per shard; ray: a Ray actor per shard.", default="local",
-                 choices=EXECUTOR_CHOICES),
-    SelectOption("ray_address", "--ray-address", str,
-                 "With --executor ray: auto (a running cluster) or HOST:PORT; default: a local "
-                 "instance."),
+    SelectOption(
+        "scores",
+        "--scores",
+        Path,
+        "(N, C) clip-level probabilities (.npy); required by mp and mfft.",
+    ),
+    SelectOption(
+        "threshold",
+        "--threshold",
+        float,
+        "Threshold that binarises --scores (the valid-set F1-optimal one).",
+        default=0.5,
+    ),
+    SelectOption(
+        "warm_k",
+        "--warm-k",
+        int,
+        "Initial round only: positives per class taken first (0 = cold start).",
+        default=0,
+    ),
+    SelectOption(
+        "state",
+        "--state",
+        Path,
+        "ft: a file carrying the min-distance vector from round to round (created, then "
+        "updated); the next round, once the picks are labelled, skips the |L| x N "
+        "pass.",
+    ),
+    SelectOption(
+        "shards",
+        "--shards",
+        int,
+        "Hold the selection array in this many row shards, one worker each (same picks).",
+        default=1,
+    ),
+    SelectOption(
+        "executor",
+        "--executor",
+        str,
+        "local: a process per shard; ray: a Ray actor per shard.",
+        default="local",
+        choices=EXECUTOR_CHOICES,
+    ),
+    SelectOption(
+        "ray_address",
+        "--ray-address",
+        str,
+        "With --executor ray: auto (a running cluster) or HOST:PORT; default: a local instance.",
+    ),
 )
 
 
@@ -89,9 +127,20 @@ def run_select(argv: list[str]) -> int:
     try:
         from iml_tui.engine.one_round import select_from_files
 
-        picked = select_from_files(ns.pool, ns.labeled, ns.strategy, ns.n, ns.seed, ns.scores,
-                                   ns.threshold, ns.warm_k, ns.state, ns.shards,
-                                   ns.executor, ns.ray_address)
+        picked = select_from_files(
+            ns.pool,
+            ns.labeled,
+            ns.strategy,
+            ns.n,
+            ns.seed,
+            ns.scores,
+            ns.threshold,
+            ns.warm_k,
+            ns.state,
+            ns.shards,
+            ns.executor,
+            ns.ray_address,
+        )
     except UserError as exc:
         sys.stderr.write(f"iml-tui: error: {exc}\n")
         return 2

@@ -54,30 +54,63 @@ ME_POS = [(1, 9), (7, 8.5), (12, 13), (20, 20.5)]
 
 VALIDATION = {
     # (dataset, file stem): (sr, channels, seconds, class name, rows (start, end, Q))
-    ("HB", "HB-one"): (16000, 1, 40.0, "Mosquito",
-                       [(s, e, "POS") for s, e in HB_POS] + [(23, 24, "UNK")]),
-    ("ME", "ME1"): (48000, 2, 25.0, "Meerkat alarm call",
-                    [(s, e, "POS") for s, e in ME_POS] + [(15, 16, "UNK")]),
+    ("HB", "HB-one"): (
+        16000,
+        1,
+        40.0,
+        "Mosquito",
+        [(s, e, "POS") for s, e in HB_POS] + [(23, 24, "UNK")],
+    ),
+    ("ME", "ME1"): (
+        48000,
+        2,
+        25.0,
+        "Meerkat alarm call",
+        [(s, e, "POS") for s, e in ME_POS] + [(15, 16, "UNK")],
+    ),
     ("PB", "BUK5_20180921_015906a"): (32000, 1, 5.0, "Blackbird call", [(1, 2, "POS")]),
     ("RD", "rd 1"): (32000, 1, 12.0, "Red Deer", [(2, 3, "POS"), (5, 6, "UNK")]),
 }
 TRAINING = {
     # (dataset, file stem): (sr, seconds, class codes, rows (start, end, values...))
-    ("BV", "bv file-1"): (16000, 20.0, ["AAA", "BBB"],
-                          [(1, 3, "POS", "NEG"), (5, 6, "UNK", "POS"), (8, 10, "POS", "NEG"),
-                           (15, 16, "NEG", "UNK"), (17, 17.5, "POS", "NEG")]),
+    ("BV", "bv file-1"): (
+        16000,
+        20.0,
+        ["AAA", "BBB"],
+        [
+            (1, 3, "POS", "NEG"),
+            (5, 6, "UNK", "POS"),
+            (8, 10, "POS", "NEG"),
+            (15, 16, "NEG", "UNK"),
+            (17, 17.5, "POS", "NEG"),
+        ],
+    ),
     ("HT", "h1"): (8000, 11.0, ["AAA"], [(1, 2, "POS"), (3, 4, "NEG")]),
-    ("WMW", "w-1"): (22050, 12.0, ["c_4", "c_5"],
-                     [(0.5, 1.5, "POS", "NEG"), (2, 3, "NEG", "POS"), (4, 5, "UNK", "NEG"),
-                      (6, 7, "NEG", "NEG"), (9, 10, "POS", "UNK")]),
+    ("WMW", "w-1"): (
+        22050,
+        12.0,
+        ["c_4", "c_5"],
+        [
+            (0.5, 1.5, "POS", "NEG"),
+            (2, 3, "NEG", "POS"),
+            (4, 5, "UNK", "NEG"),
+            (6, 7, "NEG", "NEG"),
+            (9, 10, "POS", "UNK"),
+        ],
+    ),
 }
-TRAINING_TABLE = [("BV", "AAA", "Bird one"), ("BV", "BBB", "Anas platyrhynchos song"),
-                  ("HT", "AAA", "Hyena giggle"), ("WMW", "c_4", "Tachybaptus ruficollis-song"),
-                  ("WMW", "c_5", "Tachybaptus ruficollis-song")]
+TRAINING_TABLE = [
+    ("BV", "AAA", "Bird one"),
+    ("BV", "BBB", "Anas platyrhynchos song"),
+    ("HT", "AAA", "Hyena giggle"),
+    ("WMW", "c_4", "Tachybaptus ruficollis-song"),
+    ("WMW", "c_5", "Tachybaptus ruficollis-song"),
+]
 
 
-def _signal(sr: int, seconds: float, events: list[tuple[float, float]], freq: float,
-            seed: int) -> np.ndarray:
+def _signal(
+    sr: int, seconds: float, events: list[tuple[float, float]], freq: float, seed: int
+) -> np.ndarray:
     """Quiet noise with a tone (0.3 amplitude) during each event; (n,) float32."""
     rng = np.random.default_rng(seed)
     n = round(sr * seconds)
@@ -107,21 +140,36 @@ def make_dcase_dev(root: Path) -> Path:
         x = _signal(sr, secs, pos, 1000.0 + 500 * k, seed=k)
         data = np.stack([x, np.zeros_like(x)], axis=1) if ch == 2 else x
         sf.write(folder / f"{stem}.wav", data, sr, subtype="PCM_16")
-        _write_csv(folder / f"{stem}.csv", ["Audiofilename", "Starttime", "Endtime", "Q"],
-                   [[f"{stem}.wav", s, e, v] for s, e, v in rows])
+        _write_csv(
+            folder / f"{stem}.csv",
+            ["Audiofilename", "Starttime", "Endtime", "Q"],
+            [[f"{stem}.wav", s, e, v] for s, e, v in rows],
+        )
     for k, ((ds, stem), (sr, secs, codes, trows)) in enumerate(TRAINING.items()):
         folder = dev / "Training_Set" / ds
         folder.mkdir(parents=True, exist_ok=True)
         pos = [(float(r[0]), float(r[1])) for r in trows if "POS" in r[2:]]
-        sf.write(folder / f"{stem}.wav", _signal(sr, secs, pos, 700.0 + 300 * k, seed=10 + k),
-                 sr, subtype="PCM_16")
-        _write_csv(folder / f"{stem}.csv", ["Audiofilename", "Starttime", "Endtime", *codes],
-                   [[f"{stem}.wav", *r] for r in trows])
-    _write_csv(root / "DCASE2024_task5_training_set_classes.csv",
-               ["dataset", "class_code", "class_name"], [list(r) for r in TRAINING_TABLE])
-    _write_csv(root / "DCASE2024_task5_validation_set_classes.csv",
-               ["dataset", "recording", "class_code", "class_name"],
-               [[ds, stem, f"C{k}", v[3]] for k, ((ds, stem), v) in enumerate(VALIDATION.items())])
+        sf.write(
+            folder / f"{stem}.wav",
+            _signal(sr, secs, pos, 700.0 + 300 * k, seed=10 + k),
+            sr,
+            subtype="PCM_16",
+        )
+        _write_csv(
+            folder / f"{stem}.csv",
+            ["Audiofilename", "Starttime", "Endtime", *codes],
+            [[f"{stem}.wav", *r] for r in trows],
+        )
+    _write_csv(
+        root / "DCASE2024_task5_training_set_classes.csv",
+        ["dataset", "class_code", "class_name"],
+        [list(r) for r in TRAINING_TABLE],
+    )
+    _write_csv(
+        root / "DCASE2024_task5_validation_set_classes.csv",
+        ["dataset", "recording", "class_code", "class_name"],
+        [[ds, stem, f"C{k}", v[3]] for k, ((ds, stem), v) in enumerate(VALIDATION.items())],
+    )
     return root
 
 
@@ -158,11 +206,17 @@ def make_vtd(root: Path) -> Path:
         for s in range(2):
             labels = np.array([1, 0, 1, 1, 0][: 4 + s]) if e == 0 else np.array([0, 1, 0, 1, 1])
             events = [(5.0 * i, 5.0 * i + 4.0) for i, v in enumerate(labels) if v]
-            sf.write(folder / f"session{s}.wav",
-                     _signal(16000, 22.0, events, 400.0 + 100 * s, seed=20 + s + 2 * e), 16000)
+            sf.write(
+                folder / f"session{s}.wav",
+                _signal(16000, 22.0, events, 400.0 + 100 * s, seed=20 + s + 2 * e),
+                16000,
+            )
             if e == 0:
                 np.save(folder / f"session{s}.npy", labels)
             else:
-                _write_csv(folder / f"session{s}.csv", ["segment", "label"],
-                           [[i, int(v)] for i, v in enumerate(labels)])
+                _write_csv(
+                    folder / f"session{s}.csv",
+                    ["segment", "label"],
+                    [[i, int(v)] for i, v in enumerate(labels)],
+                )
     return root

@@ -19,12 +19,18 @@ CLASSES = ("bird", "frog", "insect")
 SR = 8000
 CLIP = 2.0
 HOP = 1.0
-FAST_TRAIN: dict[str, Any] = {"hidden": 16, "max_epochs": 12, "batch_size": 16, "lr": 3e-3,
-                              "min_lr": 1e-4, "lr_patience": 2, "threads": 1}
+FAST_TRAIN: dict[str, Any] = {
+    "hidden": 16,
+    "max_epochs": 12,
+    "batch_size": 16,
+    "lr": 3e-3,
+    "min_lr": 1e-4,
+    "lr_patience": 2,
+    "threads": 1,
+}
 
 
-def _pool_arrays(n: int, t: int, d: int, rng: np.random.Generator
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _pool_arrays(n: int, t: int, d: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     c = len(CLASSES)
     patterns = rng.normal(size=(c, d)).astype(np.float32) * 2.0
     clip = (rng.random((n, c)) < 0.3).astype(np.uint8)
@@ -34,8 +40,16 @@ def _pool_arrays(n: int, t: int, d: int, rng: np.random.Generator
     return emb.astype(np.float32), frames
 
 
-def make_audio_pool(root: Path, n_files: int = 4, seconds: float = 6.0, t: int = 4, d: int = 8,
-                    n_valid: int = 24, seed: int = 0, source_split: bool = True) -> Path:
+def make_audio_pool(
+    root: Path,
+    n_files: int = 4,
+    seconds: float = 6.0,
+    t: int = 4,
+    d: int = 8,
+    n_valid: int = 24,
+    seed: int = 0,
+    source_split: bool = True,
+) -> Path:
     """Write ``root/audio/rec<k>.wav`` (sines), a prepared split folder and ``root/pool/{train,
     valid}.h5``; ids are ``rec<k>.wav@<offset>`` (2 s clips, 1 s hop). Returns the pool folder.
     ``source_split``: the train store names the split folder (else only the ids locate audio)."""
@@ -48,17 +62,30 @@ def make_audio_pool(root: Path, n_files: int = 4, seconds: float = 6.0, t: int =
         tt = np.arange(int(seconds * SR)) / SR
         x = 0.3 * np.sin(2 * np.pi * (300 + 100 * k) * tt).astype(np.float32)
         sf.write(audio / f"rec{k}.wav", x, SR)
-        rows += [ClipRow(f"rec{k}.wav@{j * HOP:.3f}", str((audio / f"rec{k}.wav").resolve()),
-                         j * HOP, CLIP) for j in range(per_file)]
+        rows += [
+            ClipRow(
+                f"rec{k}.wav@{j * HOP:.3f}", str((audio / f"rec{k}.wav").resolve()), j * HOP, CLIP
+            )
+            for j in range(per_file)
+        ]
     n = len(rows)
     emb, lab = _pool_arrays(n, t, d, rng)
-    split = write_split(root / "prepared" / "train",
-                        SplitInfo(kind="dcase", class_list=list(CLASSES), frames=t,
-                                  clip_seconds=CLIP, hop_seconds=HOP, sample_rate=SR), rows, lab)
+    split = write_split(
+        root / "prepared" / "train",
+        SplitInfo(
+            kind="dcase",
+            class_list=list(CLASSES),
+            frames=t,
+            clip_seconds=CLIP,
+            hop_seconds=HOP,
+            sample_rate=SR,
+        ),
+        rows,
+        lab,
+    )
     pool = root / "pool"
     extra = {"source_split": str(split.resolve())} if source_split else {}
-    meta = PoolMeta(encoder="test", sample_rate=SR, clip_seconds=CLIP, hop_seconds=HOP,
-                    extra=extra)
+    meta = PoolMeta(encoder="test", sample_rate=SR, clip_seconds=CLIP, hop_seconds=HOP, extra=extra)
     w = PoolWriter(pool / "train.h5", n, t, d, CLASSES, meta)
     w.write_block(0, emb, lab, [r.id for r in rows])
     w.close()
@@ -69,11 +96,21 @@ def make_audio_pool(root: Path, n_files: int = 4, seconds: float = 6.0, t: int =
     return pool
 
 
-def make_project(folder: Path, pool_dir: Path, strategy: str = "mfft",
-                 budgets: Sequence[int] = (4, 8, 12), **kw: Any) -> Project:
+def make_project(
+    folder: Path,
+    pool_dir: Path,
+    strategy: str = "mfft",
+    budgets: Sequence[int] = (4, 8, 12),
+    **kw: Any,
+) -> Project:
     """A pool-mode project with a fast classifier."""
-    cfg = ProjectConfig(task="bioacoustic", pool_dir=str(pool_dir), strategy=strategy,
-                        budgets=list(budgets), **{**FAST_TRAIN, **kw})
+    cfg = ProjectConfig(
+        task="bioacoustic",
+        pool_dir=str(pool_dir),
+        strategy=strategy,
+        budgets=list(budgets),
+        **{**FAST_TRAIN, **kw},
+    )
     return Project.create(folder, cfg)
 
 

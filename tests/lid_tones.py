@@ -45,13 +45,12 @@ def utterance(lang: str, seconds: float, rng: np.random.Generator) -> np.ndarray
         length = int(rng.uniform(0.1, 0.3) * SR)
         seg = _burst(lang, length, rng) * rng.uniform(0.2, 0.6)
         take = min(length, n - pos)
-        out[pos:pos + take] += seg[:take]
+        out[pos : pos + take] += seg[:take]
         pos += length + int(rng.uniform(0.05, 0.15) * SR)
     return out.astype(np.float32)
 
 
-def make_lid_tones(root: Path, per_split: tuple[int, int, int] = (8, 4, 2), seed: int = 0
-                   ) -> Path:
+def make_lid_tones(root: Path, per_split: tuple[int, int, int] = (8, 4, 2), seed: int = 0) -> Path:
     """``root/{train,dev,test}/common_voice_<lang>_<id>.wav``: ``per_split`` clips per language
     (1.0-1.5 s each)."""
     rng = np.random.default_rng(seed)

@@ -243,10 +243,11 @@ def write(path: str | Path, x: np.ndarray, sr: int, subtype: str | None = None) 
     kwargs: dict[str, Any] = {"format": fmt, "subtype": st}
     try:
         # libsndfile 1.2 can crash on one long Vorbis write: feed it in blocks.
-        with sf.SoundFile(str(tmp), "w", int(sr), 1 if data.ndim == 1 else data.shape[1],
-                          **kwargs) as f:
+        with sf.SoundFile(
+            str(tmp), "w", int(sr), 1 if data.ndim == 1 else data.shape[1], **kwargs
+        ) as f:
             for start in range(0, data.shape[0], _WRITE_BLOCK):
-                f.write(data[start:start + _WRITE_BLOCK])
+                f.write(data[start : start + _WRITE_BLOCK])
         os.replace(tmp, p)
     finally:
         if tmp.exists():

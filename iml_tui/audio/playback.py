@@ -104,12 +104,18 @@ def import_sounddevice() -> ModuleType:
     try:
         sounddevice = importlib.import_module("sounddevice")
     except ImportError as exc:
-        raise UserError("the sounddevice package is not installed", None,
-                        "pip install sounddevice (and the PortAudio library)") from exc
+        raise UserError(
+            "the sounddevice package is not installed",
+            None,
+            "pip install sounddevice (and the PortAudio library)",
+        ) from exc
     except OSError as exc:
-        raise UserError(f"the PortAudio library is missing ({exc})", None,
-                        "install it (Debian/Ubuntu: apt install libportaudio2), or use the "
-                        "browser or file player") from exc
+        raise UserError(
+            f"the PortAudio library is missing ({exc})",
+            None,
+            "install it (Debian/Ubuntu: apt install libportaudio2), or use the "
+            "browser or file player",
+        ) from exc
     return sounddevice
 
 
@@ -118,15 +124,19 @@ def output_device(sd: ModuleType) -> tuple[int, str]:
     try:
         devices = list(sd.query_devices())
     except Exception as exc:  # PortAudio errors have their own types
-        raise UserError(f"PortAudio cannot list devices ({exc})", None,
-                        "use the browser or file player") from exc
+        raise UserError(
+            f"PortAudio cannot list devices ({exc})", None, "use the browser or file player"
+        ) from exc
     default = -1
     with contextlib.suppress(TypeError, ValueError, IndexError):
         default = int(sd.default.device[1])
     outputs = [i for i, d in enumerate(devices) if int(d.get("max_output_channels", 0)) > 0]
     if not outputs:
-        raise UserError("no audio output device (no sound card here, e.g. over SSH)", None,
-                        "use the browser player (ssh -L) or the file player")
+        raise UserError(
+            "no audio output device (no sound card here, e.g. over SSH)",
+            None,
+            "use the browser player (ssh -L) or the file player",
+        )
     i = default if default in outputs else outputs[0]
     return i, str(devices[i].get("name", f"device {i}"))
 
@@ -259,12 +269,19 @@ class _State:
         return self.polls > 0 or now - self.last_seen < CONNECTED_SECONDS
 
     def public(self) -> dict[str, Any]:
-        return {"version": self.version, "seq": self.seq, "item_id": self.item_id,
-                "duration": self.duration, "start": self.start, "playing": self.playing}
+        return {
+            "version": self.version,
+            "seq": self.seq,
+            "item_id": self.item_id,
+            "duration": self.duration,
+            "start": self.start,
+            "playing": self.playing,
+        }
 
 
-def _handler(token: str, state: _State,
-             timeout: float = REQUEST_TIMEOUT) -> type[BaseHTTPRequestHandler]:
+def _handler(
+    token: str, state: _State, timeout: float = REQUEST_TIMEOUT
+) -> type[BaseHTTPRequestHandler]:
     clip_re = re.compile(rf"^/{re.escape(token)}/clip/(\d+)\.wav$")
 
     class Handler(BaseHTTPRequestHandler):
@@ -286,12 +303,13 @@ def _handler(token: str, state: _State,
             url = urlsplit(self.path)
             path, query = url.path, parse_qs(url.query)
             prefix = f"/{token}"
-            head = (path + "/")[:len(prefix) + 1].encode("utf-8", "surrogateescape")
+            head = (path + "/")[: len(prefix) + 1].encode("utf-8", "surrogateescape")
             if not secrets.compare_digest(head, (prefix + "/").encode()):
-                self._send(403, b"forbidden: this player needs its token in the URL\n",
-                           "text/plain")
+                self._send(
+                    403, b"forbidden: this player needs its token in the URL\n", "text/plain"
+                )
                 return
-            rest = path[len(prefix):]
+            rest = path[len(prefix) :]
             with state.cond:
                 state.last_seen = time.monotonic()
             if rest in ("", "/"):
@@ -340,23 +358,28 @@ class BrowserPlayer:
 
     name = "browser"
 
-    def __init__(self, port: int = 0, token: str | None = None,
-                 request_timeout: float = REQUEST_TIMEOUT) -> None:
+    def __init__(
+        self, port: int = 0, token: str | None = None, request_timeout: float = REQUEST_TIMEOUT
+    ) -> None:
         self.token = token or secrets.token_urlsafe(16)
         self._state = _State()
         self.note = ""
         """Said in the status line (e.g. the saved port was taken)."""
         try:
-            self._server = ThreadingHTTPServer(("127.0.0.1", port),
-                                               _handler(self.token, self._state,
-                                                        request_timeout))
+            self._server = ThreadingHTTPServer(
+                ("127.0.0.1", port), _handler(self.token, self._state, request_timeout)
+            )
         except OSError as exc:
-            raise UserError(f"cannot listen on 127.0.0.1:{port} ({exc.strerror})", None,
-                            "choose another port, or 0 for any free one") from exc
+            raise UserError(
+                f"cannot listen on 127.0.0.1:{port} ({exc.strerror})",
+                None,
+                "choose another port, or 0 for any free one",
+            ) from exc
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,),
-                                        name="iml-tui-player", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.1,), name="iml-tui-player", daemon=True
+        )
         self._thread.start()
 
     @property
@@ -420,11 +443,9 @@ class BrowserPlayer:
             return min(rep[1] + (now - rep[3]), s.duration)
 
     def describe(self) -> str:
-        state = ("browser connected" if self.connected
-                 else "no browser connected: open the URL")
+        state = "browser connected" if self.connected else "no browser connected: open the URL"
         note = f"  [{self.note}]" if self.note else ""
-        return (f"browser ({state}): {self.url}  (from your computer: {self.ssh_command()})"
-                f"{note}")
+        return f"browser ({state}): {self.url}  (from your computer: {self.ssh_command()}){note}"
 
     def close(self) -> None:
         self._server.shutdown()
@@ -450,14 +471,17 @@ class FilePlayer:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UserError(f"cannot create the clip folder ({exc.strerror})", self.folder,
-                            "give a writable folder") from exc
+            raise UserError(
+                f"cannot create the clip folder ({exc.strerror})",
+                self.folder,
+                "give a writable folder",
+            ) from exc
         self.last_path: Path | None = None
 
     def play(self, x: np.ndarray, sr: int, item_id: str, start: float = 0.0) -> Path | None:
         from iml_tui.audio import io as audio_io
 
-        a = _mono(x)[max(0, round(start * sr)):]
+        a = _mono(x)[max(0, round(start * sr)) :]
         if a.size == 0:
             a = np.zeros(1, np.float32)
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", item_id).strip("._") or "clip"
@@ -501,11 +525,18 @@ def check_backends(port: int = 0, folder: str | Path | None = None) -> list[Back
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", port))
             got = s.getsockname()[1]
-        out.append(BackendCheck("browser", True, f"can listen on 127.0.0.1 (e.g. port {got}); "
-                                "forward it with ssh -L to your computer"))
+        out.append(
+            BackendCheck(
+                "browser",
+                True,
+                f"can listen on 127.0.0.1 (e.g. port {got}); "
+                "forward it with ssh -L to your computer",
+            )
+        )
     except OSError as exc:
-        out.append(BackendCheck("browser", False, f"cannot listen on 127.0.0.1:{port} "
-                                f"({exc.strerror})"))
+        out.append(
+            BackendCheck("browser", False, f"cannot listen on 127.0.0.1:{port} ({exc.strerror})")
+        )
     target = Path(folder) if folder is not None else default_clip_dir()
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -547,8 +578,9 @@ def save_browser_state(state_file: str | Path, who: str, port: int, token: str) 
         path.chmod(0o600)
 
 
-def persistent_browser(port: int = 0, state_file: str | Path | None = None,
-                       who: str = "") -> BrowserPlayer:
+def persistent_browser(
+    port: int = 0, state_file: str | Path | None = None, who: str = ""
+) -> BrowserPlayer:
     """A browser player on the port and token saved in ``state_file`` for ``who``; ``port``
     (non-zero) wins over the saved one and must be free; a saved port that is taken now is
     replaced by a free one (said in the status line). The result is saved again."""
@@ -571,8 +603,13 @@ def persistent_browser(port: int = 0, state_file: str | Path | None = None,
     return player
 
 
-def make_player(kind: str, port: int = 0, folder: str | Path | None = None,
-                state_file: str | Path | None = None, who: str = "") -> Player:
+def make_player(
+    kind: str,
+    port: int = 0,
+    folder: str | Path | None = None,
+    state_file: str | Path | None = None,
+    who: str = "",
+) -> Player:
     """The backend ``kind`` (local, browser or file); UserError when it cannot work here.
     ``state_file`` / ``who``: where the browser player keeps its port and token."""
     if kind == "local":
@@ -584,8 +621,13 @@ def make_player(kind: str, port: int = 0, folder: str | Path | None = None,
     raise UserError(f"unknown player {kind!r}", None, f"use auto or one of {', '.join(BACKENDS)}")
 
 
-def choose_player(kind: str = "auto", port: int = 0, folder: str | Path | None = None,
-                  state_file: str | Path | None = None, who: str = "") -> Player:
+def choose_player(
+    kind: str = "auto",
+    port: int = 0,
+    folder: str | Path | None = None,
+    state_file: str | Path | None = None,
+    who: str = "",
+) -> Player:
     """``kind`` = auto: the first backend that works of local, browser, file."""
     if kind != "auto":
         return make_player(kind, port, folder, state_file, who)
@@ -595,5 +637,8 @@ def choose_player(kind: str = "auto", port: int = 0, folder: str | Path | None =
             return make_player(name, port, folder, state_file, who)
         except UserError as exc:
             errors.append(f"{name}: {exc}")
-    raise UserError("no audio backend works here (" + "; ".join(errors) + ")", None,
-                    "run `iml-tui doctor` for details")
+    raise UserError(
+        "no audio backend works here (" + "; ".join(errors) + ")",
+        None,
+        "run `iml-tui doctor` for details",
+    )

@@ -8,8 +8,9 @@ from typing import Any
 
 
 @contextmanager
-def rate_progress(unit: str, rate_unit: str | None = None, rate_scale: float = 1.0
-                  ) -> Iterator[Callable[[str, int, int], None]]:
+def rate_progress(
+    unit: str, rate_unit: str | None = None, rate_scale: float = 1.0
+) -> Iterator[Callable[[str, int, int], None]]:
     """A rich progress bar with items per second, fed by ``progress(label, done, total)``;
     shown from the first update on (an early error prints nothing else). The rate is shown as
     ``rate_scale`` x items per second in ``rate_unit`` (default: the unit)."""
@@ -23,9 +24,16 @@ def rate_progress(unit: str, rate_unit: str | None = None, rate_scale: float = 1
         TimeRemainingColumn,
     )
 
-    bars = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn(unit), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=Console(stderr=True))
+    bars = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
     tasks: dict[str, Any] = {}
     first: dict[str, int] = {}
 

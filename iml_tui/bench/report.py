@@ -28,8 +28,14 @@ def al_results_columns(class_list: list[str]) -> list[str]:
     for prefix in ("", "full_"):
         for split, metric in SPLIT_METRICS:
             cols += [f"{prefix}{split}_{metric}_mean", f"{prefix}{split}_{metric}_std"]
-    cols += ["rare_found_mean", "rare_found_std", "threshold_mean", "select_seconds_mean",
-             "train_seconds_mean", "n_runs"]
+    cols += [
+        "rare_found_mean",
+        "rare_found_std",
+        "threshold_mean",
+        "select_seconds_mean",
+        "train_seconds_mean",
+        "n_runs",
+    ]
     return cols
 
 
@@ -81,9 +87,13 @@ def al_results_rows(result: SweepResult, warm_k: int) -> list[list[str]]:
         for split, metric in SPLIT_METRICS:
             row += list(_ms([_value(r, split, metric) for r in recs], 100.0))
         row += full_cells
-        row += [*_ms([r.rare_found for r in recs]), f"{np.mean([r.threshold for r in recs]):.4f}",
-                f"{np.mean([r.select_seconds for r in recs]):.4f}",
-                f"{np.mean([r.train_seconds for r in recs]):.3f}", str(len(recs))]
+        row += [
+            *_ms([r.rare_found for r in recs]),
+            f"{np.mean([r.threshold for r in recs]):.4f}",
+            f"{np.mean([r.select_seconds for r in recs]):.4f}",
+            f"{np.mean([r.train_seconds for r in recs]):.3f}",
+            str(len(recs)),
+        ]
         rows.append(row)
     return rows
 
@@ -102,8 +112,7 @@ def results_table(result: SweepResult, metric: str = "test_map", with_std: bool 
     budgets = sorted({b for (_, _, b) in groups})
     label = metric.replace("_map", " mAP").replace("_f1", " F1")
     spread = "mean ± std" if with_std else "mean (std in al_results.csv)"
-    table = Table(title=f"{label} (%), {spread} over seeds", box=box.SIMPLE_HEAD,
-                  pad_edge=False)
+    table = Table(title=f"{label} (%), {spread} over seeds", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("strategy", no_wrap=True)
     table.add_column("start", no_wrap=True)
     for b in budgets:
@@ -117,8 +126,11 @@ def results_table(result: SweepResult, metric: str = "test_map", with_std: bool 
             if recs:
                 a = np.asarray([getattr(r, metric) for r in recs]) * 100.0
                 sd = sample_std(a)
-                cells.append(f"{a.mean():.1f}±{sd:.1f}" if with_std and not math.isnan(sd)
-                             else f"{a.mean():.1f}")
+                cells.append(
+                    f"{a.mean():.1f}±{sd:.1f}"
+                    if with_std and not math.isnan(sd)
+                    else f"{a.mean():.1f}"
+                )
             else:
                 cells.append("")
         last = groups.get((s, st, budgets[-1]), [])
@@ -151,8 +163,9 @@ def plot_learning_curves(result: SweepResult, path: Path) -> None:
 
     groups = group_rounds(result)
     starts = list(dict.fromkeys(st for (_, st, _) in groups))
-    fig, axes = plt.subplots(1, len(starts), figsize=(5.5 * len(starts), 4), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(
+        1, len(starts), figsize=(5.5 * len(starts), 4), squeeze=False, sharey=True
+    )
     for ax, st in zip(axes[0], starts, strict=True):
         for s in dict.fromkeys(s for (s, st2, _) in groups if st2 == st):
             budgets = sorted(b for (s2, st2, b) in groups if s2 == s and st2 == st)
@@ -162,8 +175,12 @@ def plot_learning_curves(result: SweepResult, path: Path) -> None:
             ax.plot(budgets, mean, marker="o", label=s)
             ax.fill_between(budgets, mean - std, mean + std, alpha=0.15)
         if result.full:
-            ax.axhline(np.mean([f.test_map for f in result.full]) * 100, color="k",
-                       linestyle="--", label="full")
+            ax.axhline(
+                np.mean([f.test_map for f in result.full]) * 100,
+                color="k",
+                linestyle="--",
+                label="full",
+            )
         ax.set_title(f"{st} start")
         ax.set_xlabel("annotated clips")
         ax.grid(alpha=0.3)

@@ -30,11 +30,36 @@ from iml_tui.errors import UserError
 #: "% adapt" / "% target" are ours (labelled incl. bootstrap over the stream; the final pool's
 #: target share); the "(orig)" columns the original's print_basic_results (runs) and combo_scores
 #: (the pooled row), see :class:`~iml_tui.engine.scoring.RunSummary`.
-HEADER: tuple[str, ...] = ("run", "batches", "DCF", "FNR", "FPR", "IMLM", "% adapt", "% target",
-                           "% adapt (orig)", "% target (orig)")
-CSV_HEADER: tuple[str, ...] = ("run", "batches", "dcf", "fnr", "fpr", "imlm", "pct_adapt",
-                               "pct_target", "n_total", "n_pos", "n_fn", "n_fp", "n_al", "n_boot",
-                               "pct_adapt_orig", "pct_target_orig")
+HEADER: tuple[str, ...] = (
+    "run",
+    "batches",
+    "DCF",
+    "FNR",
+    "FPR",
+    "IMLM",
+    "% adapt",
+    "% target",
+    "% adapt (orig)",
+    "% target (orig)",
+)
+CSV_HEADER: tuple[str, ...] = (
+    "run",
+    "batches",
+    "dcf",
+    "fnr",
+    "fpr",
+    "imlm",
+    "pct_adapt",
+    "pct_target",
+    "n_total",
+    "n_pos",
+    "n_fn",
+    "n_fp",
+    "n_al",
+    "n_boot",
+    "pct_adapt_orig",
+    "pct_target_orig",
+)
 COMPARE_METRICS: tuple[str, ...] = ("dcf", "fnr", "fpr", "imlm", "pre_dcf")
 
 
@@ -68,9 +93,16 @@ def collect_runs(paths: Sequence[str | Path]) -> list[ScoredRun]:
 
 
 def _cells(s: RunSummary | PooledSummary) -> list[str]:
-    return [f"{s.dcf:.4f}", f"{s.fnr:.4f}", f"{s.fpr:.4f}", f"{s.imlm:.4f}",
-            f"{s.pct_adapt:.2f}", f"{s.pct_target:.2f}", f"{s.pct_adapt_orig:.2f}",
-            f"{s.pct_target_orig:.2f}"]
+    return [
+        f"{s.dcf:.4f}",
+        f"{s.fnr:.4f}",
+        f"{s.fpr:.4f}",
+        f"{s.imlm:.4f}",
+        f"{s.pct_adapt:.2f}",
+        f"{s.pct_target:.2f}",
+        f"{s.pct_adapt_orig:.2f}",
+        f"{s.pct_target_orig:.2f}",
+    ]
 
 
 def table_rows(runs: Sequence[ScoredRun]) -> list[list[str]]:
@@ -78,8 +110,13 @@ def table_rows(runs: Sequence[ScoredRun]) -> list[list[str]]:
     rows = [[r.name, str(r.summary.n_batches), *_cells(r.summary)] for r in runs]
     if len(runs) > 1:
         pooled = pooled_summary(r.summary for r in runs)
-        rows.append([f"pooled ({len(runs)} runs)", str(sum(r.summary.n_batches for r in runs)),
-                     *_cells(pooled)])
+        rows.append(
+            [
+                f"pooled ({len(runs)} runs)",
+                str(sum(r.summary.n_batches for r in runs)),
+                *_cells(pooled),
+            ]
+        )
     return rows
 
 
@@ -100,29 +137,70 @@ def scores_csv(runs: Sequence[ScoredRun]) -> str:
     w.writerow(CSV_HEADER)
     for r in runs:
         s = r.summary
-        w.writerow([r.name, s.n_batches, f"{s.dcf:.4f}", f"{s.fnr:.4f}", f"{s.fpr:.4f}",
-                    f"{s.imlm:.4f}", f"{s.pct_adapt:.2f}", f"{s.pct_target:.2f}", s.n_total,
-                    s.n_pos, s.n_fn, s.n_fp, s.n_al, s.n_boot, f"{s.pct_adapt_orig:.2f}",
-                    f"{s.pct_target_orig:.2f}"])
+        w.writerow(
+            [
+                r.name,
+                s.n_batches,
+                f"{s.dcf:.4f}",
+                f"{s.fnr:.4f}",
+                f"{s.fpr:.4f}",
+                f"{s.imlm:.4f}",
+                f"{s.pct_adapt:.2f}",
+                f"{s.pct_target:.2f}",
+                s.n_total,
+                s.n_pos,
+                s.n_fn,
+                s.n_fp,
+                s.n_al,
+                s.n_boot,
+                f"{s.pct_adapt_orig:.2f}",
+                f"{s.pct_target_orig:.2f}",
+            ]
+        )
     if len(runs) > 1:
         p = pooled_summary(r.summary for r in runs)
-        w.writerow(["pooled", sum(r.summary.n_batches for r in runs), f"{p.dcf:.4f}",
-                    f"{p.fnr:.4f}", f"{p.fpr:.4f}", f"{p.imlm:.4f}", f"{p.pct_adapt:.2f}",
-                    f"{p.pct_target:.2f}", p.n_total, p.n_pos, p.n_fn, p.n_fp, p.n_adapt,
-                    p.n_boot, f"{p.pct_adapt_orig:.2f}", f"{p.pct_target_orig:.2f}"])
+        w.writerow(
+            [
+                "pooled",
+                sum(r.summary.n_batches for r in runs),
+                f"{p.dcf:.4f}",
+                f"{p.fnr:.4f}",
+                f"{p.fpr:.4f}",
+                f"{p.imlm:.4f}",
+                f"{p.pct_adapt:.2f}",
+                f"{p.pct_target:.2f}",
+                p.n_total,
+                p.n_pos,
+                p.n_fn,
+                p.n_fp,
+                p.n_adapt,
+                p.n_boot,
+                f"{p.pct_adapt_orig:.2f}",
+                f"{p.pct_target_orig:.2f}",
+            ]
+        )
     return buf.getvalue()
 
 
 def _tex(text: str) -> str:
-    return (text.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%")
-            .replace("&", r"\&").replace("#", r"\#"))
+    return (
+        text.replace("\\", r"\textbackslash{}")
+        .replace("_", r"\_")
+        .replace("%", r"\%")
+        .replace("&", r"\&")
+        .replace("#", r"\#")
+    )
 
 
 def scores_latex(runs: Sequence[ScoredRun]) -> str:
     """A booktabs ``tabular`` of the table (pooled row after a midrule)."""
     rows = table_rows(runs)
-    lines = [r"\begin{tabular}{l" + "r" * (len(HEADER) - 1) + "}", r"\toprule",
-             " & ".join(_tex(h) for h in HEADER) + r" \\", r"\midrule"]
+    lines = [
+        r"\begin{tabular}{l" + "r" * (len(HEADER) - 1) + "}",
+        r"\toprule",
+        " & ".join(_tex(h) for h in HEADER) + r" \\",
+        r"\midrule",
+    ]
     for k, row in enumerate(rows):
         if len(runs) > 1 and k == len(rows) - 1:
             lines.append(r"\midrule")
@@ -136,8 +214,11 @@ def _paired_rows(a: list[ScoredRun], b: list[ScoredRun]) -> tuple[list[ScoreRow]
         return a[0].rows, b[0].rows
     names_a, names_b = {r.name for r in a}, {r.name for r in b}
     if names_a != names_b:
-        raise UserError(f"the two sides hold different runs ({sorted(names_a ^ names_b)})", None,
-                        "compare folders with the same run names (e.g. the same targets)")
+        raise UserError(
+            f"the two sides hold different runs ({sorted(names_a ^ names_b)})",
+            None,
+            "compare folders with the same run names (e.g. the same targets)",
+        )
     by_b = {r.name: r for r in b}
     rows_a: list[ScoreRow] = []
     rows_b: list[ScoreRow] = []
@@ -147,15 +228,17 @@ def _paired_rows(a: list[ScoredRun], b: list[ScoredRun]) -> tuple[list[ScoreRow]
     return rows_a, rows_b
 
 
-def compare(a: str | Path, b: str | Path,
-            metrics: Sequence[str] = COMPARE_METRICS) -> list[Comparison]:
+def compare(
+    a: str | Path, b: str | Path, metrics: Sequence[str] = COMPARE_METRICS
+) -> list[Comparison]:
     """Paired Wilcoxon signed-rank test per metric over batches (runs matched by name)."""
     rows_a, rows_b = _paired_rows(collect_runs([a]), collect_runs([b]))
     try:
         return [compare_runs(rows_a, rows_b, m) for m in metrics]
     except ValueError as exc:
-        raise UserError(f"cannot pair the runs: {exc}", None,
-                        "compare runs over the same stream (same batches)") from exc
+        raise UserError(
+            f"cannot pair the runs: {exc}", None, "compare runs over the same stream (same batches)"
+        ) from exc
 
 
 def print_comparison(results: Sequence[Comparison], a: str, b: str, console: Console) -> None:
@@ -163,8 +246,15 @@ def print_comparison(results: Sequence[Comparison], a: str, b: str, console: Con
     for h in ("metric", "pairs", "mean A", "mean B", "median A-B", "W", "p"):
         table.add_column(h, justify="left" if h == "metric" else "right")
     for c in results:
-        table.add_row(c.metric, str(c.n_pairs), f"{c.mean_a:.4f}", f"{c.mean_b:.4f}",
-                      f"{c.median_diff:+.4f}", f"{c.statistic:.1f}", f"{c.p_value:.4g}")
+        table.add_row(
+            c.metric,
+            str(c.n_pairs),
+            f"{c.mean_a:.4f}",
+            f"{c.mean_b:.4f}",
+            f"{c.median_diff:+.4f}",
+            f"{c.statistic:.1f}",
+            f"{c.p_value:.4g}",
+        )
     console.print(table)
 
 
@@ -173,6 +263,15 @@ def comparison_csv(results: Sequence[Comparison]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["metric", "pairs", "mean_a", "mean_b", "median_diff", "statistic", "p_value"])
     for c in results:
-        w.writerow([c.metric, c.n_pairs, f"{c.mean_a:.4f}", f"{c.mean_b:.4f}",
-                    f"{c.median_diff:.4f}", f"{c.statistic:.4f}", f"{c.p_value:.6g}"])
+        w.writerow(
+            [
+                c.metric,
+                c.n_pairs,
+                f"{c.mean_a:.4f}",
+                f"{c.mean_b:.4f}",
+                f"{c.median_diff:.4f}",
+                f"{c.statistic:.4f}",
+                f"{c.p_value:.6g}",
+            ]
+        )
     return buf.getvalue()

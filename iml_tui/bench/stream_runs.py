@@ -57,16 +57,20 @@ def _setup(threads: int) -> None:
     torch.set_num_threads(max(1, threads))
 
 
-def _task_run(_: None, emit: Callable[[BatchEvent], None], cfg: StreamConfig, run: PlannedRun,
-              command: str) -> list[ScoreRow]:
+def _task_run(
+    _: None, emit: Callable[[BatchEvent], None], cfg: StreamConfig, run: PlannedRun, command: str
+) -> list[ScoreRow]:
     inputs = prepare_inputs(cfg, run.target)
     return StreamRun(cfg, inputs, run.run_dir, device_of(cfg), command=command).run(emit)
 
 
-def run_all(cfg: StreamConfig, command: str = "",
-            on_event: Callable[[BatchEvent], None] | None = None,
-            planned: list[PlannedRun] | None = None,
-            on_run: Callable[[str], None] | None = None) -> dict[str, list[ScoreRow]]:
+def run_all(
+    cfg: StreamConfig,
+    command: str = "",
+    on_event: Callable[[BatchEvent], None] | None = None,
+    planned: list[PlannedRun] | None = None,
+    on_run: Callable[[str], None] | None = None,
+) -> dict[str, list[ScoreRow]]:
     """Run (or resume) every planned run: in this process, in ``jobs`` processes or as Ray
     tasks (``executor``); returns each run's score rows by run name. ``on_run(name)``: called
     as each run finishes (finished runs read back included)."""
@@ -81,8 +85,17 @@ def run_all(cfg: StreamConfig, command: str = "",
             results[run.name] = rows
             if on_event is not None:
                 for r in rows:
-                    on_event(BatchEvent(run.name, r.pass_, run.n_batches, r.pre_dcf, r.dcf,
-                                        r.n_al, r.cf_tp + r.cf_fp))
+                    on_event(
+                        BatchEvent(
+                            run.name,
+                            r.pass_,
+                            run.n_batches,
+                            r.pre_dcf,
+                            r.dcf,
+                            r.n_al,
+                            r.cf_tp + r.cf_fp,
+                        )
+                    )
             if on_run is not None:
                 on_run(run.name)
         else:
@@ -102,8 +115,10 @@ def run_all(cfg: StreamConfig, command: str = "",
 
 def _absolute(cfg: StreamConfig) -> StreamConfig:
     """``cfg`` with its folders and files as absolute paths."""
-    changes: dict[str, Any] = {"feat_root": str(Path(cfg.feat_root).resolve()),
-                               "out": str(Path(cfg.out).resolve())}
+    changes: dict[str, Any] = {
+        "feat_root": str(Path(cfg.feat_root).resolve()),
+        "out": str(Path(cfg.out).resolve()),
+    }
     for key in ("budget_plan", "init_weights", "order"):
         value = getattr(cfg, key)
         if value and value not in ("random", "cluster", "sorted") and Path(value).exists():

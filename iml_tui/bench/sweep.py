@@ -53,25 +53,45 @@ def expand(values: list[str], allowed: tuple[str, ...], what: str) -> list[str]:
         return list(allowed)
     for v in values:
         if v not in allowed:
-            raise UserError(f"unknown {what} '{v}'", None,
-                            f"choose from {', '.join(allowed)} or all")
+            raise UserError(
+                f"unknown {what} '{v}'", None, f"choose from {', '.join(allowed)} or all"
+            )
     return list(dict.fromkeys(values))
 
 
 def train_config(cfg: BioacousticConfig, seed: int, threads: int | None) -> TrainConfig:
-    return TrainConfig(lr=cfg.lr, batch_size=cfg.batch_size, lr_factor=cfg.lr_factor,
-                       lr_patience=cfg.lr_patience, lr_threshold=cfg.lr_threshold,
-                       min_lr=cfg.min_lr, max_epochs=cfg.max_epochs, hidden=cfg.hidden,
-                       seed=seed, device=cfg.device, threads=threads,
-                       eval_precision=cfg.eval_precision)
+    return TrainConfig(
+        lr=cfg.lr,
+        batch_size=cfg.batch_size,
+        lr_factor=cfg.lr_factor,
+        lr_patience=cfg.lr_patience,
+        lr_threshold=cfg.lr_threshold,
+        min_lr=cfg.min_lr,
+        max_epochs=cfg.max_epochs,
+        hidden=cfg.hidden,
+        seed=seed,
+        device=cfg.device,
+        threads=threads,
+        eval_precision=cfg.eval_precision,
+    )
 
 
 def build_specs(cfg: BioacousticConfig, threads: int | None = None) -> list[PoolRunSpec]:
     strategies = expand(cfg.strategy, STRATEGIES, "strategy")
     starts = expand(cfg.start, STARTS, "start")
-    return [PoolRunSpec(strategy=s, start=st, seed=seed, budgets=tuple(cfg.budgets),
-                        warm_k=cfg.warm_k, train=train_config(cfg, seed, threads))
-            for st in starts for s in strategies for seed in cfg.seeds]
+    return [
+        PoolRunSpec(
+            strategy=s,
+            start=st,
+            seed=seed,
+            budgets=tuple(cfg.budgets),
+            warm_k=cfg.warm_k,
+            train=train_config(cfg, seed, threads),
+        )
+        for st in starts
+        for s in strategies
+        for seed in cfg.seeds
+    ]
 
 
 # --- worker side -------------------------------------------------------------------------------
@@ -81,14 +101,25 @@ def _setup(pool_dir: str, rare: list[str], threads: int) -> PoolSplits:
     return load_splits(pool_dir, rare)
 
 
-def _task_run(splits: PoolSplits, emit: Callable[[RoundEvent], None], spec: PoolRunSpec,
-              run_dir: str, device: str) -> list[RoundRecord]:
+def _task_run(
+    splits: PoolSplits,
+    emit: Callable[[RoundEvent], None],
+    spec: PoolRunSpec,
+    run_dir: str,
+    device: str,
+) -> list[RoundRecord]:
     run = PoolRun(spec, splits, run_dir, resolve_device(device))
     return run.run(lambda r: emit(RoundEvent(spec.name, r.budget, r.test_map)))
 
 
-def _task_full(splits: PoolSplits, emit: Callable[[RoundEvent], None], seed: int,
-               train: TrainConfig, run_dir: str, device: str) -> FullRecord:
+def _task_full(
+    splits: PoolSplits,
+    emit: Callable[[RoundEvent], None],
+    seed: int,
+    train: TrainConfig,
+    run_dir: str,
+    device: str,
+) -> FullRecord:
     rec = run_full(splits, seed, train, run_dir, resolve_device(device))
     emit(RoundEvent(f"full_seed{seed}", splits.n, rec.test_map))
     return rec
@@ -109,8 +140,9 @@ class SweepResult:
 def executor_options(cfg: Any) -> ExecutorOptions:
     """The runner options of a sweep or stream config (keys executor, jobs, ray_address,
     cpus_per_run, gpus_per_run)."""
-    return ExecutorOptions(cfg.executor, max(1, cfg.jobs), cfg.ray_address or None,
-                           cfg.cpus_per_run, cfg.gpus_per_run)
+    return ExecutorOptions(
+        cfg.executor, max(1, cfg.jobs), cfg.ray_address or None, cfg.cpus_per_run, cfg.gpus_per_run
+    )
 
 
 def threads_per_run(cfg: Any) -> int:
@@ -133,10 +165,12 @@ def prepare_sweep(cfg: BioacousticConfig) -> tuple[list[PoolRunSpec], PoolSplits
     return specs, splits
 
 
-def run_sweep(cfg: BioacousticConfig,
-              on_event: Callable[[RoundEvent], None] | None = None,
-              prepared: tuple[list[PoolRunSpec], PoolSplits] | None = None,
-              on_run: Callable[[str], None] | None = None) -> SweepResult:
+def run_sweep(
+    cfg: BioacousticConfig,
+    on_event: Callable[[RoundEvent], None] | None = None,
+    prepared: tuple[list[PoolRunSpec], PoolSplits] | None = None,
+    on_run: Callable[[str], None] | None = None,
+) -> SweepResult:
     """Run every configured (strategy, start, seed), resuming what the output folder holds:
     in this process, in ``jobs`` processes, or as Ray tasks (``executor``). ``on_run(name)``:
     called as each run (or full-reference seed) finishes."""
@@ -146,26 +180,45 @@ def run_sweep(cfg: BioacousticConfig,
     specs, splits = prepared if prepared is not None else prepare_sweep(cfg)
     out.mkdir(parents=True, exist_ok=True)
     full_train = train_config(cfg, 0, threads)
-    tasks = [Task(spec, _task_run, (spec, str(out / "runs" / spec.name), cfg.device))
-             for spec in specs]
+    tasks = [
+        Task(spec, _task_run, (spec, str(out / "runs" / spec.name), cfg.device)) for spec in specs
+    ]
     if cfg.full:
-        tasks += [Task(seed, _task_full, (seed, full_train, str(out / "full" / f"seed{seed}"),
-                                          cfg.device)) for seed in cfg.seeds]
+        tasks += [
+            Task(
+                seed, _task_full, (seed, full_train, str(out / "full" / f"seed{seed}"), cfg.device)
+            )
+            for seed in cfg.seeds
+        ]
     opts = executor_options(cfg)
     if opts.executor == "local" and (opts.jobs == 1 or len(tasks) == 1):
         torch.set_num_threads(threads)
-    done = (lambda key, _: on_run(key.name if isinstance(key, PoolRunSpec)
-                                  else f"full_seed{key}")) if on_run else None
-    got = run_tasks(tasks, opts, _setup,
-                    (str(Path(cfg.pool_dir).resolve()), list(cfg.rare_classes), threads),
-                    on_event, done, state=splits)
+    done = (
+        (lambda key, _: on_run(key.name if isinstance(key, PoolRunSpec) else f"full_seed{key}"))
+        if on_run
+        else None
+    )
+    got = run_tasks(
+        tasks,
+        opts,
+        _setup,
+        (str(Path(cfg.pool_dir).resolve()), list(cfg.rare_classes), threads),
+        on_event,
+        done,
+        state=splits,
+    )
     records: dict[PoolRunSpec, list[RoundRecord]] = {spec: got[spec] for spec in specs}
     full: list[FullRecord] = [got[seed] for seed in cfg.seeds] if cfg.full else []
     totals = [int(v) for v in splits.clip_targets.sum(axis=0)]
     total_neg = int((splits.clip_targets.max(axis=1) == 0).sum())
-    result = SweepResult(records=records, full=full, class_list=splits.class_list,
-                         totals=totals, total_negative=total_neg,
-                         seconds=time.perf_counter() - t0)
+    result = SweepResult(
+        records=records,
+        full=full,
+        class_list=splits.class_list,
+        totals=totals,
+        total_negative=total_neg,
+        seconds=time.perf_counter() - t0,
+    )
     write_manifest(cfg, result, out)
     return result
 
@@ -175,7 +228,9 @@ def write_manifest(cfg: BioacousticConfig, result: SweepResult, out: Path) -> No
     runs = {}
     for spec, recs in result.records.items():
         runs[spec.name] = {
-            "strategy": spec.strategy, "start": spec.start, "seed": spec.seed,
+            "strategy": spec.strategy,
+            "start": spec.start,
+            "seed": spec.seed,
             "select_seconds": sum(r.select_seconds for r in recs),
             "train_seconds": sum(r.train_seconds for r in recs),
             "final_test_map": recs[-1].test_map if recs else None,
@@ -184,12 +239,19 @@ def write_manifest(cfg: BioacousticConfig, result: SweepResult, out: Path) -> No
         "task": "bioacoustic",
         "config": config_to_dict(cfg),
         "seeds": cfg.seeds,
-        "versions": {"iml_tui": __version__, "python": platform.python_version(),
-                     "numpy": np.__version__, "torch": torch.__version__,
-                     "h5py": h5py.__version__},
+        "versions": {
+            "iml_tui": __version__,
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "torch": torch.__version__,
+            "h5py": h5py.__version__,
+        },
         "git_revision": git_revision(),
-        "host": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                 "cuda": torch.cuda.is_available()},
+        "host": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "cuda": torch.cuda.is_available(),
+        },
         "class_list": result.class_list,
         "sweep_seconds": result.seconds,
         "runs": runs,

@@ -23,8 +23,18 @@ from iml_tui.cli.select import select_cmd
 from iml_tui.errors import UserError
 
 __all__ = ["Strategy", "Task", "app", "label_cmd", "main", "out_console", "select_cmd"]
-_COMMAND_MODULES = (_simulate, _select, _pool, _demo, _stream, _prepare, _encoder, _project,
-                    _detect, _search)
+_COMMAND_MODULES = (
+    _simulate,
+    _select,
+    _pool,
+    _demo,
+    _stream,
+    _prepare,
+    _encoder,
+    _project,
+    _detect,
+    _search,
+)
 
 
 def main() -> None:
@@ -35,7 +45,7 @@ def main() -> None:
         sys.stderr.write(f"iml-tui: error: {exc}\n")
         raise SystemExit(2) from None
     except KeyboardInterrupt:
-        sys.stderr.write("iml-tui: interrupted; finished rounds are kept: run the same command "
-                         "again to resume\n")
+        sys.stderr.write(
+            "iml-tui: interrupted; finished rounds are kept: run the same command again to resume\n"
+        )
         raise SystemExit(130) from None
-

@@ -39,9 +39,12 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _options(
-    version: typing.Annotated[bool, typer.Option(
-        "--version", callback=_print_version, is_eager=True,
-        help="Print the version and exit.")] = False,
+    version: typing.Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Options before the command name."""
 
@@ -68,10 +71,8 @@ def csv_list(value: str | None) -> list[str] | None:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 
 
-
 def opt_str(value: Path | None) -> str | None:
     return None if value is None else str(value)
-
 
 
 def demo_preset(task: str) -> Path | None:
@@ -79,8 +80,10 @@ def demo_preset(task: str) -> Path | None:
     preset = PRESETS / f"demo_{task}.yaml"
     if not preset.is_file():
         return None
-    sys.stderr.write(f"iml-tui: no data named: the bundled demo (--config demo_{task}); give "
-                     f"--config {task} and your data for the paper's settings\n")
+    sys.stderr.write(
+        f"iml-tui: no data named: the bundled demo (--config demo_{task}); give "
+        f"--config {task} and your data for the paper's settings\n"
+    )
     return preset
 
 
@@ -96,13 +99,17 @@ def parse_option(fn: Any, value: str | None, flag: str) -> Any:
     try:
         return fn(value)
     except ValueError as exc:
-        raise UserError(f"{flag} {value!r}: {exc}", None,
-                        f"write {flag} as a comma-separated list or a range like 1-5") from exc
+        raise UserError(
+            f"{flag} {value!r}: {exc}",
+            None,
+            f"write {flag} as a comma-separated list or a range like 1-5",
+        ) from exc
 
 
 @contextmanager
-def rate_progress(unit: str, rate_unit: str | None = None, rate_scale: float = 1.0
-                  ) -> Iterator[Callable[[str, int, int], None]]:
+def rate_progress(
+    unit: str, rate_unit: str | None = None, rate_scale: float = 1.0
+) -> Iterator[Callable[[str, int, int], None]]:
     """Items-per-second progress bars (:func:`iml_tui.bench.progress.rate_progress`)."""
     from iml_tui.bench.progress import rate_progress
 
@@ -123,7 +130,6 @@ def print_tables(tables: list[Any], notes: list[str]) -> None:
         console.print(table)
     for note in notes:
         console.print(f"note: {note}", highlight=False, soft_wrap=True)
-
 
 
 def out_console(file: typing.IO[str] | None = None) -> rich.console.Console:

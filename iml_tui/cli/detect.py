@@ -17,8 +17,7 @@ from iml_tui.errors import UserError
 @app.command("train")
 def train_cmd(
     project: Annotated[Path, typer.Argument(help="A project folder.")],
-    annotator: Annotated[str, typer.Option(
-        help="Recorded as who asked for the model.")] = "train",
+    annotator: Annotated[str, typer.Option(help="Recorded as who asked for the model.")] = "train",
 ) -> None:
     """Train the project's model from its journal, exactly as the labelling screen does in the
     background; the model becomes the project's current one (label, detect)."""
@@ -26,20 +25,27 @@ def train_cmd(
 
     with Session.open(project, annotator=annotator) as session:
         if session.progress().labelled == 0:
-            raise UserError("nothing is labelled yet", project,
-                            "label clips with `iml-tui label`, import a CSV with "
-                            "`iml-tui import-labels`, or prepare the recordings with --labels")
+            raise UserError(
+                "nothing is labelled yet",
+                project,
+                "label clips with `iml-tui label`, import a CSV with "
+                "`iml-tui import-labels`, or prepare the recordings with --labels",
+            )
         with rate_progress("%") as update:
-            ok = session.retrain_now(lambda frac, msg: update(msg.split(":")[0][:40] or
-                                                              "training", round(100 * frac),
-                                                              100))
+            ok = session.retrain_now(
+                lambda frac, msg: update(
+                    msg.split(":")[0][:40] or "training", round(100 * frac), 100
+                )
+            )
         status = session.model_status()
         if not ok:
-            raise UserError(f"training failed: {status.error or 'the labels changed meanwhile'}",
-                            project, "fix the cause and run `iml-tui train` again")
+            raise UserError(
+                f"training failed: {status.error or 'the labels changed meanwhile'}",
+                project,
+                "fix the cause and run `iml-tui train` again",
+            )
         score = "" if status.score is None else f"; {status.score_name} {status.score:.3f}"
-        sys.stdout.write(f"model {status.version} trained on {status.trained_on} labels"
-                         f"{score}\n")
+        sys.stdout.write(f"model {status.version} trained on {status.trained_on} labels{score}\n")
 
 
 def _threshold(text: str) -> float | None:
@@ -48,28 +54,46 @@ def _threshold(text: str) -> float | None:
     try:
         value = float(text)
     except ValueError:
-        raise UserError(f"--threshold {text!r}: not a number or auto", None,
-                        "give a probability such as 0.5, or auto") from None
+        raise UserError(
+            f"--threshold {text!r}: not a number or auto",
+            None,
+            "give a probability such as 0.5, or auto",
+        ) from None
     if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise UserError(f"--threshold {text}: must be in [0, 1] or auto", None,
-                        "give a probability such as 0.5, or auto")
+        raise UserError(
+            f"--threshold {text}: must be in [0, 1] or auto",
+            None,
+            "give a probability such as 0.5, or auto",
+        )
     return value
 
 
 @app.command("detect")
 def detect_cmd(
     project: Annotated[Path, typer.Argument(help="A bioacoustic project folder.")],
-    recordings: Annotated[Path, typer.Option(
-        help="Folder of recordings to scan (wav, flac, ogg, mp3; sub-folders included).")],
-    out: Annotated[Path, typer.Option(
-        help="Folder for detections.csv, raven/ and audacity/ (re-run to resume).")],
-    threshold: Annotated[str, typer.Option(
-        help="Frame probability for a detection, or auto: the model's F1-optimal one.")]
-    = "auto",
-    min_duration: Annotated[float, typer.Option(
-        help="Drop events shorter than this many seconds.")] = 0.0,
-    merge_gap: Annotated[float, typer.Option(
-        help="Merge events of a class separated by less than this many seconds.")] = 0.0,
+    recordings: Annotated[
+        Path,
+        typer.Option(
+            help="Folder of recordings to scan (wav, flac, ogg, mp3; sub-folders included)."
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(help="Folder for detections.csv, raven/ and audacity/ (re-run to resume)."),
+    ],
+    threshold: Annotated[
+        str,
+        typer.Option(
+            help="Frame probability for a detection, or auto: the model's F1-optimal one."
+        ),
+    ] = "auto",
+    min_duration: Annotated[
+        float, typer.Option(help="Drop events shorter than this many seconds.")
+    ] = 0.0,
+    merge_gap: Annotated[
+        float,
+        typer.Option(help="Merge events of a class separated by less than this many seconds."),
+    ] = 0.0,
     batch_size: Annotated[int, typer.Option(help="Clips per encoder batch.")] = 16,
     device: Annotated[str, typer.Option(help="Encoder device: auto, cpu or cuda.")] = "auto",
 ) -> None:
@@ -79,14 +103,25 @@ def detect_cmd(
 
     thr = _threshold(threshold)
     with rate_progress("audio s", "audio-h", 1 / 3600) as update:
+
         def on_audio(rec: str, done: float, total: float) -> None:
             update("detect", int(done), max(1, math.ceil(total)))
 
         def on_train(frac: float, msg: str) -> None:
             update("training first", round(100 * frac), 100)
 
-        res = detect_recordings(project, recordings, out, thr, min_duration, merge_gap,
-                                batch_size, device, on_audio, on_train)
+        res = detect_recordings(
+            project,
+            recordings,
+            out,
+            thr,
+            min_duration,
+            merge_gap,
+            batch_size,
+            device,
+            on_audio,
+            on_train,
+        )
     resumed = sum(r.resumed for r in res.recordings)
     counts = {c: 0 for c in res.class_list}
     for r in res.recordings:
@@ -98,9 +133,12 @@ def detect_cmd(
         f"{res.n_events} detection(s) in {len(res.recordings)} recording(s), "
         f"{res.seconds / 3600:.2f} audio hours ({per_class}); model {res.model.version}"
         f"{trained}, threshold {res.threshold:.3f} -> {res.csv}, {out / 'raven'}, "
-        f"{out / 'audacity'}\n")
+        f"{out / 'audacity'}\n"
+    )
     if resumed:
         sys.stderr.write(f"note: {resumed} recording(s) resumed from {out / '.frames'}\n")
     if res.model.stale and not res.trained:
-        sys.stderr.write(f"note: model {res.model.version} saw {res.model.n_labelled} labels; "
-                         "the project has changed since: run `iml-tui train` for a newer one\n")
+        sys.stderr.write(
+            f"note: model {res.model.version} saw {res.model.n_labelled} labels; "
+            "the project has changed since: run `iml-tui train` for a newer one\n"
+        )

@@ -12,8 +12,9 @@ import typer
 
 from iml_tui.cli.common import app, csv_list, out_console, parse_option
 
-pool_app = typer.Typer(help="Make and inspect pool stores (HDF5 embeddings + frame targets).",
-                       no_args_is_help=True)
+pool_app = typer.Typer(
+    help="Make and inspect pool stores (HDF5 embeddings + frame targets).", no_args_is_help=True
+)
 app.add_typer(pool_app, name="pool")
 
 
@@ -25,10 +26,15 @@ def pool_synth(
     n_test: Annotated[int, typer.Option(help="Clips in the test pool.")] = 4600,
     t: Annotated[int, typer.Option("--t", help="Frames per clip.")] = 32,
     d: Annotated[int, typer.Option("--d", help="Embedding dimension.")] = 2048,
-    classes: Annotated[str | None, typer.Option(
-        help="Class names, comma-separated (default: the paper's 7); needs --priors.")] = None,
-    priors: Annotated[str | None, typer.Option(
-        help="Clip-level positive share per class, comma-separated (default: the paper's).")
+    classes: Annotated[
+        str | None,
+        typer.Option(help="Class names, comma-separated (default: the paper's 7); needs --priors."),
+    ] = None,
+    priors: Annotated[
+        str | None,
+        typer.Option(
+            help="Clip-level positive share per class, comma-separated (default: the paper's)."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
 ) -> None:
@@ -41,8 +47,9 @@ def pool_synth(
     prior_values = None
     if priors is not None:
         prior_values = [float(v) for v in parse_option(_float_list, priors, "--priors")]
-    cfg = synth_config_from_options(n_train, n_valid, n_test, t, d, csv_list(classes),
-                                    prior_values, seed)
+    cfg = synth_config_from_options(
+        n_train, n_valid, n_test, t, d, csv_list(classes), prior_values, seed
+    )
     with _split_progress() as progress:
         paths = synth_pools(out, cfg, progress)
     Console(stderr=True).print("wrote " + ", ".join(str(p) for p in paths.values()))
@@ -54,9 +61,14 @@ def _split_progress() -> Iterator[Callable[[str, int, int], None]]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("clips"), TimeElapsedColumn(),
-                  console=Console(stderr=True)) as bars:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("clips"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    ) as bars:
         tasks: dict[str, Any] = {}
 
         def update(split: str, done: int, total: int) -> None:
@@ -75,9 +87,13 @@ def _float_list(text: str) -> list[float]:
 def pool_convert(
     path: Annotated[Path, typer.Argument(help="A pool store (HDF5).")],
     out: Annotated[Path, typer.Option(help="The new pool store to write.")],
-    dtype: Annotated[str, typer.Option(
-        help="Storage dtype of the selection array: float16 (half the size) or float32; "
-        "distances are computed in float32 either way.")] = "float16",
+    dtype: Annotated[
+        str,
+        typer.Option(
+            help="Storage dtype of the selection array: float16 (half the size) or float32; "
+            "distances are computed in float32 either way."
+        ),
+    ] = "float16",
 ) -> None:
     """Write a copy of a pool with its selection array in another dtype."""
     from iml_tui.data.store import convert_pool
@@ -102,8 +118,9 @@ def pool_info(path: Annotated[Path, typer.Argument(help="A pool store (HDF5).")]
         title += f"; labels known for {known.size} clips, {store.n - known.size} unlabelled"
     table = Table(title=title)
     table.add_column("class")
-    table.add_column("positive clips" if store.all_known else "positive (known) clips",
-                     justify="right")
+    table.add_column(
+        "positive clips" if store.all_known else "positive (known) clips", justify="right"
+    )
     for i, name in enumerate(store.class_list):
         table.add_row(name, str(int(clip[:, i].sum())))
     table.add_row("none of these", str(int((clip.max(axis=1) == 0).sum())))

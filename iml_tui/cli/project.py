@@ -14,51 +14,90 @@ from iml_tui.cli.common import Strategy, Task, app, opt_str, parse_option, rate_
 
 @app.command("label")
 def label_cmd(
-    project: Annotated[Path | None, typer.Argument(
-        help="Project folder (from `iml-tui project new`): opened, or resumed where it stopped. "
-        "Without it, --task / --pool-dir make one in ./label-<task>-<strategy>.")] = None,
+    project: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Project folder (from `iml-tui project new`): opened, or resumed where it "
+            "stopped. "
+            "Without it, --task / --pool-dir make one in ./label-<task>-<strategy>."
+        ),
+    ] = None,
     task: Annotated[Task | None, typer.Option(help="What to label (new project).")] = None,
-    pool_dir: Annotated[Path | None, typer.Option(
-        help="Folder with train.h5 (and optionally a labelled valid.h5), or demo: the demo "
-             "birds (new project).")]
-    = None,
-    strategy: Annotated[Strategy | None, typer.Option(help="Query strategy (new project).")]
-    = None,
-    budgets: Annotated[str | None, typer.Option(
-        help="Cumulative label budgets per round, e.g. 50,100,150 (new project).")] = None,
-    audio_root: Annotated[Path | None, typer.Option(
-        help="Where the audio is, when it moved since the pool was made (new project).")]
-    = None,
-    annotator: Annotated[str | None, typer.Option(
-        help="Name recorded with every label (default: the login name).")] = None,
-    player: Annotated[str, typer.Option(
-        help="Audio backend: auto, local (sound card), browser (ssh -L) or file.")] = "auto",
-    port: Annotated[int, typer.Option(
-        help="Port of the browser player on 127.0.0.1 (0: any free one).")] = 0,
-    keys: Annotated[Path | None, typer.Option(
-        help="YAML keymap remapping keys by binding id, e.g. keys: {label.submit: enter}.")]
-    = None,
-    autoplay: Annotated[bool, typer.Option(
-        "--autoplay/--no-autoplay", help="Play each new item as it shows.")] = True,
-    graphics: Annotated[str, typer.Option(
-        help="Spectrogram drawing: auto, halfblock (truecolor), halfblock256 (256 colours, "
-        "dithered) or kitty.")]
-    = "auto",
-    feat_root: Annotated[str | None, typer.Option(
-        help="lid / vtd: feature root, or the bundled demo: demo:caucasus, demo:africa (lid), "
-        "demo (vtd; the default).")] = None,
-    target: Annotated[str | None, typer.Option(
-        help="lid: the target language streamed, e.g. hy (the error lists the split's).")]
-    = None,
-    env: Annotated[str | None, typer.Option(
-        help="vtd: the environment streamed (default: the demo's first room).")] = None,
-    sim_type: Annotated[str | None, typer.Option(
-        help="lid / vtd: the model's decisions you review after the queries, e.g. fpstps "
-        "(none: queries only).")] = None,
-    samples_per_batch: Annotated[int | None, typer.Option(
-        help="lid: samples per batch (at most the split's size; demo: 96).")] = None,
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="Project setting key=value (new project), e.g. --set seed=3.")] = None,
+    pool_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder with train.h5 (and optionally a labelled valid.h5), or demo: the demo "
+            "birds (new project)."
+        ),
+    ] = None,
+    strategy: Annotated[Strategy | None, typer.Option(help="Query strategy (new project).")] = None,
+    budgets: Annotated[
+        str | None,
+        typer.Option(help="Cumulative label budgets per round, e.g. 50,100,150 (new project)."),
+    ] = None,
+    audio_root: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the audio is, when it moved since the pool was made (new project)."
+        ),
+    ] = None,
+    annotator: Annotated[
+        str | None, typer.Option(help="Name recorded with every label (default: the login name).")
+    ] = None,
+    player: Annotated[
+        str, typer.Option(help="Audio backend: auto, local (sound card), browser (ssh -L) or file.")
+    ] = "auto",
+    port: Annotated[
+        int, typer.Option(help="Port of the browser player on 127.0.0.1 (0: any free one).")
+    ] = 0,
+    keys: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML keymap remapping keys by binding id, e.g. keys: {label.submit: enter}."
+        ),
+    ] = None,
+    autoplay: Annotated[
+        bool, typer.Option("--autoplay/--no-autoplay", help="Play each new item as it shows.")
+    ] = True,
+    graphics: Annotated[
+        str,
+        typer.Option(
+            help="Spectrogram drawing: auto, halfblock (truecolor), halfblock256 (256 colours, "
+            "dithered) or kitty."
+        ),
+    ] = "auto",
+    feat_root: Annotated[
+        str | None,
+        typer.Option(
+            help="lid / vtd: feature root, or the bundled demo: demo:caucasus, demo:africa (lid), "
+            "demo (vtd; the default)."
+        ),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="lid: the target language streamed, e.g. hy (the error lists the split's)."
+        ),
+    ] = None,
+    env: Annotated[
+        str | None,
+        typer.Option(help="vtd: the environment streamed (default: the demo's first room)."),
+    ] = None,
+    sim_type: Annotated[
+        str | None,
+        typer.Option(
+            help="lid / vtd: the model's decisions you review after the queries, e.g. fpstps "
+            "(none: queries only)."
+        ),
+    ] = None,
+    samples_per_batch: Annotated[
+        int | None,
+        typer.Option(help="lid: samples per batch (at most the split's size; demo: 96)."),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Project setting key=value (new project), e.g. --set seed=3."),
+    ] = None,
 ) -> None:
     """Label in the terminal: spectrogram, prediction, one key per class; retrains meanwhile."""
     from iml_tui.config import parse_int_list
@@ -68,19 +107,29 @@ def label_cmd(
     if pool_dir is not None and is_demo(str(pool_dir)):
         with rate_progress("items") as progress:
             pool_dir = Path(resolve_pool_dir(str(pool_dir), progress))
-    options = {"task": task.value if task else None,
-               "pool_dir": str(pool_dir) if pool_dir else None,
-               "strategy": strategy.value if strategy else None,
-               "budgets": parse_option(parse_int_list, budgets, "--budgets"),
-               "audio_root": str(audio_root) if audio_root else None}
-    stream = {"feat_root": feat_root, "target": target, "env": env, "sim_type": sim_type,
-              "samples_per_batch": samples_per_batch}
+    options = {
+        "task": task.value if task else None,
+        "pool_dir": str(pool_dir) if pool_dir else None,
+        "strategy": strategy.value if strategy else None,
+        "budgets": parse_option(parse_int_list, budgets, "--budgets"),
+        "audio_root": str(audio_root) if audio_root else None,
+    }
+    stream = {
+        "feat_root": feat_root,
+        "target": target,
+        "env": env,
+        "sim_type": sim_type,
+        "samples_per_batch": samples_per_batch,
+    }
     options["stream"] = {k: v for k, v in stream.items() if v is not None} or None
     run_label(project, options, set_, annotator, player, port, keys, autoplay, graphics)
 
 
-project_app = typer.Typer(help="Labelling projects: a folder with project.yaml, the journal of "
-                          "every label and the model checkpoints.", no_args_is_help=True)
+project_app = typer.Typer(
+    help="Labelling projects: a folder with project.yaml, the journal of "
+    "every label and the model checkpoints.",
+    no_args_is_help=True,
+)
 app.add_typer(project_app, name="project")
 
 
@@ -93,66 +142,95 @@ class ExportFormat(StrEnum):
 @project_app.command("new")
 def project_new(
     folder: Annotated[Path, typer.Argument(help="The project folder to create.")],
-    task: Annotated[Task, typer.Option(help="bioacoustic (pool rounds) or lid / vtd (the "
-                                       "stream loop).")] = Task.bioacoustic,
-    pool_dir: Annotated[Path | None, typer.Option(
-        help="bioacoustic: folder with train.h5 (the pool) and optionally a labelled "
-             "valid.h5.")] = None,
+    task: Annotated[
+        Task, typer.Option(help="bioacoustic (pool rounds) or lid / vtd (the stream loop).")
+    ] = Task.bioacoustic,
+    pool_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="bioacoustic: folder with train.h5 (the pool) and optionally a labelled valid.h5."
+        ),
+    ] = None,
     strategy: Annotated[Strategy | None, typer.Option(help="Pool selection strategy.")] = None,
-    budgets: Annotated[str | None, typer.Option(
-        help="Cumulative label budgets per round, e.g. 50,100,150.")] = None,
+    budgets: Annotated[
+        str | None, typer.Option(help="Cumulative label budgets per round, e.g. 50,100,150.")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of every random choice.")] = None,
-    audio_root: Annotated[Path | None, typer.Option(
-        help="Where the audio is, when it moved since the pool was made.")] = None,
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="key=value of project.yaml (stream keys: stream.KEY=value).")] = None,
+    audio_root: Annotated[
+        Path | None, typer.Option(help="Where the audio is, when it moved since the pool was made.")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="key=value of project.yaml (stream keys: stream.KEY=value)."),
+    ] = None,
 ) -> None:
     """Create a labelling project (open it with `iml-tui label FOLDER`)."""
     from iml_tui.config import parse_int_list
     from iml_tui.engine.project import Project, project_config
 
-    options = {"task": task.value, "pool_dir": opt_str(pool_dir),
-               "strategy": strategy.value if strategy else None,
-               "budgets": parse_option(parse_int_list, budgets, "--budgets"), "seed": seed,
-               "audio_root": opt_str(audio_root)}
+    options = {
+        "task": task.value,
+        "pool_dir": opt_str(pool_dir),
+        "strategy": strategy.value if strategy else None,
+        "budgets": parse_option(parse_int_list, budgets, "--budgets"),
+        "seed": seed,
+        "audio_root": opt_str(audio_root),
+    }
     project = Project.create(folder, project_config(options, set_))
-    sys.stdout.write(f"project {project.dir} ({project.config.task}, {project.mode} mode); "
-                     f"label with: iml-tui label {project.dir}\n")
+    sys.stdout.write(
+        f"project {project.dir} ({project.config.task}, {project.mode} mode); "
+        f"label with: iml-tui label {project.dir}\n"
+    )
 
 
 @app.command("export")
 def export_cmd(
     folder: Annotated[Path, typer.Argument(help="A project folder.")],
-    out: Annotated[Path, typer.Option(help="csv: the file; raven, audacity: a folder (one "
-                                      "file per audio file).")],
-    format_: Annotated[ExportFormat, typer.Option("--format", help="Output format.")]
-    = ExportFormat.csv,
-    include_none: Annotated[bool, typer.Option(
-        help="raven, audacity: also mark clips labelled 'none' (label 'none').")] = False,
-    force: Annotated[bool, typer.Option(
-        help="Replace existing regular files (never symlinks, devices or folders).")] = False,
+    out: Annotated[
+        Path,
+        typer.Option(help="csv: the file; raven, audacity: a folder (one file per audio file)."),
+    ],
+    format_: Annotated[
+        ExportFormat, typer.Option("--format", help="Output format.")
+    ] = ExportFormat.csv,
+    include_none: Annotated[
+        bool, typer.Option(help="raven, audacity: also mark clips labelled 'none' (label 'none').")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(help="Replace existing regular files (never symlinks, devices or folders)."),
+    ] = False,
 ) -> None:
     """Export the project's current labels (CSV, Raven selection tables, Audacity labels)."""
     from iml_tui.engine.export import export_labels
 
     res = export_labels(folder, format_.value, out, include_none, force)
     where = res.paths[0] if format_ is ExportFormat.csv else f"{len(res.paths)} file(s) in {out}"
-    sys.stdout.write(f"{res.written} {'row' if format_ is ExportFormat.csv else 'selection'}(s)"
-                     f" -> {where}\n")
+    sys.stdout.write(
+        f"{res.written} {'row' if format_ is ExportFormat.csv else 'selection'}(s) -> {where}\n"
+    )
     if res.unlocated:
-        sys.stderr.write(f"note: the audio of {len(res.unlocated)} item(s) was not found (e.g. "
-                         f"{res.unlocated[0]}); give the project an audio root\n")
+        sys.stderr.write(
+            f"note: the audio of {len(res.unlocated)} item(s) was not found (e.g. "
+            f"{res.unlocated[0]}); give the project an audio root\n"
+        )
 
 
 @app.command("import-labels")
 def import_labels_cmd(
     folder: Annotated[Path, typer.Argument(help="A project folder.")],
-    labels: Annotated[Path, typer.Argument(help="Label CSV: 'id' plus a 0/1 column per class "
-                                           "or 'labels' (names separated by ';').")],
-    annotator: Annotated[str | None, typer.Option(
-        help="Recorded as the annotator (default: import:<file name>).")] = None,
-    skip_unknown: Annotated[bool, typer.Option(
-        help="Import the known ids and report the others instead of stopping.")] = False,
+    labels: Annotated[
+        Path,
+        typer.Argument(
+            help="Label CSV: 'id' plus a 0/1 column per class or 'labels' (names separated by ';')."
+        ),
+    ],
+    annotator: Annotated[
+        str | None, typer.Option(help="Recorded as the annotator (default: import:<file name>).")
+    ] = None,
+    skip_unknown: Annotated[
+        bool, typer.Option(help="Import the known ids and report the others instead of stopping.")
+    ] = False,
 ) -> None:
     """Import existing labels into a project (a warm start: selection starts from them)."""
     from iml_tui.engine.export import import_labels
@@ -165,10 +243,10 @@ def import_labels_cmd(
 
 @app.command("doctor")
 def doctor_cmd(
-    port: Annotated[int, typer.Option(help="Port the browser player would use (0: any).")]
-    = 0,
-    clip_dir: Annotated[Path | None, typer.Option(
-        help="Folder the file player would write to.")] = None,
+    port: Annotated[int, typer.Option(help="Port the browser player would use (0: any).")] = 0,
+    clip_dir: Annotated[
+        Path | None, typer.Option(help="Folder the file player would write to.")
+    ] = None,
 ) -> None:
     """Which audio players work on this machine, and why (or why not)."""
     from iml_tui.audio.playback import check_backends

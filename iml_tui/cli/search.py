@@ -14,15 +14,26 @@ from iml_tui.cli.common import app, out_console
 @app.command("search")
 def search_cmd(
     project: Annotated[Path, typer.Argument(help="A bioacoustic project folder.")],
-    example: Annotated[str, typer.Option(
-        help="A clip of the pool (its id, relative/path.ext@offset) or an audio file "
-        "FILE[@offset] (embedded by the pool's encoder).")],
+    example: Annotated[
+        str,
+        typer.Option(
+            help="A clip of the pool (its id, relative/path.ext@offset) or an audio file "
+            "FILE[@offset] (embedded by the pool's encoder)."
+        ),
+    ],
     k: Annotated[int, typer.Option("-k", help="How many neighbours.")] = 10,
-    queue: Annotated[bool, typer.Option(
-        "--queue/--no-queue", help="Put the unlabelled ones first in the project's queue "
-        "(`iml-tui label` asks them next).")] = False,
-    annotator: Annotated[str | None, typer.Option(
-        help="With --queue: recorded as who queued them (default: the login name).")] = None,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue/--no-queue",
+            help="Put the unlabelled ones first in the project's queue "
+            "(`iml-tui label` asks them next).",
+        ),
+    ] = False,
+    annotator: Annotated[
+        str | None,
+        typer.Option(help="With --queue: recorded as who queued them (default: the login name)."),
+    ] = None,
     device: Annotated[str, typer.Option(help="Encoder device for an audio file.")] = "cpu",
 ) -> None:
     """Nearest neighbours of an example in the pool (cosine on the pooled embeddings, exact)."""
@@ -39,8 +50,11 @@ def search_cmd(
         raise UserError(f"-k {k}: must be >= 1", None, "give how many neighbours, e.g. -k 10")
     proj = Project.load(project)
     if proj.mode != "pool":
-        raise UserError("search by example works on pool (bioacoustic) projects", proj.dir,
-                        "give a project made with --task bioacoustic")
+        raise UserError(
+            "search by example works on pool (bioacoustic) projects",
+            proj.dir,
+            "give a project made with --task bioacoustic",
+        )
     store = PoolStore(Path(proj.config.pool_dir) / "train.h5")
     ex = resolve_example(store, example, device)
     labels = {r.id: r.labels for r in current_labels(proj)}
@@ -60,5 +74,6 @@ def search_cmd(
 
         with Session.open(proj.dir, annotator) as session:
             n = session.search(ex.index if ex.index is not None else ex.vector, k, ex.name)
-        sys.stdout.write(f"queued {n} unlabelled clip(s) first; `iml-tui label {proj.dir}` "
-                         "asks them next\n")
+        sys.stdout.write(
+            f"queued {n} unlabelled clip(s) first; `iml-tui label {proj.dir}` asks them next\n"
+        )

@@ -15,8 +15,9 @@ from iml_tui.select_cli import SELECT_OPTIONS, SelectOption
 
 
 def _annotation(o: SelectOption) -> Any:
-    kind: Any = StrEnum(o.dest.title().replace("_", ""), {c: c for c in o.choices}) \
-        if o.choices else o.kind
+    kind: Any = (
+        StrEnum(o.dest.title().replace("_", ""), {c: c for c in o.choices}) if o.choices else o.kind
+    )
     if not o.required and o.default is None:
         kind = kind | None
     return Annotated[kind, typer.Option(o.flag, help=o.help)]
@@ -27,20 +28,37 @@ def select_cmd(**options: Any) -> None:
     from iml_tui.config import check_range
     from iml_tui.engine.one_round import select_from_files
 
-    v: dict[str, Any] = {k: (x.value if isinstance(x, StrEnum) else x)
-                         for k, x in options.items()}
+    v: dict[str, Any] = {k: (x.value if isinstance(x, StrEnum) else x) for k, x in options.items()}
     for key in ("threshold", "warm_k"):
         if key != "warm_k" or v[key]:
             check_range(key, v[key], "command line")
-    picked = select_from_files(v["pool"], v["labeled"], v["strategy"], v["n"], v["seed"],
-                               v["scores"], v["threshold"], v["warm_k"], v["state"],
-                               v["shards"], v["executor"], v["ray_address"])
+    picked = select_from_files(
+        v["pool"],
+        v["labeled"],
+        v["strategy"],
+        v["n"],
+        v["seed"],
+        v["scores"],
+        v["threshold"],
+        v["warm_k"],
+        v["state"],
+        v["shards"],
+        v["executor"],
+        v["ray_address"],
+    )
     sys.stdout.write("".join(f"{int(i)}\n" for i in picked))
 
 
-select_cmd.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
-    inspect.Parameter(o.dest, inspect.Parameter.KEYWORD_ONLY, annotation=_annotation(o),
-                      default=inspect.Parameter.empty if o.required else o.default)
-    for o in SELECT_OPTIONS])
+select_cmd.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [
+        inspect.Parameter(
+            o.dest,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=_annotation(o),
+            default=inspect.Parameter.empty if o.required else o.default,
+        )
+        for o in SELECT_OPTIONS
+    ]
+)
 select_cmd.__annotations__ = {o.dest: _annotation(o) for o in SELECT_OPTIONS} | {"return": None}
 app.command("select")(select_cmd)

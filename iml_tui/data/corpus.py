@@ -89,17 +89,28 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def write_split(folder: str | Path, info: SplitInfo, rows: Sequence[ClipRow],
-                labels: np.ndarray, known: np.ndarray | None = None) -> Path:
+def write_split(
+    folder: str | Path,
+    info: SplitInfo,
+    rows: Sequence[ClipRow],
+    labels: np.ndarray,
+    known: np.ndarray | None = None,
+) -> Path:
     """Write a split folder (clip table, labels, then ``split.json``); labels (N, T, C) 0/1;
     known: optional (N,) bool mask of the clips whose labels are known (``labelled.npy``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     lab = np.asarray(labels)
-    if lab.ndim != 3 or lab.shape[0] != len(rows) or lab.shape[1] != info.frames \
-            or lab.shape[2] != len(info.class_list):
-        raise ValueError(f"labels {lab.shape} do not match {len(rows)} clips, T={info.frames}, "
-                         f"C={len(info.class_list)}")
+    if (
+        lab.ndim != 3
+        or lab.shape[0] != len(rows)
+        or lab.shape[1] != info.frames
+        or lab.shape[2] != len(info.class_list)
+    ):
+        raise ValueError(
+            f"labels {lab.shape} do not match {len(rows)} clips, T={info.frames}, "
+            f"C={len(info.class_list)}"
+        )
     (folder / SPLIT_FILE).unlink(missing_ok=True)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
@@ -131,15 +142,19 @@ def find_splits(root: str | Path) -> list[Path]:
     """Split folders at or under ``root`` (sorted); UserError when there are none."""
     root = Path(root)
     if not root.is_dir():
-        raise UserError("input folder not found", root,
-                        "point --input at a folder made by `iml-tui prepare`")
+        raise UserError(
+            "input folder not found", root, "point --input at a folder made by `iml-tui prepare`"
+        )
     if is_split(root):
         return [root]
     found = sorted(p.parent for p in root.rglob(SPLIT_FILE))
     if not found:
-        raise UserError(f"no prepared split ({SPLIT_FILE}) in this folder", root,
-                        "run `iml-tui prepare dcase|lid|vtd --out <folder>` first and point "
-                        "--input at its output")
+        raise UserError(
+            f"no prepared split ({SPLIT_FILE}) in this folder",
+            root,
+            "run `iml-tui prepare dcase|lid|vtd --out <folder>` first and point "
+            "--input at its output",
+        )
     return found
 
 
@@ -150,17 +165,23 @@ def read_split(folder: str | Path) -> Split:
     try:
         meta = json.loads((folder / SPLIT_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise UserError(f"{SPLIT_FILE} is missing (unfinished or not a split folder)", folder,
-                        fix) from exc
+        raise UserError(
+            f"{SPLIT_FILE} is missing (unfinished or not a split folder)", folder, fix
+        ) from exc
     except json.JSONDecodeError as exc:
         raise UserError(f"{SPLIT_FILE} is not valid JSON ({exc})", folder, fix) from exc
     try:
-        info = SplitInfo(kind=str(meta["kind"]), class_list=[str(c) for c in meta["class_list"]],
-                         frames=int(meta["frames"]), clip_seconds=meta.get("clip_seconds"),
-                         hop_seconds=meta.get("hop_seconds"), sample_rate=meta.get("sample_rate"),
-                         mono=str(meta.get("mono", "first")),
-                         frame_layout=str(meta.get("frame_layout", "")),
-                         extra=dict(meta.get("extra", {})))
+        info = SplitInfo(
+            kind=str(meta["kind"]),
+            class_list=[str(c) for c in meta["class_list"]],
+            frames=int(meta["frames"]),
+            clip_seconds=meta.get("clip_seconds"),
+            hop_seconds=meta.get("hop_seconds"),
+            sample_rate=meta.get("sample_rate"),
+            mono=str(meta.get("mono", "first")),
+            frame_layout=str(meta.get("frame_layout", "")),
+            extra=dict(meta.get("extra", {})),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"{SPLIT_FILE} lacks or garbles key {exc}", folder, fix) from exc
     rows = read_clip_table(folder / CLIPS_FILE)
@@ -178,10 +199,15 @@ def read_split(folder: str | Path) -> Split:
         except (OSError, ValueError) as exc:
             raise UserError(f"{KNOWN_FILE} is unreadable ({exc})", folder, fix) from exc
         if known.shape != (len(rows),) or known.dtype != np.bool_:
-            raise UserError(f"{KNOWN_FILE} has shape {known.shape} and dtype {known.dtype}, "
-                            f"expected ({len(rows)},) bool", folder, fix)
-    return Split(folder=folder, info=info, rows=rows, labels=labels.astype(np.uint8, copy=False),
-                 known=known)
+            raise UserError(
+                f"{KNOWN_FILE} has shape {known.shape} and dtype {known.dtype}, "
+                f"expected ({len(rows)},) bool",
+                folder,
+                fix,
+            )
+    return Split(
+        folder=folder, info=info, rows=rows, labels=labels.astype(np.uint8, copy=False), known=known
+    )
 
 
 def read_clip_table(path: Path) -> list[ClipRow]:
@@ -199,8 +225,9 @@ def read_clip_table(path: Path) -> list[ClipRow]:
             raise UserError(f"header {header}, expected {','.join(CLIP_COLUMNS)}", path, fix)
         for line, rec in enumerate(reader, start=2):
             if len(rec) != len(CLIP_COLUMNS):
-                raise UserError(f"line {line}: {len(rec)} fields, expected {len(CLIP_COLUMNS)}",
-                                path, fix)
+                raise UserError(
+                    f"line {line}: {len(rec)} fields, expected {len(CLIP_COLUMNS)}", path, fix
+                )
             try:
                 offset = float(rec[2])
                 duration = None if rec[3].strip() == "" else float(rec[3])

@@ -66,8 +66,13 @@ from iml_tui.data.corpus import (
 from iml_tui.errors import UserError
 
 AL_CLASSES: tuple[str, ...] = (
-    "Mosquito", "Red_Deer", "Meerkat_alarm_call", "Meerkat_move_call", "Song_thrush_call",
-    "Blackbird_call", "Pilot_whale_foraging_buzzes",
+    "Mosquito",
+    "Red_Deer",
+    "Meerkat_alarm_call",
+    "Meerkat_move_call",
+    "Song_thrush_call",
+    "Blackbird_call",
+    "Pilot_whale_foraging_buzzes",
 )
 SL_DROPPED_CLASSES: tuple[str, ...] = ("Anas_platyrhynchos_song",)
 AL_DROPPED_FILES: tuple[tuple[str, str], ...] = (("PB", "BUK5_20180921_015906a"),)
@@ -84,19 +89,23 @@ DIVISIONS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
     "sl": (("train", "valid"), (0.80,)),
 }
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3")
-FRAME_LAYOUT = ("32 slots per 10 s clip; slot k = [(k*10240-160)/32000, ((k+1)*10240-160)/32000] s"
-                " clipped to [0, 10]; 1 where a POS event overlaps the slot")
+FRAME_LAYOUT = (
+    "32 slots per 10 s clip; slot k = [(k*10240-160)/32000, ((k+1)*10240-160)/32000] s"
+    " clipped to [0, 10]; 1 where a POS event overlaps the slot"
+)
 VALUES = {"POS", "NEG", "UNK", ""}
 HEAD = ("Audiofilename", "Starttime", "Endtime")
 _ANNOT = re.compile(r"(?:^|/)(Training_Set|Validation_Set)/([^/]+)/([^/]+)\.csv$")
 _BLOCK_SECONDS = 60.0
 
-SPLIT_RULE = ("per class, POS events in time order, cum = cumulative POS duration, gap = ratio x "
-              "total: S = events with cum < gap; |S| >= 2: slot [end of the one before the last "
-              "of S, start of the last of S]; else >= 2 events: slot [end of the second-to-last "
-              "event, start of the last]; else start of the event + gap; cut = midpoint of "
-              "(latest slot start, earliest slot end), or the largest slot midpoint when those do "
-              "not meet; no POS events: ratio x duration")
+SPLIT_RULE = (
+    "per class, POS events in time order, cum = cumulative POS duration, gap = ratio x "
+    "total: S = events with cum < gap; |S| >= 2: slot [end of the one before the last "
+    "of S, start of the last of S]; else >= 2 events: slot [end of the second-to-last "
+    "event, start of the last]; else start of the event + gap; cut = midpoint of "
+    "(latest slot start, earliest slot end), or the largest slot midpoint when those do "
+    "not meet; no POS events: ratio x duration"
+)
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -170,8 +179,7 @@ class SplitCut:
         return any(k != "rule" for k in self.kinds)
 
 
-def _class_slot(events: Sequence[tuple[float, float]], ratio: float
-                ) -> tuple[float, float, str]:
+def _class_slot(events: Sequence[tuple[float, float]], ratio: float) -> tuple[float, float, str]:
     """Slot (start, end, kind) of one class's POS events (in time order) for one ratio (D.1)."""
     cum = list(itertools.accumulate(e - s for s, e in events))
     gap = ratio * cum[-1]
@@ -185,8 +193,9 @@ def _class_slot(events: Sequence[tuple[float, float]], ratio: float
     return t, t, "one-event"
 
 
-def plan_cuts(pos_by_class: Sequence[Sequence[tuple[float, float]]], duration: float,
-              ratios: Sequence[float]) -> list[SplitCut]:
+def plan_cuts(
+    pos_by_class: Sequence[Sequence[tuple[float, float]]], duration: float, ratios: Sequence[float]
+) -> list[SplitCut]:
     """The temporal split of one file (SPEC D.1), one cut per ratio.
 
     pos_by_class: the POS events (start, end) s of each class, in any order; events starting at
@@ -198,8 +207,10 @@ def plan_cuts(pos_by_class: Sequence[Sequence[tuple[float, float]]], duration: f
     end), or, when those do not meet, the largest slot midpoint. A file without POS events is cut
     at ``ratio x duration``.
     """
-    classes = [sorted((max(0.0, s), min(e, duration)) for s, e in evs if s < duration)
-               for evs in pos_by_class]
+    classes = [
+        sorted((max(0.0, s), min(e, duration)) for s, e in evs if s < duration)
+        for evs in pos_by_class
+    ]
     classes = [evs for evs in classes if evs]
     out: list[SplitCut] = []
     for r in ratios:
@@ -209,19 +220,22 @@ def plan_cuts(pos_by_class: Sequence[Sequence[tuple[float, float]]], duration: f
         slots = [_class_slot(evs, r) for evs in classes]
         lo, hi = max(s[0] for s in slots), min(s[1] for s in slots)
         time = (lo + hi) / 2.0 if lo <= hi else max((a + b) / 2.0 for a, b, _ in slots)
-        out.append(SplitCut(time, tuple(sorted({k for _, _, k in slots})),
-                            any(a > b for a, b, _ in slots)))
+        out.append(
+            SplitCut(time, tuple(sorted({k for _, _, k in slots})), any(a > b for a, b, _ in slots))
+        )
     return out
 
 
-def split_cuts(pos_by_class: Sequence[Sequence[tuple[float, float]]], duration: float,
-               ratios: Sequence[float]) -> list[float]:
+def split_cuts(
+    pos_by_class: Sequence[Sequence[tuple[float, float]]], duration: float, ratios: Sequence[float]
+) -> list[float]:
     """Cut times (s) of :func:`plan_cuts`, one per ratio."""
     return [c.time for c in plan_cuts(pos_by_class, duration, ratios)]
 
 
-def split_cuts_demo(intervals: Sequence[tuple[float, float]], duration: float,
-                    ratios: Sequence[float]) -> list[float]:
+def split_cuts_demo(
+    intervals: Sequence[tuple[float, float]], duration: float, ratios: Sequence[float]
+) -> list[float]:
     """The demo recipe's split rule (:mod:`demo_build.birds` draws its bundled corpus with it,
     so the checksummed files stay as they are); ``prepare dcase`` uses :func:`plan_cuts`.
 
@@ -274,8 +288,11 @@ class Source:
         elif self.path.is_file():
             self._add_zip(self.path, None)
         else:
-            raise UserError("source not found", self.path,
-                            "point --source at the DCASE 2024 Task 5 development zip or folder")
+            raise UserError(
+                "source not found",
+                self.path,
+                "point --source at the DCASE 2024 Task 5 development zip or folder",
+            )
 
     def _add_zip(self, path: Path, inner: str | None) -> None:
         try:
@@ -293,8 +310,11 @@ class Source:
                     zf = zipfile.ZipFile(target)
         except (zipfile.BadZipFile, OSError) as exc:
             where = path if inner is None else f"{path}:{inner}"
-            raise UserError(f"not a readable zip file ({exc})", where,
-                            "point --source at the development zip or an unpacked folder") from exc
+            raise UserError(
+                f"not a readable zip file ({exc})",
+                where,
+                "point --source at the development zip or an unpacked folder",
+            ) from exc
         self._zips.append(zf)
         index = len(self._zips) - 1
         names = [n for n in zf.namelist() if not n.endswith("/") and not _hidden(n)]
@@ -313,8 +333,7 @@ class Source:
 
     def read_text(self, member: str) -> str:
         index = self.members[member]
-        data = ((self.path / member).read_bytes() if index == -1
-                else self._zips[index].read(member))
+        data = (self.path / member).read_bytes() if index == -1 else self._zips[index].read(member)
         try:
             return data.decode("utf-8-sig")
         except UnicodeDecodeError:
@@ -374,11 +393,13 @@ def parse_annotation(text: str, where: str, validation: bool) -> Annotation:
     idx = [header.index(h) for h in HEAD]
     columns = [h for i, h in enumerate(header) if i not in idx and h]
     if not columns:
-        raise UserError("line 1: no class column after Audiofilename,Starttime,Endtime", where,
-                        fix)
+        raise UserError("line 1: no class column after Audiofilename,Starttime,Endtime", where, fix)
     if validation and columns != ["Q"]:
-        raise UserError(f"line 1: class columns {columns}, expected the single column Q", where,
-                        "Validation_Set CSVs have the columns Audiofilename,Starttime,Endtime,Q")
+        raise UserError(
+            f"line 1: class columns {columns}, expected the single column Q",
+            where,
+            "Validation_Set CSVs have the columns Audiofilename,Starttime,Endtime,Q",
+        )
     cidx = [header.index(c) for c in columns]
     rows: list[tuple[int, float, float, list[str]]] = []
     for line, rec in enumerate(reader, start=2):
@@ -389,13 +410,19 @@ def parse_annotation(text: str, where: str, validation: bool) -> Annotation:
         start = _time(rec[idx[1]], "Starttime", line, where)
         end = _time(rec[idx[2]], "Endtime", line, where)
         if end < start:
-            raise UserError(f"line {line}: Endtime {end:g} < Starttime {start:g}", where,
-                            "swap or correct the times of that event")
+            raise UserError(
+                f"line {line}: Endtime {end:g} < Starttime {start:g}",
+                where,
+                "swap or correct the times of that event",
+            )
         values = [rec[i].strip().upper() for i in cidx]
         for col, v in zip(columns, values, strict=True):
             if v not in VALUES:
-                raise UserError(f"line {line}: value {v!r} in column {col}, expected POS, NEG or "
-                                "UNK", where, fix)
+                raise UserError(
+                    f"line {line}: value {v!r} in column {col}, expected POS, NEG or UNK",
+                    where,
+                    fix,
+                )
         rows.append((line, start, end, values))
     return Annotation(where, columns, rows)
 
@@ -406,29 +433,41 @@ def _time(cell: str, name: str, line: int, where: str) -> float:
     except ValueError:
         t = float("nan")
     if not math.isfinite(t) or t < 0:
-        raise UserError(f"line {line}: bad {name} {cell.strip()!r} (seconds >= 0 expected)", where,
-                        "fix the time of that event")
+        raise UserError(
+            f"line {line}: bad {name} {cell.strip()!r} (seconds >= 0 expected)",
+            where,
+            "fix the time of that event",
+        )
     return t
 
 
 def _read_table(source: Source, name: str, columns: Sequence[str]) -> list[dict[str, str]]:
     member = source.find(name)
     if member is None:
-        raise UserError(f"{name} not found in the source", source.path,
-                        f"put {name} (from the Zenodo record 10829604) into the folder or zip")
+        raise UserError(
+            f"{name} not found in the source",
+            source.path,
+            f"put {name} (from the Zenodo record 10829604) into the folder or zip",
+        )
     where = source.where(member)
     reader = csv.DictReader(io.StringIO(source.read_text(member)))
     fields = [f.strip() for f in (reader.fieldnames or [])]
     missing = [c for c in columns if c not in fields]
     if missing:
-        raise UserError(f"line 1: missing column(s) {', '.join(missing)}", where,
-                        f"the class table needs the columns {','.join(columns)}")
+        raise UserError(
+            f"line 1: missing column(s) {', '.join(missing)}",
+            where,
+            f"the class table needs the columns {','.join(columns)}",
+        )
     out = []
     for line, rec in enumerate(reader, start=2):
         row = {k.strip(): (v or "").strip() for k, v in rec.items() if k is not None}
         if any(not row.get(c) for c in columns):
-            raise UserError(f"line {line}: empty field in {','.join(columns)}", where,
-                            "fill in or delete that row")
+            raise UserError(
+                f"line {line}: empty field in {','.join(columns)}",
+                where,
+                "fill in or delete that row",
+            )
         out.append(row)
     return out
 
@@ -470,8 +509,9 @@ class Plan:
     merged_classes: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _annotation_files(source: Source, part: str, notes: list[str]
-                      ) -> list[tuple[str, str, str, str, str]]:
+def _annotation_files(
+    source: Source, part: str, notes: list[str]
+) -> list[tuple[str, str, str, str, str]]:
     """(dataset, clean name, ext, csv member, audio member) of one part, sorted, deduplicated;
     dropped duplicates are appended to ``notes``."""
     found: dict[tuple[str, str], tuple[str, str, str, str, str]] = {}
@@ -481,20 +521,29 @@ def _annotation_files(source: Source, part: str, notes: list[str]
             continue
         dataset, stem = m.group(2), m.group(3)
         folder = member[: -len(stem) - 4]
-        audio = next((folder + stem + e for e in (*AUDIO_EXTS, *(x.upper() for x in AUDIO_EXTS))
-                      if folder + stem + e in source.members), "")
+        audio = next(
+            (
+                folder + stem + e
+                for e in (*AUDIO_EXTS, *(x.upper() for x in AUDIO_EXTS))
+                if folder + stem + e in source.members
+            ),
+            "",
+        )
         key = (dataset, clean_name(stem))
         if key in found and (found[key][4] or not audio):
-            notes.append(f"{source.where(member)}: same name as {found[key][3]} after "
-                         "cleaning; dropped")
+            notes.append(
+                f"{source.where(member)}: same name as {found[key][3]} after cleaning; dropped"
+            )
             continue
         found[key] = (dataset, key[1], PurePosixPath(audio).suffix, member, audio)
     for dataset, name, _, member, audio in found.values():
         if not audio:
-            raise UserError(f"audio of {dataset}/{name} not found next to its CSV",
-                            source.where(member),
-                            "use the development zip with audio (Development_set.zip), not the "
-                            "annotations-only one")
+            raise UserError(
+                f"audio of {dataset}/{name} not found next to its CSV",
+                source.where(member),
+                "use the development zip with audio (Development_set.zip), not the "
+                "annotations-only one",
+            )
     return [found[k] for k in sorted(found)]
 
 
@@ -504,11 +553,16 @@ def plan_al(source: Source) -> Plan:
     plan = Plan("al", splits, ratios, [], [])
     files = _annotation_files(source, "Validation_Set", plan.notes)
     if not files:
-        raise UserError("no Validation_Set annotation CSVs in the source", source.path,
-                        "point --source at the DCASE 2024 Task 5 development set")
+        raise UserError(
+            "no Validation_Set annotation CSVs in the source",
+            source.path,
+            "point --source at the DCASE 2024 Task 5 development set",
+        )
     table = _read_table(source, VALID_CLASSES_CSV, ("dataset", "recording", "class_name"))
-    by_key = {(r["dataset"], clean_name(_strip_ext(r["recording"]))): _al_class(r["class_name"])
-              for r in table}
+    by_key = {
+        (r["dataset"], clean_name(_strip_ext(r["recording"]))): _al_class(r["class_name"])
+        for r in table
+    }
     order = list(dict.fromkeys(_al_class(r["class_name"]) for r in table))
     chosen: list[tuple[tuple[str, str, str, str, str], str]] = []
     for f in files:
@@ -518,18 +572,22 @@ def plan_al(source: Source) -> Plan:
             continue
         cls = by_key.get((dataset, name))
         if cls is None:
-            raise UserError(f"recording {dataset}/{name} is not listed in {VALID_CLASSES_CSV}",
-                            source.where(member), "add its row (dataset,recording,class_code,"
-                            "class_name) or remove the file")
+            raise UserError(
+                f"recording {dataset}/{name} is not listed in {VALID_CLASSES_CSV}",
+                source.where(member),
+                "add its row (dataset,recording,class_code,class_name) or remove the file",
+            )
         chosen.append((f, cls))
     used = {c for _, c in chosen}
     plan.class_list = [c for c in AL_CLASSES if c in used] + [
-        c for c in order if c in used and c not in AL_CLASSES]
+        c for c in order if c in used and c not in AL_CLASSES
+    ]
     for (dataset, name, ext, member, audio), cls in chosen:
         ann = parse_annotation(source.read_text(member), source.where(member), validation=True)
         k = plan.class_list.index(cls)
-        events = [Event(s, e, k, v[0] == "POS") for _, s, e, v in ann.rows
-                  if v[0] in ("POS", "UNK")]
+        events = [
+            Event(s, e, k, v[0] == "POS") for _, s, e, v in ann.rows if v[0] in ("POS", "UNK")
+        ]
         pos = [(ev.start, ev.end) for ev in events if ev.positive]
         plan.recordings.append(Recording(dataset, name, ext, member, audio, events, pos))
     return plan
@@ -548,9 +606,11 @@ def plan_sl(source: Source) -> Plan:
     plan = Plan("sl", splits, ratios, [], [])
     files = _annotation_files(source, "Training_Set", plan.notes)
     if not files:
-        raise UserError("no Training_Set annotation CSVs in the source", source.path,
-                        "point --source at the DCASE 2024 Task 5 development set, or use "
-                        "--division al")
+        raise UserError(
+            "no Training_Set annotation CSVs in the source",
+            source.path,
+            "point --source at the DCASE 2024 Task 5 development set, or use --division al",
+        )
     table = _read_table(source, TRAIN_CLASSES_CSV, ("dataset", "class_code", "class_name"))
     by_pair = {(r["dataset"], r["class_code"]): clean_name(r["class_name"]) for r in table}
     by_code: dict[str, set[str]] = {}
@@ -576,8 +636,9 @@ def plan_sl(source: Source) -> Plan:
     for f, ann, names in parsed:
         for code, name in zip(ann.columns, names, strict=True):
             codes.setdefault(name, set()).add(f"{f[0]}/{code}")
-    plan.merged_classes = {n: sorted(c) for n, c in codes.items()
-                           if len(c) > 1 and n in plan.class_list}
+    plan.merged_classes = {
+        n: sorted(c) for n, c in codes.items() if len(c) > 1 and n in plan.class_list
+    }
     for (dataset, name, ext, member, audio), ann, names in parsed:
         events: list[Event] = []
         pos: list[tuple[float, float]] = []
@@ -587,8 +648,9 @@ def plan_sl(source: Source) -> Plan:
                 if _sl_dropped(cname):
                     continue
                 old = merged.get(cname, "")
-                merged[cname] = "POS" if "POS" in (old, v) else ("UNK" if "UNK" in (old, v)
-                                                                  else "NEG")
+                merged[cname] = (
+                    "POS" if "POS" in (old, v) else ("UNK" if "UNK" in (old, v) else "NEG")
+                )
             for cname, v in merged.items():
                 if v in ("POS", "UNK"):
                     events.append(Event(s, e, plan.class_list.index(cname), v == "POS"))
@@ -674,8 +736,9 @@ def _write_pieces(path: Path, bounds: Sequence[int], targets: Sequence[Path | No
     for t in targets:
         if t is not None:
             t.parent.mkdir(parents=True, exist_ok=True)
-            writers.append(sf.SoundFile(str(t), "w", SAMPLE_RATE, 1, subtype="PCM_16",
-                                        format="FLAC"))
+            writers.append(
+                sf.SoundFile(str(t), "w", SAMPLE_RATE, 1, subtype="PCM_16", format="FLAC")
+            )
         else:
             writers.append(None)
     pos = 0
@@ -702,8 +765,9 @@ def _write_pieces(path: Path, bounds: Sequence[int], targets: Sequence[Path | No
                 w.close()
 
 
-def _cut_recording(plan: Plan, rec: Recording, source: Source, folder: Path
-                   ) -> tuple[audio_io.AudioInfo, list[SplitCut], list[int], list[Path | None]]:
+def _cut_recording(
+    plan: Plan, rec: Recording, source: Source, folder: Path
+) -> tuple[audio_io.AudioInfo, list[SplitCut], list[int], list[Path | None]]:
     """Cut one recording into its split pieces (32 kHz FLAC files under ``folder``).
 
     Returns its audio header, its cuts, the piece edges in 32 kHz samples and the piece files
@@ -714,20 +778,27 @@ def _cut_recording(plan: Plan, rec: Recording, source: Source, folder: Path
         with source.local(rec.audio_member) as path:
             info = audio_io.info(path)
             if info.frames == 0:
-                raise UserError("the audio file holds no samples", where,
-                                "replace it with the complete recording")
+                raise UserError(
+                    "the audio file holds no samples",
+                    where,
+                    "replace it with the complete recording",
+                )
             duration = info.duration
             late = [ev for ev in rec.events if ev.start >= duration and ev.end > ev.start]
             if late:
-                plan.notes.append(f"{rec.dataset}/{rec.name}: {len(late)} event(s) after the end "
-                                  f"of the audio ({duration:.3f} s) dropped")
+                plan.notes.append(
+                    f"{rec.dataset}/{rec.name}: {len(late)} event(s) after the end "
+                    f"of the audio ({duration:.3f} s) dropped"
+                )
             cuts = plan_cuts(rec.pos_by_class(), duration, plan.ratios)
             total_out = round(info.frames * SAMPLE_RATE / info.sample_rate)
             edges = [0, *(min(total_out, round(c.time * SAMPLE_RATE)) for c in cuts), total_out]
             bounds = [int(b) for b in np.maximum.accumulate(np.array(edges, dtype=np.int64))]
             rel = f"audio/{rec.dataset}/{rec.name}.flac"
-            targets = [folder / s / rel if bounds[i + 1] > bounds[i] else None
-                       for i, s in enumerate(plan.splits)]
+            targets = [
+                folder / s / rel if bounds[i + 1] > bounds[i] else None
+                for i, s in enumerate(plan.splits)
+            ]
             _write_pieces(path, bounds, targets)
     except UserError as exc:
         if exc.path is None or exc.path == where:
@@ -737,8 +808,9 @@ def _cut_recording(plan: Plan, rec: Recording, source: Source, folder: Path
     return info, cuts, bounds, targets
 
 
-def _prepare_division(plan: Plan, source: Source, folder: Path, progress: ProgressFn | None
-                      ) -> DivisionResult:
+def _prepare_division(
+    plan: Plan, source: Source, folder: Path, progress: ProgressFn | None
+) -> DivisionResult:
     c = len(plan.class_list)
     parts = {s: _SplitParts() for s in plan.splits}
     cuts_rows: list[list[str]] = []
@@ -750,27 +822,50 @@ def _prepare_division(plan: Plan, source: Source, folder: Path, progress: Progre
         file_cuts.append(cuts)
         duration = info.duration
         rel = f"audio/{rec.dataset}/{rec.name}.flac"
-        cuts_rows.append([rec.dataset, rec.name + rec.ext, f"{duration:.6f}",
-                          str(info.sample_rate), str(info.channels),
-                          *(f"{b / SAMPLE_RATE:.6f}" for b in bounds[1:-1]),
-                          *("+".join(c.kinds) for c in cuts),
-                          *(str(int(c.overlap)) for c in cuts)])
+        cuts_rows.append(
+            [
+                rec.dataset,
+                rec.name + rec.ext,
+                f"{duration:.6f}",
+                str(info.sample_rate),
+                str(info.channels),
+                *(f"{b / SAMPLE_RATE:.6f}" for b in bounds[1:-1]),
+                *("+".join(c.kinds) for c in cuts),
+                *(str(int(c.overlap)) for c in cuts),
+            ]
+        )
         for i, split in enumerate(plan.splits):
             target = targets[i]
             if target is None:
                 continue
             a, b = bounds[i] / SAMPLE_RATE, bounds[i + 1] / SAMPLE_RATE
             d = b - a
-            events = sorted(clip_events(rec.events, a, b),
-                            key=lambda ev: (ev.start, ev.end, ev.cls, not ev.positive))
+            events = sorted(
+                clip_events(rec.events, a, b),
+                key=lambda ev: (ev.start, ev.end, ev.cls, not ev.positive),
+            )
             lab = piece_frame_labels(events, d, c)
             part = parts[split]
             part.labels.append(lab)
-            part.rows.extend(ClipRow(f"{rec.dataset}/{rec.name}{rec.ext}@{a + j * HOP_SECONDS:.3f}",
-                                     rel, j * HOP_SECONDS, CLIP_SECONDS)
-                             for j in range(lab.shape[0]))
-            part.events.extend((f"{rec.dataset}/{rec.name}", plan.class_list[ev.cls], ev.start,
-                                ev.end, "POS" if ev.positive else "UNK") for ev in events)
+            part.rows.extend(
+                ClipRow(
+                    f"{rec.dataset}/{rec.name}{rec.ext}@{a + j * HOP_SECONDS:.3f}",
+                    rel,
+                    j * HOP_SECONDS,
+                    CLIP_SECONDS,
+                )
+                for j in range(lab.shape[0])
+            )
+            part.events.extend(
+                (
+                    f"{rec.dataset}/{rec.name}",
+                    plan.class_list[ev.cls],
+                    ev.start,
+                    ev.end,
+                    "POS" if ev.positive else "UNK",
+                )
+                for ev in events
+            )
             part.seconds += d
             part.pieces += 1
             if split == "train":
@@ -780,46 +875,82 @@ def _prepare_division(plan: Plan, source: Source, folder: Path, progress: Progre
     return _finish_division(plan, folder, parts, cuts_rows, file_cuts, stats)
 
 
-def _finish_division(plan: Plan, folder: Path, parts: dict[str, _SplitParts],
-                     cuts_rows: list[list[str]], file_cuts: list[list[SplitCut]],
-                     stats: _LogMelStats) -> DivisionResult:
+def _finish_division(
+    plan: Plan,
+    folder: Path,
+    parts: dict[str, _SplitParts],
+    cuts_rows: list[list[str]],
+    file_cuts: list[list[SplitCut]],
+    stats: _LogMelStats,
+) -> DivisionResult:
     c = len(plan.class_list)
     norm = stats.result()
     write_json(folder / "norm_stats.json", norm)
     atomic_write_text(folder / "class_list.txt", "".join(f"{n}\n" for n in plan.class_list))
-    _write_csv(folder / "cuts.csv", ["dataset", "file", "duration", "sample_rate", "channels",
-                                     *(f"cut_{s}_end" for s in plan.splits[:-1]),
-                                     *(f"rule_{s}_end" for s in plan.splits[:-1]),
-                                     *(f"overlap_{s}_end" for s in plan.splits[:-1])], cuts_rows)
+    _write_csv(
+        folder / "cuts.csv",
+        [
+            "dataset",
+            "file",
+            "duration",
+            "sample_rate",
+            "channels",
+            *(f"cut_{s}_end" for s in plan.splits[:-1]),
+            *(f"rule_{s}_end" for s in plan.splits[:-1]),
+            *(f"overlap_{s}_end" for s in plan.splits[:-1]),
+        ],
+        cuts_rows,
+    )
     result = DivisionResult(plan.division, plan.class_list, {}, folder, file_cuts)
     summary: list[list[object]] = []
     for split, part in parts.items():
-        labels = (np.concatenate(part.labels) if part.labels
-                  else np.zeros((0, FRAMES, c), np.uint8))
-        info = SplitInfo(kind=f"dcase-{plan.division}", class_list=plan.class_list,
-                         frames=FRAMES, clip_seconds=CLIP_SECONDS, hop_seconds=HOP_SECONDS,
-                         sample_rate=SAMPLE_RATE, mono="first", frame_layout=FRAME_LAYOUT,
-                         extra={"division": plan.division, "split": split,
-                                "norm_stats": "../norm_stats.json",
-                                "norm_mean": norm["mean"], "norm_std": norm["std"]})
-        _write_csv(folder / split / "events.csv", ["piece", "class", "start", "end", "value"],
-                   [[p, k, f"{s:.6f}", f"{e:.6f}", v] for p, k, s, e, v in part.events])
+        labels = np.concatenate(part.labels) if part.labels else np.zeros((0, FRAMES, c), np.uint8)
+        info = SplitInfo(
+            kind=f"dcase-{plan.division}",
+            class_list=plan.class_list,
+            frames=FRAMES,
+            clip_seconds=CLIP_SECONDS,
+            hop_seconds=HOP_SECONDS,
+            sample_rate=SAMPLE_RATE,
+            mono="first",
+            frame_layout=FRAME_LAYOUT,
+            extra={
+                "division": plan.division,
+                "split": split,
+                "norm_stats": "../norm_stats.json",
+                "norm_mean": norm["mean"],
+                "norm_std": norm["std"],
+            },
+        )
+        _write_csv(
+            folder / split / "events.csv",
+            ["piece", "class", "start", "end", "value"],
+            [[p, k, f"{s:.6f}", f"{e:.6f}", v] for p, k, s, e, v in part.events],
+        )
         write_split(folder / split, info, part.rows, labels)
         clip = labels.max(axis=1) if labels.size else np.zeros((0, c), np.uint8)
         pos_clips = [int(v) for v in clip.sum(axis=0)] if clip.size else [0] * c
-        pos_events = [sum(1 for ev in part.events if ev[1] == n and ev[4] == "POS")
-                      for n in plan.class_list]
+        pos_events = [
+            sum(1 for ev in part.events if ev[1] == n and ev[4] == "POS") for n in plan.class_list
+        ]
         none = int((clip.max(axis=1) == 0).sum()) if clip.size else 0
         result.splits[split] = SplitCounts(
-            clips=int(labels.shape[0]), pieces=part.pieces, seconds=round(part.seconds, 3),
-            positive_clips=dict(zip(plan.class_list, pos_clips, strict=True)), none_clips=none,
-            pos_events=dict(zip(plan.class_list, pos_events, strict=True)))
+            clips=int(labels.shape[0]),
+            pieces=part.pieces,
+            seconds=round(part.seconds, 3),
+            positive_clips=dict(zip(plan.class_list, pos_clips, strict=True)),
+            none_clips=none,
+            pos_events=dict(zip(plan.class_list, pos_events, strict=True)),
+        )
         for name, pc, pe in zip(plan.class_list, pos_clips, pos_events, strict=True):
             summary.append([plan.division, split, name, pc, pe])
         summary.append([plan.division, split, "(none of these)", none, ""])
         summary.append([plan.division, split, "(all clips)", labels.shape[0], ""])
-    _write_csv(folder / "summary.csv", ["division", "split", "class", "positive_clips",
-                                        "pos_events"], summary)
+    _write_csv(
+        folder / "summary.csv",
+        ["division", "split", "class", "positive_clips", "pos_events"],
+        summary,
+    )
     return result
 
 
@@ -861,16 +992,38 @@ class _LogMelStats:
 
     def result(self) -> dict[str, object]:
         c = self.front.config
-        front = {"sample_rate": c.sample_rate, "n_fft": c.n_fft, "win_length": c.win,
-                 "hop_length": c.hop_length, "n_mels": c.n_mels, "f_min": c.fmin,
-                 "f_max": c.f_max, "window": "hann (periodic)", "center": c.center,
-                 "pad_mode": c.pad_mode, "db_ref": c.ref, "amin": c.amin, "top_db": c.top_db}
+        front = {
+            "sample_rate": c.sample_rate,
+            "n_fft": c.n_fft,
+            "win_length": c.win,
+            "hop_length": c.hop_length,
+            "n_mels": c.n_mels,
+            "f_min": c.fmin,
+            "f_max": c.f_max,
+            "window": "hann (periodic)",
+            "center": c.center,
+            "pad_mode": c.pad_mode,
+            "db_ref": c.ref,
+            "amin": c.amin,
+            "top_db": c.top_db,
+        }
         if self.stats.count == 0:
-            return {"mean": 0.0, "std": 1.0, "frames": 0, "band_mean": [0.0] * c.n_mels,
-                    "band_std": [1.0] * c.n_mels, "front_end": front}
-        return {"mean": self.stats.mean, "std": self.stats.std, "frames": self.stats.count,
-                "band_mean": [float(v) for v in self.stats.band_mean],
-                "band_std": [float(v) for v in self.stats.band_std], "front_end": front}
+            return {
+                "mean": 0.0,
+                "std": 1.0,
+                "frames": 0,
+                "band_mean": [0.0] * c.n_mels,
+                "band_std": [1.0] * c.n_mels,
+                "front_end": front,
+            }
+        return {
+            "mean": self.stats.mean,
+            "std": self.stats.std,
+            "frames": self.stats.count,
+            "band_mean": [float(v) for v in self.stats.band_mean],
+            "band_std": [float(v) for v in self.stats.band_std],
+            "front_end": front,
+        }
 
 
 # --- the recipe ----------------------------------------------------------------------------------
@@ -894,21 +1047,38 @@ class PrepareResult:
                 rows.append([name, *(d.splits[s].positive_clips[name] for s in splits)])
             rows.append(["none of these", *(d.splits[s].none_clips for s in splits)])
             rows.append(["clips", *(d.splits[s].clips for s in splits)])
-            out.append(SummaryTable(f"{d.division.upper()}: positive clips per class and split "
-                                    f"({d.folder})", ["class", *splits], rows))
+            out.append(
+                SummaryTable(
+                    f"{d.division.upper()}: positive clips per class and split ({d.folder})",
+                    ["class", *splits],
+                    rows,
+                )
+            )
             cut_rows: list[list[str | int | float]] = [
                 [f"{a} | {b}", c["rule"], c["last-gap"], c["one-event"], c["no-pos"], c["overlap"]]
-                for (a, b), c in zip(itertools.pairwise(splits), d.cut_counts(), strict=True)]
-            out.append(SummaryTable(
-                f"{d.division.upper()}: split cuts, files per kind; {d.fallback_files()} of "
-                f"{len(d.cuts)} files used a fallback",
-                ["cut", "rule", "fallback: last gap", "fallback: one event", "fallback: no POS",
-                 "inside overlapping events"], cut_rows))
+                for (a, b), c in zip(itertools.pairwise(splits), d.cut_counts(), strict=True)
+            ]
+            out.append(
+                SummaryTable(
+                    f"{d.division.upper()}: split cuts, files per kind; {d.fallback_files()} of "
+                    f"{len(d.cuts)} files used a fallback",
+                    [
+                        "cut",
+                        "rule",
+                        "fallback: last gap",
+                        "fallback: one event",
+                        "fallback: no POS",
+                        "inside overlapping events",
+                    ],
+                    cut_rows,
+                )
+            )
         return out
 
 
-def prepare_dcase(source: str | Path, out: str | Path, division: str = "both",
-                  progress: ProgressFn | None = None) -> PrepareResult:
+def prepare_dcase(
+    source: str | Path, out: str | Path, division: str = "both", progress: ProgressFn | None = None
+) -> PrepareResult:
     """Prepare the AL and / or SL division of a DCASE 2024 Task 5 development set into ``out``.
 
     division: "al", "sl" or "both". Each division is built in a hidden folder and moved into
@@ -929,8 +1099,11 @@ def prepare_dcase(source: str | Path, out: str | Path, division: str = "both",
         for plan in plans:
             final = out / plan.division
             if final.exists() and not (final / "class_list.txt").exists():
-                raise UserError(f"{final} exists and is not a prepared division", final,
-                                "choose another --out or remove that folder")
+                raise UserError(
+                    f"{final} exists and is not a prepared division",
+                    final,
+                    "choose another --out or remove that folder",
+                )
             partial = out / f".{plan.division}.partial"
             shutil.rmtree(partial, ignore_errors=True)
             res = _prepare_division(plan, src, partial, progress)
@@ -953,9 +1126,14 @@ def _read_manifest(out: Path) -> dict[str, Any]:
     import json
 
     base: dict[str, Any] = {
-        "format": 1, "kind": "dcase2024-task5", "tool_version": __version__,
-        "sample_rate": SAMPLE_RATE, "clip_seconds": CLIP_SECONDS, "hop_seconds": HOP_SECONDS,
-        "frames": FRAMES, "frame_layout": FRAME_LAYOUT,
+        "format": 1,
+        "kind": "dcase2024-task5",
+        "tool_version": __version__,
+        "sample_rate": SAMPLE_RATE,
+        "clip_seconds": CLIP_SECONDS,
+        "hop_seconds": HOP_SECONDS,
+        "frames": FRAMES,
+        "frame_layout": FRAME_LAYOUT,
         "audio_layout": "<division>/<split>/audio/<DATASET>/<name>.flac: the split's piece of "
         "each recording, channel 0, 32 kHz, FLAC PCM16; clips.csv rows are 10 s windows at "
         "offsets into it (the last zero-padded)",
@@ -974,14 +1152,24 @@ def _read_manifest(out: Path) -> dict[str, Any]:
 
 def _division_manifest(plan: Plan, res: DivisionResult) -> dict[str, object]:
     return {
-        "folder": plan.division, "splits": list(plan.splits), "ratios": list(plan.ratios),
-        "class_list": plan.class_list, "recordings": len(plan.recordings),
-        "dropped_files": plan.dropped_files, "dropped_classes": plan.dropped_classes,
-        "merged_classes": plan.merged_classes, "notes": plan.notes,
+        "folder": plan.division,
+        "splits": list(plan.splits),
+        "ratios": list(plan.ratios),
+        "class_list": plan.class_list,
+        "recordings": len(plan.recordings),
+        "dropped_files": plan.dropped_files,
+        "dropped_classes": plan.dropped_classes,
+        "merged_classes": plan.merged_classes,
+        "notes": plan.notes,
         "split_rule": SPLIT_RULE,
         "split_fallback_files": res.fallback_files(),
-        "split_cuts": dict(zip((f"{a}|{b}" for a, b in itertools.pairwise(plan.splits)),
-                               res.cut_counts(), strict=True)),
+        "split_cuts": dict(
+            zip(
+                (f"{a}|{b}" for a, b in itertools.pairwise(plan.splits)),
+                res.cut_counts(),
+                strict=True,
+            )
+        ),
         "norm_stats": f"{plan.division}/norm_stats.json",
         "counts": {k: asdict(v) for k, v in res.splits.items()},
     }

@@ -101,12 +101,16 @@ class Locator:
             audio, start, duration = table[item_id]
             path = self._resolve(audio)
             if path is None:
-                raise UserError(f"the audio of {item_id!r} is not there ({audio})",
-                                self.split_dir, fix)
+                raise UserError(
+                    f"the audio of {item_id!r} is not there ({audio})", self.split_dir, fix
+                )
             return ClipLocation(path, float(start), duration)
         m = _AT_OFFSET.match(item_id)
-        audio, start, duration = ((m.group("path"), float(m.group("offset")), self.clip_seconds)
-                                  if m else (item_id, 0.0, None))
+        audio, start, duration = (
+            (m.group("path"), float(m.group("offset")), self.clip_seconds)
+            if m
+            else (item_id, 0.0, None)
+        )
         path = self._resolve(audio)
         if path is None:
             where = f" (clip table: {self._table_error})" if self._table_error else ""
@@ -119,8 +123,9 @@ class Locator:
         from iml_tui.audio import io as audio_io
 
         loc = self.locate(item_id)
-        x, rate = audio_io.read(loc.path, sr=sr, mono="first", start=loc.start,
-                                duration=loc.duration)
+        x, rate = audio_io.read(
+            loc.path, sr=sr, mono="first", start=loc.start, duration=loc.duration
+        )
         if loc.duration is not None:
             want = round(loc.duration * rate)
             if x.size < want:

@@ -48,19 +48,28 @@ def parse_classes(text: str) -> list[str]:
     """Comma-separated class names; UserError on an empty or repeated name."""
     names = [c.strip() for c in text.split(",")]
     if not names or any(not c for c in names):
-        raise UserError(f"empty class name in {text!r}", None,
-                        'give --classes as "A,B,C" without empty entries')
+        raise UserError(
+            f"empty class name in {text!r}", None, 'give --classes as "A,B,C" without empty entries'
+        )
     dup = sorted({c for c in names if names.count(c) > 1})
     if dup:
-        raise UserError(f"class named more than once: {', '.join(dup)}", None,
-                        "list each class once in --classes")
+        raise UserError(
+            f"class named more than once: {', '.join(dup)}",
+            None,
+            "list each class once in --classes",
+        )
     return names
 
 
 def audio_files(source: Path) -> list[Path]:
     """Audio files under ``source`` (sorted, hidden files skipped)."""
-    return sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTS
-                  and not any(part.startswith(".") for part in p.relative_to(source).parts))
+    return sorted(
+        p
+        for p in source.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in AUDIO_EXTS
+        and not any(part.startswith(".") for part in p.relative_to(source).parts)
+    )
 
 
 def detect_format(path: Path) -> str:
@@ -79,8 +88,9 @@ def detect_format(path: Path) -> str:
             return "audacity"
         except ValueError:
             pass
-    raise UserError("cannot tell the annotation format", path,
-                    "give --labels-format raven|audacity|csv")
+    raise UserError(
+        "cannot tell the annotation format", path, "give --labels-format raven|audacity|csv"
+    )
 
 
 def read_annotations(path: Path, fmt: str | None = None) -> list[Event]:
@@ -89,8 +99,9 @@ def read_annotations(path: Path, fmt: str | None = None) -> list[Event]:
 
     fmt = fmt or detect_format(path)
     if fmt not in LABEL_FORMATS:
-        raise UserError(f"unknown annotation format {fmt!r}", path,
-                        "use --labels-format raven|audacity|csv")
+        raise UserError(
+            f"unknown annotation format {fmt!r}", path, "use --labels-format raven|audacity|csv"
+        )
     where = str(path)
     try:
         if fmt == "csv":
@@ -98,41 +109,68 @@ def read_annotations(path: Path, fmt: str | None = None) -> list[Event]:
                 reader = csv.DictReader(f)
                 need = {"file", "onset", "offset", "label"}
                 if not need <= set(reader.fieldnames or []):
-                    raise UserError("CSV needs the columns file,onset,offset,label", path,
-                                    "add the header line file,onset,offset,label")
-                return [Event(r["file"], float(r["onset"]), float(r["offset"]), r["label"].strip(),
-                              f"{where}:{i + 2}") for i, r in enumerate(reader)]
+                    raise UserError(
+                        "CSV needs the columns file,onset,offset,label",
+                        path,
+                        "add the header line file,onset,offset,label",
+                    )
+                return [
+                    Event(
+                        r["file"],
+                        float(r["onset"]),
+                        float(r["offset"]),
+                        r["label"].strip(),
+                        f"{where}:{i + 2}",
+                    )
+                    for i, r in enumerate(reader)
+                ]
         stem = path.stem
         if fmt == "raven":
             df = crowsetta.formats.bbox.Raven.from_file(path, annot_col="Annotation").df
             col = "annotation" if "annotation" in df.columns else df.columns[-1]
-            return [Event(stem, float(a), float(b), str(lab).strip(), where) for a, b, lab
-                    in zip(df["begin_time_s"], df["end_time_s"], df[col], strict=True)]
+            return [
+                Event(stem, float(a), float(b), str(lab).strip(), where)
+                for a, b, lab in zip(df["begin_time_s"], df["end_time_s"], df[col], strict=True)
+            ]
         seq = crowsetta.formats.seq.AudSeq.from_file(path)
-        return [Event(stem, float(a), float(b), str(lab).strip(), where) for a, b, lab
-                in zip(seq.start_times, seq.end_times, seq.labels, strict=True)]
+        return [
+            Event(stem, float(a), float(b), str(lab).strip(), where)
+            for a, b, lab in zip(seq.start_times, seq.end_times, seq.labels, strict=True)
+        ]
     except UserError:
         raise
     except Exception as exc:  # crowsetta and pandas raise many kinds
-        raise UserError(f"cannot read {fmt} annotations ({exc})", path,
-                        "check the file or give --labels-format") from exc
+        raise UserError(
+            f"cannot read {fmt} annotations ({exc})", path, "check the file or give --labels-format"
+        ) from exc
 
 
 def label_files(labels: Path) -> list[Path]:
     if labels.is_dir():
-        found = sorted(p for p in labels.rglob("*") if p.is_file()
-                       and p.suffix.lower() in (".txt", ".csv") and not p.name.startswith("."))
+        found = sorted(
+            p
+            for p in labels.rglob("*")
+            if p.is_file() and p.suffix.lower() in (".txt", ".csv") and not p.name.startswith(".")
+        )
         if not found:
-            raise UserError("no .txt or .csv annotation files in this folder", labels,
-                            "point --labels at a Raven/Audacity/CSV file or a folder of them")
+            raise UserError(
+                "no .txt or .csv annotation files in this folder",
+                labels,
+                "point --labels at a Raven/Audacity/CSV file or a folder of them",
+            )
         return found
     if not labels.is_file():
         raise UserError("annotation file not found", labels, "check the --labels path")
     return [labels]
 
 
-def frame_targets(events: Sequence[Event], offsets: Sequence[float], clip: float, frames: int,
-                  class_list: Sequence[str]) -> np.ndarray:
+def frame_targets(
+    events: Sequence[Event],
+    offsets: Sequence[float],
+    clip: float,
+    frames: int,
+    class_list: Sequence[str],
+) -> np.ndarray:
     """(len(offsets), frames, C) uint8: 1 where an event overlaps a frame slot."""
     out = np.zeros((len(offsets), frames, len(class_list)), dtype=np.uint8)
     step = clip / frames
@@ -145,25 +183,37 @@ def frame_targets(events: Sequence[Event], offsets: Sequence[float], clip: float
     return out
 
 
-def prepare_recordings(source: str | Path, out: str | Path, classes: str | Sequence[str],
-                       clip: float = 10.0, hop: float = 5.0, labels: str | Path | None = None,
-                       labels_format: str | None = None, channel: str = "0",
-                       frames: int = 32) -> SummaryTable:
+def prepare_recordings(
+    source: str | Path,
+    out: str | Path,
+    classes: str | Sequence[str],
+    clip: float = 10.0,
+    hop: float = 5.0,
+    labels: str | Path | None = None,
+    labels_format: str | None = None,
+    channel: str = "0",
+    frames: int = 32,
+) -> SummaryTable:
     """Write ``out`` as one split folder of clips of the recordings under ``source``."""
     source, out = Path(source), Path(out)
     if not source.is_dir():
         raise UserError("source folder not found", source, "point --source at your recordings")
-    class_list = parse_classes(classes) if isinstance(classes, str) else parse_classes(
-        ",".join(classes))
+    class_list = (
+        parse_classes(classes) if isinstance(classes, str) else parse_classes(",".join(classes))
+    )
     if clip <= 0 or hop <= 0:
-        raise UserError(f"--clip {clip:g} and --hop {hop:g} must be > 0", None,
-                        "give positive seconds")
+        raise UserError(
+            f"--clip {clip:g} and --hop {hop:g} must be > 0", None, "give positive seconds"
+        )
     if channel not in ("0", "mix"):
         raise UserError(f"--channel {channel!r} is not 0 or mix", None, "use --channel 0|mix")
     files = audio_files(source)
     if not files:
-        raise UserError("no audio files (wav, flac, ogg, mp3) under this folder", source,
-                        "point --source at the folder holding your recordings")
+        raise UserError(
+            "no audio files (wav, flac, ogg, mp3) under this folder",
+            source,
+            "point --source at the folder holding your recordings",
+        )
     rel = [f.relative_to(source).as_posix() for f in files]
     by_key: dict[str, int] = {}
     for i, r in enumerate(rel):
@@ -175,12 +225,17 @@ def prepare_recordings(source: str | Path, out: str | Path, classes: str | Seque
             for e in read_annotations(lf, labels_format):
                 idx = by_key.get(e.recording, by_key.get(PurePosixPath(e.recording).stem))
                 if idx is None:
-                    raise UserError(f"annotation names recording {e.recording!r}, not found "
-                                    f"under {source}", e.where,
-                                    "fix the file name or add the recording to --source")
+                    raise UserError(
+                        f"annotation names recording {e.recording!r}, not found under {source}",
+                        e.where,
+                        "fix the file name or add the recording to --source",
+                    )
                 if e.label not in class_list:
-                    raise UserError(f"class {e.label!r} is not in --classes", e.where,
-                                    f"add it to --classes (now {','.join(class_list)})")
+                    raise UserError(
+                        f"class {e.label!r} is not in --classes",
+                        e.where,
+                        f"add it to --classes (now {','.join(class_list)})",
+                    )
                 events.setdefault(idx, []).append(e)
     rows: list[ClipRow] = []
     targets: list[np.ndarray] = []
@@ -192,16 +247,24 @@ def prepare_recordings(source: str | Path, out: str | Path, classes: str | Seque
         rows += [ClipRow(f"{r}@{_fmt(o)}", os.path.abspath(f), o, clip) for o in offsets]
         targets.append(frame_targets(events.get(i, []), offsets, clip, frames, class_list))
         known += [i in events] * len(offsets)
-        per_file.append([r, round(d, 3), len(offsets), len(events.get(i, [])) if i in events
-                         else "-"])
+        per_file.append(
+            [r, round(d, 3), len(offsets), len(events.get(i, [])) if i in events else "-"]
+        )
     lab = np.concatenate(targets, axis=0)
-    info = SplitInfo(kind="recordings", class_list=class_list, frames=frames, clip_seconds=clip,
-                     hop_seconds=hop, mono="mix" if channel == "mix" else "first",
-                     frame_layout=f"{frames} equal slots of the clip; 1 where an event overlaps",
-                     extra={"source": str(source.resolve()), "labelled": int(sum(known))})
+    info = SplitInfo(
+        kind="recordings",
+        class_list=class_list,
+        frames=frames,
+        clip_seconds=clip,
+        hop_seconds=hop,
+        mono="mix" if channel == "mix" else "first",
+        frame_layout=f"{frames} equal slots of the clip; 1 where an event overlaps",
+        extra={"source": str(source.resolve()), "labelled": int(sum(known))},
+    )
     write_split(out, info, rows, lab, known=np.asarray(known, dtype=bool))
-    return SummaryTable(f"Recordings: clips per file ({out})",
-                        ["file", "seconds", "clips", "events"], per_file)
+    return SummaryTable(
+        f"Recordings: clips per file ({out})", ["file", "seconds", "clips", "events"], per_file
+    )
 
 
 def _fmt(x: float) -> str:

@@ -93,8 +93,15 @@ def write_pool(
     rows whose labels are known (stored as ``labelled``).
     """
     path = Path(path)
-    writer = PoolWriter(path, embeddings.shape[0], embeddings.shape[1], embeddings.shape[2],
-                        class_list, meta, known_mask=known is not None)
+    writer = PoolWriter(
+        path,
+        embeddings.shape[0],
+        embeddings.shape[1],
+        embeddings.shape[2],
+        class_list,
+        meta,
+        known_mask=known is not None,
+    )
     writer.write_block(0, embeddings, labels, ids, known=known)
     return writer.close()
 
@@ -125,8 +132,9 @@ class PoolWriter:
         str_dt = h5py.string_dtype()
         self._f.create_dataset("embeddings", shape=(n, t, d), dtype=np.float32)
         self._f.create_dataset("labels", shape=(n, t, len(class_list)), dtype=np.uint8)
-        self._f.create_dataset("class_list", data=np.array(list(class_list), dtype=object),
-                               dtype=str_dt)
+        self._f.create_dataset(
+            "class_list", data=np.array(list(class_list), dtype=object), dtype=str_dt
+        )
         self._f.create_dataset("ids", shape=(n,), dtype=str_dt)
         meta = meta or PoolMeta()
         attrs = self._f.attrs
@@ -146,17 +154,25 @@ class PoolWriter:
             self._f.create_dataset(KNOWN_KEY, shape=(n,), dtype=bool)
         self.extras = {e.name: e for e in extras}
         for e in extras:
-            ds = self._f.create_dataset(f"{EXTRA_GROUP}/{e.name}", shape=(n, *e.shape),
-                                        dtype=np.dtype(e.dtype))
+            ds = self._f.create_dataset(
+                f"{EXTRA_GROUP}/{e.name}", shape=(n, *e.shape), dtype=np.dtype(e.dtype)
+            )
             ds.attrs["doc"] = e.doc
             if e.axis_names:
-                self._f.create_dataset(f"{EXTRA_GROUP}/{e.name}_names",
-                                       data=np.array(list(e.axis_names), dtype=object),
-                                       dtype=str_dt)
+                self._f.create_dataset(
+                    f"{EXTRA_GROUP}/{e.name}_names",
+                    data=np.array(list(e.axis_names), dtype=object),
+                    dtype=str_dt,
+                )
 
     def write_block(
-        self, start: int, embeddings: np.ndarray, labels: np.ndarray, ids: Sequence[str],
-        extras: dict[str, np.ndarray] | None = None, known: np.ndarray | None = None,
+        self,
+        start: int,
+        embeddings: np.ndarray,
+        labels: np.ndarray,
+        ids: Sequence[str],
+        extras: dict[str, np.ndarray] | None = None,
+        known: np.ndarray | None = None,
     ) -> None:
         """Write rows ``start:start+len(embeddings)``; embeddings (B, T, D), labels (B, T, C),
         ``extras`` {name: (B, *shape)} for every :class:`ExtraDataset` given at construction;
@@ -175,8 +191,10 @@ class PoolWriter:
             raise ValueError(f"expected extras {sorted(self.extras)}, got {sorted(extras)}")
         for name, arr in extras.items():
             if arr.shape != (embeddings.shape[0], *self.extras[name].shape):
-                raise ValueError(f"extra {name!r} has shape {arr.shape}, expected "
-                                 f"{(embeddings.shape[0], *self.extras[name].shape)}")
+                raise ValueError(
+                    f"extra {name!r} has shape {arr.shape}, expected "
+                    f"{(embeddings.shape[0], *self.extras[name].shape)}"
+                )
             self._f[f"{EXTRA_GROUP}/{name}"][start:stop] = arr.astype(self.extras[name].dtype)
         emb = np.asarray(embeddings, dtype=np.float32)
         self._f["embeddings"][start:stop] = emb
@@ -207,13 +225,19 @@ class PoolStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.exists():
-            raise UserError("pool file not found", self.path,
-                            "check the path, or create pools with `iml-tui pool synth`")
+            raise UserError(
+                "pool file not found",
+                self.path,
+                "check the path, or create pools with `iml-tui pool synth`",
+            )
         try:
             f = h5py.File(self.path, "r")
         except OSError as exc:
-            raise UserError(f"not a readable HDF5 pool file ({exc})", self.path,
-                            "re-create it with `iml-tui extract` or `iml-tui pool synth`") from exc
+            raise UserError(
+                f"not a readable HDF5 pool file ({exc})",
+                self.path,
+                "re-create it with `iml-tui extract` or `iml-tui pool synth`",
+            ) from exc
         with f:
             self._validate(f)
             self.class_list: list[str] = [_as_str(c) for c in f["class_list"][()]]
@@ -222,11 +246,14 @@ class PoolStore:
             self.attrs: dict[str, Any] = {k: _attr_value(v) for k, v in f.attrs.items()}
             self._has_pooled = POOLED_KEY in f
             self._known: np.ndarray | None = (
-                np.asarray(f[KNOWN_KEY][()], dtype=bool) if KNOWN_KEY in f else None)
+                np.asarray(f[KNOWN_KEY][()], dtype=bool) if KNOWN_KEY in f else None
+            )
             group = f.get(EXTRA_GROUP)
             self.extra_names: list[str] = sorted(
-                k for k in (group.keys() if isinstance(group, h5py.Group) else ())
-                if not (k.endswith("_names") and k[: -len("_names")] in group))
+                k
+                for k in (group.keys() if isinstance(group, h5py.Group) else ())
+                if not (k.endswith("_names") and k[: -len("_names")] in group)
+            )
         self._ids: list[str] | None = None
         self._frame_labels: np.ndarray | None = None
         self._pooled: np.ndarray | None = None
@@ -235,47 +262,72 @@ class PoolStore:
     def _validate(self, f: h5py.File) -> None:
         for name in REQUIRED:
             if name not in f:
-                raise UserError(f"dataset '{name}' is missing", self.path,
-                                f"a pool store needs the datasets {', '.join(REQUIRED)}")
+                raise UserError(
+                    f"dataset '{name}' is missing",
+                    self.path,
+                    f"a pool store needs the datasets {', '.join(REQUIRED)}",
+                )
         emb, lab = f["embeddings"], f["labels"]
         if emb.ndim != 3:
-            raise UserError(f"dataset 'embeddings' has shape {emb.shape}, expected (N, T, D)",
-                            self.path, "re-extract the features into a fresh pool file")
+            raise UserError(
+                f"dataset 'embeddings' has shape {emb.shape}, expected (N, T, D)",
+                self.path,
+                "re-extract the features into a fresh pool file",
+            )
         if emb.dtype != np.float32:
-            raise UserError(f"dataset 'embeddings' has dtype {emb.dtype}, expected float32",
-                            self.path, "re-extract the features into a fresh pool file")
+            raise UserError(
+                f"dataset 'embeddings' has dtype {emb.dtype}, expected float32",
+                self.path,
+                "re-extract the features into a fresh pool file",
+            )
         n, t, _ = emb.shape
         ncls = f["class_list"].shape[0] if f["class_list"].ndim == 1 else -1
         if lab.ndim != 3 or lab.shape[:2] != (n, t) or lab.shape[2] != ncls:
             raise UserError(
                 f"dataset 'labels' has shape {lab.shape}, expected ({n}, {t}, {ncls}) to match "
-                "'embeddings' and 'class_list'", self.path,
-                "re-create the pool so labels are (N, T, C) frame targets")
+                "'embeddings' and 'class_list'",
+                self.path,
+                "re-create the pool so labels are (N, T, C) frame targets",
+            )
         if f["ids"].shape != (n,):
-            raise UserError(f"dataset 'ids' has shape {f['ids'].shape}, expected ({n},)",
-                            self.path, "re-create the pool with one id per clip")
+            raise UserError(
+                f"dataset 'ids' has shape {f['ids'].shape}, expected ({n},)",
+                self.path,
+                "re-create the pool with one id per clip",
+            )
         if n == 0:
             raise UserError("the pool holds no clips", self.path, "re-create it with data")
         if KNOWN_KEY in f and f[KNOWN_KEY].shape != (n,):
-            raise UserError(f"dataset '{KNOWN_KEY}' has shape {f[KNOWN_KEY].shape}, expected "
-                            f"({n},)", self.path, "re-extract the pool from its prepared split")
+            raise UserError(
+                f"dataset '{KNOWN_KEY}' has shape {f[KNOWN_KEY].shape}, expected ({n},)",
+                self.path,
+                "re-extract the pool from its prepared split",
+            )
         if POOLED_KEY in f and f[POOLED_KEY].dtype not in (np.float16, np.float32):
-            raise UserError(f"dataset '{POOLED_KEY}' has dtype {f[POOLED_KEY].dtype}, expected "
-                            "float32 or float16", self.path,
-                            f"delete the '{POOLED_KEY}' dataset; it is rebuilt on next use")
+            raise UserError(
+                f"dataset '{POOLED_KEY}' has dtype {f[POOLED_KEY].dtype}, expected "
+                "float32 or float16",
+                self.path,
+                f"delete the '{POOLED_KEY}' dataset; it is rebuilt on next use",
+            )
         if POOLED_KEY in f and f[POOLED_KEY].shape != (n, emb.shape[2]):
             raise UserError(
                 f"dataset '{POOLED_KEY}' has shape {f[POOLED_KEY].shape}, expected "
-                f"({n}, {emb.shape[2]})", self.path,
-                f"delete the '{POOLED_KEY}' dataset; it is rebuilt on next use")
+                f"({n}, {emb.shape[2]})",
+                self.path,
+                f"delete the '{POOLED_KEY}' dataset; it is rebuilt on next use",
+            )
 
     # --- lazily read parts -------------------------------------------------------------------
     def extra(self, name: str, rows: np.ndarray | slice | None = None) -> np.ndarray:
         """The optional dataset ``extra/<name>`` (N, ...) as float32/its dtype; rows ``rows``."""
         if name not in self.extra_names:
-            raise UserError(f"the pool has no extra output {name!r} (it has: "
-                            f"{', '.join(self.extra_names) or 'none'})", self.path,
-                            "extract with the encoder option that writes it (e.g. logits=true)")
+            raise UserError(
+                f"the pool has no extra output {name!r} (it has: "
+                f"{', '.join(self.extra_names) or 'none'})",
+                self.path,
+                "extract with the encoder option that writes it (e.g. logits=true)",
+            )
         with h5py.File(self.path, "r") as f:
             ds = f[f"{EXTRA_GROUP}/{name}"]
             if rows is None:
@@ -336,9 +388,11 @@ class PoolStore:
         missing = int((~mask).sum())
         raise UserError(
             f"{purpose} needs known labels, but {missing} clip(s) are unlabelled (first: "
-            f"{self.ids[row]!r}); unknown is not negative", self.path,
+            f"{self.ids[row]!r}); unknown is not negative",
+            self.path,
             "label them in a project (`iml-tui project new`, `iml-tui label`), or use a pool "
-            "made from annotated recordings")
+            "made from annotated recordings",
+        )
 
     def frame_labels(self, allow_unknown: bool = False) -> np.ndarray:
         """(N, T, C) uint8 frame targets, validated to be 0/1.
@@ -351,11 +405,15 @@ class PoolStore:
             with h5py.File(self.path, "r") as f:
                 lab = np.asarray(f["labels"][()])
             if lab.size and (lab.max() > 1 or (lab.dtype.kind in "if" and lab.min() < 0)):
-                raise UserError("dataset 'labels' holds values other than 0 and 1", self.path,
-                                "frame targets must be 0/1")
+                raise UserError(
+                    "dataset 'labels' holds values other than 0 and 1",
+                    self.path,
+                    "frame targets must be 0/1",
+                )
             if lab.dtype.kind == "f" and np.isnan(lab).any():
-                raise UserError("dataset 'labels' holds NaN", self.path,
-                                "frame targets must be 0/1")
+                raise UserError(
+                    "dataset 'labels' holds NaN", self.path, "frame targets must be 0/1"
+                )
             self._frame_labels = lab.astype(np.uint8, copy=False)
         return self._frame_labels
 
@@ -380,14 +438,18 @@ class PoolStore:
                 order = np.argsort(idx, kind="stable")
                 sorted_idx = idx[order]
                 uniq, inverse = np.unique(sorted_idx, return_inverse=True)
-                block = np.asarray(ds[uniq]) if uniq.size else np.zeros((0, *ds.shape[1:]),
-                                                                        np.float32)
+                block = (
+                    np.asarray(ds[uniq]) if uniq.size else np.zeros((0, *ds.shape[1:]), np.float32)
+                )
                 out = np.empty((idx.size, *ds.shape[1:]), dtype=np.float32)
                 out[order] = block[inverse]
         if not np.isfinite(out).all():
             bad = int(np.argwhere(~np.isfinite(out).reshape(out.shape[0], -1).all(axis=1))[0, 0])
-            raise UserError(f"dataset 'embeddings' holds NaN or inf (row {bad} of the request)",
-                            self.path, "re-extract the features")
+            raise UserError(
+                f"dataset 'embeddings' holds NaN or inf (row {bad} of the request)",
+                self.path,
+                "re-extract the features",
+            )
         return out
 
     def iter_blocks(self, rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
@@ -411,13 +473,16 @@ class PoolStore:
             pooled = self._pooled if self._pooled is not None else self._read_pooled()
             if scan and not np.isfinite(pooled).all():
                 row = int(np.argwhere(~np.isfinite(pooled).all(axis=1))[0, 0])
-                raise UserError(f"dataset '{POOLED_KEY}' holds NaN or inf (row {row})",
-                                self.path, f"delete '{POOLED_KEY}' and the embedding row")
+                raise UserError(
+                    f"dataset '{POOLED_KEY}' holds NaN or inf (row {row})",
+                    self.path,
+                    f"delete '{POOLED_KEY}' and the embedding row",
+                )
             self._pooled_scanned = scan
         else:
             pooled = np.empty((self.n, self.d), dtype=np.float32)
             for start, block in self.iter_blocks():
-                pooled[start:start + block.shape[0]] = _l2_normalise(block.max(axis=1))
+                pooled[start : start + block.shape[0]] = _l2_normalise(block.max(axis=1))
             try:
                 with h5py.File(self.path, "a") as f:
                     if POOLED_KEY not in f:
@@ -429,21 +494,26 @@ class PoolStore:
         self._pooled = pooled
         return pooled
 
-
     def pooled_rows(self, lo: int, hi: int) -> np.ndarray:
         """(hi - lo, D) float32 rows [lo, hi) of the selection array, reading only that range of
         the cached dataset (stored float32 or float16); checked for NaN and inf. Without the
         cache the rows are pooled from that range of the embeddings."""
         if not 0 <= lo <= hi <= self.n:
-            raise UserError(f"row range [{lo}, {hi}) is outside the pool (N = {self.n})",
-                            self.path, "give a range inside the pool")
+            raise UserError(
+                f"row range [{lo}, {hi}) is outside the pool (N = {self.n})",
+                self.path,
+                "give a range inside the pool",
+            )
         if self._has_pooled:
             with h5py.File(self.path, "r") as f:
                 rows = np.asarray(f[POOLED_KEY][lo:hi], dtype=np.float32)
             if not np.isfinite(rows).all():
                 row = lo + int(np.argwhere(~np.isfinite(rows).all(axis=1))[0, 0])
-                raise UserError(f"dataset '{POOLED_KEY}' holds NaN or inf (row {row})",
-                                self.path, f"delete '{POOLED_KEY}' and the embedding row")
+                raise UserError(
+                    f"dataset '{POOLED_KEY}' holds NaN or inf (row {row})",
+                    self.path,
+                    f"delete '{POOLED_KEY}' and the embedding row",
+                )
             return rows
         return _l2_normalise(self.embeddings(slice(lo, hi)).max(axis=1))
 
@@ -460,8 +530,12 @@ class PoolStore:
         with h5py.File(self.path, "r") as f:
             ds = f[POOLED_KEY]
             offset = ds.id.get_offset()
-            if ds.chunks is None and ds.compression is None and offset is not None \
-                    and ds.dtype == np.float32:
+            if (
+                ds.chunks is None
+                and ds.compression is None
+                and offset is not None
+                and ds.dtype == np.float32
+            ):
                 shape = ds.shape
             else:
                 return np.asarray(ds[()], dtype=np.float32)
@@ -480,8 +554,9 @@ def convert_pool(src: str | Path, dst: str | Path, dtype: str) -> Path:
     store = PoolStore(src)
     dst = Path(dst)
     if dst.resolve() == store.path.resolve():
-        raise UserError("the converted pool would overwrite its source", dst,
-                        "give --out a new file")
+        raise UserError(
+            "the converted pool would overwrite its source", dst, "give --out a new file"
+        )
     pooled = store.pooled()
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".partial")
@@ -495,7 +570,7 @@ def convert_pool(src: str | Path, dst: str | Path, dtype: str) -> Path:
             out = fout.create_dataset(POOLED_KEY, shape=pooled.shape, dtype=np.dtype(dtype))
             rows = max(1, _BLOCK_BYTES // max(1, pooled.shape[1] * 4))
             for lo in range(0, pooled.shape[0], rows):
-                out[lo:lo + rows] = pooled[lo:lo + rows].astype(dtype)
+                out[lo : lo + rows] = pooled[lo : lo + rows].astype(dtype)
             fout.attrs["pooled_dtype"] = dtype
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())

@@ -58,8 +58,11 @@ def _check_root(feat_root: str | Path, features: Sequence[str]) -> Path:
     if not features:
         raise UserError("no feature set given", None, "set --features, e.g. --features ecapalang")
     if not root.is_dir():
-        raise UserError("feature root not found", root,
-                        "point --feat-root at the folder holding one sub-folder per feature set")
+        raise UserError(
+            "feature root not found",
+            root,
+            "point --feat-root at the folder holding one sub-folder per feature set",
+        )
     return root
 
 
@@ -69,8 +72,11 @@ def _read_store(path: Path, fix: str) -> tuple[np.ndarray, np.ndarray, list[str]
         raise UserError("feature file not found", path, fix)
     store = PoolStore(path)
     if store.t != 1:
-        raise UserError(f"T = {store.t} frames per sample, expected utterance-level features "
-                        "(T = 1)", path, "store one mean embedding per utterance or segment")
+        raise UserError(
+            f"T = {store.t} frames per sample, expected utterance-level features (T = 1)",
+            path,
+            "store one mean embedding per utterance or segment",
+        )
     store.require_known(None, "a stream run (its oracle answers from the labels)")
     x = store.embeddings()[:, 0, :]
     lab = store.frame_labels()[:, 0, :]
@@ -85,8 +91,11 @@ def _align(ids: list[str], other: list[str], x_other: np.ndarray, path: Path) ->
     if len(pos) != len(other) or len(other) != len(ids) or any(s not in pos for s in ids):
         missing = next((s for s in ids if s not in pos), None)
         what = f"id {missing!r} is missing" if missing else "ids repeat or differ in number"
-        raise UserError(f"the feature sets name different samples ({what})", path,
-                        "extract every feature set from the same audio files")
+        raise UserError(
+            f"the feature sets name different samples ({what})",
+            path,
+            "extract every feature set from the same audio files",
+        )
     return x_other[np.array([pos[s] for s in ids], dtype=np.int64)]
 
 
@@ -94,8 +103,11 @@ def _one_hot_classes(lab: np.ndarray, path: Path) -> np.ndarray:
     sums = lab.sum(axis=1)
     if (sums != 1).any():
         row = int(np.flatnonzero(sums != 1)[0])
-        raise UserError(f"sample {row} has {int(sums[row])} languages, expected exactly one",
-                        path, "LID labels are one-hot over the class_list of languages")
+        raise UserError(
+            f"sample {row} has {int(sums[row])} languages, expected exactly one",
+            path,
+            "LID labels are one-hot over the class_list of languages",
+        )
     return lab.argmax(axis=1).astype(np.int64)
 
 
@@ -111,8 +123,10 @@ def load_lid_split(feat_root: str | Path, features: Sequence[str], split: str) -
     class_list: list[str] = []
     for k, feature in enumerate(features):
         path = root / feature / f"{split}.h5"
-        fix = (f"extract {feature} features into {root / feature}/{{train,dev,test}}.h5, "
-               "or fix --feat-root / --features")
+        fix = (
+            f"extract {feature} features into {root / feature}/{{train,dev,test}}.h5, "
+            "or fix --feat-root / --features"
+        )
         x, lab, cl, fid = _read_store(path, fix)
         if k == 0:
             ids, class_list = fid, cl
@@ -120,14 +134,23 @@ def load_lid_split(feat_root: str | Path, features: Sequence[str], split: str) -
             xs.append(x)
         else:
             if cl != class_list:
-                raise UserError(f"languages {cl} differ from {class_list} of {paths[0]}", path,
-                                "every feature set must use the same class_list")
+                raise UserError(
+                    f"languages {cl} differ from {class_list} of {paths[0]}",
+                    path,
+                    "every feature set must use the same class_list",
+                )
             xs.append(_align(ids, fid, x, path))
         paths.append(path)
     x_all = np.concatenate(xs, axis=1) if len(xs) > 1 else xs[0]
-    return FeatureTable(x=np.ascontiguousarray(x_all, dtype=np.float32), classes=classes,
-                        class_list=class_list, ids=ids, session=np.zeros(len(ids), np.int64),
-                        sessions=[split], paths=paths)
+    return FeatureTable(
+        x=np.ascontiguousarray(x_all, dtype=np.float32),
+        classes=classes,
+        class_list=class_list,
+        ids=ids,
+        session=np.zeros(len(ids), np.int64),
+        sessions=[split],
+        paths=paths,
+    )
 
 
 def lid_targets(table: FeatureTable, target: str) -> list[str]:
@@ -135,9 +158,11 @@ def lid_targets(table: FeatureTable, target: str) -> list[str]:
     if target == "all":
         return list(table.class_list)
     if target not in table.class_list:
-        raise UserError(f"target language {target!r} is not in the corpus",
-                        table.paths[0] if table.paths else None,
-                        f"use one of {', '.join(table.class_list)} or all")
+        raise UserError(
+            f"target language {target!r} is not in the corpus",
+            table.paths[0] if table.paths else None,
+            f"use one of {', '.join(table.class_list)} or all",
+        )
     return [target]
 
 
@@ -161,12 +186,15 @@ def _session_of(sample_id: str) -> str:
     return sample_id.rsplit("/", 1)[0] if "/" in sample_id else ""
 
 
-def _read_vtd_env(base: Path, env: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str],
-                                                   list[int], list[Path]]:
+def _read_vtd_env(
+    base: Path, env: str
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str], list[int], list[Path]]:
     """(x, y, ids, session names, session index per sample, paths) of one feature set."""
     folder, single = base / env, base / f"{env}.h5"
-    fix = (f"put one pool store per session in {folder}/ or one store {single} with ids "
-           "<session>/<segment>")
+    fix = (
+        f"put one pool store per session in {folder}/ or one store {single} with ids "
+        "<session>/<segment>"
+    )
     if folder.is_dir():
         files = sorted(folder.glob("*.h5"))
         if not files:
@@ -179,8 +207,14 @@ def _read_vtd_env(base: Path, env: str) -> tuple[np.ndarray, np.ndarray, list[st
             ys.append(lab[:, 0])
             ids.extend(fid)
             sess.extend([s] * len(fid))
-        return (np.concatenate(xs), np.concatenate(ys).astype(np.int64), ids,
-                [f.stem for f in files], sess, files)
+        return (
+            np.concatenate(xs),
+            np.concatenate(ys).astype(np.int64),
+            ids,
+            [f.stem for f in files],
+            sess,
+            files,
+        )
     if single.is_file():
         x, lab, _, fid = _read_store(single, fix)
         _check_vtd_labels(lab, single)
@@ -188,15 +222,24 @@ def _read_vtd_env(base: Path, env: str) -> tuple[np.ndarray, np.ndarray, list[st
         if names == [""]:
             raise UserError("ids carry no session (expected <session>/<segment>)", single, fix)
         index = {n: k for k, n in enumerate(names)}
-        return (x, lab[:, 0].astype(np.int64), fid, names,
-                [index[_session_of(i)] for i in fid], [single])
+        return (
+            x,
+            lab[:, 0].astype(np.int64),
+            fid,
+            names,
+            [index[_session_of(i)] for i in fid],
+            [single],
+        )
     raise UserError(f"environment {env!r} not found", base, fix)
 
 
 def _check_vtd_labels(lab: np.ndarray, path: Path) -> None:
     if lab.shape[1] != 1:
-        raise UserError(f"{lab.shape[1]} classes, expected one (1 = live speech)", path,
-                        "VTD stores hold one 0/1 label per segment")
+        raise UserError(
+            f"{lab.shape[1]} classes, expected one (1 = live speech)",
+            path,
+            "VTD stores hold one 0/1 label per segment",
+        )
 
 
 def load_vtd_env(feat_root: str | Path, features: Sequence[str], env: str) -> FeatureTable:
@@ -208,23 +251,33 @@ def load_vtd_env(feat_root: str | Path, features: Sequence[str], env: str) -> Fe
     for feature in features:
         base = root / feature
         if not base.is_dir():
-            raise UserError(f"feature set {feature!r} not found", base,
-                            "fix --features or --feat-root")
+            raise UserError(
+                f"feature set {feature!r} not found", base, "fix --features or --feat-root"
+            )
         x, y, ids, names, sess, paths = _read_vtd_env(base, env)
         if first is None:
             first = (x, y, ids, names, sess, paths)
             xs.append(x)
         else:
             if names != first[3]:
-                raise UserError(f"sessions {names} differ from {first[3]}", paths[0],
-                                "every feature set must hold the same sessions")
+                raise UserError(
+                    f"sessions {names} differ from {first[3]}",
+                    paths[0],
+                    "every feature set must hold the same sessions",
+                )
             xs.append(_align(first[2], ids, x, paths[0]))
     assert first is not None
     _, y0, ids0, names0, sess0, paths0 = first
     x_all = np.concatenate(xs, axis=1) if len(xs) > 1 else xs[0]
-    return FeatureTable(x=np.ascontiguousarray(x_all, dtype=np.float32), classes=y0,
-                        class_list=["live"], ids=ids0, session=np.asarray(sess0, np.int64),
-                        sessions=names0, paths=paths0)
+    return FeatureTable(
+        x=np.ascontiguousarray(x_all, dtype=np.float32),
+        classes=y0,
+        class_list=["live"],
+        ids=ids0,
+        session=np.asarray(sess0, np.int64),
+        sessions=names0,
+        paths=paths0,
+    )
 
 
 def other_corpus_envs(feat_root: str | Path, feature: str, env: str) -> list[str]:
@@ -257,8 +310,9 @@ def context_by_batches(x: np.ndarray, batches: Sequence[np.ndarray], context: in
     return out
 
 
-def draw_bootstrap(y: np.ndarray, n: int, rng: np.random.Generator,
-                   candidates: np.ndarray | None = None) -> np.ndarray:
+def draw_bootstrap(
+    y: np.ndarray, n: int, rng: np.random.Generator, candidates: np.ndarray | None = None
+) -> np.ndarray:
     """Indices (<= n,) int64: ceil(n/2) targets and the rest non-targets, drawn at random.
 
     A class with too few samples gives what it has; the other class fills up to n.
@@ -270,6 +324,7 @@ def draw_bootstrap(y: np.ndarray, n: int, rng: np.random.Generator,
     want_pos = min(len(pos), (n + 1) // 2)
     want_neg = min(len(neg), n - want_pos)
     want_pos = min(len(pos), n - want_neg)
-    picked = np.concatenate([rng.choice(pos, want_pos, replace=False),
-                             rng.choice(neg, want_neg, replace=False)])
+    picked = np.concatenate(
+        [rng.choice(pos, want_pos, replace=False), rng.choice(neg, want_neg, replace=False)]
+    )
     return np.sort(picked.astype(np.int64))

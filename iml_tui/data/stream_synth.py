@@ -94,8 +94,9 @@ def _unit(rng: np.random.Generator, k: int, dim: int) -> np.ndarray:
     return np.asarray(v / np.linalg.norm(v, axis=1, keepdims=True))
 
 
-def _maps(rng: np.random.Generator, latent: int, features: Sequence[FeatureSpec]
-          ) -> list[np.ndarray]:
+def _maps(
+    rng: np.random.Generator, latent: int, features: Sequence[FeatureSpec]
+) -> list[np.ndarray]:
     return [rng.normal(scale=1.0 / np.sqrt(latent), size=(latent, d)) for _, d in features]
 
 
@@ -123,19 +124,36 @@ def synth_lid(root: str | Path, cfg: LidSynthConfig = LidSynthConfig()) -> list[
         lang = np.repeat(np.arange(n_lang), per_lang)
         t = np.concatenate([np.sort(rng.random(per_lang)) for _ in range(n_lang)])
         mode = rng.integers(0, cfg.modes, size=len(lang))
-        z = (means[lang] + modes[lang, mode] + shift + cfg.drift * t[:, None] * dirs[lang]
-             + cfg.noise * rng.normal(size=(len(lang), cfg.latent)))
-        ids = [f"common_voice_{cfg.languages[li]}_{k % per_lang:08d}.mp3"
-               for k, li in enumerate(lang)]
+        z = (
+            means[lang]
+            + modes[lang, mode]
+            + shift
+            + cfg.drift * t[:, None] * dirs[lang]
+            + cfg.noise * rng.normal(size=(len(lang), cfg.latent))
+        )
+        ids = [
+            f"common_voice_{cfg.languages[li]}_{k % per_lang:08d}.mp3" for k, li in enumerate(lang)
+        ]
         perm = rng.permutation(len(lang))
         labels = np.zeros((len(lang), 1, n_lang), dtype=np.uint8)
         labels[np.arange(len(lang)), 0, lang] = 1
         for (feature, _), w in zip(cfg.features, maps, strict=True):
             x = _project(z, w, cfg.feat_noise, rng)
-            meta = PoolMeta(encoder=f"synthetic-{feature}", frame_layout="utterance mean",
-                            extra={"synthetic": "lid", "seed": cfg.seed})
-            paths.append(write_pool(root / feature / f"{split}.h5", x[perm], labels[perm],
-                                    list(cfg.languages), [ids[i] for i in perm], meta))
+            meta = PoolMeta(
+                encoder=f"synthetic-{feature}",
+                frame_layout="utterance mean",
+                extra={"synthetic": "lid", "seed": cfg.seed},
+            )
+            paths.append(
+                write_pool(
+                    root / feature / f"{split}.h5",
+                    x[perm],
+                    labels[perm],
+                    list(cfg.languages),
+                    [ids[i] for i in perm],
+                    meta,
+                )
+            )
     return paths
 
 
@@ -171,25 +189,49 @@ def synth_vtd(root: str | Path, cfg: VtdSynthConfig = VtdSynthConfig()) -> list[
             share = rng.uniform(*cfg.live_share)
             y = _runs(rng, cfg.segments, share, cfg.stay)
             off = env_off + cfg.session_shift * rng.normal(size=cfg.latent)
-            z = (np.where(y[:, None] == 1, centre, -centre) + off
-                 + cfg.noise * rng.normal(size=(cfg.segments, cfg.latent)))
+            z = (
+                np.where(y[:, None] == 1, centre, -centre)
+                + off
+                + cfg.noise * rng.normal(size=(cfg.segments, cfg.latent))
+            )
             ids = [f"{name}/{k:05d}" for k in range(cfg.segments)]
             per_session.append((name, z, y, ids))
         for (feature, _), w in zip(cfg.features, maps, strict=True):
-            meta = PoolMeta(encoder=f"synthetic-{feature}", frame_layout="segment mean",
-                            clip_seconds=5.0, hop_seconds=5.0,
-                            extra={"synthetic": "vtd", "seed": cfg.seed, **cfg.extra_meta})
-            xs = [(_project(z, w, cfg.feat_noise, rng), y, ids, name)
-                  for name, z, y, ids in per_session]
+            meta = PoolMeta(
+                encoder=f"synthetic-{feature}",
+                frame_layout="segment mean",
+                clip_seconds=5.0,
+                hop_seconds=5.0,
+                extra={"synthetic": "vtd", "seed": cfg.seed, **cfg.extra_meta},
+            )
+            xs = [
+                (_project(z, w, cfg.feat_noise, rng), y, ids, name)
+                for name, z, y, ids in per_session
+            ]
             if cfg.single_file:
                 x = np.concatenate([a for a, _, _, _ in xs])
                 y_all = np.concatenate([b for _, b, _, _ in xs]).astype(np.uint8)
                 ids_all = [i for _, _, c, _ in xs for i in c]
-                paths.append(write_pool(root / feature / f"{env}.h5", x, y_all[:, None, None],
-                                        ["live"], ids_all, meta))
+                paths.append(
+                    write_pool(
+                        root / feature / f"{env}.h5",
+                        x,
+                        y_all[:, None, None],
+                        ["live"],
+                        ids_all,
+                        meta,
+                    )
+                )
             else:
                 for x, y, ids, name in xs:
-                    paths.append(write_pool(root / feature / env / f"{name}.h5", x,
-                                            y.astype(np.uint8)[:, None, None], ["live"], ids,
-                                            meta))
+                    paths.append(
+                        write_pool(
+                            root / feature / env / f"{name}.h5",
+                            x,
+                            y.astype(np.uint8)[:, None, None],
+                            ["live"],
+                            ids,
+                            meta,
+                        )
+                    )
     return paths

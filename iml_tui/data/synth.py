@@ -145,8 +145,10 @@ class SynthConfig:
         if c == 0:
             raise ValueError("class_list is empty")
         if len(self.priors) != c or len(self.sites) != c:
-            raise ValueError(f"priors ({len(self.priors)}) and sites ({len(self.sites)}) need "
-                             f"one entry per class ({c})")
+            raise ValueError(
+                f"priors ({len(self.priors)}) and sites ({len(self.sites)}) need "
+                f"one entry per class ({c})"
+            )
         if any(p < 0 for p in self.priors) or sum(self.priors) > 1:
             raise ValueError("priors must be >= 0 and sum to at most 1")
         if min(self.n_train, self.n_valid, self.n_test) < 1 or self.t < 1 or self.d < 1:
@@ -177,8 +179,7 @@ class SynthConfig:
     def from_json(cls, text: str) -> SynthConfig:
         """The config stored in a pool's ``synth_config`` attribute."""
         raw: dict[str, Any] = json.loads(text)
-        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
-                                  for k, v in raw.items()}
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
         return cls(**fields)
 
 
@@ -201,8 +202,10 @@ def site_recordings(cfg: SynthConfig) -> dict[int, int]:
         share[s] = share.get(s, 0.0) + p
     top = max(share.values())
     cps = cfg.clusters_per_site
-    return {s: int(np.clip(round(cps * math.sqrt(v / top)) if top > 0 else cps, min(2, cps), cps))
-            for s, v in sorted(share.items())}
+    return {
+        s: int(np.clip(round(cps * math.sqrt(v / top)) if top > 0 else cps, min(2, cps), cps))
+        for s, v in sorted(share.items())
+    }
 
 
 # --- the shared world ------------------------------------------------------------------------
@@ -231,8 +234,10 @@ def _world(cfg: SynthConfig) -> _World:
     order = rng.permutation(k)
     n_rec = site_recordings(cfg)
     ends = np.cumsum(list(n_rec.values()))
-    per_site = {s: np.sort(np.take(order, np.arange(e - m, e), mode="wrap"))
-                for (s, m), e in zip(n_rec.items(), ends.tolist(), strict=True)}
+    per_site = {
+        s: np.sort(np.take(order, np.arange(e - m, e), mode="wrap"))
+        for (s, m), e in zip(n_rec.items(), ends.tolist(), strict=True)
+    }
     site_clusters = [per_site[s] for s in cfg.sites]
     base = _unit(rng.standard_normal((c, r)))
     variants = base[:, None, :] + cfg.site_var * _unit(rng.standard_normal((c, k, r)))
@@ -246,8 +251,16 @@ def _world(cfg: SynthConfig) -> _World:
     len_share = rng.uniform(lo, hi, c)
     w = rng.standard_normal((r, cfg.d)) / math.sqrt(r)
     b = cfg.bias + 0.5 * cfg.bias * rng.standard_normal(cfg.d)
-    return _World(centres, weights, site_clusters, patterns, confusers, len_share,
-                  w.astype(np.float32), b.astype(np.float32))
+    return _World(
+        centres,
+        weights,
+        site_clusters,
+        patterns,
+        confusers,
+        len_share,
+        w.astype(np.float32),
+        b.astype(np.float32),
+    )
 
 
 # --- a split's plan --------------------------------------------------------------------------
@@ -289,14 +302,19 @@ def _plan(cfg: SynthConfig, world: _World, split: str) -> _Plan:
     rank = np.empty(n, dtype=np.int64)
     starts = np.searchsorted(cluster[order], np.arange(k))
     rank[order] = np.arange(n) - np.repeat(starts, np.bincount(cluster, minlength=k))
-    ids = [f"synth_{split}_rec{kk:03d}.wav@{5 * j}s" for kk, j in zip(cluster.tolist(),
-                                                                      rank.tolist(), strict=True)]
+    ids = [
+        f"synth_{split}_rec{kk:03d}.wav@{5 * j}s"
+        for kk, j in zip(cluster.tolist(), rank.tolist(), strict=True)
+    ]
     return _Plan(cls, cls2, cluster, confuser, ids)
 
 
 # --- dense generation ------------------------------------------------------------------------
 def _events(
-    rng: np.random.Generator, cfg: SynthConfig, active: np.ndarray, share: np.ndarray,
+    rng: np.random.Generator,
+    cfg: SynthConfig,
+    active: np.ndarray,
+    share: np.ndarray,
     labelled: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Envelope (B, T) float32 and labelled frames (B, T) bool of one event slot per clip.
@@ -342,7 +360,11 @@ def _events(
 
 
 def _block(
-    cfg: SynthConfig, world: _World, plan: _Plan, split: str, block: int,
+    cfg: SynthConfig,
+    world: _World,
+    plan: _Plan,
+    split: str,
+    block: int,
     out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings (B, T, D) float32 and frame labels (B, T, C) uint8 of one block of clips."""
@@ -411,7 +433,7 @@ def iter_split(
         emb, lab = _block(cfg, world, plan, split, block, buf)
         buf = emb.reshape(-1, cfg.d)
         lo = block * BLOCK_ROWS
-        yield lo, emb, lab, plan.ids[lo: lo + emb.shape[0]]
+        yield lo, emb, lab, plan.ids[lo : lo + emb.shape[0]]
 
 
 def synth_split(cfg: SynthConfig, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -424,8 +446,8 @@ def synth_split(cfg: SynthConfig, split: str) -> tuple[np.ndarray, np.ndarray, l
     lab = np.empty((n, cfg.t, len(cfg.class_list)), dtype=np.uint8)
     ids: list[str] = []
     for lo, e, lb, i in iter_split(cfg, split):
-        emb[lo: lo + e.shape[0]] = e
-        lab[lo: lo + e.shape[0]] = lb
+        emb[lo : lo + e.shape[0]] = e
+        lab[lo : lo + e.shape[0]] = lb
         ids.extend(i)
     return emb, lab, ids
 
@@ -442,9 +464,13 @@ def synth_pools(
     paths: dict[str, Path] = {}
     for split in SPLITS:
         n = cfg.size(split)
-        meta = PoolMeta(encoder="synth", clip_seconds=10.0, hop_seconds=5.0,
-                        frame_layout="T frames per 10 s clip",
-                        extra={"synth_config": cfg.to_json(), "synth_split": split})
+        meta = PoolMeta(
+            encoder="synth",
+            clip_seconds=10.0,
+            hop_seconds=5.0,
+            frame_layout="T frames per 10 s clip",
+            extra={"synth_config": cfg.to_json(), "synth_split": split},
+        )
         writer = PoolWriter(out / f"{split}.h5", n, cfg.t, cfg.d, cfg.class_list, meta)
         try:
             for lo, emb, lab, ids in iter_split(cfg, split):

@@ -83,12 +83,18 @@ def prepare_vtd(source: str | Path, out: str | Path) -> SummaryTable:
     segments per environment."""
     source, out = Path(source), Path(out)
     if not source.is_dir():
-        raise UserError("source folder not found", source,
-                        "point --source at a folder holding one folder per environment")
+        raise UserError(
+            "source folder not found",
+            source,
+            "point --source at a folder holding one folder per environment",
+        )
     envs = sorted(p for p in source.iterdir() if p.is_dir() and _sessions(p))
     if not envs:
-        raise UserError("no environment folder with session audio", source,
-                        "put <env>/<session>.wav with <session>.npy or .csv labels in it")
+        raise UserError(
+            "no environment folder with session audio",
+            source,
+            "put <env>/<session>.wav with <session>.npy or .csv labels in it",
+        )
     table: list[list[str | int | float]] = []
     manifest_envs: dict[str, object] = {}
     for env in envs:
@@ -102,35 +108,70 @@ def prepare_vtd(source: str | Path, out: str | Path) -> SummaryTable:
             except UserError:  # unreadable: `extract` reports it and skips its segments
                 n_audio = lab.size
             if lab.size > n_audio:
-                raise UserError(f"{lab.size} labels but the audio has {n_audio} segments of "
-                                f"{SEGMENT_SECONDS:g} s", _label_file(audio), _FIX)
-            rows.extend(ClipRow(f"{audio.stem}/{k:04d}", str(audio.resolve()),
-                                k * SEGMENT_SECONDS, SEGMENT_SECONDS) for k in range(lab.size))
+                raise UserError(
+                    f"{lab.size} labels but the audio has {n_audio} segments of "
+                    f"{SEGMENT_SECONDS:g} s",
+                    _label_file(audio),
+                    _FIX,
+                )
+            rows.extend(
+                ClipRow(
+                    f"{audio.stem}/{k:04d}",
+                    str(audio.resolve()),
+                    k * SEGMENT_SECONDS,
+                    SEGMENT_SECONDS,
+                )
+                for k in range(lab.size)
+            )
             labels.extend(int(v) for v in lab)
-        info = SplitInfo(kind="vtd", class_list=[CLASS_NAME], frames=1,
-                         clip_seconds=SEGMENT_SECONDS, hop_seconds=SEGMENT_SECONDS, mono="first",
-                         frame_layout="one label per 5 s segment",
-                         extra={"environment": env.name, "sessions": [a.stem for a in sessions],
-                                "source": str(env.resolve())})
+        info = SplitInfo(
+            kind="vtd",
+            class_list=[CLASS_NAME],
+            frames=1,
+            clip_seconds=SEGMENT_SECONDS,
+            hop_seconds=SEGMENT_SECONDS,
+            mono="first",
+            frame_layout="one label per 5 s segment",
+            extra={
+                "environment": env.name,
+                "sessions": [a.stem for a in sessions],
+                "source": str(env.resolve()),
+            },
+        )
         lab_arr = np.asarray(labels, dtype=np.uint8).reshape(-1, 1, 1)
         write_split(out / env.name, info, rows, lab_arr)
         live = int(lab_arr.sum())
         table.append([env.name, len(sessions), len(rows), live])
-        manifest_envs[env.name] = {"sessions": len(sessions), "segments": len(rows),
-                                   "live_speech": live}
-    write_json(out / MANIFEST, {
-        "format": 1, "kind": "vtd", "tool_version": __version__,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "source": str(source.resolve()), "segment_seconds": SEGMENT_SECONDS,
-        "environments": manifest_envs,
-    })
-    return SummaryTable(f"VTD: sessions and 5 s segments per environment ({out})",
-                        ["environment", "sessions", "segments", "live speech"], table)
+        manifest_envs[env.name] = {
+            "sessions": len(sessions),
+            "segments": len(rows),
+            "live_speech": live,
+        }
+    write_json(
+        out / MANIFEST,
+        {
+            "format": 1,
+            "kind": "vtd",
+            "tool_version": __version__,
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "source": str(source.resolve()),
+            "segment_seconds": SEGMENT_SECONDS,
+            "environments": manifest_envs,
+        },
+    )
+    return SummaryTable(
+        f"VTD: sessions and 5 s segments per environment ({out})",
+        ["environment", "sessions", "segments", "live speech"],
+        table,
+    )
 
 
 def _sessions(env: Path) -> list[Path]:
-    return sorted(p for p in env.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTS
-                  and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in env.iterdir()
+        if p.is_file() and p.suffix.lower() in AUDIO_EXTS and not p.name.startswith(".")
+    )
 
 
 def _label_file(audio: Path) -> Path:
@@ -138,5 +179,6 @@ def _label_file(audio: Path) -> Path:
         p = audio.with_suffix(ext)
         if p.is_file():
             return p
-    raise UserError("no labels for this session", audio,
-                    f"put {audio.stem}.npy or {audio.stem}.csv next to it")
+    raise UserError(
+        "no labels for this session", audio, f"put {audio.stem}.npy or {audio.stem}.csv next to it"
+    )

@@ -50,14 +50,20 @@ def _located(variable: str, folder: str, what: str) -> Path:
     if env:
         path = Path(env).expanduser()
         if not path.is_dir():
-            raise UserError(f"${variable} is not a folder", path,
-                            f"point {variable} at the {folder}/ folder of an iml-tui checkout")
+            raise UserError(
+                f"${variable} is not a folder",
+                path,
+                f"point {variable} at the {folder}/ folder of an iml-tui checkout",
+            )
         return path
     path = REPO / folder
     if (REPO / "pyproject.toml").is_file() and path.is_dir():
         return path
-    raise UserError(f"the demo {what} are not installed with the package", None,
-                    f"set {variable} to the {folder}/ folder of an iml-tui source checkout")
+    raise UserError(
+        f"the demo {what} are not installed with the package",
+        None,
+        f"set {variable} to the {folder}/ folder of an iml-tui source checkout",
+    )
 
 
 def demo_data_dir() -> Path:
@@ -139,8 +145,9 @@ def bird_pools(progress: ProgressFn | None = None) -> Path:
 
     def build(dst: Path) -> None:
         prepare_dcase(corpus, dst / "prepared", "al", progress)
-        extract_features(dst / "prepared" / "al", dst / "pools", "cnn14", model,
-                         device="cpu", progress=progress)
+        extract_features(
+            dst / "prepared" / "al", dst / "pools", "cnn14", model, device="cpu", progress=progress
+        )
 
     return _build_once(cache_root() / "birds", _fingerprint(corpus, model), build) / "pools"
 
@@ -151,15 +158,24 @@ def lid_features(region: str = "caucasus", progress: ProgressFn | None = None) -
     from iml_tui.features.extract import extract_features
 
     if region not in LID_REGIONS:
-        raise UserError(f"unknown demo region {region!r}", None,
-                        f"use feat_root demo:{' or demo:'.join(LID_REGIONS)}")
+        raise UserError(
+            f"unknown demo region {region!r}",
+            None,
+            f"use feat_root demo:{' or demo:'.join(LID_REGIONS)}",
+        )
     corpus = _need(demo_data_dir() / "lid" / region, f"{region} speech corpus")
     model = _need(models_dir() / LID_ENCODER, "language encoder")
 
     def build(dst: Path) -> None:
         prepare_lid(corpus, dst / "prepared")
-        extract_features(dst / "prepared", dst / "features" / "ecapalang", "ecapa", model,
-                         device="cpu", progress=progress)
+        extract_features(
+            dst / "prepared",
+            dst / "features" / "ecapalang",
+            "ecapa",
+            model,
+            device="cpu",
+            progress=progress,
+        )
 
     folder = cache_root() / "lid" / region
     return _build_once(folder, _fingerprint(corpus, model), build) / "features"
@@ -175,10 +191,21 @@ def vtd_features(progress: ProgressFn | None = None) -> Path:
 
     def build(dst: Path) -> None:
         prepare_vtd(corpus, dst / "prepared")
-        extract_features(dst / "prepared", dst / "features" / "ecapalang", "ecapa", model,
-                         device="cpu", progress=progress)
-        extract_features(dst / "prepared", dst / "features" / "mfcc", "mfcc-stats",
-                         device="cpu", progress=progress)
+        extract_features(
+            dst / "prepared",
+            dst / "features" / "ecapalang",
+            "ecapa",
+            model,
+            device="cpu",
+            progress=progress,
+        )
+        extract_features(
+            dst / "prepared",
+            dst / "features" / "mfcc",
+            "mfcc-stats",
+            device="cpu",
+            progress=progress,
+        )
 
     return _build_once(cache_root() / "vtd", _fingerprint(corpus, model), build) / "features"
 
@@ -195,7 +222,8 @@ def resolve_feat_root(task: str, value: str, progress: ProgressFn | None = None)
     region = value.split(":", 1)[1] if ":" in value else ""
     if task == "vtd":
         if region:
-            raise UserError(f"feat_root {value!r}: the VTD demo has no regions", None,
-                            "use feat_root demo")
+            raise UserError(
+                f"feat_root {value!r}: the VTD demo has no regions", None, "use feat_root demo"
+            )
         return str(vtd_features(progress))
     return str(lid_features(region or LID_REGIONS[0], progress))

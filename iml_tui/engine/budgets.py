@@ -36,7 +36,15 @@ from iml_tui.engine.scoring import read_scores
 from iml_tui.errors import UserError
 
 PLAN_TYPES: tuple[str, ...] = (
-    "uniform", "frontheavy", "linear", "geometric", "exponential", "skew", "sessions", "oracle")
+    "uniform",
+    "frontheavy",
+    "linear",
+    "geometric",
+    "exponential",
+    "skew",
+    "sessions",
+    "oracle",
+)
 DRIFT_METHODS: tuple[str, ...] = ("none", "adwin", "hdddm")
 NO_DRIFT, WARNING, DRIFT = 0, 1, 2
 EXPONENTIAL_P = 0.03
@@ -97,9 +105,14 @@ class PlanParams:
     oracle_min: int = ORACLE_MIN
 
 
-def fit_geometric(total: float, n: int, lam_r: float = GEOMETRIC_LAM_R,
-                  initial_value: float | None = None, steps: int = 5000,
-                  lr: float = 0.02) -> tuple[float, float]:
+def fit_geometric(
+    total: float,
+    n: int,
+    lam_r: float = GEOMETRIC_LAM_R,
+    initial_value: float | None = None,
+    steps: int = 5000,
+    lr: float = 0.02,
+) -> tuple[float, float]:
     """(a, r) of the geometric plan a r^k, k = 0 .. n-1, fitted to ``total`` by gradient descent.
 
     In the scaled unknown u = a n / total (u = 1: the mean count), the loss is
@@ -141,12 +154,17 @@ def _sessions_of(groups: np.ndarray | None, n: int) -> list[int]:
     return [0] + [i for i in range(1, n) if g[i] != g[i - 1]]
 
 
-def plan_budget(kind: str, total: int, n_batches: int, *,
-                errors: Sequence[float] | np.ndarray | None = None,
-                groups: Sequence[int] | np.ndarray | None = None,
-                targets: Sequence[int] | np.ndarray | None = None,
-                sizes: Sequence[int] | np.ndarray | None = None,
-                params: PlanParams | None = None) -> np.ndarray:
+def plan_budget(
+    kind: str,
+    total: int,
+    n_batches: int,
+    *,
+    errors: Sequence[float] | np.ndarray | None = None,
+    groups: Sequence[int] | np.ndarray | None = None,
+    targets: Sequence[int] | np.ndarray | None = None,
+    sizes: Sequence[int] | np.ndarray | None = None,
+    params: PlanParams | None = None,
+) -> np.ndarray:
     """Queries per batch (n_batches,) int64 of plan type ``kind``, summing to ``total``.
 
     b = 0 .. n-1 is the batch index; shares are rounded by :func:`allocate`.
@@ -166,8 +184,9 @@ def plan_budget(kind: str, total: int, n_batches: int, *,
       uniform when all are 0): with the reference total of 8 per batch, a mean of 8.
     """
     if kind not in PLAN_TYPES:
-        raise UserError(f"unknown budget plan type {kind!r}", None,
-                        f"use one of {', '.join(PLAN_TYPES)}")
+        raise UserError(
+            f"unknown budget plan type {kind!r}", None, f"use one of {', '.join(PLAN_TYPES)}"
+        )
     if total < 0:
         raise ValueError("total must be >= 0")
     pp = params or PlanParams()
@@ -178,8 +197,11 @@ def plan_budget(kind: str, total: int, n_batches: int, *,
     if kind == "uniform":
         return allocate(np.ones(n), total)
     if kind == "frontheavy":
-        cap = (np.full(n, pp.batch_size, np.int64) if sizes is None
-               else np.asarray(sizes, dtype=np.int64))
+        cap = (
+            np.full(n, pp.batch_size, np.int64)
+            if sizes is None
+            else np.asarray(sizes, dtype=np.int64)
+        )
         if len(cap) != n:
             raise ValueError(f"{len(cap)} batch sizes for {n} batches")
         out = np.zeros(n, dtype=np.int64)
@@ -202,12 +224,18 @@ def plan_budget(kind: str, total: int, n_batches: int, *,
         ray = x / pp.a**2 * np.exp(-(x**2) / (2.0 * pp.a**2))
         return allocate(0.5 * ray / ray.sum() + 0.5 / n, total)
     if kind == "sessions":
-        chosen = (list(pp.sessions) if pp.sessions is not None
-                  else _sessions_of(None if groups is None else np.asarray(groups), n))
+        chosen = (
+            list(pp.sessions)
+            if pp.sessions is not None
+            else _sessions_of(None if groups is None else np.asarray(groups), n)
+        )
         bad = [s for s in chosen if not 0 <= s < n]
         if bad or not chosen:
-            raise UserError(f"sessions {bad or chosen} are not batches 0 .. {n - 1}", None,
-                            "list batch indices of the stream, e.g. --sessions 0,12,30")
+            raise UserError(
+                f"sessions {bad or chosen} are not batches 0 .. {n - 1}",
+                None,
+                "list batch indices of the stream, e.g. --sessions 0,12,30",
+            )
         w = np.zeros(n)
         w[np.asarray(sorted(set(chosen)), dtype=np.int64)] = 1.0
         return allocate(w, total)
@@ -246,8 +274,11 @@ def find_runs(folder: str | Path) -> list[Path]:
         return [p]
     runs = sorted(q for q in p.iterdir() if (q / "scores.csv").is_file())
     if not runs:
-        raise UserError("no runs here (no scores.csv in it or its sub-folders)", p,
-                        "point at the output folder of `iml-tui simulate --task lid|vtd`")
+        raise UserError(
+            "no runs here (no scores.csv in it or its sub-folders)",
+            p,
+            "point at the output folder of `iml-tui simulate --task lid|vtd`",
+        )
     return runs
 
 
@@ -265,18 +296,28 @@ def read_reference(run_dir: str | Path) -> ReferenceRun:
             sizes = np.array([int(r["n"]) for r in table], dtype=np.int64)
             targets = np.array([int(r["n_target"]) for r in table], dtype=np.int64)
         except (KeyError, ValueError) as exc:
-            raise UserError(f"not a batches table ({exc})", bpath, "re-run the reference run"
-                            ) from exc
+            raise UserError(
+                f"not a batches table ({exc})", bpath, "re-run the reference run"
+            ) from exc
         if len(groups) != len(rows):
-            raise UserError(f"{len(groups)} batches listed, {len(rows)} scored", bpath,
-                            "re-run the reference run")
-    return ReferenceRun(name=d.name, n_al=np.array([r.n_al for r in rows], dtype=np.int64),
-                        errors=np.array([r.pre_fns + r.pre_fps for r in rows], dtype=np.int64),
-                        groups=groups, sizes=sizes, targets=targets)
+            raise UserError(
+                f"{len(groups)} batches listed, {len(rows)} scored",
+                bpath,
+                "re-run the reference run",
+            )
+    return ReferenceRun(
+        name=d.name,
+        n_al=np.array([r.n_al for r in rows], dtype=np.int64),
+        errors=np.array([r.pre_fns + r.pre_fps for r in rows], dtype=np.int64),
+        groups=groups,
+        sizes=sizes,
+        targets=targets,
+    )
 
 
-def write_budget_plans(kind: str, runs_dir: str | Path, name: str,
-                       params: PlanParams | None = None) -> list[Path]:
+def write_budget_plans(
+    kind: str, runs_dir: str | Path, name: str, params: PlanParams | None = None
+) -> list[Path]:
     """One plan per reference run in ``runs_dir``: ``<runs_dir>/budget_plans/<name>/<run>.txt``
     (one count per line) with the run's total, plus ``plan.json`` describing them."""
     if not name or "/" in name or name.startswith("."):
@@ -287,16 +328,28 @@ def write_budget_plans(kind: str, runs_dir: str | Path, name: str,
     summary: dict[str, dict[str, int]] = {}
     for run in find_runs(runs_dir):
         ref = read_reference(run)
-        plan = plan_budget(kind, ref.total, len(ref.n_al), errors=ref.errors, groups=ref.groups,
-                           targets=ref.targets, sizes=ref.sizes, params=params)
+        plan = plan_budget(
+            kind,
+            ref.total,
+            len(ref.n_al),
+            errors=ref.errors,
+            groups=ref.groups,
+            targets=ref.targets,
+            sizes=ref.sizes,
+            params=params,
+        )
         out.mkdir(parents=True, exist_ok=True)
         path = out / f"{ref.name}.txt"
         atomic_write_text(path, "".join(f"{int(v)}\n" for v in plan))
         written.append(path)
         summary[ref.name] = {"batches": len(plan), "total": int(plan.sum())}
-    atomic_write_text(out / "plan.json", json.dumps(
-        {"type": kind, "params": dataclasses.asdict(params or PlanParams()), "runs": summary},
-        indent=2))
+    atomic_write_text(
+        out / "plan.json",
+        json.dumps(
+            {"type": kind, "params": dataclasses.asdict(params or PlanParams()), "runs": summary},
+            indent=2,
+        ),
+    )
     return written
 
 
@@ -305,15 +358,21 @@ def read_budget_plan(path: str | Path, run_name: str, n_batches: int) -> np.ndar
     p = Path(path)
     f = p / f"{run_name}.txt" if p.is_dir() else p
     if not f.is_file():
-        raise UserError(f"no budget plan for run {run_name!r}", f,
-                        "make one with `iml-tui budget plan TYPE RUNS_DIR NAME`")
+        raise UserError(
+            f"no budget plan for run {run_name!r}",
+            f,
+            "make one with `iml-tui budget plan TYPE RUNS_DIR NAME`",
+        )
     try:
         plan = np.array([int(v) for v in f.read_text().split()], dtype=np.int64)
     except ValueError as exc:
         raise UserError(f"not a budget plan ({exc})", f, "one integer per line") from exc
     if len(plan) != n_batches:
-        raise UserError(f"the plan has {len(plan)} batches, the stream {n_batches}", f,
-                        "make the plan from a reference run on the same stream")
+        raise UserError(
+            f"the plan has {len(plan)} batches, the stream {n_batches}",
+            f,
+            "make the plan from a reference run on the same stream",
+        )
     if len(plan) and plan.min() < 0:
         raise UserError("negative query count in the plan", f, "counts are >= 0")
     return plan
@@ -341,9 +400,12 @@ class AdwinDetector:
         if not 0.0 < delta < 1.0:
             raise UserError(f"ADWIN delta {delta} must be in (0, 1)", None, "fix adwin_delta")
         if warn_clock < 1 or drift_clock < warn_clock or drift_clock % warn_clock:
-            raise UserError(f"ADWIN clocks {warn_clock}, {drift_clock}: the drift clock must be a "
-                            "multiple of the warning clock", None,
-                            "fix adwin_warn_clock / adwin_drift_clock (the original: 25, 50)")
+            raise UserError(
+                f"ADWIN clocks {warn_clock}, {drift_clock}: the drift clock must be a "
+                "multiple of the warning clock",
+                None,
+                "fix adwin_warn_clock / adwin_drift_clock (the original: 25, 50)",
+            )
         self.adwin = ADWIN(delta=delta, clock=warn_clock)
         self.drift_clock = drift_clock
         self.seen = 0
@@ -414,8 +476,11 @@ class HDDDM:
 
     def __init__(self, alpha: float = 0.05, warn_alpha: float = 0.1) -> None:
         if not 0.0 < alpha <= warn_alpha < 1.0:
-            raise UserError(f"HDDDM alphas {alpha}, {warn_alpha} must be 0 < alpha <= warn < 1",
-                            None, "fix hdddm_alpha / hdddm_warn_alpha")
+            raise UserError(
+                f"HDDDM alphas {alpha}, {warn_alpha} must be 0 < alpha <= warn < 1",
+                None,
+                "fix hdddm_alpha / hdddm_warn_alpha",
+            )
         self.alpha = alpha
         self.warn_alpha = warn_alpha
         self.reference: np.ndarray | None = None
@@ -427,8 +492,9 @@ class HDDDM:
 
         k = len(self.eps)
         e = np.asarray(self.eps)
-        return float(e.mean() + student_t.ppf(1.0 - alpha / 2.0, k - 1) * e.std(ddof=1)
-                     / math.sqrt(k))
+        return float(
+            e.mean() + student_t.ppf(1.0 - alpha / 2.0, k - 1) * e.std(ddof=1) / math.sqrt(k)
+        )
 
     def update(self, errors: np.ndarray, x: np.ndarray) -> int:
         xa = np.asarray(x, dtype=np.float64)
@@ -475,8 +541,11 @@ class BudgetConfig:
         if self.n_queries < 0 or self.min_al_samples < 0:
             raise UserError("n_queries and min_al_samples must be >= 0", None, "fix them")
         if self.drift not in DRIFT_METHODS:
-            raise UserError(f"unknown drift method {self.drift!r}", None,
-                            f"use one of {', '.join(DRIFT_METHODS)}")
+            raise UserError(
+                f"unknown drift method {self.drift!r}",
+                None,
+                f"use one of {', '.join(DRIFT_METHODS)}",
+            )
 
 
 class QueryBudget:
@@ -491,8 +560,9 @@ class QueryBudget:
         self.detector: DriftDetector | None = None
         self.log = DriftLog(cfg.adwin_delta, cfg.adwin_log_clock)
         if self.plan is None and cfg.drift == "adwin":
-            self.detector = AdwinDetector(cfg.adwin_delta, cfg.adwin_warn_clock,
-                                          cfg.adwin_drift_clock)
+            self.detector = AdwinDetector(
+                cfg.adwin_delta, cfg.adwin_warn_clock, cfg.adwin_drift_clock
+            )
         elif self.plan is None and cfg.drift == "hdddm":
             self.detector = HDDDM(cfg.hdddm_alpha, cfg.hdddm_warn_alpha)
 
@@ -508,13 +578,21 @@ class QueryBudget:
             return (int(self.plan[b]) if self.plan is not None else self.cfg.n_queries), logged
         state = self.detector.update(errors, x)
         mult = {DRIFT: self.cfg.drift_mult, WARNING: self.cfg.warn_mult}.get(
-            state, self.cfg.calm_mult)
+            state, self.cfg.calm_mult
+        )
         return max(self.cfg.min_al_samples, int(mult * self.cfg.n_queries)), state
 
 
-def memory_keep(passes: np.ndarray, is_boot: np.ndarray, current: int,
-                forget_n_batches: int = 0, memory_cap: int = 0, *, forget_boot: bool = False,
-                sticky: np.ndarray | None = None) -> np.ndarray:
+def memory_keep(
+    passes: np.ndarray,
+    is_boot: np.ndarray,
+    current: int,
+    forget_n_batches: int = 0,
+    memory_cap: int = 0,
+    *,
+    forget_boot: bool = False,
+    sticky: np.ndarray | None = None,
+) -> np.ndarray:
     """Bool mask (m,) of the labelled items to keep, items in order of labelling.
 
     passes (m,): the batch each item was labelled in; is_boot (m,): bootstrap items (kept).

@@ -106,20 +106,26 @@ def latest_model(project: Project) -> ModelRef | None:
     last: JournalEvent = models[-1]
     labelled = len(current_labels(project))
     payload = last.payload
-    return ModelRef(path=project.dir / str(payload["file"]),
-                    version=int(last.model_version or 0),
-                    threshold=float(payload.get("threshold", 0.5)),
-                    n_labelled=int(payload.get("n_labelled", 0)),
-                    stale=labelled != int(payload.get("n_labelled", 0)))
+    return ModelRef(
+        path=project.dir / str(payload["file"]),
+        version=int(last.model_version or 0),
+        threshold=float(payload.get("threshold", 0.5)),
+        n_labelled=int(payload.get("n_labelled", 0)),
+        stale=labelled != int(payload.get("n_labelled", 0)),
+    )
 
 
-def ensure_model(project_dir: str | Path, progress: Callable[[float, str], None] | None = None
-                 ) -> tuple[ModelRef, bool]:
+def ensure_model(
+    project_dir: str | Path, progress: Callable[[float, str], None] | None = None
+) -> tuple[ModelRef, bool]:
     """The project's latest model, training one first when there is none; (model, trained)."""
     project = Project.load(project_dir)
     if project.mode != "pool":
-        raise UserError(f"detect runs pool (bioacoustic) projects, this one is {project.mode}",
-                        project.dir, "give a project made with --task bioacoustic")
+        raise UserError(
+            f"detect runs pool (bioacoustic) projects, this one is {project.mode}",
+            project.dir,
+            "give a project made with --task bioacoustic",
+        )
     ref = latest_model(project)
     if ref is not None:
         return ref, False
@@ -127,12 +133,18 @@ def ensure_model(project_dir: str | Path, progress: Callable[[float, str], None]
 
     with Session.open(project.dir, annotator="detect") as session:
         if session.progress().labelled == 0:
-            raise UserError("the project has no labels and no model", project.dir,
-                            "label some clips (`iml-tui label`), or prepare the recordings "
-                            "with --labels, then run `iml-tui train`")
+            raise UserError(
+                "the project has no labels and no model",
+                project.dir,
+                "label some clips (`iml-tui label`), or prepare the recordings "
+                "with --labels, then run `iml-tui train`",
+            )
         if not session.retrain_now(progress):
-            raise UserError(f"training failed: {session.model_status().error}", project.dir,
-                            "see `iml-tui doctor` and the journal's training_failed event")
+            raise UserError(
+                f"training failed: {session.model_status().error}",
+                project.dir,
+                "see `iml-tui doctor` and the journal's training_failed event",
+            )
     ref = latest_model(project)
     if ref is None:
         raise UserError("training wrote no model", project.dir, "run `iml-tui train` and retry")
@@ -145,20 +157,29 @@ def pool_encoder(store: PoolStore, device: str) -> Any:
     spec_text = store.attrs.get("encoder_spec")
     spec = json.loads(spec_text) if isinstance(spec_text, str) else None
     if not spec:
-        raise UserError("the pool does not record how its embeddings were made (no "
-                        "'encoder_spec' attribute)", store.path,
-                        "re-extract it with `iml-tui extract` from this version")
+        raise UserError(
+            "the pool does not record how its embeddings were made (no 'encoder_spec' attribute)",
+            store.path,
+            "re-extract it with `iml-tui extract` from this version",
+        )
     from iml_tui.features.extract import build_encoder
 
     norm = spec.get("norm")
-    enc = build_encoder(str(spec["name"]), spec.get("checkpoint"), device,
-                        None if norm is None else (float(norm[0]), float(norm[1])),
-                        dict(spec.get("options") or {}))
+    enc = build_encoder(
+        str(spec["name"]),
+        spec.get("checkpoint"),
+        device,
+        None if norm is None else (float(norm[0]), float(norm[1])),
+        dict(spec.get("options") or {}),
+    )
     want = store.attrs.get("encoder_fingerprint")
     if want and str(enc.fingerprint) != str(want):
-        raise UserError(f"the encoder rebuilt from the pool ({enc.fingerprint}) differs from the "
-                        f"one that made it ({want}); its checkpoint changed", store.path,
-                        "restore the checkpoint named in the pool's encoder_spec, or re-extract")
+        raise UserError(
+            f"the encoder rebuilt from the pool ({enc.fingerprint}) differs from the "
+            f"one that made it ({want}); its checkpoint changed",
+            store.path,
+            "restore the checkpoint named in the pool's encoder_spec, or re-extract",
+        )
     return enc
 
 
@@ -172,9 +193,13 @@ def _frame_spans(store: PoolStore, clip: float, t: int) -> np.ndarray:
 
 
 def _job(model: ModelRef, store: PoolStore, clip: float, hop: float) -> dict[str, Any]:
-    return {"model": str(model.path), "model_version": model.version,
-            "encoder": str(store.attrs.get("encoder_fingerprint", "")),
-            "clip": clip, "hop": hop}
+    return {
+        "model": str(model.path),
+        "model_version": model.version,
+        "encoder": str(store.attrs.get("encoder_fingerprint", "")),
+        "clip": clip,
+        "hop": hop,
+    }
 
 
 def _work_file(work: Path, rel: str) -> Path:
@@ -185,9 +210,17 @@ def _parts_dir(cache: Path) -> Path:
     return cache.with_suffix(".parts")
 
 
-def _score_recording(path: Path, enc: Any, model: FrameMLP, clip: float, hop: float,
-                     mono: Literal["first", "mix"], batch: int, parts: Path,
-                     on_clip: Callable[[float], None]) -> tuple[np.ndarray, list[float], float]:
+def _score_recording(
+    path: Path,
+    enc: Any,
+    model: FrameMLP,
+    clip: float,
+    hop: float,
+    mono: Literal["first", "mix"],
+    batch: int,
+    parts: Path,
+    on_clip: Callable[[float], None],
+) -> tuple[np.ndarray, list[float], float]:
     """(n_clips, T, C) frame probabilities of one recording, the clip offsets and its duration.
 
     Clips are scored in parts of :data:`PART_CLIPS`, each saved under ``parts`` as it finishes,
@@ -207,13 +240,19 @@ def _score_recording(path: Path, enc: Any, model: FrameMLP, clip: float, hop: fl
         probs = []
         for lo in range(part_lo, part_hi, batch):
             waves = []
-            for off in offsets[lo:min(part_hi, lo + batch)]:
+            for off in offsets[lo : min(part_hi, lo + batch)]:
                 x, _ = audio_io.read(path, sr=sr, mono=mono, start=off, duration=clip)
                 if not np.all(np.isfinite(x)):
-                    raise UserError(f"the audio holds NaN or inf samples near {off:g} s", path,
-                                    "re-export the file")
-                waves.append(np.ascontiguousarray(np.pad(x[:want], (0, max(0, want - x.size))),
-                                                  dtype=np.float32))
+                    raise UserError(
+                        f"the audio holds NaN or inf samples near {off:g} s",
+                        path,
+                        "re-export the file",
+                    )
+                waves.append(
+                    np.ascontiguousarray(
+                        np.pad(x[:want], (0, max(0, want - x.size))), dtype=np.float32
+                    )
+                )
             emb = np.asarray(enc.encode(waves), dtype=np.float32)
             probs.append(predict_frames(model, emb, "cpu"))
             on_clip(duration * min(part_hi, lo + batch) / len(offsets))
@@ -245,33 +284,48 @@ def detect_recordings(
     validation clips, or out of fold on the labels). Seconds for min_duration and merge_gap.
     """
     if threshold is not None and not (0.0 <= threshold <= 1.0):
-        raise UserError(f"--threshold {threshold}: must be in [0, 1] or auto", None,
-                        "give a probability such as 0.5, or auto")
+        raise UserError(
+            f"--threshold {threshold}: must be in [0, 1] or auto",
+            None,
+            "give a probability such as 0.5, or auto",
+        )
     if min_duration < 0 or merge_gap < 0 or not math.isfinite(min_duration + merge_gap):
         raise UserError("--min-duration and --merge-gap must be >= 0 seconds")
     if batch_size < 1:
         raise UserError(f"--batch-size {batch_size}: must be >= 1")
     source = Path(recordings)
     if not source.is_dir():
-        raise UserError("recordings folder not found", source,
-                        "point --recordings at the folder holding the audio")
+        raise UserError(
+            "recordings folder not found",
+            source,
+            "point --recordings at the folder holding the audio",
+        )
     files = audio_files(source)
     if not files:
-        raise UserError("no audio files (wav, flac, ogg, mp3) under this folder", source,
-                        "point --recordings at the folder holding your recordings")
+        raise UserError(
+            "no audio files (wav, flac, ogg, mp3) under this folder",
+            source,
+            "point --recordings at the folder holding your recordings",
+        )
     ref, trained = ensure_model(project_dir, train_progress)
     project = Project.load(project_dir)
     store = PoolStore(Path(project.config.pool_dir) / "train.h5")
     clip = float(store.attrs.get("clip_seconds") or 0.0)
     hop = float(store.attrs.get("hop_seconds") or 0.0) or clip
     if clip <= 0:
-        raise UserError("the pool does not state its clip length", store.path,
-                        "re-extract it from a prepared split with clip seconds")
+        raise UserError(
+            "the pool does not state its clip length",
+            store.path,
+            "re-extract it from a prepared split with clip seconds",
+        )
     try:
         saved = torch.load(ref.path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError) as exc:
-        raise UserError(f"cannot read the model checkpoint ({exc})", ref.path,
-                        "run `iml-tui train` to write a new one") from exc
+        raise UserError(
+            f"cannot read the model checkpoint ({exc})",
+            ref.path,
+            "run `iml-tui train` to write a new one",
+        ) from exc
     model = FrameMLP.from_state_dict(saved["state_dict"]).eval()
     thr = ref.threshold if threshold is None else float(threshold)
     mono: Literal["first", "mix"] = "mix" if store.attrs.get("mono") == "mix" else "first"
@@ -314,30 +368,36 @@ def detect_recordings(
                 if progress is not None:
                     progress(rel, base + seconds, total)
 
-            probs, offsets, duration = _score_recording(f, enc, model, clip, hop, mono,
-                                                        batch_size, _parts_dir(cache), on_clip)
+            probs, offsets, duration = _score_recording(
+                f, enc, model, clip, hop, mono, batch_size, _parts_dir(cache), on_clip
+            )
             if probs.shape[1] != t:
-                raise UserError(f"the encoder gives T={probs.shape[1]} frames per clip, the pool "
-                                f"has T={t}", store.path, "re-extract the pool")
+                raise UserError(
+                    f"the encoder gives T={probs.shape[1]} frames per clip, the pool has T={t}",
+                    store.path,
+                    "re-extract the pool",
+                )
             if spans is None:
                 spans = _frame_spans(store, clip, t)
             grid, step = stitch_spans(list(probs), offsets, spans, duration)
-            atomic_save_npz(cache, grid=grid, step=np.float64(step),
-                            duration=np.float64(duration))
+            atomic_save_npz(cache, grid=grid, step=np.float64(step), duration=np.float64(duration))
             shutil.rmtree(_parts_dir(cache), ignore_errors=True)
         done[0] += dur
         if progress is not None:
             progress(rel, done[0], total)
-        events = [e for e in events_from_frames(grid, step, thr, min_duration, merge_gap)
-                  if e.onset < duration]
-        events = [Event(e.onset, min(e.offset, duration), e.class_index, e.score)
-                  for e in events]
+        events = [
+            e
+            for e in events_from_frames(grid, step, thr, min_duration, merge_gap)
+            if e.onset < duration
+        ]
+        events = [Event(e.onset, min(e.offset, duration), e.class_index, e.score) for e in events]
         results.append(RecordingResult(rel, duration, events, resumed))
         named = [(e.onset, e.offset, class_list[e.class_index]) for e in events]
         stem = _table_name(rel)
         sr = audio_io.info(f).sample_rate
-        tables.append(write_raven(out / "raven" / f"{stem}.Table.1.selections.txt", named,
-                                  sr / 2.0))
+        tables.append(
+            write_raven(out / "raven" / f"{stem}.Table.1.selections.txt", named, sr / 2.0)
+        )
         tables.append(write_audacity(out / "audacity" / f"{stem}.txt", named))
         rows += [(rel, e.onset, e.offset, class_list[e.class_index], e.score) for e in events]
     text = io.StringIO()
@@ -352,5 +412,7 @@ def detect_recordings(
 def read_detections(path: str | Path) -> list[tuple[str, float, float, str, float]]:
     """Rows of a ``detections.csv``: (recording, onset, offset, class, score)."""
     with open(path, newline="", encoding="utf-8") as f:
-        return [(r["recording"], float(r["onset"]), float(r["offset"]), r["class"],
-                 float(r["score"])) for r in csv.DictReader(f)]
+        return [
+            (r["recording"], float(r["onset"]), float(r["offset"]), r["class"], float(r["score"]))
+            for r in csv.DictReader(f)
+        ]

@@ -112,7 +112,9 @@ def grid_step(spans_s: np.ndarray, offsets_s: Sequence[float]) -> float:
 
 
 def stitch_spans(
-    clip_probs: Sequence[np.ndarray], offsets_s: Sequence[float], spans_s: np.ndarray,
+    clip_probs: Sequence[np.ndarray],
+    offsets_s: Sequence[float],
+    spans_s: np.ndarray,
     duration_s: float | None = None,
 ) -> tuple[np.ndarray, float]:
     """Average (T, C) frame probabilities of windows at ``spans_s`` (T, 2) [start, end) seconds
@@ -129,8 +131,9 @@ def stitch_spans(
         return np.zeros((0, 0), dtype=np.float32), 0.0
     n_frames, n_classes = np.asarray(clip_probs[0]).shape
     if spans.shape != (n_frames, 2) or np.any(spans[:, 1] <= spans[:, 0]):
-        raise UserError(f"stitch: frame spans of shape {spans.shape}, expected ({n_frames}, 2) "
-                        "with start < end")
+        raise UserError(
+            f"stitch: frame spans of shape {spans.shape}, expected ({n_frames}, 2) with start < end"
+        )
     step = grid_step(spans, offsets_s)
     lo = np.rint(spans[:, 0] / step).astype(np.int64)
     hi = np.rint(spans[:, 1] / step).astype(np.int64)
@@ -145,7 +148,7 @@ def stitch_spans(
         if p.shape != (n_frames, n_classes):
             raise UserError(f"stitch: clip shape {p.shape}, expected {(n_frames, n_classes)}")
         for t in range(n_frames):
-            acc[start + lo[t]: start + hi[t]] += p[t]
-            count[start + lo[t]: start + hi[t]] += 1
+            acc[start + lo[t] : start + hi[t]] += p[t]
+            count[start + lo[t] : start + hi[t]] += 1
     grid = np.divide(acc[:total], np.maximum(count[:total], 1)[:, None])
     return grid.astype(np.float32), step

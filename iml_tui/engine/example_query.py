@@ -47,17 +47,23 @@ def resolve_example(store: PoolStore, example: str, device: str = "cpu") -> Exam
             return Example(i, pooled[i], pid)
     file = Path(path)
     if not file.is_file():
-        raise UserError(f"{example!r} is neither a clip of the pool nor an audio file", None,
-                        "give a pool id (relative/path.ext@offset, as `iml-tui export` writes) "
-                        "or FILE[@offset] of a recording")
+        raise UserError(
+            f"{example!r} is neither a clip of the pool nor an audio file",
+            None,
+            "give a pool id (relative/path.ext@offset, as `iml-tui export` writes) "
+            "or FILE[@offset] of a recording",
+        )
     from iml_tui.audio import io as audio_io
     from iml_tui.engine.detect_recordings import pool_encoder
     from iml_tui.engine.search import unit
 
     clip = float(store.attrs.get("clip_seconds") or 0.0)
     if clip <= 0:
-        raise UserError("the pool does not state its clip length", store.path,
-                        "search with a pool id instead of an audio file")
+        raise UserError(
+            "the pool does not state its clip length",
+            store.path,
+            "search with a pool id instead of an audio file",
+        )
     enc = pool_encoder(store, device)
     sr = int(enc.sample_rate)
     mono: Literal["first", "mix"] = "mix" if store.attrs.get("mono") == "mix" else "first"

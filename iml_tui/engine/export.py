@@ -29,9 +29,20 @@ from iml_tui.engine.project import Project
 from iml_tui.errors import UserError
 
 FORMATS: tuple[str, ...] = ("csv", "raven", "audacity")
-RAVEN_COLUMNS = ("Selection", "View", "Channel", "Begin Time (s)", "End Time (s)",
-                 "Low Freq (Hz)", "High Freq (Hz)", "Begin File", "File Offset (s)",
-                 "Annotation", "Item ID", "Annotator")
+RAVEN_COLUMNS = (
+    "Selection",
+    "View",
+    "Channel",
+    "Begin Time (s)",
+    "End Time (s)",
+    "Low Freq (Hz)",
+    "High Freq (Hz)",
+    "Begin File",
+    "File Offset (s)",
+    "Annotation",
+    "Item ID",
+    "Annotator",
+)
 
 
 @dataclass
@@ -86,10 +97,17 @@ def current_labels(project: Project) -> list[LabelRow]:
 
 
 def _row(e: Event) -> LabelRow:
-    return LabelRow(index=int(e.item or 0), id=str(e.item_id or ""), labels=e.labels or (),
-                    annotator=e.annotator, seconds=e.seconds, ts=e.ts,
-                    model_version=e.model_version, round=e.round,
-                    kind=str(e.payload.get("kind", "")))
+    return LabelRow(
+        index=int(e.item or 0),
+        id=str(e.item_id or ""),
+        labels=e.labels or (),
+        annotator=e.annotator,
+        seconds=e.seconds,
+        ts=e.ts,
+        model_version=e.model_version,
+        round=e.round,
+        kind=str(e.payload.get("kind", "")),
+    )
 
 
 @dataclass
@@ -122,21 +140,46 @@ def export_csv(project: Project, out: str | Path, force: bool = False) -> Export
     rows = current_labels(project)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["id", "labels", *cat.class_list, "index", "annotator", "seconds", "labelled_at",
-                "model_version", "round", "kind", "audio", "start", "end"])
+    w.writerow(
+        [
+            "id",
+            "labels",
+            *cat.class_list,
+            "index",
+            "annotator",
+            "seconds",
+            "labelled_at",
+            "model_version",
+            "round",
+            "kind",
+            "audio",
+            "start",
+            "end",
+        ]
+    )
     unlocated = []
     for r in rows:
         loc = _locate(cat, r.id)
         if loc is None:
             unlocated.append(r.id)
         end = "" if loc is None or loc.duration is None else f"{loc.start + loc.duration:.6g}"
-        w.writerow([r.id, ";".join(cat.class_list[c] for c in r.labels),
-                    *(int(c in r.labels) for c in range(len(cat.class_list))), r.index,
-                    r.annotator, f"{r.seconds:.3f}", _iso(r.ts),
-                    "" if r.model_version is None else r.model_version,
-                    "" if r.round is None else r.round, r.kind,
-                    "" if loc is None else str(loc.path),
-                    "" if loc is None else f"{loc.start:.6g}", end])
+        w.writerow(
+            [
+                r.id,
+                ";".join(cat.class_list[c] for c in r.labels),
+                *(int(c in r.labels) for c in range(len(cat.class_list))),
+                r.index,
+                r.annotator,
+                f"{r.seconds:.3f}",
+                _iso(r.ts),
+                "" if r.model_version is None else r.model_version,
+                "" if r.round is None else r.round,
+                r.kind,
+                "" if loc is None else str(loc.path),
+                "" if loc is None else f"{loc.start:.6g}",
+                end,
+            ]
+        )
     paths = atomic_write_files({Path(out): buf.getvalue().encode("utf-8")}, force)
     return ExportResult(paths, len(rows), unlocated)
 
@@ -168,8 +211,9 @@ def _events(project: Project, include_none: bool) -> tuple[list[_Event], list[st
             from iml_tui.audio import io as audio_io
 
             duration = audio_io.info(loc.path).duration - loc.start
-        out += [_Event(loc.path, loc.start, loc.start + duration, n, r.id, r.annotator)
-                for n in names]
+        out += [
+            _Event(loc.path, loc.start, loc.start + duration, n, r.id, r.annotator) for n in names
+        ]
     return out, unlocated
 
 
@@ -178,12 +222,12 @@ def _file_names(paths: Sequence[Path]) -> dict[Path, str]:
     by_stem: dict[str, set[Path]] = defaultdict(set)
     for p in paths:
         by_stem[p.stem].add(p)
-    return {p: p.stem if len(by_stem[p.stem]) == 1 else f"{p.parent.name}_{p.stem}"
-            for p in paths}
+    return {p: p.stem if len(by_stem[p.stem]) == 1 else f"{p.parent.name}_{p.stem}" for p in paths}
 
 
-def export_raven(project: Project, out_dir: str | Path, include_none: bool = False,
-                 force: bool = False) -> ExportResult:
+def export_raven(
+    project: Project, out_dir: str | Path, include_none: bool = False, force: bool = False
+) -> ExportResult:
     """Raven selection tables, ``<audio>.Table.1.selections.txt`` per audio file in the folder
     ``out_dir`` (existing files replaced only with ``force``; all written or none)."""
     check_output_path(out_dir, force, "folder")
@@ -198,11 +242,28 @@ def export_raven(project: Project, out_dir: str | Path, include_none: bool = Fal
         buf = io.StringIO()
         buf.write("\t".join(RAVEN_COLUMNS) + "\n")
         for k, e in enumerate(sorted(evs, key=lambda e: (e.start, e.label)), start=1):
-            buf.write("\t".join([str(k), "Spectrogram 1", "1", f"{e.start:.6f}", f"{e.end:.6f}",
-                                 "0.0", f"{nyquist:.1f}", audio.name, f"{e.start:.6f}",
-                                 e.label, e.item_id, e.annotator]) + "\n")
-        files[Path(out_dir) / f"{names[audio]}.Table.1.selections.txt"] = (
-            buf.getvalue().encode("utf-8"))
+            buf.write(
+                "\t".join(
+                    [
+                        str(k),
+                        "Spectrogram 1",
+                        "1",
+                        f"{e.start:.6f}",
+                        f"{e.end:.6f}",
+                        "0.0",
+                        f"{nyquist:.1f}",
+                        audio.name,
+                        f"{e.start:.6f}",
+                        e.label,
+                        e.item_id,
+                        e.annotator,
+                    ]
+                )
+                + "\n"
+            )
+        files[Path(out_dir) / f"{names[audio]}.Table.1.selections.txt"] = buf.getvalue().encode(
+            "utf-8"
+        )
     return ExportResult(atomic_write_files(files, force), len(events), unlocated)
 
 
@@ -215,8 +276,9 @@ def _nyquist(path: Path) -> float:
         return 0.0
 
 
-def export_audacity(project: Project, out_dir: str | Path, include_none: bool = False,
-                    force: bool = False) -> ExportResult:
+def export_audacity(
+    project: Project, out_dir: str | Path, include_none: bool = False, force: bool = False
+) -> ExportResult:
     """Audacity label tracks (``start<TAB>end<TAB>label``), ``<audio>.txt`` per audio file in
     the folder ``out_dir`` (existing files replaced only with ``force``; all written or none)."""
     check_output_path(out_dir, force, "folder")
@@ -225,15 +287,23 @@ def export_audacity(project: Project, out_dir: str | Path, include_none: bool = 
     for e in events:
         groups[e.path].append(e)
     names = _file_names(list(groups))
-    files = {Path(out_dir) / f"{names[audio]}.txt":
-             "".join(f"{e.start:.6f}\t{e.end:.6f}\t{e.label}\n"
-                     for e in sorted(evs, key=lambda e: (e.start, e.label))).encode("utf-8")
-             for audio, evs in groups.items()}
+    files = {
+        Path(out_dir) / f"{names[audio]}.txt": "".join(
+            f"{e.start:.6f}\t{e.end:.6f}\t{e.label}\n"
+            for e in sorted(evs, key=lambda e: (e.start, e.label))
+        ).encode("utf-8")
+        for audio, evs in groups.items()
+    }
     return ExportResult(atomic_write_files(files, force), len(events), unlocated)
 
 
-def export_labels(project_dir: str | Path, fmt: str, out: str | Path,
-                  include_none: bool = False, force: bool = False) -> ExportResult:
+def export_labels(
+    project_dir: str | Path,
+    fmt: str,
+    out: str | Path,
+    include_none: bool = False,
+    force: bool = False,
+) -> ExportResult:
     """Export the project's labels as ``fmt`` (csv: a file; raven, audacity: a folder);
     existing files are replaced only with ``force``."""
     project = Project.load(project_dir)
@@ -259,8 +329,10 @@ class ImportResult:
 def read_label_csv(path: str | Path, class_list: Sequence[str]) -> list[tuple[str, list[int]]]:
     """(id, class indices) per row of a label CSV (see the module docstring)."""
     p = Path(path)
-    fix = ("write a header with 'id' and either one 0/1 column per class "
-           f"({', '.join(class_list)}) or 'labels' (names separated by ';')")
+    fix = (
+        "write a header with 'id' and either one 0/1 column per class "
+        f"({', '.join(class_list)}) or 'labels' (names separated by ';')"
+    )
     try:
         text = p.read_text(encoding="utf-8-sig")
     except OSError as exc:
@@ -279,16 +351,14 @@ def read_label_csv(path: str | Path, class_list: Sequence[str]) -> list[tuple[st
         if not any(v.strip() for v in rec):
             continue
         if len(rec) < len(header):
-            raise UserError(f"line {line}: {len(rec)} fields, the header has {len(header)}",
-                            p, fix)
+            raise UserError(f"line {line}: {len(rec)} fields, the header has {len(header)}", p, fix)
         item_id = rec[col["id"]].strip()
         if per_class:
             labels = []
             for c in class_list:
                 v = rec[col[c]].strip()
                 if v not in ("0", "1", ""):
-                    raise UserError(f"line {line}: column {c!r} holds {v!r}, not 0 or 1", p,
-                                    fix)
+                    raise UserError(f"line {line}: column {c!r} holds {v!r}, not 0 or 1", p, fix)
                 if v == "1":
                     labels.append(names[c])
         else:
@@ -296,15 +366,22 @@ def read_label_csv(path: str | Path, class_list: Sequence[str]) -> list[tuple[st
             parts = [] if cell.lower() in ("", "none") else [v.strip() for v in cell.split(";")]
             bad = [v for v in parts if v not in names]
             if bad:
-                raise UserError(f"line {line}: unknown class {bad[0]!r}", p,
-                                f"classes are {', '.join(class_list)}")
+                raise UserError(
+                    f"line {line}: unknown class {bad[0]!r}",
+                    p,
+                    f"classes are {', '.join(class_list)}",
+                )
             labels = sorted({names[v] for v in parts})
         out.append((item_id, labels))
     return out
 
 
-def import_labels(project_dir: str | Path, csv_path: str | Path, annotator: str | None = None,
-                  skip_unknown: bool = False) -> ImportResult:
+def import_labels(
+    project_dir: str | Path,
+    csv_path: str | Path,
+    annotator: str | None = None,
+    skip_unknown: bool = False,
+) -> ImportResult:
     """Add the labels of a CSV to the project's journal (one transaction): they count as
     labelled, and the next selection starts from them (a warm start)."""
     project = Project.load(project_dir)
@@ -318,14 +395,33 @@ def import_labels(project_dir: str | Path, csv_path: str | Path, annotator: str 
         else:
             found.append((i, item_id, labels))
     if unknown and not skip_unknown:
-        raise UserError(f"{len(unknown)} id(s) are not items of this project, e.g. "
-                        f"{unknown[0]!r}", csv_path,
-                        "fix the ids, or pass --skip-unknown to import the rest")
+        raise UserError(
+            f"{len(unknown)} id(s) are not items of this project, e.g. {unknown[0]!r}",
+            csv_path,
+            "fix the ids, or pass --skip-unknown to import the rest",
+        )
     who = annotator or f"import:{Path(csv_path).name}"
     with project.open_journal() as j, j.transaction():
-        j.append(NewEvent("imported", annotator=who,
-                          payload={"file": str(Path(csv_path).resolve()), "rows": len(rows),
-                                   "unknown": len(unknown)}),
-                 *(NewEvent("labelled", item=i, item_id=item_id, labels=labels, annotator=who,
-                            payload={"kind": "import"}) for i, item_id, labels in found))
+        j.append(
+            NewEvent(
+                "imported",
+                annotator=who,
+                payload={
+                    "file": str(Path(csv_path).resolve()),
+                    "rows": len(rows),
+                    "unknown": len(unknown),
+                },
+            ),
+            *(
+                NewEvent(
+                    "labelled",
+                    item=i,
+                    item_id=item_id,
+                    labels=labels,
+                    annotator=who,
+                    payload={"kind": "import"},
+                )
+                for i, item_id, labels in found
+            ),
+        )
     return ImportResult(len(found), unknown, who)

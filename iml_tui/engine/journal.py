@@ -37,8 +37,16 @@ from typing import Any
 
 from iml_tui.errors import UserError
 
-KINDS: tuple[str, ...] = ("selected", "queried", "labelled", "skipped", "undone",
-                          "model_trained", "training_failed", "imported")
+KINDS: tuple[str, ...] = (
+    "selected",
+    "queried",
+    "labelled",
+    "skipped",
+    "undone",
+    "model_trained",
+    "training_failed",
+    "imported",
+)
 ANSWER_KINDS: tuple[str, ...] = ("labelled", "skipped")
 SCHEMA_VERSION = 1
 
@@ -78,8 +86,20 @@ CREATE VIEW IF NOT EXISTS current_labels AS
     FROM current_answers WHERE kind = 'labelled';
 """
 
-_COLUMNS = ("id", "ts", "kind", "item", "item_id", "labels", "annotator", "seconds",
-            "model_version", "round", "ref", "payload")
+_COLUMNS = (
+    "id",
+    "ts",
+    "kind",
+    "item",
+    "item_id",
+    "labels",
+    "annotator",
+    "seconds",
+    "model_version",
+    "round",
+    "ref",
+    "payload",
+)
 
 
 @dataclass(frozen=True)
@@ -118,13 +138,20 @@ class Event:
 
 def _event(row: Sequence[Any]) -> Event:
     labels = None if row[5] is None else tuple(int(v) for v in json.loads(row[5]))
-    return Event(id=int(row[0]), ts=float(row[1]), kind=str(row[2]),
-                 item=None if row[3] is None else int(row[3]), item_id=row[4], labels=labels,
-                 annotator=str(row[6]), seconds=float(row[7]),
-                 model_version=None if row[8] is None else int(row[8]),
-                 round=None if row[9] is None else int(row[9]),
-                 ref=None if row[10] is None else int(row[10]),
-                 payload=json.loads(row[11]) if row[11] else {})
+    return Event(
+        id=int(row[0]),
+        ts=float(row[1]),
+        kind=str(row[2]),
+        item=None if row[3] is None else int(row[3]),
+        item_id=row[4],
+        labels=labels,
+        annotator=str(row[6]),
+        seconds=float(row[7]),
+        model_version=None if row[8] is None else int(row[8]),
+        round=None if row[9] is None else int(row[9]),
+        ref=None if row[10] is None else int(row[10]),
+        payload=json.loads(row[11]) if row[11] else {},
+    )
 
 
 def _is_full(exc: BaseException) -> bool:
@@ -139,10 +166,14 @@ def _disk_error(exc: BaseException, path: Path) -> UserError:
     if _is_full(exc):
         return UserError("the disk is full", path, "free some space and open the project again")
     if getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
-        return UserError(f"cannot open the journal ({exc})", path,
-                         "another program holds it: close that program and try again")
-    return UserError(f"cannot open the journal ({exc})", path,
-                     "check the folder exists and is writable")
+        return UserError(
+            f"cannot open the journal ({exc})",
+            path,
+            "another program holds it: close that program and try again",
+        )
+    return UserError(
+        f"cannot open the journal ({exc})", path, "check the folder exists and is writable"
+    )
 
 
 class Journal:
@@ -153,18 +184,24 @@ class Journal:
         """``expected``: the project already holds state (models, a ``-wal`` file), so a missing
         or empty file is damage, not a new journal."""
         self.path = Path(path)
-        recover = (f"restore {self.path.name} (or its -wal file) from a backup, or move the "
-                   "project folder away to start a new project")
+        recover = (
+            f"restore {self.path.name} (or its -wal file) from a backup, or move the "
+            "project folder away to start a new project"
+        )
         if expected and (not self.path.exists() or self.path.stat().st_size == 0):
             state = "missing" if not self.path.exists() else "empty (0 bytes)"
-            raise UserError(f"the journal is {state} but the project holds models or other "
-                            "state", self.path, recover)
+            raise UserError(
+                f"the journal is {state} but the project holds models or other state",
+                self.path,
+                recover,
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # an expected journal is opened read-write only: SQLite must never create it anew
             target = f"{self.path.absolute().as_uri()}?mode=rw" if expected else str(self.path)
-            self._db = sqlite3.connect(target, timeout=timeout, isolation_level=None,
-                                       check_same_thread=False, uri=expected)
+            self._db = sqlite3.connect(
+                target, timeout=timeout, isolation_level=None, check_same_thread=False, uri=expected
+            )
             self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             self._db.execute("PRAGMA synchronous = FULL")
@@ -172,22 +209,32 @@ class Journal:
             if str(check).lower() != "ok":
                 raise sqlite3.DatabaseError(f"damaged: {check}")
             self._db.executescript(
-                "BEGIN IMMEDIATE;" + _SCHEMA
+                "BEGIN IMMEDIATE;"
+                + _SCHEMA
                 + f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');"
-                + "COMMIT;")
+                + "COMMIT;"
+            )
         except OSError as exc:
             raise _disk_error(exc, self.path) from exc
         except sqlite3.DatabaseError as exc:
             if _is_full(exc):
                 raise _disk_error(exc, self.path) from exc
-            if getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED",
-                                                        "SQLITE_CANTOPEN", "SQLITE_READONLY",
-                                                        "SQLITE_PERM", "SQLITE_IOERR"):
+            if getattr(exc, "sqlite_errorname", "") in (
+                "SQLITE_BUSY",
+                "SQLITE_LOCKED",
+                "SQLITE_CANTOPEN",
+                "SQLITE_READONLY",
+                "SQLITE_PERM",
+                "SQLITE_IOERR",
+            ):
                 raise _disk_error(exc, self.path) from exc
             raise UserError(f"not a usable journal ({exc})", self.path, recover) from exc
         if str(mode).lower() != "wal":
-            raise UserError(f"SQLite refused WAL mode ({mode})", self.path,
-                            "keep the project on a local file system")
+            raise UserError(
+                f"SQLite refused WAL mode ({mode})",
+                self.path,
+                "keep the project on a local file system",
+            )
         self._lock = threading.Lock()
 
     # --- writing ---------------------------------------------------------------------------
@@ -205,9 +252,11 @@ class Journal:
                 raise
         except (sqlite3.OperationalError, OSError) as exc:
             if _is_full(exc):
-                raise UserError("the disk is full; this change was not saved", self.path,
-                                "free some space and do it again (earlier labels are kept)"
-                                ) from exc
+                raise UserError(
+                    "the disk is full; this change was not saved",
+                    self.path,
+                    "free some space and do it again (earlier labels are kept)",
+                ) from exc
             raise
 
     @contextmanager
@@ -235,8 +284,20 @@ class Journal:
             cur = self._db.execute(
                 "INSERT INTO events (ts, kind, item, item_id, labels, annotator, seconds, "
                 "model_version, round, ref, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (now, e.kind, e.item, e.item_id, labels, e.annotator, float(e.seconds),
-                 e.model_version, e.round, e.ref, json.dumps(e.payload, default=_jsonable)))
+                (
+                    now,
+                    e.kind,
+                    e.item,
+                    e.item_id,
+                    labels,
+                    e.annotator,
+                    float(e.seconds),
+                    e.model_version,
+                    e.round,
+                    e.ref,
+                    json.dumps(e.payload, default=_jsonable),
+                ),
+            )
             ids.append(int(cur.lastrowid or 0))
         return ids
 
@@ -246,9 +307,11 @@ class Journal:
 
     def append_meta(self, values: dict[str, str]) -> None:
         """Set several facts at once (first value wins, as :meth:`set_meta`)."""
+
         def put() -> None:
             for k, v in values.items():
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (k, v))
+
         if self._db.in_transaction:
             put()
             return
@@ -275,33 +338,48 @@ class Journal:
 
     def current_labels(self) -> dict[int, Event]:
         """item -> its current ``labelled`` event (the view ``current_labels``)."""
-        sql = ("SELECT id, ts, 'labelled', item, item_id, labels, annotator, seconds, "
-               "model_version, round, NULL, payload FROM current_labels ORDER BY id")
+        sql = (
+            "SELECT id, ts, 'labelled', item, item_id, labels, annotator, seconds, "
+            "model_version, round, NULL, payload FROM current_labels ORDER BY id"
+        )
         return {int(r[3]): _event(r) for r in self._db.execute(sql)}
 
     def current_answers(self) -> dict[int, Event]:
         """item -> its current answer, ``labelled`` or ``skipped`` (the view
         ``current_answers``)."""
-        sql = ("SELECT id, ts, kind, item, item_id, labels, annotator, seconds, model_version, "
-               "round, NULL, payload FROM current_answers ORDER BY id")
+        sql = (
+            "SELECT id, ts, kind, item, item_id, labels, annotator, seconds, model_version, "
+            "round, NULL, payload FROM current_answers ORDER BY id"
+        )
         return {int(r[3]): _event(r) for r in self._db.execute(sql)}
 
-    def undo_last(self, annotator: str, items: Sequence[int] | None = None,
-                  seconds: float = 0.0) -> Event | None:
+    def undo_last(
+        self, annotator: str, items: Sequence[int] | None = None, seconds: float = 0.0
+    ) -> Event | None:
         """Withdraw ``annotator``'s latest answer that is still in force (optionally only among
         ``items``) by appending an ``undone`` event; returns the withdrawn answer, or None."""
         with self.transaction():
             target = self.last_answer(annotator, items)
             if target is None:
                 return None
-            self._insert([NewEvent("undone", item=target.item, item_id=target.item_id,
-                                   annotator=annotator, seconds=seconds, ref=target.id,
-                                   round=target.round)])
+            self._insert(
+                [
+                    NewEvent(
+                        "undone",
+                        item=target.item,
+                        item_id=target.item_id,
+                        annotator=annotator,
+                        seconds=seconds,
+                        ref=target.id,
+                        round=target.round,
+                    )
+                ]
+            )
             return target
 
     def last_answer(self, annotator: str, items: Sequence[int] | None = None) -> Event | None:
         """``annotator``'s latest answer not yet undone (optionally among ``items``)."""
-        sql = (f"SELECT {', '.join(_COLUMNS)} FROM answers WHERE annotator = ?")
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM answers WHERE annotator = ?"
         args: list[Any] = [annotator]
         if items is not None:
             if not items:

@@ -164,9 +164,11 @@ def default_rare_classes(clip_targets: np.ndarray, class_list: Sequence[str]) ->
     return [int(i) for i in np.flatnonzero((counts > 0) & (counts < limit))]
 
 
-def event_prf(predicted: Sequence[tuple[str, float, float, str]],
-                 truth: Sequence[tuple[str, float, float, str]], onset_tolerance: float = 0.5
-                 ) -> dict[str, float]:
+def event_prf(
+    predicted: Sequence[tuple[str, float, float, str]],
+    truth: Sequence[tuple[str, float, float, str]],
+    onset_tolerance: float = 0.5,
+) -> dict[str, float]:
     """Event-level precision, recall and F1: a detection matches an unmatched true event of the
     same recording and class whose onset is within ``onset_tolerance`` seconds (greedy by onset
     distance). Rows are (recording, onset, offset, class)."""
@@ -185,5 +187,11 @@ def event_prf(predicted: Sequence[tuple[str, float, float, str]],
     precision = tp / len(predicted) if predicted else 0.0
     recall = tp / len(truth) if truth else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"tp": float(tp), "predicted": float(len(predicted)), "true": float(len(truth)),
-            "precision": precision, "recall": recall, "f1": f1}
+    return {
+        "tp": float(tp),
+        "predicted": float(len(predicted)),
+        "true": float(len(truth)),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+    }

@@ -52,8 +52,9 @@ class Question:
         for name in ("pred", "confidence"):
             value = getattr(self, name)
             if value is not None and np.asarray(value).shape != items.shape:
-                raise ValueError(f"{name} has shape {np.asarray(value).shape}, "
-                                 f"expected {items.shape}")
+                raise ValueError(
+                    f"{name} has shape {np.asarray(value).shape}, expected {items.shape}"
+                )
         if self.ids and len(self.ids) != len(items):
             raise ValueError(f"{len(self.ids)} ids for {len(items)} items")
 

@@ -30,10 +30,18 @@ def round_rule(strategy: str, has_labels: bool, has_probs: bool) -> str:
     return strategy if has_probs or strategy not in PROB_RULES else INIT_RULE[strategy]
 
 
-def pick_round(strategy: str, x: np.ndarray, labeled: npt.ArrayLike,
-               labeled_targets: np.ndarray | None, probs: np.ndarray | None, threshold: float,
-               n: int, rng: np.random.Generator, k_pos: int = 0,
-               clip_targets: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+def pick_round(
+    strategy: str,
+    x: np.ndarray,
+    labeled: npt.ArrayLike,
+    labeled_targets: np.ndarray | None,
+    probs: np.ndarray | None,
+    threshold: float,
+    n: int,
+    rng: np.random.Generator,
+    k_pos: int = 0,
+    clip_targets: np.ndarray | None = None,
+) -> tuple[np.ndarray, str]:
     """``n`` new pool indices and the rule that chose them.
 
     x: (N, D) pooled embeddings; labeled: (L,) indices in labelling order with labeled_targets
@@ -47,7 +55,12 @@ def pick_round(strategy: str, x: np.ndarray, labeled: npt.ArrayLike,
     else:
         if labeled_targets is None:
             raise ValueError("labelled indices need their clip targets")
-        state = SelectionState(x=x, labeled=lab, labeled_targets=labeled_targets,
-                               probs=probs if rule in PROB_RULES else None, threshold=threshold)
+        state = SelectionState(
+            x=x,
+            labeled=lab,
+            labeled_targets=labeled_targets,
+            probs=probs if rule in PROB_RULES else None,
+            threshold=threshold,
+        )
         picks = select(rule, state, n, rng)
     return np.asarray(picks, dtype=np.int64), rule

@@ -90,23 +90,33 @@ def validate(cfg: ProjectConfig, source: str) -> None:
         raise UserError("lease_seconds must be > 0", source, "fix lease_seconds")
     if cfg.mode == "pool":
         if not cfg.pool_dir:
-            raise UserError("a bioacoustic project needs a pool folder", source,
-                            "give --pool-dir (a folder with train.h5, and valid.h5 if labelled)")
+            raise UserError(
+                "a bioacoustic project needs a pool folder",
+                source,
+                "give --pool-dir (a folder with train.h5, and valid.h5 if labelled)",
+            )
         if cfg.strategy not in STRATEGIES:
-            raise UserError(f"unknown strategy {cfg.strategy!r}", source,
-                            f"use one of {', '.join(STRATEGIES)}")
+            raise UserError(
+                f"unknown strategy {cfg.strategy!r}", source, f"use one of {', '.join(STRATEGIES)}"
+            )
         b = list(cfg.budgets)
         if not b or b != sorted(b) or len(set(b)) != len(b) or b[0] <= 0:
-            raise UserError(f"budgets {b} must be positive and strictly increasing", source,
-                            "e.g. --budgets 50,100,150")
+            raise UserError(
+                f"budgets {b} must be positive and strictly increasing",
+                source,
+                "e.g. --budgets 50,100,150",
+            )
         return
     from iml_tui.engine.paradigms.stream import validate_config
 
     scfg = cfg.stream_config()
     validate_config(scfg)
     if scfg.task == "lid" and scfg.target in ("", "all"):
-        raise UserError("a labelling project streams one target language", source,
-                        "give --target with one language code, e.g. --target ha")
+        raise UserError(
+            "a labelling project streams one target language",
+            source,
+            "give --target with one language code, e.g. --target ha",
+        )
 
 
 @dataclass
@@ -146,16 +156,23 @@ class Project:
         d = Path(folder)
         path = d / PROJECT_FILE
         if not path.is_file():
-            raise UserError(f"no {PROJECT_FILE} here", d,
-                            "make a project with `iml-tui project new DIR --pool-dir ...`")
+            raise UserError(
+                f"no {PROJECT_FILE} here",
+                d,
+                "make a project with `iml-tui project new DIR --pool-dir ...`",
+            )
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
-            raise UserError(f"not valid YAML ({exc.__class__.__name__})", path,
-                            "fix the syntax") from exc
+            raise UserError(
+                f"not valid YAML ({exc.__class__.__name__})", path, "fix the syntax"
+            ) from exc
         if not isinstance(data, dict):
-            raise UserError("a project file must be a mapping of key: value", path,
-                            "write one 'key: value' per line")
+            raise UserError(
+                "a project file must be a mapping of key: value",
+                path,
+                "write one 'key: value' per line",
+            )
         cfg = config_from_mapping(ProjectConfig, data, str(path))
         validate(cfg, str(path))
         return cls(d, cfg)
@@ -171,21 +188,30 @@ class Project:
         if path.exists():
             have = cls.load(d)
             if dataclasses.asdict(have.config) != dataclasses.asdict(cfg):
-                raise UserError("this folder holds a project with other settings", d,
-                                "open it with `iml-tui label DIR`, or choose a new folder")
+                raise UserError(
+                    "this folder holds a project with other settings",
+                    d,
+                    "open it with `iml-tui label DIR`, or choose a new folder",
+                )
             return have
         models = d / MODELS_DIR
         if models.is_dir() and any(models.iterdir()):
-            raise UserError(f"{PROJECT_FILE} is missing but {MODELS_DIR}/ holds checkpoints", d,
-                            f"restore {PROJECT_FILE} from a backup, or move the folder away to "
-                            "start a new project")
+            raise UserError(
+                f"{PROJECT_FILE} is missing but {MODELS_DIR}/ holds checkpoints",
+                d,
+                f"restore {PROJECT_FILE} from a backup, or move the folder away to "
+                "start a new project",
+            )
         journal = d / JOURNAL_FILE
         if journal.exists() and journal.stat().st_size > 0:
             with Journal(journal) as j:
                 if j.last_id():
-                    raise UserError(f"{PROJECT_FILE} is missing but {JOURNAL_FILE} holds "
-                                    "labels", d, f"restore {PROJECT_FILE} from a backup, or "
-                                    "move the folder away to start a new project")
+                    raise UserError(
+                        f"{PROJECT_FILE} is missing but {JOURNAL_FILE} holds labels",
+                        d,
+                        f"restore {PROJECT_FILE} from a backup, or "
+                        "move the folder away to start a new project",
+                    )
         d.mkdir(parents=True, exist_ok=True)
         models.mkdir(exist_ok=True)
         Journal(journal).close()  # before project.yaml: a project always has its journal
@@ -223,7 +249,7 @@ def project_config(options: Mapping[str, Any], sets: list[str] | None = None) ->
         value = yaml.safe_load(raw) if raw.strip() else ""
         key = key.strip()
         if key.startswith("stream."):
-            stream[key[len("stream."):]] = value
+            stream[key[len("stream.") :]] = value
         else:
             top[key] = value
     cfg = config_from_mapping(ProjectConfig, {**top, **given}, "command line")
@@ -233,8 +259,9 @@ def project_config(options: Mapping[str, Any], sets: list[str] | None = None) ->
     return cfg
 
 
-def open_or_create(folder: str | Path, options: Mapping[str, Any] | None = None,
-                   sets: list[str] | None = None) -> Project:
+def open_or_create(
+    folder: str | Path, options: Mapping[str, Any] | None = None, sets: list[str] | None = None
+) -> Project:
     """The project in ``folder``: opened when it exists (options must then be absent or agree),
     else created from ``options`` (what ``iml-tui label --task ... --pool-dir ...`` does)."""
     d = Path(folder)
@@ -253,7 +280,10 @@ def open_or_create(folder: str | Path, options: Mapping[str, Any] | None = None,
             else:
                 differ = norm in have and have[norm] != want[norm]
             if differ:
-                raise UserError(f"this project was made with {norm} = {have.get(norm)!r}, not "
-                                f"{want.get(norm)!r}", d / PROJECT_FILE,
-                                "leave the option out to resume it, or choose a new folder")
+                raise UserError(
+                    f"this project was made with {norm} = {have.get(norm)!r}, not "
+                    f"{want.get(norm)!r}",
+                    d / PROJECT_FILE,
+                    "leave the option out to resume it, or choose a new folder",
+                )
     return project

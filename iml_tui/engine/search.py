@@ -21,14 +21,15 @@ def unit(v: np.ndarray) -> np.ndarray:
     return v / n if n > 0 else v
 
 
-def nearest(x: np.ndarray, query: np.ndarray, k: int, exclude: Iterable[int] = ()
-            ) -> tuple[np.ndarray, np.ndarray]:
+def nearest(
+    x: np.ndarray, query: np.ndarray, k: int, exclude: Iterable[int] = ()
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` rows of x (N, D), L2-normalised, most similar to ``query`` (D,): (indices (k,),
     cosines (k,)), most similar first; rows in ``exclude`` are left out."""
     q = unit(query)
     sims = np.empty(x.shape[0], dtype=np.float32)
     for lo in range(0, x.shape[0], BLOCK_ROWS):
-        sims[lo:lo + BLOCK_ROWS] = np.asarray(x[lo:lo + BLOCK_ROWS], dtype=np.float32) @ q
+        sims[lo : lo + BLOCK_ROWS] = np.asarray(x[lo : lo + BLOCK_ROWS], dtype=np.float32) @ q
     skip = np.fromiter((int(i) for i in exclude), dtype=np.int64)
     if skip.size:
         sims[skip] = -np.inf

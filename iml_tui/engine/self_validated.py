@@ -40,26 +40,36 @@ class SelfValidated:
     k: int
 
 
-def bootstrap_map_std(scores: np.ndarray, targets: np.ndarray, n: int = BOOTSTRAP,
-                      seed: int = 0) -> float:
+def bootstrap_map_std(
+    scores: np.ndarray, targets: np.ndarray, n: int = BOOTSTRAP, seed: int = 0
+) -> float:
     """Standard deviation of frame mAP over ``n`` bootstrap resamples of the clips.
 
     scores, targets: (L, T, C)."""
     rng = np.random.default_rng(seed)
     m = scores.shape[0]
-    vals = [frame_map(scores[idx], targets[idx])[0]
-            for idx in (rng.integers(0, m, m) for _ in range(n))]
+    vals = [
+        frame_map(scores[idx], targets[idx])[0] for idx in (rng.integers(0, m, m) for _ in range(n))
+    ]
     return float(np.std(vals))
 
 
-def train_self_validated(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: int = 0,
-                         progress: FoldProgress | None = None, k: int = K_FOLDS
-                         ) -> SelfValidated:
+def train_self_validated(
+    x: np.ndarray,
+    y: np.ndarray,
+    cfg: TrainConfig,
+    seed: int = 0,
+    progress: FoldProgress | None = None,
+    k: int = K_FOLDS,
+) -> SelfValidated:
     """Fit on labelled clips x (L, T, D), y (L, T, C) 0/1 without a validation set."""
     n = x.shape[0]
     if n < 2:
-        raise UserError(f"{n} labelled clip(s): training without a validation set needs at "
-                        "least 2", None, "label more clips, or give the pool a valid.h5")
+        raise UserError(
+            f"{n} labelled clip(s): training without a validation set needs at least 2",
+            None,
+            "label more clips, or give the pool a valid.h5",
+        )
     k = min(k, n)
     best_epochs: list[int] = []
 
@@ -81,9 +91,15 @@ def train_self_validated(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seed: i
         if progress is not None:
             progress(k, k, epoch, valid_map)
 
-    final = train_frame_classifier(x, y, x, y, replace(cfg, max_epochs=epochs, keep_last=True),
-                                   on_final)
+    final = train_frame_classifier(
+        x, y, x, y, replace(cfg, max_epochs=epochs, keep_last=True), on_final
+    )
     est, _ = frame_map(oof.scores, y)
-    return SelfValidated(state_dict=final.state_dict, oof=oof, est_map=float(est),
-                         est_map_std=bootstrap_map_std(oof.scores, y, seed=seed),
-                         epochs=epochs, k=k)
+    return SelfValidated(
+        state_dict=final.state_dict,
+        oof=oof,
+        est_map=float(est),
+        est_map_std=bootstrap_map_std(oof.scores, y, seed=seed),
+        epochs=epochs,
+        k=k,
+    )

@@ -31,8 +31,9 @@ from iml_tui.errors import UserError
 from iml_tui.presets import PRESETS
 
 # keys of a demo preset that describe a simulation run, not a labelling project
-_RUN_ONLY = frozenset(("task", "feat_root", "target", "out", "jobs", "threads", "device", "seed",
-                       "env", "split"))
+_RUN_ONLY = frozenset(
+    ("task", "feat_root", "target", "out", "jobs", "threads", "device", "seed", "env", "split")
+)
 
 
 @dataclass
@@ -63,8 +64,9 @@ def demo_defaults(task: str) -> dict[str, Any]:
     return out
 
 
-def stream_options(task: str, given: Mapping[str, Any],
-                   progress: ProgressFn | None = None) -> StreamSetup:
+def stream_options(
+    task: str, given: Mapping[str, Any], progress: ProgressFn | None = None
+) -> StreamSetup:
     """The stream keys of a new ``task`` project from the ``given`` ones (see the module)."""
     given = {k: v for k, v in given.items() if v is not None}
     feat_root = str(given.get("feat_root") or default_feat_root(task))
@@ -83,45 +85,62 @@ def stream_options(task: str, given: Mapping[str, Any],
     return StreamSetup(stream, notes)
 
 
-def _check_lid(cfg: StreamConfig, given: Mapping[str, Any], stream: dict[str, Any],
-               notes: list[str]) -> None:
+def _check_lid(
+    cfg: StreamConfig, given: Mapping[str, Any], stream: dict[str, Any], notes: list[str]
+) -> None:
     from iml_tui.data.stream_data import load_lid_split
 
     table = load_lid_split(cfg.feat_root, cfg.features, cfg.split)
     langs = ", ".join(table.class_list)
     if cfg.target in ("", "all"):
-        raise UserError("stream labelling asks about one target language", table.paths[0],
-                        f"give --target, one of {langs}")
+        raise UserError(
+            "stream labelling asks about one target language",
+            table.paths[0],
+            f"give --target, one of {langs}",
+        )
     if cfg.target not in table.class_list:
-        raise UserError(f"--target {cfg.target!r} is not a language of the {cfg.split} split",
-                        table.paths[0], f"use one of {langs}")
+        raise UserError(
+            f"--target {cfg.target!r} is not a language of the {cfg.split} split",
+            table.paths[0],
+            f"use one of {langs}",
+        )
     n = table.n
     if cfg.samples_per_batch > n:
         if "samples_per_batch" in given:
-            raise UserError(f"--samples-per-batch {cfg.samples_per_batch} is larger than the "
-                            f"{n} samples of the {cfg.split} split", table.paths[0],
-                            f"give --samples-per-batch {n} or less (e.g. {max(2, n // 6)})")
+            raise UserError(
+                f"--samples-per-batch {cfg.samples_per_batch} is larger than the "
+                f"{n} samples of the {cfg.split} split",
+                table.paths[0],
+                f"give --samples-per-batch {n} or less (e.g. {max(2, n // 6)})",
+            )
         stream["samples_per_batch"] = n
-        notes.append(f"samples_per_batch {cfg.samples_per_batch} is larger than the {n} samples "
-                     f"of the {cfg.split} split: one batch of {n} (give --samples-per-batch "
-                     "for more, smaller batches)")
+        notes.append(
+            f"samples_per_batch {cfg.samples_per_batch} is larger than the {n} samples "
+            f"of the {cfg.split} split: one batch of {n} (give --samples-per-batch "
+            "for more, smaller batches)"
+        )
 
 
-def _check_vtd(cfg: StreamConfig, given: Mapping[str, Any], stream: dict[str, Any],
-               notes: list[str]) -> None:
+def _check_vtd(
+    cfg: StreamConfig, given: Mapping[str, Any], stream: dict[str, Any], notes: list[str]
+) -> None:
     from iml_tui.data.stream_data import list_vtd_envs
 
     if "target" in given and given["target"] not in ("", "all"):
-        raise UserError("--target is for --task lid", None,
-                        "pick the VTD environment with --env")
+        raise UserError("--target is for --task lid", None, "pick the VTD environment with --env")
     envs = list_vtd_envs(cfg.feat_root, cfg.features[0])
     where = Path(cfg.feat_root) / cfg.features[0]
     if not envs:
         raise UserError("no environments found", where, "check --feat-root (and features)")
     if cfg.env not in envs:
         if "env" in given or cfg.env == "all":
-            raise UserError(f"--env {cfg.env!r} is not an environment here (labelling streams "
-                            "one)", where, f"use one of {', '.join(envs)}")
+            raise UserError(
+                f"--env {cfg.env!r} is not an environment here (labelling streams one)",
+                where,
+                f"use one of {', '.join(envs)}",
+            )
         stream["env"] = envs[0]
-        notes.append(f"env {cfg.env} is not in {where}: streaming {envs[0]} (give --env, one "
-                     f"of {', '.join(envs)})")
+        notes.append(
+            f"env {cfg.env} is not in {where}: streaming {envs[0]} (give --env, one "
+            f"of {', '.join(envs)})"
+        )

@@ -115,8 +115,12 @@ def _check_shapes(
     train_x: np.ndarray, train_y: np.ndarray, valid_x: np.ndarray, valid_y: np.ndarray
 ) -> tuple[int, int]:
     """Validate the four arrays; return (D, C)."""
-    for name, arr in (("train_x", train_x), ("train_y", train_y), ("valid_x", valid_x),
-                      ("valid_y", valid_y)):
+    for name, arr in (
+        ("train_x", train_x),
+        ("train_y", train_y),
+        ("valid_x", valid_x),
+        ("valid_y", valid_y),
+    ):
         if arr.ndim != 3:
             raise ValueError(f"{name} must be (N, T, D|C), got shape {arr.shape}")
     if train_x.shape[:2] != train_y.shape[:2] or valid_x.shape[:2] != valid_y.shape[:2]:
@@ -135,8 +139,9 @@ def _check_shapes(
 
 
 @torch.inference_mode()
-def _predict_into(model: FrameMLP, x: torch.Tensor, out: torch.Tensor, clips: int,
-                  precision: str = "fp32") -> None:
+def _predict_into(
+    model: FrameMLP, x: torch.Tensor, out: torch.Tensor, clips: int, precision: str = "fp32"
+) -> None:
     """Sigmoid probabilities of x (n, T, D) written into float32 out (n, T, C), ``clips`` per
     chunk, the forward pass in ``precision`` (:data:`EVAL_PRECISIONS`)."""
     with eval_autocast(x.device, precision):
@@ -169,8 +174,9 @@ def train_frame_classifier(
     if cfg.batch_size < 1 or cfg.max_epochs < 1:
         raise ValueError("batch_size and max_epochs must be at least 1")
     if cfg.eval_precision not in EVAL_PRECISIONS:
-        raise ValueError(f"eval_precision {cfg.eval_precision!r} is not one of "
-                         f"{', '.join(EVAL_PRECISIONS)}")
+        raise ValueError(
+            f"eval_precision {cfg.eval_precision!r} is not one of {', '.join(EVAL_PRECISIONS)}"
+        )
     device = resolve_device(cfg.device)
     old_threads = torch.get_num_threads()
     if cfg.threads is not None:
@@ -204,12 +210,19 @@ def _train(
     eval_clips = _eval_clips(valid_x.shape[1])
 
     opt = torch.optim.Adam(
-        model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
+        model.parameters(),
+        lr=cfg.lr,
+        betas=cfg.betas,
+        eps=cfg.eps,
         weight_decay=cfg.weight_decay,
     )
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        opt, mode="max", factor=cfg.lr_factor, patience=cfg.lr_patience,
-        threshold=cfg.lr_threshold, threshold_mode="rel",
+        opt,
+        mode="max",
+        factor=cfg.lr_factor,
+        patience=cfg.lr_patience,
+        threshold=cfg.lr_threshold,
+        threshold_mode="rel",
     )
     gen = torch.Generator().manual_seed(cfg.seed)
 
@@ -224,7 +237,7 @@ def _train(
         perm = torch.randperm(n, generator=gen).to(device)
         loss_sum = torch.zeros((), device=device)
         for start in range(0, n, cfg.batch_size):
-            idx = perm[start:start + cfg.batch_size]
+            idx = perm[start : start + cfg.batch_size]
             logits = model(xt[idx]).reshape(-1, n_classes)
             y_flat = yt[idx].reshape(-1, n_classes)
             loss = F.binary_cross_entropy_with_logits(
@@ -238,12 +251,17 @@ def _train(
         model.eval()
         _predict_into(model, xv, probs_v, eval_clips, cfg.eval_precision)
         valid_map, _ = frame_map(probs_v.reshape(-1, n_classes).cpu().numpy(), yv)
-        history.append({"epoch": float(epoch), "train_loss": float(loss_sum) / n,
-                        "valid_map": valid_map, "lr": lr})
+        history.append(
+            {
+                "epoch": float(epoch),
+                "train_loss": float(loss_sum) / n,
+                "valid_map": valid_map,
+                "lr": lr,
+            }
+        )
         if valid_map > best_map:
             best_map, best_epoch = valid_map, epoch
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in
-                          model.state_dict().items()}
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         if progress is not None:
             progress(epoch, valid_map)
         sched.step(valid_map)
@@ -253,8 +271,12 @@ def _train(
     if cfg.keep_last:
         best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     return TrainResult(
-        state_dict=best_state, best_valid_map=float(best_map), best_epoch=best_epoch,
-        epochs_run=epoch, seconds=time.perf_counter() - t0, history=history,
+        state_dict=best_state,
+        best_valid_map=float(best_map),
+        best_epoch=best_epoch,
+        epochs_run=epoch,
+        seconds=time.perf_counter() - t0,
+        history=history,
         stop_reason=stop_reason,
     )
 
@@ -290,8 +312,10 @@ def predict_frames(
     try:
         if isinstance(x, np.ndarray):
             return _predict_array(net, x, dev, batch_size, precision)
-        pieces = [(int(start), _predict_array(net, block, dev, batch_size, precision))
-                  for start, block in x]
+        pieces = [
+            (int(start), _predict_array(net, block, dev, batch_size, precision))
+            for start, block in x
+        ]
     finally:
         net.train(was_training)
     if not pieces:
@@ -299,12 +323,15 @@ def predict_frames(
     n = max(start + p.shape[0] for start, p in pieces)
     out = np.zeros((n, pieces[0][1].shape[1], net.n_classes), dtype=np.float32)
     for start, p in pieces:
-        out[start:start + p.shape[0]] = p
+        out[start : start + p.shape[0]] = p
     return out
 
 
 def _predict_array(
-    net: FrameMLP, x: np.ndarray, device: torch.device, batch_size: int | None,
+    net: FrameMLP,
+    x: np.ndarray,
+    device: torch.device,
+    batch_size: int | None,
     precision: str = "fp32",
 ) -> np.ndarray:
     """(n, T, D) array -> (n, T, C) float32 probabilities, ``batch_size`` clips per transfer."""
@@ -327,8 +354,13 @@ def evaluate(probs: np.ndarray, targets: np.ndarray, threshold: float) -> EvalRe
     """Frame-level mAP, per-class AP, mean F1 and per-class F1 of probs vs targets (N, T, C)."""
     map_, ap = frame_map(probs, targets)
     f1 = f1_per_class(probs, targets, threshold)
-    return EvalResult(map=map_, ap_per_class=ap, f1=float(f1.mean()) if f1.size else 0.0,
-                      f1_per_class=f1, threshold=float(threshold))
+    return EvalResult(
+        map=map_,
+        ap_per_class=ap,
+        f1=float(f1.mean()) if f1.size else 0.0,
+        f1_per_class=f1,
+        threshold=float(threshold),
+    )
 
 
 __all__ = [

@@ -101,14 +101,17 @@ def _with_embedding_output(model: bytes) -> tuple[bytes, int, int]:
     the operator that writes the graph's single output; its first input is the pooled embedding.
     """
     flatbuffers = require_extra("flatbuffers", "flatbuffers", "birdnet", "birdnet")
-    schema = require_extra("ai_edge_litert.schema_py_generated", "ai-edge-litert", "birdnet",
-                           "birdnet")
+    schema = require_extra(
+        "ai_edge_litert.schema_py_generated", "ai-edge-litert", "birdnet", "birdnet"
+    )
     m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))
     sg = m.subgraphs[0]
     outputs = [int(i) for i in sg.outputs]
     if len(outputs) != 1:
-        raise UserError(f"unexpected BirdNET model: {len(outputs)} outputs, expected 1",
-                        fix=f"reinstall it: {_FIX}")
+        raise UserError(
+            f"unexpected BirdNET model: {len(outputs)} outputs, expected 1",
+            fix=f"reinstall it: {_FIX}",
+        )
     logits = outputs[0]
     producer = [op for op in sg.operators if logits in [int(i) for i in op.outputs]]
     if len(producer) != 1:
@@ -117,8 +120,11 @@ def _with_embedding_output(model: bytes) -> tuple[bytes, int, int]:
     shape = [int(v) for v in sg.tensors[emb].shape]
     name = sg.tensors[emb].name.decode() if isinstance(sg.tensors[emb].name, bytes) else ""
     if shape[-1] != 1024 or "GLOBAL_AVG_POOL" not in name:
-        raise UserError(f"unexpected BirdNET model: classifier input {name!r} {shape}, expected "
-                        "model/GLOBAL_AVG_POOL/Mean (1, 1024)", fix=_FIX)
+        raise UserError(
+            f"unexpected BirdNET model: classifier input {name!r} {shape}, expected "
+            "model/GLOBAL_AVG_POOL/Mean (1, 1024)",
+            fix=_FIX,
+        )
     sg.outputs = [emb, logits]
     builder = flatbuffers.Builder(len(model) + (1 << 16))
     builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
@@ -146,22 +152,25 @@ class BirdNetEncoder(Encoder):
     ) -> None:
         hop, clip_seconds = float(hop), float(clip_seconds)
         if not 0 < hop <= 3.0:
-            raise UserError(f"birdnet hop {hop:g} s: must be in (0, 3]",
-                            fix="use e.g. hop=1 (8 frames per 10 s clip) or hop=3 (no overlap)")
+            raise UserError(
+                f"birdnet hop {hop:g} s: must be in (0, 3]",
+                fix="use e.g. hop=1 (8 frames per 10 s clip) or hop=3 (no overlap)",
+            )
         if clip_seconds <= 0:
             raise UserError(f"birdnet clip_seconds {clip_seconds:g}: must be > 0")
         if int(batch_windows) < 1:
             raise UserError(f"birdnet batch_windows {batch_windows}: must be >= 1")
-        litert = require_extra("ai_edge_litert.interpreter", "ai-edge-litert", "birdnet",
-                               "birdnet")
+        litert = require_extra("ai_edge_litert.interpreter", "ai-edge-litert", "birdnet", "birdnet")
         model_path, labels_path = birdnet_files()
         content, self._emb_index, self._logit_index = _with_embedding_output(
-            model_path.read_bytes())
+            model_path.read_bytes()
+        )
         n_threads = int(threads) if threads else min(4, os.cpu_count() or 1)
         self._interp = litert.Interpreter(model_content=content, num_threads=n_threads)
         self._batch = int(batch_windows)
-        self._interp.resize_tensor_input(self._interp.get_input_details()[0]["index"],
-                                         [self._batch, BIRDNET_WINDOW])
+        self._interp.resize_tensor_input(
+            self._interp.get_input_details()[0]["index"], [self._batch, BIRDNET_WINDOW]
+        )
         self._interp.allocate_tensors()
         self._input_index = int(self._interp.get_input_details()[0]["index"])
         out = {int(d["index"]): d for d in self._interp.get_output_details()}
@@ -170,8 +179,11 @@ class BirdNetEncoder(Encoder):
         self.species = tuple(labels_path.read_text(encoding="utf-8").splitlines())
         n_species = int(out[self._logit_key]["shape"][-1])
         if len(self.species) != n_species:
-            raise UserError(f"BirdNET labels list {len(self.species)} species, the model "
-                            f"{n_species}", labels_path, f"reinstall it: {_FIX}")
+            raise UserError(
+                f"BirdNET labels list {len(self.species)} species, the model {n_species}",
+                labels_path,
+                f"reinstall it: {_FIX}",
+            )
         if device.type != "cpu":
             _LG.info("birdnet runs on the CPU (LiteRT); device %s is not used", device)
         self.name = "birdnet"
@@ -195,13 +207,15 @@ class BirdNetEncoder(Encoder):
             "logits": self.logits,
         }
         self.extra_outputs = (
-            (ExtraDataset(
-                "birdnet_logits",
-                (self.frames_per_clip, n_species),
-                "float16",
-                self.species,
-                "BirdNET V2.4 species logits per window (sigmoid gives the confidence)",
-            ),)
+            (
+                ExtraDataset(
+                    "birdnet_logits",
+                    (self.frames_per_clip, n_species),
+                    "float16",
+                    self.species,
+                    "BirdNET V2.4 species logits per window (sigmoid gives the confidence)",
+                ),
+            )
             if self.logits
             else ()
         )

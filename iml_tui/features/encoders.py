@@ -971,16 +971,27 @@ def _make_mfcc(
     return MfccStatsEncoder(device, n_mfcc=n_mfcc, n_mels=n_mels)
 
 
-def _make_birdnet(checkpoint: Path | None, device: torch.device, hop: float = 1.0,
-                  clip_seconds: float = 10.0, logits: bool = False, batch_windows: int = 1,
-                  threads: int | None = None) -> Encoder:
+def _make_birdnet(
+    checkpoint: Path | None,
+    device: torch.device,
+    hop: float = 1.0,
+    clip_seconds: float = 10.0,
+    logits: bool = False,
+    batch_windows: int = 1,
+    threads: int | None = None,
+) -> Encoder:
     from iml_tui.features.birdnet import BirdNetEncoder  # ai-edge-litert only when asked for
 
     return BirdNetEncoder(device, hop, clip_seconds, logits, batch_windows, threads)
 
 
-def _make_resemblyzer(checkpoint: Path | None, device: torch.device, preprocess: bool = True,
-                      rate: float = 1.3, min_coverage: float = 0.75) -> Encoder:
+def _make_resemblyzer(
+    checkpoint: Path | None,
+    device: torch.device,
+    preprocess: bool = True,
+    rate: float = 1.3,
+    min_coverage: float = 0.75,
+) -> Encoder:
     from iml_tui.features.resemblyzer_encoder import ResemblyzerEncoder
 
     return ResemblyzerEncoder(device, preprocess, rate, min_coverage)

@@ -203,10 +203,16 @@ def extract_features(
         label = (
             split.folder.name if split.folder == root else split.folder.relative_to(root).as_posix()
         )
-        spec = (encoder, None if checkpoint is None else str(Path(checkpoint).resolve()), device,
-                stats, opts)
-        outputs.append(extract_split(split, store, encoders[key], batch_size, label, progress,
-                                     executor, spec))
+        spec = (
+            encoder,
+            None if checkpoint is None else str(Path(checkpoint).resolve()),
+            device,
+            stats,
+            opts,
+        )
+        outputs.append(
+            extract_split(split, store, encoders[key], batch_size, label, progress, executor, spec)
+        )
     return ExtractResult(outputs)
 
 
@@ -229,8 +235,9 @@ def build_encoder(
 
     if stats is None:
         return get_encoder(name, checkpoint, device, **options)
-    return get_encoder(name, checkpoint, device, **{"norm_mean": stats[0], "norm_std": stats[1],
-                                                    **options})
+    return get_encoder(
+        name, checkpoint, device, **{"norm_mean": stats[0], "norm_std": stats[1], **options}
+    )
 
 
 def parse_options(items: Sequence[str]) -> dict[str, Any]:
@@ -244,8 +251,11 @@ def parse_options(items: Sequence[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key:
-            raise UserError(f"--option {item!r}: expected KEY=VALUE", None,
-                            "e.g. --option hop=0.5 --option logits=true")
+            raise UserError(
+                f"--option {item!r}: expected KEY=VALUE",
+                None,
+                "e.g. --option hop=0.5 --option logits=true",
+            )
         value: Any = raw.strip()
         low = value.lower()
         if low in ("true", "yes", "on"):
@@ -326,15 +336,25 @@ def extract_split(
 
     if opts.executor == "ray" and todo:
         if encoder_spec is None:
-            raise ValueError("the Ray executor needs the encoder's (name, checkpoint, device, "
-                             "norm statistics, options) to build it in every task")
+            raise ValueError(
+                "the Ray executor needs the encoder's (name, checkpoint, device, "
+                "norm statistics, options) to build it in every task"
+            )
         folder, work_abs = str(split.folder.resolve()), str(work.resolve())
-        tasks = [Task(i, _task_chunks, (folder, part, chunk, work_abs))
-                 for i, part in enumerate(_runs_of(todo, _n_tasks(len(todo), opts)))]
+        tasks = [
+            Task(i, _task_chunks, (folder, part, chunk, work_abs))
+            for i, part in enumerate(_runs_of(todo, _n_tasks(len(todo), opts)))
+        ]
         run_tasks(tasks, opts, _task_setup, (*encoder_spec, opts.threads), on_event)
     else:
-        run_tasks([Task(0, _task_chunks, (split, todo, chunk, work))], ExecutorOptions(),
-                  _task_setup, (), on_event, state=enc)
+        run_tasks(
+            [Task(0, _task_chunks, (split, todo, chunk, work))],
+            ExecutorOptions(),
+            _task_setup,
+            (),
+            on_event,
+            state=enc,
+        )
     return _publish(split, store, enc, work, starts, resumed, encoder_spec)
 
 
@@ -354,8 +374,14 @@ def _runs_of(items: Sequence[int], k: int) -> list[list[int]]:
     return [list(items[a:b]) for a, b in itertools.pairwise(edges) if b > a]
 
 
-def _task_setup(name: str, checkpoint: str | None, device: str,
-                stats: tuple[float, float] | None, options: dict[str, Any], threads: int) -> Any:
+def _task_setup(
+    name: str,
+    checkpoint: str | None,
+    device: str,
+    stats: tuple[float, float] | None,
+    options: dict[str, Any],
+    threads: int,
+) -> Any:
     """A worker's encoder, built once per process."""
     import torch
 
@@ -363,8 +389,14 @@ def _task_setup(name: str, checkpoint: str | None, device: str,
     return build_encoder(name, checkpoint, device, stats, options)
 
 
-def _task_chunks(enc: Any, emit: Callable[[int], None], split: Split | str,
-                 starts: Sequence[int], chunk: int, work: str | Path) -> int:
+def _task_chunks(
+    enc: Any,
+    emit: Callable[[int], None],
+    split: Split | str,
+    starts: Sequence[int],
+    chunk: int,
+    work: str | Path,
+) -> int:
     """Encode the chunks beginning at ``starts`` (skipping any another worker finished);
     ``emit(clips)`` after each. Returns the clips encoded."""
     sp = split if isinstance(split, Split) else read_split(Path(split))
@@ -448,7 +480,12 @@ _EXTRA_PREFIX = "extra__"
 
 
 def _publish(
-    split: Split, store: Path, enc: Any, work: Path, starts: Sequence[int], resumed: int,
+    split: Split,
+    store: Path,
+    enc: Any,
+    work: Path,
+    starts: Sequence[int],
+    resumed: int,
     encoder_spec: tuple[str, str | None, str, tuple[float, float] | None, dict[str, Any]]
     | None = None,
 ) -> SplitOutput:
@@ -463,7 +500,7 @@ def _publish(
                 shapes.add((int(z["emb"].shape[1]), int(z["emb"].shape[2])))
                 for key in z.files:
                     if key.startswith(_EXTRA_PREFIX):
-                        extra_shapes[key[len(_EXTRA_PREFIX):]] = tuple(z[key].shape[1:])
+                        extra_shapes[key[len(_EXTRA_PREFIX) :]] = tuple(z[key].shape[1:])
             for f, r in zip(
                 z["skipped_files"].tolist(), z["skipped_reasons"].tolist(), strict=True
             ):
@@ -488,14 +525,19 @@ def _publish(
     spans = enc.frame_spans(clip) if clip > 0 and hasattr(enc, "frame_spans") else None
     if spans is not None and len(spans) == t and split.labels.shape[1] != t:
         labels = labels_from_spans(split.labels, clip, spans)
-        layout = (f"{t} windows per clip at [start, end) s {np.round(spans, 4).tolist()}; a "
-                  f"window's label is the max over the label slots it overlaps; slots: "
-                  f"{split.info.frame_layout}")
+        layout = (
+            f"{t} windows per clip at [start, end) s {np.round(spans, 4).tolist()}; a "
+            f"window's label is the max over the label slots it overlaps; slots: "
+            f"{split.info.frame_layout}"
+        )
     else:
         spans = None
         labels = adapt_labels(split.labels, t)
-        layout = (split.info.frame_layout if t == split.info.frames else
-                  f"{t} frame(s) per clip; labels max-pooled from: {split.info.frame_layout}")
+        layout = (
+            split.info.frame_layout
+            if t == split.info.frames
+            else f"{t} frame(s) per clip; labels max-pooled from: {split.info.frame_layout}"
+        )
     meta = PoolMeta(
         encoder=str(enc.name),
         checkpoint_hash=str(enc.checkpoint_hash),
@@ -514,18 +556,33 @@ def _publish(
             "corpus_kind": split.info.kind,
             "mono": split.info.mono,
             "split_extra": json.dumps(split.info.extra, default=str),
-            "encoder_spec": json.dumps(None if encoder_spec is None else {
-                "name": encoder_spec[0], "checkpoint": encoder_spec[1],
-                "norm": None if encoder_spec[3] is None else list(encoder_spec[3]),
-                "options": encoder_spec[4]}, default=str),
+            "encoder_spec": json.dumps(
+                None
+                if encoder_spec is None
+                else {
+                    "name": encoder_spec[0],
+                    "checkpoint": encoder_spec[1],
+                    "norm": None if encoder_spec[3] is None else list(encoder_spec[3]),
+                    "options": encoder_spec[4],
+                },
+                default=str,
+            ),
         },
     )
     specs = [
         ExtraDataset(e.name, extra_shapes.get(e.name, e.shape), e.dtype, e.axis_names, e.doc)
         for e in getattr(enc, "extra_outputs", ()) or ()
     ]
-    writer = PoolWriter(store, int(rows.size), t, d, split.info.class_list, meta, specs,
-                        known_mask=split.known is not None)
+    writer = PoolWriter(
+        store,
+        int(rows.size),
+        t,
+        d,
+        split.info.class_list,
+        meta,
+        specs,
+        known_mask=split.known is not None,
+    )
     try:
         at = 0
         for s in starts:
@@ -533,8 +590,14 @@ def _publish(
                 emb, idx = z["emb"], z["rows"]
                 extras = {e.name: z[_EXTRA_PREFIX + e.name] for e in specs}
             if idx.size:
-                writer.write_block(at, emb, labels[idx], [split.rows[i].id for i in idx], extras,
-                                   known=None if split.known is None else split.known[idx])
+                writer.write_block(
+                    at,
+                    emb,
+                    labels[idx],
+                    [split.rows[i].id for i in idx],
+                    extras,
+                    known=None if split.known is None else split.known[idx],
+                )
                 at += int(idx.size)
         writer.close()
     except BaseException:

@@ -62,8 +62,10 @@ class ResemblyzerEncoder(_UtteranceEncoder):
         if not 0 < float(min_coverage) <= 1:
             raise UserError(f"resemblyzer min_coverage {min_coverage}: must be in (0, 1]")
         if not 0.625 <= float(rate) <= 100:
-            raise UserError(f"resemblyzer rate {rate}: must be in [0.625, 100] partials per s",
-                            fix="use the default 1.3")
+            raise UserError(
+                f"resemblyzer rate {rate}: must be in [0.625, 100] partials per s",
+                fix="use the default 1.3",
+            )
         mod = _import_resemblyzer()
         self._audio = mod.audio
         self.model = mod.VoiceEncoder(device=device, verbose=False).eval()
@@ -88,8 +90,9 @@ class ResemblyzerEncoder(_UtteranceEncoder):
         if not self.preprocess:
             return wav
         if np.any(wav):
-            wav = np.asarray(self._audio.normalize_volume(wav, -30, increase_only=True),
-                             dtype=np.float32)
+            wav = np.asarray(
+                self._audio.normalize_volume(wav, -30, increase_only=True), dtype=np.float32
+            )
         trimmed = np.asarray(self._audio.trim_long_silences(wav), dtype=np.float32)
         return trimmed if trimmed.shape[0] >= MIN_TRIMMED else wav
 
@@ -97,7 +100,8 @@ class ResemblyzerEncoder(_UtteranceEncoder):
         """(n,) float32 at 16 kHz -> (256,) L2-normalised (zeros when the net gives zeros)."""
         wav = self._prepare_wave(wav)
         wav_slices, mel_slices = self.model.compute_partial_slices(
-            len(wav), self.rate, self.min_coverage)
+            len(wav), self.rate, self.min_coverage
+        )
         need = wav_slices[-1].stop
         if need >= len(wav):
             wav = np.pad(wav, (0, need - len(wav)))

@@ -156,8 +156,11 @@ def ensure_ray(address: str | None) -> Any:
     UserError naming how to install Ray when it is absent."""
     ray = ray_module()
     if ray is None:
-        raise UserError("the Ray executor needs the ray package, which is not installed", None,
-                        f"{RAY_HINT}, or use --executor local")
+        raise UserError(
+            "the Ray executor needs the ray package, which is not installed",
+            None,
+            f"{RAY_HINT}, or use --executor local",
+        )
     if not ray.is_initialized():
         try:
             if address is None:
@@ -165,9 +168,12 @@ def ensure_ray(address: str | None) -> Any:
             else:
                 ray.init(address=address, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise UserError(f"cannot connect to the Ray cluster at {address!r} ({exc})", None,
-                            "start one with `ray start --head`, or give --ray-address "
-                            "HOST:PORT of its head node") from exc
+            raise UserError(
+                f"cannot connect to the Ray cluster at {address!r} ({exc})",
+                None,
+                "start one with `ray start --head`, or give --ray-address "
+                "HOST:PORT of its head node",
+            ) from exc
     return ray
 
 
@@ -193,9 +199,14 @@ class RayGroup:
     request and what the cluster has.
     """
 
-    def __init__(self, factory: Callable[..., Any], init_args: Sequence[tuple[Any, ...]],
-                 address: str | None = None, num_cpus: float | None = None,
-                 start_timeout: float = ACTOR_START_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        factory: Callable[..., Any],
+        init_args: Sequence[tuple[Any, ...]],
+        address: str | None = None,
+        num_cpus: float | None = None,
+        start_timeout: float = ACTOR_START_TIMEOUT_S,
+    ) -> None:
         self._ray = ensure_ray(address)
         total = float(self._ray.cluster_resources().get("CPU", 0.0))
         self.num_cpus = fit_cpus(len(init_args), total, num_cpus)
@@ -209,9 +220,10 @@ class RayGroup:
             raise UserError(
                 f"only {len(ready)} of {len(refs)} Ray actors started within "
                 f"{start_timeout:g} s ({self.num_cpus:g} CPU each; the cluster has {total:g} "
-                f"CPUs, {free:g} free)", None,
-                "free CPUs on the cluster (other jobs hold them), add nodes, or use fewer "
-                "--shards")
+                f"CPUs, {free:g} free)",
+                None,
+                "free CPUs on the cluster (other jobs hold them), add nodes, or use fewer --shards",
+            )
         self._get(refs)
 
     def _get(self, refs: list[Any]) -> list[Any]:
@@ -221,8 +233,9 @@ class RayGroup:
         return len(self._actors)
 
     def call(self, method: str, args: Sequence[tuple[Any, ...]]) -> list[Any]:
-        return self._get([a.call.remote(method, *x)
-                          for a, x in zip(self._actors, args, strict=True)])
+        return self._get(
+            [a.call.remote(method, *x) for a, x in zip(self._actors, args, strict=True)]
+        )
 
     def close(self) -> None:
         for a in self._actors:
@@ -255,8 +268,13 @@ class _RayHost:
         return getattr(self._obj, method)(*args)
 
 
-def make_group(executor: str, factory: Callable[..., Any], init_args: Sequence[tuple[Any, ...]],
-               ray_address: str | None = None, num_cpus: float | None = None) -> ActorGroup:
+def make_group(
+    executor: str,
+    factory: Callable[..., Any],
+    init_args: Sequence[tuple[Any, ...]],
+    ray_address: str | None = None,
+    num_cpus: float | None = None,
+) -> ActorGroup:
     """``executor`` "ray": RayGroup (the local executor, with a note, when Ray is not
     installed); "local": ProcessGroup, or InlineGroup for a single worker; "inline": InlineGroup.
     """

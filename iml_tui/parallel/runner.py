@@ -49,12 +49,12 @@ class ExecutorOptions:
     def resolved(self) -> ExecutorOptions:
         """These options with ``ray`` replaced by ``local`` (and a note) when Ray is absent."""
         if self.executor not in EXECUTORS:
-            raise UserError(f"unknown executor {self.executor!r}", None,
-                            "use --executor local or ray")
+            raise UserError(
+                f"unknown executor {self.executor!r}", None, "use --executor local or ray"
+            )
         if self.executor == "ray" and ray_module() is None:
             note_no_ray()
-            return ExecutorOptions("local", self.jobs, None, self.cpus_per_run,
-                                   self.gpus_per_run)
+            return ExecutorOptions("local", self.jobs, None, self.cpus_per_run, self.gpus_per_run)
         return self
 
 
@@ -71,10 +71,15 @@ EventFn = Callable[[Any], None]
 DoneFn = Callable[[Hashable, Any], None]
 
 
-def run_tasks(tasks: Sequence[Task], opts: ExecutorOptions,
-              setup: Callable[..., Any], setup_args: tuple[Any, ...] = (),
-              on_event: EventFn | None = None, on_done: DoneFn | None = None,
-              state: Any = None) -> dict[Hashable, Any]:
+def run_tasks(
+    tasks: Sequence[Task],
+    opts: ExecutorOptions,
+    setup: Callable[..., Any],
+    setup_args: tuple[Any, ...] = (),
+    on_event: EventFn | None = None,
+    on_done: DoneFn | None = None,
+    state: Any = None,
+) -> dict[Hashable, Any]:
     """Run every task; returns {key: result} in task order. ``on_done(key, result)`` is called
     as each finishes. ``state``: used instead of calling ``setup`` when the tasks run in this
     process. The first task error is raised (the others are cancelled)."""
@@ -94,9 +99,14 @@ def _noop(_: Any) -> None:
     return None
 
 
-def _run_inline(tasks: Sequence[Task], setup: Callable[..., Any], setup_args: tuple[Any, ...],
-                on_event: EventFn | None, on_done: DoneFn | None, state: Any
-                ) -> dict[Hashable, Any]:
+def _run_inline(
+    tasks: Sequence[Task],
+    setup: Callable[..., Any],
+    setup_args: tuple[Any, ...],
+    on_event: EventFn | None,
+    on_done: DoneFn | None,
+    state: Any,
+) -> dict[Hashable, Any]:
     if state is None:
         state = setup(*setup_args)
     emit = on_event or _noop
@@ -123,19 +133,28 @@ def _process_task(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     return fn(_STATE, _EVENTS.put, *args)
 
 
-def _run_processes(tasks: Sequence[Task], jobs: int, setup: Callable[..., Any],
-                   setup_args: tuple[Any, ...], on_event: EventFn | None,
-                   on_done: DoneFn | None) -> dict[Hashable, Any]:
+def _run_processes(
+    tasks: Sequence[Task],
+    jobs: int,
+    setup: Callable[..., Any],
+    setup_args: tuple[Any, ...],
+    on_event: EventFn | None,
+    on_done: DoneFn | None,
+) -> dict[Hashable, Any]:
     ctx = mp.get_context("spawn")
     manager = ctx.Manager()
     events = manager.Queue()
     out: dict[Hashable, Any] = {}
     try:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx,
-                                 initializer=_process_init,
-                                 initargs=(setup, setup_args, events)) as ex:
+        with ProcessPoolExecutor(
+            max_workers=min(jobs, len(tasks)),
+            mp_context=ctx,
+            initializer=_process_init,
+            initargs=(setup, setup_args, events),
+        ) as ex:
             futures: dict[Future[Any], Hashable] = {
-                ex.submit(_process_task, t.fn, t.args): t.key for t in tasks}
+                ex.submit(_process_task, t.fn, t.args): t.key for t in tasks
+            }
             pending = set(futures)
             try:
                 while pending:
@@ -170,8 +189,13 @@ def drain_events(events: Any, on_event: EventFn | None) -> None:
 _RAY_STATES: dict[bytes, Any] = {}
 
 
-def _ray_task(setup: Callable[..., Any], setup_args: tuple[Any, ...], fn: Callable[..., Any],
-              args: tuple[Any, ...], events: Any) -> Any:
+def _ray_task(
+    setup: Callable[..., Any],
+    setup_args: tuple[Any, ...],
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    events: Any,
+) -> Any:
     """Body of every Ray task: the worker's state for ``setup_args`` (built on its first task),
     then ``fn``."""
     key = pickle.dumps((setup.__module__, setup.__qualname__, setup_args))
@@ -181,16 +205,22 @@ def _ray_task(setup: Callable[..., Any], setup_args: tuple[Any, ...], fn: Callab
     return fn(_RAY_STATES[key], events.put, *args)
 
 
-def _run_ray(tasks: Sequence[Task], opts: ExecutorOptions, setup: Callable[..., Any],
-             setup_args: tuple[Any, ...], on_event: EventFn | None,
-             on_done: DoneFn | None) -> dict[Hashable, Any]:
+def _run_ray(
+    tasks: Sequence[Task],
+    opts: ExecutorOptions,
+    setup: Callable[..., Any],
+    setup_args: tuple[Any, ...],
+    on_event: EventFn | None,
+    on_done: DoneFn | None,
+) -> dict[Hashable, Any]:
     ray = ensure_ray(opts.ray_address or None)
     from ray.util.queue import Queue
 
     _check_request(ray, opts)
     events = Queue(actor_options={"num_cpus": 0})
-    remote = ray.remote(_ray_task).options(num_cpus=opts.cpus_per_run,
-                                           num_gpus=opts.gpus_per_run, max_retries=0)
+    remote = ray.remote(_ray_task).options(
+        num_cpus=opts.cpus_per_run, num_gpus=opts.gpus_per_run, max_retries=0
+    )
     refs = {remote.remote(setup, setup_args, t.fn, t.args, events): t.key for t in tasks}
     pending = list(refs)
     out: dict[Hashable, Any] = {}
@@ -224,12 +254,16 @@ def _drain_ray(events: Any, on_event: EventFn | None) -> None:
 def _check_request(ray: Any, opts: ExecutorOptions) -> None:
     """UserError when no node of the cluster could ever run one task of this request."""
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
-    fits = any(r.get("CPU", 0.0) >= opts.cpus_per_run and r.get("GPU", 0.0) >= opts.gpus_per_run
-               for r in nodes)
+    fits = any(
+        r.get("CPU", 0.0) >= opts.cpus_per_run and r.get("GPU", 0.0) >= opts.gpus_per_run
+        for r in nodes
+    )
     if nodes and not fits:
         most_cpu = max(r.get("CPU", 0.0) for r in nodes)
         most_gpu = max(r.get("GPU", 0.0) for r in nodes)
         raise UserError(
             f"no Ray node can run a task of {opts.cpus_per_run:g} CPU and {opts.gpus_per_run:g} "
-            f"GPU (the largest node has {most_cpu:g} CPU, {most_gpu:g} GPU)", None,
-            "lower --cpus-per-run / --gpus-per-run, or add nodes that have them")
+            f"GPU (the largest node has {most_cpu:g} CPU, {most_gpu:g} GPU)",
+            None,
+            "lower --cpus-per-run / --gpus-per-run, or add nodes that have them",
+        )

@@ -22,16 +22,24 @@ def preset_names() -> list[str]:
 def is_preset_name(value: str | Path) -> bool:
     """True when ``value`` is a bare name: no folder part and no suffix."""
     text = str(value)
-    return bool(text) and "/" not in text and "\\" not in text and not Path(text).suffix \
+    return (
+        bool(text)
+        and "/" not in text
+        and "\\" not in text
+        and not Path(text).suffix
         and text not in (".", "..")
+    )
 
 
 def preset_path(name: str) -> Path:
     """The file of the bundled preset ``name``; an unknown name lists the bundled ones."""
     path = PRESETS / f"{name}.yaml"
     if not path.is_file():
-        raise UserError(f"unknown preset {name!r}; bundled presets: {', '.join(preset_names())}",
-                        None, "give one of them, or a path to a YAML file")
+        raise UserError(
+            f"unknown preset {name!r}; bundled presets: {', '.join(preset_names())}",
+            None,
+            "give one of them, or a path to a YAML file",
+        )
     return path
 
 

@@ -160,9 +160,12 @@ def sl_folders(data: str | Path) -> tuple[Path, Path]:
     for base in (root / "sl", root):
         if is_split(base / "train") and is_split(base / "valid"):
             return base / "train", base / "valid"
-    raise UserError("no SL division (sl/train and sl/valid split folders) here", root,
-                    "run `iml-tui prepare dcase --source <zip> --out <folder> --division sl` and "
-                    "pass that folder as --data")
+    raise UserError(
+        "no SL division (sl/train and sl/valid split folders) here",
+        root,
+        "run `iml-tui prepare dcase --source <zip> --out <folder> --division sl` and "
+        "pass that folder as --data",
+    )
 
 
 def read_events(split_folder: Path, class_list: Sequence[str]) -> dict[str, list[Event]]:
@@ -176,17 +179,26 @@ def read_events(split_folder: Path, class_list: Sequence[str]) -> dict[str, list
             for line, rec in enumerate(csv.DictReader(f), start=2):
                 cls = index.get(rec["class"])
                 if cls is None:
-                    raise UserError(f"line {line}: class {rec['class']!r} not in the split's "
-                                    "class list", path, "re-create it with `iml-tui prepare`")
-                ev = Event(float(rec["start"]), float(rec["end"]), cls,
-                           rec["value"].strip().upper() == "POS")
+                    raise UserError(
+                        f"line {line}: class {rec['class']!r} not in the split's class list",
+                        path,
+                        "re-create it with `iml-tui prepare`",
+                    )
+                ev = Event(
+                    float(rec["start"]),
+                    float(rec["end"]),
+                    cls,
+                    rec["value"].strip().upper() == "POS",
+                )
                 out.setdefault(rec["piece"], []).append(ev)
     except FileNotFoundError as exc:
-        raise UserError("events.csv is missing", path,
-                        "re-create the SL division with `iml-tui prepare dcase`") from exc
+        raise UserError(
+            "events.csv is missing", path, "re-create the SL division with `iml-tui prepare dcase`"
+        ) from exc
     except (KeyError, ValueError) as exc:
-        raise UserError(f"malformed events table ({exc})", path,
-                        "re-create it with `iml-tui prepare`") from exc
+        raise UserError(
+            f"malformed events table ({exc})", path, "re-create it with `iml-tui prepare`"
+        ) from exc
     return out
 
 
@@ -241,9 +253,15 @@ class BalancedCuts:
     Targets come from the events wherever the cut falls (a "negative" cut may hold events).
     """
 
-    def __init__(self, durations: Sequence[float], events: Sequence[Sequence[Event]],
-                 n_classes: int, class_list: Sequence[str] | None = None,
-                 cut_seconds: float = CLIP_SECONDS, min_event: float = 0.1) -> None:
+    def __init__(
+        self,
+        durations: Sequence[float],
+        events: Sequence[Sequence[Event]],
+        n_classes: int,
+        class_list: Sequence[str] | None = None,
+        cut_seconds: float = CLIP_SECONDS,
+        min_event: float = 0.1,
+    ) -> None:
         if len(durations) != len(events):
             raise ValueError("one event list per piece expected")
         self.durations = [float(d) for d in durations]
@@ -253,11 +271,19 @@ class BalancedCuts:
         negative: list[Region] = []
         for p, (dur, evs) in enumerate(zip(self.durations, events, strict=True)):
             for c in range(n_classes):
-                spans = [(ev.start, min(dur, max(ev.end, ev.start + min_event)))
-                         for ev in evs if ev.positive and ev.cls == c and ev.start < dur]
+                spans = [
+                    (ev.start, min(dur, max(ev.end, ev.start + min_event)))
+                    for ev in evs
+                    if ev.positive and ev.cls == c and ev.start < dur
+                ]
                 per_class[c].extend(Region(p, s, e) for s, e in _union(spans) if e > s)
-            busy = _union([(ev.start, min(dur, max(ev.end, ev.start + min_event)))
-                           for ev in evs if ev.start < dur])
+            busy = _union(
+                [
+                    (ev.start, min(dur, max(ev.end, ev.start + min_event)))
+                    for ev in evs
+                    if ev.start < dur
+                ]
+            )
             pos = 0.0
             for s, e in [*busy, (dur, dur)]:
                 if s > pos:
@@ -267,8 +293,11 @@ class BalancedCuts:
         if negative:
             cats.append((NEGATIVE, negative))
         if not cats:
-            raise UserError("the SL train split has no audio to cut", None,
-                            "re-create the SL division with `iml-tui prepare dcase`")
+            raise UserError(
+                "the SL train split has no audio to cut",
+                None,
+                "re-create the SL division with `iml-tui prepare dcase`",
+            )
         self.categories = [name for name, _ in cats]
         self.regions = [regs for _, regs in cats]
         self.totals = np.array([sum(r.end - r.start for r in regs) for regs in self.regions])
@@ -296,13 +325,15 @@ class BalancedCuts:
         return [self.draw(rng) for _ in range(n)]
 
 
-def cut_targets(events: Sequence[Event], start: float, n_classes: int,
-                seconds: float = CLIP_SECONDS) -> np.ndarray:
+def cut_targets(
+    events: Sequence[Event], start: float, n_classes: int, seconds: float = CLIP_SECONDS
+) -> np.ndarray:
     """(32, C) int8 targets of the cut [start, start + 10) s: 1 POS, -1 UNK only, 0 otherwise."""
     inside = clip_events(events, start, start + seconds)
     pos = piece_frame_labels(inside, seconds, n_classes)[0]
-    unk = piece_frame_labels([Event(e.start, e.end, e.cls, True) for e in inside
-                              if not e.positive], seconds, n_classes)[0]
+    unk = piece_frame_labels(
+        [Event(e.start, e.end, e.cls, True) for e in inside if not e.positive], seconds, n_classes
+    )[0]
     out = pos.astype(np.int8)
     out[(unk > 0) & (pos == 0)] = -1
     return out
@@ -311,8 +342,9 @@ def cut_targets(events: Sequence[Event], start: float, n_classes: int,
 # --- augmentation ------------------------------------------------------------------------------
 
 
-def add_noise(x: np.ndarray, rng: np.random.Generator, p: float = 0.5, lo: float = 0.1,
-              hi: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+def add_noise(
+    x: np.ndarray, rng: np.random.Generator, p: float = 0.5, lo: float = 0.1, hi: float = 0.3
+) -> tuple[np.ndarray, np.ndarray]:
     """Additive Gaussian noise on (B, n) cuts: per cut with probability p, std u * std(cut),
     u ~ U[lo, hi]. Returns (noisy (B, n) float32, u per cut (B,), 0 where untouched)."""
     b = x.shape[0]
@@ -326,8 +358,14 @@ def add_noise(x: np.ndarray, rng: np.random.Generator, p: float = 0.5, lo: float
     return out, level
 
 
-def draw_freq_stripes(batch: int, n_mels: int, rng: np.random.Generator, p: float = 0.5,
-                      width: int = 8, stripes: int = 2) -> list[tuple[int, int, int]]:
+def draw_freq_stripes(
+    batch: int,
+    n_mels: int,
+    rng: np.random.Generator,
+    p: float = 0.5,
+    width: int = 8,
+    stripes: int = 2,
+) -> list[tuple[int, int, int]]:
     """Frequency-mask stripes for a batch: per item with probability p, ``stripes`` stripes of
     width w ~ U{1..width} bins starting at U{0..n_mels - w}. Returns (item, start, width) rows."""
     out: list[tuple[int, int, int]] = []
@@ -346,7 +384,7 @@ def apply_freq_stripes(x: torch.Tensor, stripes: Sequence[tuple[int, int, int]])
         return x
     keep = torch.ones(x.shape[0], x.shape[-1], dtype=x.dtype)
     for i, s, w in stripes:
-        keep[i, s:s + w] = 0
+        keep[i, s : s + w] = 0
     return x * keep.to(x.device)[:, None, :]
 
 
@@ -379,15 +417,15 @@ class _Tagger(nn.Module):
         self.encoder = encoder
         self.head = head
 
-    def forward(self, wave: torch.Tensor,
-                stripes: Sequence[tuple[int, int, int]] = ()) -> torch.Tensor:
+    def forward(
+        self, wave: torch.Tensor, stripes: Sequence[tuple[int, int, int]] = ()
+    ) -> torch.Tensor:
         mel = apply_freq_stripes(self.encoder.frontend(wave), stripes)
         out: torch.Tensor = self.head(self.encoder.forward_logmel(mel.unsqueeze(1)))
         return out
 
 
-def _load_cut(path: Path, start: float, n: int, sr: int, length: int | None = None
-              ) -> np.ndarray:
+def _load_cut(path: Path, start: float, n: int, sr: int, length: int | None = None) -> np.ndarray:
     """``length`` (default n) samples of ``path`` at ``sr`` Hz from ``start`` s, zero-padded to
     (n,) float32."""
     take = n if length is None else min(n, length)
@@ -411,8 +449,11 @@ def _train_data(data: str | Path, min_event: float) -> _TrainData:
     train_dir, valid_dir = sl_folders(data)
     train, valid = read_split(train_dir), read_split(valid_dir)
     if train.info.class_list != valid.info.class_list:
-        raise UserError("sl/train and sl/valid have different class lists", train_dir.parent,
-                        "re-create the SL division with `iml-tui prepare dcase`")
+        raise UserError(
+            "sl/train and sl/valid have different class lists",
+            train_dir.parent,
+            "re-create the SL division with `iml-tui prepare dcase`",
+        )
     classes = train.info.class_list
     by_piece = read_events(train_dir, classes)
     audio = sorted({r.audio for r in train.rows})
@@ -425,19 +466,24 @@ def _train_data(data: str | Path, min_event: float) -> _TrainData:
     return _TrainData(pieces, events, cuts, valid, classes, norm)
 
 
-def _initial_encoder(checkpoint: Path | None, from_scratch: bool, cfg: FinetuneConfig
-                     ) -> tuple[Cnn14, str]:
+def _initial_encoder(
+    checkpoint: Path | None, from_scratch: bool, cfg: FinetuneConfig
+) -> tuple[Cnn14, str]:
     if checkpoint is not None and from_scratch:
         raise UserError("give --checkpoint or --from-scratch, not both")
     if checkpoint is None and not from_scratch:
-        raise UserError("the encoder needs a start: --checkpoint <Cnn14*.pth or iml-tui file> "
-                        "or --from-scratch (random init)")
+        raise UserError(
+            "the encoder needs a start: --checkpoint <Cnn14*.pth or iml-tui file> "
+            "or --from-scratch (random init)"
+        )
     if checkpoint is not None:
         model, _ = load_cnn14(checkpoint)
         return model, _origin(checkpoint, cfg)
     if len(cfg.widths) != 6 or min(cfg.widths) < 1:
-        raise UserError(f"CNN14 needs 6 positive widths, got {list(cfg.widths)}",
-                        fix="e.g. --widths 64,128,256,512,1024,2048")
+        raise UserError(
+            f"CNN14 needs 6 positive widths, got {list(cfg.widths)}",
+            fix="e.g. --widths 64,128,256,512,1024,2048",
+        )
     return build_cnn14(cfg.widths, seed=cfg.seed), _origin(None, cfg)
 
 
@@ -457,8 +503,9 @@ def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
 
 
 @torch.inference_mode()
-def _predict_split(model: _Tagger, split: Split, device: torch.device, batch: int,
-                   progress: ProgressFn | None) -> np.ndarray:
+def _predict_split(
+    model: _Tagger, split: Split, device: torch.device, batch: int, progress: ProgressFn | None
+) -> np.ndarray:
     """Sigmoid probabilities (N, T, C) of every clip of a split folder (clips zero-padded)."""
     model.eval()
     sr = model.encoder.mel.sample_rate
@@ -466,10 +513,19 @@ def _predict_split(model: _Tagger, split: Split, device: torch.device, batch: in
     out: list[np.ndarray] = []
     rows = split.rows
     for start in range(0, len(rows), batch):
-        chunk = rows[start:start + batch]
-        x = np.stack([_load_cut(split.audio_path(r), r.offset, n, sr,
-                                None if r.duration is None else round(r.duration * sr))
-                      for r in chunk])
+        chunk = rows[start : start + batch]
+        x = np.stack(
+            [
+                _load_cut(
+                    split.audio_path(r),
+                    r.offset,
+                    n,
+                    sr,
+                    None if r.duration is None else round(r.duration * sr),
+                )
+                for r in chunk
+            ]
+        )
         probs = torch.sigmoid(model(torch.from_numpy(x).to(device))).float().cpu().numpy()
         out.append(probs)
         if progress is not None:
@@ -480,9 +536,12 @@ def _predict_split(model: _Tagger, split: Split, device: torch.device, batch: in
 
 def _check_frames(probs: np.ndarray, split: Split) -> None:
     if probs.shape[1] != split.labels.shape[1]:
-        raise UserError(f"the encoder gives {probs.shape[1]} frames per clip but the split has "
-                        f"{split.labels.shape[1]}", split.folder,
-                        "use a 32 kHz CNN14 and the 10 s clips of `prepare dcase`")
+        raise UserError(
+            f"the encoder gives {probs.shape[1]} frames per clip but the split has "
+            f"{split.labels.shape[1]}",
+            split.folder,
+            "use a 32 kHz CNN14 and the 10 s clips of `prepare dcase`",
+        )
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -504,8 +563,7 @@ def finetune_encoder(
     epochs finished before it are kept.
     """
     cfg = cfg or FinetuneConfig()
-    if min(cfg.epochs, cfg.batch_size, cfg.steps_per_epoch, cfg.hidden,
-           cfg.valid_batch_size) < 1:
+    if min(cfg.epochs, cfg.batch_size, cfg.steps_per_epoch, cfg.hidden, cfg.valid_batch_size) < 1:
         raise UserError("epochs, batch size, steps per epoch and hidden must be at least 1")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -516,22 +574,30 @@ def finetune_encoder(
     if state_path.is_file():
         saved = torch.load(str(state_path), map_location="cpu", weights_only=True)
         if not isinstance(saved, dict) or saved.get("format") != STATE_FORMAT:
-            raise UserError("not a fine-tuning state file", state_path,
-                            "remove it or choose another --out")
+            raise UserError(
+                "not a fine-tuning state file", state_path, "remove it or choose another --out"
+            )
     if saved is not None:
         encoder = Cnn14(tuple(saved["widths"]), MelConfig(**json.loads(saved["mel"])))
         origin = str(saved["origin"])
         if saved["class_list"] != td.class_list:
-            raise UserError("the run in this folder trained on other classes", out,
-                            "choose another --out for this data")
+            raise UserError(
+                "the run in this folder trained on other classes",
+                out,
+                "choose another --out for this data",
+            )
         if checkpoint is not None or from_scratch:
             want = _origin(None if checkpoint is None else Path(checkpoint), cfg)
             if want != origin:
-                raise UserError(f"the run in this folder started from {origin}, not {want}",
-                                out, "choose another --out, or repeat the first command")
+                raise UserError(
+                    f"the run in this folder started from {origin}, not {want}",
+                    out,
+                    "choose another --out, or repeat the first command",
+                )
     else:
         encoder, origin = _initial_encoder(
-            None if checkpoint is None else Path(checkpoint), from_scratch, cfg)
+            None if checkpoint is None else Path(checkpoint), from_scratch, cfg
+        )
     encoder.frontend.set_stats(*td.norm)
     head = FrameMLP(encoder.dim, len(td.class_list), cfg.hidden, seed=cfg.seed)
     model = _Tagger(encoder, head).to(device)
@@ -561,37 +627,80 @@ def finetune_encoder(
                 history.append(log)
                 if log.best:
                     best_map, best_epoch = log.valid_map, epoch
-                    save_checkpoint(out / BEST_FILE, model.encoder, extra={
-                        "head": _cpu_state(model.head), "head_hidden": cfg.hidden,
-                        "class_list": list(td.class_list), "epoch": epoch,
-                        "valid_map": log.valid_map, "valid_ap": log.valid_ap,
-                        "origin": origin, "trained_by": "iml-tui encoder train"})
-                _atomic_save({
-                    "format": STATE_FORMAT, "epoch": epoch, "widths": list(model.encoder.widths),
-                    "mel": json.dumps(asdict(model.encoder.mel)),
-                    "origin": origin, "class_list": list(td.class_list),
-                    "encoder": _cpu_state(model.encoder), "head": _cpu_state(model.head),
-                    "optimizer": opt.state_dict(),
-                    "numpy_rng": json.dumps(rng.bit_generator.state),
-                    "torch_rng": torch.get_rng_state(),
-                    "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda"
-                    else None,
-                    "history": json.dumps([asdict(h) for h in history]),
-                    "best_map": best_map, "best_epoch": best_epoch,
-                    "config": json.dumps(asdict(cfg)),
-                }, state_path)
-                atomic_write_text(out / HISTORY_FILE, json.dumps(
-                    {"class_list": td.class_list, "origin": origin, "config": asdict(cfg),
-                     "epochs": [asdict(h) for h in history]}, indent=1) + "\n")
+                    save_checkpoint(
+                        out / BEST_FILE,
+                        model.encoder,
+                        extra={
+                            "head": _cpu_state(model.head),
+                            "head_hidden": cfg.hidden,
+                            "class_list": list(td.class_list),
+                            "epoch": epoch,
+                            "valid_map": log.valid_map,
+                            "valid_ap": log.valid_ap,
+                            "origin": origin,
+                            "trained_by": "iml-tui encoder train",
+                        },
+                    )
+                _atomic_save(
+                    {
+                        "format": STATE_FORMAT,
+                        "epoch": epoch,
+                        "widths": list(model.encoder.widths),
+                        "mel": json.dumps(asdict(model.encoder.mel)),
+                        "origin": origin,
+                        "class_list": list(td.class_list),
+                        "encoder": _cpu_state(model.encoder),
+                        "head": _cpu_state(model.head),
+                        "optimizer": opt.state_dict(),
+                        "numpy_rng": json.dumps(rng.bit_generator.state),
+                        "torch_rng": torch.get_rng_state(),
+                        "cuda_rng": torch.cuda.get_rng_state(device)
+                        if device.type == "cuda"
+                        else None,
+                        "history": json.dumps([asdict(h) for h in history]),
+                        "best_map": best_map,
+                        "best_epoch": best_epoch,
+                        "config": json.dumps(asdict(cfg)),
+                    },
+                    state_path,
+                )
+                atomic_write_text(
+                    out / HISTORY_FILE,
+                    json.dumps(
+                        {
+                            "class_list": td.class_list,
+                            "origin": origin,
+                            "config": asdict(cfg),
+                            "epochs": [asdict(h) for h in history],
+                        },
+                        indent=1,
+                    )
+                    + "\n",
+                )
                 if on_epoch is not None:
                     on_epoch(log)
-    return FinetuneResult(out / BEST_FILE, best_epoch, float(best_map), len(history), resumed,
-                          history, list(td.class_list))
+    return FinetuneResult(
+        out / BEST_FILE,
+        best_epoch,
+        float(best_map),
+        len(history),
+        resumed,
+        history,
+        list(td.class_list),
+    )
 
 
-def _run_epoch(model: _Tagger, opt: torch.optim.Optimizer, td: _TrainData, cfg: FinetuneConfig,
-               rng: np.random.Generator, device: torch.device, epoch: int,
-               pool: ThreadPoolExecutor, progress: ProgressFn | None) -> EpochLog:
+def _run_epoch(
+    model: _Tagger,
+    opt: torch.optim.Optimizer,
+    td: _TrainData,
+    cfg: FinetuneConfig,
+    rng: np.random.Generator,
+    device: torch.device,
+    epoch: int,
+    pool: ThreadPoolExecutor,
+    progress: ProgressFn | None,
+) -> EpochLog:
     """One epoch of ``steps_per_epoch`` steps, then validation; -> its log (best unset)."""
     t0 = time.perf_counter()
     sr = model.encoder.mel.sample_rate
@@ -612,11 +721,11 @@ def _run_epoch(model: _Tagger, opt: torch.optim.Optimizer, td: _TrainData, cfg: 
     for step in range(cfg.steps_per_epoch):
         cuts, pending = nxt
         # draws for the next step come after this step's augmentation draws (fixed RNG order)
-        y = np.stack([cut_targets(td.events[c.piece], c.start, len(td.class_list))
-                      for c in cuts])
+        y = np.stack([cut_targets(td.events[c.piece], c.start, len(td.class_list)) for c in cuts])
         wave, _ = add_noise(pending.result(), rng, cfg.noise_p, cfg.noise_min, cfg.noise_max)
-        stripes = draw_freq_stripes(len(cuts), n_mels, rng, cfg.freq_mask_p,
-                                    cfg.freq_mask_width, cfg.freq_mask_stripes)
+        stripes = draw_freq_stripes(
+            len(cuts), n_mels, rng, cfg.freq_mask_p, cfg.freq_mask_width, cfg.freq_mask_stripes
+        )
         if step + 1 < cfg.steps_per_epoch:
             nxt = draw()
         logits = model(torch.from_numpy(wave).to(device), stripes)
@@ -630,8 +739,14 @@ def _run_epoch(model: _Tagger, opt: torch.optim.Optimizer, td: _TrainData, cfg: 
     probs = _predict_split(model, td.valid, device, cfg.valid_batch_size, progress)
     _check_frames(probs, td.valid)
     vmap, ap = frame_map(probs, td.valid.labels)
-    return EpochLog(epoch, loss_sum / cfg.steps_per_epoch, vmap, [float(a) for a in ap],
-                    time.perf_counter() - t0, False)
+    return EpochLog(
+        epoch,
+        loss_sum / cfg.steps_per_epoch,
+        vmap,
+        [float(a) for a in ap],
+        time.perf_counter() - t0,
+        False,
+    )
 
 
 # --- evaluation --------------------------------------------------------------------------------
@@ -649,9 +764,14 @@ class EncoderEval:
     split: Path
 
 
-def evaluate_encoder(checkpoint: str | Path, data: str | Path, split: str = "valid",
-                     device: str = "auto", batch_size: int = 16,
-                     progress: ProgressFn | None = None) -> EncoderEval:
+def evaluate_encoder(
+    checkpoint: str | Path,
+    data: str | Path,
+    split: str = "valid",
+    device: str = "auto",
+    batch_size: int = 16,
+    progress: ProgressFn | None = None,
+) -> EncoderEval:
     """Valid (or ``split``) frame AP per class of a fine-tuned encoder with its stored head.
 
     ``data``: the ``prepare dcase`` output, its ``sl`` folder, or a split folder.
@@ -664,8 +784,11 @@ def evaluate_encoder(checkpoint: str | Path, data: str | Path, split: str = "val
         extra = dict(obj.get("extra") or {})
     head_sd = extra.get("head")
     if not isinstance(head_sd, dict):
-        raise UserError("the checkpoint has no classifier head", path,
-                        f"give an {BEST_FILE} written by `iml-tui encoder train`")
+        raise UserError(
+            "the checkpoint has no classifier head",
+            path,
+            f"give an {BEST_FILE} written by `iml-tui encoder train`",
+        )
     root = Path(data)
     folder = root if is_split(root) else None
     if folder is None:
@@ -674,8 +797,11 @@ def evaluate_encoder(checkpoint: str | Path, data: str | Path, split: str = "val
     sp = read_split(folder)
     classes = [str(c) for c in extra.get("class_list", [])]
     if classes != sp.info.class_list:
-        raise UserError("the checkpoint was trained on other classes than this split's", folder,
-                        "evaluate on the SL division the encoder was trained on")
+        raise UserError(
+            "the checkpoint was trained on other classes than this split's",
+            folder,
+            "evaluate on the SL division the encoder was trained on",
+        )
     head = FrameMLP.from_state_dict(head_sd)
     dev = resolve_device(device)
     tagger = _Tagger(model, head).to(dev)
@@ -683,5 +809,6 @@ def evaluate_encoder(checkpoint: str | Path, data: str | Path, split: str = "val
     _check_frames(probs, sp)
     m, ap = frame_map(probs, sp.labels)
     pos = sp.labels.reshape(-1, len(classes)).sum(axis=0)
-    return EncoderEval(classes, [float(a) for a in ap], m, len(sp.rows),
-                       [int(v) for v in pos], folder)
+    return EncoderEval(
+        classes, [float(a) for a in ap], m, len(sp.rows), [int(v) for v in pos], folder
+    )

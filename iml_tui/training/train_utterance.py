@@ -85,8 +85,13 @@ ARCHS = ("ecapa", "xvector")
 STATE_FILE = "train_state.pt"
 LOG_FILE = "train_log.json"
 STATE_FORMAT = "iml-tui-utterance-train-state"
-MODEL_FILES = ("hyperparams.yaml", "embedding_model.ckpt", "classifier.ckpt",
-               "label_encoder.txt", "label_encoder.ckpt")
+MODEL_FILES = (
+    "hyperparams.yaml",
+    "embedding_model.ckpt",
+    "classifier.ckpt",
+    "label_encoder.txt",
+    "label_encoder.ckpt",
+)
 
 ProgressFn = Callable[[str, int, int], None]
 """``progress(label, done, total)``: "reading audio", "train steps" (of the whole run) or
@@ -156,8 +161,10 @@ class UtteranceTrainResult:
 def utterance_folders(data: str | Path) -> tuple[Path, Path]:
     """(train, dev) split folders of a ``prepare lid`` output (``dev`` or ``valid``)."""
     root = Path(data)
-    fix = ("run `iml-tui prepare lid --source <folder with train/ and dev/> --out <folder>` and "
-           "pass that folder as --data")
+    fix = (
+        "run `iml-tui prepare lid --source <folder with train/ and dev/> --out <folder>` and "
+        "pass that folder as --data"
+    )
     if not root.is_dir():
         raise UserError("data folder not found", root, fix)
     if not is_split(root / "train"):
@@ -172,15 +179,21 @@ def _targets(split: Split) -> np.ndarray:
     """(N,) class index of each utterance of a split with one-hot (N, 1, C) labels."""
     lab = split.labels.reshape(len(split.rows), -1)
     if split.labels.shape[1] != 1:
-        raise UserError(f"labels.npy has {split.labels.shape[1]} frames per clip; utterance "
-                        "training needs one label per utterance", split.folder,
-                        "prepare the corpus with `iml-tui prepare lid`")
+        raise UserError(
+            f"labels.npy has {split.labels.shape[1]} frames per clip; utterance "
+            "training needs one label per utterance",
+            split.folder,
+            "prepare the corpus with `iml-tui prepare lid`",
+        )
     per_row = lab.sum(axis=1)
     bad = np.flatnonzero(per_row != 1)
     if bad.size:
         i = int(bad[0])
-        raise UserError(f"clip {split.rows[i].id!r} has {int(per_row[i])} labels; expected "
-                        "exactly one", split.folder, "re-create it with `iml-tui prepare lid`")
+        raise UserError(
+            f"clip {split.rows[i].id!r} has {int(per_row[i])} labels; expected exactly one",
+            split.folder,
+            "re-create it with `iml-tui prepare lid`",
+        )
     return lab.argmax(axis=1).astype(np.int64)
 
 
@@ -188,11 +201,13 @@ def _read_utterance(split: Split, i: int) -> np.ndarray:
     row = split.rows[i]
     path = split.audio_path(row)
     mono: Literal["first", "mix"] = "mix" if split.info.mono == "mix" else "first"
-    x, _ = audio_io.read(path, sr=SAMPLE_RATE, mono=mono, start=row.offset,
-                         duration=row.duration)
+    x, _ = audio_io.read(path, sr=SAMPLE_RATE, mono=mono, start=row.offset, duration=row.duration)
     if x.size == 0:
-        raise UserError(f"no samples at {row.offset:g} s (clip {row.id!r})", path,
-                        "check the file, or remove it and run `iml-tui prepare lid` again")
+        raise UserError(
+            f"no samples at {row.offset:g} s (clip {row.id!r})",
+            path,
+            "check the file, or remove it and run `iml-tui prepare lid` again",
+        )
     if not np.all(np.isfinite(x)):
         raise UserError("the audio holds NaN or inf samples", path, "re-export the file")
     return np.ascontiguousarray(x, dtype=np.float32)
@@ -216,17 +231,23 @@ def _load_data(data: str | Path, progress: ProgressFn | None) -> _Data:
     present = sorted(set(ty.tolist()))
     if len(present) < 2:
         names = ", ".join(train.info.class_list[c] for c in present) or "none"
-        raise UserError(f"the train split has utterances of {len(present)} class(es) ({names}); "
-                        "a classifier needs at least 2", train_dir,
-                        "add utterances of other languages to train/ and prepare again")
+        raise UserError(
+            f"the train split has utterances of {len(present)} class(es) ({names}); "
+            "a classifier needs at least 2",
+            train_dir,
+            "add utterances of other languages to train/ and prepare again",
+        )
     classes = [train.info.class_list[c] for c in present]
     to_new = {train.info.class_list[c]: k for k, c in enumerate(present)}
     train_y = np.array([to_new[train.info.class_list[c]] for c in ty], dtype=np.int64)
     dev_names = [dev.info.class_list[c] for c in dy]
     keep = [i for i, n in enumerate(dev_names) if n in to_new]
     if not keep:
-        raise UserError("the dev split has no utterance of a class seen in train", dev_dir,
-                        "prepare a dev/ folder with the languages of train/")
+        raise UserError(
+            "the dev split has no utterance of a class seen in train",
+            dev_dir,
+            "prepare a dev/ folder with the languages of train/",
+        )
     dev_y = np.array([to_new[dev_names[i]] for i in keep], dtype=np.int64)
     digest = hashlib.sha256()
     for split in (train, dev):
@@ -242,15 +263,28 @@ def _load_data(data: str | Path, progress: ProgressFn | None) -> _Data:
             dest.append(x)
             if progress is not None:
                 progress("reading audio", len(train_audio) + len(dev_audio), total)
-    return _Data(classes, train_audio, train_y, dev_audio, dev_y, len(dev.rows) - len(keep),
-                 digest.hexdigest()[:16])
+    return _Data(
+        classes,
+        train_audio,
+        train_y,
+        dev_audio,
+        dev_y,
+        len(dev.rows) - len(keep),
+        digest.hexdigest()[:16],
+    )
 
 
 # --- crops and augmentation ----------------------------------------------------------------------
 
 
-def draw_crops(waves: Sequence[np.ndarray], idx: Sequence[int], n: int, rng: np.random.Generator,
-               speed_p: float = 0.0, speeds: Sequence[float] = ()) -> np.ndarray:
+def draw_crops(
+    waves: Sequence[np.ndarray],
+    idx: Sequence[int],
+    n: int,
+    rng: np.random.Generator,
+    speed_p: float = 0.0,
+    speeds: Sequence[float] = (),
+) -> np.ndarray:
     """(B, n) float32 random crops of ``waves[idx]``; with probability ``speed_p`` a crop is
     played at a speed from ``speeds`` (resampled, so n samples of sped-up/slowed audio)."""
     out = np.zeros((len(idx), n), dtype=np.float32)
@@ -262,10 +296,10 @@ def draw_crops(waves: Sequence[np.ndarray], idx: Sequence[int], n: int, rng: np.
         m = max(1, round(n * speed))
         if w.shape[0] >= m:
             s = int(rng.integers(0, w.shape[0] - m + 1))
-            seg = w[s:s + m]
+            seg = w[s : s + m]
         else:
             off = int(rng.integers(0, w.shape[0]))
-            seg = np.tile(w, math.ceil((m + off) / w.shape[0]))[off:off + m]
+            seg = np.tile(w, math.ceil((m + off) / w.shape[0]))[off : off + m]
         if speed != 1.0:
             seg = audio_io.resample(seg, round(SAMPLE_RATE * speed), SAMPLE_RATE)
         k = min(n, seg.shape[0])
@@ -273,9 +307,14 @@ def draw_crops(waves: Sequence[np.ndarray], idx: Sequence[int], n: int, rng: np.
     return out
 
 
-def augment_crops(x: np.ndarray, rng: np.random.Generator, gain_db: float = 0.0,
-                  noise_p: float = 0.0, snr_min: float = 5.0, snr_max: float = 20.0
-                  ) -> np.ndarray:
+def augment_crops(
+    x: np.ndarray,
+    rng: np.random.Generator,
+    gain_db: float = 0.0,
+    noise_p: float = 0.0,
+    snr_min: float = 5.0,
+    snr_max: float = 20.0,
+) -> np.ndarray:
     """Gain U[-gain_db, gain_db] dB on each (B, n) crop, then with probability ``noise_p`` white
     Gaussian noise at an SNR U[snr_min, snr_max] dB of the crop's power. Returns a copy."""
     out = np.array(x, dtype=np.float32, copy=True)
@@ -425,11 +464,16 @@ def _check_config(cfg: UtteranceTrainConfig) -> None:
     if cfg.steps_per_epoch is not None and cfg.steps_per_epoch < 1:
         raise UserError("steps per epoch must be at least 1")
     if cfg.batch_size < 2:
-        raise UserError("the batch size must be at least 2 (the classifier has BatchNorm)",
-                        fix="use --batch-size 2 or more")
+        raise UserError(
+            "the batch size must be at least 2 (the classifier has BatchNorm)",
+            fix="use --batch-size 2 or more",
+        )
     if cfg.channels < 8 or (cfg.arch == "ecapa" and cfg.channels % 8):
-        raise UserError(f"--channels {cfg.channels}: ECAPA needs a multiple of 8 (Res2Net scale "
-                        "8), x-vector at least 8", fix="e.g. --channels 256")
+        raise UserError(
+            f"--channels {cfg.channels}: ECAPA needs a multiple of 8 (Res2Net scale "
+            "8), x-vector at least 8",
+            fix="e.g. --channels 256",
+        )
     if not 0 < cfg.crop_min <= cfg.crop_max:
         raise UserError(f"crop lengths {cfg.crop_min}..{cfg.crop_max} s: need 0 < min <= max")
     if cfg.lr <= 0:
@@ -440,8 +484,10 @@ def _check_config(cfg: UtteranceTrainConfig) -> None:
 
 def _model_key(cfg: UtteranceTrainConfig) -> dict[str, Any]:
     """What fixes the architecture and the run's randomness (must match to resume)."""
-    return {k: getattr(cfg, k) for k in ("arch", "channels", "embedding_dim",
-                                          "classifier_hidden", "n_mels", "seed")}
+    return {
+        k: getattr(cfg, k)
+        for k in ("arch", "channels", "embedding_dim", "classifier_hidden", "n_mels", "seed")
+    }
 
 
 def _cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -464,8 +510,13 @@ def _label_encoder_text(class_list: Sequence[str]) -> bytes:
         return path.read_bytes()
 
 
-def _export(out: Path, yaml_text: str, labels: bytes, embedding: dict[str, torch.Tensor],
-            classifier: dict[str, torch.Tensor]) -> None:
+def _export(
+    out: Path,
+    yaml_text: str,
+    labels: bytes,
+    embedding: dict[str, torch.Tensor],
+    classifier: dict[str, torch.Tensor],
+) -> None:
     """Write the speechbrain inference folder (each file atomically)."""
     atomic_write_text(out / "hyperparams.yaml", yaml_text)
     atomic_write_bytes(out / "label_encoder.txt", labels)
@@ -503,23 +554,38 @@ def train_utterance_encoder(
         try:
             saved = torch.load(str(state_path), map_location="cpu", weights_only=True)
         except Exception as err:  # truncated or foreign file
-            raise UserError("cannot read the training state", state_path,
-                            "remove it (training starts over) or choose another --out") from err
+            raise UserError(
+                "cannot read the training state",
+                state_path,
+                "remove it (training starts over) or choose another --out",
+            ) from err
         if not isinstance(saved, dict) or saved.get("format") != STATE_FORMAT:
-            raise UserError("not an utterance training state file", state_path,
-                            "remove it or choose another --out")
+            raise UserError(
+                "not an utterance training state file",
+                state_path,
+                "remove it or choose another --out",
+            )
         if json.loads(saved["model_key"]) != _model_key(cfg):
-            raise UserError(f"the run in this folder has another architecture or seed "
-                            f"({saved['model_key']})", out,
-                            "choose another --out, or repeat the first command's options")
+            raise UserError(
+                f"the run in this folder has another architecture or seed ({saved['model_key']})",
+                out,
+                "choose another --out, or repeat the first command's options",
+            )
     elif out.is_dir() and any((out / f).exists() for f in MODEL_FILES):
-        raise UserError("the folder holds a model but no training state to resume", out,
-                        "choose another --out (an empty or new folder)")
+        raise UserError(
+            "the folder holds a model but no training state to resume",
+            out,
+            "choose another --out (an empty or new folder)",
+        )
     td = _load_data(data, progress)
-    if saved is not None and (saved["fingerprint"] != td.fingerprint
-                              or saved["class_list"] != td.class_list):
-        raise UserError("the run in this folder trained on other data", out,
-                        "choose another --out for this data")
+    if saved is not None and (
+        saved["fingerprint"] != td.fingerprint or saved["class_list"] != td.class_list
+    ):
+        raise UserError(
+            "the run in this folder trained on other data",
+            out,
+            "choose another --out for this data",
+        )
     out.mkdir(parents=True, exist_ok=True)
     yaml_text = build_hyperparams(cfg, len(td.class_list))
     labels = _label_encoder_text(td.class_list)
@@ -554,54 +620,100 @@ def train_utterance_encoder(
         for epoch in range(done + 1, cfg.epochs + 1):
             log = _run_epoch(model, opt, td, cfg, rng, stream, device, epoch, steps, progress)
             log.best = log.dev_accuracy > best_acc or (
-                log.dev_accuracy == best_acc and log.dev_loss < best_loss)
+                log.dev_accuracy == best_acc and log.dev_loss < best_loss
+            )
             history.append(log)
             if log.best:
                 best_acc, best_loss, best_epoch = log.dev_accuracy, log.dev_loss, epoch
                 best_emb = _cpu_state(model.embedding_model)
                 best_clf = _cpu_state(model.classifier)
-            atomic_torch_save({
-                "format": STATE_FORMAT, "epoch": epoch, "model_key": json.dumps(_model_key(cfg)),
-                "fingerprint": td.fingerprint, "class_list": list(td.class_list),
-                "embedding_model": _cpu_state(model.embedding_model),
-                "classifier": _cpu_state(model.classifier),
-                "best_embedding_model": best_emb, "best_classifier": best_clf,
-                "optimizer": opt.state_dict(),
-                "numpy_rng": json.dumps(rng.bit_generator.state),
-                "queue": json.dumps(stream.queue),
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                "history": json.dumps([asdict(h) for h in history]),
-                "best_accuracy": best_acc, "best_loss": best_loss, "best_epoch": best_epoch,
-            }, state_path)
+            atomic_torch_save(
+                {
+                    "format": STATE_FORMAT,
+                    "epoch": epoch,
+                    "model_key": json.dumps(_model_key(cfg)),
+                    "fingerprint": td.fingerprint,
+                    "class_list": list(td.class_list),
+                    "embedding_model": _cpu_state(model.embedding_model),
+                    "classifier": _cpu_state(model.classifier),
+                    "best_embedding_model": best_emb,
+                    "best_classifier": best_clf,
+                    "optimizer": opt.state_dict(),
+                    "numpy_rng": json.dumps(rng.bit_generator.state),
+                    "queue": json.dumps(stream.queue),
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                    "history": json.dumps([asdict(h) for h in history]),
+                    "best_accuracy": best_acc,
+                    "best_loss": best_loss,
+                    "best_epoch": best_epoch,
+                },
+                state_path,
+            )
             if log.best:
                 _export(out, yaml_text, labels, best_emb, best_clf)
             _write_log(out, cfg, td, history, best_epoch)
             if on_epoch is not None:
                 on_epoch(log)
-    return UtteranceTrainResult(out, cfg.arch, best_epoch, float(best_acc), len(history),
-                                resumed, list(td.class_list), td.fingerprint, td.dev_excluded,
-                                history)
+    return UtteranceTrainResult(
+        out,
+        cfg.arch,
+        best_epoch,
+        float(best_acc),
+        len(history),
+        resumed,
+        list(td.class_list),
+        td.fingerprint,
+        td.dev_excluded,
+        history,
+    )
 
 
-def _write_log(out: Path, cfg: UtteranceTrainConfig, td: _Data,
-               history: Sequence[UtteranceEpochLog], best_epoch: int) -> None:
+def _write_log(
+    out: Path,
+    cfg: UtteranceTrainConfig,
+    td: _Data,
+    history: Sequence[UtteranceEpochLog],
+    best_epoch: int,
+) -> None:
     counts = np.bincount(td.train_y, minlength=len(td.class_list))
     dev_counts = np.bincount(td.dev_y, minlength=len(td.class_list))
-    atomic_write_text(out / LOG_FILE, json.dumps({
-        "trained_by": "iml-tui encoder train-utterance",
-        "arch": cfg.arch, "sample_rate": SAMPLE_RATE, "config": asdict(cfg),
-        "class_list": td.class_list, "data_fingerprint": td.fingerprint,
-        "train_utterances": {c: int(n) for c, n in zip(td.class_list, counts, strict=True)},
-        "dev_utterances": {c: int(n) for c, n in zip(td.class_list, dev_counts, strict=True)},
-        "dev_excluded": td.dev_excluded, "best_epoch": best_epoch,
-        "epochs": [asdict(h) for h in history],
-    }, indent=1) + "\n")
+    atomic_write_text(
+        out / LOG_FILE,
+        json.dumps(
+            {
+                "trained_by": "iml-tui encoder train-utterance",
+                "arch": cfg.arch,
+                "sample_rate": SAMPLE_RATE,
+                "config": asdict(cfg),
+                "class_list": td.class_list,
+                "data_fingerprint": td.fingerprint,
+                "train_utterances": {c: int(n) for c, n in zip(td.class_list, counts, strict=True)},
+                "dev_utterances": {
+                    c: int(n) for c, n in zip(td.class_list, dev_counts, strict=True)
+                },
+                "dev_excluded": td.dev_excluded,
+                "best_epoch": best_epoch,
+                "epochs": [asdict(h) for h in history],
+            },
+            indent=1,
+        )
+        + "\n",
+    )
 
 
-def _run_epoch(model: _Model, opt: torch.optim.Optimizer, td: _Data, cfg: UtteranceTrainConfig,
-               rng: np.random.Generator, stream: _BatchStream, device: torch.device, epoch: int,
-               steps: int, progress: ProgressFn | None) -> UtteranceEpochLog:
+def _run_epoch(
+    model: _Model,
+    opt: torch.optim.Optimizer,
+    td: _Data,
+    cfg: UtteranceTrainConfig,
+    rng: np.random.Generator,
+    stream: _BatchStream,
+    device: torch.device,
+    epoch: int,
+    steps: int,
+    progress: ProgressFn | None,
+) -> UtteranceEpochLog:
     """One epoch of ``steps`` steps, then the dev evaluation; -> its log (best unset)."""
     t0 = time.perf_counter()
     model.train()
@@ -623,13 +735,22 @@ def _run_epoch(model: _Model, opt: torch.optim.Optimizer, td: _Data, cfg: Uttera
         if progress is not None:
             progress("train steps", (epoch - 1) * steps + step + 1, cfg.epochs * steps)
     dev_loss, dev_acc, per_class = _evaluate(model, td, device, progress)
-    return UtteranceEpochLog(epoch, loss_sum / steps, right / seen, dev_loss, dev_acc, per_class,
-                             time.perf_counter() - t0, False)
+    return UtteranceEpochLog(
+        epoch,
+        loss_sum / steps,
+        right / seen,
+        dev_loss,
+        dev_acc,
+        per_class,
+        time.perf_counter() - t0,
+        False,
+    )
 
 
 @torch.inference_mode()
-def _evaluate(model: _Model, td: _Data, device: torch.device, progress: ProgressFn | None
-              ) -> tuple[float, float, list[float | None]]:
+def _evaluate(
+    model: _Model, td: _Data, device: torch.device, progress: ProgressFn | None
+) -> tuple[float, float, list[float | None]]:
     """(mean NLL, accuracy, accuracy per class) of whole dev utterances, one at a time."""
     model.eval()
     c = len(td.class_list)

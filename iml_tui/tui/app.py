@@ -26,9 +26,17 @@ class LabelApp(App[None]):
     TITLE = "iml-tui label"
     ENABLE_COMMAND_PALETTE = False
 
-    def __init__(self, bridge: Bridge, player: PlayerLike, keymap: Mapping[str, str],
-                 autoplay: bool = True, cursor: bool = True, audio_thread: bool = True,
-                 graphics: str = "halfblock", notes: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        bridge: Bridge,
+        player: PlayerLike,
+        keymap: Mapping[str, str],
+        autoplay: bool = True,
+        cursor: bool = True,
+        audio_thread: bool = True,
+        graphics: str = "halfblock",
+        notes: Sequence[str] = (),
+    ) -> None:
         super().__init__()
         self.notes = tuple(notes)
         self.graphics = graphics
@@ -71,10 +79,18 @@ class LabelApp(App[None]):
         raise LookupError("the main screen is not mounted")
 
 
-def make_app(session: SessionLike[Any, Any], player: PlayerLike, *,
-             keymap: Mapping[str, str] | None = None, keymap_file: str | Path | None = None,
-             autoplay: bool = True, cursor: bool = True, audio_thread: bool = True,
-             graphics: str = "halfblock", notes: Sequence[str] = ()) -> LabelApp:
+def make_app(
+    session: SessionLike[Any, Any],
+    player: PlayerLike,
+    *,
+    keymap: Mapping[str, str] | None = None,
+    keymap_file: str | Path | None = None,
+    autoplay: bool = True,
+    cursor: bool = True,
+    audio_thread: bool = True,
+    graphics: str = "halfblock",
+    notes: Sequence[str] = (),
+) -> LabelApp:
     """Build the app over an open session and a player (the caller closes both after).
 
     ``keymap`` (binding id -> keys) wins over ``keymap_file`` (YAML, see :mod:`~.keys`);
@@ -84,8 +100,9 @@ def make_app(session: SessionLike[Any, Any], player: PlayerLike, *,
     or "kitty" (see ``widgets.graphics``); ``notes``: shown once as notifications.
     """
     if graphics not in MODES:
-        raise UserError(f"unknown graphics mode {graphics!r}", None,
-                        f"use auto or one of {', '.join(MODES)}")
+        raise UserError(
+            f"unknown graphics mode {graphics!r}", None, f"use auto or one of {', '.join(MODES)}"
+        )
     from iml_tui.tui.keys import load_keymap
 
     merged: dict[str, str] = {}
@@ -93,5 +110,6 @@ def make_app(session: SessionLike[Any, Any], player: PlayerLike, *,
         merged.update(load_keymap(keymap_file))
     if keymap:
         merged.update(check_keymap(keymap, "keymap"))
-    return LabelApp(Bridge(session), player, merged, autoplay, cursor, audio_thread, graphics,
-                    notes)
+    return LabelApp(
+        Bridge(session), player, merged, autoplay, cursor, audio_thread, graphics, notes
+    )

@@ -19,8 +19,7 @@ from iml_tui.tui.protocols import PlayerLike
 class ThreadedPlayer:
     """Wraps a :class:`~iml_tui.tui.protocols.PlayerLike`; same interface, non-blocking."""
 
-    def __init__(self, player: PlayerLike,
-                 on_change: Callable[[], None] | None = None) -> None:
+    def __init__(self, player: PlayerLike, on_change: Callable[[], None] | None = None) -> None:
         self.player = player
         self.on_change = on_change
         """Called on the audio thread after each command (post a message from it)."""
@@ -83,8 +82,7 @@ class ThreadedPlayer:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every command sent so far has run; False on timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._pending is None and not self._busy,
-                                       timeout)
+            return self._cond.wait_for(lambda: self._pending is None and not self._busy, timeout)
 
     def shutdown(self) -> None:
         """Finish the queued command and end the thread; the backend stays open."""

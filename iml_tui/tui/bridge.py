@@ -39,8 +39,12 @@ def _array(value: object) -> np.ndarray | None:
 
 
 SEARCH_K = 10  # clips queued by one search by example
-KIND_TEXT = {"pool-query": "query", "al-query": "query", "cf-review": "review",
-             "bootstrap": "bootstrap"}
+KIND_TEXT = {
+    "pool-query": "query",
+    "al-query": "query",
+    "cf-review": "review",
+    "bootstrap": "bootstrap",
+}
 
 
 class Bridge:
@@ -87,12 +91,18 @@ class Bridge:
         confidence = item.confidence
         if confidence is None:
             confidence = confidence_of(probs, self.multi_label)
-        return ItemView(item_id=str(item.id), name=self.display_name(item),
-                        index=int(item.index), why=str(item.why),
-                        kind=KIND_TEXT.get(item.kind, item.kind), probs=probs,
-                        frame_probs=_array(item.frame_probs), confidence=confidence,
-                        preset=frozenset(int(i) for i in preset),
-                        threshold=float(item.threshold))
+        return ItemView(
+            item_id=str(item.id),
+            name=self.display_name(item),
+            index=int(item.index),
+            why=str(item.why),
+            kind=KIND_TEXT.get(item.kind, item.kind),
+            probs=probs,
+            frame_probs=_array(item.frame_probs),
+            confidence=confidence,
+            preset=frozenset(int(i) for i in preset),
+            threshold=float(item.threshold),
+        )
 
     def next(self) -> Shown | None:
         """The next item to show, or None when nothing can be asked now."""
@@ -127,8 +137,10 @@ class Bridge:
         if status.state == "training":
             return "Waiting for the model being trained; the queue is re-ranked with it…"
         if status.error:
-            return ("The last training failed; the previous model stays. Press Enter to try "
-                    "training again.")
+            return (
+                "The last training failed; the previous model stays. Press Enter to try "
+                "training again."
+            )
         return "Waiting for a model before the next question (press Enter to retry)."
 
     # --- status -----------------------------------------------------------------------------
@@ -137,24 +149,33 @@ class Bridge:
         """Labelled / budget, round, per-class counts."""
         p = self.session.progress()
         pairs = tuple((str(k), int(v)) for k, v in p.per_class.items())
-        return ProgressView(labelled=int(p.labelled), budget=int(p.budget) or None,
-                            round=max(int(p.round) + 1, 0), n_rounds=int(p.n_rounds),
-                            round_name="round" if self.mode == "pool" else "batch",
-                            skipped=int(p.skipped), class_counts=pairs,
-                            none_count=int(p.none), annotator=str(self.session.annotator),
-                            done=bool(p.done))
+        return ProgressView(
+            labelled=int(p.labelled),
+            budget=int(p.budget) or None,
+            round=max(int(p.round) + 1, 0),
+            n_rounds=int(p.n_rounds),
+            round_name="round" if self.mode == "pool" else "batch",
+            skipped=int(p.skipped),
+            class_counts=pairs,
+            none_count=int(p.none),
+            annotator=str(self.session.annotator),
+            done=bool(p.done),
+        )
 
     def model(self) -> ModelView:
         """Version, training state, last validation score, the learning curve."""
         m = self.session.model_status()
         curve = self.session.learning_curve()
         training = float(m.progress) if m.state == "training" else None
-        return ModelView(version=int(m.version),
-                         score=None if m.score is None else float(m.score),
-                         score_name=str(m.score_name or curve.metric),
-                         training=training, training_note=str(m.message) if training else "",
-                         error=str(m.error or ""),
-                         curve=tuple((int(n), float(s)) for n, s in curve.points))
+        return ModelView(
+            version=int(m.version),
+            score=None if m.score is None else float(m.score),
+            score_name=str(m.score_name or curve.metric),
+            training=training,
+            training_note=str(m.message) if training else "",
+            error=str(m.error or ""),
+            curve=tuple((int(n), float(s)) for n, s in curve.points),
+        )
 
     # --- training ---------------------------------------------------------------------------
 

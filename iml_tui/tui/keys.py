@@ -37,17 +37,29 @@ class KeySpec:
 
 
 KEYS: tuple[KeySpec, ...] = (
-    *(KeySpec(f"label.class_{i}", str(i), f"toggle_class({i - 1})", "class",
-              f"tick / untick class {i} (pick it, single-label)") for i in
-      range(1, MAX_CLASS_KEYS + 1)),
+    *(
+        KeySpec(
+            f"label.class_{i}",
+            str(i),
+            f"toggle_class({i - 1})",
+            "class",
+            f"tick / untick class {i} (pick it, single-label)",
+        )
+        for i in range(1, MAX_CLASS_KEYS + 1)
+    ),
     KeySpec("label.none", "0,n", "none", "none", "none of these classes (clear the ticks)"),
     KeySpec("label.submit", "enter", "submit", "submit", "commit the label, show the next item"),
     KeySpec("audio.play_pause", "space", "play_pause", "play", "play or pause the clip"),
     KeySpec("audio.replay", "r", "replay", "replay", "play the clip from its start"),
     KeySpec("label.skip", "s", "skip", "skip", "skip this item (not asked again this round)"),
     KeySpec("label.undo", "u", "undo", "undo", "withdraw your last answer and show it again"),
-    KeySpec("label.search", "slash", "search", "similar",
-            "queue the clips most like this one next (search by example)"),
+    KeySpec(
+        "label.search",
+        "slash",
+        "search",
+        "similar",
+        "queue the clips most like this one next (search by example)",
+    ),
     KeySpec("app.help", "question_mark", "help", "help", "this help"),
     KeySpec("app.quit", "q", "quit", "quit", "quit (every answer is already saved)"),
 )
@@ -59,9 +71,17 @@ def screen_bindings() -> list[BindingType]:
     out: list[BindingType] = []
     for spec in KEYS:
         is_class = spec.id.startswith("label.class_")
-        out.append(Binding(spec.key, spec.action, spec.description, show=spec.show,
-                           id=spec.id, group=CLASS_GROUP if is_class else None,
-                           key_display="?" if spec.key == "question_mark" else None))
+        out.append(
+            Binding(
+                spec.key,
+                spec.action,
+                spec.description,
+                show=spec.show,
+                id=spec.id,
+                group=CLASS_GROUP if is_class else None,
+                key_display="?" if spec.key == "question_mark" else None,
+            )
+        )
     return out
 
 
@@ -81,11 +101,17 @@ def check_keymap(keymap: Mapping[str, object], source: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for key_id, keys in keymap.items():
         if key_id not in KEY_IDS:
-            raise UserError(f"unknown key binding id '{key_id}'", source,
-                            f"use one of {', '.join(sorted(KEY_IDS))}")
+            raise UserError(
+                f"unknown key binding id '{key_id}'",
+                source,
+                f"use one of {', '.join(sorted(KEY_IDS))}",
+            )
         if not isinstance(keys, str | int) or not str(keys).strip():
-            raise UserError(f"key binding '{key_id}' needs a key name, got {keys!r}", source,
-                            "write it as a string, e.g. 'enter' or 'ctrl+j,enter'")
+            raise UserError(
+                f"key binding '{key_id}' needs a key name, got {keys!r}",
+                source,
+                "write it as a string, e.g. 'enter' or 'ctrl+j,enter'",
+            )
         out[key_id] = str(keys).replace(" ", "")
     return out
 
@@ -104,6 +130,9 @@ def load_keymap(path: str | Path) -> dict[str, str]:
     if isinstance(data, dict) and "keys" in data:
         data = data["keys"] or {}
     if not isinstance(data, dict):
-        raise UserError("a keymap must be a mapping of binding id to key", path,
-                        "write e.g. 'keys: {label.submit: enter}'")
+        raise UserError(
+            "a keymap must be a mapping of binding id to key",
+            path,
+            "write e.g. 'keys: {label.submit: enter}'",
+        )
     return check_keymap(data, str(path))

@@ -127,8 +127,9 @@ class RetrainJobLike(Protocol[ResultT_co]):
     @property
     def base_version(self) -> int: ...
 
-    def run(self, progress_cb: ProgressFn | None = None,
-            cancelled: CancelledFn | None = None) -> ResultT_co: ...
+    def run(
+        self, progress_cb: ProgressFn | None = None, cancelled: CancelledFn | None = None
+    ) -> ResultT_co: ...
 
 
 ItemT = TypeVar("ItemT", bound=ItemLike)

@@ -44,12 +44,13 @@ def stream_sets(sets: list[str] | None) -> dict[str, Any]:
         key, _, raw = item.partition("=")
         key = key.strip()
         if key.startswith("stream.") and "=" in item:
-            out[key[len("stream."):]] = yaml.safe_load(raw) if raw.strip() else ""
+            out[key[len("stream.") :]] = yaml.safe_load(raw) if raw.strip() else ""
     return out
 
 
-def prepare_stream_options(folder: Path, options: dict[str, Any],
-                           sets: list[str] | None) -> list[str]:
+def prepare_stream_options(
+    folder: Path, options: dict[str, Any], sets: list[str] | None
+) -> list[str]:
     """Fill ``options["stream"]`` of a lid / vtd project from the data (see
     :mod:`iml_tui.engine.stream_setup`); returns notes to show. A pool task with stream
     options is refused."""
@@ -62,8 +63,11 @@ def prepare_stream_options(folder: Path, options: dict[str, Any],
     if task not in STREAM_TASKS:
         if given:
             flags = ", ".join("--" + k.replace("_", "-") for k in given)
-            raise UserError(f"{flags} do(es) not apply to --task {task or 'bioacoustic'}", None,
-                            "give --task lid or --task vtd, or drop the option")
+            raise UserError(
+                f"{flags} do(es) not apply to --task {task or 'bioacoustic'}",
+                None,
+                "give --task lid or --task vtd, or drop the option",
+            )
         return []
     explicit = {**stream_sets(sets), **given}
     new = not (folder / PROJECT_FILE).is_file()
@@ -93,16 +97,30 @@ def discard_new_project(folder: Path, existed: bool) -> None:
     if not existed:
         shutil.rmtree(folder, ignore_errors=True)
         return
-    for name in (PROJECT_FILE, PROJECT_FILE + ".tmp", JOURNAL_FILE, JOURNAL_FILE + "-wal",
-                 JOURNAL_FILE + "-shm", JOURNAL_FILE + "-journal"):
+    for name in (
+        PROJECT_FILE,
+        PROJECT_FILE + ".tmp",
+        JOURNAL_FILE,
+        JOURNAL_FILE + "-wal",
+        JOURNAL_FILE + "-shm",
+        JOURNAL_FILE + "-journal",
+    ):
         (folder / name).unlink(missing_ok=True)
     for name in (MODELS_DIR, "stream"):
         shutil.rmtree(folder / name, ignore_errors=True)
 
 
-def run_label(project_dir: Path | None, options: Mapping[str, Any], sets: list[str] | None,
-              annotator: str | None, player: str, port: int, keys: Path | None,
-              autoplay: bool, graphics: str = "auto") -> None:
+def run_label(
+    project_dir: Path | None,
+    options: Mapping[str, Any],
+    sets: list[str] | None,
+    annotator: str | None,
+    player: str,
+    port: int,
+    keys: Path | None,
+    autoplay: bool,
+    graphics: str = "auto",
+) -> None:
     """Open (or create) the project, then label it in the terminal until the user quits."""
     from iml_tui.engine.project import PROJECT_FILE
     from iml_tui.engine.session import Session
@@ -110,11 +128,17 @@ def run_label(project_dir: Path | None, options: Mapping[str, Any], sets: list[s
     given = {k: v for k, v in options.items() if v is not None and v != {}}
     folder = project_dir if project_dir is not None else default_project_dir(given)
     if project_dir is None and not given:
-        raise UserError("no project given", None,
-                        "run `iml-tui label PROJECT_DIR`, or give --task and --pool-dir")
+        raise UserError(
+            "no project given",
+            None,
+            "run `iml-tui label PROJECT_DIR`, or give --task and --pool-dir",
+        )
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise UserError("`iml-tui label` needs a terminal", None,
-                        "run it in a terminal (ssh -t, tmux); `iml-tui simulate` runs headless")
+        raise UserError(
+            "`iml-tui label` needs a terminal",
+            None,
+            "run it in a terminal (ssh -t, tmux); `iml-tui simulate` runs headless",
+        )
     notes = prepare_stream_options(folder, given, sets)
     existed = folder.exists()
     new = not (folder / PROJECT_FILE).is_file()
@@ -134,25 +158,42 @@ def run_label(project_dir: Path | None, options: Mapping[str, Any], sets: list[s
         labelled = session.progress().labelled
     finally:
         session.close()
-    sys.stderr.write(f"iml-tui: labels in force: {labelled} ({project.journal_path}); run the "
-                     "same command to go on\n")
+    sys.stderr.write(
+        f"iml-tui: labels in force: {labelled} ({project.journal_path}); run the "
+        "same command to go on\n"
+    )
 
 
-def _run_app(session: Any, project_dir: Path, player: str, port: int, keys: Path | None,
-             autoplay: bool, graphics: str, notes: list[str]) -> None:
+def _run_app(
+    session: Any,
+    project_dir: Path,
+    player: str,
+    port: int,
+    keys: Path | None,
+    autoplay: bool,
+    graphics: str,
+    notes: list[str],
+) -> None:
     from iml_tui.audio.playback import choose_player
     from iml_tui.tui.app import make_app
     from iml_tui.tui.widgets.graphics import colour_advice, detect_graphics
 
     if not session.project.config.threads:
         _leave_a_core_to_the_ui()
-    backend = choose_player(player, port, state_file=project_dir / "player.json",
-                            who=session.annotator)
+    backend = choose_player(
+        player, port, state_file=project_dir / "player.json", who=session.annotator
+    )
     try:
         mode = detect_graphics() if graphics == "auto" else graphics
         advice = colour_advice()
-        app = make_app(session, backend, keymap_file=keys, autoplay=autoplay, graphics=mode,
-                       notes=[*notes, *([advice] if advice else [])])
+        app = make_app(
+            session,
+            backend,
+            keymap_file=keys,
+            autoplay=autoplay,
+            graphics=mode,
+            notes=[*notes, *([advice] if advice else [])],
+        )
         app.run()
     finally:
         backend.close()

@@ -38,21 +38,48 @@ def test_pool_file_holds_a_float16_unit_norm_selection_array(tmp_path: Path) -> 
 
 def test_sharded_ft_picks_match_select_and_every_k_agrees(tmp_path: Path) -> None:
     out, work = tmp_path / "scale.json", tmp_path / "work"
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--sizes", "600", "--shards", "1,2",
-                           "--strategies", "ft,mfft", "--labeled", "40", "--batch", "10",
-                           "--batches", "1", "--work", str(work), "--out", str(out)],
-                          capture_output=True, text=True, check=False, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--sizes",
+            "600",
+            "--shards",
+            "1,2",
+            "--strategies",
+            "ft,mfft",
+            "--labeled",
+            "40",
+            "--batch",
+            "10",
+            "--batches",
+            "1",
+            "--work",
+            str(work),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(out.read_text())["rows"]
     assert [(r["strategy"], r["shards"]) for r in rows] == [
-        ("ft", 1), ("ft", 2), ("mfft", 1), ("mfft", 2)]
+        ("ft", 1),
+        ("ft", 2),
+        ("mfft", 1),
+        ("mfft", 2),
+    ]
     assert all(r["batch_seconds_median"] > 0 and r["shard_peak_rss_mb"] > 0 for r in rows)
 
     rng = np.random.default_rng(0)  # run_one's draws, in its order
     lab = rng.choice(600, size=40, replace=False).astype(np.int64)
     targets = (rng.random((600, 10)) < 0.1).astype(np.uint8)
     x = PoolStore(work / "pool_n600_d1024_f16.h5").pooled_rows(0, 600)
-    state = SelectionState(x=x, labeled=lab, labeled_targets=targets[lab], probs=None,
-                           threshold=0.5)
+    state = SelectionState(
+        x=x, labeled=lab, labeled_targets=targets[lab], probs=None, threshold=0.5
+    )
     want = select("ft", state, 10, rng)
     assert hashlib.sha256(want.tobytes()).hexdigest()[:16] == rows[0]["picks_sha256"]

@@ -24,8 +24,12 @@ QUICK_STREAM = ["--set", "max_epochs=20", "--set", "patience=3", "--threads", "1
 
 
 def _tracked_bytes(*folders: Path) -> int:
-    return sum(p.stat().st_size for f in folders for p in f.rglob("*")
-               if p.is_file() and ".cache" not in p.parts)
+    return sum(
+        p.stat().st_size
+        for f in folders
+        for p in f.rglob("*")
+        if p.is_file() and ".cache" not in p.parts
+    )
 
 
 def test_demo_data_and_models_fit_in_40_mb() -> None:
@@ -65,9 +69,26 @@ def test_bird_pools_are_built_by_prepare_and_extract() -> None:
 
 def test_simulate_bioacoustic_with_no_data_named_runs_on_the_demo(tmp_path: Path) -> None:
     out = tmp_path / "bio"
-    res = runner.invoke(app, ["simulate", "--task", "bioacoustic", "--strategy", "mfft",
-                              "--start", "cold", "--budgets", "10,20", "--seeds", "1",
-                              "--jobs", "1", "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--task",
+            "bioacoustic",
+            "--strategy",
+            "mfft",
+            "--start",
+            "cold",
+            "--budgets",
+            "10,20",
+            "--seeds",
+            "1",
+            "--jobs",
+            "1",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "(--config demo_bioacoustic)" in res.stderr
     rows = list(csv.DictReader((out / "al_results.csv").open()))
@@ -80,8 +101,21 @@ def test_simulate_bioacoustic_with_no_data_named_runs_on_the_demo(tmp_path: Path
 @pytest.mark.slow
 def test_simulate_lid_dev_with_no_data_named_runs_on_the_demo(tmp_path: Path) -> None:
     out = tmp_path / "lid"
-    res = runner.invoke(app, ["simulate", "--task", "lid", "--split", "dev", "--target", "hy",
-                              "--out", str(out), *QUICK_STREAM])
+    res = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--task",
+            "lid",
+            "--split",
+            "dev",
+            "--target",
+            "hy",
+            "--out",
+            str(out),
+            *QUICK_STREAM,
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "(--config demo_lid)" in res.stderr
     scores = list(csv.DictReader((out / "dev_hy" / "scores.csv").open()))
@@ -92,8 +126,10 @@ def test_simulate_lid_dev_with_no_data_named_runs_on_the_demo(tmp_path: Path) ->
 @pytest.mark.slow
 def test_simulate_vtd_with_no_data_named_runs_on_the_demo(tmp_path: Path) -> None:
     out = tmp_path / "vtd"
-    res = runner.invoke(app, ["simulate", "--task", "vtd", "--env", "rm1_livingroom",
-                              "--out", str(out), *QUICK_STREAM])
+    res = runner.invoke(
+        app,
+        ["simulate", "--task", "vtd", "--env", "rm1_livingroom", "--out", str(out), *QUICK_STREAM],
+    )
     assert res.exit_code == 0, res.output
     assert "(--config demo_vtd)" in res.stderr
     runs = [p for p in out.iterdir() if p.is_dir()]
@@ -102,8 +138,9 @@ def test_simulate_vtd_with_no_data_named_runs_on_the_demo(tmp_path: Path) -> Non
     assert len(scores) == 6  # one batch per session
 
 
-def test_demo_without_a_terminal_runs_the_headless_study(monkeypatch: pytest.MonkeyPatch,
-                                                         tmp_path: Path) -> None:
+def test_demo_without_a_terminal_runs_the_headless_study(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     seen: list[object] = []
     monkeypatch.setattr(demo_cli, "run_bioacoustic", seen.append)
     res = runner.invoke(app, ["demo", "--out", str(tmp_path)])
@@ -114,8 +151,9 @@ def test_demo_without_a_terminal_runs_the_headless_study(monkeypatch: pytest.Mon
     assert Path(cfg.out) == tmp_path / "bioacoustic"  # type: ignore[attr-defined]
 
 
-def test_a_missing_demo_model_is_one_clear_line(monkeypatch: pytest.MonkeyPatch,
-                                                tmp_path: Path) -> None:
+def test_a_missing_demo_model_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     (tmp_path / "models").mkdir()
     monkeypatch.setenv("IML_TUI_MODELS", str(tmp_path / "models"))
     monkeypatch.setenv("IML_TUI_DEMO_CACHE", str(tmp_path / "cache"))
@@ -131,24 +169,30 @@ def test_feat_root_names_resolve_to_built_demo_features() -> None:
     assert not assets.is_demo("features") and assets.is_demo("demo:africa")
     assert assets.resolve_feat_root("lid", "features") == "features"
     root = Path(assets.resolve_feat_root("lid", "demo"))
-    assert sorted(p.name for p in (root / "ecapalang").iterdir()) == ["dev.h5", "test.h5",
-                                                                      "train.h5"]
+    assert sorted(p.name for p in (root / "ecapalang").iterdir()) == [
+        "dev.h5",
+        "test.h5",
+        "train.h5",
+    ]
 
 
-@pytest.mark.parametrize(("args", "preset"), [
-    ([], "demo_lid.yaml"),
-    (["--feat-root", "demo:africa"], "demo_lid.yaml"),
-    (["--feat-root", "features"], "lid.yaml"),
-    (["--config", "lid"], "lid.yaml"),
-    (["--config", str(PRESETS / "lid.yaml")], "lid.yaml"),
-])
-def test_which_preset_a_stream_simulation_starts_from(monkeypatch: pytest.MonkeyPatch,
-                                                      args: list[str], preset: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "preset"),
+    [
+        ([], "demo_lid.yaml"),
+        (["--feat-root", "demo:africa"], "demo_lid.yaml"),
+        (["--feat-root", "features"], "lid.yaml"),
+        (["--config", "lid"], "lid.yaml"),
+        (["--config", str(PRESETS / "lid.yaml")], "lid.yaml"),
+    ],
+)
+def test_which_preset_a_stream_simulation_starts_from(
+    monkeypatch: pytest.MonkeyPatch, args: list[str], preset: str
+) -> None:
     import iml_tui.cli.stream_commands as stream_cli
 
     seen: list[Path | None] = []
-    monkeypatch.setattr(stream_cli, "run_stream_command",
-                        lambda task, pre, *rest: seen.append(pre))
+    monkeypatch.setattr(stream_cli, "run_stream_command", lambda task, pre, *rest: seen.append(pre))
     res = runner.invoke(app, ["simulate", "--task", "lid", *args])
     assert res.exit_code == 0, res.output
     assert seen[0] is not None and seen[0].name == preset

@@ -53,7 +53,12 @@ def test_labels_from_spans_hand_values() -> None:
 
 def test_parse_options_values() -> None:
     assert parse_options(["hop=0.5", "logits=true", "threads=2", "layer=none", "x-y=abc"]) == {
-        "hop": 0.5, "logits": True, "threads": 2, "layer": None, "x_y": "abc"}
+        "hop": 0.5,
+        "logits": True,
+        "threads": 2,
+        "layer": None,
+        "x_y": "abc",
+    }
     with pytest.raises(UserError, match="expected KEY=VALUE"):
         parse_options(["hop"])
 
@@ -76,12 +81,34 @@ def test_extract_birdnet_resume_logits_and_hop(tmp_path: Path) -> None:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        extract_features(prep, store, "birdnet", batch_size=1, device="cpu",
-                         progress=stop_after_one_chunk, options={"logits": True})
+        extract_features(
+            prep,
+            store,
+            "birdnet",
+            batch_size=1,
+            device="cpu",
+            progress=stop_after_one_chunk,
+            options={"logits": True},
+        )
     assert [p.name for p in (tmp_path / "birdnet.h5.chunks").glob("chunk_*.npz")] == [
-        "chunk_000000000.npz"]
-    res = runner.invoke(app, ["extract", "--input", str(prep), "--out", str(store), "--encoder",
-                              "birdnet", "--option", "logits=true", "--device", "cpu"])
+        "chunk_000000000.npz"
+    ]
+    res = runner.invoke(
+        app,
+        [
+            "extract",
+            "--input",
+            str(prep),
+            "--out",
+            str(store),
+            "--encoder",
+            "birdnet",
+            "--option",
+            "logits=true",
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "3 of 3 clips, 1 chunk(s) resumed" in res.output and "clips/s" in res.output
     pool = PoolStore(store)
@@ -91,7 +118,10 @@ def test_extract_birdnet_resume_logits_and_hop(tmp_path: Path) -> None:
     # [0, 3) and [1, 4); (8.0, 8.5) -> slots 25-27 ([7.8125, 8.75)) -> [5, 8), [6, 9), [7, 10).
     # a@5 sees (8.0, 8.5) at (3.0, 3.5): slots 9-11 ([2.8125, 3.75)) -> windows 0..3
     assert pool.frame_labels(allow_unknown=True)[:, :, 0].tolist() == [
-        [1, 1, 0, 0, 0, 1, 1, 1], [1, 1, 1, 1, 0, 0, 0, 0], [0] * 8]
+        [1, 1, 0, 0, 0, 1, 1, 1],
+        [1, 1, 1, 1, 0, 0, 0, 0],
+        [0] * 8,
+    ]
     # b.flac has no annotations: its clip is unknown, not negative
     assert pool.known().tolist() == [True, True, False]
     with pytest.raises(UserError, match=r"'b.flac@0'"):
@@ -104,28 +134,43 @@ def test_extract_birdnet_resume_logits_and_hop(tmp_path: Path) -> None:
     assert logits.shape == (3, 8, 6522) and logits.dtype == np.float16
     names = pool.extra_axis_names("birdnet_logits")
     assert len(names) == 6522 and names[0] == "Abroscopus albogularis_Rufous-faced Warbler"
-    np.testing.assert_array_equal(pool.extra("birdnet_logits", np.array([2, 0])),
-                                  logits[[2, 0]])
+    np.testing.assert_array_equal(pool.extra("birdnet_logits", np.array([2, 0])), logits[[2, 0]])
     # the resumed store equals a fresh run in one go
-    fresh = extract_features(prep, tmp_path / "fresh.h5", "birdnet", batch_size=3, device="cpu",
-                             options={"logits": True})
+    fresh = extract_features(
+        prep, tmp_path / "fresh.h5", "birdnet", batch_size=3, device="cpu", options={"logits": True}
+    )
     assert fresh.outputs[0].resumed_chunks == 0
     again = PoolStore(tmp_path / "fresh.h5")
     np.testing.assert_allclose(again.embeddings(), pool.embeddings(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(again.extra("birdnet_logits").astype(np.float32),
-                               logits.astype(np.float32), atol=1e-2)
+    np.testing.assert_allclose(
+        again.extra("birdnet_logits").astype(np.float32), logits.astype(np.float32), atol=1e-2
+    )
     # another hop: T = 1 + ceil((10 - 3) / 2) = 5, and a changed option starts over
-    res = runner.invoke(app, ["extract", "--input", str(prep), "--out",
-                              str(tmp_path / "hop2.h5"), "--encoder", "birdnet", "-o", "hop=2",
-                              "--device", "cpu"])
+    res = runner.invoke(
+        app,
+        [
+            "extract",
+            "--input",
+            str(prep),
+            "--out",
+            str(tmp_path / "hop2.h5"),
+            "--encoder",
+            "birdnet",
+            "-o",
+            "hop=2",
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 0, res.output
     hop2 = PoolStore(tmp_path / "hop2.h5")
     assert (hop2.t, hop2.d, hop2.extra_names) == (5, 1024, [])
     # windows [0, 3) [2, 5) [4, 7) [6, 9) [8, 11): slots 3-4 in the first, 25-27 in the last two
     assert hop2.frame_labels(allow_unknown=True)[0, :, 0].tolist() == [1, 0, 0, 1, 1]
     # window k at 2 s hop starts at 2k s: frames 0, 1, 3 equal frames 0, 2, 6 of the 1 s hop
-    np.testing.assert_allclose(hop2.embeddings()[:, [0, 1, 3]],
-                               pool.embeddings()[:, [0, 2, 6]], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        hop2.embeddings()[:, [0, 1, 3]], pool.embeddings()[:, [0, 2, 6]], rtol=1e-4, atol=1e-4
+    )
     # 5 s clips are framed as 5 s (the split's clip length): T = 1 + ceil((5 - 3) / 1) = 3
     prep5 = tmp_path / "prep5"
     prepare_recordings(src, prep5, "tone", clip=5.0, hop=5.0, labels=ann)
@@ -135,26 +180,56 @@ def test_extract_birdnet_resume_logits_and_hop(tmp_path: Path) -> None:
     assert json.loads(pool5.attrs["encoder_description"])["settings"]["clip_seconds"] == 5.0
     # a@0 (1.2, 1.4): slots of 5/32 s 7-8 -> windows [0, 3) and [1, 4); a@5 (3.0, 3.5) -> all 3
     assert pool5.frame_labels(allow_unknown=True)[:2, :, 0].tolist() == [[1, 1, 0], [1, 1, 1]]
-    res = runner.invoke(app, ["extract", "--input", str(prep), "--out", str(tmp_path / "x.h5"),
-                              "--encoder", "birdnet", "-o", "hop=9"])
+    res = runner.invoke(
+        app,
+        [
+            "extract",
+            "--input",
+            str(prep),
+            "--out",
+            str(tmp_path / "x.h5"),
+            "--encoder",
+            "birdnet",
+            "-o",
+            "hop=9",
+        ],
+    )
     assert res.exit_code != 0 and "hop 9 s: must be in (0, 3]" in str(res.exception)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("resemblyzer") is None,
-                    reason="resemblyzer not installed (pip install 'iml-tui[resemblyzer]')")
+@pytest.mark.skipif(
+    importlib.util.find_spec("resemblyzer") is None,
+    reason="resemblyzer not installed (pip install 'iml-tui[resemblyzer]')",
+)
 def test_extract_resemblyzer_lid_corpus(tmp_path: Path) -> None:
     src = make_commonvoice(tmp_path / "cv", ext=".wav")
-    res = runner.invoke(app, ["prepare", "lid", "--source", str(src), "--out",
-                              str(tmp_path / "lid")])
+    res = runner.invoke(
+        app, ["prepare", "lid", "--source", str(src), "--out", str(tmp_path / "lid")]
+    )
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["extract", "--input", str(tmp_path / "lid" / "test"), "--out",
-                              str(tmp_path / "test.h5"), "--encoder", "resemblyzer",
-                              "--batch-size", "2", "--device", "cpu"])
+    res = runner.invoke(
+        app,
+        [
+            "extract",
+            "--input",
+            str(tmp_path / "lid" / "test"),
+            "--out",
+            str(tmp_path / "test.h5"),
+            "--encoder",
+            "resemblyzer",
+            "--batch-size",
+            "2",
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 0, res.output
     pool = PoolStore(tmp_path / "test.h5")
     assert (pool.n, pool.t, pool.d) == (3, 1, 256)
     emb = pool.embeddings()[:, 0]
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
     assert pool.attrs["encoder"] == "resemblyzer" and pool.attrs["sample_rate"] == 16000
-    assert pool.clip_labels().tolist() == read_split(tmp_path / "lid" / "test").labels.max(
-        axis=1).tolist()
+    assert (
+        pool.clip_labels().tolist()
+        == read_split(tmp_path / "lid" / "test").labels.max(axis=1).tolist()
+    )

@@ -14,10 +14,32 @@ def test_nothing_is_lost_and_the_same_item_comes_back(tmp_path: Path) -> None:
     out = tmp_path / "killloop.json"
     # two annotators label one project at once; both are killed while looking at an item
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--cycles", "2", "--annotators", "2", "--kill-at", "next",
-         "--min-delay", "0", "--max-delay", "0.3", "--think", "0.5", "--n", "120",
-         "--workdir", str(tmp_path / "work"), "--out", str(out)],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--cycles",
+            "2",
+            "--annotators",
+            "2",
+            "--kill-at",
+            "next",
+            "--min-delay",
+            "0",
+            "--max-delay",
+            "0.3",
+            "--think",
+            "0.5",
+            "--n",
+            "120",
+            "--workdir",
+            str(tmp_path / "work"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     r = json.loads(out.read_text())
     assert r["cycles"] == 2 and r["lost"] == 0 and r["duplicates"] == 0

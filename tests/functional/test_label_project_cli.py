@@ -29,9 +29,23 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _new(tmp_path: Path, pool: Path) -> Path:
     sets = [a for k, v in FAST_TRAIN.items() for a in ("--set", f"{k}={v}")]
-    res = runner.invoke(app, ["project", "new", str(tmp_path / "proj"), "--pool-dir", str(pool),
-                              "--strategy", "ft", "--budgets", "4,8", "--seed", "3",
-                              *sets])
+    res = runner.invoke(
+        app,
+        [
+            "project",
+            "new",
+            str(tmp_path / "proj"),
+            "--pool-dir",
+            str(pool),
+            "--strategy",
+            "ft",
+            "--budgets",
+            "4,8",
+            "--seed",
+            "3",
+            *sets,
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "iml-tui label" in res.output
     return tmp_path / "proj"
@@ -59,8 +73,7 @@ def test_project_new_and_open_or_create(tmp_path: Path, pool: Path) -> None:
 def test_export_formats_and_reimport(tmp_path: Path, pool: Path) -> None:
     proj = _new(tmp_path, pool)
     with Session.open(proj, "ana") as s:
-        answer_with_oracle(s, lambda item: [0, 2] if item.index % 2 else [], limit=4,
-                           seconds=2.0)
+        answer_with_oracle(s, lambda item: [0, 2] if item.index % 2 else [], limit=4, seconds=2.0)
     labels = current_labels(Project.load(proj))
     assert len(labels) == 4
     # CSV
@@ -75,8 +88,9 @@ def test_export_formats_and_reimport(tmp_path: Path, pool: Path) -> None:
         assert r["annotator"] == "ana" and r["seconds"] == "2.000" and r["audio"].endswith(".wav")
         assert float(r["end"]) - float(r["start"]) == 2.0
     # Raven: one selection table per audio file, one selection per class present
-    res = runner.invoke(app, ["export", str(proj), "--format", "raven", "--out",
-                              str(tmp_path / "raven")])
+    res = runner.invoke(
+        app, ["export", str(proj), "--format", "raven", "--out", str(tmp_path / "raven")]
+    )
     assert res.exit_code == 0, res.output
     tables = sorted((tmp_path / "raven").glob("*.Table.1.selections.txt"))
     n_sel = sum(2 for r in rows if r["labels"])
@@ -90,16 +104,28 @@ def test_export_formats_and_reimport(tmp_path: Path, pool: Path) -> None:
         assert row["Item ID"].split("@")[0] == row["Begin File"]
         assert float(row["Begin Time (s)"]) == float(row["Item ID"].split("@")[1])
     # Audacity: start<TAB>end<TAB>label per line
-    res = runner.invoke(app, ["export", str(proj), "--format", "audacity", "--include-none",
-                              "--out", str(tmp_path / "aud")])
+    res = runner.invoke(
+        app,
+        [
+            "export",
+            str(proj),
+            "--format",
+            "audacity",
+            "--include-none",
+            "--out",
+            str(tmp_path / "aud"),
+        ],
+    )
     assert res.exit_code == 0, res.output
-    lines = [ln.split("\t") for f in sorted((tmp_path / "aud").glob("*.txt"))
-             for ln in f.read_text().splitlines()]
+    lines = [
+        ln.split("\t")
+        for f in sorted((tmp_path / "aud").glob("*.txt"))
+        for ln in f.read_text().splitlines()
+    ]
     assert len(lines) == n_sel + sum(1 for r in rows if not r["labels"])
     assert all(len(ln) == 3 and float(ln[1]) > float(ln[0]) for ln in lines)
     assert {ln[2] for ln in lines} == {"bird", "insect", "none"}
-    assert all(f.stem in {"rec0", "rec1", "rec2", "rec3"}
-               for f in (tmp_path / "aud").glob("*.txt"))
+    assert all(f.stem in {"rec0", "rec1", "rec2", "rec3"} for f in (tmp_path / "aud").glob("*.txt"))
     # the exported CSV warm-starts a new project
     proj2 = tmp_path / "proj2"
     Project.create(proj2, Project.load(proj).config)
@@ -119,17 +145,23 @@ def test_import_checks_ids_and_classes(tmp_path: Path, pool: Path) -> None:
     bad.write_text("id,labels\nrec0.wav@0.000,bird\nnot-an-item,\n")
     res = runner.invoke(app, ["import-labels", str(proj), str(bad)])
     assert res.exit_code != 0 and "not items of this project" in str(res.exception)
-    res = runner.invoke(app, ["import-labels", str(proj), str(bad), "--skip-unknown",
-                              "--annotator", "expert"])
+    res = runner.invoke(
+        app, ["import-labels", str(proj), str(bad), "--skip-unknown", "--annotator", "expert"]
+    )
     assert res.exit_code == 0 and "imported 1 label(s) as expert" in res.output
     assert "skipped 1 unknown id(s)" in res.stderr
     per_class = tmp_path / "pc.csv"
     per_class.write_text("id,bird,frog,insect\nrec1.wav@0.000,0,1,1\nrec1.wav@1.000,0,0,0\n")
-    assert read_label_csv(per_class, CLASSES) == [("rec1.wav@0.000", [1, 2]),
-                                                 ("rec1.wav@1.000", [])]
-    for text, msg in (("labels\nx\n", "no 'id' column"), ("id,labels\na,owl\n", "unknown class"),
-                      ("id,bird,frog,insect\na,2,0,0\n", "not 0 or 1"),
-                      ("id,species\na,b\n", "neither a column per class")):
+    assert read_label_csv(per_class, CLASSES) == [
+        ("rec1.wav@0.000", [1, 2]),
+        ("rec1.wav@1.000", []),
+    ]
+    for text, msg in (
+        ("labels\nx\n", "no 'id' column"),
+        ("id,labels\na,owl\n", "unknown class"),
+        ("id,bird,frog,insect\na,2,0,0\n", "not 0 or 1"),
+        ("id,species\na,b\n", "neither a column per class"),
+    ):
         bad.write_text(text)
         with pytest.raises(UserError, match=msg):
             read_label_csv(bad, CLASSES)
@@ -150,20 +182,38 @@ def test_audio_fixture_is_real(pool: Path) -> None:
 def test_a_stream_project_from_the_command_line(tmp_path: Path) -> None:
     from iml_tui.data.stream_synth import LidSynthConfig, synth_lid
 
-    synth_lid(tmp_path / "feat", LidSynthConfig(n_train=20, n_dev=20, n_test=10,
-                                                features=(("ecapalang", 8),)))
-    res = runner.invoke(app, ["project", "new", str(tmp_path / "lid"), "--task", "lid",
-                              "--set", f"stream.feat_root={tmp_path / 'feat'}",
-                              "--set", "stream.features=[ecapalang]", "--set",
-                              "stream.target=ha", "--set", "stream.samples_per_batch=20",
-                              "--set", "seed=4"])
+    synth_lid(
+        tmp_path / "feat",
+        LidSynthConfig(n_train=20, n_dev=20, n_test=10, features=(("ecapalang", 8),)),
+    )
+    res = runner.invoke(
+        app,
+        [
+            "project",
+            "new",
+            str(tmp_path / "lid"),
+            "--task",
+            "lid",
+            "--set",
+            f"stream.feat_root={tmp_path / 'feat'}",
+            "--set",
+            "stream.features=[ecapalang]",
+            "--set",
+            "stream.target=ha",
+            "--set",
+            "stream.samples_per_batch=20",
+            "--set",
+            "seed=4",
+        ],
+    )
     assert res.exit_code == 0, res.output
     project = Project.load(tmp_path / "lid")
     scfg = project.config.stream_config()
     assert project.mode == "stream" and scfg.target == "ha" and scfg.seed == 4
     assert scfg.feat_root == str((tmp_path / "feat").resolve())
-    res = runner.invoke(app, ["project", "new", str(tmp_path / "bad"), "--task", "lid",
-                              "--set", "stream.nope=1"])
+    res = runner.invoke(
+        app, ["project", "new", str(tmp_path / "bad"), "--task", "lid", "--set", "stream.nope=1"]
+    )
     assert res.exit_code != 0 and "unknown key 'nope'" in str(res.exception)
 
 
@@ -197,8 +247,19 @@ def test_a_damaged_journal_is_never_a_new_project(tmp_path: Path, pool: Path, da
     before = journal.read_bytes() if journal.exists() else None
     with pytest.raises(UserError, match=r"journal\.sqlite: .*move the project folder away"):
         Session.open(proj, "ana")
-    proc = subprocess.run([sys.executable, "-m", "iml_tui", "export", str(proj), "--out",
-                           str(tmp_path / "labels.csv")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "iml_tui",
+            "export",
+            str(proj),
+            "--out",
+            str(tmp_path / "labels.csv"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "journal.sqlite" in proc.stderr and "Traceback" not in proc.stderr
     assert (journal.read_bytes() if journal.exists() else None) == before  # left as it was

@@ -36,8 +36,20 @@ CALLS = {  # recording -> call onsets (s); each call lasts 2 s
     "site2/noon.wav": [5.0, 13.0],
 }
 LABELLED = ("site1/dawn.wav", "site2/night.wav")
-FAST = ["--set", "hidden=32", "--set", "max_epochs=60", "--set", "lr=0.003",
-        "--set", "min_lr=0.0001", "--set", "lr_patience=3", "--set", "batch_size=16"]
+FAST = [
+    "--set",
+    "hidden=32",
+    "--set",
+    "max_epochs=60",
+    "--set",
+    "lr=0.003",
+    "--set",
+    "min_lr=0.0001",
+    "--set",
+    "lr_patience=3",
+    "--set",
+    "batch_size=16",
+]
 
 
 def _write(root: Path) -> None:
@@ -54,8 +66,12 @@ def _write(root: Path) -> None:
 
 
 def _truth(recordings: tuple[str, ...] | None = None) -> list[tuple[str, float, float, str]]:
-    return [(rel, on, on + 2.0, "call") for rel, ons in CALLS.items()
-            if recordings is None or rel in recordings for on in ons]
+    return [
+        (rel, on, on + 2.0, "call")
+        for rel, ons in CALLS.items()
+        if recordings is None or rel in recordings
+        for on in ons
+    ]
 
 
 def _ok(args: list[str]) -> str:
@@ -76,16 +92,52 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         for rel, on, off, label in _truth(LABELLED):
             w.writerow([rel, on, off, label])
     prep, pool, proj, det = root / "prep", root / "pool", root / "proj", root / "det"
-    _ok(["prepare", "recordings", "--source", str(audio), "--classes", "call,other",
-         "--out", str(prep), "--clip", "2", "--hop", "1", "--labels", str(ann)])
-    _ok(["extract", "--input", str(prep), "--out", str(pool / "train.h5"),
-         "--encoder", "mfcc-stats"])
-    _ok(["project", "new", str(proj), "--pool-dir", str(pool), "--strategy", "mfft",
-         "--budgets", "60,80", *FAST])
+    _ok(
+        [
+            "prepare",
+            "recordings",
+            "--source",
+            str(audio),
+            "--classes",
+            "call,other",
+            "--out",
+            str(prep),
+            "--clip",
+            "2",
+            "--hop",
+            "1",
+            "--labels",
+            str(ann),
+        ]
+    )
+    _ok(
+        [
+            "extract",
+            "--input",
+            str(prep),
+            "--out",
+            str(pool / "train.h5"),
+            "--encoder",
+            "mfcc-stats",
+        ]
+    )
+    _ok(
+        [
+            "project",
+            "new",
+            str(proj),
+            "--pool-dir",
+            str(pool),
+            "--strategy",
+            "mfft",
+            "--budgets",
+            "60,80",
+            *FAST,
+        ]
+    )
     out = _ok(["train", str(proj)])
     assert "mAP estimated from" in out
-    _ok(["detect", str(proj), "--recordings", str(audio), "--out", str(det),
-         "--min-duration", "1"])
+    _ok(["detect", str(proj), "--recordings", str(audio), "--out", str(det), "--min-duration", "1"])
     return {"audio": audio, "pool": pool, "proj": proj, "det": det, "root": root}
 
 
@@ -93,8 +145,10 @@ def test_pool_marks_unannotated_clips_unknown(chain: dict[str, Path]) -> None:
     store = PoolStore(chain["pool"] / "train.h5")
     known = store.known()
     ids = store.ids
-    per_file = {rel: {bool(k) for i, k in zip(ids, known, strict=True)
-                      if i.startswith(rel + "@")} for rel in CALLS}
+    per_file = {
+        rel: {bool(k) for i, k in zip(ids, known, strict=True) if i.startswith(rel + "@")}
+        for rel in CALLS
+    }
     assert per_file == {rel: {rel in LABELLED} for rel in CALLS}
     assert not store.all_known
 
@@ -116,10 +170,12 @@ def test_tables_read_back_through_crowsetta(chain: dict[str, Path]) -> None:
     for rel in CALLS:
         stem = rel[: -len(".wav")]
         mine = [(a, b, c) for r, a, b, c, _ in rows if r == rel]
-        raven = Raven.from_file(chain["det"] / "raven" / f"{stem}.Table.1.selections.txt",
-                                annot_col="Annotation").df
-        got = list(zip(raven["begin_time_s"], raven["end_time_s"], raven["annotation"],
-                       strict=True))
+        raven = Raven.from_file(
+            chain["det"] / "raven" / f"{stem}.Table.1.selections.txt", annot_col="Annotation"
+        ).df
+        got = list(
+            zip(raven["begin_time_s"], raven["end_time_s"], raven["annotation"], strict=True)
+        )
         assert [(round(a, 3), round(b, 3), c) for a, b, c in got] == mine
         aud = AudSeq.from_file(chain["det"] / "audacity" / f"{stem}.txt")
         assert [round(float(a), 3) for a in aud.start_times] == [m[0] for m in mine]
@@ -129,13 +185,34 @@ def test_detect_resumes_and_rethresholds(chain: dict[str, Path], tmp_path: Path)
     det = tmp_path / "det"
     shutil.copytree(chain["det"], det)
     first = (det / "detections.csv").read_text()
-    res = CliRunner().invoke(app, ["detect", str(chain["proj"]), "--recordings",
-                                   str(chain["audio"]), "--out", str(det), "--min-duration", "1"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "detect",
+            str(chain["proj"]),
+            "--recordings",
+            str(chain["audio"]),
+            "--out",
+            str(det),
+            "--min-duration",
+            "1",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "4 recording(s) resumed" in res.output
     assert (det / "detections.csv").read_text() == first
-    _ok(["detect", str(chain["proj"]), "--recordings", str(chain["audio"]), "--out", str(det),
-         "--threshold", "1.0"])
+    _ok(
+        [
+            "detect",
+            str(chain["proj"]),
+            "--recordings",
+            str(chain["audio"]),
+            "--out",
+            str(det),
+            "--threshold",
+            "1.0",
+        ]
+    )
     assert read_detections(det / "detections.csv") == []
 
 
@@ -146,36 +223,89 @@ def _fails(args: list[str]) -> str:
 
 
 def test_readers_refuse_unknown_labels(chain: dict[str, Path]) -> None:
-    msg = _fails(["select", "--pool", str(chain["pool"] / "train.h5"), "--strategy", "ft",
-                  "-n", "3", "--warm-k", "2"])
+    msg = _fails(
+        [
+            "select",
+            "--pool",
+            str(chain["pool"] / "train.h5"),
+            "--strategy",
+            "ft",
+            "-n",
+            "3",
+            "--warm-k",
+            "2",
+        ]
+    )
     assert "unknown is not negative" in msg and "train.h5" in msg
 
 
 def test_bad_detect_is_one_line_exit_2(chain: dict[str, Path]) -> None:
-    proc = subprocess.run([sys.executable, "-m", "iml_tui.cli", "detect", str(chain["proj"]),
-                           "--recordings", str(chain["root"] / "missing"), "--out",
-                           str(chain["root"] / "x")], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "iml_tui.cli",
+            "detect",
+            str(chain["proj"]),
+            "--recordings",
+            str(chain["root"] / "missing"),
+            "--out",
+            str(chain["root"] / "x"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "recordings folder not found" in proc.stderr
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["detect", "{proj}", "--recordings", "{root}/none", "--out", "{root}/x"],
-     "recordings folder not found"),
-    (["detect", "{proj}", "--recordings", "{audio}", "--out", "{root}/x", "--threshold", "1.5"],
-     "must be in [0, 1]"),
-    (["detect", "{proj}", "--recordings", "{audio}", "--out", "{root}/x", "--threshold", "nan"],
-     "must be in [0, 1]"),
-    (["detect", "{proj}", "--recordings", "{root}/prep", "--out", "{root}/x"],
-     "no audio files"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (
+            ["detect", "{proj}", "--recordings", "{root}/none", "--out", "{root}/x"],
+            "recordings folder not found",
+        ),
+        (
+            [
+                "detect",
+                "{proj}",
+                "--recordings",
+                "{audio}",
+                "--out",
+                "{root}/x",
+                "--threshold",
+                "1.5",
+            ],
+            "must be in [0, 1]",
+        ),
+        (
+            [
+                "detect",
+                "{proj}",
+                "--recordings",
+                "{audio}",
+                "--out",
+                "{root}/x",
+                "--threshold",
+                "nan",
+            ],
+            "must be in [0, 1]",
+        ),
+        (
+            ["detect", "{proj}", "--recordings", "{root}/prep", "--out", "{root}/x"],
+            "no audio files",
+        ),
+    ],
+)
 def test_detect_bad_input(chain: dict[str, Path], args: list[str], needle: str) -> None:
     assert needle in _fails([a.format(**{k: str(v) for k, v in chain.items()}) for a in args])
 
 
 def test_interrupted_recording_resumes_at_its_first_missing_part(
-        chain: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chain: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from iml_tui.engine import detect_recordings as dr
 
     real = dr.predict_frames
@@ -189,8 +319,18 @@ def test_interrupted_recording_resumes_at_its_first_missing_part(
 
     monkeypatch.setattr(dr, "PART_CLIPS", 5)
     monkeypatch.setattr(dr, "predict_frames", counting)
-    args = ["detect", str(chain["proj"]), "--recordings", str(chain["audio"]), "--out",
-            str(tmp_path / "det"), "--min-duration", "1", "--batch-size", "5"]
+    args = [
+        "detect",
+        str(chain["proj"]),
+        "--recordings",
+        str(chain["audio"]),
+        "--out",
+        str(tmp_path / "det"),
+        "--min-duration",
+        "1",
+        "--batch-size",
+        "5",
+    ]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 130
     assert len(list((tmp_path / "det" / ".frames").rglob("part_*.npy"))) == 2
@@ -212,12 +352,23 @@ def test_search_by_example_from_a_pool_id_and_from_audio(chain: dict[str, Path])
     audio = chain["audio"] / "site2" / "noon.wav"
     out = _ok(["search", str(chain["proj"]), "--example", f"{audio}@5", "-k", "1"])
     assert "site2/noon.wav@5" in out and "1.000" in out
-    out = _ok(["search", str(chain["proj"]), "--example", "site2/noon.wav@5.0", "-k", "2",
-               "--queue", "--annotator", "ana"])
+    out = _ok(
+        [
+            "search",
+            str(chain["proj"]),
+            "--example",
+            "site2/noon.wav@5.0",
+            "-k",
+            "2",
+            "--queue",
+            "--annotator",
+            "ana",
+        ]
+    )
     assert "queued 2 unlabelled clip(s)" in out
     with Journal(chain["proj"] / "journal.sqlite") as j:
-        searched = [e for e in j.events(0, kinds=["selected"])
-                    if e.payload.get("rule") == "search"]
+        searched = [e for e in j.events(0, kinds=["selected"]) if e.payload.get("rule") == "search"]
     assert len(searched) == 2 and searched[0].payload["example"] == "site2/noon.wav@5"
-    assert "neither a clip of the pool" in _fails(["search", str(chain["proj"]), "--example",
-                                                   "nowhere.wav@3"])
+    assert "neither a clip of the pool" in _fails(
+        ["search", str(chain["proj"]), "--example", "nowhere.wav@3"]
+    )

@@ -21,8 +21,10 @@ from iml_tui.engine.detect_recordings import read_detections
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks" / "bench_own_recordings.py"
-FINCH = Path(os.environ.get("IML_TUI_REALDATA", ROOT.parent / "shared" / "realdata")) \
+FINCH = (
+    Path(os.environ.get("IML_TUI_REALDATA", ROOT.parent / "shared" / "realdata"))
     / "bengalese_finch_gy6or6_sed"
+)
 
 
 def _missing() -> str:
@@ -41,9 +43,13 @@ def _missing() -> str:
 @pytest.mark.skipif(bool(_missing()), reason=_missing() or "ok")
 def test_finch_songs_detected_from_a_quarter_of_the_labels(tmp_path: Path) -> None:
     fig_path = tmp_path / "figures.json"
-    proc = subprocess.run([sys.executable, str(BENCH), "--work", str(tmp_path / "work"),
-                           "--out", str(fig_path)], capture_output=True, text=True,
-                          timeout=600, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--work", str(tmp_path / "work"), "--out", str(fig_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     print(proc.stdout)
     fig = json.loads(fig_path.read_text())

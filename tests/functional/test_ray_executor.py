@@ -27,8 +27,9 @@ def cluster() -> Iterator[None]:
 
 
 @pytest.mark.parametrize("shards", [1, 2, 3])
-def test_sharded_select_through_ray_actors_matches_one_process(cluster: None, tmp_path: Path,
-                                                              shards: int) -> None:
+def test_sharded_select_through_ray_actors_matches_one_process(
+    cluster: None, tmp_path: Path, shards: int
+) -> None:
     pool = tmp_path / "pool.h5"
     make_pool(pool, n=60, seed=shards)
     labeled = tmp_path / "labeled.txt"
@@ -39,11 +40,41 @@ def test_sharded_select_through_ray_actors_matches_one_process(cluster: None, tm
 
 
 def test_sweep_on_ray_gives_the_local_results_and_resumes(cluster: None, tmp_path: Path) -> None:
-    res = runner.invoke(app, ["pool", "synth", "--out", str(tmp_path / "pools"), "--n-train",
-                              "200", "--n-valid", "60", "--n-test", "60", "--t", "4", "--d", "8"])
+    res = runner.invoke(
+        app,
+        [
+            "pool",
+            "synth",
+            "--out",
+            str(tmp_path / "pools"),
+            "--n-train",
+            "200",
+            "--n-valid",
+            "60",
+            "--n-test",
+            "60",
+            "--t",
+            "4",
+            "--d",
+            "8",
+        ],
+    )
     assert res.exit_code == 0, res.output
-    common = ["simulate", "--pool-dir", str(tmp_path / "pools"), "--strategy", "rand,ft",
-              "--start", "cold", "--budgets", "10,20", "--seeds", "1", "--max-epochs", "3"]
+    common = [
+        "simulate",
+        "--pool-dir",
+        str(tmp_path / "pools"),
+        "--strategy",
+        "rand,ft",
+        "--start",
+        "cold",
+        "--budgets",
+        "10,20",
+        "--seeds",
+        "1",
+        "--max-epochs",
+        "3",
+    ]
     res = runner.invoke(app, [*common, "--out", str(tmp_path / "ray"), "--executor", "ray"])
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, [*common, "--out", str(tmp_path / "local"), "--jobs", "1"])
@@ -72,12 +103,34 @@ def test_extract_on_ray_writes_the_local_store(cluster: None, tmp_path: Path) ->
     rng = np.random.default_rng(0)
     for i, seconds in enumerate((23.0, 12.5)):
         sf.write(src / f"site{i}.wav", 0.1 * rng.standard_normal(int(16000 * seconds)), 16000)
-    res = runner.invoke(app, ["prepare", "recordings", "--source", str(src), "--classes", "A,B",
-                              "--out", str(tmp_path / "prep")])
+    res = runner.invoke(
+        app,
+        [
+            "prepare",
+            "recordings",
+            "--source",
+            str(src),
+            "--classes",
+            "A,B",
+            "--out",
+            str(tmp_path / "prep"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     for name, extra in (("local", []), ("ray", ["--executor", "ray"])):
-        res = runner.invoke(app, ["extract", "--input", str(tmp_path / "prep"), "--out",
-                                  str(tmp_path / f"{name}.h5"), "--batch-size", "2", *extra])
+        res = runner.invoke(
+            app,
+            [
+                "extract",
+                "--input",
+                str(tmp_path / "prep"),
+                "--out",
+                str(tmp_path / f"{name}.h5"),
+                "--batch-size",
+                "2",
+                *extra,
+            ],
+        )
         assert res.exit_code == 0, res.output
     a, b = PoolStore(tmp_path / "local.h5"), PoolStore(tmp_path / "ray.h5")
     assert a.n == b.n == 6

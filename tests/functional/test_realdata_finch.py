@@ -61,10 +61,11 @@ def finch_to_dcase(finch: Path, root: Path) -> list[str]:
             audio.symlink_to(finch / rel)
         except OSError:
             shutil.copy(finch / rel, audio)
-        events = sorted((float(r["onset"]), float(r["offset"]),
-                         "POS" if r["label"] == top[k] else "UNK")
-                        for r in rows if r["file"] == rel
-                        and (r["label"] == top[k] or r["label"] in UNK_LABELS))
+        events = sorted(
+            (float(r["onset"]), float(r["offset"]), "POS" if r["label"] == top[k] else "UNK")
+            for r in rows
+            if r["file"] == rel and (r["label"] == top[k] or r["label"] in UNK_LABELS)
+        )
         with open(folder / f"{stem}.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["Audiofilename", "Starttime", "Endtime", "Q"])
@@ -80,18 +81,43 @@ def finch_to_dcase(finch: Path, root: Path) -> list[str]:
 def test_finch_songs_prepare_extract_simulate(tmp_path: Path) -> None:
     finch = _realdata() / FINCH
     if not (finch / "labels.csv").is_file():
-        pytest.skip(f"real recordings not available at {finch} (set IML_TUI_REALDATA to the "
-                    "realdata folder)")
+        pytest.skip(
+            f"real recordings not available at {finch} (set IML_TUI_REALDATA to the "
+            "realdata folder)"
+        )
     runner = CliRunner()
     classes = finch_to_dcase(finch, tmp_path / "src")
     assert classes == ["syllable_i", "syllable_e", "syllable_a", "syllable_b"]
-    res = runner.invoke(app, ["prepare", "dcase", "--source", str(tmp_path / "src"), "--out",
-                              str(tmp_path / "prepared"), "--division", "al"])
+    res = runner.invoke(
+        app,
+        [
+            "prepare",
+            "dcase",
+            "--source",
+            str(tmp_path / "src"),
+            "--out",
+            str(tmp_path / "prepared"),
+            "--division",
+            "al",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "syllable_i" in res.output
     pools = tmp_path / "pools"
-    res = runner.invoke(app, ["extract", "--input", str(tmp_path / "prepared" / "al"), "--out",
-                              str(pools), "--encoder", "mfcc-stats", "--batch-size", "32"])
+    res = runner.invoke(
+        app,
+        [
+            "extract",
+            "--input",
+            str(tmp_path / "prepared" / "al"),
+            "--out",
+            str(pools),
+            "--encoder",
+            "mfcc-stats",
+            "--batch-size",
+            "32",
+        ],
+    )
     assert res.exit_code == 0, res.output
     train = PoolStore(pools / "train.h5")
     assert train.class_list == classes and train.n >= 44
@@ -100,10 +126,32 @@ def test_finch_songs_prepare_extract_simulate(tmp_path: Path) -> None:
     for split in ("valid", "test"):
         assert PoolStore(pools / f"{split}.h5").n >= 20
     out = tmp_path / "runs"
-    res = runner.invoke(app, ["simulate", "--task", "bioacoustic", "--pool-dir", str(pools),
-                              "--strategy", "mfft,rand", "--start", "cold", "--budgets", "10,20",
-                              "--seeds", "1", "--max-epochs", "3", "--set", "hidden=32",
-                              "--threads", "1", "--out", str(out)])
+    res = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--task",
+            "bioacoustic",
+            "--pool-dir",
+            str(pools),
+            "--strategy",
+            "mfft,rand",
+            "--start",
+            "cold",
+            "--budgets",
+            "10,20",
+            "--seeds",
+            "1",
+            "--max-epochs",
+            "3",
+            "--set",
+            "hidden=32",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     with open(out / "al_results.csv", newline="") as f:
         results = list(csv.DictReader(f))

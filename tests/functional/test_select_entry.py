@@ -31,8 +31,9 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _entry(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "iml_tui", *args], capture_output=True,
-                          text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "iml_tui", *args], capture_output=True, text=True, check=False
+    )
 
 
 def _typer_select_options() -> dict[str, tuple[object, bool]]:
@@ -52,8 +53,9 @@ def _typer_select_options() -> dict[str, tuple[object, bool]]:
 
 
 def test_options_match_the_typer_command() -> None:
-    parser_opts = {opt: (a.default, a.required) for a in build_parser()._actions
-                   for opt in a.option_strings}
+    parser_opts = {
+        opt: (a.default, a.required) for a in build_parser()._actions for opt in a.option_strings
+    }
     assert parser_opts == _typer_select_options()
     choices = next(a.choices for a in build_parser()._actions if "--strategy" in a.option_strings)
     assert list(choices or []) == [s.value for s in Strategy] == list(STRATEGIES)
@@ -68,10 +70,30 @@ def test_entry_prints_the_same_picks_as_the_typer_command(pool: Path, tmp_path: 
     np.save(scores, rng.random((store.n, store.c)).astype(np.float32))
     cases = [
         ["--strategy", "ft", "-n", "20", "--labeled", str(labeled)],
-        ["--strategy", "mfft", "-n", "20", "--labeled", str(labeled), "--scores", str(scores),
-         "--threshold", "0.3"],
-        ["--strategy", "mp", "-n", "7", "--labeled", str(labeled), "--scores", str(scores),
-         "--seed", "3"],
+        [
+            "--strategy",
+            "mfft",
+            "-n",
+            "20",
+            "--labeled",
+            str(labeled),
+            "--scores",
+            str(scores),
+            "--threshold",
+            "0.3",
+        ],
+        [
+            "--strategy",
+            "mp",
+            "-n",
+            "7",
+            "--labeled",
+            str(labeled),
+            "--scores",
+            str(scores),
+            "--seed",
+            "3",
+        ],
         ["--strategy", "rand", "-n", "9", "--seed", "5"],
         ["--strategy", "ft", "-n", "12", "--warm-k", "2"],
     ]
@@ -88,8 +110,17 @@ def test_entry_state_file_carries_between_rounds(pool: Path, tmp_path: Path) -> 
     labeled = tmp_path / "labeled.txt"
     labeled.write_text("".join(f"{i}\n" for i in range(0, 400, 3)))
     state = tmp_path / "ft_state.npz"
-    base = ["select", "--pool", str(pool), "--strategy", "ft", "-n", "10", "--labeled",
-            str(labeled)]
+    base = [
+        "select",
+        "--pool",
+        str(pool),
+        "--strategy",
+        "ft",
+        "-n",
+        "10",
+        "--labeled",
+        str(labeled),
+    ]
     first = _entry(*base, "--state", str(state))
     assert first.returncode == 0 and state.exists()
     labeled.write_text(labeled.read_text() + first.stdout)
@@ -106,14 +137,29 @@ def test_entry_errors_are_one_line_and_exit_2(pool: Path, tmp_path: Path) -> Non
         (["select", "--strategy", "ft", "-n", "3"], "--pool"),
         (["select", "--pool", str(pool), "--strategy", "best", "-n", "3"], "best"),
         (["select", "--pool", str(pool), "--strategy", "ft", "-n", "three"], "three"),
-        (["select", "--pool", str(pool), "--strategy", "ft", "-n", "3", "--colour", "red"],
-         "--colour"),
-        (["select", "--pool", str(pool), "--labeled", str(bad), "--strategy", "ft", "-n", "3"],
-         str(bad)),
-        (["select", "--pool", str(tmp_path / "nope.h5"), "--strategy", "ft", "-n", "3"],
-         "nope.h5"),
-        (["select", "--pool", str(pool), "--labeled", str(bad.with_name("l2.txt")),
-          "--strategy", "mfft", "-n", "3"], "--scores"),
+        (
+            ["select", "--pool", str(pool), "--strategy", "ft", "-n", "3", "--colour", "red"],
+            "--colour",
+        ),
+        (
+            ["select", "--pool", str(pool), "--labeled", str(bad), "--strategy", "ft", "-n", "3"],
+            str(bad),
+        ),
+        (["select", "--pool", str(tmp_path / "nope.h5"), "--strategy", "ft", "-n", "3"], "nope.h5"),
+        (
+            [
+                "select",
+                "--pool",
+                str(pool),
+                "--labeled",
+                str(bad.with_name("l2.txt")),
+                "--strategy",
+                "mfft",
+                "-n",
+                "3",
+            ],
+            "--scores",
+        ),
         (["select", "--pool", str(pool), "--strategy", "ft", "-n", "0"], "-n"),
     ]
     bad.with_name("l2.txt").write_text("1\n2\n")
@@ -134,15 +180,18 @@ def test_help_and_other_commands_go_to_the_typer_app() -> None:
 
 
 def test_select_process_imports_neither_typer_nor_torch(pool: Path) -> None:
-    code = ("import sys; sys.argv = ['iml-tui', 'select', '--pool', sys.argv[1], '--strategy', "
-            "'ft', '-n', '3']\n"
-            "from iml_tui.entry import main\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
-            "heavy = {'typer', 'click', 'rich', 'torch', 'pydantic', 'textual'}\n"
-            "heavy &= set(sys.modules)\n"
-            "print(sorted(heavy))")
-    proc = subprocess.run([sys.executable, "-c", code, str(pool)], capture_output=True,
-                          text=True, check=True)
+    code = (
+        "import sys; sys.argv = ['iml-tui', 'select', '--pool', sys.argv[1], '--strategy', "
+        "'ft', '-n', '3']\n"
+        "from iml_tui.entry import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "heavy = {'typer', 'click', 'rich', 'torch', 'pydantic', 'textual'}\n"
+        "heavy &= set(sys.modules)\n"
+        "print(sorted(heavy))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(pool)], capture_output=True, text=True, check=True
+    )
     assert proc.stdout.strip().splitlines()[-1] == "[]"
 
 

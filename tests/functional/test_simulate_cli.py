@@ -38,16 +38,37 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 
 def test_simulate_writes_every_output(pools: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    res = runner.invoke(app, ["simulate", "--task", "bioacoustic", "--pool-dir", str(pools),
-                              "--strategy", "all", "--start", "all", "--budgets", "10,20,30",
-                              "--seeds", "1-2", "--out", str(out), "--warm-k", "1", *TINY])
+    res = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--task",
+            "bioacoustic",
+            "--pool-dir",
+            str(pools),
+            "--strategy",
+            "all",
+            "--start",
+            "all",
+            "--budgets",
+            "10,20,30",
+            "--seeds",
+            "1-2",
+            "--out",
+            str(out),
+            "--warm-k",
+            "1",
+            *TINY,
+        ],
+    )
     assert res.exit_code == 0, res.output
     rows = _read_csv(out / "al_results.csv")
     class_list = PoolStore(pools / "train.h5").class_list
     assert list(rows[0].keys()) == al_results_columns(class_list)
     assert len(rows) == 4 * 2 * 3
     assert {(r["sampling_method"], r["pos_init_num"]) for r in rows} == {
-        (s, k) for s in ("rand", "ft", "mp", "mfft") for k in ("0", "1")}
+        (s, k) for s in ("rand", "ft", "mp", "mfft") for k in ("0", "1")
+    }
     assert all(r["n_runs"] == "2" for r in rows)
     for r in rows:  # percentages with two decimals
         assert 0.0 <= float(r["test_cmap_mean"]) <= 100.0
@@ -59,8 +80,11 @@ def test_simulate_writes_every_output(pools: Path, tmp_path: Path) -> None:
     run = out / "runs" / "mfft_cold_seed1"
     rounds = _read_csv(run / "rounds.csv")
     assert [int(r["budget"]) for r in rounds] == [10, 20, 30]
-    selected = [int(v) for b in (10, 20, 30)
-                for v in (run / f"round_{b:05d}" / "selected.txt").read_text().split()]
+    selected = [
+        int(v)
+        for b in (10, 20, 30)
+        for v in (run / f"round_{b:05d}" / "selected.txt").read_text().split()
+    ]
     assert len(selected) == len(set(selected)) == 30
     counts = sum(int(rounds[-1][f"count_{c}"]) for c in class_list)
     assert counts + int(rounds[-1]["count_Negative"]) >= 30  # multi-label clips count twice
@@ -69,9 +93,17 @@ def test_simulate_writes_every_output(pools: Path, tmp_path: Path) -> None:
 
 
 def _cfg(pools: Path, out: Path) -> BioacousticConfig:
-    return BioacousticConfig(pool_dir=str(pools), strategy=["mfft", "rand"], start=["cold"],
-                             budgets=[10, 20, 30], seeds=[1], out=str(out), max_epochs=4,
-                             hidden=32, threads=1)
+    return BioacousticConfig(
+        pool_dir=str(pools),
+        strategy=["mfft", "rand"],
+        start=["cold"],
+        budgets=[10, 20, 30],
+        seeds=[1],
+        out=str(out),
+        max_epochs=4,
+        hidden=32,
+        threads=1,
+    )
 
 
 def test_interrupted_run_resumes_to_the_same_result(pools: Path, tmp_path: Path) -> None:
@@ -137,42 +169,109 @@ def test_changed_config_in_same_folder_is_refused(pools: Path, tmp_path: Path) -
 def test_select_prints_indices_in_order(pools: Path, tmp_path: Path) -> None:
     labeled = tmp_path / "labeled.txt"
     labeled.write_text("3\n7\n# a comment\n\n11\n")
-    res = runner.invoke(app, ["select", "--pool", str(pools / "train.h5"), "--labeled",
-                              str(labeled), "--strategy", "ft", "-n", "5", "--seed", "1"])
+    res = runner.invoke(
+        app,
+        [
+            "select",
+            "--pool",
+            str(pools / "train.h5"),
+            "--labeled",
+            str(labeled),
+            "--strategy",
+            "ft",
+            "-n",
+            "5",
+            "--seed",
+            "1",
+        ],
+    )
     assert res.exit_code == 0, res.output
     picks = [int(v) for v in res.stdout.split()]
     assert len(picks) == 5 and not {3, 7, 11} & set(picks)
     # initial round with no labelled indices
-    res = runner.invoke(app, ["select", "--pool", str(pools / "train.h5"), "--strategy", "rand",
-                              "-n", "4", "--seed", "2"])
+    res = runner.invoke(
+        app,
+        [
+            "select",
+            "--pool",
+            str(pools / "train.h5"),
+            "--strategy",
+            "rand",
+            "-n",
+            "4",
+            "--seed",
+            "2",
+        ],
+    )
     assert res.exit_code == 0 and len(res.stdout.split()) == 4
     # mfft with scores
     store = PoolStore(pools / "train.h5")
     np.save(tmp_path / "s.npy", np.random.default_rng(0).random((store.n, store.c)))
-    res = runner.invoke(app, ["select", "--pool", str(pools / "train.h5"), "--labeled",
-                              str(labeled), "--strategy", "mfft", "-n", "6", "--scores",
-                              str(tmp_path / "s.npy"), "--threshold", "0.5"])
+    res = runner.invoke(
+        app,
+        [
+            "select",
+            "--pool",
+            str(pools / "train.h5"),
+            "--labeled",
+            str(labeled),
+            "--strategy",
+            "mfft",
+            "-n",
+            "6",
+            "--scores",
+            str(tmp_path / "s.npy"),
+            "--threshold",
+            "0.5",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert len(set(res.stdout.split())) == 6
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "iml_tui.cli", *args], capture_output=True,
-                          text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "iml_tui.cli", *args], capture_output=True, text=True, check=False
+    )
 
 
 def test_user_errors_are_one_line_and_exit_2(pools: Path, tmp_path: Path) -> None:
     labeled = tmp_path / "labeled.txt"
     labeled.write_text("1\nfoo\n")
     cases = [
-        (["select", "--pool", str(pools / "train.h5"), "--labeled", str(labeled), "--strategy",
-          "ft", "-n", "3"], str(labeled)),
-        (["select", "--pool", str(tmp_path / "nope.h5"), "--strategy", "ft", "-n", "3"],
-         "nope.h5"),
-        (["select", "--pool", str(pools / "train.h5"), "--labeled", str(tmp_path / "l2.txt"),
-          "--strategy", "mp", "-n", "3"], "--scores"),
-        (["simulate", "--pool-dir", str(tmp_path / "missing"), "--out", str(tmp_path / "o")],
-         "missing"),
+        (
+            [
+                "select",
+                "--pool",
+                str(pools / "train.h5"),
+                "--labeled",
+                str(labeled),
+                "--strategy",
+                "ft",
+                "-n",
+                "3",
+            ],
+            str(labeled),
+        ),
+        (["select", "--pool", str(tmp_path / "nope.h5"), "--strategy", "ft", "-n", "3"], "nope.h5"),
+        (
+            [
+                "select",
+                "--pool",
+                str(pools / "train.h5"),
+                "--labeled",
+                str(tmp_path / "l2.txt"),
+                "--strategy",
+                "mp",
+                "-n",
+                "3",
+            ],
+            "--scores",
+        ),
+        (
+            ["simulate", "--pool-dir", str(tmp_path / "missing"), "--out", str(tmp_path / "o")],
+            "missing",
+        ),
         (["simulate", "--pool-dir", str(pools), "--set", "budgetz=1"], "budgetz"),
         (["simulate", "--pool-dir", str(pools), "--budgets", "10,5"], "budgets"),
         (["simulate", "--pool-dir", str(pools), "--budgets", "10,99999"], "pool size"),
@@ -186,12 +285,29 @@ def test_user_errors_are_one_line_and_exit_2(pools: Path, tmp_path: Path) -> Non
         assert needle in lines[0], lines[0]
 
 
-def test_eval_precision_flag_runs_and_bad_values_are_one_line(pools: Path,
-                                                              tmp_path: Path) -> None:
+def test_eval_precision_flag_runs_and_bad_values_are_one_line(pools: Path, tmp_path: Path) -> None:
     out = tmp_path / "bf16"
-    res = runner.invoke(app, ["simulate", "--pool-dir", str(pools), "--strategy", "mfft",
-                              "--start", "cold", "--budgets", "10,20", "--seeds", "1",
-                              "--out", str(out), "--eval-precision", "bf16", *TINY])
+    res = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--pool-dir",
+            str(pools),
+            "--strategy",
+            "mfft",
+            "--start",
+            "cold",
+            "--budgets",
+            "10,20",
+            "--seeds",
+            "1",
+            "--out",
+            str(out),
+            "--eval-precision",
+            "bf16",
+            *TINY,
+        ],
+    )
     assert res.exit_code == 0, res.output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"]["eval_precision"] == "bf16"
@@ -228,16 +344,54 @@ def test_full_reference_is_reported_and_resumed(pools: Path, tmp_path: Path) -> 
 
 
 def test_pool_synth_and_info_commands(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["pool", "synth", "--out", str(tmp_path / "p"), "--n-train", "60",
-                              "--n-valid", "20", "--n-test", "20", "--t", "2", "--d", "8",
-                              "--seed", "4"])
+    res = runner.invoke(
+        app,
+        [
+            "pool",
+            "synth",
+            "--out",
+            str(tmp_path / "p"),
+            "--n-train",
+            "60",
+            "--n-valid",
+            "20",
+            "--n-test",
+            "20",
+            "--t",
+            "2",
+            "--d",
+            "8",
+            "--seed",
+            "4",
+        ],
+    )
     assert res.exit_code == 0, res.output
     store = PoolStore(tmp_path / "p" / "train.h5")
     assert (store.n, store.t, store.d) == (60, 2, 8)
     res = runner.invoke(app, ["pool", "info", str(tmp_path / "p" / "train.h5")])
     assert res.exit_code == 0 and "Mosquito" in res.stdout and "synth" in res.stdout
-    res = runner.invoke(app, ["pool", "synth", "--out", str(tmp_path / "q"), "--n-train", "60",
-                              "--n-valid", "20", "--n-test", "20", "--t", "2", "--d", "8",
-                              "--classes", "a,b", "--priors", "0.1,0.05"])
+    res = runner.invoke(
+        app,
+        [
+            "pool",
+            "synth",
+            "--out",
+            str(tmp_path / "q"),
+            "--n-train",
+            "60",
+            "--n-valid",
+            "20",
+            "--n-test",
+            "20",
+            "--t",
+            "2",
+            "--d",
+            "8",
+            "--classes",
+            "a,b",
+            "--priors",
+            "0.1,0.05",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert PoolStore(tmp_path / "q" / "valid.h5").class_list == ["a", "b"]

@@ -19,17 +19,37 @@ from iml_tui.data.stream_synth import LidSynthConfig, VtdSynthConfig, synth_lid,
 from iml_tui.engine.scoring import ConfusionCounts, ScoreRow, make_score_row, write_scores
 
 runner = CliRunner()
-TINY = ["--set", "comp_hidden=16", "--set", "embed_dim=8", "--set", "class_hidden=16",
-        "--set", "max_epochs=10", "--set", "patience=2", "--set", "lr=0.003", "--threads", "1"]
+TINY = [
+    "--set",
+    "comp_hidden=16",
+    "--set",
+    "embed_dim=8",
+    "--set",
+    "class_hidden=16",
+    "--set",
+    "max_epochs=10",
+    "--set",
+    "patience=2",
+    "--set",
+    "lr=0.003",
+    "--threads",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
 def feats(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("feats")
-    synth_lid(root / "lid", LidSynthConfig(n_train=20, n_dev=40, n_test=40,
-                                           features=(("ecapalang", 6), ("wavlm", 4))))
-    synth_vtd(root / "vtd", VtdSynthConfig(envs=("rm1_mc20", "hotel_mc19"), sessions=2,
-                                           segments=40, features=(("wavlm", 6),)))
+    synth_lid(
+        root / "lid",
+        LidSynthConfig(n_train=20, n_dev=40, n_test=40, features=(("ecapalang", 6), ("wavlm", 4))),
+    )
+    synth_vtd(
+        root / "vtd",
+        VtdSynthConfig(
+            envs=("rm1_mc20", "hotel_mc19"), sessions=2, segments=40, features=(("wavlm", 6),)
+        ),
+    )
     return root
 
 
@@ -39,10 +59,34 @@ def _csv(text: str) -> list[dict[str, str]]:
 
 def test_lid_every_target_in_parallel_then_score(feats: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs"
-    args = ["simulate", "--task", "lid", "--split", "dev", "--feat-root", str(feats / "lid"),
-            "--features", "ecapalang,wavlm", "--target", "all", "--jobs", "2", "--out", str(out),
-            "--sim-type", "fpstps", "--max-fb-samples", "4", "--n-queries", "5",
-            "--samples-per-batch", "40", "--al-method", "ent", *TINY]
+    args = [
+        "simulate",
+        "--task",
+        "lid",
+        "--split",
+        "dev",
+        "--feat-root",
+        str(feats / "lid"),
+        "--features",
+        "ecapalang,wavlm",
+        "--target",
+        "all",
+        "--jobs",
+        "2",
+        "--out",
+        str(out),
+        "--sim-type",
+        "fpstps",
+        "--max-fb-samples",
+        "4",
+        "--n-queries",
+        "5",
+        "--samples-per-batch",
+        "40",
+        "--al-method",
+        "ent",
+        *TINY,
+    ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.iterdir()) == ["dev_bas", "dev_ha", "dev_yo"]
@@ -63,9 +107,23 @@ def test_lid_every_target_in_parallel_then_score(feats: Path, tmp_path: Path) ->
 
 
 def test_vtd_environment(feats: Path, tmp_path: Path) -> None:
-    res = runner.invoke(app, ["simulate", "--task", "vtd", "--env", "rm1_mc20",
-                              "--feat-root", str(feats / "vtd"), "--features", "wavlm",
-                              "--out", str(tmp_path), *TINY])
+    res = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--task",
+            "vtd",
+            "--env",
+            "rm1_mc20",
+            "--feat-root",
+            str(feats / "vtd"),
+            "--features",
+            "wavlm",
+            "--out",
+            str(tmp_path),
+            *TINY,
+        ],
+    )
     assert res.exit_code == 0, res.output
     manifest = json.loads((tmp_path / "rm1_mc20" / "manifest.json").read_text())
     assert manifest["task"] == "vtd" and manifest["n_batches"] == 2
@@ -76,54 +134,110 @@ def test_vtd_environment(feats: Path, tmp_path: Path) -> None:
 def test_order_command_matches_simulate(feats: Path, tmp_path: Path) -> None:
     paths = []
     for name, seed in (("a.txt", 5), ("b.txt", 5), ("c.txt", 6)):
-        res = runner.invoke(app, ["order", "--method", "cluster", "--split", "dev", "--seed",
-                                  str(seed), "--feat-root", str(feats / "lid"), "--out",
-                                  str(tmp_path / name)])
+        res = runner.invoke(
+            app,
+            [
+                "order",
+                "--method",
+                "cluster",
+                "--split",
+                "dev",
+                "--seed",
+                str(seed),
+                "--feat-root",
+                str(feats / "lid"),
+                "--out",
+                str(tmp_path / name),
+            ],
+        )
         assert res.exit_code == 0, res.output
         paths.append(tmp_path / name)
     a, b, c = (read_order(p, 120) for p in paths)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert sorted(a.tolist()) == list(range(120))
-    common = ["simulate", "--task", "lid", "--feat-root", str(feats / "lid"), "--target", "ha",
-              "--samples-per-batch", "40", *TINY]
-    runner.invoke(app, [*common, "--order", "cluster", "--seed", "5", "--out",
-                        str(tmp_path / "seeded")])
-    runner.invoke(app, [*common, "--order", str(paths[0]), "--seed", "5", "--out",
-                        str(tmp_path / "file")])
-    assert (tmp_path / "seeded" / "dev_ha" / "scores.csv").read_text() == \
-        (tmp_path / "file" / "dev_ha" / "scores.csv").read_text()
+    common = [
+        "simulate",
+        "--task",
+        "lid",
+        "--feat-root",
+        str(feats / "lid"),
+        "--target",
+        "ha",
+        "--samples-per-batch",
+        "40",
+        *TINY,
+    ]
+    runner.invoke(
+        app, [*common, "--order", "cluster", "--seed", "5", "--out", str(tmp_path / "seeded")]
+    )
+    runner.invoke(
+        app, [*common, "--order", str(paths[0]), "--seed", "5", "--out", str(tmp_path / "file")]
+    )
+    assert (tmp_path / "seeded" / "dev_ha" / "scores.csv").read_text() == (
+        tmp_path / "file" / "dev_ha" / "scores.csv"
+    ).read_text()
 
 
 def test_budget_plan_round_trip(feats: Path, tmp_path: Path) -> None:
-    common = ["simulate", "--task", "lid", "--feat-root", str(feats / "lid"), "--target", "yo",
-              "--samples-per-batch", "40", "--n-queries", "6", *TINY]
+    common = [
+        "simulate",
+        "--task",
+        "lid",
+        "--feat-root",
+        str(feats / "lid"),
+        "--target",
+        "yo",
+        "--samples-per-batch",
+        "40",
+        "--n-queries",
+        "6",
+        *TINY,
+    ]
     assert runner.invoke(app, [*common, "--out", str(tmp_path / "ref")]).exit_code == 0
     res = runner.invoke(app, ["budget", "plan", "frontheavy", str(tmp_path / "ref"), "fh"])
     assert res.exit_code == 0, res.output
     plan_dir = tmp_path / "ref" / "budget_plans" / "fh"
     plan = [int(v) for v in (plan_dir / "dev_yo.txt").read_text().split()]
     assert plan == [18, 0, 0]  # 18 queries fill the first batch from the front
-    res = runner.invoke(app, [*common, "--budget-plan", str(plan_dir), "--out",
-                              str(tmp_path / "planned")])
+    res = runner.invoke(
+        app, [*common, "--budget-plan", str(plan_dir), "--out", str(tmp_path / "planned")]
+    )
     assert res.exit_code == 0, res.output
     rows = _csv((tmp_path / "planned" / "dev_yo" / "scores.csv").read_text())
     assert [int(r["n_al"]) for r in rows] == plan
 
 
-def _row(b: int, prev: list[ScoreRow], pos: int, neg: int, n_al: int, fn: int, fp: int,
-         pool: int) -> ScoreRow:
-    post = ConfusionCounts(ps=pos if n_al == 0 else 0, ns=neg if n_al == 0 else 0, fns=fn,
-                           fps=fp)
-    return make_score_row(b, ConfusionCounts(pos, neg, fn, fp), post, previous=prev,
-                          n_target_labelled=0, n_samples=pool, n_al=n_al)
+def _row(
+    b: int, prev: list[ScoreRow], pos: int, neg: int, n_al: int, fn: int, fp: int, pool: int
+) -> ScoreRow:
+    post = ConfusionCounts(ps=pos if n_al == 0 else 0, ns=neg if n_al == 0 else 0, fns=fn, fps=fp)
+    return make_score_row(
+        b,
+        ConfusionCounts(pos, neg, fn, fp),
+        post,
+        previous=prev,
+        n_target_labelled=0,
+        n_samples=pool,
+        n_al=n_al,
+    )
 
 
 def test_score_trivial_extremes_are_imlm_one(tmp_path: Path) -> None:
     everything: list[ScoreRow] = []  # the human labels every sample, the model decides nothing
     nothing: list[ScoreRow] = []  # the model never fires and asks nothing
     for b, (pos, neg) in enumerate([(3, 7), (5, 5), (1, 9)]):
-        everything.append(_row(b, everything, pos, neg, pos + neg, 0, 0,
-                               sum(p + n for p, n in [(3, 7), (5, 5), (1, 9)][: b + 1])))
+        everything.append(
+            _row(
+                b,
+                everything,
+                pos,
+                neg,
+                pos + neg,
+                0,
+                0,
+                sum(p + n for p, n in [(3, 7), (5, 5), (1, 9)][: b + 1]),
+            )
+        )
         nothing.append(_row(b, nothing, pos, neg, 0, pos, 0, 0))
     for name, rows in (("all", everything), ("none", nothing)):
         (tmp_path / name).mkdir()
@@ -135,8 +249,9 @@ def test_score_trivial_extremes_are_imlm_one(tmp_path: Path) -> None:
     assert table["all"]["pct_adapt"] == "100.00" and table["none"]["fnr"] == "1.0000"
     shown = runner.invoke(app, ["score", str(tmp_path)])
     assert shown.exit_code == 0 and "1.0000" in shown.stdout and "IMLM" in shown.stdout
-    cmp = runner.invoke(app, ["score", "--compare", str(tmp_path / "all"),
-                              str(tmp_path / "none"), "--csv"])
+    cmp = runner.invoke(
+        app, ["score", "--compare", str(tmp_path / "all"), str(tmp_path / "none"), "--csv"]
+    )
     assert cmp.exit_code == 0, cmp.output
     by_metric = {r["metric"]: r for r in _csv(cmp.stdout)}
     assert by_metric["fnr"]["mean_a"] == "0.0000" and by_metric["fnr"]["pairs"] == "3"
@@ -152,8 +267,13 @@ def test_score_trivial_extremes_are_imlm_one(tmp_path: Path) -> None:
     ],
 )
 def test_user_errors_exit_2_with_one_line(args: list[str], needle: str) -> None:
-    res = subprocess.run([sys.executable, "-m", "iml_tui.cli", *args], capture_output=True,
-                         text=True, timeout=120, check=False)
+    res = subprocess.run(
+        [sys.executable, "-m", "iml_tui.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and lines[0].startswith("iml-tui: error:")

@@ -33,40 +33,63 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("wheel")
     src = root / "src"
     for pkg in ("iml_tui", "demo_build"):
-        shutil.copytree(REPO / pkg, src / pkg,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(
+            REPO / pkg, src / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, src / name)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(root / "dist"),
-                    str(src)], check=True, cwd=root, capture_output=True)
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(root / "dist"), str(src)],
+        check=True,
+        cwd=root,
+        capture_output=True,
+    )
     (wheel,) = (root / "dist").glob("iml_tui-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "iml_tui/presets/lid.yaml" in names and "iml_tui/tui/app.tcss" in names
     outside = ("demo_data/", "models/", "tests/", "demo_build/")
     assert not [n for n in names if n.startswith(outside)]
     site = root / "site"
-    subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)],
-                   check=True, cwd=root, capture_output=True)
+    subprocess.run(
+        [*pip, "install", "--no-deps", "--target", str(site), str(wheel)],
+        check=True,
+        cwd=root,
+        capture_output=True,
+    )
     return site
 
 
 def _env(site: Path, *extra: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("IML_TUI_DEMO_DATA", "IML_TUI_MODELS", "IML_TUI_DEMO_CACHE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("IML_TUI_DEMO_DATA", "IML_TUI_MODELS", "IML_TUI_DEMO_CACHE")
+    }
     env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (site, *extra))
     env["COLUMNS"] = "200"
     return env
 
 
 def _run(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=_env(site), capture_output=True,
-                          text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=_env(site),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_the_installed_copy_is_what_runs(installed: Path, tmp_path: Path) -> None:
-    proc = _run(installed, tmp_path, "-c", "import iml_tui, iml_tui.presets as p; "
-                "print(iml_tui.__file__); print(p.PRESETS)")
+    proc = _run(
+        installed,
+        tmp_path,
+        "-c",
+        "import iml_tui, iml_tui.presets as p; print(iml_tui.__file__); print(p.PRESETS)",
+    )
     assert proc.returncode == 0, proc.stderr
     module, presets = proc.stdout.splitlines()
     assert Path(module).is_relative_to(installed) and Path(presets).is_relative_to(installed)
@@ -76,8 +99,14 @@ def test_version_from_the_console_script_and_the_app(installed: Path, tmp_path: 
     from iml_tui import __version__
 
     script = installed / "bin" / "iml-tui"
-    fast = subprocess.run([sys.executable, str(script), "--version"], cwd=tmp_path,
-                          env=_env(installed), capture_output=True, text=True, check=False)
+    fast = subprocess.run(
+        [sys.executable, str(script), "--version"],
+        cwd=tmp_path,
+        env=_env(installed),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     typer_app = _run(installed, tmp_path, "-m", "iml_tui.cli", "--version")
     assert fast.returncode == 0 and typer_app.returncode == 0, fast.stderr + typer_app.stderr
     assert fast.stdout == typer_app.stdout == f"iml-tui {__version__}\n"
@@ -96,14 +125,38 @@ def test_a_bundled_preset_by_name_runs_a_simulation(installed: Path, tmp_path: P
     classes = ["FM_sweep", "Harmonic_stack"]
     for split, n in (("train", 40), ("valid", 16), ("test", 16)):
         lab = (rng.random((n, 1, 2)) < 0.4).repeat(3, axis=1).astype(np.uint8)
-        emb = (rng.normal(size=(n, 3, 6)) + 2.0 * lab @ rng.normal(size=(2, 6))).astype(
-            np.float32)
-        write_pool(tmp_path / "pools" / f"{split}.h5", emb, lab, classes,
-                   [f"{split}{i}" for i in range(n)])
-    proc = _run(installed, tmp_path, "-m", "iml_tui", "simulate", "--config", "demo_bioacoustic",
-                "--pool-dir", "pools", "--strategy", "mfft", "--start", "cold", "--seeds", "1",
-                "--budgets", "10", "--jobs", "1", "--no-full", "--max-epochs", "5",
-                "--threads", "1", "--out", "run")
+        emb = (rng.normal(size=(n, 3, 6)) + 2.0 * lab @ rng.normal(size=(2, 6))).astype(np.float32)
+        write_pool(
+            tmp_path / "pools" / f"{split}.h5", emb, lab, classes, [f"{split}{i}" for i in range(n)]
+        )
+    proc = _run(
+        installed,
+        tmp_path,
+        "-m",
+        "iml_tui",
+        "simulate",
+        "--config",
+        "demo_bioacoustic",
+        "--pool-dir",
+        "pools",
+        "--strategy",
+        "mfft",
+        "--start",
+        "cold",
+        "--seeds",
+        "1",
+        "--budgets",
+        "10",
+        "--jobs",
+        "1",
+        "--no-full",
+        "--max-epochs",
+        "5",
+        "--threads",
+        "1",
+        "--out",
+        "run",
+    )
     assert proc.returncode == 0, proc.stderr
     config = json.loads((tmp_path / "run" / "manifest.json").read_text())["config"]
     assert config["hidden"] == 256 and config["rare_classes"] == classes
@@ -113,8 +166,7 @@ def test_a_bundled_preset_by_name_runs_a_simulation(installed: Path, tmp_path: P
     assert "unknown preset 'demo_bird'" in bad.stderr and "demo_bioacoustic, demo_lid" in bad.stderr
 
 
-def test_the_demo_without_its_folders_names_the_variable(installed: Path,
-                                                         tmp_path: Path) -> None:
+def test_the_demo_without_its_folders_names_the_variable(installed: Path, tmp_path: Path) -> None:
     proc = _run(installed, tmp_path, "-m", "iml_tui", "simulate", "--task", "bioacoustic")
     assert proc.returncode == 2 and proc.stderr.splitlines()[-1].startswith("iml-tui: error:")
     assert "set IML_TUI_DEMO_DATA" in proc.stderr
@@ -172,13 +224,18 @@ print(labels)
 """
 
 
-def test_the_labelling_tui_starts_from_the_installed_copy(installed: Path,
-                                                          tmp_path: Path) -> None:
+def test_the_labelling_tui_starts_from_the_installed_copy(installed: Path, tmp_path: Path) -> None:
     script = tmp_path / "pilot.py"
     script.write_text(textwrap.dedent(PILOT))
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "data")], cwd=tmp_path,
-                          env=_env(installed, TESTS), capture_output=True, text=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "data")],
+        cwd=tmp_path,
+        env=_env(installed, TESTS),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     module, labels = proc.stdout.splitlines()[-2:]
     assert Path(module).is_relative_to(installed)

@@ -20,8 +20,7 @@ from iml_tui.tui.widgets.spectrogram import GUTTER, SpectrogramView
 def test_row_marks_are_the_protocol_table() -> None:
     marks = graphics.diacritics()
     assert len(marks) == 69
-    assert [f"{ord(m):04X}" for m in marks[:6]] == ["0305", "030D", "030E", "0310", "0312",
-                                                     "033D"]
+    assert [f"{ord(m):04X}" for m in marks[:6]] == ["0305", "030D", "030E", "0310", "0312", "033D"]
     assert f"{ord(marks[-1]):04X}" == "065E"
     assert all(unicodedata.combining(m) == 230 for m in marks)
 
@@ -48,16 +47,26 @@ def test_transmit_chunks_and_decodes() -> None:
 
 def test_placeholder_row_names_row_column_and_image() -> None:
     seg = graphics.placeholder_row(3, 5, 0x123456)
-    assert seg.text == (graphics.PLACEHOLDER + graphics.diacritics()[3]
-                        + graphics.diacritics()[0] + graphics.PLACEHOLDER * 4)
+    assert seg.text == (
+        graphics.PLACEHOLDER
+        + graphics.diacritics()[3]
+        + graphics.diacritics()[0]
+        + graphics.PLACEHOLDER * 4
+    )
     assert seg.style is not None and seg.style.color is not None
     assert seg.style.color.triplet == (0x12, 0x34, 0x56)
 
 
 async def test_kitty_mode_sends_the_picture_and_draws_placeholders(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    app = make_app(FakeSession(every=100), RecordingPlayer(), cursor=False, audio_thread=False,
-                   graphics="kitty")
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = make_app(
+        FakeSession(every=100),
+        RecordingPlayer(),
+        cursor=False,
+        audio_thread=False,
+        graphics="kitty",
+    )
     sent: list[str] = []
     async with app.run_test(size=(100, 30)) as pilot:
         assert app._driver is not None
@@ -95,8 +104,10 @@ def test_colour_system_and_advice() -> None:
     assert graphics.colour_system(tmux) == "256"
     assert graphics.colour_system({**tmux, "COLORTERM": "truecolor"}) == "truecolor"
     assert graphics.colour_system({"TERM": "xterm"}) == "16"
-    assert graphics.colour_system({"TERM": "xterm", "TEXTUAL_COLOR_SYSTEM": "truecolor"}) == \
-        "truecolor"
+    assert (
+        graphics.colour_system({"TERM": "xterm", "TEXTUAL_COLOR_SYSTEM": "truecolor"})
+        == "truecolor"
+    )
     advice = graphics.colour_advice(tmux)
     assert "terminal-overrides" in advice and "COLORTERM=truecolor" in advice
     assert "256 colours" in advice and "TERM=tmux-256color" in advice
@@ -138,8 +149,13 @@ def test_dither_averages_to_the_value() -> None:
 async def test_halfblock256_draws_only_palette_colours() -> None:
     from rich.color import ColorType
 
-    app = make_app(FakeSession(every=100), RecordingPlayer(), cursor=False, audio_thread=False,
-                   graphics="halfblock256")
+    app = make_app(
+        FakeSession(every=100),
+        RecordingPlayer(),
+        cursor=False,
+        audio_thread=False,
+        graphics="halfblock256",
+    )
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         spec = app.main.query_one(SpectrogramView)
@@ -158,8 +174,14 @@ async def test_halfblock256_draws_only_palette_colours() -> None:
 
 async def test_colour_advice_is_shown_on_screen() -> None:
     advice = graphics.colour_advice({"TERM": "tmux-256color", "TMUX": "/tmp/t"})
-    app = make_app(FakeSession(every=100), RecordingPlayer(), cursor=False, audio_thread=False,
-                   graphics="halfblock256", notes=[advice])
+    app = make_app(
+        FakeSession(every=100),
+        RecordingPlayer(),
+        cursor=False,
+        audio_thread=False,
+        graphics="halfblock256",
+        notes=[advice],
+    )
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         shown = [n.message for n in app._notifications]

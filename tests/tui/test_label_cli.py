@@ -18,17 +18,31 @@ from iml_tui.tui.app import LabelApp
 
 
 def test_cli_import_does_not_load_textual() -> None:
-    code = ("import sys, iml_tui.cli; "
-            "assert 'textual' not in sys.modules and 'iml_tui.tui' not in sys.modules")
+    code = (
+        "import sys, iml_tui.cli; "
+        "assert 'textual' not in sys.modules and 'iml_tui.tui' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_label_help_lists_the_options() -> None:
     result = CliRunner().invoke(app, ["label", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    for option in ("--task", "--pool-dir", "--strategy", "--player", "--keys", "--annotator",
-                   "--no-autoplay", "--port", "--feat-root", "--target", "--env", "--sim-type",
-                   "--samples-per-batch"):
+    for option in (
+        "--task",
+        "--pool-dir",
+        "--strategy",
+        "--player",
+        "--keys",
+        "--annotator",
+        "--no-autoplay",
+        "--port",
+        "--feat-root",
+        "--target",
+        "--env",
+        "--sim-type",
+        "--samples-per-batch",
+    ):
         assert option in result.output
 
 
@@ -36,14 +50,16 @@ def test_label_without_a_project_or_a_terminal(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["label"])
     assert isinstance(result.exception, UserError) and "no project given" in str(result.exception)
-    result = runner.invoke(app, ["label", str(tmp_path / "p"), "--task", "bioacoustic",
-                                 "--pool-dir", str(tmp_path)])
+    result = runner.invoke(
+        app, ["label", str(tmp_path / "p"), "--task", "bioacoustic", "--pool-dir", str(tmp_path)]
+    )
     assert isinstance(result.exception, UserError) and "needs a terminal" in str(result.exception)
     assert not (tmp_path / "p").exists()  # nothing written before the check
 
 
-def test_label_runs_a_project_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_label_runs_a_project_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The command as a user runs it (headless here): make the project, label one clip, quit."""
     pool = make_audio_pool(tmp_path)
     keys = tmp_path / "keys.yaml"
@@ -61,10 +77,21 @@ def test_label_runs_a_project_end_to_end(tmp_path: Path, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(LabelApp, "run", headless_run)
     project = tmp_path / "project"
-    label_cmd(project, task=Task.bioacoustic, pool_dir=pool, strategy=Strategy.mfft,
-              budgets="4,8", audio_root=None, annotator="ana", player="file", port=0,
-              keys=keys, autoplay=True, graphics="halfblock",
-              set_=["max_epochs=5", "hidden=16"])
+    label_cmd(
+        project,
+        task=Task.bioacoustic,
+        pool_dir=pool,
+        strategy=Strategy.mfft,
+        budgets="4,8",
+        audio_root=None,
+        annotator="ana",
+        player="file",
+        port=0,
+        keys=keys,
+        autoplay=True,
+        graphics="halfblock",
+        set_=["max_epochs=5", "hidden=16"],
+    )
     with Journal(project / "journal.sqlite") as journal:
         labels = journal.current_labels()
     assert [e.labels for e in labels.values()] == [(0,)]

@@ -33,8 +33,7 @@ def current_id(app: LabelApp) -> str | None:
 def labels_in_journal(project: Path) -> dict[str, tuple[int, ...]]:
     """item id -> labels in force, read straight from the SQLite journal."""
     with Journal(project / "journal.sqlite") as journal:
-        return {str(e.item_id): tuple(e.labels or ()) for e in
-                journal.current_labels().values()}
+        return {str(e.item_id): tuple(e.labels or ()) for e in journal.current_labels().values()}
 
 
 async def wait_for_item(app: LabelApp, pilot: object, timeout: float = 60) -> None:
@@ -170,8 +169,12 @@ async def test_kill_9_loses_nothing(tmp_path: Path) -> None:
     shown = tmp_path / "shown.txt"
     here = str(Path(__file__).parent)
     proc = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-c", KILLED_RUN, str(project), str(shown), here,
-                         str(Path(here).parent)], capture_output=True, text=True, timeout=120)
+        subprocess.run,
+        [sys.executable, "-c", KILLED_RUN, str(project), str(shown), here, str(Path(here).parent)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == -9, proc.stderr
     labels = labels_in_journal(project)
     assert sorted(labels.values()) == [(0,), (1, 2)]

@@ -17,18 +17,28 @@ from iml_tui.tui.app import LabelApp, make_app
 from iml_tui.tui.widgets.prediction import PredictionPanel
 from iml_tui.tui.widgets.status import ProgressPanel, WhyLine
 
-STREAM: dict[str, Any] = {"comp_hidden": 16, "embed_dim": 8, "class_hidden": 16,
-                          "samples_per_batch": 20, "max_epochs": 10, "patience": 3,
-                          "batch_size": 64, "lr": 3e-3, "n_queries": 2, "sim_type": "fpstps",
-                          "max_fb_samples": 2, "features": ["ecapalang"], "split": "dev",
-                          "target": "ha"}
+STREAM: dict[str, Any] = {
+    "comp_hidden": 16,
+    "embed_dim": 8,
+    "class_hidden": 16,
+    "samples_per_batch": 20,
+    "max_epochs": 10,
+    "patience": 3,
+    "batch_size": 64,
+    "lr": 3e-3,
+    "n_queries": 2,
+    "sim_type": "fpstps",
+    "max_fb_samples": 2,
+    "features": ["ecapalang"],
+    "split": "dev",
+    "target": "ha",
+}
 
 
 @pytest.fixture(scope="module")
 def feat_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("lid")
-    synth_lid(root, LidSynthConfig(n_train=30, n_dev=40, n_test=10,
-                                   features=(("ecapalang", 8),)))
+    synth_lid(root, LidSynthConfig(n_train=30, n_dev=40, n_test=10, features=(("ecapalang", 8),)))
     return root
 
 
@@ -43,8 +53,10 @@ async def next_question(app: LabelApp, pilot: Pilot[None], timeout: float = 60) 
 
 
 async def test_stream_questions_and_reviews(tmp_path: Path, feat_root: Path) -> None:
-    Project.create(tmp_path / "proj", ProjectConfig(
-        task="lid", seed=1, stream={**STREAM, "feat_root": str(feat_root)}))
+    Project.create(
+        tmp_path / "proj",
+        ProjectConfig(task="lid", seed=1, stream={**STREAM, "feat_root": str(feat_root)}),
+    )
     with Session.open(tmp_path / "proj", "ana") as session:
         assert session.next_item() is None and session.retrain_due()  # bootstrap fit first
         app = make_app(session, RecordingPlayer(), cursor=False, audio_thread=False)
@@ -58,8 +70,9 @@ async def test_stream_questions_and_reviews(tmp_path: Path, feat_root: Path) -> 
                 why = str(app.main.query_one(WhyLine).render())
                 assert ("review:" if shown.view.kind == "review" else "why:") in why
                 if shown.view.kind == "review":  # the model's decision comes pre-ticked
-                    assert app.main.query_one(PredictionPanel).selected == \
-                        frozenset(shown.item.predicted)  # type: ignore[attr-defined]
+                    assert app.main.query_one(PredictionPanel).selected == frozenset(
+                        shown.item.predicted
+                    )  # type: ignore[attr-defined]
                 assert shown.audio_error  # synthetic features have no audio: said, not fatal
                 truth = session.truth(shown.item)  # type: ignore[arg-type]
                 await pilot.press(*(["n", "1"] if truth else ["n"]))  # clear, then pick

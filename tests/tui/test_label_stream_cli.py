@@ -22,8 +22,14 @@ from iml_tui.presets import PRESETS
 from iml_tui.tui.app import LabelApp, make_app
 from iml_tui.tui.widgets.status import WhyLine
 
-SMALL = ["stream.comp_hidden=16", "stream.embed_dim=8", "stream.class_hidden=16",
-         "stream.max_epochs=5", "stream.patience=2", "stream.n_queries=2"]
+SMALL = [
+    "stream.comp_hidden=16",
+    "stream.embed_dim=8",
+    "stream.class_hidden=16",
+    "stream.max_epochs=5",
+    "stream.patience=2",
+    "stream.n_queries=2",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -41,16 +47,19 @@ def no_demo_builds(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def lid_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("lid")
-    synth_lid(root, LidSynthConfig(n_train=30, n_dev=40, n_test=10,
-                                   features=(("ecapalang", 8),)))
+    synth_lid(root, LidSynthConfig(n_train=30, n_dev=40, n_test=10, features=(("ecapalang", 8),)))
     return root
 
 
 @pytest.fixture(scope="module")
 def vtd_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("vtd")
-    synth_vtd(root, VtdSynthConfig(envs=("office", "kitchen"), sessions=2, segments=20,
-                                   features=(("ecapalang", 8),)))
+    synth_vtd(
+        root,
+        VtdSynthConfig(
+            envs=("office", "kitchen"), sessions=2, segments=20, features=(("ecapalang", 8),)
+        ),
+    )
     return root
 
 
@@ -63,16 +72,20 @@ def test_lid_target_is_required_and_checked(lid_root: Path) -> None:
 
 def test_batch_larger_than_the_split(lid_root: Path) -> None:
     n = 3 * 40  # 40 per language in dev
-    with pytest.raises(UserError, match=f"--samples-per-batch 500 is larger than the {n} "
-                       "samples of the dev split") as err:
-        stream_options("lid", {"feat_root": str(lid_root), "target": "ha",
-                               "samples_per_batch": 500})
+    with pytest.raises(
+        UserError, match=f"--samples-per-batch 500 is larger than the {n} samples of the dev split"
+    ) as err:
+        stream_options(
+            "lid", {"feat_root": str(lid_root), "target": "ha", "samples_per_batch": 500}
+        )
     assert f"give --samples-per-batch {n} or less" in str(err.value)
     setup = stream_options("lid", {"feat_root": str(lid_root), "target": "ha"})  # 720: default
     assert setup.stream["samples_per_batch"] == n
     assert setup.notes and f"one batch of {n}" in setup.notes[0]
-    setup = stream_options("lid", {"feat_root": str(lid_root), "target": "ha",
-                                   "samples_per_batch": 30, "sim_type": "fps"})
+    setup = stream_options(
+        "lid",
+        {"feat_root": str(lid_root), "target": "ha", "samples_per_batch": 30, "sim_type": "fps"},
+    )
     assert setup.stream["samples_per_batch"] == 30 and setup.stream["sim_type"] == "fps"
     assert not setup.notes
 
@@ -84,12 +97,15 @@ def test_vtd_env_checked_or_defaulted(vtd_root: Path) -> None:
         stream_options("vtd", {"feat_root": str(vtd_root), "target": "ha"})
     setup = stream_options("vtd", {"feat_root": str(vtd_root)})  # rm1_mc20 is not there
     assert setup.stream["env"] == "kitchen" and "streaming kitchen" in setup.notes[0]
-    assert stream_options("vtd", {"feat_root": str(vtd_root), "env": "office"}).stream["env"] \
+    assert (
+        stream_options("vtd", {"feat_root": str(vtd_root), "env": "office"}).stream["env"]
         == "office"
+    )
 
 
-def test_demo_feature_roots_bring_the_demo_settings(lid_root: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_feature_roots_bring_the_demo_settings(
+    lid_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     asked: list[tuple[str, str]] = []
 
     def fake_resolve(task: str, value: str, progress: Any = None) -> str:
@@ -115,18 +131,32 @@ def _terminal(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _label(folder: Path | None, **kw: Any) -> None:
-    args: dict[str, Any] = {"task": Task.lid, "pool_dir": None, "strategy": None,
-                            "budgets": None, "audio_root": None, "annotator": "ana",
-                            "player": "file", "port": 0, "keys": None, "autoplay": False,
-                            "graphics": "halfblock", "feat_root": None, "target": None,
-                            "env": None, "sim_type": None, "samples_per_batch": None,
-                            "set_": list(SMALL)}
+    args: dict[str, Any] = {
+        "task": Task.lid,
+        "pool_dir": None,
+        "strategy": None,
+        "budgets": None,
+        "audio_root": None,
+        "annotator": "ana",
+        "player": "file",
+        "port": 0,
+        "keys": None,
+        "autoplay": False,
+        "graphics": "halfblock",
+        "feat_root": None,
+        "target": None,
+        "env": None,
+        "sim_type": None,
+        "samples_per_batch": None,
+        "set_": list(SMALL),
+    }
     args.update(kw)
     label_cmd(folder, **args)
 
 
-def test_failed_start_leaves_nothing_behind(tmp_path: Path, lid_root: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_start_leaves_nothing_behind(
+    tmp_path: Path, lid_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _terminal(monkeypatch)
     folder = tmp_path / "proj"
     with pytest.raises(UserError, match="larger than the 120 samples"):
@@ -134,14 +164,12 @@ def test_failed_start_leaves_nothing_behind(tmp_path: Path, lid_root: Path,
     assert not folder.exists()  # refused before anything was written
     # a failure after the project was written (here: the stream cannot start) removes it too
     with pytest.raises(UserError, match="bootstrap split"):
-        _label(folder, feat_root=str(lid_root), target="ha",
-               set_=[*SMALL, "stream.boot_from=dev"])
+        _label(folder, feat_root=str(lid_root), target="ha", set_=[*SMALL, "stream.boot_from=dev"])
     assert not folder.exists()
     folder.mkdir()  # a folder the user made stays, emptied of what the start wrote
     (folder / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="bootstrap split"):
-        _label(folder, feat_root=str(lid_root), target="ha",
-               set_=[*SMALL, "stream.boot_from=dev"])
+        _label(folder, feat_root=str(lid_root), target="ha", set_=[*SMALL, "stream.boot_from=dev"])
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
     # the corrected command now starts, labels, and resumes
     original = LabelApp.run
@@ -154,22 +182,23 @@ def test_failed_start_leaves_nothing_behind(tmp_path: Path, lid_root: Path,
         original(self, headless=True, size=(100, 30), auto_pilot=pilot)
 
     monkeypatch.setattr(LabelApp, "run", headless_run)
-    _label(folder, feat_root=str(lid_root), target="ha", samples_per_batch=30,
-           sim_type="fpstps")
+    _label(folder, feat_root=str(lid_root), target="ha", samples_per_batch=30, sim_type="fpstps")
     cfg = yaml.safe_load((folder / "project.yaml").read_text())
     assert cfg["task"] == "lid"
     assert cfg["stream"]["target"] == "ha" and cfg["stream"]["samples_per_batch"] == 30
     assert cfg["stream"]["sim_type"] == "fpstps"
-    _label(folder, feat_root=str(lid_root), target="ha", samples_per_batch=30,
-           sim_type="fpstps")  # the same command resumes
+    _label(
+        folder, feat_root=str(lid_root), target="ha", samples_per_batch=30, sim_type="fpstps"
+    )  # the same command resumes
     _label(folder, task=None, target="ha")  # the folder says lid; the target agrees
     with pytest.raises(UserError, match="made with stream"):
         _label(folder, feat_root=str(lid_root), target="yo", samples_per_batch=30)
     assert (folder / "project.yaml").is_file()  # an existing project is never removed
 
 
-def test_stream_options_on_a_pool_task_are_refused(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stream_options_on_a_pool_task_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _terminal(monkeypatch)
     with pytest.raises(UserError, match=r"--target do.*not apply to --task bioacoustic"):
         _label(tmp_path / "p", task=Task.bioacoustic, pool_dir=tmp_path, target="ha", set_=[])
@@ -179,8 +208,7 @@ def test_stream_options_on_a_pool_task_are_refused(tmp_path: Path,
 def test_default_folder_names_the_stream(tmp_path: Path) -> None:
     from iml_tui.tui.run import default_project_dir
 
-    assert default_project_dir({"task": "lid", "stream": {"target": "hy"}}) == \
-        Path("label-lid-hy")
+    assert default_project_dir({"task": "lid", "stream": {"target": "hy"}}) == Path("label-lid-hy")
     assert default_project_dir({"task": "vtd", "stream": {}}) == Path("label-vtd-demo")
     assert default_project_dir({"task": "bioacoustic"}) == Path("label-bioacoustic-mfft")
 
@@ -206,9 +234,17 @@ async def test_real_stream_session_keeps_the_real_id(tmp_path: Path, lid_root: P
     from iml_tui.engine.project import Project, ProjectConfig
     from iml_tui.engine.session import Session
 
-    stream = {"feat_root": str(lid_root), "target": "ha", "samples_per_batch": 30,
-              "comp_hidden": 16, "embed_dim": 8, "class_hidden": 16, "max_epochs": 5,
-              "patience": 2, "n_queries": 2}
+    stream = {
+        "feat_root": str(lid_root),
+        "target": "ha",
+        "samples_per_batch": 30,
+        "comp_hidden": 16,
+        "embed_dim": 8,
+        "class_hidden": 16,
+        "max_epochs": 5,
+        "patience": 2,
+        "n_queries": 2,
+    }
     Project.create(tmp_path / "proj", ProjectConfig(task="lid", seed=1, stream=stream))
     with Session.open(tmp_path / "proj", "ana") as session:
         app = make_app(session, RecordingPlayer(), cursor=False, audio_thread=False)

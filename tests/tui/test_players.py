@@ -70,14 +70,14 @@ async def test_browser_player_over_loopback_http() -> None:
             assert status == 200 and wav[:4] == b"RIFF"
             # the page reports where it is playing: the cursor follows
             await asyncio.to_thread(
-                _get, player.url + f"position?seq={state['seq']}&t=0.5&playing=1")
+                _get, player.url + f"position?seq={state['seq']}&t=0.5&playing=1"
+            )
             app.main.tick_cursor()
             cursor = app.main.query_one(SpectrogramView).cursor
             assert cursor is not None and 0.5 <= cursor < 0.9
             await pilot.press("enter")
             await settle(app, pilot)
-            _, body = await asyncio.to_thread(
-                _get, player.url + f"state?after={state['version']}")
+            _, body = await asyncio.to_thread(_get, player.url + f"state?after={state['version']}")
             assert json.loads(body)["item_id"] == "clip001"
     finally:
         player.close()

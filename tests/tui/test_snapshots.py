@@ -41,8 +41,9 @@ async def _answer_and_settle(pilot: Any) -> None:
 
 def test_training_screen(snap_compare: Any) -> None:
     gate = threading.Event()
-    session = FakeSession(n=8, every=1, gate=gate, gate_timeout=3.0, version=1,
-                          curve=[(2, 0.31), (4, 0.42)])
+    session = FakeSession(
+        n=8, every=1, gate=gate, gate_timeout=3.0, version=1, curve=[(2, 0.31), (4, 0.42)]
+    )
     app = make_app(session, RecordingPlayer(), cursor=False, audio_thread=False)
     try:
         assert snap_compare(app, run_before=_answer_and_settle, terminal_size=SIZE)
@@ -51,16 +52,16 @@ def test_training_screen(snap_compare: Any) -> None:
 
 
 def test_training_error_screen(snap_compare: Any) -> None:
-    session = FakeSession(n=8, every=1, fail="CUDA out of memory", version=1,
-                          curve=[(2, 0.31), (4, 0.42)])
+    session = FakeSession(
+        n=8, every=1, fail="CUDA out of memory", version=1, curve=[(2, 0.31), (4, 0.42)]
+    )
     app = make_app(session, RecordingPlayer(), cursor=False, audio_thread=False)
     assert snap_compare(app, run_before=_answer_and_settle, terminal_size=SIZE)
 
 
 def test_help_over_a_round_boundary(snap_compare: Any) -> None:
     gate = threading.Event()
-    session = FakeSession(n=8, every=1, gate=gate, gate_timeout=3.0, version=1,
-                          curve=[(2, 0.31)])
+    session = FakeSession(n=8, every=1, gate=gate, gate_timeout=3.0, version=1, curve=[(2, 0.31)])
     app = make_app(session, RecordingPlayer(), cursor=False, audio_thread=False)
 
     async def boundary_then_help(pilot: Any) -> None:
@@ -75,9 +76,16 @@ def test_help_over_a_round_boundary(snap_compare: Any) -> None:
 
 
 def test_stream_review_screen(snap_compare: Any) -> None:
-    session = FakeSession(n=8, every=100, version=1, mode="stream", multi_label=False,
-                          class_list=("hy",), kind="cf-review",
-                          why="the model says hy (0.90): confirm or correct",
-                          curve=[(96, 0.31), (192, 0.27)])
+    session = FakeSession(
+        n=8,
+        every=100,
+        version=1,
+        mode="stream",
+        multi_label=False,
+        class_list=("hy",),
+        kind="cf-review",
+        why="the model says hy (0.90): confirm or correct",
+        curve=[(96, 0.31), (192, 0.27)],
+    )
     app = make_app(session, RecordingPlayer(), cursor=False, audio_thread=False)
     assert snap_compare(app, terminal_size=SIZE)

@@ -69,8 +69,7 @@ def test_detect_graphics() -> None:
     assert detect_graphics({"TERM": "xterm-256color"}) == "halfblock256"
     assert detect_graphics({"TERM": "xterm-kitty"}) == "halfblock256"
     assert detect_graphics({"TERM": "tmux-256color", "TMUX": "/tmp/x"}) == "halfblock256"
-    assert detect_graphics({"IML_TUI_GRAPHICS": "halfblock", "TERM": "xterm-kitty"}) == \
-        "halfblock"
+    assert detect_graphics({"IML_TUI_GRAPHICS": "halfblock", "TERM": "xterm-kitty"}) == "halfblock"
     assert detect_graphics({"IML_TUI_GRAPHICS": "kitty"}) == "kitty"
 
 

@@ -69,8 +69,15 @@ class FakeResult:
 class FakeJob:
     """Trains nothing; reports progress in ``steps`` steps, waits on ``gate`` if given."""
 
-    def __init__(self, version: int, steps: int = 4, fail: str = "", raises: bool = False,
-                 gate: threading.Event | None = None, gate_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        version: int,
+        steps: int = 4,
+        fail: str = "",
+        raises: bool = False,
+        gate: threading.Event | None = None,
+        gate_timeout: float = 10.0,
+    ) -> None:
         self.base_version = version - 1
         self.version = version
         self.steps = steps
@@ -79,8 +86,9 @@ class FakeJob:
         self.gate = gate
         self.gate_timeout = gate_timeout
 
-    def run(self, progress: ProgressFn | None = None, cancelled: CancelledFn | None = None
-            ) -> object:
+    def run(
+        self, progress: ProgressFn | None = None, cancelled: CancelledFn | None = None
+    ) -> object:
         assert progress is not None and cancelled is not None
         for i in range(self.steps):
             if cancelled():
@@ -136,10 +144,17 @@ class FakeSession:
         if self.version:
             probs = np.linspace(0.1, 0.9, c)[::-1].copy()
             frame = np.tile(np.linspace(0, 1, 20)[:, None], (1, c))
-        predicted = tuple(int(k) for k in np.flatnonzero(probs >= 0.5)) if probs is not None \
-            else ()
-        return FakeItem(i, f"clip{i:03d}", why=self.why, kind=self.kind, clip_probs=probs,
-                        frame_probs=frame, predicted=predicted, previous=previous)
+        predicted = tuple(int(k) for k in np.flatnonzero(probs >= 0.5)) if probs is not None else ()
+        return FakeItem(
+            i,
+            f"clip{i:03d}",
+            why=self.why,
+            kind=self.kind,
+            clip_probs=probs,
+            frame_probs=frame,
+            predicted=predicted,
+            previous=previous,
+        )
 
     def next_item(self) -> FakeItem | None:
         if self.mode == "stream" and (self.pending is not None or self.retrain_due()):
@@ -162,16 +177,32 @@ class FakeSession:
         return self._item(index, labels)
 
     def progress(self) -> FakeProgress:
-        counts = {name: sum(1 for _, lab, _ in self.answers if lab and k in lab)
-                  for k, name in enumerate(self.class_list)}
+        counts = {
+            name: sum(1 for _, lab, _ in self.answers if lab and k in lab)
+            for k, name in enumerate(self.class_list)
+        }
         none = sum(1 for _, lab, _ in self.answers if not lab)
-        return FakeProgress(len(self.answers), self.n, self.version, 3, counts, none,
-                            len(self.skipped), done=len(self._done()) >= self.n)
+        return FakeProgress(
+            len(self.answers),
+            self.n,
+            self.version,
+            3,
+            counts,
+            none,
+            len(self.skipped),
+            done=len(self._done()) >= self.n,
+        )
 
     def model_status(self) -> FakeStatus:
         state = "training" if self.pending is not None else "ready"
-        return FakeStatus(self.version, state, 0.0, "", self.curve[-1][1] if self.curve else None,
-                          error=self.error)
+        return FakeStatus(
+            self.version,
+            state,
+            0.0,
+            "",
+            self.curve[-1][1] if self.curve else None,
+            error=self.error,
+        )
 
     def learning_curve(self) -> FakeCurve:
         return FakeCurve("valid mAP", list(self.curve))
@@ -191,8 +222,13 @@ class FakeSession:
     def start_retrain(self) -> FakeJob:
         self.pending = self.version + 1
         self.trained_at = len(self.answers)
-        return FakeJob(self.pending, fail=self.fail, raises=self.raises, gate=self.gate,
-                       gate_timeout=self.gate_timeout)
+        return FakeJob(
+            self.pending,
+            fail=self.fail,
+            raises=self.raises,
+            gate=self.gate,
+            gate_timeout=self.gate_timeout,
+        )
 
     def swap_model(self, result: object) -> bool:
         assert isinstance(result, FakeResult)

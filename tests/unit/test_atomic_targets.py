@@ -17,8 +17,12 @@ def test_refuses_symlink_folder_device_and_existing(tmp_path: Path) -> None:
     real.write_text("keep\n")
     link = tmp_path / "link.csv"
     link.symlink_to(real)
-    for target, needle in [(link, "symbolic"), (tmp_path, "folder"),
-                           (Path(os.devnull), "regular"), (real, "exists")]:
+    for target, needle in [
+        (link, "symbolic"),
+        (tmp_path, "folder"),
+        (Path(os.devnull), "regular"),
+        (real, "exists"),
+    ]:
         with pytest.raises(UserError, match=needle):
             atomic.check_output_file(target)
     assert atomic.check_output_file(real, force=True) == real

@@ -46,11 +46,17 @@ def test_architecture_and_shapes() -> None:
     assert m.head.out_features == 2 and m.head_input(x).shape == (5, 16)
     full = CompClassModel(7 * 256)
     assert full.embed_out.out_features == 256 and full.head.in_features == 1024
-    sizes = [(mod.in_features, mod.out_features) for mod in full.compress
-             if isinstance(mod, torch.nn.Linear)]
+    sizes = [
+        (mod.in_features, mod.out_features)
+        for mod in full.compress
+        if isinstance(mod, torch.nn.Linear)
+    ]
     assert sizes == [(1792, 1024), (1024, 1024), (1024, 1024)]
-    assert [(mod.in_features, mod.out_features) for mod in full.classify
-            if isinstance(mod, torch.nn.Linear)] == [(256, 1024), (1024, 1024), (1024, 1024)]
+    assert [
+        (mod.in_features, mod.out_features)
+        for mod in full.classify
+        if isinstance(mod, torch.nn.Linear)
+    ] == [(256, 1024), (1024, 1024), (1024, 1024)]
 
 
 def test_same_seed_same_init_and_reset() -> None:
@@ -173,6 +179,7 @@ def test_each_item_and_its_partner_get_their_own_train_mode_pass() -> None:
     # each pass normalises by its own batch statistics: the input BN sees different means
     assert not torch.allclose(bn_means[0], bn_means[1])
     calls.clear()
-    fit_stream_model(m, x, y, StreamFitConfig(max_epochs=1, batch_size=16,
-                                             loss=LossConfig(kind="nll")))
+    fit_stream_model(
+        m, x, y, StreamFitConfig(max_epochs=1, batch_size=16, loss=LossConfig(kind="nll"))
+    )
     assert calls == [(16, True)] * 2  # the plain NLL has no partners

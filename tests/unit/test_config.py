@@ -20,8 +20,7 @@ from iml_tui.presets import PRESETS, preset_names, resolve_preset
 def test_paper_preset_equals_defaults_and_names_every_key() -> None:
     preset = yaml.safe_load((PRESETS / "bioacoustic.yaml").read_text())
     assert set(preset) == set(config_to_dict(BioacousticConfig()))
-    assert load_config(BioacousticConfig, "bioacoustic") == \
-        BioacousticConfig()
+    assert load_config(BioacousticConfig, "bioacoustic") == BioacousticConfig()
 
 
 def test_demo_presets_load_and_name_the_demo_data() -> None:
@@ -33,11 +32,17 @@ def test_demo_presets_load_and_name_the_demo_data() -> None:
     assert (vtd.task, vtd.feat_root, vtd.features) == ("vtd", "demo", ["ecapalang", "mfcc"])
 
 
-def test_bare_names_are_bundled_presets_and_paths_stay_paths(tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch
-                                                            ) -> None:
-    assert preset_names() == ["bioacoustic", "demo_bioacoustic", "demo_lid", "demo_vtd", "lid",
-                              "vtd"]
+def test_bare_names_are_bundled_presets_and_paths_stay_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert preset_names() == [
+        "bioacoustic",
+        "demo_bioacoustic",
+        "demo_lid",
+        "demo_vtd",
+        "lid",
+        "vtd",
+    ]
     assert resolve_preset("lid") == PRESETS / "lid.yaml"
     assert resolve_preset(None) is None
     monkeypatch.chdir(tmp_path)

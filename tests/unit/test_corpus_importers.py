@@ -15,10 +15,16 @@ from iml_tui.errors import UserError
 from iml_tui.features.extract import adapt_labels, output_paths
 
 
-@pytest.mark.parametrize(("name", "lang"), [
-    ("common_voice_hy-AM_123.mp3", "hy-AM"), ("common_voice_ckb_20.wav", "ckb"),
-    ("train/common_voice_bas_1_extra.mp3", "bas"), ("clip_42.mp3", None), ("a_b_c", None),
-])
+@pytest.mark.parametrize(
+    ("name", "lang"),
+    [
+        ("common_voice_hy-AM_123.mp3", "hy-AM"),
+        ("common_voice_ckb_20.wav", "ckb"),
+        ("train/common_voice_bas_1_extra.mp3", "bas"),
+        ("clip_42.mp3", None),
+        ("a_b_c", None),
+    ],
+)
 def test_language_from_the_third_token(name: str, lang: str | None) -> None:
     assert language_from_name(name) == lang
 
@@ -88,7 +94,9 @@ def test_prepare_vtd_rejects_more_labels_than_segments(tmp_path: Path) -> None:
     assert summary.rows == [["rm1_mc20", 1, 2, 1]]
     split = read_split(tmp_path / "out" / "rm1_mc20")
     assert [(r.id, r.offset, r.duration) for r in split.rows] == [
-        ("s0/0000", 0.0, 5.0), ("s0/0001", 5.0, 5.0)]
+        ("s0/0000", 0.0, 5.0),
+        ("s0/0001", 5.0, 5.0),
+    ]
     np.save(env / "s0.npy", np.array([1, 0, 1]))
     with pytest.raises(UserError, match="3 labels but the audio has 2 segments"):
         prepare_vtd(tmp_path / "src", tmp_path / "out")
@@ -127,12 +135,15 @@ def test_adapt_labels_and_output_paths(tmp_path: Path) -> None:
         adapt_labels(lab, 3)
     info = SplitInfo(kind="x", class_list=["a"], frames=1)
     for name in ("al/train", "al/valid"):
-        write_split(tmp_path / "corpus" / name, info, [ClipRow("c", "a.wav")],
-                    np.zeros((1, 1, 1), np.uint8))
+        write_split(
+            tmp_path / "corpus" / name, info, [ClipRow("c", "a.wav")], np.zeros((1, 1, 1), np.uint8)
+        )
     assert output_paths(tmp_path / "corpus", tmp_path / "pools") == [
         (tmp_path / "corpus" / "al" / "train", tmp_path / "pools" / "al" / "train.h5"),
-        (tmp_path / "corpus" / "al" / "valid", tmp_path / "pools" / "al" / "valid.h5")]
+        (tmp_path / "corpus" / "al" / "valid", tmp_path / "pools" / "al" / "valid.h5"),
+    ]
     assert output_paths(tmp_path / "corpus" / "al" / "train", tmp_path / "p.h5") == [
-        (tmp_path / "corpus" / "al" / "train", tmp_path / "p.h5")]
+        (tmp_path / "corpus" / "al" / "train", tmp_path / "p.h5")
+    ]
     with pytest.raises(UserError, match="--out must be a folder"):
         output_paths(tmp_path / "corpus", tmp_path / "pool.h5")

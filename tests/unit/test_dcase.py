@@ -30,8 +30,21 @@ from iml_tui.data.dcase import (
 from iml_tui.errors import UserError
 
 
-@pytest.mark.parametrize(("d", "n"), [(0.5, 1), (5, 1), (8.5, 1), (10, 1), (10.001, 2), (14.75, 2),
-                                      (15, 2), (20, 3), (23.5, 4), (40, 7)])
+@pytest.mark.parametrize(
+    ("d", "n"),
+    [
+        (0.5, 1),
+        (5, 1),
+        (8.5, 1),
+        (10, 1),
+        (10.001, 2),
+        (14.75, 2),
+        (15, 2),
+        (20, 3),
+        (23.5, 4),
+        (40, 7),
+    ],
+)
 def test_n_clips_formula(d: float, n: int) -> None:
     assert n_clips(d) == n
 
@@ -69,7 +82,10 @@ def test_frame_labels_at_a_clip_edge_and_unk_ignored() -> None:
     events = [Event(s, e, 0, True) for s, e in ME_POS] + [Event(15.0, 16.0, 0, False)]
     piece = clip_events(events, 10.25, 25.0)
     assert [(e.start, e.end, e.positive) for e in piece] == [
-        (1.75, 2.75, True), (9.75, 10.25, True), (4.75, 5.75, False)]
+        (1.75, 2.75, True),
+        (9.75, 10.25, True),
+        (4.75, 5.75, False),
+    ]
     lab = piece_frame_labels(piece, 14.75, 1)
     assert lab.shape == (2, 32, 1)
     assert _slots(lab, 0) == [5, 6, 7, 8, 30, 31]
@@ -157,8 +173,9 @@ def test_split_corpus_files_and_edge_cases() -> None:
     assert [c.kinds for c in none] == [("no-pos",)] * 2
     # events past the end of the audio are dropped, ends clipped: (1,3) (8,10) remain,
     # cum 2 4, gap 3.2 -> |S| = 1 -> fallback (3 + 8) / 2 = 5.5
-    assert split_cuts([[(8.0, 10.0), (1.0, 3.0), (30.0, 31.0)]], 20.0, (0.8,)) == \
-        pytest.approx([5.5])
+    assert split_cuts([[(8.0, 10.0), (1.0, 3.0), (30.0, 31.0)]], 20.0, (0.8,)) == pytest.approx(
+        [5.5]
+    )
     # a strict "below": cum equal to the gap is not in S. (0,1) (2,3) (4,5) (6,7): cum 1 2 3 4,
     # 50 % gap 2: S = (0,1) only -> fallback (5 + 6) / 2 = 5.5; 60 % gap 2.4: S = two -> 1.5
     four = [(0.0, 1.0), (2.0, 3.0), (4.0, 5.0), (6.0, 7.0)]
@@ -174,10 +191,12 @@ def test_demo_rule_is_the_gap_after_the_event_reaching_the_ratio() -> None:
     assert split_cuts_demo(me, 25.0, AL) == pytest.approx([7.5, 10.25])
     assert split_cuts_demo([(2.0, 3.0)], 12.0, AL) == pytest.approx([7.5, 7.5])
     assert split_cuts_demo([], 20.0, AL) == pytest.approx([14.0, 17.0])
-    assert split_cuts_demo([(1.0, 3.0), (8.0, 10.0), (17.0, 17.5)], 20.0, (0.8,)) == \
-        pytest.approx([13.5])
-    assert split_cuts_demo([(8.0, 10.0), (1.0, 3.0), (30.0, 31.0)], 20.0, (0.5,)) == \
-        pytest.approx([5.5])
+    assert split_cuts_demo([(1.0, 3.0), (8.0, 10.0), (17.0, 17.5)], 20.0, (0.8,)) == pytest.approx(
+        [13.5]
+    )
+    assert split_cuts_demo([(8.0, 10.0), (1.0, 3.0), (30.0, 31.0)], 20.0, (0.5,)) == pytest.approx(
+        [5.5]
+    )
 
 
 def test_clip_events_crossing_a_cut_land_in_both_pieces() -> None:
@@ -190,19 +209,21 @@ def test_clip_events_crossing_a_cut_land_in_both_pieces() -> None:
 HEAD = "Audiofilename,Starttime,Endtime"
 
 
-@pytest.mark.parametrize(("text", "validation", "needle"), [
-    ("Audiofilename,Starttime,CLS\na.wav,1,POS\n", False, "line 1: missing column(s) Endtime"),
-    (f"{HEAD}\na.wav,1,2\n", False, "line 1: no class column"),
-    (f"{HEAD},X\na.wav,1,2,POS\n", True, "expected the single column Q"),
-    (f"{HEAD},Q\na.wav,1,2,POS\na.wav,abc,3,POS\n", True, "line 3: bad Starttime 'abc'"),
-    (f"{HEAD},Q\na.wav,-1,2,POS\n", True, "line 2: bad Starttime '-1'"),
-    (f"{HEAD},Q\na.wav,1,nan,POS\n", True, "line 2: bad Endtime 'nan'"),
-    (f"{HEAD},Q\na.wav,5,2,POS\n", True, "line 2: Endtime 2 < Starttime 5"),
-    (f"{HEAD},A,B\na.wav,1,2,POS,MAYBE\n", False, "line 2: value 'MAYBE' in column B"),
-    (f"{HEAD},A,B\na.wav,1,2,POS\n", False, "line 2: 4 fields, expected 5"),
-])
-def test_malformed_annotation_names_file_and_line(text: str, validation: bool,
-                                                   needle: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "validation", "needle"),
+    [
+        ("Audiofilename,Starttime,CLS\na.wav,1,POS\n", False, "line 1: missing column(s) Endtime"),
+        (f"{HEAD}\na.wav,1,2\n", False, "line 1: no class column"),
+        (f"{HEAD},X\na.wav,1,2,POS\n", True, "expected the single column Q"),
+        (f"{HEAD},Q\na.wav,1,2,POS\na.wav,abc,3,POS\n", True, "line 3: bad Starttime 'abc'"),
+        (f"{HEAD},Q\na.wav,-1,2,POS\n", True, "line 2: bad Starttime '-1'"),
+        (f"{HEAD},Q\na.wav,1,nan,POS\n", True, "line 2: bad Endtime 'nan'"),
+        (f"{HEAD},Q\na.wav,5,2,POS\n", True, "line 2: Endtime 2 < Starttime 5"),
+        (f"{HEAD},A,B\na.wav,1,2,POS,MAYBE\n", False, "line 2: value 'MAYBE' in column B"),
+        (f"{HEAD},A,B\na.wav,1,2,POS\n", False, "line 2: 4 fields, expected 5"),
+    ],
+)
+def test_malformed_annotation_names_file_and_line(text: str, validation: bool, needle: str) -> None:
     with pytest.raises(UserError) as err:
         parse_annotation(text, "src.zip:Development_Set/Validation_Set/HB/x.csv", validation)
     assert str(err.value).startswith("src.zip:Development_Set/Validation_Set/HB/x.csv: ")
@@ -211,8 +232,11 @@ def test_malformed_annotation_names_file_and_line(text: str, validation: bool,
 
 
 def test_annotation_values_blank_lines_and_bom() -> None:
-    ann = parse_annotation(f"\ufeff{HEAD},A,B\r\na.wav,1,2,POS,\n\n a.wav ,3.5,4, unk ,NEG\n",
-                           "x.csv", validation=False)
+    ann = parse_annotation(
+        f"\ufeff{HEAD},A,B\r\na.wav,1,2,POS,\n\n a.wav ,3.5,4, unk ,NEG\n",
+        "x.csv",
+        validation=False,
+    )
     assert ann.columns == ["A", "B"]
     assert ann.rows == [(2, 1.0, 2.0, ["POS", ""]), (4, 3.5, 4.0, ["UNK", "NEG"])]
 
@@ -228,7 +252,10 @@ def test_plan_al_classes_dropped_file_and_events(dev: Path, tmp_path: Path) -> N
     assert plan.class_list == AL_CLASSES  # SPEC order; Blackbird only in the dropped file
     assert plan.dropped_files == ["PB/BUK5_20180921_015906a"]
     assert [(r.dataset, r.name) for r in plan.recordings] == [
-        ("HB", "HB_one"), ("ME", "ME1"), ("RD", "rd_1")]
+        ("HB", "HB_one"),
+        ("ME", "ME1"),
+        ("RD", "rd_1"),
+    ]
     me = plan.recordings[1]
     assert {e.cls for e in me.events} == {AL_CLASSES.index("Meerkat_alarm_call")}
     assert [(e.start, e.end) for e in me.events if not e.positive] == [(15.0, 16.0)]
@@ -248,7 +275,11 @@ def test_plan_sl_maps_per_dataset_drops_and_merges(dev: Path, tmp_path: Path) ->
     assert [(e.start, e.positive) for e in bv.events if e.start == 5.0] == [(5.0, False)]
     tachy = 2
     assert [(e.start, e.end, e.positive) for e in wmw.events] == [
-        (0.5, 1.5, True), (2.0, 3.0, True), (4.0, 5.0, False), (9.0, 10.0, True)]
+        (0.5, 1.5, True),
+        (2.0, 3.0, True),
+        (4.0, 5.0, False),
+        (9.0, 10.0, True),
+    ]
     assert {e.cls for e in wmw.events} == {tachy}
 
 
@@ -274,15 +305,32 @@ def test_cut_counts_and_the_fallback_table() -> None:
     splits = {s: empty for s in ("train", "valid", "test")}
     # file 1: the rule twice, its first cut inside overlapping events; file 2: a one-event class
     # and a rule class at the first cut only; file 3: no POS events
-    cuts = [[SplitCut(1.0, ("rule",), True), SplitCut(2.0, ("rule",), False)],
-            [SplitCut(1.0, ("one-event", "rule"), False), SplitCut(2.0, ("rule",), False)],
-            [SplitCut(1.0, ("no-pos",), False), SplitCut(2.0, ("no-pos",), False)]]
+    cuts = [
+        [SplitCut(1.0, ("rule",), True), SplitCut(2.0, ("rule",), False)],
+        [SplitCut(1.0, ("one-event", "rule"), False), SplitCut(2.0, ("rule",), False)],
+        [SplitCut(1.0, ("no-pos",), False), SplitCut(2.0, ("no-pos",), False)],
+    ]
     res = DivisionResult("al", ["a"], splits, Path("x"), cuts)
     assert res.cut_counts() == [
-        {"rule": 2, "last-gap": 0, "one-event": 1, "no-pos": 1, "fallback": 2, "overlap": 1,
-         "files": 3},
-        {"rule": 2, "last-gap": 0, "one-event": 0, "no-pos": 1, "fallback": 1, "overlap": 0,
-         "files": 3}]
+        {
+            "rule": 2,
+            "last-gap": 0,
+            "one-event": 1,
+            "no-pos": 1,
+            "fallback": 2,
+            "overlap": 1,
+            "files": 3,
+        },
+        {
+            "rule": 2,
+            "last-gap": 0,
+            "one-event": 0,
+            "no-pos": 1,
+            "fallback": 1,
+            "overlap": 0,
+            "files": 3,
+        },
+    ]
     assert res.fallback_files() == 2
     table = PrepareResult(Path("x"), [res], []).tables()[1]
     assert table.title == "AL: split cuts, files per kind; 2 of 3 files used a fallback"

@@ -70,7 +70,8 @@ def test_demo_names_and_cache_location(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 
 def test_demo_folders_come_from_the_environment_then_the_checkout(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     for name in ("IML_TUI_DEMO_DATA", "IML_TUI_MODELS", "IML_TUI_DEMO_CACHE"):
         monkeypatch.delenv(name, raising=False)
     assert assets.demo_data_dir() == assets.REPO / "demo_data"
@@ -88,7 +89,8 @@ def test_demo_folders_come_from_the_environment_then_the_checkout(
 
 
 def test_an_installed_package_without_demo_folders_names_the_variable(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("IML_TUI_DEMO_DATA", raising=False)
     monkeypatch.delenv("IML_TUI_MODELS", raising=False)
     monkeypatch.setattr(assets, "REPO", tmp_path)  # site-packages: no checkout around it

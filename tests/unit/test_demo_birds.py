@@ -29,8 +29,10 @@ from iml_tui.errors import UserError
 
 TINY = BirdsConfig(
     seed=7,
-    validation=(RecordingSpec("WDL", 20, ("Tonal_whistle",)),
-                RecordingSpec("MRS", 24, ("Harmonic_stack",), events=(4, 6))),
+    validation=(
+        RecordingSpec("WDL", 20, ("Tonal_whistle",)),
+        RecordingSpec("MRS", 24, ("Harmonic_stack",), events=(4, 6)),
+    ),
     training=(RecordingSpec("PND", 20, ("Buzz", "Trill", "Croak")),),
 )
 
@@ -43,14 +45,18 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _annotations(root: Path) -> list[tuple[str, Path]]:
     dev = root / "Development_Set"
-    return [(part, p) for part in (VALIDATION, TRAINING)
-            for p in sorted((dev / part).glob("*/*.csv"))]
+    return [
+        (part, p) for part in (VALIDATION, TRAINING) for p in sorted((dev / part).glob("*/*.csv"))
+    ]
 
 
 def _log(root: Path) -> list[dict[str, str]]:
@@ -65,8 +71,9 @@ def test_same_seed_gives_identical_bytes(corpus: Path, tmp_path: Path) -> None:
     assert len([k for k in a if k.endswith(".ogg")]) == 3
     assert all(a[k] == b[k] for k in a)
     assert again.total_bytes == sum(len(v) for v in b.values())
-    other = build_birds(tmp_path / "other", BirdsConfig(seed=8, validation=TINY.validation[:1],
-                                                          training=()))
+    other = build_birds(
+        tmp_path / "other", BirdsConfig(seed=8, validation=TINY.validation[:1], training=())
+    )
     name = other.recordings[0].name
     oggs = [k for k in _files(tmp_path / "other") if k.endswith(".ogg")]
     assert oggs == [f"Development_Set/Validation_Set/WDL/{name}.ogg"]
@@ -89,14 +96,22 @@ def test_ogg_serial_is_rewritten_with_valid_checksums(corpus: Path, tmp_path: Pa
 def test_audio_format_and_annotations(corpus: Path) -> None:
     found = _annotations(corpus)
     assert [(part, p.parent.name) for part, p in found] == [
-        (VALIDATION, "MRS"), (VALIDATION, "WDL"), (TRAINING, "PND")]
+        (VALIDATION, "MRS"),
+        (VALIDATION, "WDL"),
+        (TRAINING, "PND"),
+    ]
     for part, path in found:
         audio = path.with_suffix(".ogg")
         info = sf.info(audio)
         assert (info.samplerate, info.channels, info.format, info.subtype) == (
-            SR, 1, "OGG", "VORBIS")
-        ann = parse_annotation(path.read_text(encoding="utf-8"), str(path),
-                               validation=part == VALIDATION)
+            SR,
+            1,
+            "OGG",
+            "VORBIS",
+        )
+        ann = parse_annotation(
+            path.read_text(encoding="utf-8"), str(path), validation=part == VALIDATION
+        )
         if part == TRAINING:
             assert ann.columns == ["BUZ", "TRL", "CRK"]
         assert len(ann.rows) >= 4
@@ -114,11 +129,15 @@ def test_audio_format_and_annotations(corpus: Path) -> None:
 def test_annotations_match_the_synthesis_log(corpus: Path) -> None:
     log = _log(corpus)
     for part, path in _annotations(corpus):
-        ann = parse_annotation(path.read_text(encoding="utf-8"), str(path),
-                               validation=part == VALIDATION)
+        ann = parse_annotation(
+            path.read_text(encoding="utf-8"), str(path), validation=part == VALIDATION
+        )
         got = sorted((s, e, v) for _, s, e, vals in ann.rows for v in vals if v != "NEG")
-        want = sorted((float(r["start"]), float(r["end"]), r["label"]) for r in log
-                      if r["recording"] == path.stem and r["label"] != "none")
+        want = sorted(
+            (float(r["start"]), float(r["end"]), r["label"])
+            for r in log
+            if r["recording"] == path.stem and r["label"] != "none"
+        )
         assert got == want
         unk = [r for r in log if r["recording"] == path.stem and r["label"] == "UNK"]
         pos = [r for r in log if r["recording"] == path.stem and r["label"] == "POS"]
@@ -150,12 +169,17 @@ def test_annotated_calls_are_louder_in_their_band_than_around_them(corpus: Path)
             energy, rate = _band_energy(x, (float(r["band_low_hz"]), float(r["band_high_hz"])))
             w = min(0.3, max(0.1, e - s))
             flanks = [(s - 0.03 - w, s - 0.03), (e + 0.03, e + 0.03 + w)]
-            clean = [(a, b) for a, b in flanks if a > 0 and b * rate < len(energy) - 1
-                     and not any(a < e2 and b > s2 for s2, e2 in sounds)]
+            clean = [
+                (a, b)
+                for a, b in flanks
+                if a > 0
+                and b * rate < len(energy) - 1
+                and not any(a < e2 and b > s2 for s2, e2 in sounds)
+            ]
             if not clean:
                 continue
-            inside = energy[int(s * rate):int(e * rate) - 1].mean()
-            outside = np.mean([energy[int(a * rate):int(b * rate)].mean() for a, b in clean])
+            inside = energy[int(s * rate) : int(e * rate) - 1].mean()
+            outside = np.mean([energy[int(a * rate) : int(b * rate)].mean() for a, b in clean])
             ratios.append(float(inside / outside))
     assert len(ratios) >= 5
     assert min(ratios) > 1.2, sorted(ratios)[:5]

@@ -28,14 +28,26 @@ from demo_build.wordlists import LANGUAGE_NAMES, WORDS
 from iml_tui.data.commonvoice import language_from_name, prepare_lid
 
 SR = 16000
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                  reason="espeak-ng is not installed (apt-get install espeak-ng)")
-needs_rooms = pytest.mark.skipif(importlib.util.find_spec("pyroomacoustics") is None,
-                                 reason="pyroomacoustics is not installed (pip install "
-                                 "-e '.[rebuild]')")
-TINY = LidConfig(regions=(("caucasus", ("hy", "sr")), ("africa", ("am", "sw"))),
-                 extra_encoder_languages=("ka",), n_train=1, n_dev=1, n_test=1,
-                 n_encoder_train=1, n_encoder_dev=1, babble_sentences=3, workers=1, seed=7)
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None,
+    reason="espeak-ng is not installed (apt-get install espeak-ng)",
+)
+needs_rooms = pytest.mark.skipif(
+    importlib.util.find_spec("pyroomacoustics") is None,
+    reason="pyroomacoustics is not installed (pip install -e '.[rebuild]')",
+)
+TINY = LidConfig(
+    regions=(("caucasus", ("hy", "sr")), ("africa", ("am", "sw"))),
+    extra_encoder_languages=("ka",),
+    n_train=1,
+    n_dev=1,
+    n_test=1,
+    n_encoder_train=1,
+    n_encoder_dev=1,
+    babble_sentences=3,
+    workers=1,
+    seed=7,
+)
 
 
 # --------------------------------------------------------------------------- degradations
@@ -85,8 +97,9 @@ def test_noise_colours_and_reproducibility() -> None:
     assert white < 2 < 5 < pink < brown
     a = degrade.pink_noise(1000, np.random.default_rng(3))
     assert np.array_equal(a, degrade.pink_noise(1000, np.random.default_rng(3)))
-    assert degrade.fit_length(np.arange(5, dtype=np.float32), 12,
-                              np.random.default_rng(0)).shape == (12,)
+    assert degrade.fit_length(
+        np.arange(5, dtype=np.float32), 12, np.random.default_rng(0)
+    ).shape == (12,)
 
 
 def _late_energy(y: np.ndarray, after_s: float) -> float:
@@ -168,8 +181,11 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _manifest(folder: Path) -> list[dict[str, str]]:
@@ -210,8 +226,10 @@ def test_prepare_lid_reads_the_pools(corpus: Path, tmp_path: Path) -> None:
 @needs_espeak
 def test_encoder_corpus_shares_no_sentence_with_the_pools(corpus: Path) -> None:
     def prefixes(rows: list[dict[str, str]]) -> set[tuple[str, str]]:
-        return {(r["language"], " ".join(re.sub(r"[,.?!։።፣]", "", r["text"].lower()).split()[:4]))
-                for r in rows}
+        return {
+            (r["language"], " ".join(re.sub(r"[,.?!։።፣]", "", r["text"].lower()).split()[:4]))
+            for r in rows
+        }
 
     pools = [r for name, _ in TINY.regions for r in _manifest(corpus / name)]
     enc = _manifest(corpus / ENCODER)

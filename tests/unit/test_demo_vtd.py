@@ -40,8 +40,7 @@ _NO_ESPEAK = shutil.which("espeak-ng") is None
 
 
 def test_merge_intervals_unions_overlaps_and_drops_empty() -> None:
-    assert merge_intervals([(3, 4), (0, 1), (0.5, 2), (5, 5), (2, 2.5)]) == [
-        (0.0, 2.5), (3.0, 4.0)]
+    assert merge_intervals([(3, 4), (0, 1), (0.5, 2), (5, 5), (2, 2.5)]) == [(0.0, 2.5), (3.0, 4.0)]
 
 
 def test_coverage_splits_intervals_over_segments() -> None:
@@ -66,9 +65,9 @@ def test_segment_labels_ignore_speech_past_the_end_and_overlaps_count_once() -> 
 def test_speech_activity_finds_bursts_and_bridges_short_gaps() -> None:
     x = np.zeros(3 * SR)
     rng = np.random.default_rng(0)
-    x[int(0.5 * SR): int(1.0 * SR)] = rng.standard_normal(SR // 2)
-    x[int(1.1 * SR): int(1.5 * SR)] = rng.standard_normal(int(0.4 * SR))
-    x[int(2.2 * SR): int(2.6 * SR)] = rng.standard_normal(int(0.4 * SR))
+    x[int(0.5 * SR) : int(1.0 * SR)] = rng.standard_normal(SR // 2)
+    x[int(1.1 * SR) : int(1.5 * SR)] = rng.standard_normal(int(0.4 * SR))
+    x[int(2.2 * SR) : int(2.6 * SR)] = rng.standard_normal(int(0.4 * SR))
     spans = speech_activity(x, SR, offset=10.0)
     assert len(spans) == 2
     np.testing.assert_allclose(spans, [(10.5, 11.5), (12.2, 12.6)], atol=0.011)
@@ -99,8 +98,8 @@ def test_loudspeaker_compresses_the_dynamic_range() -> None:
     t = np.arange(2 * SR) / SR
     x = np.sin(2 * np.pi * 1000 * t) * np.where(t < 1.0, 0.02, 0.5)
     y = loudspeaker(x, SR)
-    ratio_in = np.abs(x[SR + 4000:]).max() / np.abs(x[4000:SR]).max()
-    ratio_out = np.abs(y[SR + 4000:]).max() / np.abs(y[4000:SR]).max()
+    ratio_in = np.abs(x[SR + 4000 :]).max() / np.abs(x[4000:SR]).max()
+    ratio_out = np.abs(y[SR + 4000 :]).max() / np.abs(y[4000:SR]).max()
     assert ratio_out < ratio_in / 2
 
 
@@ -170,8 +169,9 @@ def test_room_impulse_responses_reach_the_nominal_rt60() -> None:
     from demo_build.vtd_sessions import room_impulse_responses
 
     room = ROOMS[1]
-    near, far = room_impulse_responses(room, [(1.0, 1.0, 1.4), (3.2, 2.6, 1.5)],
-                                       np.random.default_rng(0))
+    near, far = room_impulse_responses(
+        room, [(1.0, 1.0, 1.4), (3.2, 2.6, 1.5)], np.random.default_rng(0)
+    )
     assert measured_rt60(near) == pytest.approx(room.rt60, rel=0.2)
     assert measured_rt60(far) == pytest.approx(room.rt60, rel=0.2)
     assert np.abs(near).max() > np.abs(far).max()
@@ -194,8 +194,7 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return a, b
 
 
-def test_tiny_corpus_is_read_by_prepare_vtd(tiny_corpus: tuple[Path, Path],
-                                            tmp_path: Path) -> None:
+def test_tiny_corpus_is_read_by_prepare_vtd(tiny_corpus: tuple[Path, Path], tmp_path: Path) -> None:
     src, _ = tiny_corpus
     env = src / "rm1_livingroom"
     audio = env / "session01.ogg"
@@ -223,10 +222,12 @@ def test_same_seed_gives_identical_bytes(tiny_corpus: tuple[Path, Path]) -> None
     a, b = tiny_corpus
 
     def digests(root: Path) -> dict[str, str]:
-        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(root.rglob("*")) if p.is_file()}
+        return {
+            str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
 
     da = digests(a)
-    assert set(da) == {"README.md", "rm1_livingroom/session01.ogg",
-                       "rm1_livingroom/session01.csv"}
+    assert set(da) == {"README.md", "rm1_livingroom/session01.ogg", "rm1_livingroom/session01.csv"}
     assert da == digests(b)

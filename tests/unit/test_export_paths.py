@@ -23,8 +23,23 @@ def proj(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("export_paths")
     pool = make_audio_pool(root / "pool")
     sets = [a for k, v in FAST_TRAIN.items() for a in ("--set", f"{k}={v}")]
-    res = runner.invoke(app, ["project", "new", str(root / "proj"), "--pool-dir", str(pool),
-                              "--strategy", "ft", "--budgets", "4,8", "--seed", "3", *sets])
+    res = runner.invoke(
+        app,
+        [
+            "project",
+            "new",
+            str(root / "proj"),
+            "--pool-dir",
+            str(pool),
+            "--strategy",
+            "ft",
+            "--budgets",
+            "4,8",
+            "--seed",
+            "3",
+            *sets,
+        ],
+    )
     assert res.exit_code == 0, res.output
     with Session.open(root / "proj", "ana") as s:
         answer_with_oracle(s, lambda item: [0], limit=4, seconds=1.0)
@@ -41,8 +56,10 @@ def _export(proj: Path, fmt: str, out: Path, *extra: str) -> UserError | None:
 
 
 def _listing(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"<dir>"
-            for p in sorted(folder.rglob("*"))}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"<dir>"
+        for p in sorted(folder.rglob("*"))
+    }
 
 
 def test_check_output_path_kinds(tmp_path: Path) -> None:
@@ -52,12 +69,14 @@ def test_check_output_path_kinds(tmp_path: Path) -> None:
     link.symlink_to(tmp_path)
     assert atomic.check_output_path(tmp_path, kind="folder") == tmp_path
     assert atomic.check_output_path(tmp_path / "new" / "deeper", kind="folder")
-    for target, kind, needle in [(f, "folder", "is a file, not a folder"),
-                                 (link, "folder", "symbolic link"),
-                                 (Path(os.devnull), "folder", "not a regular file"),
-                                 (tmp_path, "file", "is a folder"),
-                                 (f / "out.csv", "file", "is a file, not a folder"),
-                                 (f / "a" / "out.csv", "file", "is a file, not a folder")]:
+    for target, kind, needle in [
+        (f, "folder", "is a file, not a folder"),
+        (link, "folder", "symbolic link"),
+        (Path(os.devnull), "folder", "not a regular file"),
+        (tmp_path, "file", "is a folder"),
+        (f / "out.csv", "file", "is a file, not a folder"),
+        (f / "a" / "out.csv", "file", "is a file, not a folder"),
+    ]:
         with pytest.raises(UserError, match=needle) as info:
             atomic.check_output_path(target, kind=kind)  # type: ignore[arg-type]
         assert info.value.path == str(target) and info.value.fix
@@ -70,10 +89,14 @@ def test_refused_targets_are_left_untouched(tmp_path: Path, proj: Path, fmt: str
     precious.write_text("keep\n")
     link = tmp_path / "link"
     link.symlink_to(precious if fmt == "csv" else tmp_path)
-    cases = [(Path(os.devnull), "not a regular file"), (link, "symbolic link"),
-             (precious / "out", "is a file, not a folder")]
-    cases.append((tmp_path, "is a folder") if fmt == "csv"
-                 else (precious, "is a file, not a folder"))
+    cases = [
+        (Path(os.devnull), "not a regular file"),
+        (link, "symbolic link"),
+        (precious / "out", "is a file, not a folder"),
+    ]
+    cases.append(
+        (tmp_path, "is a folder") if fmt == "csv" else (precious, "is a file, not a folder")
+    )
     if fmt == "csv":
         cases.append((precious, "already exists — choose another path, or add --force"))
     before = _listing(tmp_path)
@@ -92,8 +115,9 @@ def test_refused_targets_are_left_untouched(tmp_path: Path, proj: Path, fmt: str
 
 
 @pytest.mark.parametrize("fmt", ["raven", "audacity"])
-def test_folder_exports_refuse_existing_files_unless_forced(tmp_path: Path, proj: Path,
-                                                           fmt: str) -> None:
+def test_folder_exports_refuse_existing_files_unless_forced(
+    tmp_path: Path, proj: Path, fmt: str
+) -> None:
     out = tmp_path / "out"
     assert _export(proj, fmt, out) is None
     first = _listing(out)
@@ -120,8 +144,9 @@ def test_folder_exports_refuse_existing_files_unless_forced(tmp_path: Path, proj
 
 
 @pytest.mark.parametrize("fmt", ["csv", "raven", "audacity"])
-def test_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path, proj: Path, fmt: str,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_full_disk_is_one_line_and_leaves_nothing(
+    tmp_path: Path, proj: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = []
 
     def full(fd: int, data: bytes) -> None:
@@ -138,16 +163,19 @@ def test_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path, proj: Path, fm
     assert len(calls) == (1 if fmt == "csv" else 2)
 
 
-def test_unwritable_and_denied_paths_exit_2_without_traceback(tmp_path: Path, proj: Path,
-                                                             monkeypatch: pytest.MonkeyPatch
-                                                             ) -> None:
+def test_unwritable_and_denied_paths_exit_2_without_traceback(
+    tmp_path: Path, proj: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import subprocess
     import sys
 
     blocker = tmp_path / "somefile"
     blocker.write_text("x")
-    proc = subprocess.run([sys.executable, "-m", "iml_tui", "export", str(proj), "--out",
-                           str(blocker / "out.csv")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "iml_tui", "export", str(proj), "--out", str(blocker / "out.csv")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1 and "is a file, not a folder" in proc.stderr
     assert blocker.read_text() == "x"

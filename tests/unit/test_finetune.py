@@ -38,8 +38,15 @@ TINY = (4, 4, 8, 8, 8, 16)
 
 
 def _cfg(**kw: object) -> FinetuneConfig:
-    base: dict[str, object] = {"epochs": 2, "batch_size": 2, "steps_per_epoch": 2, "hidden": 16,
-                               "widths": TINY, "lr": 1e-2, "device": "cpu"}
+    base: dict[str, object] = {
+        "epochs": 2,
+        "batch_size": 2,
+        "steps_per_epoch": 2,
+        "hidden": 16,
+        "widths": TINY,
+        "lr": 1e-2,
+        "device": "cpu",
+    }
     base.update(kw)
     return FinetuneConfig(**base)  # type: ignore[arg-type]
 
@@ -140,8 +147,12 @@ def test_balanced_cuts_on_the_prepared_sl_split(sl_data: Path) -> None:
 
 
 def test_cut_targets_pos_unk_and_slots() -> None:
-    events = [Event(11.0, 12.0, 0, True), Event(14.0, 15.0, 1, False), Event(14.5, 14.6, 0, True),
-              Event(25.0, 26.0, 1, True)]
+    events = [
+        Event(11.0, 12.0, 0, True),
+        Event(14.0, 15.0, 1, False),
+        Event(14.5, 14.6, 0, True),
+        Event(25.0, 26.0, 1, True),
+    ]
     y = cut_targets(events, 10.0, 2)
     assert y.shape == (32, 2) and y.dtype == np.int8
     # 1..2 s into the cut: slots k with [(k*10240-160)/32000, ((k+1)*10240-160)/32000] overlapping
@@ -170,8 +181,9 @@ def test_masked_weighted_bce() -> None:
 
 def test_train_improves_and_writes_a_loadable_best_encoder(sl_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    res = finetune_encoder(sl_data, out, _cfg(epochs=4, batch_size=4, steps_per_epoch=3),
-                           from_scratch=True)
+    res = finetune_encoder(
+        sl_data, out, _cfg(epochs=4, batch_size=4, steps_per_epoch=3), from_scratch=True
+    )
     losses = [h.train_loss for h in res.history]
     assert len(losses) == 4 and losses[-1] < losses[0]
     assert all(0.0 <= h.valid_map <= 1.0 and len(h.valid_ap) == 3 for h in res.history)

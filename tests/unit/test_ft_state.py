@@ -30,7 +30,8 @@ def test_rounds_with_carried_state_match_the_definition(pool: str) -> None:
 
 
 def test_a_round_after_labelling_the_picks_skips_the_first_pass(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     x = random_pool(400, 8, seed=1)
     labeled = np.arange(5)
     picks, state = farthest_round(x, 6, labeled, None, "k")
@@ -55,8 +56,9 @@ def test_a_round_after_labelling_the_picks_skips_the_first_pass(
 
 
 @pytest.mark.parametrize("seed_centres", [64, 4])
-def test_carried_bounds_hold_their_prefix_exactly(monkeypatch: pytest.MonkeyPatch,
-                                                  seed_centres: int) -> None:
+def test_carried_bounds_hold_their_prefix_exactly(
+    monkeypatch: pytest.MonkeyPatch, seed_centres: int
+) -> None:
     monkeypatch.setattr(ft_mod, "_SEED_CENTRES", seed_centres)  # 4: a seeded first pass
     x = random_pool(150, 6, seed=9)
     labeled = np.random.default_rng(2).choice(150, 40, replace=False)
@@ -66,7 +68,7 @@ def test_carried_bounds_hold_their_prefix_exactly(monkeypatch: pytest.MonkeyPatc
         assert picks.tolist() == ref_ft(x, 10, labeled, np.arange(150))
         d = 1.0 - x @ x.T
         for i in range(150):
-            prefix = state.centres[:state.seen[i]]
+            prefix = state.centres[: state.seen[i]]
             want = d[i, prefix].min() if prefix.size else np.inf
             assert state.bound[i] == pytest.approx(want, abs=1e-12), i
         labeled = np.concatenate([labeled, picks])
@@ -77,19 +79,25 @@ def test_state_of_another_pool_or_with_labels_removed_is_not_used() -> None:
     picks, state = farthest_round(x, 5, np.arange(10), None, "k")
     fewer = np.arange(3)  # labels withdrawn: the saved centres are no longer labelled
     assert not ft_state.state_usable(state, "k", fewer)
-    assert farthest_round(x, 5, fewer, state, "k")[0].tolist() == ref_ft(x, 5, fewer,
-                                                                          np.arange(150))
+    assert farthest_round(x, 5, fewer, state, "k")[0].tolist() == ref_ft(
+        x, 5, fewer, np.arange(150)
+    )
     poisoned = FtState(state.centres, np.zeros_like(state.bound), state.seen, "k")
     more = np.concatenate([np.arange(10), picks])
     assert ft_state.state_usable(poisoned, "k", more)
     assert not ft_state.state_usable(poisoned, "other", more)
-    assert farthest_round(x, 5, more, poisoned, "other")[0].tolist() == \
-        ref_ft(x, 5, more, np.arange(150))
+    assert farthest_round(x, 5, more, poisoned, "other")[0].tolist() == ref_ft(
+        x, 5, more, np.arange(150)
+    )
 
 
 def test_saved_state_round_trips_and_rejects_other_keys(tmp_path: Path) -> None:
-    state = FtState(np.array([4, 1], dtype=np.int64), np.linspace(0, 1, 6),
-                    np.array([0, 2, 1, 2, 2, 0]), "pool-a")
+    state = FtState(
+        np.array([4, 1], dtype=np.int64),
+        np.linspace(0, 1, 6),
+        np.array([0, 2, 1, 2, 2, 0]),
+        "pool-a",
+    )
     path = tmp_path / "ft.npz"
     save_state(path, state)
     back = load_state(path, "pool-a", 6)
@@ -115,19 +123,39 @@ def test_saved_state_round_trips_and_rejects_other_keys(tmp_path: Path) -> None:
 def test_select_with_state_gives_the_same_rounds(tmp_path: Path) -> None:
     pool = tmp_path / "train.h5"
     rng = np.random.default_rng(0)
-    write_pool(pool, rng.normal(size=(320, 3, 6)).astype(np.float32),
-               (rng.random((320, 3, 2)) < 0.2).astype(np.uint8), ["a", "b"],
-               [f"clip{i}" for i in range(320)])
+    write_pool(
+        pool,
+        rng.normal(size=(320, 3, 6)).astype(np.float32),
+        (rng.random((320, 3, 2)) < 0.2).astype(np.uint8),
+        ["a", "b"],
+        [f"clip{i}" for i in range(320)],
+    )
     runner = CliRunner()
     lab_a, lab_b = tmp_path / "a.txt", tmp_path / "b.txt"
     lab_a.write_text("".join(f"{i}\n" for i in range(0, 320, 2)))  # enough for the seeded pass
     lab_b.write_text(lab_a.read_text())
     state = tmp_path / "ft_state.npz"
     for _ in range(3):
-        plain = runner.invoke(app, ["select", "--pool", str(pool), "--labeled", str(lab_a),
-                                    "--strategy", "ft", "-n", "7"])
-        carried = runner.invoke(app, ["select", "--pool", str(pool), "--labeled", str(lab_b),
-                                      "--strategy", "ft", "-n", "7", "--state", str(state)])
+        plain = runner.invoke(
+            app,
+            ["select", "--pool", str(pool), "--labeled", str(lab_a), "--strategy", "ft", "-n", "7"],
+        )
+        carried = runner.invoke(
+            app,
+            [
+                "select",
+                "--pool",
+                str(pool),
+                "--labeled",
+                str(lab_b),
+                "--strategy",
+                "ft",
+                "-n",
+                "7",
+                "--state",
+                str(state),
+            ],
+        )
         assert plain.exit_code == 0 and carried.exit_code == 0, carried.output
         assert plain.stdout == carried.stdout and state.is_file()
         lab_a.write_text(lab_a.read_text() + plain.stdout)

@@ -18,12 +18,28 @@ def test_pragmas_and_append_only(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "j.sqlite", isolation_level=None)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert j._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    (eid,) = j.append(NewEvent("labelled", item=3, item_id="a@0", labels=[2, 0, 2],
-                               annotator="ana", seconds=1.5, model_version=0, round=0,
-                               payload={"kind": "pool-query"}))
+    (eid,) = j.append(
+        NewEvent(
+            "labelled",
+            item=3,
+            item_id="a@0",
+            labels=[2, 0, 2],
+            annotator="ana",
+            seconds=1.5,
+            model_version=0,
+            round=0,
+            payload={"kind": "pool-query"},
+        )
+    )
     e = j.events()[0]
     assert (e.id, e.kind, e.item, e.labels, e.annotator, e.seconds) == (
-        eid, "labelled", 3, (0, 2), "ana", 1.5)
+        eid,
+        "labelled",
+        3,
+        (0, 2),
+        "ana",
+        1.5,
+    )
     assert e.payload == {"kind": "pool-query"} and e.ts > 0
     # committed: another connection sees it at once
     assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
@@ -38,10 +54,12 @@ def test_pragmas_and_append_only(tmp_path: Path) -> None:
 def test_current_labels_view_and_undo(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     with Journal(path) as j:
-        j.append(NewEvent("labelled", item=1, labels=[0], annotator="ana"),
-                 NewEvent("labelled", item=2, labels=[], annotator="ana"),
-                 NewEvent("skipped", item=3, annotator="bob"),
-                 NewEvent("labelled", item=1, labels=[1], annotator="bob"))
+        j.append(
+            NewEvent("labelled", item=1, labels=[0], annotator="ana"),
+            NewEvent("labelled", item=2, labels=[], annotator="ana"),
+            NewEvent("skipped", item=3, annotator="bob"),
+            NewEvent("labelled", item=1, labels=[1], annotator="bob"),
+        )
         cur = j.current_labels()
         assert {i: e.labels for i, e in cur.items()} == {1: (1,), 2: ()}
         assert j.current_answers()[3].kind == "skipped"
@@ -91,9 +109,15 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     Journal(path).close()
     n = 150
-    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(path), who, str(n)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for who in ("ana", "bob")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(path), who, str(n)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for who in ("ana", "bob")
+    ]
     outs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     with Journal(path) as j:
@@ -113,8 +137,11 @@ def test_missing_or_empty_journal_with_state_is_refused(tmp_path: Path, damage: 
         path.unlink()
     else:
         path.write_bytes(b"")
-    with pytest.raises(UserError, match=r"journal\.sqlite: the journal is (missing|empty).*"
-                                        r"restore journal\.sqlite .* move the project folder"):
+    with pytest.raises(
+        UserError,
+        match=r"journal\.sqlite: the journal is (missing|empty).*"
+        r"restore journal\.sqlite .* move the project folder",
+    ):
         Journal(path, expected=True)
     assert not path.exists() or path.stat().st_size == 0  # nothing was created over it
     Journal(path).close()  # without state it is simply a new journal
@@ -123,8 +150,12 @@ def test_missing_or_empty_journal_with_state_is_refused(tmp_path: Path, damage: 
 def test_truncated_journal_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite"
     with Journal(path) as j:
-        j.append(*[NewEvent("labelled", item=i, item_id=str(i), labels=[0],
-                            payload={"x": "y" * 500}) for i in range(200)])
+        j.append(
+            *[
+                NewEvent("labelled", item=i, item_id=str(i), labels=[0], payload={"x": "y" * 500})
+                for i in range(200)
+            ]
+        )
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(UserError, match=r"not a usable journal .*restore journal\.sqlite"):

@@ -24,8 +24,7 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _config(pool: Path) -> ProjectConfig:
-    return ProjectConfig(pool_dir=str(pool), strategy="ft", budgets=[4, 8], seed=3,
-                         **FAST_TRAIN)  # type: ignore[arg-type]
+    return ProjectConfig(pool_dir=str(pool), strategy="ft", budgets=[4, 8], seed=3, **FAST_TRAIN)  # type: ignore[arg-type]
 
 
 def _labelled(tmp_path: Path, pool: Path) -> Path:
@@ -67,29 +66,35 @@ def test_damaged_journal_is_refused_everywhere(tmp_path: Path, pool: Path, how: 
     _damage(journal, how)
     before = journal.read_bytes() if journal.exists() else None
     state = {"deleted": "missing", "empty": "empty"}.get(how, "not a usable journal")
-    for opener in (lambda: Project.load(proj).open_journal(),
-                   lambda: Session.open(proj, "ana"),
-                   lambda: Session.open(open_or_create(proj, {"pool_dir": str(pool)}).dir),
-                   lambda: Project.create(proj, _config(pool)).open_journal()):
+    for opener in (
+        lambda: Project.load(proj).open_journal(),
+        lambda: Session.open(proj, "ana"),
+        lambda: Session.open(open_or_create(proj, {"pool_dir": str(pool)}).dir),
+        lambda: Project.create(proj, _config(pool)).open_journal(),
+    ):
         with pytest.raises(UserError, match=state) as info:
             opener()
         msg = str(info.value)
         assert msg.startswith(f"{journal}: ") and "\n" not in msg
         assert "restore journal.sqlite" in msg and "move the project folder away" in msg
         assert (journal.read_bytes() if journal.exists() else None) == before
-    for cmd in (["export", str(proj), "--out", str(tmp_path / "labels.csv")],
-                ["import-labels", str(proj), str(tmp_path / "none.csv")]):
+    for cmd in (
+        ["export", str(proj), "--out", str(tmp_path / "labels.csv")],
+        ["import-labels", str(proj), str(tmp_path / "none.csv")],
+    ):
         (tmp_path / "none.csv").write_text("id,labels\n")
-        proc = subprocess.run([sys.executable, "-m", "iml_tui", *cmd], capture_output=True,
-                              text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "iml_tui", *cmd], capture_output=True, text=True
+        )
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
         assert proc.stderr.count("\n") == 1 and f"{journal}: " in proc.stderr
         assert (journal.read_bytes() if journal.exists() else None) == before
     assert not (tmp_path / "labels.csv").exists()
 
 
-def test_creating_over_a_used_folder_without_project_yaml_is_refused(tmp_path: Path,
-                                                                    pool: Path) -> None:
+def test_creating_over_a_used_folder_without_project_yaml_is_refused(
+    tmp_path: Path, pool: Path
+) -> None:
     proj = _labelled(tmp_path, pool)
     (proj / "project.yaml").unlink()
     journal = (proj / "journal.sqlite").read_bytes()
@@ -110,8 +115,10 @@ def test_full_disk_while_writing_is_reported_as_full(tmp_path: Path) -> None:
         j.append(NewEvent("labelled", item=0, item_id="a", labels=[1]))
         pages = j._db.execute("PRAGMA page_count").fetchone()[0]
         j._db.execute(f"PRAGMA max_page_count = {pages}")  # the disk holds no more pages
-        big = [NewEvent("labelled", item=i, item_id=str(i), labels=[0],
-                        payload={"x": "y" * 4000}) for i in range(1, 20)]
+        big = [
+            NewEvent("labelled", item=i, item_id=str(i), labels=[0], payload={"x": "y" * 4000})
+            for i in range(1, 20)
+        ]
         with pytest.raises(UserError, match="the disk is full; this change was not saved"):
             j.append(*big)
         with pytest.raises(UserError, match="disk is full"), j.transaction():
@@ -120,8 +127,9 @@ def test_full_disk_while_writing_is_reported_as_full(tmp_path: Path) -> None:
         assert not j._db.in_transaction
 
 
-def test_busy_journal_is_not_called_damaged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                            ) -> None:
+def test_busy_journal_is_not_called_damaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "journal.sqlite"
     Journal(path).close()
     holder = sqlite3.connect(path, isolation_level=None)

@@ -24,10 +24,10 @@ def test_from_the_split_clip_table(tmp_path: Path) -> None:
     assert (where.start, where.duration) == (3.0, 2.0) and "rec1.wav" in where.describe()
     x, sr = loc.read("rec1.wav@3.000")
     ref, _ = sf.read(tmp_path / "audio" / "rec1.wav", dtype="float32")
-    assert sr == SR and np.allclose(x, ref[3 * SR:5 * SR], atol=1e-4)
+    assert sr == SR and np.allclose(x, ref[3 * SR : 5 * SR], atol=1e-4)
     # the last clip runs past the end of the 5.5 s file: zero-padded to its 2 s
     x, _ = loc.read("rec1.wav@4.000")
-    assert x.shape == (2 * SR,) and np.all(x[3 * SR // 2:] == 0) and np.any(x[:SR] != 0)
+    assert x.shape == (2 * SR,) and np.all(x[3 * SR // 2 :] == 0) and np.any(x[:SR] != 0)
     assert [w is not None for w in locate_all(loc, ["rec0.wav@0.000", "nope"])] == [True, False]
 
 

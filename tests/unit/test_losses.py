@@ -89,10 +89,20 @@ def test_dcf_and_imlm_losses_by_hand() -> None:
     # x2: p = .2,.3,.1 (non-targets, E[FP] = 0.6), .6,.8 (targets, E[FN] = 0.4 + 0.2)
     dcf2 = 0.75 * (0.4 + 0.2) / 2 + 0.25 * (0.2 + 0.3 + 0.1) / 3
     imlm2 = (0.2 + 0.3 + 0.1) / 5 + (0.4 + 0.2) / 2
-    for kind, one, two in (("dcf", 0.75 * efnr + 0.25 * efp / 3, dcf2),
-                           ("imlm", efp / 5 + efnr, imlm2)):
-        got = L.stream_loss(L.LossConfig(kind=kind), logp, y, None, e1=e1,  # type: ignore[arg-type]
-                            logp2=logp.flip(0), y2=y2, e2=e2)
+    for kind, one, two in (
+        ("dcf", 0.75 * efnr + 0.25 * efp / 3, dcf2),
+        ("imlm", efp / 5 + efnr, imlm2),
+    ):
+        got = L.stream_loss(
+            L.LossConfig(kind=kind),
+            logp,
+            y,
+            None,
+            e1=e1,  # type: ignore[arg-type]
+            logp2=logp.flip(0),
+            y2=y2,
+            e2=e2,
+        )
         assert float(got) == pytest.approx(0.09 * (one + two) + con)
 
 

@@ -90,10 +90,12 @@ def test_frame_map_matches_sklearn_per_column_with_nan_as_zero() -> None:
     targets[..., 2] = 0  # all-zero column -> AP 0
     targets[..., 3] = (scores[..., 3] > 0.5).astype(np.uint8)  # perfect scores -> AP 1
     flat_s, flat_t = scores.reshape(-1, c), targets.reshape(-1, c)
-    expected = np.array([
-        average_precision_score(flat_t[:, j], flat_s[:, j]) if flat_t[:, j].any() else 0.0
-        for j in range(c)
-    ])
+    expected = np.array(
+        [
+            average_precision_score(flat_t[:, j], flat_s[:, j]) if flat_t[:, j].any() else 0.0
+            for j in range(c)
+        ]
+    )
     mean, per_class = frame_map(scores, targets)
     np.testing.assert_allclose(per_class, expected, atol=1e-12)
     assert per_class[2] == 0.0

@@ -62,8 +62,9 @@ def test_browser_needs_the_token(browser: BrowserPlayer) -> None:
     code, body, ctype = _get(browser.url)
     assert code == 200 and ctype.startswith("text/html") and b"<audio" in body
     assert browser.url.startswith("http://127.0.0.1:") and browser.token in browser.url
-    assert browser.ssh_command("me@gpu") == f"ssh -N -L {browser.port}:127.0.0.1:" \
-        f"{browser.port} me@gpu"
+    assert (
+        browser.ssh_command("me@gpu") == f"ssh -N -L {browser.port}:127.0.0.1:{browser.port} me@gpu"
+    )
     assert browser.url in browser.describe() and "ssh -N -L" in browser.describe()
     assert browser._server.server_address[0] == "127.0.0.1"
 
@@ -82,8 +83,9 @@ def test_browser_serves_the_current_clip_and_advances(browser: BrowserPlayer) ->
     assert sr == SR and y.shape == x.shape and np.abs(y - x).max() < 1e-3
     # a long poll returns as soon as the next item is played
     got: list[dict[str, object]] = []
-    t = threading.Thread(target=lambda: got.append(json.loads(
-        _get(base + f"/state?after={state['version']}")[1])))
+    t = threading.Thread(
+        target=lambda: got.append(json.loads(_get(base + f"/state?after={state['version']}")[1]))
+    )
     t.start()
     time.sleep(0.2)
     assert t.is_alive() and not got
@@ -156,8 +158,9 @@ class _FakeSd:
 def test_local_player_logic_with_a_fake_portaudio(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    fake = _FakeSd([{"name": "mic", "max_output_channels": 0},
-                    {"name": "speakers", "max_output_channels": 2}])
+    fake = _FakeSd(
+        [{"name": "mic", "max_output_channels": 0}, {"name": "speakers", "max_output_channels": 2}]
+    )
     monkeypatch.setitem(sys.modules, "sounddevice", fake)
     p = LocalPlayer()
     assert p.describe() == "local: speakers" and p.device == 1
@@ -167,7 +170,8 @@ def test_local_player_logic_with_a_fake_portaudio(monkeypatch: pytest.MonkeyPatc
     assert pos is not None and 0.5 <= pos < 1.0
     p.stop()
     assert p.position() is None and fake.stopped == 2
-    monkeypatch.setitem(sys.modules, "sounddevice", _FakeSd([{"name": "mic",
-                                                              "max_output_channels": 0}]))
+    monkeypatch.setitem(
+        sys.modules, "sounddevice", _FakeSd([{"name": "mic", "max_output_channels": 0}])
+    )
     with pytest.raises(UserError, match="no audio output device"):
         LocalPlayer()

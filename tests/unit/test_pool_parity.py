@@ -21,8 +21,14 @@ from iml_tui.engine.session import Session, answer_with_oracle
 from iml_tui.engine.trainer import TrainConfig
 
 CLASSES = ["a", "b"]
-TRAIN = {"hidden": 16, "max_epochs": 15, "batch_size": 8, "lr": 3e-3, "min_lr": 1e-4,
-         "lr_patience": 2}
+TRAIN = {
+    "hidden": 16,
+    "max_epochs": 15,
+    "batch_size": 8,
+    "lr": 3e-3,
+    "min_lr": 1e-4,
+    "lr_patience": 2,
+}
 BUDGETS = (6, 10, 14)
 
 
@@ -44,17 +50,32 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("strategy", ["rand", "ft", "mp", "mfft"])
-def test_session_answered_by_oracle_matches_the_simulator(pool: Path, tmp_path: Path,
-                                                           strategy: str) -> None:
+def test_session_answered_by_oracle_matches_the_simulator(
+    pool: Path, tmp_path: Path, strategy: str
+) -> None:
     torch.set_num_threads(1)
-    spec = PoolRunSpec(strategy=strategy, start="cold", seed=3, budgets=BUDGETS,
-                       train=TrainConfig(seed=3, device="cpu", threads=1, **TRAIN))  # type: ignore[arg-type]
+    spec = PoolRunSpec(
+        strategy=strategy,
+        start="cold",
+        seed=3,
+        budgets=BUDGETS,
+        train=TrainConfig(seed=3, device="cpu", threads=1, **TRAIN),
+    )  # type: ignore[arg-type]
     records = PoolRun(spec, load_splits(pool), tmp_path / "sim", torch.device("cpu")).run()
-    sim_picks = [[int(v) for v in (tmp_path / "sim" / f"round_{b:05d}" / "selected.txt")
-                  .read_text().split()] for b in BUDGETS]
+    sim_picks = [
+        [int(v) for v in (tmp_path / "sim" / f"round_{b:05d}" / "selected.txt").read_text().split()]
+        for b in BUDGETS
+    ]
 
-    cfg = ProjectConfig(task="bioacoustic", pool_dir=str(pool), strategy=strategy,
-                        budgets=list(BUDGETS), seed=3, threads=1, **TRAIN)  # type: ignore[arg-type]
+    cfg = ProjectConfig(
+        task="bioacoustic",
+        pool_dir=str(pool),
+        strategy=strategy,
+        budgets=list(BUDGETS),
+        seed=3,
+        threads=1,
+        **TRAIN,
+    )  # type: ignore[arg-type]
     Project.create(tmp_path / "proj", cfg)
     with Session.open(tmp_path / "proj", "oracle") as s:
         answer_with_oracle(s)

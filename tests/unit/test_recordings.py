@@ -24,7 +24,7 @@ def _wav(path: Path, seconds: float) -> None:
 @pytest.fixture
 def rec(tmp_path: Path) -> Path:
     src = tmp_path / "rec"
-    _wav(src / "a.wav", 4.0)      # clip 2, hop 1 -> 1 + ceil(2/1) = 3 clips
+    _wav(src / "a.wav", 4.0)  # clip 2, hop 1 -> 1 + ceil(2/1) = 3 clips
     _wav(src / "sub" / "b.wav", 1.5)  # shorter than a clip -> 1 clip
     return src
 

@@ -12,8 +12,9 @@ from iml_tui.engine.search import nearest, unit
 from iml_tui.engine.session import Session, answer_with_oracle
 
 
-def test_nearest_equals_brute_force_with_exclusions_and_ties(monkeypatch: pytest.MonkeyPatch
-                                                             ) -> None:
+def test_nearest_equals_brute_force_with_exclusions_and_ties(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import iml_tui.engine.search as search
 
     monkeypatch.setattr(search, "BLOCK_ROWS", 7)  # several blocks
@@ -32,8 +33,7 @@ def test_nearest_equals_brute_force_with_exclusions_and_ties(monkeypatch: pytest
     assert nearest(x, q, 100, exclude=range(48))[0].size == 2
 
 
-def test_session_asks_the_neighbours_next_and_keeps_them_through_a_retrain(
-        tmp_path: Path) -> None:
+def test_session_asks_the_neighbours_next_and_keeps_them_through_a_retrain(tmp_path: Path) -> None:
     pool = make_audio_pool(tmp_path / "src")
     make_project(tmp_path / "proj", pool, budgets=[4, 12])
     with Session.open(tmp_path / "proj", "ana") as s:
@@ -45,8 +45,9 @@ def test_session_asks_the_neighbours_next_and_keeps_them_through_a_retrain(
         queued_before = {e.item for e in s._fold.unanswered()}
         assert s.search(current, k=3) == 3
         cos = x @ x[current.index]
-        want = [int(i) for i in np.argsort(-cos, kind="stable")
-                if i not in labelled | queued_before][:3]
+        want = [
+            int(i) for i in np.argsort(-cos, kind="stable") if i not in labelled | queued_before
+        ][:3]
         assert s.next_item().index == current.index  # type: ignore[union-attr]
         s.submit(current, s.truth(current))
         assert s.retrain_now()  # a mid-round re-rank keeps the searched clips first

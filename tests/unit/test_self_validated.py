@@ -16,8 +16,16 @@ from iml_tui.engine.session import Session
 from iml_tui.engine.trainer import TrainConfig, predict_frames
 from iml_tui.errors import UserError
 
-CFG = TrainConfig(hidden=16, max_epochs=40, batch_size=16, lr=3e-3, min_lr=1e-4, lr_patience=2,
-                  threads=1, device="cpu")
+CFG = TrainConfig(
+    hidden=16,
+    max_epochs=40,
+    batch_size=16,
+    lr=3e-3,
+    min_lr=1e-4,
+    lr_patience=2,
+    threads=1,
+    device="cpu",
+)
 
 
 def _separable(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -59,8 +67,15 @@ def recordings_pool(tmp_path: Path) -> Path:
     known = np.array([i.startswith("rec0.wav@") for i in store.ids])
     out = tmp_path / "pool"
     out.mkdir()
-    write_pool(out / "train.h5", store.embeddings(), store.frame_labels(), store.class_list,
-               store.ids, _meta(store), known=known)
+    write_pool(
+        out / "train.h5",
+        store.embeddings(),
+        store.frame_labels(),
+        store.class_list,
+        store.ids,
+        _meta(store),
+        known=known,
+    )
     shutil.rmtree(pool)
     return out
 
@@ -69,9 +84,13 @@ def _meta(store: PoolStore):  # type: ignore[no-untyped-def]
     from iml_tui.data.store import PoolMeta
 
     a = store.attrs
-    return PoolMeta(encoder=str(a["encoder"]), sample_rate=int(a["sample_rate"]),
-                    clip_seconds=float(a["clip_seconds"]), hop_seconds=float(a["hop_seconds"]),
-                    extra={"source_split": a.get("source_split", "")})
+    return PoolMeta(
+        encoder=str(a["encoder"]),
+        sample_rate=int(a["sample_rate"]),
+        clip_seconds=float(a["clip_seconds"]),
+        hop_seconds=float(a["hop_seconds"]),
+        extra={"source_split": a.get("source_split", "")},
+    )
 
 
 def test_store_refuses_unknown_labels(recordings_pool: Path) -> None:
@@ -85,7 +104,8 @@ def test_store_refuses_unknown_labels(recordings_pool: Path) -> None:
 
 
 def test_session_imports_known_labels_once_and_trains_out_of_fold(
-        tmp_path: Path, recordings_pool: Path) -> None:
+    tmp_path: Path, recordings_pool: Path
+) -> None:
     make_project(tmp_path / "proj", recordings_pool, budgets=[8, 12])
     store = PoolStore(recordings_pool / "train.h5")
     with Session.open(tmp_path / "proj", "ana") as s:

@@ -156,8 +156,9 @@ def test_full_run_is_done(tmp_path: Path, pool: Path) -> None:
     assert s.next_item() is None and not s.retrain_due()
 
 
-def test_failed_and_cancelled_trainings_keep_the_model(tmp_path: Path, pool: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_and_cancelled_trainings_keep_the_model(
+    tmp_path: Path, pool: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s = _open(tmp_path, pool, strategy="rand")
     answer_with_oracle(s, limit=4)
     result = s.start_retrain().run(cancelled=lambda: True)

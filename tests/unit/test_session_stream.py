@@ -20,18 +20,28 @@ from iml_tui.errors import UserError
 
 torch.set_num_threads(1)
 
-SMALL: dict[str, Any] = {"comp_hidden": 16, "embed_dim": 8, "class_hidden": 16,
-                         "samples_per_batch": 20, "max_epochs": 15, "patience": 3,
-                         "batch_size": 64, "lr": 3e-3, "n_queries": 3, "sim_type": "fpstps",
-                         "max_fb_samples": 4, "features": ["ecapalang"], "split": "dev",
-                         "target": "ha"}
+SMALL: dict[str, Any] = {
+    "comp_hidden": 16,
+    "embed_dim": 8,
+    "class_hidden": 16,
+    "samples_per_batch": 20,
+    "max_epochs": 15,
+    "patience": 3,
+    "batch_size": 64,
+    "lr": 3e-3,
+    "n_queries": 3,
+    "sim_type": "fpstps",
+    "max_fb_samples": 4,
+    "features": ["ecapalang"],
+    "split": "dev",
+    "target": "ha",
+}
 
 
 @pytest.fixture(scope="module")
 def feat_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("lid")
-    synth_lid(root, LidSynthConfig(n_train=30, n_dev=40, n_test=10,
-                                   features=(("ecapalang", 8),)))
+    synth_lid(root, LidSynthConfig(n_train=30, n_dev=40, n_test=10, features=(("ecapalang", 8),)))
     return root
 
 
@@ -60,12 +70,14 @@ def test_same_scores_as_the_simulator(tmp_path: Path, feat_root: Path) -> None:
     n = answer_with_oracle(s, Recording())
     assert s.progress().done and s.model_status().state == "done"
     assert n == len(kinds) and "cf-review" in kinds
-    cfg = StreamConfig(feat_root=str(feat_root), seed=1, task="lid",
-                       **{k: v for k, v in SMALL.items()})
+    cfg = StreamConfig(
+        feat_root=str(feat_root), seed=1, task="lid", **{k: v for k, v in SMALL.items()}
+    )
     ref = StreamRun(cfg, prepare_inputs(cfg, "ha"), tmp_path / "ref").run()
     got = read_scores(proj / "stream" / "scores.csv")
-    assert [r.__dict__ for r in got] == [r.__dict__ for r in read_scores(
-        tmp_path / "ref" / "scores.csv")]
+    assert [r.__dict__ for r in got] == [
+        r.__dict__ for r in read_scores(tmp_path / "ref" / "scores.csv")
+    ]
     assert kinds.count("al-query") == 3 * len(ref) and s.progress().n_rounds == len(ref)
     curve = s.learning_curve()
     assert curve.metric == "pre-DCF" and not curve.higher_is_better

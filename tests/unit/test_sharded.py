@@ -37,8 +37,7 @@ def test_shard_bounds_cover_the_pool() -> None:
 
 @pytest.mark.parametrize("k", [1, 2, 3])
 @pytest.mark.parametrize("kind", ["random", "lattice"])
-def test_sharded_ft_matches_bruteforce_and_engine(k: int, kind: str,
-                                                  tiny_first_pass: bool) -> None:
+def test_sharded_ft_matches_bruteforce_and_engine(k: int, kind: str, tiny_first_pass: bool) -> None:
     n_pool = 61
     x = random_pool(n_pool, 5, 3) if kind == "random" else lattice_pool(n_pool, 3)
     rng = np.random.default_rng(0)
@@ -84,8 +83,9 @@ def test_sharded_initial_round_equals_engine(k: int, strategy: str, k_pos: int) 
     clip = (np.random.default_rng(2).random((40, 3)) < 0.2).astype(np.uint8)
     want = st.initial_round(strategy, x, 12, np.random.default_rng(3), k_pos, clip)
     with ShardedPool.from_array(x, k, "inline") as pool:
-        got = sharded_select(pool, strategy, 12, np.random.default_rng(3), [], k_pos=k_pos,
-                             clip_targets=clip)
+        got = sharded_select(
+            pool, strategy, 12, np.random.default_rng(3), [], k_pos=k_pos, clip_targets=clip
+        )
     assert got.tolist() == want.tolist()
 
 
@@ -104,8 +104,9 @@ def test_more_shards_than_rows_and_bad_counts() -> None:
     x = random_pool(4, 3, 0)
     with ShardedPool.from_array(x, 9, "inline") as pool:
         assert len(pool.bounds) == 4
-        assert pool.farthest_traversal(4, [], np.arange(4)).tolist() == \
-            ref_ft(x, 4, [], np.arange(4))
+        assert pool.farthest_traversal(4, [], np.arange(4)).tolist() == ref_ft(
+            x, 4, [], np.arange(4)
+        )
     with pytest.raises(UserError, match="shards"):
         ShardedPool.from_array(x, 0, "inline")
 
@@ -126,11 +127,12 @@ def test_convert_to_float16_and_select_from_the_store(tmp_path: Path) -> None:
     labeled.write_text("".join(f"{i}\n" for i in (3, 17, 30)))
     single = select_from_files(dst, labeled, "ft", 8, 0)
     for k in (2, 3):
-        assert select_from_files(dst, labeled, "ft", 8, 0, shards=k,
-                                 executor="local").tolist() == single.tolist()
+        assert (
+            select_from_files(dst, labeled, "ft", 8, 0, shards=k, executor="local").tolist()
+            == single.tolist()
+        )
     cold = select_from_files(dst, None, "mfft", 6, 1, warm_k=1)
-    assert select_from_files(dst, None, "mfft", 6, 1, warm_k=1, shards=2).tolist() == \
-        cold.tolist()
+    assert select_from_files(dst, None, "mfft", 6, 1, warm_k=1, shards=2).tolist() == cold.tolist()
 
 
 def test_convert_refuses_bad_dtype_and_overwrite(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ def test_block_writer_matches_whole_write(tmp_path: Path) -> None:
     ids = [f"c{i}" for i in range(25)]
     w = PoolWriter(tmp_path / "blocks.h5", 25, 3, 5, ["a", "b"])
     for s in range(0, 25, 10):
-        w.write_block(s, emb[s:s + 10], lab[s:s + 10], ids[s:s + 10])
+        w.write_block(s, emb[s : s + 10], lab[s : s + 10], ids[s : s + 10])
     assert not (tmp_path / "blocks.h5").exists()  # published only on close
     w.close()
     write_pool(tmp_path / "whole.h5", emb, lab, ["a", "b"], ids)
@@ -63,15 +63,27 @@ def test_block_writer_matches_whole_write(tmp_path: Path) -> None:
     [
         (lambda f: f.__delitem__("labels"), "'labels' is missing"),
         (lambda f: f.__delitem__("ids"), "'ids' is missing"),
-        (lambda f: (f.__delitem__("labels"), f.create_dataset("labels", data=np.zeros((40, 4, 2),
-                                                                                        "u1"))),
-         "dataset 'labels' has shape"),
-        (lambda f: (f.__delitem__("embeddings"), f.create_dataset("embeddings",
-                                                                  data=np.zeros((40, 8), "f4"))),
-         "dataset 'embeddings' has shape"),
-        (lambda f: (f.__delitem__(POOLED_KEY), f.create_dataset(POOLED_KEY,
-                                                                data=np.zeros((3, 8), "f4"))),
-         POOLED_KEY),
+        (
+            lambda f: (
+                f.__delitem__("labels"),
+                f.create_dataset("labels", data=np.zeros((40, 4, 2), "u1")),
+            ),
+            "dataset 'labels' has shape",
+        ),
+        (
+            lambda f: (
+                f.__delitem__("embeddings"),
+                f.create_dataset("embeddings", data=np.zeros((40, 8), "f4")),
+            ),
+            "dataset 'embeddings' has shape",
+        ),
+        (
+            lambda f: (
+                f.__delitem__(POOLED_KEY),
+                f.create_dataset(POOLED_KEY, data=np.zeros((3, 8), "f4")),
+            ),
+            POOLED_KEY,
+        ),
     ],
 )
 def test_bad_files_are_refused_naming_file_and_dataset(
@@ -86,8 +98,9 @@ def test_bad_files_are_refused_naming_file_and_dataset(
     assert needle in str(err.value)
 
 
-def test_nan_embeddings_refused_when_pooling(tiny_pool: tuple[Path, np.ndarray, np.ndarray]
-                                            ) -> None:
+def test_nan_embeddings_refused_when_pooling(
+    tiny_pool: tuple[Path, np.ndarray, np.ndarray],
+) -> None:
     path, _, _ = tiny_pool
     with h5py.File(path, "a") as f:
         del f[POOLED_KEY]
@@ -115,7 +128,8 @@ def test_non_binary_labels_refused(tiny_pool: tuple[Path, np.ndarray, np.ndarray
 
 
 def test_pooled_scan_can_be_skipped_only_explicitly(
-        tiny_pool: tuple[Path, np.ndarray, np.ndarray]) -> None:
+    tiny_pool: tuple[Path, np.ndarray, np.ndarray],
+) -> None:
     path, _, _ = tiny_pool
     PoolStore(path).pooled()
     with h5py.File(path, "a") as f:

@@ -58,8 +58,9 @@ P = bd.PlanParams
         ("oracle", 18, 4, {"targets": [0, 0, 0, 0]}, [5, 5, 4, 4]),
     ],
 )
-def test_plan_by_hand(kind: str, total: int, n: int, kwargs: dict[str, object],
-                      want: list[int]) -> None:
+def test_plan_by_hand(
+    kind: str, total: int, n: int, kwargs: dict[str, object], want: list[int]
+) -> None:
     assert bd.plan_budget(kind, total, n, **kwargs).tolist() == want  # type: ignore[arg-type]
 
 
@@ -96,8 +97,9 @@ def test_sessions_outside_the_stream() -> None:
 @pytest.mark.parametrize(("total", "n"), [(0, 5), (1, 1), (7, 3), (80, 10), (97, 13), (5, 40)])
 def test_every_plan_sums_exactly(kind: str, total: int, n: int) -> None:
     rng = np.random.default_rng(total + n)
-    plan = bd.plan_budget(kind, total, n, errors=rng.integers(0, 9, n),
-                          groups=np.sort(rng.integers(0, 3, n)))
+    plan = bd.plan_budget(
+        kind, total, n, errors=rng.integers(0, 9, n), groups=np.sort(rng.integers(0, 3, n))
+    )
     assert plan.dtype == np.int64 and len(plan) == n
     assert plan.sum() == total and (plan >= 0).all()
 
@@ -117,13 +119,22 @@ def _reference_run(folder: Path, n_al: list[int], pre_fps: list[int]) -> None:
     folder.mkdir(parents=True)
     rows = []
     for b, (q, fp) in enumerate(zip(n_al, pre_fps, strict=True)):
-        rows.append(make_score_row(b, ConfusionCounts(10, 50, 2, fp), ConfusionCounts(9, 45, 2, 3),
-                                   previous=rows, n_target_labelled=4, n_samples=8 + q,
-                                   n_al=q))
+        rows.append(
+            make_score_row(
+                b,
+                ConfusionCounts(10, 50, 2, fp),
+                ConfusionCounts(9, 45, 2, 3),
+                previous=rows,
+                n_target_labelled=4,
+                n_samples=8 + q,
+                n_al=q,
+            )
+        )
     write_scores(folder / "scores.csv", rows)
     (folder / "batches.csv").write_text(
         "pass,n,n_target,group,group_name,n_q,al_method\n"
-        + "".join(f"{b},60,{10 * (b + 1)},{b // 2},g,{q},smax\n" for b, q in enumerate(n_al)))
+        + "".join(f"{b},60,{10 * (b + 1)},{b // 2},g,{q},smax\n" for b, q in enumerate(n_al))
+    )
 
 
 def test_plan_files_keep_each_reference_total(tmp_path: Path) -> None:
@@ -215,16 +226,26 @@ def test_one_adwin_on_scripted_errors() -> None:
             fired.append(i)
     assert fired == [300]
     det = bd.AdwinDetector(0.002)
-    assert [det.update(seq[i:i + 75], np.zeros((75, 1))) for i in range(0, 375, 75)] == [
-        bd.NO_DRIFT, bd.NO_DRIFT, bd.NO_DRIFT, bd.DRIFT, bd.NO_DRIFT]
+    assert [det.update(seq[i : i + 75], np.zeros((75, 1))) for i in range(0, 375, 75)] == [
+        bd.NO_DRIFT,
+        bd.NO_DRIFT,
+        bd.NO_DRIFT,
+        bd.DRIFT,
+        bd.NO_DRIFT,
+    ]
     # 300 correct then wrong: it fires on sample 325, between clock-50 checks: a warning
     seq = np.r_[np.zeros(300), np.ones(100)]
     det = bd.AdwinDetector(0.002)
-    assert [det.update(seq[i:i + 100], np.zeros((100, 1))) for i in range(0, 400, 100)] == [
-        bd.NO_DRIFT, bd.NO_DRIFT, bd.NO_DRIFT, bd.WARNING]
+    assert [det.update(seq[i : i + 100], np.zeros((100, 1))) for i in range(0, 400, 100)] == [
+        bd.NO_DRIFT,
+        bd.NO_DRIFT,
+        bd.NO_DRIFT,
+        bd.WARNING,
+    ]
     budget = bd.QueryBudget(bd.BudgetConfig(n_queries=8, drift="adwin"))
-    assert [budget.for_batch(b, seq[b * 100:(b + 1) * 100], np.zeros((100, 1)))
-            for b in range(4)] == [(4, 0), (4, 0), (4, 0), (20, bd.WARNING)]
+    assert [
+        budget.for_batch(b, seq[b * 100 : (b + 1) * 100], np.zeros((100, 1))) for b in range(4)
+    ] == [(4, 0), (4, 0), (4, 0), (20, bd.WARNING)]
 
 
 def test_drift_column_without_a_budget() -> None:
@@ -237,16 +258,18 @@ def test_drift_column_without_a_budget() -> None:
     fixed = bd.QueryBudget(bd.BudgetConfig(n_queries=8))
     planned = bd.QueryBudget(bd.BudgetConfig(n_queries=8), np.array([1, 2, 3, 4]))
     for budget, n_q in ((fixed, [8] * 4), (planned, [1, 2, 3, 4])):
-        got = [budget.for_batch(b, seq[b * 100:(b + 1) * 100], np.zeros((100, 1)))
-               for b in range(4)]
+        got = [
+            budget.for_batch(b, seq[b * 100 : (b + 1) * 100], np.zeros((100, 1))) for b in range(4)
+        ]
         assert got == list(zip(n_q, [0, 0, 0, 1], strict=True))
 
 
 def test_adwin_fires_when_the_error_rate_jumps() -> None:
     rng = np.random.default_rng(0)
     det = bd.AdwinDetector()
-    states = [det.update((rng.random(200) < 0.05).astype(int), np.zeros((200, 1)))
-              for _ in range(5)]
+    states = [
+        det.update((rng.random(200) < 0.05).astype(int), np.zeros((200, 1))) for _ in range(5)
+    ]
     assert states == [bd.NO_DRIFT] * 5
     assert det.update((rng.random(200) < 0.8).astype(int), np.zeros((200, 1))) != bd.NO_DRIFT
     with pytest.raises(UserError, match="clock"):
@@ -274,8 +297,32 @@ def test_memory_keep() -> None:
     boot = passes < 0
     assert bd.memory_keep(passes, boot, 3).all()
     assert bd.memory_keep(passes, boot, 3, forget_n_batches=2).tolist() == [
-        True, True, False, False, False, True, True, True]
+        True,
+        True,
+        False,
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
     assert bd.memory_keep(passes, boot, 3, memory_cap=3).tolist() == [
-        True, True, False, False, False, True, True, True]
+        True,
+        True,
+        False,
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
     assert bd.memory_keep(passes, boot, 3, forget_n_batches=1, memory_cap=5).tolist() == [
-        True, True, False, False, False, False, False, True]
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+        True,
+    ]

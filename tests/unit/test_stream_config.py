@@ -23,7 +23,11 @@ def test_preset_names_every_key_and_loads(task: str) -> None:
     assert (cfg.max_epochs, cfg.compat) == (-1, "ours")  # no cap, as the original
     assert (cfg.lr, cfg.wd, cfg.batch_size, cfg.patience) == (1e-4, 1e-5, 256, 15)
     assert (cfg.comp_hidden, cfg.embed_dim, cfg.class_hidden, cfg.class_layers) == (
-        1024, 256, 1024, 3)
+        1024,
+        256,
+        1024,
+        3,
+    )
 
 
 def test_lid_preset_is_the_defaults() -> None:
@@ -32,8 +36,12 @@ def test_lid_preset_is_the_defaults() -> None:
 
 
 def test_overrides_and_nulls() -> None:
-    cfg = load_config(StreamConfig, None, {"features": ["ecapalang", "wavlm"]},
-                      ["max_fb_samples=16", "adapt_distr=0.5", "combo=ent,necs"])
+    cfg = load_config(
+        StreamConfig,
+        None,
+        {"features": ["ecapalang", "wavlm"]},
+        ["max_fb_samples=16", "adapt_distr=0.5", "combo=ent,necs"],
+    )
     assert cfg.max_fb_samples == 16 and cfg.adapt_distr == 0.5
     assert cfg.combo == ["ent", "necs"] and cfg.features == ["ecapalang", "wavlm"]
     with pytest.raises(UserError, match="n_querys"):
@@ -59,5 +67,8 @@ def test_rank_takes_two_or_more_methods_split_two() -> None:
         with pytest.raises(UserError, match="combo"):
             validate_config(load_config(StreamConfig, None, {"features": ["f"]}, bad))
     with pytest.raises(UserError, match="combo"):
-        validate_config(load_config(StreamConfig, None, {"features": ["f"]},
-                                    ["al_method=rank", "combo=smax,plateau"]))
+        validate_config(
+            load_config(
+                StreamConfig, None, {"features": ["f"]}, ["al_method=rank", "combo=smax,plateau"]
+            )
+        )

@@ -47,8 +47,9 @@ def test_lid_synth_is_reproducible(tmp_path: Path, lid_root: Path) -> None:
     assert np.array_equal(a.x, b.x) and a.ids == b.ids
 
 
-def _copy_split(src: Path, dst: Path, perm: np.ndarray | None = None,
-                drop_last: bool = False) -> None:
+def _copy_split(
+    src: Path, dst: Path, perm: np.ndarray | None = None, drop_last: bool = False
+) -> None:
     t = sd.load_lid_split(src.parent.parent, [src.parent.name], src.stem)
     n = t.n - int(drop_last)
     idx = np.arange(n) if perm is None else perm[:n]
@@ -79,13 +80,23 @@ def test_bad_lid_inputs_name_the_file(lid_root: Path, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="unknown LID split"):
         sd.load_lid_split(lid_root, ["ecapalang"], "valid")
     two_hot = np.ones((3, 1, 2), np.uint8)
-    write_pool(tmp_path / "multi" / "dev.h5", np.zeros((3, 1, 2), np.float32), two_hot,
-               ["a", "b"], ["x", "y", "z"])
+    write_pool(
+        tmp_path / "multi" / "dev.h5",
+        np.zeros((3, 1, 2), np.float32),
+        two_hot,
+        ["a", "b"],
+        ["x", "y", "z"],
+    )
     with pytest.raises(UserError, match="exactly one") as err:
         sd.load_lid_split(tmp_path, ["multi"], "dev")
     assert "multi/dev.h5" in str(err.value)
-    write_pool(tmp_path / "frames" / "dev.h5", np.zeros((3, 2, 2), np.float32),
-               np.zeros((3, 2, 2), np.uint8), ["a", "b"], ["x", "y", "z"])
+    write_pool(
+        tmp_path / "frames" / "dev.h5",
+        np.zeros((3, 2, 2), np.float32),
+        np.zeros((3, 2, 2), np.uint8),
+        ["a", "b"],
+        ["x", "y", "z"],
+    )
     with pytest.raises(UserError, match="T = 2"):
         sd.load_lid_split(tmp_path, ["frames"], "dev")
 
@@ -102,8 +113,7 @@ def test_vtd_folder_and_single_file_layouts_agree(tmp_path: Path) -> None:
     assert set(np.unique(a.classes)) == {0, 1}
     assert sd.list_vtd_envs(tmp_path / "a", "wavlm") == ["hotel_mc19", "rm1_mc20", "rm2_mc16"]
     assert sd.other_corpus_envs(tmp_path / "a", "wavlm", "rm1_mc20") == ["hotel_mc19"]
-    assert sd.other_corpus_envs(tmp_path / "a", "wavlm", "hotel_mc19") == ["rm1_mc20",
-                                                                          "rm2_mc16"]
+    assert sd.other_corpus_envs(tmp_path / "a", "wavlm", "hotel_mc19") == ["rm1_mc20", "rm2_mc16"]
     with pytest.raises(UserError, match="not found"):
         sd.load_vtd_env(tmp_path / "a", ["wavlm"], "rm9_mc1")
 
@@ -127,8 +137,13 @@ def test_context_by_batches_pads_at_batch_edges() -> None:
 
 def test_question_and_truth_oracle() -> None:
     truth = TruthOracle(np.array([0, 1, 1, 0, 1]))
-    q = Question(items=np.array([4, 0]), why="al-query", pred=np.array([1, 1]),
-                 confidence=np.array([0.9, 0.6]), batch=2)
+    q = Question(
+        items=np.array([4, 0]),
+        why="al-query",
+        pred=np.array([1, 1]),
+        confidence=np.array([0.9, 0.6]),
+        batch=2,
+    )
     assert truth.answer(q).tolist() == [1, 0]
     assert truth.asked["al-query"] == 2
     with pytest.raises(ValueError, match="pred"):

@@ -26,9 +26,17 @@ from iml_tui.errors import UserError
 
 torch.set_num_threads(1)
 
-SMALL: dict[str, Any] = {"comp_hidden": 16, "embed_dim": 8, "class_hidden": 16,
-                         "samples_per_batch": 60, "max_epochs": 20, "patience": 3,
-                         "batch_size": 64, "lr": 3e-3, "seed": 1}
+SMALL: dict[str, Any] = {
+    "comp_hidden": 16,
+    "embed_dim": 8,
+    "class_hidden": 16,
+    "samples_per_batch": 60,
+    "max_epochs": 20,
+    "patience": 3,
+    "batch_size": 64,
+    "lr": 3e-3,
+    "seed": 1,
+}
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +71,7 @@ def test_the_loop_writes_one_row_per_batch(lid_root: Path, tmp_path: Path) -> No
     assert inputs.boot.x.shape[1] == 8 * 7  # context 3: the sample and 3 neighbours each side
     oracle = Recording(inputs.y)
     events: list[BatchEvent] = []
-    rows = StreamRun(cfg, inputs, tmp_path / "run", oracle=oracle, command="cmd").run(
-        events.append)
+    rows = StreamRun(cfg, inputs, tmp_path / "run", oracle=oracle, command="cmd").run(events.append)
     assert [r.pass_ for r in rows] == [0, 1, 2] and len(events) == 3
     pool = 8
     for r in rows:
@@ -86,8 +93,9 @@ def test_the_loop_writes_one_row_per_batch(lid_root: Path, tmp_path: Path) -> No
     labelled = (run / "labelled.csv").read_text().splitlines()
     assert labelled[0] == "id,index,source,pass,why,label" and len(labelled) == 1 + pool
     asked = {int(i) for q in oracle.questions if q.why == "al-query" for i in q.items}
-    stream_items = {int(line.split(",")[1]) for line in labelled[1:]
-                    if line.split(",")[4] == "al-query"}
+    stream_items = {
+        int(line.split(",")[1]) for line in labelled[1:] if line.split(",")[4] == "al-query"
+    }
     assert stream_items == asked
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["finished"] and manifest["n_boot"] == 8 and manifest["input_dim"] == 56
@@ -106,8 +114,7 @@ def test_skipped_questions_are_not_training_data(lid_root: Path, tmp_path: Path)
 
 @pytest.mark.parametrize("method", METHODS)
 def test_every_al_method_runs(lid_root: Path, tmp_path: Path, method: str) -> None:
-    rows = run_stream(_cfg(lid_root, al_method=method, max_epochs=3, n_queries=5), "bas",
-                      tmp_path)
+    rows = run_stream(_cfg(lid_root, al_method=method, max_epochs=3, n_queries=5), "bas", tmp_path)
     assert [r.n_al for r in rows] == [5, 5, 5]
 
 
@@ -118,10 +125,25 @@ def test_cf_kinds_and_options(lid_root: Path, tmp_path: Path) -> None:
     assert all(r.cf_fp == r.fps for r in fps_rows)  # no cap: every false alarm is corrected
     tns = run_stream(_cfg(lid_root, sim_type="tns", max_fb_samples=4), "ha", tmp_path / "b")
     assert all(r.cf_tp == 0 and r.cf_fp == 4 for r in tns)
-    mixed = run_stream(_cfg(lid_root, sim_type="all", max_fb_samples=10, rank_cf=True,
-                            adapt_distr=0.5, drift="hdddm", forget_n_batches=1, memory_cap=12,
-                            reset_weights=True, boot_in=True, loss="focal",
-                            class_weights="balanced", initial_bn=False), "ha", tmp_path / "c")
+    mixed = run_stream(
+        _cfg(
+            lid_root,
+            sim_type="all",
+            max_fb_samples=10,
+            rank_cf=True,
+            adapt_distr=0.5,
+            drift="hdddm",
+            forget_n_batches=1,
+            memory_cap=12,
+            reset_weights=True,
+            boot_in=True,
+            loss="focal",
+            class_weights="balanced",
+            initial_bn=False,
+        ),
+        "ha",
+        tmp_path / "c",
+    )
     assert all(r.cf_tp + r.cf_fp == 10 for r in mixed)
     assert all(r.n_samples <= 8 + 12 for r in mixed)  # bootstrap + ring buffer
 
@@ -168,23 +190,34 @@ def test_interrupted_run_resumes_to_the_same_scores(lid_root: Path, tmp_path: Pa
     resumed = run_stream(cfg, "ha", tmp_path / "b", on_batch=lambda ev: seen.append(ev.pass_))
     assert seen == [1, 2]
     assert [r.as_dict() for r in resumed] == [r.as_dict() for r in whole]
-    assert (tmp_path / "a" / "labelled.csv").read_text() == \
-        (tmp_path / "b" / "labelled.csv").read_text()
+    assert (tmp_path / "a" / "labelled.csv").read_text() == (
+        tmp_path / "b" / "labelled.csv"
+    ).read_text()
     again: list[int] = []  # a finished run is read back, not redone
-    assert [r.as_dict() for r in run_stream(cfg, "ha", tmp_path / "b",
-                                            on_batch=lambda ev: again.append(1))] == \
-        [r.as_dict() for r in whole]
+    assert [
+        r.as_dict()
+        for r in run_stream(cfg, "ha", tmp_path / "b", on_batch=lambda ev: again.append(1))
+    ] == [r.as_dict() for r in whole]
     assert again == []
     with pytest.raises(UserError, match="different configuration"):
         run_stream(dataclasses.replace(cfg, n_queries=3), "ha", tmp_path / "b")
 
 
 def test_vtd_streams_one_batch_per_session(tmp_path: Path) -> None:
-    synth_vtd(tmp_path / "f", VtdSynthConfig(envs=("rm1_mc20", "hotel_mc19"), sessions=3,
-                                             segments=50, features=(("wavlm", 6),)))
-    cfg = StreamConfig(task="vtd", feat_root=str(tmp_path / "f"), features=["wavlm"],
-                       env="rm1_mc20", order="sorted",
-                       **{k: v for k, v in SMALL.items() if k != "samples_per_batch"})
+    synth_vtd(
+        tmp_path / "f",
+        VtdSynthConfig(
+            envs=("rm1_mc20", "hotel_mc19"), sessions=3, segments=50, features=(("wavlm", 6),)
+        ),
+    )
+    cfg = StreamConfig(
+        task="vtd",
+        feat_root=str(tmp_path / "f"),
+        features=["wavlm"],
+        env="rm1_mc20",
+        order="sorted",
+        **{k: v for k, v in SMALL.items() if k != "samples_per_batch"},
+    )
     inputs = prepare_inputs(cfg, "rm1_mc20")
     assert inputs.boot is not None and inputs.boot.name == "hotel_mc19"
     assert [len(b) for b in inputs.batches] == [50, 50, 50]
@@ -206,23 +239,41 @@ def test_lid_order_is_reproducible_for_a_seed(lid_root: Path) -> None:
 
 
 def test_bad_options_are_user_errors(lid_root: Path, tmp_path: Path) -> None:
-    for kw, match in [({"al_method": "best"}, "al_method"), ({"sim_type": "fpz"}, "sim_type"),
-                      ({"drift": "ddm"}, "drift"), ({"loss": "hinge"}, "loss"),
-                      ({"task": "asr"}, "task"), ({"adapt_distr": 2.0}, "adapt_distr"),
-                      ({"samples_per_batch": 1000}, "fewer than one batch")]:
+    for kw, match in [
+        ({"al_method": "best"}, "al_method"),
+        ({"sim_type": "fpz"}, "sim_type"),
+        ({"drift": "ddm"}, "drift"),
+        ({"loss": "hinge"}, "loss"),
+        ({"task": "asr"}, "task"),
+        ({"adapt_distr": 2.0}, "adapt_distr"),
+        ({"samples_per_batch": 1000}, "fewer than one batch"),
+    ]:
         with pytest.raises(UserError, match=match):
             run_stream(_cfg(lid_root, **kw), "ha", tmp_path)
 
 
 def test_corrective_feedback_lowers_imlm_at_the_same_budget(tmp_path: Path) -> None:
     """fpstps vs plain AL: same AL queries, the human also corrects the model's detections."""
-    synth_lid(tmp_path / "f", LidSynthConfig(n_train=60, n_dev=120, n_test=10,
-                                             features=(("ecapalang", 8),), separation=1.5,
-                                             seed=5))
-    common: dict[str, Any] = {"comp_hidden": 32, "embed_dim": 8, "class_hidden": 32,
-                              "comp_layers": 1, "class_layers": 1, "samples_per_batch": 60,
-                              "max_epochs": 30, "patience": 4, "batch_size": 64, "lr": 3e-3,
-                              "n_queries": 4, "context": 0}
+    synth_lid(
+        tmp_path / "f",
+        LidSynthConfig(
+            n_train=60, n_dev=120, n_test=10, features=(("ecapalang", 8),), separation=1.5, seed=5
+        ),
+    )
+    common: dict[str, Any] = {
+        "comp_hidden": 32,
+        "embed_dim": 8,
+        "class_hidden": 32,
+        "comp_layers": 1,
+        "class_layers": 1,
+        "samples_per_batch": 60,
+        "max_epochs": 30,
+        "patience": 4,
+        "batch_size": 64,
+        "lr": 3e-3,
+        "n_queries": 4,
+        "context": 0,
+    }
     imlm: dict[str, list[float]] = {"none": [], "fpstps": []}
     for sim in imlm:
         for seed in (1, 2, 3):
@@ -283,8 +334,9 @@ def _epochs(run_dir: Path, col: str) -> list[int]:
         return [int(r[col]) for r in csv.DictReader(fh)]
 
 
-def test_compat_original_reset_weights(lid_root: Path, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compat_original_reset_weights(
+    lid_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from iml_tui.engine.paradigms import stream
 
     calls: list[int] = []
@@ -300,8 +352,9 @@ def test_compat_original_reset_weights(lid_root: Path, tmp_path: Path,
     assert all(r.cf_tp + r.cf_fp == 3 for r in rows)
     # without reset_weights the two modes agree
     a = run_stream(_cfg(lid_root, sim_type="all", max_fb_samples=3), "ha", tmp_path / "a")
-    b = run_stream(_cfg(lid_root, sim_type="all", max_fb_samples=3, compat="original"), "ha",
-                   tmp_path / "b")
+    b = run_stream(
+        _cfg(lid_root, sim_type="all", max_fb_samples=3, compat="original"), "ha", tmp_path / "b"
+    )
     assert [r.as_dict() for r in a] == [r.as_dict() for r in b]
 
 
@@ -324,8 +377,9 @@ def test_unbounded_epochs(lid_root: Path, tmp_path: Path) -> None:
     assert fit_config(_cfg(lid_root, max_epochs=7)).max_epochs == 7
     rows = run_stream(_cfg(lid_root, max_epochs=-1, patience=2, n_queries=2), "ha", tmp_path)
     assert len(rows) == 3
-    capped = run_stream(_cfg(lid_root, max_epochs=1, patience=2, n_queries=2), "ha",
-                        tmp_path / "capped")
+    capped = run_stream(
+        _cfg(lid_root, max_epochs=1, patience=2, n_queries=2), "ha", tmp_path / "capped"
+    )
     assert _epochs(tmp_path / "capped", "epochs_al") == [1, 1, 1]
     assert len(capped) == 3 and max(_epochs(tmp_path, "epochs_al")) > 1
     for bad in (0, -2):

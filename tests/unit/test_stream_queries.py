@@ -275,8 +275,10 @@ def test_cover_is_greedy_k_median_by_brute_force() -> None:
     # n_select bounds the greedy part; the rest follow by the objective if added next
     part, _ = sq.cover_order(x, n_select=2)
     assert part[:2].tolist() == order[:2].tolist()
-    rest = sorted((j for j in range(7) if j not in part[:2]),
-                  key=lambda j: (_kmedian_objective(x, [*part[:2].tolist(), j]), j))
+    rest = sorted(
+        (j for j in range(7) if j not in part[:2]),
+        key=lambda j: (_kmedian_objective(x, [*part[:2].tolist(), j]), j),
+    )
     assert part[2:].tolist() == rest
 
 
@@ -298,7 +300,12 @@ def test_rank_sums_true_ranks_over_every_listed_method() -> None:
     # not the sum of the argsort outputs (items at each position): smax [0,2,4,3,1] +
     # necs [2,0,3,1,4] = [2, 2, 7, 4, 5] would put items 0 and 1 first
     assert sq.rank_sum([np.array([0, 2, 4, 3, 1]), np.array([2, 0, 3, 1, 4])]).tolist() == [
-        0, 2, 3, 4, 1]
+        0,
+        2,
+        3,
+        4,
+        1,
+    ]
     with pytest.raises(UserError, match="two or more"):
         _rank("rank", combo=("smax",))
     with pytest.raises(UserError, match="exactly two"):

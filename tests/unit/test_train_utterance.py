@@ -31,9 +31,18 @@ torch.set_num_threads(1)
 
 
 def _cfg(**kw: object) -> UtteranceTrainConfig:
-    base: dict[str, object] = {"channels": 16, "embedding_dim": 8, "classifier_hidden": 16,
-                               "epochs": 3, "batch_size": 8, "steps_per_epoch": 5, "lr": 1e-2,
-                               "crop_min": 1.0, "crop_max": 1.5, "device": "cpu"}
+    base: dict[str, object] = {
+        "channels": 16,
+        "embedding_dim": 8,
+        "classifier_hidden": 16,
+        "epochs": 3,
+        "batch_size": 8,
+        "steps_per_epoch": 5,
+        "lr": 1e-2,
+        "crop_min": 1.0,
+        "crop_max": 1.5,
+        "device": "cpu",
+    }
     base.update(kw)
     return UtteranceTrainConfig(**base)  # type: ignore[arg-type]
 
@@ -73,8 +82,14 @@ def test_crops_and_augmentation_shapes_and_determinism() -> None:
     assert x.shape == (3, 50) and x.dtype == np.float32
     assert np.all(np.diff(x[0]) == 1)  # a contiguous stretch of the longer signal
     assert set(np.unique(x[1])) <= set(waves[1].tolist())  # the shorter one is repeated
-    sped = draw_crops([np.sin(np.arange(16000) / 5).astype(np.float32)], [0], 8000,
-                      np.random.default_rng(0), speed_p=1.0, speeds=(1.1,))
+    sped = draw_crops(
+        [np.sin(np.arange(16000) / 5).astype(np.float32)],
+        [0],
+        8000,
+        np.random.default_rng(0),
+        speed_p=1.0,
+        speeds=(1.1,),
+    )
     assert sped.shape == (1, 8000) and np.abs(sped).max() > 0.5
     a = augment_crops(x, np.random.default_rng(1), gain_db=6.0, noise_p=1.0)
     b = augment_crops(x, np.random.default_rng(1), gain_db=6.0, noise_p=1.0)
@@ -83,11 +98,19 @@ def test_crops_and_augmentation_shapes_and_determinism() -> None:
     np.testing.assert_array_equal(augment_crops(x, np.random.default_rng(1)), x)
 
 
-def test_folder_loads_through_registry_and_speechbrain(trained: Path, lid: Path,
-                                                       tmp_path: Path) -> None:
+def test_folder_loads_through_registry_and_speechbrain(
+    trained: Path, lid: Path, tmp_path: Path
+) -> None:
     names = sorted(p.name for p in trained.iterdir())
-    assert names == ["classifier.ckpt", "embedding_model.ckpt", "hyperparams.yaml",
-                     "label_encoder.ckpt", "label_encoder.txt", LOG_FILE, STATE_FILE]
+    assert names == [
+        "classifier.ckpt",
+        "embedding_model.ckpt",
+        "hyperparams.yaml",
+        "label_encoder.ckpt",
+        "label_encoder.txt",
+        LOG_FILE,
+        STATE_FILE,
+    ]
     text = (trained / "hyperparams.yaml").read_text()
     assert "speechbrain.lobes.features.Fbank" in text and "n_mels: 60" in text
     assert "norm_type: sentence" in text and "ECAPA_TDNN" in text
@@ -107,19 +130,25 @@ def test_folder_loads_through_registry_and_speechbrain(trained: Path, lid: Path,
     out_prob, _, index, labels = clf.classify_batch(torch.from_numpy(waves[0])[None])
     assert out_prob.shape == (1, 3) and labels[0] in LANGS
     assert int(index[0]) == LANGS.index(labels[0])
-    right = sum(clf.classify_batch(torch.from_numpy(w)[None])[3][0] == lang
-                for w, lang in zip(waves, langs, strict=True))
+    right = sum(
+        clf.classify_batch(torch.from_numpy(w)[None])[3][0] == lang
+        for w, lang in zip(waves, langs, strict=True)
+    )
     log = json.loads((trained / LOG_FILE).read_text())
     best = log["epochs"][log["best_epoch"] - 1]
     assert right / len(waves) == pytest.approx(best["dev_accuracy"])  # the best epoch was kept
     assert best["dev_accuracy"] > 0.5  # chance is 1/3
     assert log["class_list"] == list(LANGS) and len(log["data_fingerprint"]) == 16
-    assert log["config"]["channels"] == 16 and log["train_utterances"] == {"aa": 8, "bb": 8,
-                                                                            "cc": 8}
+    assert log["config"]["channels"] == 16 and log["train_utterances"] == {
+        "aa": 8,
+        "bb": 8,
+        "cc": 8,
+    }
 
 
-def test_resume_equals_uninterrupted_and_seed_is_deterministic(trained: Path, lid: Path,
-                                                                tmp_path: Path) -> None:
+def test_resume_equals_uninterrupted_and_seed_is_deterministic(
+    trained: Path, lid: Path, tmp_path: Path
+) -> None:
     part = tmp_path / "part"
     first = train_utterance_encoder(lid, part, _cfg(epochs=2))
     assert first.epochs_run == 2
@@ -142,8 +171,9 @@ def test_resume_equals_uninterrupted_and_seed_is_deterministic(trained: Path, li
 
 
 def test_xvector(lid: Path, tmp_path: Path) -> None:
-    res = train_utterance_encoder(lid, tmp_path / "xv", _cfg(arch="xvector", epochs=1,
-                                                              steps_per_epoch=1))
+    res = train_utterance_encoder(
+        lid, tmp_path / "xv", _cfg(arch="xvector", epochs=1, steps_per_epoch=1)
+    )
     assert res.arch == "xvector"
     enc = get_encoder("xvector", tmp_path / "xv", device="cpu")
     assert enc.dim == 8 and enc.settings == {"architecture": "Xvector"}
@@ -163,8 +193,11 @@ def test_user_errors(lid: Path, tmp_path: Path, trained: Path) -> None:
     for split in ("train", "dev"):
         (src / split).mkdir(parents=True)
         for k in range(2):
-            sf.write(src / split / f"common_voice_aa_{split}{k}.wav",
-                     utterance("aa", 1.0, np.random.default_rng(k)), 16000)
+            sf.write(
+                src / split / f"common_voice_aa_{split}{k}.wav",
+                utterance("aa", 1.0, np.random.default_rng(k)),
+                16000,
+            )
     prepare_lid(src, tmp_path / "one_prep")
     with pytest.raises(UserError, match=r"1 class\(es\) \(aa\); a classifier needs at least 2"):
         train_utterance_encoder(tmp_path / "one_prep", tmp_path / "o2", _cfg())

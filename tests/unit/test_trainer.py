@@ -41,15 +41,21 @@ def _data(n: int, seed: int, signal: float = 2.0) -> tuple[np.ndarray, np.ndarra
         c = rng.integers(-1, C)
         if c >= 0:
             a = rng.integers(0, T)
-            y[i, a:a + rng.integers(1, T + 1), c] = 1
+            y[i, a : a + rng.integers(1, T + 1), c] = 1
     x = rng.standard_normal((n, T, D)).astype(np.float32)
     x += signal * (y.astype(np.float32) @ proto)
     return x, y
 
 
 def _cfg(**kw: object) -> TrainConfig:
-    base: dict[str, object] = {"hidden": 32, "batch_size": 16, "lr": 1e-2, "device": "cpu",
-                               "max_epochs": 40, "threads": 1}
+    base: dict[str, object] = {
+        "hidden": 32,
+        "batch_size": 16,
+        "lr": 1e-2,
+        "device": "cpu",
+        "max_epochs": 40,
+        "threads": 1,
+    }
     base.update(kw)
     return TrainConfig(**base)  # type: ignore[arg-type]
 
@@ -74,9 +80,7 @@ def test_training_beats_chance(trained: Trained) -> None:
     assert result.best_valid_map > chance + 0.5
 
 
-def test_best_weights_are_restored(
-    trained: Trained
-) -> None:
+def test_best_weights_are_restored(trained: Trained) -> None:
     result, vx, vy, calls = trained
     maps = [h["valid_map"] for h in result.history]
     assert result.best_valid_map == max(maps)
@@ -162,7 +166,7 @@ def test_predict_frames_blocks_and_model() -> None:
     with torch.no_grad():
         direct = torch.sigmoid(model(torch.from_numpy(x))).numpy()
     np.testing.assert_allclose(whole, direct, rtol=1e-6, atol=1e-7)
-    blocks = ((s, x[s:s + 5]) for s in range(0, 13, 5))
+    blocks = ((s, x[s : s + 5]) for s in range(0, 13, 5))
     # Different chunking may change float32 GEMM results in the last bit only.
     by_blocks = predict_frames(model.state_dict(), blocks, "cpu", 4)
     np.testing.assert_allclose(by_blocks, whole, rtol=1e-6, atol=1e-7)

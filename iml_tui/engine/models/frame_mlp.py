@@ -16,9 +16,7 @@ class FrameMLP(nn.Module):
     the CPU, so the global torch RNG is left untouched and every round starts from the same init).
     """
 
-    def __init__(
-        self, d_in: int, n_classes: int, hidden: int = 1024, seed: int | None = 0
-    ) -> None:
+    def __init__(self, d_in: int, n_classes: int, hidden: int = 1024, seed: int | None = 0) -> None:
         super().__init__()
         if d_in < 1 or n_classes < 1 or hidden < 1:
             raise ValueError(

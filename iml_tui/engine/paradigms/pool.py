@@ -45,14 +45,20 @@ class PoolRunSpec:
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
-            raise UserError(f"unknown strategy '{self.strategy}'", None,
-                            f"choose one of {', '.join(STRATEGIES)}")
+            raise UserError(
+                f"unknown strategy '{self.strategy}'",
+                None,
+                f"choose one of {', '.join(STRATEGIES)}",
+            )
         if self.start not in STARTS:
             raise UserError(f"unknown start '{self.start}'", None, "choose cold or warm")
         b = list(self.budgets)
         if not b or b != sorted(b) or len(set(b)) != len(b) or b[0] <= 0:
-            raise UserError(f"budgets {b} must be positive and strictly increasing", None,
-                            "write them as --budgets 50,100,150")
+            raise UserError(
+                f"budgets {b} must be positive and strictly increasing",
+                None,
+                "write them as --budgets 50,100,150",
+            )
 
     def __hash__(self) -> int:
         return hash(json.dumps(self.to_json(), sort_keys=True))
@@ -101,15 +107,21 @@ def load_splits(pool_dir: str | Path, rare_classes: Sequence[str] = ()) -> PoolS
     """Open ``train.h5``, ``valid.h5``, ``test.h5`` in ``pool_dir`` and check they agree."""
     pool_dir = Path(pool_dir)
     if not pool_dir.is_dir():
-        raise UserError("pool directory not found", pool_dir,
-                        "give --pool-dir a folder holding train.h5, valid.h5 and test.h5 "
-                        "(make one with `iml-tui pool synth`)")
+        raise UserError(
+            "pool directory not found",
+            pool_dir,
+            "give --pool-dir a folder holding train.h5, valid.h5 and test.h5 "
+            "(make one with `iml-tui pool synth`)",
+        )
     stores = {}
     for split in SPLITS:
         path = pool_dir / f"{split}.h5"
         if not path.exists():
-            raise UserError(f"{split}.h5 is missing", pool_dir,
-                            "a pool directory holds train.h5, valid.h5 and test.h5")
+            raise UserError(
+                f"{split}.h5 is missing",
+                pool_dir,
+                "a pool directory holds train.h5, valid.h5 and test.h5",
+            )
         stores[split] = PoolStore(path)
     tr = stores["train"]
     for split in ("valid", "test"):
@@ -117,8 +129,10 @@ def load_splits(pool_dir: str | Path, rare_classes: Sequence[str] = ()) -> PoolS
         if (s.t, s.d) != (tr.t, tr.d) or s.class_list != tr.class_list:
             raise UserError(
                 f"shape (T={s.t}, D={s.d}) or classes {s.class_list} differ from train.h5 "
-                f"(T={tr.t}, D={tr.d}, classes {tr.class_list})", s.path,
-                "all three splits must come from the same encoder and class list")
+                f"(T={tr.t}, D={tr.d}, classes {tr.class_list})",
+                s.path,
+                "all three splits must come from the same encoder and class list",
+            )
     for s in stores.values():
         s.require_known(None, "the simulator (its oracle answers from the pool's labels)")
     frame_targets = tr.frame_labels()
@@ -126,16 +140,25 @@ def load_splits(pool_dir: str | Path, rare_classes: Sequence[str] = ()) -> PoolS
     if rare_classes:
         unknown = [c for c in rare_classes if c not in tr.class_list]
         if unknown:
-            raise UserError(f"rare class(es) {unknown} not in the class list {tr.class_list}",
-                            tr.path, "fix rare_classes")
+            raise UserError(
+                f"rare class(es) {unknown} not in the class list {tr.class_list}",
+                tr.path,
+                "fix rare_classes",
+            )
         rare = [tr.class_list.index(c) for c in rare_classes]
     else:
         rare = metrics.default_rare_classes(clip_targets, tr.class_list)
     return PoolSplits(
-        train=tr, x=tr.pooled(), clip_targets=clip_targets, frame_targets=frame_targets,
-        valid_x=stores["valid"].embeddings(), valid_y=stores["valid"].frame_labels(),
-        test_x=stores["test"].embeddings(), test_y=stores["test"].frame_labels(),
-        class_list=tr.class_list, rare=rare,
+        train=tr,
+        x=tr.pooled(),
+        clip_targets=clip_targets,
+        frame_targets=frame_targets,
+        valid_x=stores["valid"].embeddings(),
+        valid_y=stores["valid"].frame_labels(),
+        test_x=stores["test"].embeddings(),
+        test_y=stores["test"].frame_labels(),
+        class_list=tr.class_list,
+        rare=rare,
     )
 
 
@@ -163,22 +186,51 @@ class RoundRecord:
 
 def round_columns(class_list: Sequence[str]) -> list[str]:
     """Column order of a run's ``rounds.csv``."""
-    return (["budget", "n_new", "test_map", "test_f1", "valid_map", "valid_f1", "threshold"]
-            + [f"count_{c}" for c in class_list]
-            + ["count_Negative", "rare_found", "select_seconds", "train_seconds", "epochs",
-               "best_epoch"]
-            + [f"test_ap_{c}" for c in class_list] + [f"valid_ap_{c}" for c in class_list])
+    return (
+        ["budget", "n_new", "test_map", "test_f1", "valid_map", "valid_f1", "threshold"]
+        + [f"count_{c}" for c in class_list]
+        + [
+            "count_Negative",
+            "rare_found",
+            "select_seconds",
+            "train_seconds",
+            "epochs",
+            "best_epoch",
+        ]
+        + [f"test_ap_{c}" for c in class_list]
+        + [f"valid_ap_{c}" for c in class_list]
+    )
 
 
 def _record_row(r: RoundRecord) -> list[Any]:
-    return ([r.budget, r.n_new, f"{r.test_map:.6f}", f"{r.test_f1:.6f}", f"{r.valid_map:.6f}",
-             f"{r.valid_f1:.6f}", f"{r.threshold:.4f}", *r.counts, r.negatives, r.rare_found,
-             f"{r.select_seconds:.4f}", f"{r.train_seconds:.3f}", r.epochs, r.best_epoch]
-            + [f"{v:.6f}" for v in r.test_ap] + [f"{v:.6f}" for v in r.valid_ap])
+    return (
+        [
+            r.budget,
+            r.n_new,
+            f"{r.test_map:.6f}",
+            f"{r.test_f1:.6f}",
+            f"{r.valid_map:.6f}",
+            f"{r.valid_f1:.6f}",
+            f"{r.threshold:.4f}",
+            *r.counts,
+            r.negatives,
+            r.rare_found,
+            f"{r.select_seconds:.4f}",
+            f"{r.train_seconds:.3f}",
+            r.epochs,
+            r.best_epoch,
+        ]
+        + [f"{v:.6f}" for v in r.test_ap]
+        + [f"{v:.6f}" for v in r.valid_ap]
+    )
 
 
-def evaluate_classifier(state_dict: dict[str, torch.Tensor], splits: PoolSplits,
-                        device: torch.device, precision: str = "fp32") -> dict[str, Any]:
+def evaluate_classifier(
+    state_dict: dict[str, torch.Tensor],
+    splits: PoolSplits,
+    device: torch.device,
+    precision: str = "fp32",
+) -> dict[str, Any]:
     """Valid/test frame mAP, the F1-optimal global threshold on valid, and F1 at it; the
     forward passes in ``precision`` (fp32 or bf16)."""
     vp = predict_frames(state_dict, splits.valid_x, device, precision=precision)
@@ -187,12 +239,23 @@ def evaluate_classifier(state_dict: dict[str, torch.Tensor], splits: PoolSplits,
     vmap, vap = metrics.frame_map(vp, splits.valid_y)
     tmap, tap = metrics.frame_map(tp, splits.test_y)
     tf1 = metrics.mean_f1(tp, splits.test_y, thr)
-    return {"valid_map": vmap, "valid_ap": vap.tolist(), "valid_f1": vf1, "threshold": thr,
-            "test_map": tmap, "test_ap": tap.tolist(), "test_f1": tf1}
+    return {
+        "valid_map": vmap,
+        "valid_ap": vap.tolist(),
+        "valid_f1": vf1,
+        "threshold": thr,
+        "test_map": tmap,
+        "test_ap": tap.tolist(),
+        "test_f1": tf1,
+    }
 
 
-def clip_probabilities(state_dict: dict[str, torch.Tensor], store: PoolStore,
-                       device: torch.device, precision: str = "fp32") -> np.ndarray:
+def clip_probabilities(
+    state_dict: dict[str, torch.Tensor],
+    store: PoolStore,
+    device: torch.device,
+    precision: str = "fp32",
+) -> np.ndarray:
     """(N, C) clip-level probabilities (max over frames) of every clip in ``store``."""
     frames = predict_frames(state_dict, store.iter_blocks(), device, precision=precision)
     return np.asarray(frames.max(axis=1), dtype=np.float32)
@@ -201,15 +264,19 @@ def clip_probabilities(state_dict: dict[str, torch.Tensor], store: PoolStore,
 class PoolRun:
     """One simulated run, resumable from its folder."""
 
-    def __init__(self, spec: PoolRunSpec, splits: PoolSplits, run_dir: str | Path,
-                 device: torch.device) -> None:
+    def __init__(
+        self, spec: PoolRunSpec, splits: PoolSplits, run_dir: str | Path, device: torch.device
+    ) -> None:
         self.spec = spec
         self.splits = splits
         self.dir = Path(run_dir)
         self.device = device
         if spec.budgets[-1] > splits.n:
-            raise UserError(f"the last budget {spec.budgets[-1]} exceeds the pool size "
-                            f"{splits.n}", splits.train.path, "lower --budgets")
+            raise UserError(
+                f"the last budget {spec.budgets[-1]} exceeds the pool size {splits.n}",
+                splits.train.path,
+                "lower --budgets",
+            )
 
     def _round_dir(self, budget: int) -> Path:
         return self.dir / f"round_{budget:05d}"
@@ -224,8 +291,11 @@ class PoolRun:
         if spec_path.exists():
             have = json.loads(spec_path.read_text())
             if have != want:
-                raise UserError("this run folder was made with a different configuration",
-                                self.dir, "use another --out folder or delete this one")
+                raise UserError(
+                    "this run folder was made with a different configuration",
+                    self.dir,
+                    "use another --out folder or delete this one",
+                )
         else:
             self.dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(spec_path, json.dumps(want, indent=2))
@@ -263,37 +333,59 @@ class PoolRun:
             t0 = time.perf_counter()
             n_new = budget - len(labeled)
             lab = np.asarray(labeled, dtype=np.int64)
-            new, _ = pick_round(self.spec.strategy, sp.x, lab,
-                                sp.clip_targets[lab] if lab.size else None, probs, threshold,
-                                n_new, round_rng(self.spec.seed, r), k_pos=self.spec.k_pos,
-                                clip_targets=sp.clip_targets)
+            new, _ = pick_round(
+                self.spec.strategy,
+                sp.x,
+                lab,
+                sp.clip_targets[lab] if lab.size else None,
+                probs,
+                threshold,
+                n_new,
+                round_rng(self.spec.seed, r),
+                k_pos=self.spec.k_pos,
+                clip_targets=sp.clip_targets,
+            )
             select_seconds = time.perf_counter() - t0
             labeled.extend(int(i) for i in new)
             lab = np.asarray(labeled, dtype=np.int64)
 
             t1 = time.perf_counter()
-            result = train_frame_classifier(sp.train.embeddings(lab), sp.frame_targets[lab],
-                                            sp.valid_x, sp.valid_y, self.spec.train)
+            result = train_frame_classifier(
+                sp.train.embeddings(lab),
+                sp.frame_targets[lab],
+                sp.valid_x,
+                sp.valid_y,
+                self.spec.train,
+            )
             train_seconds = time.perf_counter() - t1
             precision = self.spec.train.eval_precision
             scores = evaluate_classifier(result.state_dict, sp, self.device, precision)
             threshold = float(scores["threshold"])
             annotated = sp.clip_targets[lab]
             record = RoundRecord(
-                budget=budget, n_new=len(new), test_map=float(scores["test_map"]),
-                test_f1=float(scores["test_f1"]), valid_map=float(scores["valid_map"]),
-                valid_f1=float(scores["valid_f1"]), threshold=threshold,
+                budget=budget,
+                n_new=len(new),
+                test_map=float(scores["test_map"]),
+                test_f1=float(scores["test_f1"]),
+                valid_map=float(scores["valid_map"]),
+                valid_f1=float(scores["valid_f1"]),
+                threshold=threshold,
                 counts=[int(v) for v in annotated.sum(axis=0)],
                 negatives=int((annotated.max(axis=1) == 0).sum()),
                 rare_found=metrics.rare_found(annotated, sp.rare),
-                select_seconds=select_seconds, train_seconds=train_seconds,
-                epochs=int(result.epochs_run), best_epoch=int(result.best_epoch),
+                select_seconds=select_seconds,
+                train_seconds=train_seconds,
+                epochs=int(result.epochs_run),
+                best_epoch=int(result.best_epoch),
                 test_ap=[float(v) for v in scores["test_ap"]],
                 valid_ap=[float(v) for v in scores["valid_ap"]],
             )
             is_last = budget == self.spec.budgets[-1]
-            probs = (clip_probabilities(result.state_dict, sp.train, self.device, precision)
-                     if needs_probs and not is_last else None)
+            probs = (
+                clip_probabilities(result.state_dict, sp.train, self.device, precision)
+                if needs_probs and not is_last
+                else None
+            )
             self._commit_round(record, new, labeled, result.state_dict, probs)
             records.append(record)
             self._write_rounds_csv(records)
@@ -302,8 +394,14 @@ class PoolRun:
         atomic_write_text(self.dir / "DONE", "")
         return records
 
-    def _commit_round(self, record: RoundRecord, new: np.ndarray, labeled: list[int],
-                      state_dict: dict[str, torch.Tensor], probs: np.ndarray | None) -> None:
+    def _commit_round(
+        self,
+        record: RoundRecord,
+        new: np.ndarray,
+        labeled: list[int],
+        state_dict: dict[str, torch.Tensor],
+        probs: np.ndarray | None,
+    ) -> None:
         rdir = self._round_dir(record.budget)
         rdir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(rdir / "selected.txt", "".join(f"{int(i)}\n" for i in new))
@@ -336,8 +434,9 @@ class FullRecord:
     train_seconds: float
 
 
-def run_full(splits: PoolSplits, seed: int, train: TrainConfig, run_dir: str | Path,
-             device: torch.device) -> FullRecord:
+def run_full(
+    splits: PoolSplits, seed: int, train: TrainConfig, run_dir: str | Path, device: torch.device
+) -> FullRecord:
     """Train on all train clips (resumable: a finished seed is read back)."""
     out = Path(run_dir)
     path = out / "full.json"
@@ -346,13 +445,20 @@ def run_full(splits: PoolSplits, seed: int, train: TrainConfig, run_dir: str | P
     out.mkdir(parents=True, exist_ok=True)
     cfg = dataclasses.replace(train, seed=seed)
     t0 = time.perf_counter()
-    result = train_frame_classifier(splits.train.embeddings(), splits.frame_targets,
-                                    splits.valid_x, splits.valid_y, cfg)
+    result = train_frame_classifier(
+        splits.train.embeddings(), splits.frame_targets, splits.valid_x, splits.valid_y, cfg
+    )
     seconds = time.perf_counter() - t0
     s = evaluate_classifier(result.state_dict, splits, device, cfg.eval_precision)
-    rec = FullRecord(seed=seed, test_map=float(s["test_map"]), test_f1=float(s["test_f1"]),
-                     valid_map=float(s["valid_map"]), valid_f1=float(s["valid_f1"]),
-                     threshold=float(s["threshold"]), train_seconds=seconds)
+    rec = FullRecord(
+        seed=seed,
+        test_map=float(s["test_map"]),
+        test_f1=float(s["test_f1"]),
+        valid_map=float(s["valid_map"]),
+        valid_f1=float(s["valid_f1"]),
+        threshold=float(s["threshold"]),
+        train_seconds=seconds,
+    )
     atomic_torch_save(result.state_dict, out / "classifier.pt")
     atomic_write_text(path, json.dumps(dataclasses.asdict(rec)))
     return rec

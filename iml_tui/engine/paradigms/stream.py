@@ -130,8 +130,11 @@ def batch_metric(method: str, logits: np.ndarray, scores: np.ndarray | None) -> 
     1. Ours: egl / egl-last -> the mean expected gradient length, pert-rand -> its mean share,
     cover-kcenter -> 1; rand and the combos -> none."""
     if method == "smax":
-        return float(softmax(np.asarray(logits, np.float64)).max(axis=1).mean()) if len(
-            logits) else None
+        return (
+            float(softmax(np.asarray(logits, np.float64)).max(axis=1).mean())
+            if len(logits)
+            else None
+        )
     if method in _COVER_METHODS:
         return 1.0
     if method in _SCORED_METHODS and scores is not None and len(scores):
@@ -141,9 +144,11 @@ def batch_metric(method: str, logits: np.ndarray, scores: np.ndarray | None) -> 
 
 def validate_config(cfg: StreamConfig) -> None:
     """Check every choice-valued key before any data is read (UserError naming the key)."""
+
     def bad(key: str, value: Any, allowed: Sequence[str]) -> UserError:
-        return UserError(f"{key} {value!r} is not known", None,
-                         f"set {key} to one of {', '.join(allowed)}")
+        return UserError(
+            f"{key} {value!r} is not known", None, f"set {key} to one of {', '.join(allowed)}"
+        )
 
     if cfg.task not in TASKS:
         raise bad("task", cfg.task, TASKS)
@@ -163,27 +168,43 @@ def validate_config(cfg: StreamConfig) -> None:
                 raise bad("combo", m, BASE_METHODS)
         if len(cfg.combo) < 2 or (cfg.al_method == "split" and len(cfg.combo) != 2):
             need = "two" if cfg.al_method == "split" else "two or more"
-            raise UserError(f"combo {cfg.combo} must name {need} methods for {cfg.al_method}",
-                            None, "e.g. --set combo=smax,necs")
-    checks = [("samples_per_batch", cfg.samples_per_batch, 2), ("context", cfg.context, 0),
-              ("bootstrap", cfg.bootstrap, 0), ("batch_size", cfg.batch_size, 2),
-              ("patience", cfg.patience, 1),
-              ("embed_dim", cfg.embed_dim, 1), ("comp_hidden", cfg.comp_hidden, 1),
-              ("class_hidden", cfg.class_hidden, 1), ("comp_layers", cfg.comp_layers, 0),
-              ("class_layers", cfg.class_layers, 0), ("forget_n_batches", cfg.forget_n_batches, 0),
-              ("memory_cap", cfg.memory_cap, 0), ("epochs_per_pass", cfg.epochs_per_pass, 0),
-              ("jobs", cfg.jobs, 1), ("n_pert", cfg.n_pert, 1)]
+            raise UserError(
+                f"combo {cfg.combo} must name {need} methods for {cfg.al_method}",
+                None,
+                "e.g. --set combo=smax,necs",
+            )
+    checks = [
+        ("samples_per_batch", cfg.samples_per_batch, 2),
+        ("context", cfg.context, 0),
+        ("bootstrap", cfg.bootstrap, 0),
+        ("batch_size", cfg.batch_size, 2),
+        ("patience", cfg.patience, 1),
+        ("embed_dim", cfg.embed_dim, 1),
+        ("comp_hidden", cfg.comp_hidden, 1),
+        ("class_hidden", cfg.class_hidden, 1),
+        ("comp_layers", cfg.comp_layers, 0),
+        ("class_layers", cfg.class_layers, 0),
+        ("forget_n_batches", cfg.forget_n_batches, 0),
+        ("memory_cap", cfg.memory_cap, 0),
+        ("epochs_per_pass", cfg.epochs_per_pass, 0),
+        ("jobs", cfg.jobs, 1),
+        ("n_pert", cfg.n_pert, 1),
+    ]
     for key, value, lo in checks:
         if value < lo:
             raise UserError(f"{key} = {value} must be >= {lo}", None, f"fix {key}")
     if cfg.max_epochs != UNBOUNDED_EPOCHS and cfg.max_epochs < 1:
-        raise UserError(f"max_epochs = {cfg.max_epochs} must be >= 1 or -1 (no cap)", None,
-                        "fix max_epochs")
+        raise UserError(
+            f"max_epochs = {cfg.max_epochs} must be >= 1 or -1 (no cap)", None, "fix max_epochs"
+        )
     if cfg.max_fb_samples is not None and cfg.max_fb_samples < 0:
         raise UserError("max_fb_samples must be >= 0 or null", None, "fix max_fb_samples")
     if cfg.adapt_distr is not None and not 0.0 <= cfg.adapt_distr <= 1.0:
-        raise UserError(f"adapt_distr {cfg.adapt_distr} is not a share in [0, 1]", None,
-                        "e.g. --adapt-distr 0.5")
+        raise UserError(
+            f"adapt_distr {cfg.adapt_distr} is not a share in [0, 1]",
+            None,
+            "e.g. --adapt-distr 0.5",
+        )
     if not cfg.features:
         raise UserError("no feature set given", None, "e.g. --features ecapalang")
 
@@ -194,8 +215,11 @@ def _order_for(cfg: StreamConfig, classes: np.ndarray, n: int) -> np.ndarray:
         try:
             return make_order(cfg.order, classes, np.random.default_rng(cfg.seed))
         except ValueError as exc:
-            raise UserError(f"no {cfg.order} order for this split: {exc}", None,
-                            "use --order random or fewer, larger classes") from exc
+            raise UserError(
+                f"no {cfg.order} order for this split: {exc}",
+                None,
+                "use --order random or fewer, larger classes",
+            ) from exc
     if cfg.order == "sorted":
         return np.arange(n, dtype=np.int64)
     return read_order(cfg.order, n)
@@ -215,14 +239,20 @@ def run_names(cfg: StreamConfig) -> list[tuple[str, str]]:
         table = load_lid_split(cfg.feat_root, cfg.features, cfg.split)
         return [(f"{cfg.split}_{t}", t) for t in lid_targets(table, cfg.target)]
     if cfg.target not in ("all", ""):
-        raise UserError(f"--target {cfg.target} is for --task lid", None,
-                        "pick VTD environments with --env (a name or all)")
+        raise UserError(
+            f"--target {cfg.target} is for --task lid",
+            None,
+            "pick VTD environments with --env (a name or all)",
+        )
     envs = [cfg.env]
     if cfg.env == "all":
         envs = list_vtd_envs(cfg.feat_root, cfg.features[0])
         if not envs:
-            raise UserError("no environments found", Path(cfg.feat_root) / cfg.features[0],
-                            "check --feat-root and --features")
+            raise UserError(
+                "no environments found",
+                Path(cfg.feat_root) / cfg.features[0],
+                "check --feat-root and --features",
+            )
     return [(e, e) for e in envs]
 
 
@@ -237,8 +267,11 @@ def prepare_lid(cfg: StreamConfig, target: str) -> StreamInputs:
     table = load_lid_split(cfg.feat_root, cfg.features, cfg.split)
     y = binary_labels(table, target) if target in table.class_list else None
     if y is None:
-        raise UserError(f"target {target!r} is not a language of the split", table.paths[0],
-                        f"use one of {', '.join(table.class_list)}")
+        raise UserError(
+            f"target {target!r} is not a language of the split",
+            table.paths[0],
+            f"use one of {', '.join(table.class_list)}",
+        )
     order = lid_order(cfg, table)
     if cfg.reverse_order:
         order = order[::-1].copy()
@@ -251,23 +284,41 @@ def prepare_lid(cfg: StreamConfig, target: str) -> StreamInputs:
     else:
         source = cfg.boot_from or "train"
         if source == cfg.split:
-            raise UserError(f"the bootstrap split {source!r} is the streamed split", None,
-                            "set boot_from to another split or use --boot-in")
+            raise UserError(
+                f"the bootstrap split {source!r} is the streamed split",
+                None,
+                "set boot_from to another split or use --boot-in",
+            )
         src = load_lid_split(cfg.feat_root, cfg.features, source)
         if target not in src.class_list:
-            raise UserError(f"target {target!r} is not a language of the {source} split",
-                            src.paths[0], "the bootstrap split needs the same languages")
+            raise UserError(
+                f"target {target!r} is not a language of the {source} split",
+                src.paths[0],
+                "the bootstrap split needs the same languages",
+            )
         ys = binary_labels(src, target)
         xs = with_context(src.x, cfg.context, batch_size=cfg.samples_per_batch)
         boot = BootSource(x=xs, y=ys, ids=src.ids, name=source)
     spb = cfg.samples_per_batch
     batch_list = list(batches(order, spb))
     if not batch_list:
-        raise UserError(f"the split has {len(order)} samples, fewer than one batch of {spb}",
-                        table.paths[0], "lower --set samples_per_batch")
-    return StreamInputs(name=f"{cfg.split}_{target}", target=target, x=table.x, y=y,
-                        ids=table.ids, batches=batch_list, groups=table.classes,
-                        group_names=table.class_list, boot=boot, boot_in_items=boot_items)
+        raise UserError(
+            f"the split has {len(order)} samples, fewer than one batch of {spb}",
+            table.paths[0],
+            "lower --set samples_per_batch",
+        )
+    return StreamInputs(
+        name=f"{cfg.split}_{target}",
+        target=target,
+        x=table.x,
+        y=y,
+        ids=table.ids,
+        batches=batch_list,
+        groups=table.classes,
+        group_names=table.class_list,
+        boot=boot,
+        boot_in_items=boot_items,
+    )
 
 
 def prepare_vtd(cfg: StreamConfig, env: str) -> StreamInputs:
@@ -280,8 +331,11 @@ def prepare_vtd(cfg: StreamConfig, env: str) -> StreamInputs:
     elif cfg.order == "random":
         s_order = np.random.default_rng(cfg.seed).permutation(n_s)
     elif cfg.order == "cluster":
-        raise UserError("order 'cluster' is for LID", None,
-                        f"VTD orders: {', '.join(VTD_ORDERS)} or an order file of sessions")
+        raise UserError(
+            "order 'cluster' is for LID",
+            None,
+            f"VTD orders: {', '.join(VTD_ORDERS)} or an order file of sessions",
+        )
     else:
         s_order = read_order(cfg.order, n_s)
     batch_list = [sessions[int(s)] for s in s_order]
@@ -292,28 +346,42 @@ def prepare_vtd(cfg: StreamConfig, env: str) -> StreamInputs:
     boot: BootSource | None = None
     boot_items = np.zeros(0, dtype=np.int64)
     if cfg.boot_in:
-        boot_items = draw_bootstrap(y, cfg.bootstrap, boot_rng,
-                                    candidates=np.concatenate(batch_list))
+        boot_items = draw_bootstrap(
+            y, cfg.bootstrap, boot_rng, candidates=np.concatenate(batch_list)
+        )
         batch_list = _remove(batch_list, boot_items)
     else:
-        envs = ([e.strip() for e in cfg.boot_from.split(",") if e.strip()] if cfg.boot_from
-                else other_corpus_envs(cfg.feat_root, cfg.features[0], env))
+        envs = (
+            [e.strip() for e in cfg.boot_from.split(",") if e.strip()]
+            if cfg.boot_from
+            else other_corpus_envs(cfg.feat_root, cfg.features[0], env)
+        )
         envs = [e for e in envs if e != env]
         if not envs:
-            raise UserError("no out-of-domain environment for the bootstrap",
-                            Path(cfg.feat_root) / cfg.features[0],
-                            "add another environment, set boot_from, or use --boot-in")
+            raise UserError(
+                "no out-of-domain environment for the bootstrap",
+                Path(cfg.feat_root) / cfg.features[0],
+                "add another environment, set boot_from, or use --boot-in",
+            )
         xs, ys, ids = [], [], []
         for e in envs:
             t = load_vtd_env(cfg.feat_root, cfg.features, e)
             xs.append(context_by_batches(t.x, t.session_batches(), cfg.context))
             ys.append(t.classes)
             ids.extend(t.ids)
-        boot = BootSource(x=np.concatenate(xs), y=np.concatenate(ys), ids=ids,
-                          name=",".join(envs))
-    return StreamInputs(name=env, target="live", x=table.x, y=y, ids=table.ids,
-                        batches=batch_list, groups=table.session, group_names=table.sessions,
-                        boot=boot, boot_in_items=boot_items)
+        boot = BootSource(x=np.concatenate(xs), y=np.concatenate(ys), ids=ids, name=",".join(envs))
+    return StreamInputs(
+        name=env,
+        target="live",
+        x=table.x,
+        y=y,
+        ids=table.ids,
+        batches=batch_list,
+        groups=table.session,
+        group_names=table.sessions,
+        boot=boot,
+        boot_in_items=boot_items,
+    )
 
 
 def prepare_inputs(cfg: StreamConfig, target: str) -> StreamInputs:
@@ -373,24 +441,40 @@ class LabelRecord:
 def fit_config(cfg: StreamConfig) -> StreamFitConfig:
     """The training settings of a run (``epochs_per_pass`` > 0: that many epochs, no patience;
     ``max_epochs`` -1: no cap)."""
-    loss = LossConfig(kind=cfg.loss, weights=cfg.class_weights,  # type: ignore[arg-type]
-                      target_weight=cfg.target_weight, nll_scale=cfg.xent_weight,
-                      margin=cfg.margin, gamma=cfg.gamma, beta=cfg.beta,
-                      cb_beta=cfg.cb_beta)
+    loss = LossConfig(
+        kind=cfg.loss,  # type: ignore[arg-type]
+        weights=cfg.class_weights,  # type: ignore[arg-type]
+        target_weight=cfg.target_weight,
+        nll_scale=cfg.xent_weight,
+        margin=cfg.margin,
+        gamma=cfg.gamma,
+        beta=cfg.beta,
+        cb_beta=cfg.cb_beta,
+    )
     max_epochs = NO_CAP_EPOCHS if cfg.max_epochs == UNBOUNDED_EPOCHS else cfg.max_epochs
     patience = cfg.patience
     if cfg.epochs_per_pass > 0:
         max_epochs, patience = cfg.epochs_per_pass, cfg.epochs_per_pass + 1
-    return StreamFitConfig(lr=cfg.lr, weight_decay=cfg.wd, batch_size=cfg.batch_size,
-                           patience=patience, max_epochs=max_epochs, min_delta=cfg.min_delta,
-                           loss=loss)
+    return StreamFitConfig(
+        lr=cfg.lr,
+        weight_decay=cfg.wd,
+        batch_size=cfg.batch_size,
+        patience=patience,
+        max_epochs=max_epochs,
+        min_delta=cfg.min_delta,
+        loss=loss,
+    )
 
 
 def build_model(cfg: StreamConfig, dim: int, device: torch.device) -> CompClassModel:
     """The detector for inputs of ``dim`` (features x (2 context + 1)), seeded by ``seed``."""
-    model = CompClassModel(dim, comp_hidden=(cfg.comp_hidden,) * cfg.comp_layers,
-                           emb_dim=cfg.embed_dim, cls_hidden=(cfg.class_hidden,) * cfg.class_layers,
-                           seed=cfg.seed)
+    model = CompClassModel(
+        dim,
+        comp_hidden=(cfg.comp_hidden,) * cfg.comp_layers,
+        emb_dim=cfg.embed_dim,
+        cls_hidden=(cfg.class_hidden,) * cfg.class_layers,
+        seed=cfg.seed,
+    )
     if not cfg.initial_bn:
         model.input_bn = nn.Identity()  # type: ignore[assignment]
     if cfg.init_weights:
@@ -401,8 +485,11 @@ def build_model(cfg: StreamConfig, dim: int, device: torch.device) -> CompClassM
             state = torch.load(path, map_location="cpu", weights_only=True)
             model.load_state_dict(state)
         except (RuntimeError, OSError, KeyError) as exc:
-            raise UserError(f"weights do not fit this model ({str(exc).splitlines()[0]})", path,
-                            "use weights saved by a run with the same sizes and features") from exc
+            raise UserError(
+                f"weights do not fit this model ({str(exc).splitlines()[0]})",
+                path,
+                "use weights saved by a run with the same sizes and features",
+            ) from exc
     model.eval()
     return model.to(device)
 
@@ -474,9 +561,15 @@ class StreamRun:
     ``oracle`` defaults to a :class:`TruthOracle` over the stream's labels.
     """
 
-    def __init__(self, cfg: StreamConfig, inputs: StreamInputs, run_dir: str | Path,
-                 device: torch.device | None = None, oracle: Oracle | None = None,
-                 command: str = "") -> None:
+    def __init__(
+        self,
+        cfg: StreamConfig,
+        inputs: StreamInputs,
+        run_dir: str | Path,
+        device: torch.device | None = None,
+        oracle: Oracle | None = None,
+        command: str = "",
+    ) -> None:
         validate_config(cfg)
         self.cfg = cfg
         self.inp = inputs
@@ -491,11 +584,19 @@ class StreamRun:
         if cfg.budget_plan:
             plan = read_budget_plan(cfg.budget_plan, inputs.name, inputs.n_batches)
         self.budget_cfg = BudgetConfig(
-            n_queries=cfg.n_queries, drift=cfg.drift, drift_mult=cfg.drift_mult,
-            warn_mult=cfg.warn_mult, calm_mult=cfg.calm_mult, min_al_samples=cfg.min_al_samples,
-            adwin_delta=cfg.adwin_delta, adwin_warn_clock=cfg.adwin_warn_clock,
-            adwin_drift_clock=cfg.adwin_drift_clock, adwin_log_clock=cfg.adwin_log_clock,
-            hdddm_alpha=cfg.hdddm_alpha, hdddm_warn_alpha=cfg.hdddm_warn_alpha)
+            n_queries=cfg.n_queries,
+            drift=cfg.drift,
+            drift_mult=cfg.drift_mult,
+            warn_mult=cfg.warn_mult,
+            calm_mult=cfg.calm_mult,
+            min_al_samples=cfg.min_al_samples,
+            adwin_delta=cfg.adwin_delta,
+            adwin_warn_clock=cfg.adwin_warn_clock,
+            adwin_drift_clock=cfg.adwin_drift_clock,
+            adwin_log_clock=cfg.adwin_log_clock,
+            hdddm_alpha=cfg.hdddm_alpha,
+            hdddm_warn_alpha=cfg.hdddm_warn_alpha,
+        )
         self.plan = plan
 
     # -- files --
@@ -509,8 +610,11 @@ class StreamRun:
         path = self.dir / "spec.json"
         if path.is_file():
             if json.loads(path.read_text()) != json.loads(json.dumps(want)):
-                raise UserError("this run folder was made with a different configuration",
-                                self.dir, "use another --out folder or delete this one")
+                raise UserError(
+                    "this run folder was made with a different configuration",
+                    self.dir,
+                    "use another --out folder or delete this one",
+                )
         else:
             self.dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(path, json.dumps(want, indent=2))
@@ -549,8 +653,17 @@ class StreamRun:
             st.timings[-1].total_s += st.timings[-1].save_s
             if on_batch is not None:
                 r = st.rows[-1]
-                on_batch(BatchEvent(self.inp.name, b, self.inp.n_batches, r.pre_dcf, r.dcf,
-                                    r.n_al, r.cf_tp + r.cf_fp))
+                on_batch(
+                    BatchEvent(
+                        self.inp.name,
+                        b,
+                        self.inp.n_batches,
+                        r.pre_dcf,
+                        r.dcf,
+                        r.n_al,
+                        r.cf_tp + r.cf_fp,
+                    )
+                )
         self._finish(model, st)
         return st.rows
 
@@ -568,8 +681,9 @@ class StreamRun:
         if self.inp.boot is not None:
             return None
         items = self.inp.boot_in_items
-        return Question(items=items, why="bootstrap", batch=-1,
-                        ids=tuple(self.inp.ids[i] for i in items))
+        return Question(
+            items=items, why="bootstrap", batch=-1, ids=tuple(self.inp.ids[i] for i in items)
+        )
 
     def bootstrap_state(self, question: Question | None, labels: np.ndarray | None) -> _State:
         """The labelled pool before the stream: the out-of-domain draw, or the answered
@@ -580,8 +694,12 @@ class StreamRun:
             idx = draw_bootstrap(inp.boot.y, cfg.bootstrap, np.random.default_rng([cfg.seed, 2]))
             x0 = inp.boot.x[idx]
             y0 = inp.boot.y[idx].astype(np.int64)
-            records = [LabelRecord(inp.boot.ids[i], int(i), inp.boot.name, -1, "bootstrap",
-                                   int(inp.boot.y[i])) for i in idx]
+            records = [
+                LabelRecord(
+                    inp.boot.ids[i], int(i), inp.boot.name, -1, "bootstrap", int(inp.boot.y[i])
+                )
+                for i in idx
+            ]
         else:
             if question is None or labels is None:
                 raise ValueError("a bootstrap from the stream needs the answered question")
@@ -589,12 +707,22 @@ class StreamRun:
             ctx = self._context_of_items(items)
             keep, lab = answered(question, labels)
             x0, y0 = ctx[keep], lab
-            records = [LabelRecord(inp.ids[i], int(i), "stream", -1, "bootstrap", int(v))
-                       for i, v in zip(items[keep], lab, strict=True)]
-        return _State(pool_x=np.asarray(x0, np.float32).reshape(-1, self.dim),
-                      pool_y=np.asarray(y0, np.int64), pool_pass=np.full(len(y0), -1, np.int64),
-                      pool_boot=np.ones(len(y0), bool), records=records, rows=[], timings=[],
-                      batch_info=[], n_boot=len(y0), setup_s=0.0)
+            records = [
+                LabelRecord(inp.ids[i], int(i), "stream", -1, "bootstrap", int(v))
+                for i, v in zip(items[keep], lab, strict=True)
+            ]
+        return _State(
+            pool_x=np.asarray(x0, np.float32).reshape(-1, self.dim),
+            pool_y=np.asarray(y0, np.int64),
+            pool_pass=np.full(len(y0), -1, np.int64),
+            pool_boot=np.ones(len(y0), bool),
+            records=records,
+            rows=[],
+            timings=[],
+            batch_info=[],
+            n_boot=len(y0),
+            setup_s=0.0,
+        )
 
     def _context_of_items(self, items: np.ndarray) -> np.ndarray:
         """Context-stacked rows (k, dim) of stream items taken for the bootstrap (``boot_in``):
@@ -608,12 +736,12 @@ class StreamRun:
             out[k] = block[i - lo]
         return out
 
-    def _fit(self, model: CompClassModel, st: _State,
-             rng: np.random.Generator) -> tuple[float, int]:
+    def _fit(
+        self, model: CompClassModel, st: _State, rng: np.random.Generator
+    ) -> tuple[float, int]:
         return self.fit(model, st, rng)
 
-    def fit(self, model: CompClassModel, st: _State,
-            rng: np.random.Generator) -> tuple[float, int]:
+    def fit(self, model: CompClassModel, st: _State, rng: np.random.Generator) -> tuple[float, int]:
         """Fit ``model`` on the labelled pool (nothing with fewer than 2 items); (s, epochs)."""
         if len(st.pool_y) < 2:
             return 0.0, 0
@@ -632,23 +760,32 @@ class StreamRun:
 
     def _apply_memory(self, st: _State, current: int) -> None:
         sticky = self._sticky(st)
-        keep = memory_keep(st.pool_pass, st.pool_boot, current, self.cfg.forget_n_batches,
-                           self.cfg.memory_cap, forget_boot=self.original,
-                           sticky=sticky if self.original else None)
+        keep = memory_keep(
+            st.pool_pass,
+            st.pool_boot,
+            current,
+            self.cfg.forget_n_batches,
+            self.cfg.memory_cap,
+            forget_boot=self.original,
+            sticky=sticky if self.original else None,
+        )
         if not keep.all():
             st.pool_x, st.pool_y = st.pool_x[keep], st.pool_y[keep]
             st.pool_pass, st.pool_boot = st.pool_pass[keep], st.pool_boot[keep]
             st.pool_sticky = sticky[keep]
 
-    def _add(self, st: _State, xs: np.ndarray, items: np.ndarray, labels: np.ndarray, b: int,
-             why: str) -> None:
+    def _add(
+        self, st: _State, xs: np.ndarray, items: np.ndarray, labels: np.ndarray, b: int, why: str
+    ) -> None:
         st.pool_sticky = np.concatenate([self._sticky(st), np.zeros(len(items), bool)])
         st.pool_x = np.concatenate([st.pool_x, xs.astype(np.float32)])
         st.pool_y = np.concatenate([st.pool_y, labels.astype(np.int64)])
         st.pool_pass = np.concatenate([st.pool_pass, np.full(len(items), b, np.int64)])
         st.pool_boot = np.concatenate([st.pool_boot, np.zeros(len(items), bool)])
-        st.records.extend(LabelRecord(self.inp.ids[i], int(i), "stream", b, why, int(v))
-                          for i, v in zip(items, labels, strict=True))
+        st.records.extend(
+            LabelRecord(self.inp.ids[i], int(i), "stream", b, why, int(v))
+            for i, v in zip(items, labels, strict=True)
+        )
 
     def _al_method(self, logits: np.ndarray) -> str:
         if self.cfg.al_method != "plateau":
@@ -656,8 +793,14 @@ class StreamRun:
         mean_smax = float(softmax(logits).max(axis=1).mean()) if len(logits) else 0.0
         return "necs" if mean_smax > self.cfg.plateau_thresh else "smax"
 
-    def _batch(self, b: int, model: CompClassModel, rng: np.random.Generator,
-               budget: QueryBudget, st: _State) -> None:
+    def _batch(
+        self,
+        b: int,
+        model: CompClassModel,
+        rng: np.random.Generator,
+        budget: QueryBudget,
+        st: _State,
+    ) -> None:
         step, q = self.begin_batch(b, model, rng, budget, st)
         self.take_al_answers(step, st, model, self.oracle.answer(q))
         step.tm.fit_al_s, step.tm.epochs_al = self._fit(model, st, rng)
@@ -666,8 +809,14 @@ class StreamRun:
             step.tm.fit_cf_s, step.tm.epochs_cf = self._fit(model, st, rng)
         self.end_batch(step, st)
 
-    def begin_batch(self, b: int, model: CompClassModel, rng: np.random.Generator,
-                    budget: QueryBudget, st: _State) -> tuple[BatchStep, Question]:
+    def begin_batch(
+        self,
+        b: int,
+        model: CompClassModel,
+        rng: np.random.Generator,
+        budget: QueryBudget,
+        st: _State,
+    ) -> tuple[BatchStep, Question]:
         """PRE-test batch ``b``, set its query budget and rank it: the AL question."""
         cfg, inp = self.cfg, self.inp
         t0 = time.perf_counter()
@@ -687,35 +836,74 @@ class StreamRun:
         method = self._al_method(logits)
         scores = None
         if method in _SCORED_METHODS:  # one scoring pass gives the ranking and the metric
-            scores = np.asarray(query_scores(method, logits, xb, st.pool_x, model, rng,
-                                             n_pert=cfg.n_pert, pert_eps=cfg.pert_eps))
+            scores = np.asarray(
+                query_scores(
+                    method,
+                    logits,
+                    xb,
+                    st.pool_x,
+                    model,
+                    rng,
+                    n_pert=cfg.n_pert,
+                    pert_eps=cfg.pert_eps,
+                )
+            )
             ranking = order_by_score(scores)
         elif method == "cover":  # k-median: the order and each pick's gain in one pass
             ranking, scores = cover_order(xb, n_q)
         else:
-            ranking = rank_queries(method, logits, xb, st.pool_x, model, rng, combo=cfg.combo,
-                                   n_select=n_q, n_pert=cfg.n_pert, pert_eps=cfg.pert_eps)
+            ranking = rank_queries(
+                method,
+                logits,
+                xb,
+                st.pool_x,
+                model,
+                rng,
+                combo=cfg.combo,
+                n_select=n_q,
+                n_pert=cfg.n_pert,
+                pert_eps=cfg.pert_eps,
+            )
             if method == "cover-kcenter":
                 scores = np.asarray(query_scores(method, logits, xb, st.pool_x, model, rng))
         metric = batch_metric(method, logits, scores)
         if cfg.adapt_distr is not None:
             n_t = int(st.pool_y.sum())
-            lt = adapt_distr_split(cfg.adapt_distr, n_t, len(st.pool_y) - n_t, n_q,
-                                   int(pred.sum()))
+            lt = adapt_distr_split(cfg.adapt_distr, n_t, len(st.pool_y) - n_t, n_q, int(pred.sum()))
             chosen = split_queries(ranking, pred, n_q, lt)
         else:
             chosen = ranking[:n_q]
         conf = np.where(pred == 1, prob, 1.0 - prob)
         tm.query_s += time.perf_counter() - t
-        q = Question(items=idx[chosen], why="al-query", pred=pred[chosen],
-                     confidence=conf[chosen], batch=b, ids=tuple(inp.ids[i] for i in idx[chosen]))
-        step = BatchStep(b=b, t0=t0, tm=tm, idx=idx, yb=yb, xb=xb, pre=pre, n_q=n_q,
-                         drift_state=drift_state, method=method, metric=metric, chosen=chosen,
-                         prob=prob, scores=None if scores is None else scores[chosen])
+        q = Question(
+            items=idx[chosen],
+            why="al-query",
+            pred=pred[chosen],
+            confidence=conf[chosen],
+            batch=b,
+            ids=tuple(inp.ids[i] for i in idx[chosen]),
+        )
+        step = BatchStep(
+            b=b,
+            t0=t0,
+            tm=tm,
+            idx=idx,
+            yb=yb,
+            xb=xb,
+            pre=pre,
+            n_q=n_q,
+            drift_state=drift_state,
+            method=method,
+            metric=metric,
+            chosen=chosen,
+            prob=prob,
+            scores=None if scores is None else scores[chosen],
+        )
         return step, q
 
-    def take_al_answers(self, step: BatchStep, st: _State, model: CompClassModel,
-                        labels: np.ndarray) -> None:
+    def take_al_answers(
+        self, step: BatchStep, st: _State, model: CompClassModel, labels: np.ndarray
+    ) -> None:
         """Add the answered AL queries to the pool (then: fit)."""
         q = Question(items=step.idx[step.chosen], why="al-query", batch=step.b)
         keep, lab = answered(q, labels)
@@ -739,25 +927,40 @@ class StreamRun:
         if not self.tokens:
             return None
         sides = {_SIDES[tok] for tok in self.tokens if tok in _SIDES}
-        show = np.ones(len(step.rest_pos), bool) if "all" in self.tokens else np.isin(
-            pred2, list(sides))
+        show = (
+            np.ones(len(step.rest_pos), bool)
+            if "all" in self.tokens
+            else np.isin(pred2, list(sides))
+        )
         cand = np.flatnonzero(show)
         conf2 = np.where(pred2 == 1, prob2, 1.0 - prob2)
         pos = step.rest_pos[cand]
         step.pred2, step.conf2, step.cand = pred2, conf2, cand
-        return Question(items=idx[pos], why="cf-review", pred=pred2[cand],
-                        confidence=conf2[cand], batch=step.b,
-                        ids=tuple(self.inp.ids[i] for i in idx[pos]))
+        return Question(
+            items=idx[pos],
+            why="cf-review",
+            pred=pred2[cand],
+            confidence=conf2[cand],
+            batch=step.b,
+            ids=tuple(self.inp.ids[i] for i in idx[pos]),
+        )
 
-    def take_cf_answers(self, step: BatchStep, st: _State, question: Question,
-                        labels: np.ndarray) -> bool:
+    def take_cf_answers(
+        self, step: BatchStep, st: _State, question: Question, labels: np.ndarray
+    ) -> bool:
         """Add the selected reviewed items to the pool; True when they need a fit (never with
         reset_weights under ``compat original``: the original skips that refit)."""
         cfg = self.cfg
         ckeep, clab = answered(question, labels)
         cand = step.cand[ckeep]
-        sel = select_feedback(clab, step.pred2[cand], step.conf2[cand], cfg.sim_type,
-                              cfg.max_fb_samples, rank_cf=cfg.rank_cf)
+        sel = select_feedback(
+            clab,
+            step.pred2[cand],
+            step.conf2[cand],
+            cfg.sim_type,
+            cfg.max_fb_samples,
+            rank_cf=cfg.rank_cf,
+        )
         step.cf_tp, step.cf_fp = cf_label_counts(clab, sel)
         if not len(sel):
             return False
@@ -773,52 +976,98 @@ class StreamRun:
         inp, b, tm = self.inp, step.b, step.tm
         if step.post is None:
             raise ValueError("end_batch before cf_question: the batch was not post-tested")
-        row = make_score_row(b, step.pre, step.post, previous=st.rows,
-                             n_target_labelled=int(st.pool_y.sum()), n_samples=len(st.pool_y),
-                             n_al=len(step.got), cf_tp=step.cf_tp, cf_fp=step.cf_fp,
-                             drift=step.drift_state, metric=step.metric)
+        row = make_score_row(
+            b,
+            step.pre,
+            step.post,
+            previous=st.rows,
+            n_target_labelled=int(st.pool_y.sum()),
+            n_samples=len(st.pool_y),
+            n_al=len(step.got),
+            cf_tp=step.cf_tp,
+            cf_fp=step.cf_fp,
+            drift=step.drift_state,
+            metric=step.metric,
+        )
         st.rows.append(row)
         g = inp.groups[step.idx]
         dominant = int(np.bincount(g).argmax()) if len(g) else -1
-        st.batch_info.append([b, len(step.idx), int(step.yb.sum()), dominant,
-                              inp.group_names[dominant] if dominant >= 0 else "", step.n_q,
-                              step.method])
+        st.batch_info.append(
+            [
+                b,
+                len(step.idx),
+                int(step.yb.sum()),
+                dominant,
+                inp.group_names[dominant] if dominant >= 0 else "",
+                step.n_q,
+                step.method,
+            ]
+        )
         tm.total_s = time.perf_counter() - step.t0
         tm.other_s = tm.total_s - tm.fit_s - tm.predict_s - tm.query_s
         st.timings.append(tm)
 
     # -- outputs --
-    def _save_batch(self, model: CompClassModel, rng: np.random.Generator,
-                    budget: QueryBudget, st: _State) -> None:
+    def _save_batch(
+        self, model: CompClassModel, rng: np.random.Generator, budget: QueryBudget, st: _State
+    ) -> None:
         write_scores(self.dir / "scores.csv", st.rows)
-        atomic_write_text(self.dir / "batches.csv", _csv_text(
-            ["pass", "n", "n_target", "group", "group_name", "n_q", "al_method"], st.batch_info))
+        atomic_write_text(
+            self.dir / "batches.csv",
+            _csv_text(
+                ["pass", "n", "n_target", "group", "group_name", "n_q", "al_method"], st.batch_info
+            ),
+        )
         atomic_write_text(self.dir / "timings.csv", _timings_csv(st.timings))
         asked = dict(self.oracle.asked) if isinstance(self.oracle, TruthOracle) else {}
-        atomic_torch_save({"model": model.state_dict(), "rng": rng.bit_generator.state,
-                            "budget": budget, "state": st, "asked": asked},
-                           self.dir / "checkpoint.pt")
+        atomic_torch_save(
+            {
+                "model": model.state_dict(),
+                "rng": rng.bit_generator.state,
+                "budget": budget,
+                "state": st,
+                "asked": asked,
+            },
+            self.dir / "checkpoint.pt",
+        )
 
     def _finish(self, model: CompClassModel, st: _State) -> None:
         atomic_torch_save(model.state_dict(), self.dir / "model.pt")
         atomic_write_text(self.dir / "timings.csv", _timings_csv(st.timings))
-        atomic_write_text(self.dir / "labelled.csv", _csv_text(
-            ["id", "index", "source", "pass", "why", "label"],
-            [[r.id, r.index, r.source, r.pass_, r.why, r.label] for r in st.records]))
+        atomic_write_text(
+            self.dir / "labelled.csv",
+            _csv_text(
+                ["id", "index", "source", "pass", "why", "label"],
+                [[r.id, r.index, r.source, r.pass_, r.why, r.label] for r in st.records],
+            ),
+        )
         fit_s = sum(t.fit_s for t in st.timings)
         total_s = sum(t.total_s for t in st.timings)
         manifest = {
-            "task": self.cfg.task, "run": self.inp.name, "target": self.inp.target,
-            "config": config_to_dict(self.cfg), "n_batches": self.inp.n_batches,
-            "n_samples": int(sum(len(b) for b in self.inp.batches)), "n_boot": st.n_boot,
+            "task": self.cfg.task,
+            "run": self.inp.name,
+            "target": self.inp.target,
+            "config": config_to_dict(self.cfg),
+            "n_batches": self.inp.n_batches,
+            "n_samples": int(sum(len(b) for b in self.inp.batches)),
+            "n_boot": st.n_boot,
             "boot_source": self.inp.boot.name if self.inp.boot is not None else "stream",
             "input_dim": self.dim,
             "asked": dict(self.oracle.asked) if isinstance(self.oracle, TruthOracle) else {},
-            "timings": {"setup_s": st.setup_s, "batches_s": total_s, "fit_s": fit_s,
-                        "overhead_share": (total_s - fit_s) / total_s if total_s else 0.0},
-            "versions": {"iml_tui": __version__, "python": platform.python_version(),
-                         "numpy": np.__version__, "torch": torch.__version__},
-            "git_revision": git_revision(), "device": str(self.device),
+            "timings": {
+                "setup_s": st.setup_s,
+                "batches_s": total_s,
+                "fit_s": fit_s,
+                "overhead_share": (total_s - fit_s) / total_s if total_s else 0.0,
+            },
+            "versions": {
+                "iml_tui": __version__,
+                "python": platform.python_version(),
+                "numpy": np.__version__,
+                "torch": torch.__version__,
+            },
+            "git_revision": git_revision(),
+            "device": str(self.device),
             "host": {"platform": platform.platform(), "cpus": os.cpu_count()},
             "finished": True,
         }
@@ -830,16 +1079,25 @@ def _timings_csv(timings: Sequence[BatchTiming]) -> str:
     names = [f.name for f in dataclasses.fields(BatchTiming)]
     rows = []
     for t in timings:
-        rows.append([t.pass_] + [
-            f"{getattr(t, n):.4f}" if isinstance(getattr(t, n), float) else getattr(t, n)
-            for n in names[1:]])
+        rows.append(
+            [t.pass_]
+            + [
+                f"{getattr(t, n):.4f}" if isinstance(getattr(t, n), float) else getattr(t, n)
+                for n in names[1:]
+            ]
+        )
     return _csv_text(["pass", *names[1:]], rows)
 
 
-def run_stream(cfg: StreamConfig, target: str, run_dir: str | Path,
-               device: torch.device | None = None, oracle: Oracle | None = None,
-               command: str = "", on_batch: Callable[[BatchEvent], None] | None = None
-               ) -> list[ScoreRow]:
+def run_stream(
+    cfg: StreamConfig,
+    target: str,
+    run_dir: str | Path,
+    device: torch.device | None = None,
+    oracle: Oracle | None = None,
+    command: str = "",
+    on_batch: Callable[[BatchEvent], None] | None = None,
+) -> list[ScoreRow]:
     """Prepare and run one stream (``target``: LID language or VTD environment)."""
     inputs = prepare_inputs(cfg, target)
     return StreamRun(cfg, inputs, run_dir, device, oracle, command).run(on_batch)

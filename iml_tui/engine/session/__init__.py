@@ -78,6 +78,21 @@ from iml_tui.engine.session.types import (
     RetrainResult,
 )
 
-__all__ = ["STATES", "CancelFn", "Item", "LearningCurve", "ModelStatus", "PoolBackend",
-           "Progress", "ProgressCb", "RetrainJob", "RetrainResult", "Session", "SessionBackend",
-           "StreamBackend", "answer_with_oracle", "default_annotator", "stream_store_attrs"]
+__all__ = [
+    "STATES",
+    "CancelFn",
+    "Item",
+    "LearningCurve",
+    "ModelStatus",
+    "PoolBackend",
+    "Progress",
+    "ProgressCb",
+    "RetrainJob",
+    "RetrainResult",
+    "Session",
+    "SessionBackend",
+    "StreamBackend",
+    "answer_with_oracle",
+    "default_annotator",
+    "stream_store_attrs",
+]

@@ -23,7 +23,6 @@ def class_names(class_list: Sequence[str], labels: Sequence[int]) -> str:
     return ", ".join(class_list[i] for i in labels) if labels else "none"
 
 
-
 def next_round(budgets: Sequence[int], n_labelled: int) -> int | None:
     """The first round whose budget exceeds the labels in force (None: every budget reached)."""
     for r, b in enumerate(budgets):
@@ -91,8 +90,9 @@ class SessionBackend(Protocol):
 
     def round_and_budget(self, fold: Fold, n_labelled: int, left: int) -> tuple[int, int]: ...
 
-    def job_work(self, fold: Fold, status_key: str
-                 ) -> Callable[[ProgressCb, CancelFn], RetrainResult]:
+    def job_work(
+        self, fold: Fold, status_key: str
+    ) -> Callable[[ProgressCb, CancelFn], RetrainResult]:
         """The slow part of a retraining, on a snapshot of ``fold`` (run off the UI thread)."""
         ...
 

@@ -54,8 +54,9 @@ class Fold:
 
     def labelled(self) -> list[Event]:
         """Current labels, in the order they were given."""
-        return sorted((e for e in self.current.values() if e.kind == "labelled"),
-                      key=lambda e: e.id)
+        return sorted(
+            (e for e in self.current.values() if e.kind == "labelled"), key=lambda e: e.id
+        )
 
     def skipped(self) -> set[int]:
         return {i for i, e in self.current.items() if e.kind == "skipped"}
@@ -78,8 +79,10 @@ class Fold:
         return None
 
     def labels_key(self) -> str:
-        body = json.dumps([[e.item, list(e.labels or ())] for e in
-                           sorted(self.labelled(), key=lambda e: int(e.item or 0))])
+        body = json.dumps(
+            [
+                [e.item, list(e.labels or ())]
+                for e in sorted(self.labelled(), key=lambda e: int(e.item or 0))
+            ]
+        )
         return hashlib.sha1(body.encode()).hexdigest()[:16]
-
-

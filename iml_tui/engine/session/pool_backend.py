@@ -52,10 +52,19 @@ class PoolBackend:
         self.x = np.asarray(self.store.pooled())
         self.locator = Locator(self.store.attrs, cfg.audio_root or None)
         self.train_cfg = TrainConfig(
-            lr=cfg.lr, batch_size=cfg.batch_size, lr_factor=cfg.lr_factor,
-            lr_patience=cfg.lr_patience, lr_threshold=cfg.lr_threshold, min_lr=cfg.min_lr,
-            max_epochs=cfg.max_epochs, hidden=cfg.hidden, seed=cfg.seed, device=cfg.device,
-            threads=cfg.threads or None, eval_precision=cfg.eval_precision)
+            lr=cfg.lr,
+            batch_size=cfg.batch_size,
+            lr_factor=cfg.lr_factor,
+            lr_patience=cfg.lr_patience,
+            lr_threshold=cfg.lr_threshold,
+            min_lr=cfg.min_lr,
+            max_epochs=cfg.max_epochs,
+            hidden=cfg.hidden,
+            seed=cfg.seed,
+            device=cfg.device,
+            threads=cfg.threads or None,
+            eval_precision=cfg.eval_precision,
+        )
         self.model: FrameMLP | None = None
         self.threshold = 0.5
         self.version = 0
@@ -88,8 +97,9 @@ class PoolBackend:
         last = fold.models[-1].payload
         if last.get("labels_key") != fold.labels_key():
             return False
-        return next_round(self.cfg.budgets, len(fold.labelled())) is None \
-            or bool(last.get("no_more"))
+        return next_round(self.cfg.budgets, len(fold.labelled())) is None or bool(
+            last.get("no_more")
+        )
 
     def due(self, fold: Fold) -> bool:
         return not fold.unanswered() and not self.done(fold)
@@ -120,12 +130,24 @@ class PoolBackend:
         rows = np.flatnonzero(self.store.known())
         clip = self.store.clip_labels(rows)
         who = "import:train.h5"
-        return [NewEvent("imported", annotator=who,
-                         payload={"source": "pool", "file": str(self.store.path),
-                                  "rows": int(rows.size)}),
-                *(NewEvent("labelled", item=int(i), item_id=self.ids[int(i)],
-                           labels=[int(c) for c in np.flatnonzero(clip[k])], annotator=who,
-                           payload={"kind": "import"}) for k, i in enumerate(rows))]
+        return [
+            NewEvent(
+                "imported",
+                annotator=who,
+                payload={"source": "pool", "file": str(self.store.path), "rows": int(rows.size)},
+            ),
+            *(
+                NewEvent(
+                    "labelled",
+                    item=int(i),
+                    item_id=self.ids[int(i)],
+                    labels=[int(c) for c in np.flatnonzero(clip[k])],
+                    annotator=who,
+                    payload={"kind": "import"},
+                )
+                for k, i in enumerate(rows)
+            ),
+        ]
 
     # -- models --
     def load(self, ev: Event) -> None:
@@ -149,9 +171,12 @@ class PoolBackend:
             if self._valid is None:
                 v = PoolStore(self.valid_path)
                 if v.class_list != self.class_list or v.d != self.store.d:
-                    raise UserError(f"valid.h5 has classes {v.class_list} and D={v.d}; train.h5 "
-                                    f"{self.class_list}, D={self.store.d}", v.path,
-                                    "both must come from the same encoder and class list")
+                    raise UserError(
+                        f"valid.h5 has classes {v.class_list} and D={v.d}; train.h5 "
+                        f"{self.class_list}, D={self.store.d}",
+                        v.path,
+                        "both must come from the same encoder and class list",
+                    )
                 self._valid = (v.embeddings(), v.frame_labels())
             return self._valid
 
@@ -164,9 +189,16 @@ class PoolBackend:
             y[k, list(e.labels or ())] = 1
         return idx, y
 
-    def choose(self, n: int, lab: np.ndarray, y: np.ndarray, skipped: set[int],
-               probs: np.ndarray | None, threshold: float, rng: np.random.Generator
-               ) -> tuple[np.ndarray, str]:
+    def choose(
+        self,
+        n: int,
+        lab: np.ndarray,
+        y: np.ndarray,
+        skipped: set[int],
+        probs: np.ndarray | None,
+        threshold: float,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, str]:
         """Up to ``n`` new pool indices by the project's strategy (skipped items left out) and
         the rule used ("mfft", or the first-round rule when there is no model yet)."""
         strategy = self.cfg.strategy
@@ -174,14 +206,23 @@ class PoolBackend:
         want = min(n + extra, self.n - len(lab))
         if want <= 0:
             return np.zeros(0, np.int64), strategy
-        picks, rule = pick_round(strategy, self.x, lab, y if lab.size else None, probs,
-                                 threshold, want, rng)
+        picks, rule = pick_round(
+            strategy, self.x, lab, y if lab.size else None, probs, threshold, want, rng
+        )
         keep = np.array([int(p) not in skipped for p in picks], dtype=bool)
         return np.asarray(picks[keep][:n], dtype=np.int64), rule
 
-    def queue_events(self, picks: np.ndarray, rule: str, lab: np.ndarray, y: np.ndarray,
-                     probs: np.ndarray | None, threshold: float, gen: int, round_: int
-                     ) -> list[NewEvent]:
+    def queue_events(
+        self,
+        picks: np.ndarray,
+        rule: str,
+        lab: np.ndarray,
+        y: np.ndarray,
+        probs: np.ndarray | None,
+        threshold: float,
+        gen: int,
+        round_: int,
+    ) -> list[NewEvent]:
         """``selected`` events for the picks, each with why it was chosen."""
         if picks.size == 0:
             return []
@@ -196,31 +237,50 @@ class PoolBackend:
             if sim is not None and nn is not None and nn[k] >= 0:
                 j = int(nn[k])
                 nbr = [int(c) for c in np.flatnonzero(y[j])]
-                f.update(neighbour=int(lab[j]), neighbour_id=self.ids[int(lab[j])],
-                         neighbour_labels=[names[c] for c in nbr],
-                         distance=round(float(1.0 - sim[k]), 4))
-                nbr_txt = f"nearest labelled clip ({class_names(names, nbr)}) at distance " \
-                          f"{f['distance']:.2f}"
+                f.update(
+                    neighbour=int(lab[j]),
+                    neighbour_id=self.ids[int(lab[j])],
+                    neighbour_labels=[names[c] for c in nbr],
+                    distance=round(float(1.0 - sim[k]), 4),
+                )
+                nbr_txt = (
+                    f"nearest labelled clip ({class_names(names, nbr)}) at distance "
+                    f"{f['distance']:.2f}"
+                )
             pred: list[int] = []
             if probs is not None:
                 pred = [int(c) for c in np.flatnonzero(probs[i] >= threshold)]
                 f["predicted"] = [names[c] for c in pred]
                 if sim is not None and nn is not None and nn[k] >= 0:
-                    f["mismatch"] = int(np.count_nonzero(
-                        (probs[i] >= threshold) != y[int(nn[k])].astype(bool)))
+                    f["mismatch"] = int(
+                        np.count_nonzero((probs[i] >= threshold) != y[int(nn[k])].astype(bool))
+                    )
             if rule in ("mp", "mfft") and "mismatch" in f:
-                why = (f"mismatch {f['mismatch']}: the model says {class_names(names, pred)}; its "
-                       f"{nbr_txt}")
+                why = (
+                    f"mismatch {f['mismatch']}: the model says {class_names(names, pred)}; its "
+                    f"{nbr_txt}"
+                )
             elif rule == "ft":
-                why = (f"farthest from what is labelled: {nbr_txt}" if nbr_txt else
-                       "first pick: spread over the pool (farthest-first)")
+                why = (
+                    f"farthest from what is labelled: {nbr_txt}"
+                    if nbr_txt
+                    else "first pick: spread over the pool (farthest-first)"
+                )
                 if rule != self.cfg.strategy:
                     why = f"no model yet, {self.cfg.strategy} starts farthest-first: " + why
             else:
                 why = "random pick" + (f"; {nbr_txt}" if nbr_txt else "")
             f["why"] = why
-            out.append(NewEvent("selected", item=int(i), item_id=self.ids[int(i)],
-                                model_version=gen, round=round_, payload=f))
+            out.append(
+                NewEvent(
+                    "selected",
+                    item=int(i),
+                    item_id=self.ids[int(i)],
+                    model_version=gen,
+                    round=round_,
+                    payload=f,
+                )
+            )
         return out
 
     def first_queue(self, fold: Fold) -> list[NewEvent]:
@@ -236,14 +296,18 @@ class PoolBackend:
         return self.queue_events(picks, rule, lab, y, None, 0.5, 0, r)
 
     # -- the retraining --
-    def job_work(self, fold: Fold, status_key: str) -> Callable[[ProgressCb, CancelFn],
-                                                                  RetrainResult]:
+    def job_work(
+        self, fold: Fold, status_key: str
+    ) -> Callable[[ProgressCb, CancelFn], RetrainResult]:
         labelled = fold.labelled()
         lab, y = self.targets(labelled)
         now, lease = time.time(), self.cfg.lease_seconds
         # items on someone's screen stay theirs: not re-picked, and they count as picked
-        held = {int(c.item or 0) for c in fold.claims.values()
-                if fold.claim_active(c) and now - c.ts < lease}
+        held = {
+            int(c.item or 0)
+            for c in fold.claims.values()
+            if fold.claim_active(c) and now - c.ts < lease
+        }
         skipped = fold.skipped() | held
         unanswered = fold.unanswered()
         exhausted = not unanswered
@@ -255,8 +319,11 @@ class PoolBackend:
         else:
             round_ = cur_round
             # clips queued by a search stay queued (fit_queue); the strategy re-ranks the rest
-            n = sum(1 for e in unanswered if int(e.item or 0) not in held
-                    and e.payload.get("rule") != "search")
+            n = sum(
+                1
+                for e in unanswered
+                if int(e.item or 0) not in held and e.payload.get("rule") != "search"
+            )
         base = self.version
         version = base + 1
         models_dir = self.project.models_dir
@@ -283,8 +350,7 @@ class PoolBackend:
                 def on_epoch(epoch: int, valid_map: float) -> None:
                     if cancelled():
                         raise Cancelled
-                    progress(0.8 * share(epoch), f"epoch {epoch}: valid mAP "
-                             f"{100 * valid_map:.1f}")
+                    progress(0.8 * share(epoch), f"epoch {epoch}: valid mAP {100 * valid_map:.1f}")
 
                 res = train_frame_classifier(tx, ty, vx, vy, train_cfg, progress=on_epoch)
                 state_dict, epochs, best = res.state_dict, res.epochs_run, res.best_epoch
@@ -294,20 +360,25 @@ class PoolBackend:
                 thr, vf1 = metrics.best_global_threshold(vp, vy)
                 vmap, _ = metrics.frame_map(vp, vy)
             else:
+
                 def on_fold(fold: int, k: int, epoch: int, held_map: float) -> None:
                     if cancelled():
                         raise Cancelled
-                    what = (f"fold {fold + 1}/{k}" if fold < k else "final model on all labels")
-                    progress(0.8 * (fold + share(epoch)) / (k + 1),
-                             f"{what}, epoch {epoch}: held-out mAP {100 * held_map:.1f}")
+                    what = f"fold {fold + 1}/{k}" if fold < k else "final model on all labels"
+                    progress(
+                        0.8 * (fold + share(epoch)) / (k + 1),
+                        f"{what}, epoch {epoch}: held-out mAP {100 * held_map:.1f}",
+                    )
 
-                sv = train_self_validated(tx, ty, train_cfg, seed=self.cfg.seed,
-                                          progress=on_fold)
+                sv = train_self_validated(tx, ty, train_cfg, seed=self.cfg.seed, progress=on_fold)
                 state_dict, epochs, best = sv.state_dict, sv.epochs, sv.epochs
                 model = FrameMLP.from_state_dict(state_dict).eval()
                 thr, vf1, vmap = sv.oof.threshold, sv.oof.f1, sv.est_map
-                extra = {"valid_map_std": sv.est_map_std, "n_oof": float(sv.oof.n_labels),
-                         "folds": float(sv.k)}
+                extra = {
+                    "valid_map_std": sv.est_map_std,
+                    "n_oof": float(sv.oof.n_labels),
+                    "folds": float(sv.k),
+                }
             probs = None
             if n > 0 and strategy in ("mp", "mfft"):
                 progress(0.85, "predicting the pool")
@@ -315,42 +386,84 @@ class PoolBackend:
                 for start, block in self.store.iter_blocks():
                     if cancelled():
                         raise Cancelled
-                    blocks.append((start, predict_frames(
-                        model, block, "cpu", precision=train_cfg.eval_precision).max(axis=1)))
+                    blocks.append(
+                        (
+                            start,
+                            predict_frames(
+                                model, block, "cpu", precision=train_cfg.eval_precision
+                            ).max(axis=1),
+                        )
+                    )
                 probs = np.zeros((self.n, len(self.class_list)), np.float32)
                 for start, p in blocks:
-                    probs[start:start + p.shape[0]] = p
+                    probs[start : start + p.shape[0]] = p
             queue: list[NewEvent] = []
             if n > 0:
                 progress(0.95, f"selecting {n} clips ({strategy})")
                 # a new round draws as the simulator's; a mid-round re-rank by model version
-                rng = (round_rng(self.cfg.seed, round_) if exhausted else
-                       np.random.default_rng([self.cfg.seed, round_, version]))
+                rng = (
+                    round_rng(self.cfg.seed, round_)
+                    if exhausted
+                    else np.random.default_rng([self.cfg.seed, round_, version])
+                )
                 picks, rule = self.choose(n, lab, y, skipped, probs, thr, rng)
                 queue = self.queue_events(picks, rule, lab, y, probs, thr, version, round_)
             path = checkpoint_path(models_dir, "pool", version)
-            atomic_torch_save({"state_dict": state_dict, "threshold": thr,
-                                "labelled": lab.tolist(), "class_list": self.class_list}, path)
+            atomic_torch_save(
+                {
+                    "state_dict": state_dict,
+                    "threshold": thr,
+                    "labelled": lab.tolist(),
+                    "class_list": self.class_list,
+                },
+                path,
+            )
             name = "valid mAP" if self.valid_path is not None else "estimated mAP"
             progress(1.0, f"model {version}: {name} {100 * vmap:.1f}")
-            scores = {"valid_map": float(vmap), "valid_f1": float(vf1), "threshold": float(thr),
-                      "epochs": float(epochs), "best_epoch": float(best), **extra}
-            return RetrainResult("pool", base, version, status_key, scores=scores,
-                                 n_labelled=int(lab.size), file=path, queue=queue, state=model,
-                                 round=round_, info={"threshold": float(thr),
-                                                     "pool_probs": probs,
-                                                     "labels_key": labels_key,
-                                                     "no_more": n > 0 and not queue})
+            scores = {
+                "valid_map": float(vmap),
+                "valid_f1": float(vf1),
+                "threshold": float(thr),
+                "epochs": float(epochs),
+                "best_epoch": float(best),
+                **extra,
+            }
+            return RetrainResult(
+                "pool",
+                base,
+                version,
+                status_key,
+                scores=scores,
+                n_labelled=int(lab.size),
+                file=path,
+                queue=queue,
+                state=model,
+                round=round_,
+                info={
+                    "threshold": float(thr),
+                    "pool_probs": probs,
+                    "labels_key": labels_key,
+                    "no_more": n > 0 and not queue,
+                },
+            )
+
         return work
 
     def model_event(self, result: RetrainResult) -> NewEvent:
-        return NewEvent("model_trained", model_version=result.version, round=result.round,
-                        seconds=result.seconds,
-                        payload={"file": str(Path(result.file or "").relative_to(
-                            self.project.dir)), "threshold": result.info["threshold"],
-                            "scores": result.scores, "n_labelled": result.n_labelled,
-                            "labels_key": result.info["labels_key"],
-                            "no_more": result.info["no_more"]})
+        return NewEvent(
+            "model_trained",
+            model_version=result.version,
+            round=result.round,
+            seconds=result.seconds,
+            payload={
+                "file": str(Path(result.file or "").relative_to(self.project.dir)),
+                "threshold": result.info["threshold"],
+                "scores": result.scores,
+                "n_labelled": result.n_labelled,
+                "labels_key": result.info["labels_key"],
+                "no_more": result.info["no_more"],
+            },
+        )
 
     def install_result(self, result: RetrainResult, ev: Event) -> None:
         self.install(result.state, ev)
@@ -365,8 +478,9 @@ class PoolBackend:
         if self._pool_probs is None or self._pool_probs[0] != self.version:
             probs = np.zeros((self.n, len(self.class_list)), np.float32)
             for start, block in self.store.iter_blocks():
-                probs[start:start + block.shape[0]] = predict_frames(self.model, block,
-                                                                     "cpu").max(axis=1)
+                probs[start : start + block.shape[0]] = predict_frames(
+                    self.model, block, "cpu"
+                ).max(axis=1)
             self._pool_probs = (self.version, probs)
         return self._pool_probs[1]
 
@@ -382,23 +496,24 @@ class PoolBackend:
             return []
         lab, y = self.targets(labelled)
         now, lease = time.time(), self.cfg.lease_seconds
-        held = {int(c.item or 0) for c in fold.claims.values()
-                if fold.claim_active(c) and now - c.ts < lease}
+        held = {
+            int(c.item or 0)
+            for c in fold.claims.values()
+            if fold.claim_active(c) and now - c.ts < lease
+        }
         n = self.cfg.budgets[r] - len(labelled) - len(held)
         if n <= 0:
             return []
         probs = self.pool_probs() if self.cfg.strategy in ("mp", "mfft") else None
         rng = np.random.default_rng([self.cfg.seed, r, self.version, 1])
         picks, rule = self.choose(n, lab, y, fold.skipped() | held, probs, self.threshold, rng)
-        events = self.queue_events(picks, rule, lab, y, probs, self.threshold, max(fold.gen, 0),
-                                   r)
+        events = self.queue_events(picks, rule, lab, y, probs, self.threshold, max(fold.gen, 0), r)
         for e in events:
             e.payload["bridge"] = True
             e.payload["why"] = "while the next model trains: " + str(e.payload["why"])
         return events
 
-    def search_events(self, fold: Fold, query: np.ndarray, k: int, example: str
-                      ) -> list[NewEvent]:
+    def search_events(self, fold: Fold, query: np.ndarray, k: int, example: str) -> list[NewEvent]:
         """``selected`` events for the ``k`` unlabelled clips nearest to ``query`` (D,), asked
         before the rest of the queue (search by example: the first positives of a rare class)."""
         from iml_tui.engine.search import nearest
@@ -407,26 +522,48 @@ class PoolBackend:
         picks, sims = nearest(self.x, query, k, exclude=taken)
         round_ = int(fold.queue[0].round or 0) if fold.queue else 0
         first = min((int(e.payload.get("rank", 0)) for e in fold.unanswered()), default=0)
-        return [NewEvent("selected", item=int(i), item_id=self.ids[int(i)],
-                         model_version=max(fold.gen, 0), round=round_,
-                         payload={"strategy": self.cfg.strategy, "rule": "search",
-                                  "rank": first - len(picks) + j, "example": example,
-                                  "cosine": round(float(c), 4),
-                                  "why": f"similar to {example} (cosine {float(c):.2f})"})
-                for j, (i, c) in enumerate(zip(picks, sims, strict=True))]
+        return [
+            NewEvent(
+                "selected",
+                item=int(i),
+                item_id=self.ids[int(i)],
+                model_version=max(fold.gen, 0),
+                round=round_,
+                payload={
+                    "strategy": self.cfg.strategy,
+                    "rule": "search",
+                    "rank": first - len(picks) + j,
+                    "example": example,
+                    "cosine": round(float(c), 4),
+                    "why": f"similar to {example} (cosine {float(c):.2f})",
+                },
+            )
+            for j, (i, c) in enumerate(zip(picks, sims, strict=True))
+        ]
 
     def fit_queue(self, result: RetrainResult, fold: Fold) -> list[NewEvent]:
         """A finished model's queue as it stands now: clips queued by a search first, items
         answered while it trained left out, and no more than the round's budget allows."""
-        searched = [NewEvent("selected", item=e.item, item_id=e.item_id,
-                             model_version=result.version, round=e.round,
-                             payload=dict(e.payload))
-                    for e in fold.unanswered() if e.payload.get("rule") == "search"]
+        searched = [
+            NewEvent(
+                "selected",
+                item=e.item,
+                item_id=e.item_id,
+                model_version=result.version,
+                round=e.round,
+                payload=dict(e.payload),
+            )
+            for e in fold.unanswered()
+            if e.payload.get("rule") == "search"
+        ]
         answered = set(fold.current) | {int(e.item or 0) for e in searched}
         queue = [e for e in result.queue if int(e.item or 0) not in answered]
-        left = self.cfg.budgets[min(result.round, len(self.cfg.budgets) - 1)] \
-            - len(fold.labelled()) - len(searched)
-        return searched + queue[:max(0, left)]
+        left = (
+            self.cfg.budgets[min(result.round, len(self.cfg.budgets) - 1)]
+            - len(fold.labelled())
+            - len(searched)
+        )
+        return searched + queue[: max(0, left)]
 
     # -- what the screen shows --
     def probs_of(self, item: int) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -447,9 +584,16 @@ class PoolBackend:
         clip, frames = self.probs_of(item)
         f = dict(sel.payload) if sel is not None else {}
         why = str(f.pop("why", "")) or "asked again"
-        out: dict[str, Any] = {"kind": "pool-query", "why": why, "why_fields": f,
-                               "clip_probs": clip, "frame_probs": frames,
-                               "threshold": self.threshold, "predicted": (), "confidence": None}
+        out: dict[str, Any] = {
+            "kind": "pool-query",
+            "why": why,
+            "why_fields": f,
+            "clip_probs": clip,
+            "frame_probs": frames,
+            "threshold": self.threshold,
+            "predicted": (),
+            "confidence": None,
+        }
         if clip is not None:
             pred = clip >= self.threshold
             out["predicted"] = tuple(int(c) for c in np.flatnonzero(pred))
@@ -486,10 +630,12 @@ class PoolBackend:
         return ty
 
     def learning_curve(self, fold: Fold) -> LearningCurve:
-        pts = [(int(e.payload.get("n_labelled", 0)),
-                float(e.payload.get("scores", {}).get("valid_map", float("nan"))))
-               for e in fold.models]
+        pts = [
+            (
+                int(e.payload.get("n_labelled", 0)),
+                float(e.payload.get("scores", {}).get("valid_map", float("nan"))),
+            )
+            for e in fold.models
+        ]
         name = "valid mAP" if self.valid_path is not None else "estimated mAP (out-of-fold)"
         return LearningCurve(name, True, pts)
-
-

@@ -37,8 +37,13 @@ class RetrainStatus:
         with self.lock:
             self.running = False
             self.progress = 1.0 if result.ok else self.progress
-            self.message = ("cancelled" if result.cancelled else
-                            "failed" if result.error else f"model {result.version} ready")
+            self.message = (
+                "cancelled"
+                if result.cancelled
+                else "failed"
+                if result.error
+                else f"model {result.version} ready"
+            )
             if result.error:
                 self.error = result.error
 
@@ -55,9 +60,15 @@ class RetrainJob:
     recorded in the journal).
     """
 
-    def __init__(self, mode: str, base_version: int, key: str, status: RetrainStatus,
-                 description: str, work: Callable[[ProgressCb, CancelFn], RetrainResult]
-                 ) -> None:
+    def __init__(
+        self,
+        mode: str,
+        base_version: int,
+        key: str,
+        status: RetrainStatus,
+        description: str,
+        work: Callable[[ProgressCb, CancelFn], RetrainResult],
+    ) -> None:
         self.mode = mode
         self.base_version = base_version
         self.key = key
@@ -66,8 +77,9 @@ class RetrainJob:
         self._work = work
         self._ran = False
 
-    def run(self, progress_cb: ProgressCb | None = None,
-            cancelled: CancelFn | None = None) -> RetrainResult:
+    def run(
+        self, progress_cb: ProgressCb | None = None, cancelled: CancelFn | None = None
+    ) -> RetrainResult:
         """Train (and select the next queue); never raises for a failed training."""
         if self._ran:
             raise RuntimeError("a RetrainJob runs once; ask the session for a new one")
@@ -87,14 +99,18 @@ class RetrainJob:
         try:
             result = self._work(progress, is_cancelled)
         except Cancelled:
-            result = RetrainResult(self.mode, self.base_version, self.base_version + 1, self.key,
-                                   cancelled=True)
+            result = RetrainResult(
+                self.mode, self.base_version, self.base_version + 1, self.key, cancelled=True
+            )
         except Exception as exc:  # a failed training must not take the session down
             detail = traceback.format_exc(limit=3).strip().splitlines()[-1]
-            result = RetrainResult(self.mode, self.base_version, self.base_version + 1, self.key,
-                                   error=f"{type(exc).__name__}: {exc}" if str(exc) else detail)
+            result = RetrainResult(
+                self.mode,
+                self.base_version,
+                self.base_version + 1,
+                self.key,
+                error=f"{type(exc).__name__}: {exc}" if str(exc) else detail,
+            )
         result.seconds = time.perf_counter() - t0
         status.finish(result)
         return result
-
-

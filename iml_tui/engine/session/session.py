@@ -42,8 +42,9 @@ def default_annotator() -> str:
 class Session:
     """A labelling session of one annotator over a project (see the module docstring)."""
 
-    def __init__(self, project: Project, engine: SessionBackend, journal: Journal,
-                 annotator: str) -> None:
+    def __init__(
+        self, project: Project, engine: SessionBackend, journal: Journal, annotator: str
+    ) -> None:
         self.project = project
         self.engine = engine
         self.journal = journal
@@ -59,10 +60,16 @@ class Session:
         selects the first queue."""
         project = Project.load(project_dir)
         engine: SessionBackend = (
-            PoolBackend(project) if project.mode == "pool" else StreamBackend(project))
+            PoolBackend(project) if project.mode == "pool" else StreamBackend(project)
+        )
         journal = project.open_journal()
-        journal.append_meta({"task": project.config.task, "mode": project.mode,
-                             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        journal.append_meta(
+            {
+                "task": project.config.task,
+                "mode": project.mode,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+        )
         who = (annotator or default_annotator()).strip()
         if not who:
             raise UserError("the annotator name is empty", None, "give --annotator NAME")
@@ -132,14 +139,24 @@ class Session:
             location = self.engine.locator.locate(item_id)
         except UserError as exc:
             error = str(exc)
-        return Item(index=index, id=item_id, kind=view["kind"], why=view["why"],
-                    why_fields=view["why_fields"], clip_probs=view["clip_probs"],
-                    frame_probs=view["frame_probs"], predicted=tuple(view["predicted"]),
-                    confidence=view["confidence"], threshold=float(view["threshold"]),
-                    location=location, audio_error=error,
-                    round=int(sel.round or 0) if sel is not None and sel.round is not None else 0,
-                    position=int(sel.payload.get("rank", 0)) if sel is not None else 0,
-                    model_version=self.engine.version, previous=f.withdrawn(index))
+        return Item(
+            index=index,
+            id=item_id,
+            kind=view["kind"],
+            why=view["why"],
+            why_fields=view["why_fields"],
+            clip_probs=view["clip_probs"],
+            frame_probs=view["frame_probs"],
+            predicted=tuple(view["predicted"]),
+            confidence=view["confidence"],
+            threshold=float(view["threshold"]),
+            location=location,
+            audio_error=error,
+            round=int(sel.round or 0) if sel is not None and sel.round is not None else 0,
+            position=int(sel.payload.get("rank", 0)) if sel is not None else 0,
+            model_version=self.engine.version,
+            previous=f.withdrawn(index),
+        )
 
     def _eligible(self, now: float) -> Event | None:
         f, lease = self._fold, self.project.config.lease_seconds
@@ -147,15 +164,22 @@ class Session:
             return None
         for e in f.unanswered():
             c = f.claims.get(int(e.item or 0))
-            if c is not None and c.annotator != self.annotator and f.claim_active(c) \
-                    and now - c.ts < lease:
+            if (
+                c is not None
+                and c.annotator != self.annotator
+                and f.claim_active(c)
+                and now - c.ts < lease
+            ):
                 continue
             return e
         return None
 
     def _my_claim(self) -> Event | None:
-        mine = [c for c in self._fold.claims.values()
-                if c.annotator == self.annotator and self._fold.claim_active(c)]
+        mine = [
+            c
+            for c in self._fold.claims.values()
+            if c.annotator == self.annotator and self._fold.claim_active(c)
+        ]
         return max(mine, key=lambda c: c.id) if mine else None
 
     def next_item(self) -> Item | None:
@@ -171,9 +195,16 @@ class Session:
             e = self._eligible(time.time())
             if e is None:
                 return None
-            self.journal.append(NewEvent("queried", item=e.item, item_id=e.item_id,
-                                         annotator=self.annotator,
-                                         model_version=self.engine.version, round=e.round))
+            self.journal.append(
+                NewEvent(
+                    "queried",
+                    item=e.item,
+                    item_id=e.item_id,
+                    annotator=self.annotator,
+                    model_version=self.engine.version,
+                    round=e.round,
+                )
+            )
         self._sync()
         return self._item(int(e.item or 0))
 
@@ -182,8 +213,10 @@ class Session:
         c = len(self.engine.class_list)
         bad = [v for v in out if not 0 <= v < c]
         if bad:
-            raise ValueError(f"label index {bad[0]} is not a class: use 0..{c - 1} "
-                             f"({', '.join(self.engine.class_list)})")
+            raise ValueError(
+                f"label index {bad[0]} is not a class: use 0..{c - 1} "
+                f"({', '.join(self.engine.class_list)})"
+            )
         return out
 
     def submit(self, item: Item, labels: Sequence[int], seconds: float = 0.0) -> None:
@@ -191,17 +224,34 @@ class Session:
         ``seconds`` = time spent. Committed to the journal before this returns (in the same
         commit the next item is handed to this annotator, so ``next_item`` writes nothing)."""
         lab = self._check_labels(labels)
-        self._answer(NewEvent("labelled", item=item.index, item_id=item.id, labels=lab,
-                              annotator=self.annotator, seconds=max(0.0, float(seconds)),
-                              model_version=self.engine.version, round=item.round,
-                              payload={"kind": item.kind}))
+        self._answer(
+            NewEvent(
+                "labelled",
+                item=item.index,
+                item_id=item.id,
+                labels=lab,
+                annotator=self.annotator,
+                seconds=max(0.0, float(seconds)),
+                model_version=self.engine.version,
+                round=item.round,
+                payload={"kind": item.kind},
+            )
+        )
 
     def skip(self, item: Item, seconds: float = 0.0) -> None:
         """Decline the item: not labelled, not asked again this round (undo brings it back)."""
-        self._answer(NewEvent("skipped", item=item.index, item_id=item.id,
-                              annotator=self.annotator, seconds=max(0.0, float(seconds)),
-                              model_version=self.engine.version, round=item.round,
-                              payload={"kind": item.kind}))
+        self._answer(
+            NewEvent(
+                "skipped",
+                item=item.index,
+                item_id=item.id,
+                annotator=self.annotator,
+                seconds=max(0.0, float(seconds)),
+                model_version=self.engine.version,
+                round=item.round,
+                payload={"kind": item.kind},
+            )
+        )
 
     def _answer(self, answer: NewEvent) -> None:
         """Append an answer and, in the same transaction, claim this annotator's next item."""
@@ -212,10 +262,16 @@ class Session:
             if self._my_claim() is None:
                 e = self._eligible(time.time())
                 if e is not None:
-                    self.journal.append(NewEvent("queried", item=e.item, item_id=e.item_id,
-                                                 annotator=self.annotator,
-                                                 model_version=self.engine.version,
-                                                 round=e.round))
+                    self.journal.append(
+                        NewEvent(
+                            "queried",
+                            item=e.item,
+                            item_id=e.item_id,
+                            annotator=self.annotator,
+                            model_version=self.engine.version,
+                            round=e.round,
+                        )
+                    )
         self._sync()
 
     @contextmanager
@@ -240,12 +296,24 @@ class Session:
             if target is None:
                 return None
             self.journal.append(
-                NewEvent("undone", item=target.item, item_id=target.item_id,
-                         annotator=self.annotator, ref=target.id, round=target.round,
-                         model_version=self.engine.version),
-                NewEvent("queried", item=target.item, item_id=target.item_id,
-                         annotator=self.annotator, round=target.round,
-                         model_version=self.engine.version))
+                NewEvent(
+                    "undone",
+                    item=target.item,
+                    item_id=target.item_id,
+                    annotator=self.annotator,
+                    ref=target.id,
+                    round=target.round,
+                    model_version=self.engine.version,
+                ),
+                NewEvent(
+                    "queried",
+                    item=target.item,
+                    item_id=target.item_id,
+                    annotator=self.annotator,
+                    round=target.round,
+                    model_version=self.engine.version,
+                ),
+            )
         self._sync()
         return self._item(int(target.item or 0))
 
@@ -258,18 +326,32 @@ class Session:
         names = self.engine.class_list
         counts = Counter(c for e in labelled for c in (e.labels or ()))
         lease, now = self.project.config.lease_seconds, time.time()
-        held = {int(c.item or 0) for c in f.claims.values() if f.claim_active(c)
-                and (c.annotator == self.annotator or now - c.ts < lease)}
+        held = {
+            int(c.item or 0)
+            for c in f.claims.values()
+            if f.claim_active(c) and (c.annotator == self.annotator or now - c.ts < lease)
+        }
         left = len({int(e.item or 0) for e in f.unanswered()} | held)
         rnd, budget = self.engine.round_and_budget(f, len(labelled), left)
-        mine = [a for hist in f.answers.values() for a in hist
-                if a.annotator == self.annotator and a.id not in f.undone]
-        return Progress(labelled=len(labelled), budget=budget, round=rnd,
-                        n_rounds=self.engine.n_rounds,
-                        per_class={names[c]: int(counts.get(c, 0)) for c in range(len(names))},
-                        none=sum(1 for e in labelled if not e.labels),
-                        skipped=len(f.skipped()), queue_left=left, done=self._done(),
-                        mine=len(mine), seconds=float(sum(a.seconds for a in mine)))
+        mine = [
+            a
+            for hist in f.answers.values()
+            for a in hist
+            if a.annotator == self.annotator and a.id not in f.undone
+        ]
+        return Progress(
+            labelled=len(labelled),
+            budget=budget,
+            round=rnd,
+            n_rounds=self.engine.n_rounds,
+            per_class={names[c]: int(counts.get(c, 0)) for c in range(len(names))},
+            none=sum(1 for e in labelled if not e.labels),
+            skipped=len(f.skipped()),
+            queue_left=left,
+            done=self._done(),
+            mine=len(mine),
+            seconds=float(sum(a.seconds for a in mine)),
+        )
 
     def model_status(self) -> ModelStatus:
         """The model's state (see :class:`ModelStatus`)."""
@@ -279,12 +361,27 @@ class Session:
         if not err and f.failures and (not f.models or f.failures[-1].id > f.models[-1].id):
             err = str(f.failures[-1].payload.get("error", "training failed"))
         err = err or self._load_error
-        state = ("training" if running else "done" if self._done() else
-                 "due" if self._due() else "ready" if self.engine.version else "none")
-        return ModelStatus(version=self.engine.version, state=state, progress=prog,
-                           message=msg, score=self.engine.scores.get(self.engine.score_key),
-                           score_name=self.engine.score_name,
-                           trained_on=self.engine.trained_on, error=err)
+        state = (
+            "training"
+            if running
+            else "done"
+            if self._done()
+            else "due"
+            if self._due()
+            else "ready"
+            if self.engine.version
+            else "none"
+        )
+        return ModelStatus(
+            version=self.engine.version,
+            state=state,
+            progress=prog,
+            message=msg,
+            score=self.engine.scores.get(self.engine.score_key),
+            score_name=self.engine.score_name,
+            trained_on=self.engine.trained_on,
+            error=err,
+        )
 
     def learning_curve(self) -> LearningCurve:
         """The score of every model so far (see :class:`LearningCurve`)."""
@@ -321,10 +418,15 @@ class Session:
             raise ValueError(f"a {result.mode} result for a {self.engine.mode} session")
         if not result.ok:
             if result.error:
-                self.journal.append(NewEvent("training_failed", annotator=self.annotator,
-                                             model_version=result.base_version,
-                                             seconds=result.seconds,
-                                             payload={"error": result.error}))
+                self.journal.append(
+                    NewEvent(
+                        "training_failed",
+                        annotator=self.annotator,
+                        model_version=result.base_version,
+                        seconds=result.seconds,
+                        payload={"error": result.error},
+                    )
+                )
             self._sync()
             return False
         ids: list[int] = []
@@ -332,8 +434,9 @@ class Session:
             self._sync()
             stale = self.engine.version != result.base_version or self._key() != result.key
             if not stale:
-                ids = self.journal.append(self.engine.model_event(result),
-                                          *self.engine.fit_queue(result, self._fold))
+                ids = self.journal.append(
+                    self.engine.model_event(result), *self.engine.fit_queue(result, self._fold)
+                )
         if not ids:
             if result.file is not None:
                 result.file.unlink(missing_ok=True)
@@ -404,9 +507,12 @@ class Session:
         self.close()
 
 
-def answer_with_oracle(session: Session,
-                       answer: Oracle | Callable[[Item], Sequence[int]] | None = None,
-                       limit: int | None = None, seconds: float = 0.0) -> int:
+def answer_with_oracle(
+    session: Session,
+    answer: Oracle | Callable[[Item], Sequence[int]] | None = None,
+    limit: int | None = None,
+    seconds: float = 0.0,
+) -> int:
     """Drive ``session`` like an annotator would, retraining on this thread whenever the queue
     waits; stops after ``limit`` answers or when done; returns the number of answers.
 
@@ -435,7 +541,8 @@ def answer_with_oracle(session: Session,
             else:
                 session.submit(item, [0] if got == 1 else [], seconds)
         else:
-            session.submit(item, answer(item) if answer is not None else session.truth(item),
-                           seconds)
+            session.submit(
+                item, answer(item) if answer is not None else session.truth(item), seconds
+            )
         n += 1
     return n

@@ -75,8 +75,9 @@ class StreamBackend:
         self.scfg = scfg
         target = scfg.target if scfg.task == "lid" else scfg.env
         self.inputs = prepare_inputs(scfg, target)
-        self.run = StreamRun(scfg, self.inputs, project.dir / "stream", torch.device("cpu"),
-                             oracle=NoOracle())
+        self.run = StreamRun(
+            scfg, self.inputs, project.dir / "stream", torch.device("cpu"), oracle=NoOracle()
+        )
         self.class_list = [self.inputs.target]
         self.ids = self.inputs.ids
         self.n = len(self.ids)
@@ -92,8 +93,13 @@ class StreamBackend:
         st = self.run.bootstrap_state(None, None) if q is None else None
         self.state = StreamState(
             model_state={k: v.detach().clone() for k, v in model.state_dict().items()},
-            rng_state=rng.bit_generator.state, budget=budget, st=st,
-            phase="boot-fit" if q is None else "boot-question", step=None, question=q)
+            rng_state=rng.bit_generator.state,
+            budget=budget,
+            st=st,
+            phase="boot-fit" if q is None else "boot-question",
+            step=None,
+            question=q,
+        )
         self._model_cache: tuple[int, Any] | None = None
 
     @property
@@ -129,11 +135,18 @@ class StreamBackend:
             write_scores(out / "scores.csv", st.rows)
 
     def model_event(self, result: RetrainResult) -> NewEvent:
-        return NewEvent("model_trained", model_version=result.version, round=result.round,
-                        seconds=result.seconds,
-                        payload={"file": str(Path(result.file or "").relative_to(
-                            self.project.dir)), "scores": result.scores,
-                            "n_labelled": result.n_labelled, "phase": result.info["phase"]})
+        return NewEvent(
+            "model_trained",
+            model_version=result.version,
+            round=result.round,
+            seconds=result.seconds,
+            payload={
+                "file": str(Path(result.file or "").relative_to(self.project.dir)),
+                "scores": result.scores,
+                "n_labelled": result.n_labelled,
+                "phase": result.info["phase"],
+            },
+        )
 
     # -- questions --
     def question_events(self, state: StreamState, gen: int) -> list[NewEvent]:
@@ -147,25 +160,43 @@ class StreamBackend:
             f: dict[str, Any] = {"rank": k, "kind": q.why}
             if q.pred is not None and q.confidence is not None:
                 pred, conf = int(q.pred[k]), float(q.confidence[k])
-                f.update(pred=pred, confidence=round(conf, 4),
-                         prob=round(conf if pred == 1 else 1.0 - conf, 4))
+                f.update(
+                    pred=pred,
+                    confidence=round(conf, 4),
+                    prob=round(conf if pred == 1 else 1.0 - conf, 4),
+                )
             if q.why == "al-query" and step is not None:
                 f["method"] = step.method
                 if step.scores is not None:
                     f["uncertainty"] = round(float(step.scores[k]), 4)
-                detail = (f"{step.method} score {f['uncertainty']:.3f}" if "uncertainty" in f
-                          else f"rank {k + 1} by {step.method}")
-                f["why"] = (f"the model asks: {detail} (confidence {f.get('confidence', 0):.2f});"
-                            f" {step.n_q} of {len(step.idx)} in batch {step.b + 1}")
+                detail = (
+                    f"{step.method} score {f['uncertainty']:.3f}"
+                    if "uncertainty" in f
+                    else f"rank {k + 1} by {step.method}"
+                )
+                f["why"] = (
+                    f"the model asks: {detail} (confidence {f.get('confidence', 0):.2f});"
+                    f" {step.n_q} of {len(step.idx)} in batch {step.b + 1}"
+                )
             elif q.why == "cf-review":
                 says = target if f.get("pred") == 1 else f"not {target}"
-                f["why"] = (("model detection to review" if f.get("pred") == 1 else
-                             "model decision to review") +
-                            f": it says {says} (confidence {f.get('confidence', 0):.2f})")
+                f["why"] = (
+                    "model detection to review"
+                    if f.get("pred") == 1
+                    else "model decision to review"
+                ) + f": it says {says} (confidence {f.get('confidence', 0):.2f})"
             else:
                 f["why"] = "bootstrap: labelled before the stream starts"
-            out.append(NewEvent("selected", item=int(i), item_id=self.ids[int(i)],
-                                model_version=gen, round=q.batch, payload=f))
+            out.append(
+                NewEvent(
+                    "selected",
+                    item=int(i),
+                    item_id=self.ids[int(i)],
+                    model_version=gen,
+                    round=q.batch,
+                    payload=f,
+                )
+            )
         return out
 
     def first_queue(self, fold: Fold) -> list[NewEvent]:
@@ -208,8 +239,7 @@ class StreamBackend:
 
     def round_and_budget(self, fold: Fold, n_labelled: int, left: int) -> tuple[int, int]:
         step = self.state.step
-        rnd = self.n_rounds if self.state.phase == "done" else (
-            -1 if step is None else int(step.b))
+        rnd = self.n_rounds if self.state.phase == "done" else (-1 if step is None else int(step.b))
         return rnd, n_labelled + left
 
     def opening_events(self, journal: Journal) -> list[NewEvent]:
@@ -222,8 +252,9 @@ class StreamBackend:
     def fit_queue(self, result: RetrainResult, fold: Fold) -> list[NewEvent]:
         return list(result.queue)
 
-    def job_work(self, fold: Fold, status_key: str) -> Callable[[ProgressCb, CancelFn],
-                                                                  RetrainResult]:
+    def job_work(
+        self, fold: Fold, status_key: str
+    ) -> Callable[[ProgressCb, CancelFn], RetrainResult]:
         from iml_tui.engine.paradigms.stream import build_model
 
         labels = self.answers(fold)
@@ -282,31 +313,60 @@ class StreamBackend:
                     lab = np.zeros(0, np.int64)
             new = StreamState(
                 model_state={k: v.detach().clone() for k, v in model.state_dict().items()},
-                rng_state=rng.bit_generator.state, budget=budget, st=st, phase=phase, step=step,
-                question=q)
+                rng_state=rng.bit_generator.state,
+                budget=budget,
+                st=st,
+                phase=phase,
+                step=step,
+                question=q,
+            )
             path = checkpoint_path(models_dir, "stream", version)
             atomic_torch_save(new, path)
-            scores = ({"pre_dcf": float(st.rows[-1].pre_dcf), "dcf": float(st.rows[-1].dcf)}
-                      if st.rows else {})
+            scores = (
+                {"pre_dcf": float(st.rows[-1].pre_dcf), "dcf": float(st.rows[-1].dcf)}
+                if st.rows
+                else {}
+            )
             progress(1.0, f"model {version} ready")
             rnd = -1 if step is None else int(step.b)
-            return RetrainResult("stream", base, version, status_key, scores=scores,
-                                 n_labelled=len(st.pool_y), file=path,
-                                 queue=self.question_events(new, version), state=new, round=rnd,
-                                 info={"phase": phase})
+            return RetrainResult(
+                "stream",
+                base,
+                version,
+                status_key,
+                scores=scores,
+                n_labelled=len(st.pool_y),
+                file=path,
+                queue=self.question_events(new, version),
+                state=new,
+                round=rnd,
+                info={"phase": phase},
+            )
+
         return work
 
     # -- what the screen shows --
     def item_view(self, sel: Event | None, item: int) -> dict[str, Any]:
         f = dict(sel.payload) if sel is not None else {}
         why = str(f.pop("why", "")) or "asked again"
-        out: dict[str, Any] = {"kind": str(f.get("kind", "al-query")), "why": why,
-                               "why_fields": f, "clip_probs": None, "frame_probs": None,
-                               "threshold": 0.5, "predicted": (), "confidence": None}
+        out: dict[str, Any] = {
+            "kind": str(f.get("kind", "al-query")),
+            "why": why,
+            "why_fields": f,
+            "clip_probs": None,
+            "frame_probs": None,
+            "threshold": 0.5,
+            "predicted": (),
+            "confidence": None,
+        }
         if "prob" in f:
             p = np.array([f["prob"]], dtype=np.float32)
-            out.update(clip_probs=p, frame_probs=p[None, :], predicted=(0,) if f["pred"] else (),
-                       confidence=float(f["confidence"]))
+            out.update(
+                clip_probs=p,
+                frame_probs=p[None, :],
+                predicted=(0,) if f["pred"] else (),
+                confidence=float(f["confidence"]),
+            )
         return out
 
     def truth(self, item: int) -> list[int]:
@@ -315,7 +375,4 @@ class StreamBackend:
     def learning_curve(self, fold: Fold) -> LearningCurve:
         st = self.state.st
         rows = [] if st is None else st.rows
-        return LearningCurve("pre-DCF", False, [(int(r.n_samples), float(r.pre_dcf))
-                                                for r in rows])
-
-
+        return LearningCurve("pre-DCF", False, [(int(r.n_samples), float(r.pre_dcf)) for r in rows])

@@ -59,12 +59,23 @@ class Item:
 
     def question(self) -> Question:
         """This item as a one-item :class:`Question` (what an Oracle answers)."""
-        why: Why = ("cf-review" if self.kind == "cf-review" else
-                    "bootstrap" if self.kind == "bootstrap" else "al-query")
+        why: Why = (
+            "cf-review"
+            if self.kind == "cf-review"
+            else "bootstrap"
+            if self.kind == "bootstrap"
+            else "al-query"
+        )
         pred = None if self.clip_probs is None else np.array([int(bool(self.predicted))])
         conf = None if self.confidence is None or pred is None else np.array([self.confidence])
-        return Question(items=np.array([self.index]), why=why, pred=pred, confidence=conf,
-                        batch=self.round, ids=(self.id,))
+        return Question(
+            items=np.array([self.index]),
+            why=why,
+            pred=pred,
+            confidence=conf,
+            batch=self.round,
+            ids=(self.id,),
+        )
 
 
 @dataclass(frozen=True)
@@ -144,5 +155,3 @@ class RetrainResult:
     @property
     def ok(self) -> bool:
         return self.error is None and not self.cancelled
-
-

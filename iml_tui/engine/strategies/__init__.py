@@ -146,8 +146,13 @@ def initial_round(
     return out
 
 
-def initial_base(n_pool: int, n_eff: int, rng: np.random.Generator, k_pos: int,
-                 clip_targets: npt.ArrayLike | None) -> tuple[IntArray, IntArray, int]:
+def initial_base(
+    n_pool: int,
+    n_eff: int,
+    rng: np.random.Generator,
+    k_pos: int,
+    clip_targets: npt.ArrayLike | None,
+) -> tuple[IntArray, IntArray, int]:
     """The random part of ``initial_round``: (picks so far (B,) in pick order, the rest of the
     pool (N - B,) sorted, B); n_eff >= 1."""
     taken: list[IntArray] = []

@@ -142,9 +142,13 @@ def traverse_bounds(
     """
     picks: IntArray = np.empty(n_picks, dtype=np.int64)
     if n_picks == 0:
-        return (picks, np.asarray(m, dtype=np.float64).copy(),
-                np.zeros(cand.size, dtype=np.int64) if seen is None
-                else np.asarray(seen, dtype=np.int64).copy())
+        return (
+            picks,
+            np.asarray(m, dtype=np.float64).copy(),
+            np.zeros(cand.size, dtype=np.int64)
+            if seen is None
+            else np.asarray(seen, dtype=np.int64).copy(),
+        )
     walk = LazyTraversal(xa, cand, m, centres, seen, n_picks)
     for t in range(n_picks):
         j = walk.top()[1]
@@ -162,13 +166,23 @@ class LazyTraversal:
     ``room``: how many centres will be added (rows preallocated; more grow the buffer).
     """
 
-    def __init__(self, xa: FloatArray, cand: IntArray, m: npt.ArrayLike,
-                 centres: IntArray | None = None, seen: IntArray | None = None,
-                 room: int = 0, centre_rows: FloatArray | None = None) -> None:
+    def __init__(
+        self,
+        xa: FloatArray,
+        cand: IntArray,
+        m: npt.ArrayLike,
+        centres: IntArray | None = None,
+        seen: IntArray | None = None,
+        room: int = 0,
+        centre_rows: FloatArray | None = None,
+    ) -> None:
         self.xa, self.cand = xa, cand
         self.bound = np.asarray(m, dtype=np.float64).copy()
-        self.seen: IntArray = (np.zeros(cand.size, dtype=np.int64) if seen is None
-                               else np.asarray(seen, dtype=np.int64).copy())
+        self.seen: IntArray = (
+            np.zeros(cand.size, dtype=np.int64)
+            if seen is None
+            else np.asarray(seen, dtype=np.int64).copy()
+        )
         if centre_rows is not None:
             n_pending = centre_rows.shape[0]
         else:

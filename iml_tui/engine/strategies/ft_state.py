@@ -46,13 +46,13 @@ def load_state(path: str | Path, key: str, n_pool: int) -> FtState | None:
             centres, bound, seen, saved_key = z["centres"], z["bound"], z["seen"], str(z["key"])
     except (OSError, ValueError, KeyError):
         return None
-    if saved_key != key or bound.shape != (n_pool,) or seen.shape != (n_pool,) \
-            or centres.ndim != 1:
+    if saved_key != key or bound.shape != (n_pool,) or seen.shape != (n_pool,) or centres.ndim != 1:
         return None
     centres = centres.astype(np.int64)
     seen = seen.astype(np.int64)
-    if centres.size and (centres.min() < 0 or centres.max() >= n_pool
-                         or np.unique(centres).size != centres.size):
+    if centres.size and (
+        centres.min() < 0 or centres.max() >= n_pool or np.unique(centres).size != centres.size
+    ):
         return None
     if seen.size and (seen.min() < 0 or seen.max() > centres.size):
         return None
@@ -61,8 +61,9 @@ def load_state(path: str | Path, key: str, n_pool: int) -> FtState | None:
 
 def save_state(path: str | Path, state: FtState) -> None:
     """Write ``state`` atomically (temp file in the same folder, then rename)."""
-    atomic_save_npz(path, centres=state.centres, bound=state.bound, seen=state.seen,
-                    key=np.asarray(state.key))
+    atomic_save_npz(
+        path, centres=state.centres, bound=state.bound, seen=state.seen, key=np.asarray(state.key)
+    )
 
 
 def state_usable(state: FtState | None, key: str, labeled: npt.ArrayLike) -> bool:
@@ -72,8 +73,9 @@ def state_usable(state: FtState | None, key: str, labeled: npt.ArrayLike) -> boo
     return bool(np.isin(state.centres, np.asarray(labeled, dtype=np.int64)).all())
 
 
-def farthest_round(x: npt.ArrayLike, n: int, labeled: npt.ArrayLike, state: FtState | None,
-                   key: str) -> tuple[IntArray, FtState]:
+def farthest_round(
+    x: npt.ArrayLike, n: int, labeled: npt.ArrayLike, state: FtState | None, key: str
+) -> tuple[IntArray, FtState]:
     """FT(n, base = labeled, cand = the rest of the pool), carried on from ``state`` when usable
     (``state_usable``), else from scratch; returns the picks (pick order) and the state for
     base = labeled + picks. Same picks as ``farthest_traversal`` up to float rounding of ties."""
@@ -85,15 +87,17 @@ def farthest_round(x: npt.ArrayLike, n: int, labeled: npt.ArrayLike, state: FtSt
     cand = np.flatnonzero(mask)
     n_picks = min(max(n, 0), cand.size)
     if state is not None and state_usable(state, key, lab):
-        centres = np.concatenate([state.centres,
-                                  np.setdiff1d(lab, state.centres, assume_unique=True)])
+        centres = np.concatenate(
+            [state.centres, np.setdiff1d(lab, state.centres, assume_unique=True)]
+        )
         bound, seen = state.bound.copy(), state.seen.copy()
     else:
         bound = np.full(n_pool, np.inf, dtype=np.float64)
         seen = np.zeros(n_pool, dtype=np.int64)
         bound[cand], centres, seen[cand] = first_pass(xa, lab, cand)
-    picks, bound[cand], seen[cand] = traverse_bounds(xa, n_picks, cand, bound[cand], centres,
-                                                     seen[cand])
+    picks, bound[cand], seen[cand] = traverse_bounds(
+        xa, n_picks, cand, bound[cand], centres, seen[cand]
+    )
     centres = np.concatenate([centres, picks])
     bound[centres] = 0.0
     seen[centres] = centres.size

@@ -119,6 +119,7 @@ def mismatch_select(
     lab_sim = None if labeled_sim is None else np.asarray(labeled_sim, dtype=xa.dtype)
     if lab_sim is not None and lab_sim.shape != cand.shape:
         raise ValueError(f"labeled_sim must have shape {cand.shape}, got {lab_sim.shape}")
+
     def fill(remaining: int, group: IntArray, taken: list[IntArray], pos: IntArray) -> IntArray:
         return _mfft_fill(xa, remaining, group, lab, taken, lab_sim, pos)
 
@@ -128,8 +129,14 @@ def mismatch_select(
 MfftFill = Callable[[int, IntArray, list[IntArray], IntArray], IntArray]
 
 
-def mismatch_walk(n: int, mode: str, cand: IntArray, mis: npt.NDArray[Any],
-                  rng: np.random.Generator, mfft_fill: MfftFill) -> IntArray:
+def mismatch_walk(
+    n: int,
+    mode: str,
+    cand: IntArray,
+    mis: npt.NDArray[Any],
+    rng: np.random.Generator,
+    mfft_fill: MfftFill,
+) -> IntArray:
     """The group walk of ``mismatch_select`` over checked inputs: ``mfft_fill(remaining, group,
     taken, pos)`` gives the FT part for mode "mfft" (group (G,) sorted, ``pos`` its positions in
     ``cand``, ``taken`` the groups taken whole so far)."""

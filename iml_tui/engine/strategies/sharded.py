@@ -44,8 +44,13 @@ def shard_bounds(n: int, k: int) -> list[tuple[int, int]]:
 class ShardWorker:
     """Rows [lo, hi) of the pool; built from an array slice or from a pool store's row range."""
 
-    def __init__(self, lo: int, rows: FloatArray | None = None,
-                 store_path: str | None = None, hi: int | None = None) -> None:
+    def __init__(
+        self,
+        lo: int,
+        rows: FloatArray | None = None,
+        store_path: str | None = None,
+        hi: int | None = None,
+    ) -> None:
         if rows is None:
             from iml_tui.data.store import PoolStore
 
@@ -73,11 +78,16 @@ class ShardWorker:
         """``max_similarity`` of this shard's part of ``cand`` (global, sorted) against the rows
         ``others`` (M, D)."""
         local = self._local(cand)
-        return max_similarity(self.x, local, np.arange(others.shape[0]),
-                              others_data=others.astype(self.x.dtype, copy=False))
+        return max_similarity(
+            self.x,
+            local,
+            np.arange(others.shape[0]),
+            others_data=others.astype(self.x.dtype, copy=False),
+        )
 
-    def ft_start(self, cand: IntArray, m: FloatArray | None, centres: FloatArray,
-                 n_seen: int, room: int) -> tuple[float, int, FloatArray | None]:
+    def ft_start(
+        self, cand: IntArray, m: FloatArray | None, centres: FloatArray, n_seen: int, room: int
+    ) -> tuple[float, int, FloatArray | None]:
         """Start a traversal over this shard's part of ``cand`` (global, sorted). ``m`` (K_k,):
         its bounds, or None to compute them over the first ``n_seen`` rows of ``centres`` (R, D),
         the centre sequence so far. Returns this shard's ``top``."""
@@ -127,24 +137,33 @@ class ShardedPool:
                 raise UserError(f"a shard holds {rows} x {d} rows, expected {hi - lo} x {self.d}")
 
     @classmethod
-    def from_array(cls, x: npt.ArrayLike, k: int, executor: str = "local",
-                   ray_address: str | None = None) -> ShardedPool:
+    def from_array(
+        cls, x: npt.ArrayLike, k: int, executor: str = "local", ray_address: str | None = None
+    ) -> ShardedPool:
         """Shards of the in-memory (N, D) array ``x`` (each worker gets a copy of its rows)."""
         xa = as_embeddings(x)
         bounds = shard_bounds(xa.shape[0], _check_k(k, xa.shape[0]))
-        group = make_group(executor, ShardWorker, [(lo, xa[lo:hi]) for lo, hi in bounds],
-                           ray_address)
+        group = make_group(
+            executor, ShardWorker, [(lo, xa[lo:hi]) for lo, hi in bounds], ray_address
+        )
         return cls(group, bounds)
 
     @classmethod
-    def from_store(cls, path: str | Path, n: int, k: int, executor: str = "local",
-                   ray_address: str | None = None) -> ShardedPool:
+    def from_store(
+        cls,
+        path: str | Path,
+        n: int,
+        k: int,
+        executor: str = "local",
+        ray_address: str | None = None,
+    ) -> ShardedPool:
         """Shards of a pool store's selection array: each worker reads only its row range (the
         file must be reachable at ``path`` from every worker)."""
         bounds = shard_bounds(n, _check_k(k, n))
         path = str(Path(path).resolve())
-        group = make_group(executor, ShardWorker, [(lo, None, path, hi) for lo, hi in bounds],
-                           ray_address)
+        group = make_group(
+            executor, ShardWorker, [(lo, None, path, hi) for lo, hi in bounds], ray_address
+        )
         return cls(group, bounds)
 
     def close(self) -> None:
@@ -177,8 +196,9 @@ class ShardedPool:
         arg = np.concatenate([p[1] for p in parts])
         return best, arg
 
-    def _walk(self, n_picks: int, cand: IntArray, m: FloatArray | None, centres: FloatArray,
-              n_seen: int) -> IntArray:
+    def _walk(
+        self, n_picks: int, cand: IntArray, m: FloatArray | None, centres: FloatArray, n_seen: int
+    ) -> IntArray:
         """n_picks picks of the traversal over sorted ``cand``, each the global farthest."""
         picks: IntArray = np.empty(n_picks, dtype=np.int64)
         if n_picks == 0:
@@ -188,13 +208,16 @@ class ShardedPool:
             args = [(cand, None, centres, n_seen, n_picks) for _ in self.bounds]
         else:
             cuts = np.searchsorted(cand, [lo for lo, _ in self.bounds] + [self.n])
-            args = [(cand, m[cuts[s]:cuts[s + 1]], centres, n_seen, n_picks)
-                    for s in range(len(self.bounds))]
+            args = [
+                (cand, m[cuts[s] : cuts[s + 1]], centres, n_seen, n_picks)
+                for s in range(len(self.bounds))
+            ]
         tops = self.group.call("ft_start", args)
         try:
             for t in range(n_picks):
                 _, index, row = max(
-                    (tp for tp in tops if tp[1] >= 0), key=lambda tp: (tp[0], -tp[1]))
+                    (tp for tp in tops if tp[1] >= 0), key=lambda tp: (tp[0], -tp[1])
+                )
                 picks[t] = index
                 tops = self._all("ft_step", index, row)
         finally:
@@ -205,8 +228,9 @@ class ShardedPool:
         """``farthest.traverse``: ``m`` (K,) aligned with sorted ``cand`` (K,)."""
         return self._walk(n_picks, cand, m, np.zeros((0, self.d)), 0)
 
-    def farthest_traversal(self, n: int, base: npt.ArrayLike, candidates: npt.ArrayLike
-                           ) -> IntArray:
+    def farthest_traversal(
+        self, n: int, base: npt.ArrayLike, candidates: npt.ArrayLike
+    ) -> IntArray:
         """``farthest.farthest_traversal`` on the sharded pool: same first pass (the spread
         subset of the base is chosen by the driver from the gathered base rows), same picks."""
         base_idx = np.unique(np.asarray(base, dtype=np.int64))
@@ -231,15 +255,24 @@ def _check_k(k: int, n: int) -> int:
     return min(k, n)
 
 
-def sharded_select(pool: ShardedPool, strategy: str, n: int, rng: np.random.Generator,
-                   labeled: npt.ArrayLike, labeled_targets: npt.ArrayLike | None = None,
-                   probs: npt.ArrayLike | None = None, threshold: float = 0.5, k_pos: int = 0,
-                   clip_targets: npt.ArrayLike | None = None) -> IntArray:
+def sharded_select(
+    pool: ShardedPool,
+    strategy: str,
+    n: int,
+    rng: np.random.Generator,
+    labeled: npt.ArrayLike,
+    labeled_targets: npt.ArrayLike | None = None,
+    probs: npt.ArrayLike | None = None,
+    threshold: float = 0.5,
+    k_pos: int = 0,
+    clip_targets: npt.ArrayLike | None = None,
+) -> IntArray:
     """``select`` (labelled items given) or ``initial_round`` (none) on a sharded pool, drawing
     from ``rng`` exactly as they do. labeled: (L,); labeled_targets: (L, C); probs: (N, C)."""
     if strategy not in STRATEGIES:
-        raise UserError(f"unknown strategy {strategy!r}", None,
-                        f"use one of: {', '.join(STRATEGIES)}")
+        raise UserError(
+            f"unknown strategy {strategy!r}", None, f"use one of: {', '.join(STRATEGIES)}"
+        )
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     lab = np.asarray(labeled, dtype=np.int64)
@@ -269,8 +302,7 @@ def sharded_select(pool: ShardedPool, strategy: str, n: int, rng: np.random.Gene
     q = np.asarray(labeled_targets).astype(np.bool_)[order][nn]
     mis: IntArray = np.count_nonzero(pred != q, axis=1).astype(np.int64)
 
-    def fill_ft(remaining: int, group: IntArray, taken: list[IntArray], pos: IntArray
-                ) -> IntArray:
+    def fill_ft(remaining: int, group: IntArray, taken: list[IntArray], pos: IntArray) -> IntArray:
         best = sim[pos]
         taken_idx = np.unique(np.concatenate(taken)) if taken else np.zeros(0, dtype=np.int64)
         if taken_idx.size:

@@ -39,7 +39,16 @@ from iml_tui.engine.feedback import interleave
 from iml_tui.errors import UserError
 
 BASE_METHODS: tuple[str, ...] = (
-    "smax", "ent", "necs", "rand", "egl", "egl-last", "pert", "pert-rand", "cover", "cover-kcenter"
+    "smax",
+    "ent",
+    "necs",
+    "rand",
+    "egl",
+    "egl-last",
+    "pert",
+    "pert-rand",
+    "cover",
+    "cover-kcenter",
 )
 COMBO_METHODS: tuple[str, ...] = ("rank", "split", "plateau")
 METHODS: tuple[str, ...] = BASE_METHODS + COMBO_METHODS

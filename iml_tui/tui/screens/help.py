@@ -37,8 +37,9 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "close", "close", id="help.close"),
     ]
 
-    def __init__(self, class_list: Sequence[str], keymap: Mapping[str, str],
-                 multi_label: bool) -> None:
+    def __init__(
+        self, class_list: Sequence[str], keymap: Mapping[str, str], multi_label: bool
+    ) -> None:
         super().__init__()
         self.class_list = tuple(class_list)
         self.keymap = dict(keymap)
@@ -49,12 +50,17 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-box"):
             yield Static(Text("iml-tui label — keys", style="bold"), id="help-title")
             yield Static(help_table(self.class_list, self.keymap, self.multi_label))
-            yield Static(Text(
-                "Each answer is saved before the next item shows; quitting loses nothing and "
-                "the same item comes back. Remap keys with --keys FILE (YAML: "
-                "keys: {label.submit: enter}); ids: label.class_1..9, label.none, "
-                "label.submit, audio.play_pause, audio.replay, label.skip, label.undo, "
-                "app.help, app.quit.", style="dim"), id="help-note")
+            yield Static(
+                Text(
+                    "Each answer is saved before the next item shows; quitting loses nothing and "
+                    "the same item comes back. Remap keys with --keys FILE (YAML: "
+                    "keys: {label.submit: enter}); ids: label.class_1..9, label.none, "
+                    "label.submit, audio.play_pause, audio.replay, label.skip, label.undo, "
+                    "app.help, app.quit.",
+                    style="dim",
+                ),
+                id="help-note",
+            )
 
     def action_close(self) -> None:
         """Back to labelling."""

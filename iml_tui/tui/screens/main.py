@@ -35,8 +35,14 @@ class MainScreen(Screen[None]):
 
     BINDINGS = screen_bindings()
 
-    def __init__(self, bridge: Bridge, player: PlayerLike, autoplay: bool = True,
-                 cursor: bool = True, graphics: str = "halfblock") -> None:
+    def __init__(
+        self,
+        bridge: Bridge,
+        player: PlayerLike,
+        autoplay: bool = True,
+        cursor: bool = True,
+        graphics: str = "halfblock",
+    ) -> None:
         super().__init__()
         self.graphics = graphics
         self.bridge = bridge
@@ -71,8 +77,9 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         """Configure the panels, show the first item, start the cursor clock."""
         keys = self.app_keys()
-        self.query_one(PredictionPanel).configure(self.bridge.class_list, self.bridge.multi_label,
-                                                  keys)
+        self.query_one(PredictionPanel).configure(
+            self.bridge.class_list, self.bridge.multi_label, keys
+        )
         self.refresh_status()
         self.show_next()
         self.maybe_retrain()
@@ -151,9 +158,15 @@ class MainScreen(Screen[None]):
         self.query_one(ProgressPanel).progress = self.bridge.progress()
         model = self.bridge.model()
         if self.training_version is not None and model.training is None:
-            model = ModelView(model.version, model.score, model.score_name,
-                              self.model_view.training, self.model_view.training_note,
-                              model.error, model.curve)
+            model = ModelView(
+                model.version,
+                model.score,
+                model.score_name,
+                self.model_view.training,
+                self.model_view.training_note,
+                model.error,
+                model.curve,
+            )
         self.set_model_view(model)
         self.query_one(LearningCurve).set_points(model.curve)
         self.update_player_line()
@@ -170,8 +183,9 @@ class MainScreen(Screen[None]):
 
     def update_player_line(self) -> None:
         """The backend's name and description, and whether it plays."""
-        self.query_one(PlayerLine).show(self.player.name, self.player.describe(), self._playing,
-                                        self.autoplay)
+        self.query_one(PlayerLine).show(
+            self.player.name, self.player.describe(), self._playing, self.autoplay
+        )
 
     # --- audio --------------------------------------------------------------------------
 
@@ -261,8 +275,10 @@ class MainScreen(Screen[None]):
         except ValueError as exc:
             self.notify(str(exc), severity="warning", timeout=4)
             return
-        self.notify(f"{n} clips like this one are asked next" if n else
-                    "no unlabelled clip left to queue", timeout=5)
+        self.notify(
+            f"{n} clips like this one are asked next" if n else "no unlabelled clip left to queue",
+            timeout=5,
+        )
         self.refresh_status()
 
     def action_undo(self) -> None:
@@ -295,8 +311,11 @@ class MainScreen(Screen[None]):
         """Show the help screen."""
         from iml_tui.tui.screens.help import HelpScreen
 
-        self.app.push_screen(HelpScreen(self.bridge.class_list, getattr(self.app, "keymap", {}),
-                                        self.bridge.multi_label))
+        self.app.push_screen(
+            HelpScreen(
+                self.bridge.class_list, getattr(self.app, "keymap", {}), self.bridge.multi_label
+            )
+        )
 
     def action_quit(self) -> None:
         """Stop audio and leave (answers are already committed)."""
@@ -312,16 +331,26 @@ class MainScreen(Screen[None]):
             job = self.bridge.start_retrain()
             if job is not None:
                 self.training_version = job.base_version + 1
-                self.set_model_view(ModelView(self.model_view.version, self.model_view.score,
-                                              self.model_view.score_name, 0.0, "starting",
-                                              "", self.model_view.curve))
+                self.set_model_view(
+                    ModelView(
+                        self.model_view.version,
+                        self.model_view.score,
+                        self.model_view.score_name,
+                        0.0,
+                        "starting",
+                        "",
+                        self.model_view.curve,
+                    )
+                )
                 self.retrain(job)
-        if self.training_version is not None and self.bridge.fill_while_training() \
-                and self.current is None:
+        if (
+            self.training_version is not None
+            and self.bridge.fill_while_training()
+            and self.current is None
+        ):
             self.show_next()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="retrain",
-          name="retrain")
+    @work(thread=True, exclusive=True, exit_on_error=False, group="retrain", name="retrain")
     def retrain(self, job: RetrainJobLike[object]) -> None:
         """Run ``job`` off the UI thread at low priority, streaming progress; the result comes
         back as a message."""
@@ -331,8 +360,9 @@ class MainScreen(Screen[None]):
         def progress(fraction: float, note: str) -> None:
             self.post_message(RetrainProgress(version, fraction, note))
 
-        result = run_in_background_thread(lambda: job.run(progress, lambda: worker.is_cancelled),
-                                          name="iml-tui-retrain")
+        result = run_in_background_thread(
+            lambda: job.run(progress, lambda: worker.is_cancelled), name="iml-tui-retrain"
+        )
         if not worker.is_cancelled:
             self.post_message(RetrainFinished(version, result))
 
@@ -342,9 +372,17 @@ class MainScreen(Screen[None]):
         if message.version != self.training_version:
             return
         m = self.model_view
-        self.set_model_view(ModelView(m.version, m.score, m.score_name,
-                                      min(max(message.fraction, 0.0), 1.0), message.note,
-                                      "", m.curve))
+        self.set_model_view(
+            ModelView(
+                m.version,
+                m.score,
+                m.score_name,
+                min(max(message.fraction, 0.0), 1.0),
+                message.note,
+                "",
+                m.curve,
+            )
+        )
 
     @on(RetrainFinished)
     def on_retrain_finished(self, message: RetrainFinished) -> None:
@@ -365,8 +403,9 @@ class MainScreen(Screen[None]):
         """A failed training: say so; the previous model stays in use."""
         m = self.bridge.model()
         self.set_model_view(ModelView(m.version, m.score, m.score_name, None, "", error, m.curve))
-        self.notify(f"training failed, the previous model stays: {error}", severity="error",
-                    timeout=8)
+        self.notify(
+            f"training failed, the previous model stays: {error}", severity="error", timeout=8
+        )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker errors surface: the session goes on with the previous model."""

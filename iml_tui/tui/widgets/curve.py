@@ -12,15 +12,22 @@ class LearningCurve(PlotextPlot):
 
     DEFAULT_CSS = "LearningCurve { height: 1fr; min-height: 6; }"
 
-    def __init__(self, *, score_name: str = "valid mAP", name: str | None = None,
-                 id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        score_name: str = "valid mAP",
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.score_name = score_name
         self.points: tuple[tuple[int, float], ...] = ()
         self._draw()
 
-    def set_points(self, points: Sequence[tuple[int, float]], score_name: str | None = None
-                   ) -> None:
+    def set_points(
+        self, points: Sequence[tuple[int, float]], score_name: str | None = None
+    ) -> None:
         """Replace the curve (no-op when nothing changed)."""
         points = tuple((int(n), float(s)) for n, s in points)
         if score_name is not None:

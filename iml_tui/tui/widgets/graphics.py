@@ -42,8 +42,29 @@ BAYER2 = np.array([[0.125, 0.625], [0.875, 0.375]])
 # in code point order, minus a few that normalisation could fuse with a base letter (the kitty
 # protocol's table, derived from Unicode 6.0). Below U+0660 that list is the same in every later
 # Unicode version, so it is derived here from unicodedata; 69 rows are plenty for a spectrogram.
-_EXCLUDED = frozenset((0x300, 0x301, 0x302, 0x303, 0x304, 0x306, 0x307, 0x308, 0x309, 0x30A,
-                       0x30B, 0x30C, 0x30F, 0x311, 0x313, 0x314, 0x342, 0x653, 0x654))
+_EXCLUDED = frozenset(
+    (
+        0x300,
+        0x301,
+        0x302,
+        0x303,
+        0x304,
+        0x306,
+        0x307,
+        0x308,
+        0x309,
+        0x30A,
+        0x30B,
+        0x30C,
+        0x30F,
+        0x311,
+        0x313,
+        0x314,
+        0x342,
+        0x653,
+        0x654,
+    )
+)
 
 
 @lru_cache(maxsize=1)
@@ -52,8 +73,12 @@ def diacritics() -> tuple[str, ...]:
     out = []
     for cp in range(0x300, 0x660):
         ch = chr(cp)
-        if (cp not in _EXCLUDED and unicodedata.category(ch) == "Mn"
-                and unicodedata.combining(ch) == 230 and not unicodedata.decomposition(ch)):
+        if (
+            cp not in _EXCLUDED
+            and unicodedata.category(ch) == "Mn"
+            and unicodedata.combining(ch) == 230
+            and not unicodedata.decomposition(ch)
+        ):
             out.append(ch)
     return tuple(out)
 
@@ -72,8 +97,9 @@ def colour_system(env: Mapping[str, str] | None = None) -> str:
 
 
 def _in_multiplexer(env: Mapping[str, str]) -> bool:
-    return bool(env.get("TMUX") or env.get("STY")
-                or env.get("TERM", "").startswith(("screen", "tmux")))
+    return bool(
+        env.get("TMUX") or env.get("STY") or env.get("TERM", "").startswith(("screen", "tmux"))
+    )
 
 
 def detect_graphics(env: Mapping[str, str] | None = None) -> str:
@@ -87,8 +113,11 @@ def detect_graphics(env: Mapping[str, str] | None = None) -> str:
         return "halfblock256"  # kitty ids travel as 24-bit colours, so no kitty either
     if _in_multiplexer(env):
         return "halfblock"
-    if (env.get("TERM") == "xterm-kitty" or env.get("KITTY_WINDOW_ID")
-            or env.get("TERM_PROGRAM", "").lower() == "ghostty"):
+    if (
+        env.get("TERM") == "xterm-kitty"
+        or env.get("KITTY_WINDOW_ID")
+        or env.get("TERM_PROGRAM", "").lower() == "ghostty"
+    ):
         return "kitty"
     return "halfblock"
 
@@ -100,14 +129,20 @@ def colour_advice(env: Mapping[str, str] | None = None) -> str:
     if system == "truecolor" or env.get("TEXTUAL_COLOR_SYSTEM", "auto") not in ("auto", ""):
         return ""
     term = env.get("TERM", "") or "unset"
-    head = (f"{system} colours (TERM={term}, COLORTERM unset): the spectrogram is dithered. "
-            "For true colour")
+    head = (
+        f"{system} colours (TERM={term}, COLORTERM unset): the spectrogram is dithered. "
+        "For true colour"
+    )
     if _in_multiplexer(env):
-        return (f"{head}, add to ~/.tmux.conf: set -as terminal-overrides ',*:Tc' (tmux 3.2+: "
-                "set -as terminal-features ',*:RGB'), restart tmux, and export "
-                "COLORTERM=truecolor in the shell that runs iml-tui")
-    return (f"{head}, if your terminal has it (most do): export COLORTERM=truecolor before "
-            "iml-tui (over ssh: SendEnv COLORTERM, or set it on the server)")
+        return (
+            f"{head}, add to ~/.tmux.conf: set -as terminal-overrides ',*:Tc' (tmux 3.2+: "
+            "set -as terminal-features ',*:RGB'), restart tmux, and export "
+            "COLORTERM=truecolor in the shell that runs iml-tui"
+        )
+    return (
+        f"{head}, if your terminal has it (most do): export COLORTERM=truecolor before "
+        "iml-tui (over ssh: SendEnv COLORTERM, or set it on the server)"
+    )
 
 
 @lru_cache(maxsize=1)
@@ -122,7 +157,7 @@ def palette_256() -> tuple[int, ...]:
 
     numbers = np.arange(16, 256)
     pal = np.array([tuple(_palettes.EIGHT_BIT_PALETTE[int(i)]) for i in numbers], float)
-    ramp = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in colormap(256)], float)
+    ramp = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in colormap(256)], float)
     weights = np.array([0.3, 0.59, 0.11])
     nearest = (((ramp[:, None, :] - pal[None]) ** 2) * weights).sum(-1).argmin(axis=1)
     lightness = pal @ np.array([0.2126, 0.7152, 0.0722])
@@ -156,9 +191,10 @@ def transmit(image_id: int, rgb: np.ndarray, cols: int, rows: int) -> str:
     """Escape sequences that send ``rgb`` (H, W, 3) uint8 and place it virtually on
     ``cols x rows`` cells (zlib-compressed, base64, in chunks of 4096 characters)."""
     h, w = rgb.shape[:2]
-    payload = base64.standard_b64encode(zlib.compress(np.ascontiguousarray(rgb, np.uint8)
-                                                      .tobytes())).decode("ascii")
-    chunks = [payload[i:i + CHUNK] for i in range(0, len(payload), CHUNK)] or [""]
+    payload = base64.standard_b64encode(
+        zlib.compress(np.ascontiguousarray(rgb, np.uint8).tobytes())
+    ).decode("ascii")
+    chunks = [payload[i : i + CHUNK] for i in range(0, len(payload), CHUNK)] or [""]
     head = f"a=T,U=1,f=24,o=z,s={w},v={h},i={image_id},c={cols},r={rows},q=2"
     out = []
     for k, chunk in enumerate(chunks):
@@ -182,5 +218,5 @@ def placeholder_row(row: int, cols: int, image_id: int) -> Segment:
 
 def spectrogram_rgb(levels: np.ndarray, cmap: list[str]) -> np.ndarray:
     """(height, width) colour levels -> (height, width, 3) uint8 through ``cmap``."""
-    table = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in cmap], dtype=np.uint8)
+    table = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in cmap], dtype=np.uint8)
     return table[np.asarray(levels, dtype=np.int64)]

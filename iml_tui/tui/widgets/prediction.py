@@ -47,8 +47,9 @@ class PredictionPanel(Widget):
     selected: reactive[frozenset[int]] = reactive(frozenset, layout=False)
     """Classes ticked in the label being given."""
 
-    def __init__(self, *, name: str | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(
+        self, *, name: str | None = None, id: str | None = None, classes: str | None = None
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.class_list: tuple[str, ...] = ()
         self.keys: tuple[str, ...] = ()
@@ -57,21 +58,24 @@ class PredictionPanel(Widget):
         self.threshold = 0.5
         self.confidence: float | None = None
 
-    def configure(self, class_list: Sequence[str], multi_label: bool,
-                  keys: Sequence[str] = ()) -> None:
+    def configure(
+        self, class_list: Sequence[str], multi_label: bool, keys: Sequence[str] = ()
+    ) -> None:
         """Set the classes, the labelling mode and the key shown beside each class."""
         self.class_list = tuple(class_list)
         self.multi_label = multi_label
         self.keys = tuple(keys) or tuple(str(i + 1) for i in range(len(class_list)))
         self.refresh(layout=True)
 
-    def show(self, probs: np.ndarray | None, confidence: float | None = None,
-             threshold: float = 0.5) -> None:
+    def show(
+        self, probs: np.ndarray | None, confidence: float | None = None, threshold: float = 0.5
+    ) -> None:
         """Show the model's (C,) probabilities (None: no model yet)."""
         self.probs = None if probs is None else np.asarray(probs, dtype=np.float64)
         self.threshold = threshold
-        self.confidence = (confidence if confidence is not None
-                           else confidence_of(self.probs, self.multi_label))
+        self.confidence = (
+            confidence if confidence is not None else confidence_of(self.probs, self.multi_label)
+        )
         self.refresh()
 
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
@@ -101,8 +105,9 @@ class PredictionPanel(Widget):
             text.append("\n")
         none_ticked = not self.selected
         text.append("0 ", style="bold")
-        text.append(box_on if none_ticked else box_off,
-                    style="bold green" if none_ticked else "dim")
+        text.append(
+            box_on if none_ticked else box_off, style="bold green" if none_ticked else "dim"
+        )
         text.append(" none of these\n", style="italic")
         if self.confidence is None:
             text.append("confidence –  (no model yet)", style="dim")

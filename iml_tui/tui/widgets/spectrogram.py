@@ -39,12 +39,32 @@ SPARK = " ▁▂▃▄▅▆▇█"
 GUTTER = 5
 DYNAMIC_RANGE_DB = 80.0
 
-_ANCHORS = np.array([
-    (68, 1, 84), (72, 40, 120), (62, 74, 137), (49, 104, 142), (38, 130, 142),
-    (31, 158, 137), (53, 183, 121), (110, 206, 88), (181, 222, 43), (253, 231, 37),
-], dtype=np.float64)
-CLASS_COLOURS = ("#ff6b6b", "#4dabf7", "#ffd43b", "#69db7c", "#da77f2", "#ffa94d", "#3bc9db",
-                 "#f783ac", "#a9e34b")
+_ANCHORS = np.array(
+    [
+        (68, 1, 84),
+        (72, 40, 120),
+        (62, 74, 137),
+        (49, 104, 142),
+        (38, 130, 142),
+        (31, 158, 137),
+        (53, 183, 121),
+        (110, 206, 88),
+        (181, 222, 43),
+        (253, 231, 37),
+    ],
+    dtype=np.float64,
+)
+CLASS_COLOURS = (
+    "#ff6b6b",
+    "#4dabf7",
+    "#ffd43b",
+    "#69db7c",
+    "#da77f2",
+    "#ffa94d",
+    "#3bc9db",
+    "#f783ac",
+    "#a9e34b",
+)
 CURSOR_COLOUR = "#ffffff"
 AXIS_STYLE = Style(color="#9a9a9a")
 
@@ -168,9 +188,15 @@ class SpectrogramView(Widget):
     cursor: reactive[float | None] = reactive(None, layout=False)
     """Playback position in seconds, or None when nothing plays."""
 
-    def __init__(self, *, max_strip_rows: int = 4, graphics: str = "halfblock",
-                 name: str | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_strip_rows: int = 4,
+        graphics: str = "halfblock",
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.max_strip_rows = max_strip_rows
         self.graphics = graphics
@@ -201,8 +227,13 @@ class SpectrogramView(Widget):
         """Replace the probability strip (a new model predicted the same clip)."""
         if self._data is None:
             return
-        self._data = SpectrogramData(self._data.spec, self._data.band_hz, self._data.duration,
-                                     frame_probs, self._data.class_names)
+        self._data = SpectrogramData(
+            self._data.spec,
+            self._data.band_hz,
+            self._data.duration,
+            frame_probs,
+            self._data.class_names,
+        )
         self._rows_size = None
         self.refresh()
 
@@ -283,18 +314,24 @@ class SpectrogramView(Widget):
         if n_strip and data.frame_probs is not None:
             self._rows.extend(self._strip(data, width, n_strip))
 
-    def _send_image(self, data: SpectrogramData, width: int, img_rows: int,
-                    labels: dict[int, str]) -> None:
+    def _send_image(
+        self, data: SpectrogramData, width: int, img_rows: int, labels: dict[int, str]
+    ) -> None:
         """Kitty: transmit the picture for ``width x img_rows`` cells; rows of placeholders."""
         frames = data.spec.shape[0]
         levels = pixel_levels(data.spec, max(min(frames, 8 * width), 1), 8 * img_rows)
         old, self._image_id = self._image_id, self._next_image_id()
-        sequence = graphics.transmit(self._image_id, graphics.spectrogram_rgb(levels, _CMAP),
-                                     width, img_rows)
+        sequence = graphics.transmit(
+            self._image_id, graphics.spectrogram_rgb(levels, _CMAP), width, img_rows
+        )
         self._write(graphics.delete(old) + sequence if old else sequence)
         for r in range(img_rows):
-            self._rows.append([Segment(labels.get(r, "").rjust(GUTTER - 1) + " ", AXIS_STYLE),
-                               graphics.placeholder_row(r, width, self._image_id)])
+            self._rows.append(
+                [
+                    Segment(labels.get(r, "").rjust(GUTTER - 1) + " ", AXIS_STYLE),
+                    graphics.placeholder_row(r, width, self._image_id),
+                ]
+            )
 
     def _next_image_id(self) -> int:
         """Image ids unique per process and widget (24 bits: they travel as a colour)."""
@@ -327,9 +364,11 @@ class SpectrogramView(Widget):
     def _time_axis(self, duration: float, width: int) -> list[Segment]:
         chars = [" "] * width
         for col, label in time_ticks(duration, width):
-            chars[col:col + len(label)] = label
-        return [Segment(" " * (GUTTER - 1) + "└", AXIS_STYLE),
-                Segment("".join(chars)[:width], AXIS_STYLE)]
+            chars[col : col + len(label)] = label
+        return [
+            Segment(" " * (GUTTER - 1) + "└", AXIS_STYLE),
+            Segment("".join(chars)[:width], AXIS_STYLE),
+        ]
 
     def _strip(self, data: SpectrogramData, width: int, n_strip: int) -> list[list[Segment]]:
         probs = np.clip(np.asarray(data.frame_probs, dtype=np.float64), 0.0, 1.0)
@@ -341,8 +380,12 @@ class SpectrogramView(Widget):
             colour = CLASS_COLOURS[c % len(CLASS_COLOURS)]
             idx = np.rint(cols[:, c] * (len(SPARK) - 1)).astype(int)
             text = "".join(SPARK[i] for i in idx)
-            rows.append([Segment(name[:GUTTER - 1].ljust(GUTTER - 1) + " ", Style(color=colour)),
-                         Segment(text, Style(color=colour, bgcolor="#1c1c1c"))])
+            rows.append(
+                [
+                    Segment(name[: GUTTER - 1].ljust(GUTTER - 1) + " ", Style(color=colour)),
+                    Segment(text, Style(color=colour, bgcolor="#1c1c1c")),
+                ]
+            )
         return rows
 
     def render_line(self, y: int) -> Strip:
@@ -370,10 +413,12 @@ class SpectrogramView(Widget):
             marked = [Segment(HALF, self._style(-1, -1))]
         else:
             cell = strip.crop(x, x + 1)
-            marked = [Segment(s.text, (s.style or Style()) + Style(bgcolor="#5c5c5c"))
-                      for s in cell]
-        return Strip.join([strip.crop(0, x), Strip(marked, 1),
-                           strip.crop(x + 1, strip.cell_length)])
+            marked = [
+                Segment(s.text, (s.style or Style()) + Style(bgcolor="#5c5c5c")) for s in cell
+            ]
+        return Strip.join(
+            [strip.crop(0, x), Strip(marked, 1), strip.crop(x + 1, strip.cell_length)]
+        )
 
 
 MAX_FRAMES = 320
@@ -400,8 +445,9 @@ def _display_bank(sr: int, n_fft: int, n_mels: int) -> tuple[np.ndarray, np.ndar
     return window, np.ascontiguousarray(bank.T), mel_band_hz(n_mels, fmin, fmax)
 
 
-def display_log_mel(x: np.ndarray, sr: int, n_mels: int = 64,
-                    max_frames: int = MAX_FRAMES) -> tuple[np.ndarray, np.ndarray]:
+def display_log_mel(
+    x: np.ndarray, sr: int, n_mels: int = 64, max_frames: int = MAX_FRAMES
+) -> tuple[np.ndarray, np.ndarray]:
     """A log-mel picture for the screen: ((frames, n_mels) dB, (n_mels,) band centres in Hz).
 
     The same Slaney mel filterbank as :func:`iml_tui.audio.spectrogram.log_mel`, with a window
@@ -415,13 +461,18 @@ def display_log_mel(x: np.ndarray, sr: int, n_mels: int = 64,
         x = np.pad(x, (0, n_fft - x.size))
     hop = max(round(sr * 0.005), math.ceil(x.size / max_frames), 1)
     spec = np.fft.rfft(frames(x, n_fft, hop) * window, axis=1)
-    power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
+    power = (spec.real**2 + spec.imag**2).astype(np.float32)
     mel = power @ bank
     return 10.0 * np.log10(np.maximum(mel, 1e-10)), band_hz
 
 
-def spectrogram_data(x: np.ndarray, sr: int, frame_probs: np.ndarray | None = None,
-                     class_names: Sequence[str] = (), n_mels: int = 64) -> SpectrogramData:
+def spectrogram_data(
+    x: np.ndarray,
+    sr: int,
+    frame_probs: np.ndarray | None = None,
+    class_names: Sequence[str] = (),
+    n_mels: int = 64,
+) -> SpectrogramData:
     """The picture of a mono clip, with the model's frame probabilities (if any)."""
     x = np.asarray(x, dtype=np.float32).reshape(-1)
     spec, band_hz = display_log_mel(x, sr, n_mels)

@@ -61,8 +61,10 @@ class ProgressPanel(Widget):
         if p.annotator:
             second.append(f"  {p.annotator}", style="dim")
         lines = [first, second]
-        chunks = [Text.assemble((name, CLASS_COLOURS[i % len(CLASS_COLOURS)]), f" {count}")
-                  for i, (name, count) in enumerate(p.class_counts)]
+        chunks = [
+            Text.assemble((name, CLASS_COLOURS[i % len(CLASS_COLOURS)]), f" {count}")
+            for i, (name, count) in enumerate(p.class_counts)
+        ]
         chunks.append(Text.assemble(("none", "italic"), f" {p.none_count}"))
         line = Text()
         for chunk in chunks:
@@ -110,8 +112,9 @@ class PlayerLine(Static):
 
     DEFAULT_CSS = "PlayerLine { height: auto; max-height: 2; }"
 
-    def show(self, name: str, description: str, playing: bool = False,
-             autoplay: bool = True) -> None:
+    def show(
+        self, name: str, description: str, playing: bool = False, autoplay: bool = True
+    ) -> None:
         """Show the backend's name and its own description."""
         text = Text(overflow="ellipsis")
         text.append("audio ", style="bold")
