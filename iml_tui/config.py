@@ -39,6 +39,9 @@ class BioacousticConfig:
     device: str = "auto"
     threads: int = 0
     eval_precision: str = "fp32"  # validation and test scoring: fp32 (the paper) or bf16
+    # what the simulated annotator gives: frames (event extents, the paper) or clips (whether
+    # each class occurs; trained by multiple-instance learning, as a session's clip labels)
+    annotation: str = "frames"
     # where runs execute: local (in-process / `jobs` processes) or ray (one Ray task per run)
     executor: str = "local"
     ray_address: str = ""  # "": a local Ray instance; auto: the running cluster; HOST:PORT
@@ -227,6 +230,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "executor": ("local", "ray"),
     "eval_precision": ("fp32", "bf16"),
+    "annotation": ("frames", "clips"),
 }
 INCREASING = {"budgets"}
 

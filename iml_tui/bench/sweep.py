@@ -87,6 +87,7 @@ def build_specs(cfg: BioacousticConfig, threads: int | None = None) -> list[Pool
             budgets=tuple(cfg.budgets),
             warm_k=cfg.warm_k,
             train=train_config(cfg, seed, threads),
+            annotation=cfg.annotation,
         )
         for st in starts
         for s in strategies

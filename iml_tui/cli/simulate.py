@@ -96,6 +96,14 @@ def simulate(
             "(config: eval_precision)."
         ),
     ] = None,
+    annotation: Annotated[
+        str | None,
+        typer.Option(
+            help="bioacoustic: what the simulated annotator gives: frames (event extents, the "
+            "paper) or clips (clip labels, trained by multiple-instance learning) "
+            "(config: annotation)."
+        ),
+    ] = None,
     max_epochs: Annotated[
         int | None,
         typer.Option(
@@ -231,6 +239,7 @@ def simulate(
                 "--seeds": seeds,
                 "--full": full,
                 "--eval-precision": eval_precision,
+                "--annotation": annotation,
             },
             task,
         )
@@ -314,6 +323,7 @@ def simulate(
         "threads": threads,
         "max_epochs": max_epochs,
         "eval_precision": eval_precision,
+        "annotation": annotation,
     }
     from iml_tui.demo.assets import is_demo
 

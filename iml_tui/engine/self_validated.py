@@ -4,7 +4,8 @@ The annotator's own labels validate the model: k-fold over the labelled clips (k
 each fold's model trained on the other folds with the held-out fold driving its learning-rate
 schedule and best-epoch choice, gives out-of-fold frame probabilities of every labelled clip.
 From them come the F1-optimal global threshold, an estimated frame mAP and its uncertainty
-(standard deviation over a seeded bootstrap of the clips). The model that is kept is trained on
+(standard deviation over a seeded bootstrap of the clips); at clip level (max over frames) when
+some labels are for whole clips, whose frames' truth is unknown. The model that is kept is trained on
 all labelled clips for the median of the folds' best epochs (its last weights), so it sees every
 label and stops where held-out data said to.
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from iml_tui.engine.metrics import frame_map
+from iml_tui.engine.metrics import best_global_threshold, frame_map
 from iml_tui.engine.out_of_fold import OutOfFold, out_of_fold
 from iml_tui.engine.trainer import TrainConfig, predict_frames, train_frame_classifier
 from iml_tui.errors import UserError
@@ -61,8 +62,13 @@ def train_self_validated(
     seed: int = 0,
     progress: FoldProgress | None = None,
     k: int = K_FOLDS,
+    weak: np.ndarray | None = None,
 ) -> SelfValidated:
-    """Fit on labelled clips x (L, T, D), y (L, T, C) 0/1 without a validation set."""
+    """Fit on labelled clips x (L, T, D), y (L, T, C) 0/1 without a validation set.
+
+    weak: optional (L,) bool, clips labelled only as a whole (see ``train_frame_classifier``).
+    When there are any, the threshold, F1 and estimated mAP are clip-level (max over frames of
+    the out-of-fold probabilities against the clip labels): their frames' truth is unknown."""
     n = x.shape[0]
     if n < 2:
         raise UserError(
@@ -80,7 +86,15 @@ def train_self_validated(
             if progress is not None:
                 progress(fold, k, epoch, valid_map)
 
-        res = train_frame_classifier(x[train], y[train], x[held], y[held], cfg, on_epoch)
+        res = train_frame_classifier(
+            x[train],
+            y[train],
+            x[held],
+            y[held],
+            cfg,
+            on_epoch,
+            weak=None if weak is None else weak[train],
+        )
         best_epochs.append(max(1, res.best_epoch))
         return predict_frames(res.state_dict, x[held], "cpu")
 
@@ -92,8 +106,22 @@ def train_self_validated(
             progress(k, k, epoch, valid_map)
 
     final = train_frame_classifier(
-        x, y, x, y, replace(cfg, max_epochs=epochs, keep_last=True), on_final
+        x, y, x, y, replace(cfg, max_epochs=epochs, keep_last=True), on_final, weak=weak
     )
+    if weak is not None and bool(np.any(weak)):
+        clip_scores = oof.scores.max(axis=1, keepdims=True)
+        clip_y = y.max(axis=1, keepdims=True)
+        threshold, f1 = best_global_threshold(clip_scores, clip_y)
+        oof = OutOfFold(oof.scores, threshold, f1, oof.n_labels)
+        est, _ = frame_map(clip_scores, clip_y)
+        return SelfValidated(
+            state_dict=final.state_dict,
+            oof=oof,
+            est_map=float(est),
+            est_map_std=bootstrap_map_std(clip_scores, clip_y, seed=seed),
+            epochs=epochs,
+            k=k,
+        )
     est, _ = frame_map(oof.scores, y)
     return SelfValidated(
         state_dict=final.state_dict,

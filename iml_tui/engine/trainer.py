@@ -161,6 +161,7 @@ def train_frame_classifier(
     valid_y: np.ndarray,
     cfg: TrainConfig | None = None,
     progress: ProgressFn | None = None,
+    weak: np.ndarray | None = None,
 ) -> TrainResult:
     """Train a fresh :class:`FrameMLP` (same init for the same seed) and keep its best weights.
 
@@ -168,6 +169,13 @@ def train_frame_classifier(
     logits, per-class pos_weight from each batch's frames; Adam; ReduceLROnPlateau (max) on the
     validation frame mAP after every epoch; stops when lr < min_lr or after max_epochs. An
     exception raised by ``progress`` aborts training (use it to cancel).
+
+    weak: optional (n,) bool, clips whose labels say only whether each class occurs somewhere in
+    the clip (clip-level annotations). They train by multiple-instance learning: the clip's logit
+    per class is the max over its frames, scored by BCE against the clip label (max over
+    ``train_y``'s frames), so a positive clip asks for one positive frame, not for all of them.
+    The batch loss is the clip-weighted mean of the frame BCE of the other clips and the clip
+    BCE of the weak ones. None (or all False): every clip trains on its frames, as above.
     """
     cfg = cfg or TrainConfig()
     d_in, n_classes = _check_shapes(train_x, train_y, valid_x, valid_y)
@@ -182,7 +190,12 @@ def train_frame_classifier(
     if cfg.threads is not None:
         torch.set_num_threads(max(1, cfg.threads))
     try:
-        return _train(train_x, train_y, valid_x, valid_y, cfg, progress, device, d_in, n_classes)
+        if weak is not None and np.shape(weak) != (train_x.shape[0],):
+            raise ValueError(f"weak has shape {np.shape(weak)}, expected ({train_x.shape[0]},)")
+        weak_mask = None if weak is None or not np.any(weak) else np.asarray(weak, dtype=bool)
+        return _train(
+            train_x, train_y, valid_x, valid_y, cfg, progress, device, d_in, n_classes, weak_mask
+        )
     finally:
         if cfg.threads is not None:
             torch.set_num_threads(old_threads)
@@ -198,12 +211,14 @@ def _train(
     device: torch.device,
     d_in: int,
     n_classes: int,
+    weak: np.ndarray | None = None,
 ) -> TrainResult:
     t0 = time.perf_counter()
     n = train_x.shape[0]
     model = FrameMLP(d_in, n_classes, cfg.hidden, seed=cfg.seed).to(device)
     xt = _float_tensor(train_x, device)
     yt = _float_tensor(train_y, device)
+    wt = None if weak is None else torch.as_tensor(weak, dtype=torch.bool, device=device)
     xv = _float_tensor(valid_x, device)  # the whole valid set, one tensor on the device
     yv = np.asarray(valid_y).reshape(-1, n_classes)
     probs_v = torch.empty((valid_x.shape[0], valid_x.shape[1], n_classes), device=device)
@@ -238,11 +253,14 @@ def _train(
         loss_sum = torch.zeros((), device=device)
         for start in range(0, n, cfg.batch_size):
             idx = perm[start : start + cfg.batch_size]
-            logits = model(xt[idx]).reshape(-1, n_classes)
-            y_flat = yt[idx].reshape(-1, n_classes)
-            loss = F.binary_cross_entropy_with_logits(
-                logits, y_flat, pos_weight=batch_pos_weight(y_flat)
-            )
+            if wt is None:
+                logits = model(xt[idx]).reshape(-1, n_classes)
+                y_flat = yt[idx].reshape(-1, n_classes)
+                loss = F.binary_cross_entropy_with_logits(
+                    logits, y_flat, pos_weight=batch_pos_weight(y_flat)
+                )
+            else:
+                loss = _mixed_loss(model(xt[idx]), yt[idx], wt[idx], n_classes)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -279,6 +297,29 @@ def _train(
         history=history,
         stop_reason=stop_reason,
     )
+
+
+def _mixed_loss(
+    logits: torch.Tensor, y: torch.Tensor, weak: torch.Tensor, n_classes: int
+) -> torch.Tensor:
+    """Clip-weighted mean of frame BCE (strong clips) and max-over-frames clip BCE (weak clips).
+
+    logits, y: (B, T, C); weak: (B,) bool."""
+    total = torch.zeros((), device=logits.device)
+    strong = ~weak
+    if bool(strong.any()):
+        s_logits = logits[strong].reshape(-1, n_classes)
+        s_y = y[strong].reshape(-1, n_classes)
+        loss_s = F.binary_cross_entropy_with_logits(s_logits, s_y, pos_weight=batch_pos_weight(s_y))
+        total = total + loss_s * strong.sum()
+    if bool(weak.any()):
+        clip_logits = logits[weak].max(dim=1).values  # (W, C)
+        clip_y = y[weak].max(dim=1).values
+        loss_w = F.binary_cross_entropy_with_logits(
+            clip_logits, clip_y, pos_weight=batch_pos_weight(clip_y)
+        )
+        total = total + loss_w * weak.sum()
+    return total / logits.shape[0]
 
 
 def _as_model(model: FrameMLP | Mapping[str, torch.Tensor], device: torch.device) -> FrameMLP:

@@ -325,6 +325,38 @@ def test_eval_precision_flag_runs_and_bad_values_are_one_line(pools: Path, tmp_p
         assert len(lines) == 1 and needle in lines[0], proc.stderr
 
 
+def test_clip_annotation_trains_by_mil_and_differs_from_frames(pools: Path, tmp_path: Path) -> None:
+    common = [
+        "simulate",
+        "--pool-dir",
+        str(pools),
+        "--strategy",
+        "ft",
+        "--start",
+        "cold",
+        "--budgets",
+        "10,20",
+        "--seeds",
+        "1",
+        *TINY,
+    ]
+    for kind in ("frames", "clips"):
+        res = runner.invoke(app, [*common, "--out", str(tmp_path / kind), "--annotation", kind])
+        assert res.exit_code == 0, res.output
+    spec = json.loads((tmp_path / "clips" / "runs" / "ft_cold_seed1" / "spec.json").read_text())
+    assert spec["annotation"] == "clips"
+    frames = json.loads((tmp_path / "frames" / "runs" / "ft_cold_seed1" / "spec.json").read_text())
+    assert "annotation" not in frames  # run folders from before the key still resume
+    a = _read_csv(tmp_path / "frames" / "runs" / "ft_cold_seed1" / "rounds.csv")
+    b = _read_csv(tmp_path / "clips" / "runs" / "ft_cold_seed1" / "rounds.csv")
+    assert [r["budget"] for r in a] == [r["budget"] for r in b]  # ft: the same picks
+    assert [r["valid_map"] for r in a] != [r["valid_map"] for r in b]  # another loss
+    proc = _cli(
+        "simulate", "--pool-dir", str(pools), "--out", str(tmp_path / "x"), "--annotation", "boxes"
+    )
+    assert proc.returncode == 2 and "annotation='boxes'" in proc.stderr, proc.stderr
+
+
 def test_full_reference_is_reported_and_resumed(pools: Path, tmp_path: Path) -> None:
     cfg = _cfg(pools, tmp_path / "f")
     cfg.strategy, cfg.seeds, cfg.full = ["ft"], [1, 2], True

@@ -1,8 +1,8 @@
 """A pool labelling session answered by the oracle picks and scores what the simulator does.
 
-The pool's events fill every frame of a positive clip, so the clip labels a session records are
-the simulator's frame targets; both then share the selection round (engine/pool_round.py), the
-training and the validation scoring.
+The session records clip labels, which train by multiple-instance learning; the simulator's
+annotator is set to give clip labels too (``annotation="clips"``). Both then share the selection
+round (engine/pool_round.py), the training and the validation scoring.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def test_session_answered_by_oracle_matches_the_simulator(
 ) -> None:
     torch.set_num_threads(1)
     spec = PoolRunSpec(
+        annotation="clips",  # a session's clip labels train by MIL, as this simulated annotator
         strategy=strategy,
         start="cold",
         seed=3,

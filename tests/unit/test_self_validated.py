@@ -116,12 +116,14 @@ def test_session_imports_known_labels_once_and_trains_out_of_fold(
         lab, y = s.engine.targets(s._fold.labelled())
         assert sorted(lab.tolist()) == [0, 1, 2, 3, 4]
         # imported clips keep their frame extents; the first frame of every clip is background
-        ty = s.engine.frame_targets(lab, y, store.t)
+        ty, weak = s.engine.frame_targets(lab, y, store.t)
         np.testing.assert_array_equal(ty, store.frame_labels(allow_unknown=True)[lab])
+        assert not weak.any()  # annotated extents train strongly
         y2 = y.copy()
         y2[0] = 1 - y2[0]  # the annotator changed clip 0: its clip labels on every frame
-        ty2 = s.engine.frame_targets(lab, y2, store.t)
+        ty2, weak2 = s.engine.frame_targets(lab, y2, store.t)
         np.testing.assert_array_equal(ty2[0], np.repeat(y2[0][None], store.t, axis=0))
+        assert weak2.tolist() == [True, False, False, False, False]
         assert s.retrain_now()
         status = s.model_status()
         assert "estimated from 5 labels" in status.score_name

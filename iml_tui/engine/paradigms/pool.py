@@ -42,8 +42,13 @@ class PoolRunSpec:
     budgets: tuple[int, ...]
     warm_k: int = 5
     train: TrainConfig = field(default_factory=TrainConfig)
+    annotation: str = "frames"  # frames: event extents (the paper); clips: clip labels, MIL
 
     def __post_init__(self) -> None:
+        if self.annotation not in ("frames", "clips"):
+            raise UserError(
+                f"unknown annotation '{self.annotation}'", None, "choose frames or clips"
+            )
         if self.strategy not in STRATEGIES:
             raise UserError(
                 f"unknown strategy '{self.strategy}'",
@@ -78,6 +83,8 @@ class PoolRunSpec:
         d["train"]["betas"] = list(self.train.betas)
         d["train"].pop("device", None)
         d["train"].pop("threads", None)
+        if self.annotation == "frames":  # folders written before the key existed
+            d.pop("annotation", None)
         if self.train.eval_precision == "fp32":  # folders written before the key existed
             d["train"].pop("eval_precision", None)
         return d
@@ -356,6 +363,7 @@ class PoolRun:
                 sp.valid_x,
                 sp.valid_y,
                 self.spec.train,
+                weak=np.ones(lab.size, bool) if self.spec.annotation == "clips" else None,
             )
             train_seconds = time.perf_counter() - t1
             precision = self.spec.train.eval_precision

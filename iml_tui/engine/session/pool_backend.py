@@ -336,7 +336,7 @@ class PoolBackend:
                 raise ValueError("nothing is labelled yet: label some items first")
             progress(0.0, "reading the labelled clips")
             tx = self.store.embeddings(lab)
-            ty = self.frame_targets(lab, y, tx.shape[1])
+            ty, weak = self.frame_targets(lab, y, tx.shape[1])
             span = np.log(train_cfg.lr / train_cfg.min_lr)
 
             def share(epoch: int) -> float:
@@ -352,7 +352,9 @@ class PoolBackend:
                         raise Cancelled
                     progress(0.8 * share(epoch), f"epoch {epoch}: valid mAP {100 * valid_map:.1f}")
 
-                res = train_frame_classifier(tx, ty, vx, vy, train_cfg, progress=on_epoch)
+                res = train_frame_classifier(
+                    tx, ty, vx, vy, train_cfg, progress=on_epoch, weak=weak
+                )
                 state_dict, epochs, best = res.state_dict, res.epochs_run, res.best_epoch
                 model = FrameMLP.from_state_dict(state_dict).eval()
                 progress(0.8, "scoring the validation clips")
@@ -370,7 +372,9 @@ class PoolBackend:
                         f"{what}, epoch {epoch}: held-out mAP {100 * held_map:.1f}",
                     )
 
-                sv = train_self_validated(tx, ty, train_cfg, seed=self.cfg.seed, progress=on_fold)
+                sv = train_self_validated(
+                    tx, ty, train_cfg, seed=self.cfg.seed, progress=on_fold, weak=weak
+                )
                 state_dict, epochs, best = sv.state_dict, sv.epochs, sv.epochs
                 model = FrameMLP.from_state_dict(state_dict).eval()
                 thr, vf1, vmap = sv.oof.threshold, sv.oof.f1, sv.est_map
@@ -613,21 +617,27 @@ class PoolBackend:
             self.store.require_known(np.array([item]), "a simulated annotator")
         return [int(c) for c in np.flatnonzero(self._truth[item])]
 
-    def frame_targets(self, lab: np.ndarray, y: np.ndarray, t: int) -> np.ndarray:
-        """(L, T, C) training targets of the labelled pool rows ``lab`` with clip labels y (L, C).
+    def frame_targets(
+        self, lab: np.ndarray, y: np.ndarray, t: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Training targets of the labelled pool rows ``lab`` with clip labels y (L, C): (L, T, C)
+        frame targets and (L,) bool, True where they are only clip labels (weak: the trainer's
+        multiple-instance loss, max over frames).
 
         A clip whose labels came with the recordings (the pool's known-label mask) and still
-        agree with the journal keeps its annotated frame extents; other clips carry their clip
-        labels on every frame."""
+        agree with the journal keeps its annotated frame extents (strong); every other clip
+        is labelled for the clip as a whole."""
         ty = np.repeat(y[:, None, :], t, axis=1)
+        weak = np.ones(lab.size, dtype=bool)
         if not self.store.has_known_mask or lab.size == 0:
-            return ty
+            return ty, weak
         known = np.flatnonzero(self.store.known()[lab])
         if known.size:
             frames = self.store.frame_labels(allow_unknown=True)[lab[known]]
             agree = (frames.max(axis=1) == y[known]).all(axis=1)
             ty[known[agree]] = frames[agree]
-        return ty
+            weak[known[agree]] = False
+        return ty, weak
 
     def learning_curve(self, fold: Fold) -> LearningCurve:
         pts = [
