@@ -5,9 +5,9 @@ each fold's model trained on the other folds with the held-out fold driving its 
 schedule and best-epoch choice, gives out-of-fold frame probabilities of every labelled clip.
 From them come the F1-optimal global threshold, an estimated frame mAP and its uncertainty
 (standard deviation over a seeded bootstrap of the clips); at clip level (max over frames) when
-some labels are for whole clips, whose frames' truth is unknown. The model that is kept is trained on
-all labelled clips for the median of the folds' best epochs (its last weights), so it sees every
-label and stops where held-out data said to.
+some labels are for whole clips, whose frames' truth is unknown. The model that is kept is
+trained on all labelled clips for the median of the folds' best epochs (its last weights), so it
+sees every label and stops where held-out data said to.
 """
 
 from __future__ import annotations
