@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from labelling_data import make_audio_pool, make_project
 from textual.message import Message
 from tui_fakes import RecordingPlayer
@@ -232,3 +233,35 @@ async def test_no_wait_at_a_round_boundary(tmp_path: Path) -> None:
     assert bridged[0].payload["why"].startswith("while the next model trains")
     items = [e.item for e in labelled]
     assert len(items) == len(set(items)) == 6  # nothing asked twice across the re-rank
+
+
+async def test_a_full_disk_on_enter_loses_nothing_and_retries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from iml_tui.errors import UserError
+
+    project = make_pool_project(tmp_path)
+    real = Journal.append
+    fail = [1]
+
+    def append(self: Journal, *events: object) -> list[int]:
+        if fail[0] and any(getattr(e, "kind", "") == "labelled" for e in events):
+            fail[0] -= 1
+            raise UserError(
+                "the disk is full; this change was not saved", self.path, "free some space"
+            )
+        return real(self, *events)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Journal, "append", append)
+    with Session.open(project, annotator="ana") as session:
+        app = make_app(session, RecordingPlayer(), cursor=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            first = current_id(app)
+            await pilot.press("2", "enter")
+            await pilot.pause()
+            assert current_id(app) == first and labels_in_journal(project) == {}
+            await pilot.press("enter")
+            await pilot.pause()
+            assert labels_in_journal(project) == {first: (1,)}
+            assert current_id(app) != first

@@ -93,6 +93,24 @@ async def test_undo_and_skip() -> None:
         assert session.answers == []
 
 
+async def test_a_failed_write_keeps_the_answer_on_screen_and_enter_retries() -> None:
+    session = FakeSession(every=100, fail_writes=2)
+    app, _ = app_for(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("1", "enter")
+        await pilot.pause()
+        assert session.answers == [] and current_id(app) == "clip000"
+        assert app.main.query_one(PredictionPanel).selected == {0}
+        assert any(
+            "not saved" in n.message and "disk is full" in n.message for n in app._notifications
+        )
+        await pilot.press("enter", "enter")  # fails once more, then is saved
+        await pilot.pause()
+        assert [a[:2] for a in session.answers] == [(0, (0,))]
+        assert current_id(app) == "clip001"
+
+
 async def test_slash_queues_the_clips_like_the_one_on_screen() -> None:
     session = FakeSession(every=100)
     app, _ = app_for(session)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from iml_tui.errors import UserError
 from iml_tui.tui.protocols import CancelledFn, ProgressFn
 
 SR = 8000
@@ -133,6 +134,7 @@ class FakeSession:
     why: str = "uncertainty 0.50"
     gate_timeout: float = 10.0
     searched: list[tuple[int, int]] = field(default_factory=list)
+    fail_writes: int = 0  # submits that fail (a full disk) before one succeeds
 
     def _done(self) -> set[int]:
         return {i for i, _, _ in self.answers} | self.skipped
@@ -165,6 +167,13 @@ class FakeSession:
         return None
 
     def submit(self, item: FakeItem, labels: Sequence[int], seconds: float) -> None:
+        if self.fail_writes > 0:
+            self.fail_writes -= 1
+            raise UserError(
+                "the disk is full; this change was not saved",
+                "journal.sqlite",
+                "free some space and run the command again",
+            )
         self.answers.append((item.index, tuple(labels), seconds))
 
     def skip(self, item: FakeItem, seconds: float = 0.0) -> None:

@@ -7,7 +7,9 @@ so a key press never waits for training.
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from collections.abc import Callable
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -16,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from iml_tui.errors import UserError
 from iml_tui.tui.bridge import Bridge, Shown
 from iml_tui.tui.keys import screen_bindings
 from iml_tui.tui.messages import AudioChanged, ItemShown, RetrainFinished, RetrainProgress
@@ -101,7 +104,11 @@ class MainScreen(Screen[None]):
 
     def show_next(self) -> None:
         """Ask the session for the next item and draw it (or the waiting / done notice)."""
-        self.display_item(self.bridge.next())
+        found: list[Shown | None] = []
+        # on failure nothing is on screen (never the item just answered); Enter asks again
+        self.display_item(
+            found[0] if self.saved(lambda: found.append(self.bridge.next())) else None
+        )
 
     def display_item(self, shown: Shown | None) -> None:
         """Draw ``shown`` (None: nothing to ask now), start its audio, then report it drawn."""
@@ -251,7 +258,10 @@ class MainScreen(Screen[None]):
             self.show_next()
             return
         labels = sorted(self.query_one(PredictionPanel).selected)
-        self.bridge.submit(shown.item, labels, time.monotonic() - self.shown_at)
+        if not self.saved(
+            lambda: self.bridge.submit(shown.item, labels, time.monotonic() - self.shown_at)
+        ):
+            return
         self.maybe_retrain()
         self.show_next()
 
@@ -261,8 +271,8 @@ class MainScreen(Screen[None]):
         if shown is None:
             self.app.bell()
             return
-        self.bridge.skip(shown.item, time.monotonic() - self.shown_at)
-        self.show_next()
+        if self.saved(lambda: self.bridge.skip(shown.item, time.monotonic() - self.shown_at)):
+            self.show_next()
 
     def action_search(self) -> None:
         """Queue the pool clips most like the one on screen, to be asked right after it."""
@@ -270,20 +280,42 @@ class MainScreen(Screen[None]):
         if shown is None:
             self.app.bell()
             return
+        found: list[int] = []
         try:
-            n = self.bridge.search(shown.item)
+            if not self.saved(lambda: found.append(self.bridge.search(shown.item))):
+                return
         except ValueError as exc:
             self.notify(str(exc), severity="warning", timeout=4)
             return
+        n = found[0]
         self.notify(
             f"{n} clips like this one are asked next" if n else "no unlabelled clip left to queue",
             timeout=5,
         )
         self.refresh_status()
 
+    def saved(self, write: Callable[[], object]) -> bool:
+        """Run a journal write; on failure (full disk, locked or damaged journal) say why on
+        screen and keep the item and its ticks, so the same key retries. Whether it was saved."""
+        try:
+            write()
+        except (UserError, OSError, sqlite3.Error) as exc:
+            self.notify(
+                f"not saved: {exc}. Your answer is still on screen: fix the cause and "
+                "press the key again.",
+                severity="error",
+                timeout=15,
+            )
+            self.app.bell()
+            return False
+        return True
+
     def action_undo(self) -> None:
         """Withdraw the last answer and show its item again, unanswered (old answer as a hint)."""
-        back = self.bridge.undo()
+        found: list[Shown | None] = []
+        if not self.saved(lambda: found.append(self.bridge.undo())):
+            return
+        back = found[0]
         if back is None:
             self.notify("nothing to undo", severity="warning", timeout=3)
             return
@@ -343,9 +375,11 @@ class MainScreen(Screen[None]):
                     )
                 )
                 self.retrain(job)
+        filled: list[bool] = []
         if (
             self.training_version is not None
-            and self.bridge.fill_while_training()
+            and self.saved(lambda: filled.append(self.bridge.fill_while_training()))
+            and filled[0]
             and self.current is None
         ):
             self.show_next()
@@ -388,7 +422,10 @@ class MainScreen(Screen[None]):
     def on_retrain_finished(self, message: RetrainFinished) -> None:
         """Swap the new model in (atomically, in the session) and carry on."""
         self.training_version = None
-        ok, error = self.bridge.swap(message.result)
+        try:
+            ok, error = self.bridge.swap(message.result)
+        except (UserError, OSError, sqlite3.Error) as exc:
+            ok, error = False, f"the new model could not be recorded: {exc}"
         if ok and self.current is not None:
             self.refresh_current()
         self.refresh_status()
