@@ -204,6 +204,34 @@ def test_two_annotators_share_the_queue(tmp_path: Path, pool: Path) -> None:
     assert ana.next_item().model_version == 1  # type: ignore[union-attr]
 
 
+def test_a_crashed_annotators_item_is_released_at_once(tmp_path: Path, pool: Path) -> None:
+    import subprocess
+    import sys
+
+    _open(tmp_path, pool).close()
+    # another annotator's process claims the first item, then dies (kill -9 or a crash)
+    code = (
+        "import sys; from iml_tui.engine.session import Session; "
+        "s = Session.open(sys.argv[1], 'cleo'); print(s.next_item().index)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "proj")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    held = int(proc.stdout.split()[-1])
+    bob = _open(tmp_path, pool, who="bob")
+    # its process is gone: the item is not kept for the 900 s lease
+    item = bob.next_item()
+    assert item is not None and item.index == held
+    # a live holder (this process under another name) keeps its item
+    dora = _open(tmp_path, pool, who="dora")
+    d = dora.next_item()
+    assert d is not None and d.index != held
+
+
 def test_imported_labels_warm_start(tmp_path: Path, pool: Path) -> None:
     make_project(tmp_path / "proj", pool)
     with Journal(tmp_path / "proj" / "journal.sqlite") as j:

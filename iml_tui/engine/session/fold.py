@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 
 from iml_tui.engine.journal import Event
 
@@ -71,6 +73,11 @@ class Fold:
         ans = self.current.get(c.item) if c.item is not None else None
         return ans is None or ans.id < c.id
 
+    def claim_held(self, c: Event, now: float, lease: float) -> bool:
+        """Whether ``c`` still keeps its item from the other annotators: not answered since,
+        within its lease, and (when it was made on this machine) by a process still running."""
+        return self.claim_active(c) and now - c.ts < lease and holder_alive(c)
+
     def withdrawn(self, item: int) -> tuple[int, ...] | None:
         """Labels of the item's last undone answer, when that is its latest answer event."""
         hist = self.answers.get(item, [])
@@ -86,3 +93,26 @@ class Fold:
             ]
         )
         return hashlib.sha1(body.encode()).hexdigest()[:16]
+
+
+HOST = socket.gethostname()
+
+
+def claim_payload() -> dict[str, object]:
+    """What a claim records of its holder, so others can tell when it is gone."""
+    return {"pid": os.getpid(), "host": HOST}
+
+
+def holder_alive(c: Event) -> bool:
+    """False when the claim's process ran on this machine and is gone (a crashed or closed
+    annotator); True otherwise (another machine's claim is judged by its lease alone)."""
+    pid, host = c.payload.get("pid"), c.payload.get("host")
+    if pid is None or host != HOST or int(pid) == os.getpid():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True

@@ -303,11 +303,7 @@ class PoolBackend:
         lab, y = self.targets(labelled)
         now, lease = time.time(), self.cfg.lease_seconds
         # items on someone's screen stay theirs: not re-picked, and they count as picked
-        held = {
-            int(c.item or 0)
-            for c in fold.claims.values()
-            if fold.claim_active(c) and now - c.ts < lease
-        }
+        held = {int(c.item or 0) for c in fold.claims.values() if fold.claim_held(c, now, lease)}
         skipped = fold.skipped() | held
         unanswered = fold.unanswered()
         exhausted = not unanswered
@@ -500,11 +496,7 @@ class PoolBackend:
             return []
         lab, y = self.targets(labelled)
         now, lease = time.time(), self.cfg.lease_seconds
-        held = {
-            int(c.item or 0)
-            for c in fold.claims.values()
-            if fold.claim_active(c) and now - c.ts < lease
-        }
+        held = {int(c.item or 0) for c in fold.claims.values() if fold.claim_held(c, now, lease)}
         n = self.cfg.budgets[r] - len(labelled) - len(held)
         if n <= 0:
             return []

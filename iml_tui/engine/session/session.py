@@ -15,7 +15,7 @@ from iml_tui.engine.journal import Event, Journal, NewEvent
 from iml_tui.engine.oracle import SKIPPED, Oracle
 from iml_tui.engine.project import Project
 from iml_tui.engine.session.backend import SessionBackend
-from iml_tui.engine.session.fold import Fold
+from iml_tui.engine.session.fold import Fold, claim_payload
 from iml_tui.engine.session.pool_backend import PoolBackend
 from iml_tui.engine.session.retrain import RetrainJob, RetrainStatus
 from iml_tui.engine.session.stream_backend import StreamBackend
@@ -164,12 +164,7 @@ class Session:
             return None
         for e in f.unanswered():
             c = f.claims.get(int(e.item or 0))
-            if (
-                c is not None
-                and c.annotator != self.annotator
-                and f.claim_active(c)
-                and now - c.ts < lease
-            ):
+            if c is not None and c.annotator != self.annotator and f.claim_held(c, now, lease):
                 continue
             return e
         return None
@@ -203,6 +198,7 @@ class Session:
                     annotator=self.annotator,
                     model_version=self.engine.version,
                     round=e.round,
+                    payload=claim_payload(),
                 )
             )
         self._sync()
@@ -270,6 +266,7 @@ class Session:
                             annotator=self.annotator,
                             model_version=self.engine.version,
                             round=e.round,
+                            payload=claim_payload(),
                         )
                     )
         self._sync()
@@ -311,6 +308,7 @@ class Session:
                     item_id=target.item_id,
                     annotator=self.annotator,
                     round=target.round,
+                    payload=claim_payload(),
                     model_version=self.engine.version,
                 ),
             )
@@ -329,7 +327,7 @@ class Session:
         held = {
             int(c.item or 0)
             for c in f.claims.values()
-            if f.claim_active(c) and (c.annotator == self.annotator or now - c.ts < lease)
+            if f.claim_active(c) and (c.annotator == self.annotator or f.claim_held(c, now, lease))
         }
         left = len({int(e.item or 0) for e in f.unanswered()} | held)
         rnd, budget = self.engine.round_and_budget(f, len(labelled), left)
