@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -181,6 +182,26 @@ class Session:
         """The item to show now (see the module docstring); hands it to this annotator."""
         self._sync()
         mine = self._my_claim()
+        if mine is not None and mine.payload.get("pid") not in (None, os.getpid()):
+            # a claim of this annotator's earlier process: renew it for this one (unless another
+            # annotator took the item over since, seeing that process gone)
+            with self._writing():
+                self._sync()
+                again = self._my_claim()
+                if again is not None and again.id == mine.id:
+                    self.journal.append(
+                        NewEvent(
+                            "queried",
+                            item=mine.item,
+                            item_id=mine.item_id,
+                            annotator=self.annotator,
+                            model_version=self.engine.version,
+                            round=mine.round,
+                            payload=claim_payload(),
+                        )
+                    )
+            self._sync()
+            mine = self._my_claim()
         if mine is not None:
             return self._item(int(mine.item or 0))
         if self._eligible(time.time()) is None:
