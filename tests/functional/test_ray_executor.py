@@ -136,3 +136,61 @@ def test_extract_on_ray_writes_the_local_store(cluster: None, tmp_path: Path) ->
     assert a.n == b.n == 6
     assert a.ids == b.ids
     np.testing.assert_array_equal(a.embeddings(), b.embeddings())
+
+
+def test_stream_runs_on_ray_give_the_local_scores_and_resume(cluster: None, tmp_path: Path) -> None:
+    from iml_tui.data.stream_synth import LidSynthConfig, synth_lid
+
+    feats = tmp_path / "lid"
+    synth_lid(feats, LidSynthConfig(n_train=20, n_dev=40, n_test=40, features=(("wavlm", 4),)))
+    common = [
+        "simulate",
+        "--task",
+        "lid",
+        "--split",
+        "dev",
+        "--feat-root",
+        str(feats),
+        "--features",
+        "wavlm",
+        "--target",
+        "all",
+        "--n-queries",
+        "5",
+        "--samples-per-batch",
+        "40",
+        "--al-method",
+        "ent",
+        "--threads",
+        "1",
+        *[f"--set={kv}" for kv in STREAM_TINY],
+    ]
+    res = runner.invoke(app, [*common, "--out", str(tmp_path / "ray"), "--executor", "ray"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, [*common, "--out", str(tmp_path / "local"), "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    runs = sorted(p.name for p in (tmp_path / "local").iterdir() if p.is_dir())
+    assert runs == ["dev_bas", "dev_ha", "dev_yo"]
+    for run in runs:
+        assert _scores(tmp_path / "ray" / run) == _scores(tmp_path / "local" / run)
+    written = sorted((tmp_path / "ray").glob("*/scores.csv"))
+    before = [p.stat().st_mtime_ns for p in written]
+    res = runner.invoke(app, [*common, "--out", str(tmp_path / "ray"), "--executor", "ray"])
+    assert res.exit_code == 0, res.output
+    assert [p.stat().st_mtime_ns for p in written] == before
+
+
+STREAM_TINY = (
+    "comp_hidden=16",
+    "embed_dim=8",
+    "class_hidden=16",
+    "max_epochs=10",
+    "patience=2",
+    "lr=0.003",
+)
+
+
+def _scores(run: Path) -> list[dict[str, str]]:
+    """scores.csv rows of one stream run without the timing columns."""
+    with (run / "scores.csv").open() as f:
+        return [{k: v for k, v in row.items() if "seconds" not in k} for row in csv.DictReader(f)]
