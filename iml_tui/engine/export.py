@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from iml_tui.atomic import atomic_write_files, check_output_path
-from iml_tui.data.locate import ClipLocation, Locator
 from iml_tui.data.detection_tables import audacity_bytes, raven_bytes
+from iml_tui.data.locate import ClipLocation, Locator
 from iml_tui.data.store import PoolStore
 from iml_tui.engine.extents import Extent, extent_of
 from iml_tui.engine.journal import Event, NewEvent
