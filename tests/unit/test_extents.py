@@ -231,3 +231,24 @@ def test_export_writes_extents_and_flags_clip_labels(tmp_path: Path, pool: Path)
             for r in csv.DictReader(f)
         ]
     assert _norm(got) == _norm(want)
+
+
+def test_export_cli_events_format(tmp_path: Path, pool: Path) -> None:
+    from typer.testing import CliRunner
+
+    from iml_tui.cli import app
+
+    make_project(tmp_path / "proj", pool)
+    with Session.open(tmp_path / "proj", "ana") as s:
+        item = s.next_item()
+        assert item is not None
+        s.add_extent(item, 0.5, 1.0, 1)
+        s.submit(item, [1])
+    out = tmp_path / "ev.csv"
+    res = CliRunner().invoke(
+        app, ["export", str(tmp_path / "proj"), "--format", "events", "--out", str(out)]
+    )
+    assert res.exit_code == 0 and f"1 event(s) -> {out}" in res.output, res.output
+    (row,) = list(csv.DictReader(out.open(newline="")))
+    assert (row["class"], row["extent"], row["item_id"]) == ("frog", "marked", item.id)
+    assert float(row["offset"]) - float(row["onset"]) == pytest.approx(0.5)
