@@ -498,13 +498,15 @@ class MainScreen(Screen[None]):
 
     @on(SpectrogramView.Dragged)
     def on_spectrogram_dragged(self, message: SpectrogramView.Dragged) -> None:
-        """A drag marks an event over the columns it covered."""
-        self.mark_event(message.onset, message.offset)
+        """A drag marks an event over the columns it covered (pool clips)."""
+        if self.bridge.mode == "pool":
+            self.mark_event(message.onset, message.offset)
 
     @on(SpectrogramView.EdgeMoved)
     def on_spectrogram_edge_moved(self, message: SpectrogramView.EdgeMoved) -> None:
-        """A drag from an event's edge moves that edge."""
-        self.move_extent(message.mark_id, message.onset, message.offset)
+        """A drag from an event's edge moves that edge (pool clips)."""
+        if self.bridge.mode == "pool":
+            self.move_extent(message.mark_id, message.onset, message.offset)
 
     def action_play_pause(self) -> None:
         """Pause when playing, resume (or start) otherwise."""
