@@ -204,3 +204,42 @@ async def test_a_click_moves_the_cursor(tmp_path: Path, where: float) -> None:
             a, _ = column_span(spec, where, where)
             assert app.main.cursor_time() == pytest.approx(spec.time_of(a))
             assert extents_in_journal(project) == {}
+
+
+class ClockPlayer(RecordingPlayer):
+    """A player whose playback position the test sets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at: float | None = None
+
+    def position(self) -> float | None:
+        return self.at
+
+
+async def test_keys_mark_at_the_playback_position(tmp_path: Path) -> None:
+    project = make_pool_project(tmp_path)
+    player = ClockPlayer()
+    with Session.open(project, annotator="ana") as session:
+        app = make_app(session, player, cursor=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            first = current_id(app)
+            assert first is not None
+            await pilot.press("2")  # frog ticked: the marking class
+            player.at = 0.3
+            await pilot.press("left_square_bracket")
+            assert "onset at 0.30 s" in str(app.main.query_one("#events").render())
+            player.at = 0.9
+            await pilot.press("right_square_bracket")
+            assert extents_in_journal(project) == {first: [(0.3, 0.9, 1)]}
+            player.at = 1.5  # a second one, backwards: onset after offset is sorted
+            await pilot.press("left_square_bracket")
+            player.at = 1.2
+            await pilot.press("right_square_bracket")
+            assert extents_in_journal(project) == {first: [(0.3, 0.9, 1), (1.2, 1.5, 1)]}
+            player.at = 0.5  # x under the cursor: the first
+            await pilot.press("x")
+            assert extents_in_journal(project) == {first: [(1.2, 1.5, 1)]}
+            await pilot.press("right_square_bracket")  # no onset pending: nothing marked
+            assert extents_in_journal(project) == {first: [(1.2, 1.5, 1)]}

@@ -244,7 +244,7 @@ class MainScreen(Screen[None]):
             spec.cursor = None
             self.update_player_line()
         else:
-            spec.cursor = pos
+            spec.cursor = self._cursor = pos  # marking keys act here after playback ends
 
     # --- actions (keys) -----------------------------------------------------------------
 
