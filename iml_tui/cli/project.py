@@ -137,6 +137,7 @@ class ExportFormat(StrEnum):
     csv = "csv"
     raven = "raven"
     audacity = "audacity"
+    events = "events"
 
 
 @project_app.command("new")
@@ -188,27 +189,39 @@ def export_cmd(
     folder: Annotated[Path, typer.Argument(help="A project folder.")],
     out: Annotated[
         Path,
-        typer.Option(help="csv: the file; raven, audacity: a folder (one file per audio file)."),
+        typer.Option(
+            help="csv, events: the file; raven, audacity: a folder (one file per audio file)."
+        ),
     ],
     format_: Annotated[
-        ExportFormat, typer.Option("--format", help="Output format.")
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="csv: one row per labelled clip; raven, audacity, events: the marked event "
+            "extents, clip-only labels as whole clips (raven and events flag them: Extent = "
+            "marked | clip).",
+        ),
     ] = ExportFormat.csv,
     include_none: Annotated[
-        bool, typer.Option(help="raven, audacity: also mark clips labelled 'none' (label 'none').")
+        bool,
+        typer.Option(
+            help="raven, audacity, events: also mark clips labelled 'none' (label 'none')."
+        ),
     ] = False,
     force: Annotated[
         bool,
         typer.Option(help="Replace existing regular files (never symlinks, devices or folders)."),
     ] = False,
 ) -> None:
-    """Export the project's current labels (CSV, Raven selection tables, Audacity labels)."""
+    """Export the project's current labels and marked event extents (CSV, Raven selection
+    tables, Audacity labels, an event CSV)."""
     from iml_tui.engine.export import export_labels
 
     res = export_labels(folder, format_.value, out, include_none, force)
-    where = res.paths[0] if format_ is ExportFormat.csv else f"{len(res.paths)} file(s) in {out}"
-    sys.stdout.write(
-        f"{res.written} {'row' if format_ is ExportFormat.csv else 'selection'}(s) -> {where}\n"
-    )
+    one_file = format_ in (ExportFormat.csv, ExportFormat.events)
+    where = res.paths[0] if one_file else f"{len(res.paths)} file(s) in {out}"
+    what = {ExportFormat.csv: "row", ExportFormat.events: "event"}.get(format_, "selection")
+    sys.stdout.write(f"{res.written} {what}(s) -> {where}\n")
     if res.unlocated:
         sys.stderr.write(
             f"note: the audio of {len(res.unlocated)} item(s) was not found (e.g. "

@@ -7,7 +7,7 @@ Begin Time (s), End Time (s), Low Freq (Hz), High Freq (Hz), Annotation); times 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,44 +18,68 @@ from crowsetta.formats.seq.audseq import AudSeq
 from iml_tui.atomic import atomic_write_bytes
 
 
-def _write_via_tmp(path: Path, write: object) -> Path:
-    """Let a crowsetta writer fill a temporary file, then move its bytes in atomically."""
+def _render(name: str, write: Callable[[Path], object]) -> bytes:
+    """Let a crowsetta writer fill a temporary file named ``name``; its bytes."""
     with tempfile.TemporaryDirectory() as tmp:
-        tmp_path = Path(tmp) / path.name
-        write(tmp_path)  # type: ignore[operator]
-        return atomic_write_bytes(path, tmp_path.read_bytes())
+        tmp_path = Path(tmp) / name
+        write(tmp_path)
+        return tmp_path.read_bytes()
 
 
 Row = tuple[float, float, str]
 """One event: onset (s), offset (s), class name."""
 
 
-def write_raven(path: str | Path, events: Sequence[Row], high_freq_hz: float) -> Path:
-    """One Raven selection table (``.txt``) of ``events``; the band spans 0..high_freq_hz."""
-    path = Path(path)
-    df = pd.DataFrame(
-        {
-            "Selection": np.arange(1, len(events) + 1, dtype=np.int64),
-            "View": ["Spectrogram 1"] * len(events),
-            "Channel": np.ones(len(events), dtype=np.int64),
-            "begin_time_s": [e[0] for e in events],
-            "end_time_s": [e[1] for e in events],
-            "low_freq_hz": np.zeros(len(events)),
-            "high_freq_hz": np.full(len(events), float(high_freq_hz)),
-            "annotation": [e[2] for e in events],
-        }
-    )
-    raven = Raven(df=df, annot_path=path, annot_col="Annotation")
-    return _write_via_tmp(path, raven.to_file)
+def raven_bytes(
+    events: Sequence[Row],
+    high_freq_hz: float,
+    extra: Mapping[str, Sequence[object]] | None = None,
+    name: str = "table.Table.1.selections.txt",
+) -> bytes:
+    """A Raven selection table of ``events`` (the band spans 0..high_freq_hz); ``extra``:
+    more columns (name -> one value per event), after End Time ... High Freq, around
+    Annotation as :data:`EXTRA_BEFORE_ANNOTATION` says."""
+    extra = dict(extra or {})
+    n = len(events)
+    cols: dict[str, object] = {
+        "Selection": np.arange(1, n + 1, dtype=np.int64),
+        "View": ["Spectrogram 1"] * n,
+        "Channel": np.ones(n, dtype=np.int64),
+        "begin_time_s": [e[0] for e in events],
+        "end_time_s": [e[1] for e in events],
+        "low_freq_hz": np.zeros(n),
+        "high_freq_hz": np.full(n, float(high_freq_hz)),
+    }
+    for key in EXTRA_BEFORE_ANNOTATION:
+        if key in extra:
+            cols[key] = list(extra.pop(key))
+    cols["annotation"] = [e[2] for e in events]
+    cols.update({k: list(v) for k, v in extra.items()})
+    raven = Raven(df=pd.DataFrame(cols), annot_path=Path(name), annot_col="Annotation")
+    return _render(name, raven.to_file)
 
 
-def write_audacity(path: str | Path, events: Sequence[Row]) -> Path:
-    """One Audacity label file (``.txt``, onset<TAB>offset<TAB>label) of ``events``."""
-    path = Path(path)
+EXTRA_BEFORE_ANNOTATION = ("Begin File", "File Offset (s)")
+"""Extra Raven columns that go before Annotation (Raven's own order); others follow it."""
+
+
+def audacity_bytes(events: Sequence[Row]) -> bytes:
+    """An Audacity label file (onset<TAB>offset<TAB>label per line) of ``events``."""
     aud = AudSeq(
         start_times=np.array([e[0] for e in events], dtype=np.float64),
         end_times=np.array([e[1] for e in events], dtype=np.float64),
         labels=np.array([e[2] for e in events], dtype=object),
-        annot_path=path,
+        annot_path=Path("labels.txt"),
     )
-    return _write_via_tmp(path, aud.to_file)
+    return _render("labels.txt", aud.to_file)
+
+
+def write_raven(path: str | Path, events: Sequence[Row], high_freq_hz: float) -> Path:
+    """One Raven selection table (``.txt``) of ``events``; the band spans 0..high_freq_hz."""
+    path = Path(path)
+    return atomic_write_bytes(path, raven_bytes(events, high_freq_hz, name=path.name))
+
+
+def write_audacity(path: str | Path, events: Sequence[Row]) -> Path:
+    """One Audacity label file (``.txt``, onset<TAB>offset<TAB>label) of ``events``."""
+    return atomic_write_bytes(Path(path), audacity_bytes(events))

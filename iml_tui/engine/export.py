@@ -4,7 +4,10 @@ label CSV that warm-starts a project).
 Every export reads the current labels from the journal (the ``current_labels`` view: latest
 answer per item, undo applied). Raven and Audacity files are written one per audio file, with
 times in seconds of that file (where the project's clips are located, see
-:mod:`iml_tui.data.locate`); an item present for several classes gives one selection per class.
+:mod:`iml_tui.data.locate`), both written through crowsetta as ``detect`` writes its tables. An
+event extent the annotator marked in a clip is one selection (``Extent`` = marked); a class of
+the label with no extent gives the whole clip (``Extent`` = clip), one selection per class.
+``events`` writes the same events as one CSV (:data:`EVENT_COLUMNS`).
 
 Label CSV (what ``export --format csv`` writes and ``import-labels`` reads): a header, then one
 row per item. ``id`` is required; the classes come from one column per class name holding 0/1,
@@ -22,13 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from iml_tui.atomic import atomic_write_files, check_output_path
+from iml_tui.data.detection_tables import audacity_bytes, raven_bytes
 from iml_tui.data.locate import ClipLocation, Locator
 from iml_tui.data.store import PoolStore
+from iml_tui.engine.extents import Extent, extent_of
 from iml_tui.engine.journal import Event, NewEvent
 from iml_tui.engine.project import Project
 from iml_tui.errors import UserError
 
-FORMATS: tuple[str, ...] = ("csv", "raven", "audacity")
+FORMATS: tuple[str, ...] = ("csv", "raven", "audacity", "events")
 RAVEN_COLUMNS = (
     "Selection",
     "View",
@@ -42,6 +47,7 @@ RAVEN_COLUMNS = (
     "Annotation",
     "Item ID",
     "Annotator",
+    "Extent",
 )
 
 
@@ -186,16 +192,29 @@ def export_csv(project: Project, out: str | Path, force: bool = False) -> Export
 
 @dataclass(frozen=True)
 class _Event:
+    """One exported event: seconds of its audio file; ``extent`` = marked | clip."""
+
     path: Path
     start: float
     end: float
     label: str
     item_id: str
     annotator: str
+    extent: str
+
+
+def current_extents(project: Project) -> dict[int, list[Extent]]:
+    """item -> the extents in force the annotators marked in it (seconds of the clip)."""
+    with project.open_journal() as j:
+        return {i: [extent_of(e) for e in evs] for i, evs in j.current_extents().items()}
 
 
 def _events(project: Project, include_none: bool) -> tuple[list[_Event], list[str]]:
+    """Each labelled item's events in the time of its audio file: an extent the annotator
+    marked gives one event ("marked"); a class of the label without any extent gives the whole
+    clip ("clip"), as does "none" with ``include_none``."""
     cat = catalog(project)
+    marks = current_extents(project)
     out: list[_Event] = []
     unlocated: list[str] = []
     for r in current_labels(project):
@@ -211,8 +230,25 @@ def _events(project: Project, include_none: bool) -> tuple[list[_Event], list[st
             from iml_tui.audio import io as audio_io
 
             duration = audio_io.info(loc.path).duration - loc.start
+        kept = [x for x in marks.get(r.index, []) if x.cls in r.labels]
+        marked = {cat.class_list[x.cls] for x in kept}
         out += [
-            _Event(loc.path, loc.start, loc.start + duration, n, r.id, r.annotator) for n in names
+            _Event(
+                loc.path,
+                loc.start + x.onset,
+                loc.start + min(x.offset, duration),
+                cat.class_list[x.cls],
+                r.id,
+                r.annotator,
+                "marked",
+            )
+            for x in kept
+            if x.onset < duration
+        ]
+        out += [
+            _Event(loc.path, loc.start, loc.start + duration, n, r.id, r.annotator, "clip")
+            for n in names
+            if n not in marked
         ]
     return out, unlocated
 
@@ -225,44 +261,38 @@ def _file_names(paths: Sequence[Path]) -> dict[Path, str]:
     return {p: p.stem if len(by_stem[p.stem]) == 1 else f"{p.parent.name}_{p.stem}" for p in paths}
 
 
+def _by_audio(events: Sequence[_Event]) -> dict[Path, list[_Event]]:
+    groups: dict[Path, list[_Event]] = defaultdict(list)
+    for e in events:
+        groups[e.path].append(e)
+    return {k: sorted(v, key=lambda e: (e.start, e.label, e.end)) for k, v in groups.items()}
+
+
 def export_raven(
     project: Project, out_dir: str | Path, include_none: bool = False, force: bool = False
 ) -> ExportResult:
     """Raven selection tables, ``<audio>.Table.1.selections.txt`` per audio file in the folder
-    ``out_dir`` (existing files replaced only with ``force``; all written or none)."""
+    ``out_dir`` (existing files replaced only with ``force``; all written or none), written by
+    crowsetta as ``detect`` writes them, with the columns :data:`RAVEN_COLUMNS` (``Extent``:
+    marked = an extent the annotator marked, clip = a clip label, the whole clip)."""
     check_output_path(out_dir, force, "folder")
     events, unlocated = _events(project, include_none)
-    groups: dict[Path, list[_Event]] = defaultdict(list)
-    for e in events:
-        groups[e.path].append(e)
+    groups = _by_audio(events)
     names = _file_names(list(groups))
     files: dict[Path, bytes] = {}
     for audio, evs in groups.items():
-        nyquist = _nyquist(audio)
-        buf = io.StringIO()
-        buf.write("\t".join(RAVEN_COLUMNS) + "\n")
-        for k, e in enumerate(sorted(evs, key=lambda e: (e.start, e.label)), start=1):
-            buf.write(
-                "\t".join(
-                    [
-                        str(k),
-                        "Spectrogram 1",
-                        "1",
-                        f"{e.start:.6f}",
-                        f"{e.end:.6f}",
-                        "0.0",
-                        f"{nyquist:.1f}",
-                        audio.name,
-                        f"{e.start:.6f}",
-                        e.label,
-                        e.item_id,
-                        e.annotator,
-                    ]
-                )
-                + "\n"
-            )
-        files[Path(out_dir) / f"{names[audio]}.Table.1.selections.txt"] = buf.getvalue().encode(
-            "utf-8"
+        name = f"{names[audio]}.Table.1.selections.txt"
+        files[Path(out_dir) / name] = raven_bytes(
+            [(e.start, e.end, e.label) for e in evs],
+            _nyquist(audio),
+            {
+                "Begin File": [audio.name] * len(evs),
+                "File Offset (s)": [e.start for e in evs],
+                "Item ID": [e.item_id for e in evs],
+                "Annotator": [e.annotator for e in evs],
+                "Extent": [e.extent for e in evs],
+            },
+            name=name,
         )
     return ExportResult(atomic_write_files(files, force), len(events), unlocated)
 
@@ -280,21 +310,51 @@ def export_audacity(
     project: Project, out_dir: str | Path, include_none: bool = False, force: bool = False
 ) -> ExportResult:
     """Audacity label tracks (``start<TAB>end<TAB>label``), ``<audio>.txt`` per audio file in
-    the folder ``out_dir`` (existing files replaced only with ``force``; all written or none)."""
+    the folder ``out_dir`` (existing files replaced only with ``force``; all written or none),
+    written by crowsetta. The format has no room for the marked / clip flag: use raven or
+    events for it."""
     check_output_path(out_dir, force, "folder")
     events, unlocated = _events(project, include_none)
-    groups: dict[Path, list[_Event]] = defaultdict(list)
-    for e in events:
-        groups[e.path].append(e)
+    groups = _by_audio(events)
     names = _file_names(list(groups))
     files = {
-        Path(out_dir) / f"{names[audio]}.txt": "".join(
-            f"{e.start:.6f}\t{e.end:.6f}\t{e.label}\n"
-            for e in sorted(evs, key=lambda e: (e.start, e.label))
-        ).encode("utf-8")
+        Path(out_dir) / f"{names[audio]}.txt": audacity_bytes(
+            [(e.start, e.end, e.label) for e in evs]
+        )
         for audio, evs in groups.items()
     }
     return ExportResult(atomic_write_files(files, force), len(events), unlocated)
+
+
+EVENT_COLUMNS = ("audio", "onset", "offset", "class", "extent", "item_id", "annotator")
+"""Columns of ``export --format events`` (onset, offset: seconds of the audio file)."""
+
+
+def export_event_csv(
+    project: Project, out: str | Path, include_none: bool = False, force: bool = False
+) -> ExportResult:
+    """``out`` (a CSV file) gets one row per event, as the Raven tables hold them, in the
+    columns :data:`EVENT_COLUMNS` (``extent``: marked | clip)."""
+    check_output_path(out, force, "file")
+    events, unlocated = _events(project, include_none)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(EVENT_COLUMNS)
+    for audio, evs in sorted(_by_audio(events).items()):
+        for e in evs:
+            w.writerow(
+                [
+                    str(audio),
+                    f"{e.start:.6f}",
+                    f"{e.end:.6f}",
+                    e.label,
+                    e.extent,
+                    e.item_id,
+                    e.annotator,
+                ]
+            )
+    paths = atomic_write_files({Path(out): buf.getvalue().encode("utf-8")}, force)
+    return ExportResult(paths, len(events), unlocated)
 
 
 def export_labels(
@@ -304,7 +364,7 @@ def export_labels(
     include_none: bool = False,
     force: bool = False,
 ) -> ExportResult:
-    """Export the project's labels as ``fmt`` (csv: a file; raven, audacity: a folder);
+    """Export the project's labels as ``fmt`` (csv, events: a file; raven, audacity: a folder);
     existing files are replaced only with ``force``."""
     project = Project.load(project_dir)
     if fmt == "csv":
@@ -313,6 +373,8 @@ def export_labels(
         return export_raven(project, out, include_none, force)
     if fmt == "audacity":
         return export_audacity(project, out, include_none, force)
+    if fmt == "events":
+        return export_event_csv(project, out, include_none, force)
     raise UserError(f"unknown export format {fmt!r}", None, f"use one of {', '.join(FORMATS)}")
 
 

@@ -11,6 +11,14 @@ One table, ``events``; a row is never updated or deleted (triggers refuse it). K
 - ``model_trained`` a model was installed (``model_version``; ``payload``: checkpoint file,
   scores); ``training_failed`` a training that did not produce one (``payload``: the error);
 - ``imported``  a file of labels was imported (its ``labelled`` events follow, same annotator).
+- ``extent``    where an event lies in a clip: ``labels`` = [its class], ``payload``: ``onset`` and
+  ``offset`` (seconds from the clip's start); with ``ref`` it replaces (moves) that extent;
+- ``extent_removed`` withdraws the extent whose id is in ``ref``.
+
+An extent act is undone like an answer (an ``undone`` event refers to it; undoing a move brings
+the extent it replaced back). The extents in force are a view too (``current_extents``): extent
+events neither undone nor replaced or removed by an act still in force. Journals written before
+extents existed have no such events and open unchanged (the view is added on open).
 
 Every event records when (``ts``, Unix seconds), who (``annotator``) and how long they spent
 (``seconds``). The current labels are a view: for each item its latest answer that was not
@@ -46,9 +54,12 @@ KINDS: tuple[str, ...] = (
     "model_trained",
     "training_failed",
     "imported",
+    "extent",
+    "extent_removed",
 )
 ANSWER_KINDS: tuple[str, ...] = ("labelled", "skipped")
-SCHEMA_VERSION = 1
+EXTENT_KINDS: tuple[str, ...] = ("extent", "extent_removed")
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -84,6 +95,14 @@ CREATE VIEW IF NOT EXISTS current_answers AS
 CREATE VIEW IF NOT EXISTS current_labels AS
     SELECT id, ts, item, item_id, labels, annotator, seconds, model_version, round, payload
     FROM current_answers WHERE kind = 'labelled';
+CREATE VIEW IF NOT EXISTS current_extents AS
+    SELECT e.* FROM events e
+    WHERE e.kind = 'extent'
+      AND NOT EXISTS (SELECT 1 FROM events u WHERE u.kind = 'undone' AND u.ref = e.id)
+      AND NOT EXISTS (
+          SELECT 1 FROM events x
+          WHERE x.kind IN ('extent', 'extent_removed') AND x.ref = e.id
+            AND NOT EXISTS (SELECT 1 FROM events u WHERE u.kind = 'undone' AND u.ref = x.id));
 """
 
 _COLUMNS = (
@@ -212,6 +231,9 @@ class Journal:
                 "BEGIN IMMEDIATE;"
                 + _SCHEMA
                 + f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');"
+                # an older journal gains the views above; its version says so from now on
+                + f"UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version' "
+                + f"AND CAST(value AS INTEGER) < {SCHEMA_VERSION};"
                 + "COMMIT;"
             )
         except OSError as exc:
@@ -352,6 +374,36 @@ class Journal:
             "round, NULL, payload FROM current_answers ORDER BY id"
         )
         return {int(r[3]): _event(r) for r in self._db.execute(sql)}
+
+    def current_extents(self) -> dict[int, list[Event]]:
+        """item -> its extents in force, in the order they were marked (the view
+        ``current_extents``)."""
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM current_extents ORDER BY id"
+        out: dict[int, list[Event]] = {}
+        for r in self._db.execute(sql):
+            e = _event(r)
+            out.setdefault(int(e.item or 0), []).append(e)
+        return out
+
+    def last_act(
+        self, annotator: str, items: Sequence[int] | None = None, extents: bool = True
+    ) -> Event | None:
+        """``annotator``'s latest answer or (with ``extents``) extent act not yet undone
+        (optionally among ``items``): what undo withdraws next."""
+        kinds = ANSWER_KINDS + (EXTENT_KINDS if extents else ())
+        sql = (
+            f"SELECT {', '.join(_COLUMNS)} FROM events e WHERE annotator = ? "
+            f"AND kind IN ({', '.join('?' * len(kinds))}) "
+            "AND NOT EXISTS (SELECT 1 FROM events u WHERE u.kind = 'undone' AND u.ref = e.id)"
+        )
+        args: list[Any] = [annotator, *kinds]
+        if items is not None:
+            if not items:
+                return None
+            sql += f" AND item IN ({', '.join('?' * len(items))})"
+            args.extend(int(i) for i in items)
+        row = self._db.execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
+        return None if row is None else _event(row)
 
     def undo_last(
         self, annotator: str, items: Sequence[int] | None = None, seconds: float = 0.0

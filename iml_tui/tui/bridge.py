@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from iml_tui.errors import UserError
-from iml_tui.tui.protocols import ItemLike, RetrainJobLike, SessionLike
+from iml_tui.tui.protocols import ExtentLike, ItemLike, RetrainJobLike, SessionLike
 from iml_tui.tui.views import ItemView, ModelView, ProgressView
 from iml_tui.tui.widgets.prediction import confidence_of
 from iml_tui.tui.widgets.spectrogram import SpectrogramData, spectrogram_data
@@ -125,9 +125,30 @@ class Bridge:
         return ", ".join(names) if names else "none"
 
     def undo(self) -> Shown | None:
-        """Withdraw the last answer; its item comes back unanswered."""
+        """Withdraw the last act: an answer (its item comes back unanswered) or an extent act
+        (its item, answers unchanged)."""
         item = self.session.undo()
         return None if item is None else self.shown(item)
+
+    # --- event extents ----------------------------------------------------------------------
+
+    def extents(self, item: ItemLike) -> list[ExtentLike]:
+        """The events marked in ``item``, in the order marked."""
+        return list(self.session.extents(item))
+
+    def add_extent(
+        self, item: ItemLike, onset: float, offset: float, cls: int, seconds: float
+    ) -> None:
+        """Mark an event [onset, offset) s of class ``cls`` (committed on return)."""
+        self.session.add_extent(item, onset, offset, cls, seconds)
+
+    def move_extent(self, item: ItemLike, extent_id: int, onset: float, offset: float) -> None:
+        """Give extent ``extent_id`` new bounds (committed on return)."""
+        self.session.move_extent(item, extent_id, onset, offset)
+
+    def remove_extent(self, item: ItemLike, extent_id: int) -> None:
+        """Delete extent ``extent_id`` (committed on return; undo brings it back)."""
+        self.session.remove_extent(item, extent_id)
 
     def waiting_reason(self) -> str:
         """Why there is no item: the model is training, or the work is done."""

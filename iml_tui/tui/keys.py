@@ -22,6 +22,8 @@ from iml_tui.errors import UserError
 
 MAX_CLASS_KEYS = 9
 CLASS_GROUP = Binding.Group("class", compact=True)
+EVENT_GROUP = Binding.Group("event", compact=True)
+EVENT_IDS = frozenset({"label.onset", "label.offset"})
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,72 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("label.none", "0,n", "none", "none", "none of these classes (clear the ticks)"),
     KeySpec("label.submit", "enter", "submit", "submit", "commit the label, show the next item"),
     KeySpec("audio.play_pause", "space", "play_pause", "play", "play or pause the clip"),
-    KeySpec("audio.replay", "r", "replay", "replay", "play the clip from its start"),
+    KeySpec("audio.replay", "r", "replay", "replay", "play the clip from its start", show=False),
     KeySpec("label.skip", "s", "skip", "skip", "skip this item (not asked again this round)"),
-    KeySpec("label.undo", "u", "undo", "undo", "withdraw your last answer and show it again"),
+    KeySpec(
+        "label.undo",
+        "u",
+        "undo",
+        "undo",
+        "withdraw your last act: an answer (its item shows again) or an event marked, moved or "
+        "deleted",
+    ),
+    KeySpec(
+        "label.onset",
+        "left_square_bracket",
+        "mark_onset",
+        "event",
+        "an event starts at the cursor (the class: the last ticked, or the digit pressed)",
+    ),
+    KeySpec(
+        "label.offset",
+        "right_square_bracket",
+        "mark_offset",
+        "event",
+        "the event ends at the cursor: it is marked, its class ticked (a mouse drag on the "
+        "spectrogram marks one too; a click moves the cursor)",
+    ),
+    KeySpec(
+        "label.event_delete",
+        "x",
+        "delete_event",
+        "del event",
+        "delete the event under the cursor (else the last one marked)",
+        show=False,
+    ),
+    KeySpec(
+        "label.move_onset",
+        "left_curly_bracket",
+        "move_edge('onset')",
+        "move onset",
+        "move the onset of the event under the cursor (else the last one) to the cursor "
+        "(or drag its edge with the mouse)",
+        show=False,
+    ),
+    KeySpec(
+        "label.move_offset",
+        "right_curly_bracket",
+        "move_edge('offset')",
+        "move offset",
+        "move the offset of the event under the cursor (else the last one) to the cursor",
+        show=False,
+    ),
+    KeySpec(
+        "audio.cursor_back",
+        "left",
+        "nudge_cursor(-1)",
+        "cursor",
+        "move the cursor a step (1/50 of the clip) back; right: forward",
+        show=False,
+    ),
+    KeySpec(
+        "audio.cursor_forward",
+        "right",
+        "nudge_cursor(1)",
+        "cursor",
+        "move the cursor a step (1/50 of the clip) forward",
+        show=False,
+    ),
     KeySpec(
         "label.search",
         "slash",
@@ -78,11 +143,23 @@ def screen_bindings() -> list[BindingType]:
                 spec.description,
                 show=spec.show,
                 id=spec.id,
-                group=CLASS_GROUP if is_class else None,
-                key_display="?" if spec.key == "question_mark" else None,
+                group=CLASS_GROUP if is_class else EVENT_GROUP if spec.id in EVENT_IDS else None,
+                key_display=KEY_DISPLAY.get(spec.key),
             )
         )
     return out
+
+
+KEY_DISPLAY = {
+    "question_mark": "?",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+    "left_curly_bracket": "{",
+    "right_curly_bracket": "}",
+    "left": "←",
+    "right": "→",
+}
+"""How the footer shows keys whose Textual names are words."""
 
 
 def effective_keys(keymap: Mapping[str, str]) -> dict[str, str]:
@@ -92,7 +169,7 @@ def effective_keys(keymap: Mapping[str, str]) -> dict[str, str]:
 
 def display_key(keys: str) -> str:
     """'question_mark' -> '?', 'enter' -> 'Enter', '0,n' -> '0 / n'."""
-    names = {"question_mark": "?", "space": "Space", "enter": "Enter", "escape": "Esc"}
+    names = {**KEY_DISPLAY, "space": "Space", "enter": "Enter", "escape": "Esc"}
     return " / ".join(names.get(k.strip(), k.strip()) for k in keys.split(","))
 
 

@@ -132,6 +132,22 @@ class RetrainJobLike(Protocol[ResultT_co]):
     ) -> ResultT_co: ...
 
 
+class ExtentLike(Protocol):
+    """An event extent marked in a clip: journal id, onset and offset (s of the clip), class."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def onset(self) -> float: ...
+
+    @property
+    def offset(self) -> float: ...
+
+    @property
+    def cls(self) -> int: ...
+
+
 ItemT = TypeVar("ItemT", bound=ItemLike)
 
 
@@ -174,6 +190,18 @@ class SessionLike(Protocol[ItemT, ResultT]):
     def search(self, example: ItemT, k: int) -> int: ...
 
     def swap_model(self, result: ResultT) -> bool: ...
+
+    def extents(self, item: ItemT) -> Sequence[ExtentLike]: ...
+
+    def add_extent(
+        self, item: ItemT, onset: float, offset: float, cls: int, seconds: float = 0.0
+    ) -> object: ...
+
+    def move_extent(
+        self, item: ItemT, extent_id: int, onset: float, offset: float, cls: int | None = None
+    ) -> object: ...
+
+    def remove_extent(self, item: ItemT, extent_id: int) -> object: ...
 
     def read_audio(self, item: ItemT) -> tuple[np.ndarray, int]: ...
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from tui_fakes import FakeSession, RecordingPlayer
+from tui_fakes import FakeExtent, FakeSession, RecordingPlayer
 
 from iml_tui.tui.app import make_app
 
@@ -26,6 +26,14 @@ def trained_session() -> FakeSession:
 def test_main_screen(snap_compare: Any) -> None:
     app = make_app(trained_session(), RecordingPlayer(), cursor=False, audio_thread=False)
     assert snap_compare(app, press=["1", "3"], terminal_size=SIZE)
+
+
+def test_clip_with_two_marked_events(snap_compare: Any) -> None:
+    session = trained_session()
+    session.marked = {0: [FakeExtent(1, 0.1, 0.35, 0), FakeExtent(2, 0.55, 0.9, 2)]}
+    app = make_app(session, RecordingPlayer(), cursor=False, audio_thread=False)
+    # "1" and "3" tick the two classes; "[" leaves a pending onset at the clip's start
+    assert snap_compare(app, press=["1", "3", "left_square_bracket"], terminal_size=SIZE)
 
 
 def test_help_screen(snap_compare: Any) -> None:

@@ -32,6 +32,14 @@ class FakeItem:
     previous: tuple[int, ...] | None = None
 
 
+@dataclass(frozen=True)
+class FakeExtent:
+    id: int
+    onset: float
+    offset: float
+    cls: int
+
+
 @dataclass
 class FakeProgress:
     labelled: int
@@ -135,6 +143,8 @@ class FakeSession:
     gate_timeout: float = 10.0
     searched: list[tuple[int, int]] = field(default_factory=list)
     fail_writes: int = 0  # submits that fail (a full disk) before one succeeds
+    marked: dict[int, list[FakeExtent]] = field(default_factory=dict)
+    _next_extent: int = 1
 
     def _done(self) -> set[int]:
         return {i for i, _, _ in self.answers} | self.skipped
@@ -253,6 +263,30 @@ class FakeSession:
 
     def read_audio(self, item: FakeItem) -> tuple[np.ndarray, int]:
         return tone(item.index, self.seconds), SR
+
+    # event extents, in memory (undo of them is the real session's, tested there)
+    def extents(self, item: FakeItem) -> list[FakeExtent]:
+        return list(self.marked.get(item.index, []))
+
+    def add_extent(
+        self, item: FakeItem, onset: float, offset: float, cls: int, seconds: float = 0.0
+    ) -> FakeExtent:
+        x = FakeExtent(self._next_extent, onset, offset, cls)
+        self._next_extent += 1
+        self.marked.setdefault(item.index, []).append(x)
+        return x
+
+    def move_extent(
+        self, item: FakeItem, extent_id: int, onset: float, offset: float, cls: int | None = None
+    ) -> FakeExtent:
+        old = self.remove_extent(item, extent_id)
+        return self.add_extent(item, onset, offset, old.cls if cls is None else cls)
+
+    def remove_extent(self, item: FakeItem, extent_id: int) -> FakeExtent:
+        marks = self.marked[item.index]
+        old = next(x for x in marks if x.id == extent_id)
+        marks.remove(old)
+        return old
 
 
 class RecordingPlayer:

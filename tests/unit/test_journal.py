@@ -81,7 +81,7 @@ def test_meta_first_value_wins(tmp_path: Path) -> None:
     with Journal(tmp_path / "j.sqlite") as j:
         j.set_meta("task", "bioacoustic")
         j.set_meta("task", "lid")
-        assert j.meta()["task"] == "bioacoustic" and j.meta()["schema_version"] == "1"
+        assert j.meta()["task"] == "bioacoustic" and j.meta()["schema_version"] == "2"
 
 
 def test_not_a_journal_is_a_user_error(tmp_path: Path) -> None:

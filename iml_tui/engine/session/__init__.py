@@ -24,10 +24,19 @@ caller's thread)::
     session.submit(item, labels, seconds)   labels: indices of the classes present ([] = none of
                                     them); seconds: time the annotator spent. Committed on return.
     session.skip(item, seconds=0.0) the item is not labelled and not asked again this round.
-    session.undo() -> Item | None   withdraws this annotator's last answer (a compensating event;
-                                    works across restarts) and returns its item to show again
-                                    (``item.previous`` = the withdrawn labels); None: nothing to
-                                    undo. Stream mode: only answers not yet used for training.
+    session.undo() -> Item | None   withdraws this annotator's last act (a compensating event;
+                                    works across restarts): an answer, whose item it returns to
+                                    show again (``item.previous`` = the withdrawn labels), or an
+                                    extent marked, moved or removed (its item, answers as they
+                                    are); None: nothing to undo. Stream mode: only answers not
+                                    yet used for training.
+    session.add_extent(item, onset, offset, cls) -> Extent   marks where an event of class cls
+                                    lies in the clip (seconds from its start); committed on
+                                    return, undone by undo() like an answer. Pool clips with an
+                                    extent for every class of their label train on their frames.
+    session.move_extent(item, extent_id, onset, offset) -> Extent   new bounds (undo: the old)
+    session.remove_extent(item, extent_id) -> Extent   withdraws one (undo brings it back)
+    session.extents(item) -> list[Extent]   the extents in force, in the order marked
     session.progress() -> Progress          labelled / budget, round, per-class counts, ...
     session.model_status() -> ModelStatus   version, state, progress, last validation score,
                                             error (thread-safe: poll it from the UI)

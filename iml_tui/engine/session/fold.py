@@ -7,7 +7,8 @@ import json
 import os
 import socket
 
-from iml_tui.engine.journal import Event
+from iml_tui.engine.extents import Extent, live_extents
+from iml_tui.engine.journal import EXTENT_KINDS, Event
 
 
 # --- the journal folded into memory --------------------------------------------------------------
@@ -25,6 +26,8 @@ class Fold:
         self.queue: list[Event] = []
         self.models: list[Event] = []
         self.failures: list[Event] = []
+        self.extent_acts: dict[int, list[Event]] = {}
+        self._extents: dict[int, list[Extent]] = {}
 
     def apply(self, e: Event) -> None:
         self.last = max(self.last, e.id)
@@ -41,8 +44,13 @@ class Fold:
         elif k in ("labelled", "skipped") and e.item is not None:
             self.answers.setdefault(e.item, []).append(e)
             self.current[e.item] = e
+        elif k in EXTENT_KINDS and e.item is not None:
+            self.extent_acts.setdefault(e.item, []).append(e)
+            self._extents.pop(e.item, None)
         elif k == "undone" and e.ref is not None:
             self.undone.add(e.ref)
+            if e.item is not None:
+                self._extents.pop(e.item, None)
             if e.item is not None:
                 alive = [a for a in self.answers.get(e.item, []) if a.id not in self.undone]
                 if alive:
@@ -59,6 +67,18 @@ class Fold:
         return sorted(
             (e for e in self.current.values() if e.kind == "labelled"), key=lambda e: e.id
         )
+
+    def extents(self, item: int) -> list[Extent]:
+        """The item's extents in force, in the order they were marked."""
+        got = self._extents.get(item)
+        if got is None:
+            got = self._extents[item] = live_extents(self.extent_acts.get(item, []), self.undone)
+        return list(got)
+
+    def marked(self) -> dict[int, list[Extent]]:
+        """item -> its extents in force, for every item that has any."""
+        out = {i: self.extents(i) for i in self.extent_acts}
+        return {i: x for i, x in out.items() if x}
 
     def skipped(self) -> set[int]:
         return {i for i, e in self.current.items() if e.kind == "skipped"}
@@ -86,9 +106,14 @@ class Fold:
         return None
 
     def labels_key(self) -> str:
+        """A hash of the labels in force and the extents of the labelled items."""
         body = json.dumps(
             [
-                [e.item, list(e.labels or ())]
+                [
+                    e.item,
+                    list(e.labels or ()),
+                    [[x.onset, x.offset, x.cls] for x in self.extents(int(e.item or 0))],
+                ]
                 for e in sorted(self.labelled(), key=lambda e: int(e.item or 0))
             ]
         )

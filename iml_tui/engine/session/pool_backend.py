@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from iml_tui.atomic import atomic_torch_save
 from iml_tui.data.locate import Locator
 from iml_tui.data.store import PoolStore
 from iml_tui.engine import metrics
+from iml_tui.engine.extents import Extent, extent_frames, frame_spans_of
 from iml_tui.engine.journal import Event, Journal, NewEvent
 from iml_tui.engine.models.frame_mlp import FrameMLP
 from iml_tui.engine.pool_round import pick_round, round_rng
@@ -326,13 +327,14 @@ class PoolBackend:
         strategy = self.cfg.strategy
         train_cfg = self.train_cfg
         labels_key = fold.labels_key()
+        marks = {int(i): fold.extents(int(i)) for i in lab}
 
         def work(progress: ProgressCb, cancelled: CancelFn) -> RetrainResult:
             if lab.size == 0:
                 raise ValueError("nothing is labelled yet: label some items first")
             progress(0.0, "reading the labelled clips")
             tx = self.store.embeddings(lab)
-            ty, weak = self.frame_targets(lab, y, tx.shape[1])
+            ty, weak = self.frame_targets(lab, y, tx.shape[1], marks)
             span = np.log(train_cfg.lr / train_cfg.min_lr)
 
             def share(epoch: int) -> float:
@@ -610,25 +612,42 @@ class PoolBackend:
         return [int(c) for c in np.flatnonzero(self._truth[item])]
 
     def frame_targets(
-        self, lab: np.ndarray, y: np.ndarray, t: int
+        self,
+        lab: np.ndarray,
+        y: np.ndarray,
+        t: int,
+        marks: Mapping[int, Sequence[Extent]] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Training targets of the labelled pool rows ``lab`` with clip labels y (L, C): (L, T, C)
         frame targets and (L,) bool, True where they are only clip labels (weak: the trainer's
         multiple-instance loss, max over frames).
 
-        A clip whose labels came with the recordings (the pool's known-label mask) and still
-        agree with the journal keeps its annotated frame extents (strong); every other clip
-        is labelled for the clip as a whole."""
+        A clip the annotator marked extents in (``marks``: pool row -> its extents) is strong
+        when every class of its label has an extent: its frames are 1 where an extent of the
+        class overlaps them (extents of classes not in the label are ignored; a clip with some
+        labelled classes unmarked stays weak). Otherwise a clip whose labels came with the
+        recordings (the pool's known-label mask) and still agree with the journal keeps its
+        annotated frame extents (strong); every other clip is labelled for the clip as a whole."""
         ty = np.repeat(y[:, None, :], t, axis=1)
         weak = np.ones(lab.size, dtype=bool)
-        if not self.store.has_known_mask or lab.size == 0:
-            return ty, weak
-        known = np.flatnonzero(self.store.known()[lab])
-        if known.size:
-            frames = self.store.frame_labels(allow_unknown=True)[lab[known]]
-            agree = (frames.max(axis=1) == y[known]).all(axis=1)
-            ty[known[agree]] = frames[agree]
-            weak[known[agree]] = False
+        if self.store.has_known_mask and lab.size:
+            known = np.flatnonzero(self.store.known()[lab])
+            if known.size:
+                frames = self.store.frame_labels(allow_unknown=True)[lab[known]]
+                agree = (frames.max(axis=1) == y[known]).all(axis=1)
+                ty[known[agree]] = frames[agree]
+                weak[known[agree]] = False
+        if marks:
+            clip = float(self.store.attrs.get("clip_seconds") or 0.0)
+            spans = frame_spans_of(self.store.attrs)
+            for k, row in enumerate(lab.tolist()):
+                present = set(np.flatnonzero(y[k]).tolist())
+                kept = [x for x in marks.get(int(row), ()) if x.cls in present]
+                # without the clip length seconds cannot become frames: the clip stays weak
+                if clip <= 0 or not kept or {x.cls for x in kept} != present:
+                    continue
+                ty[k] = extent_frames(kept, clip, t, y.shape[1], spans)
+                weak[k] = False
         return ty, weak
 
     def learning_curve(self, fold: Fold) -> LearningCurve:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from iml_tui.engine.journal import Event, Journal, NewEvent
+from iml_tui.engine.extents import Extent
+from iml_tui.engine.journal import EXTENT_KINDS, Event, Journal, NewEvent
 from iml_tui.engine.oracle import SKIPPED, Oracle
 from iml_tui.engine.project import Project
 from iml_tui.engine.session.backend import SessionBackend
@@ -303,36 +304,126 @@ class Session:
             self._sync()
             raise
 
+    # -- extents --
+    def extents(self, item: Item | int) -> list[Extent]:
+        """The extents in force of ``item`` (events marked in it), in the order marked."""
+        self._sync()
+        return self._fold.extents(item if isinstance(item, int) else item.index)
+
+    def _check_extent(self, onset: float, offset: float, cls: int) -> tuple[float, float, int]:
+        on, off = float(onset), float(offset)
+        if not (np.isfinite(on) and np.isfinite(off)) or on < 0 or off <= on:
+            raise ValueError(f"an extent needs 0 <= onset < offset, got [{on:g}, {off:g}] s")
+        return on, off, self._check_labels([cls])[0]
+
+    def _extent_act(self, event: NewEvent) -> int:
+        with self._writing():
+            ids = self.journal.append(event)
+        self._sync()
+        return ids[0]
+
+    def add_extent(
+        self, item: Item, onset: float, offset: float, cls: int, seconds: float = 0.0
+    ) -> Extent:
+        """Mark an event of class ``cls`` from ``onset`` to ``offset`` s of the clip (committed
+        on return; undone by :meth:`undo` like an answer). ValueError on a bad extent."""
+        on, off, c = self._check_extent(onset, offset, cls)
+        eid = self._extent_act(
+            NewEvent(
+                "extent",
+                item=item.index,
+                item_id=item.id,
+                labels=[c],
+                annotator=self.annotator,
+                seconds=max(0.0, float(seconds)),
+                model_version=self.engine.version,
+                round=item.round,
+                payload={"onset": on, "offset": off},
+            )
+        )
+        return Extent(eid, on, off, c)
+
+    def _live(self, item: Item, extent_id: int) -> Extent:
+        for x in self.extents(item):
+            if x.id == extent_id:
+                return x
+        raise ValueError(f"extent {extent_id} is not in force on {item.id}")
+
+    def move_extent(
+        self, item: Item, extent_id: int, onset: float, offset: float, cls: int | None = None
+    ) -> Extent:
+        """Replace extent ``extent_id`` of ``item`` by [onset, offset) (its class unless
+        ``cls``); undo brings the old one back."""
+        old = self._live(item, extent_id)
+        on, off, c = self._check_extent(onset, offset, old.cls if cls is None else cls)
+        eid = self._extent_act(
+            NewEvent(
+                "extent",
+                item=item.index,
+                item_id=item.id,
+                labels=[c],
+                annotator=self.annotator,
+                model_version=self.engine.version,
+                round=item.round,
+                ref=old.id,
+                payload={"onset": on, "offset": off},
+            )
+        )
+        return Extent(eid, on, off, c)
+
+    def remove_extent(self, item: Item, extent_id: int) -> Extent:
+        """Withdraw extent ``extent_id`` of ``item`` (undo brings it back); returns it."""
+        old = self._live(item, extent_id)
+        self._extent_act(
+            NewEvent(
+                "extent_removed",
+                item=item.index,
+                item_id=item.id,
+                labels=[old.cls],
+                annotator=self.annotator,
+                model_version=self.engine.version,
+                round=item.round,
+                ref=old.id,
+            )
+        )
+        return old
+
     def undo(self) -> Item | None:
-        """Withdraw this annotator's last answer still in force; returns its item to show again
-        (None: nothing to undo). Stream mode: only answers of the open question."""
+        """Withdraw this annotator's last act still in force, an answer or an extent act
+        (marked, moved, removed); returns its item to show (None: nothing to undo). An undone
+        answer's item comes back unanswered; an undone extent act leaves the answers as they
+        are. Stream mode: only acts on items of the open question."""
         self._sync()
         items = self.engine.undo_items()
         with self._writing():
             self._sync()
-            target = self.journal.last_answer(self.annotator, items)
+            target = self.journal.last_act(self.annotator, items)
             if target is None:
                 return None
-            self.journal.append(
-                NewEvent(
-                    "undone",
-                    item=target.item,
-                    item_id=target.item_id,
-                    annotator=self.annotator,
-                    ref=target.id,
-                    round=target.round,
-                    model_version=self.engine.version,
-                ),
-                NewEvent(
-                    "queried",
-                    item=target.item,
-                    item_id=target.item_id,
-                    annotator=self.annotator,
-                    round=target.round,
-                    payload=claim_payload(),
-                    model_version=self.engine.version,
-                ),
+            undone = NewEvent(
+                "undone",
+                item=target.item,
+                item_id=target.item_id,
+                annotator=self.annotator,
+                ref=target.id,
+                round=target.round,
+                model_version=self.engine.version,
             )
+            if target.kind in EXTENT_KINDS:  # the item stays as it is: answered or on screen
+                self.journal.append(undone)
+            else:
+                self.journal.append(
+                    undone,
+                    NewEvent(
+                        "queried",
+                        item=target.item,
+                        item_id=target.item_id,
+                        annotator=self.annotator,
+                        round=target.round,
+                        payload=claim_payload(),
+                        model_version=self.engine.version,
+                    ),
+                )
         self._sync()
         return self._item(int(target.item or 0))
 

@@ -56,6 +56,8 @@ class HelpScreen(ModalScreen[None]):
                     "the same item comes back. Remap keys with --keys FILE (YAML: "
                     "keys: {label.submit: enter}); ids: label.class_1..9, label.none, "
                     "label.submit, audio.play_pause, audio.replay, label.skip, label.undo, "
+                    "label.onset, label.offset, label.event_delete, label.move_onset, "
+                    "label.move_offset, audio.cursor_back, audio.cursor_forward, label.search, "
                     "app.help, app.quit.",
                     style="dim",
                 ),

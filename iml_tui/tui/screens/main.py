@@ -3,6 +3,13 @@
 Every answer is committed by the session (SQLite journal) inside the key handler, before the next
 item is drawn. Retraining runs in a thread worker; its progress and result come back as messages,
 so a key press never waits for training.
+
+Event extents: ``[`` at the cursor starts an event, ``]`` ends it (marked at once in the
+journal, its class ticked); a mouse drag on the spectrogram marks one, a click moves the cursor;
+``x`` deletes the event under the cursor (else the last), ``{`` / ``}`` move its edges, ``u``
+undoes the last act, extents included. The class is the one last ticked by its key (else the
+lowest ticked, else the first class). The cursor is the playback position while playing, else
+where it was clicked, nudged (left / right) or paused.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -23,14 +31,18 @@ from iml_tui.tui.bridge import Bridge, Shown
 from iml_tui.tui.keys import screen_bindings
 from iml_tui.tui.messages import AudioChanged, ItemShown, RetrainFinished, RetrainProgress
 from iml_tui.tui.priority import run_in_background_thread
-from iml_tui.tui.protocols import PlayerLike, RetrainJobLike
+from iml_tui.tui.protocols import ExtentLike, PlayerLike, RetrainJobLike
 from iml_tui.tui.views import ModelView
 from iml_tui.tui.widgets.curve import LearningCurve
 from iml_tui.tui.widgets.prediction import PredictionPanel
-from iml_tui.tui.widgets.spectrogram import SpectrogramView
+from iml_tui.tui.widgets.spectrogram import CLASS_COLOURS, Mark, SpectrogramView
 from iml_tui.tui.widgets.status import ModelStatus, PlayerLine, ProgressPanel, WhyLine
 
 CURSOR_HZ = 10
+EXTENT_ACTIONS = frozenset(
+    {"mark_onset", "mark_offset", "delete_event", "move_edge", "nudge_cursor"}
+)
+NUDGE_STEPS = 50  # left / right move the cursor by 1/50 of the clip
 
 
 class MainScreen(Screen[None]):
@@ -59,6 +71,9 @@ class MainScreen(Screen[None]):
         self.model_view = ModelView()
         self._paused_at: float | None = None
         self._playing = False
+        self._cursor: float | None = None  # clicked, nudged or paused at (s)
+        self.pending_onset: float | None = None
+        self.mark_class: int | None = None
 
     # --- layout -------------------------------------------------------------------------
 
@@ -68,6 +83,7 @@ class MainScreen(Screen[None]):
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield SpectrogramView(id="spec", graphics=self.graphics)
+                yield Static(id="events")
                 yield Static(id="notice")
                 yield PlayerLine(id="player")
             with Vertical(id="right"):
@@ -114,6 +130,7 @@ class MainScreen(Screen[None]):
         """Draw ``shown`` (None: nothing to ask now), start its audio, then report it drawn."""
         self.stop_audio()
         self.current = shown
+        self._cursor = self._paused_at = self.pending_onset = self.mark_class = None
         spec = self.query_one(SpectrogramView)
         pred = self.query_one(PredictionPanel)
         why = self.query_one(WhyLine)
@@ -136,6 +153,7 @@ class MainScreen(Screen[None]):
             notice.update(f"No audio for this item: {shown.audio_error}")
             if self.autoplay:
                 self.play_audio(0.0)
+        self.refresh_extents()
         self.shown_at = time.monotonic()
         self.shown_seq += 1
         self.refresh_status()
@@ -158,6 +176,7 @@ class MainScreen(Screen[None]):
         self.query_one(SpectrogramView).set_data(fresh.spectrogram)
         pred.show(view.probs, view.confidence, view.threshold)
         pred.selected = ticked
+        self.refresh_extents()
         self.query_one(WhyLine).show(view.name or view.item_id, view.why, view.kind)
 
     def refresh_status(self) -> None:
@@ -225,15 +244,17 @@ class MainScreen(Screen[None]):
             spec.cursor = None
             self.update_player_line()
         else:
-            spec.cursor = pos
+            spec.cursor = self._cursor = pos  # marking keys act here after playback ends
 
     # --- actions (keys) -----------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Class keys exist only for the project's classes."""
+        """Class keys exist only for the project's classes; event keys only in pool mode."""
         if action == "toggle_class":
             index = parameters[0] if parameters else 0
             return isinstance(index, int) and index < len(self.bridge.class_list)
+        if action in EXTENT_ACTIONS:  # events are marked in pool clips
+            return self.bridge.mode == "pool"
         return True
 
     def action_toggle_class(self, index: int) -> None:
@@ -245,6 +266,8 @@ class MainScreen(Screen[None]):
             pred.selected = pred.selected ^ {index}
         else:
             pred.selected = frozenset() if pred.selected == {index} else frozenset({index})
+        if index in pred.selected:
+            self.mark_class = index
 
     def action_none(self) -> None:
         """None of the classes."""
@@ -319,10 +342,171 @@ class MainScreen(Screen[None]):
         if back is None:
             self.notify("nothing to undo", severity="warning", timeout=3)
             return
+        cur = self.current
+        if cur is not None and back.view.item_id == cur.view.item_id:
+            # an event marked, moved or deleted on the clip on screen: ticks and audio stay
+            self.pending_onset = None
+            self.refresh_extents()
+            self.notify("undone: the last event change", timeout=3)
+            return
         self.display_item(back)
         hint = self.bridge.previous_text(back.item)
         if hint is not None:
             self.notify(f"undone; your answer was: {hint}", timeout=6)
+
+    # --- event extents ------------------------------------------------------------------
+
+    def refresh_extents(self) -> None:
+        """Draw the current clip's events on the spectrogram and list them under it."""
+        spec = self.query_one(SpectrogramView)
+        box = self.query_one("#events", Static)
+        shown = self.current
+        marks = [] if shown is None else self.bridge.extents(shown.item)
+        spec.set_marks([Mark(x.id, x.onset, x.offset, x.cls) for x in marks], self.pending_onset)
+        text = Text()
+        if self.pending_onset is not None:
+            text.append(f"onset at {self.pending_onset:.2f} s, ] ends it  ", style="bold")
+        for k, x in enumerate(marks):
+            if k:
+                text.append(" · ")
+            name = self.bridge.class_list[x.cls] if x.cls < len(self.bridge.class_list) else "?"
+            text.append(name, style=CLASS_COLOURS[x.cls % len(CLASS_COLOURS)])
+            text.append(f" {x.onset:.2f}–{x.offset:.2f} s")
+        box.update(text)
+        box.display = bool(text.plain)
+
+    def cursor_time(self) -> float:
+        """Where marking keys act (s): the playback position, else the clicked / nudged /
+        paused cursor, else the clip's start."""
+        pos = self.player.position() if self._playing else None
+        if pos is not None:
+            return float(pos)
+        return float(self._cursor or 0.0)
+
+    def _duration(self) -> float:
+        shown = self.current
+        if shown is None or shown.spectrogram is None:
+            return 0.0
+        return float(shown.spectrogram.duration)
+
+    def set_cursor(self, t: float) -> None:
+        """Put the cursor at ``t`` s (playing: playback jumps there)."""
+        t = min(max(t, 0.0), self._duration())
+        self._cursor = t
+        if self._playing:
+            self.play_audio(t)
+        else:
+            self._paused_at = t
+        self.query_one(SpectrogramView).cursor = t
+
+    def marking_class(self) -> int:
+        """The class a new event gets: the last ticked by its key, else the lowest ticked."""
+        ticked = self.query_one(PredictionPanel).selected
+        if self.mark_class is not None and self.mark_class in ticked:
+            return self.mark_class
+        return min(ticked) if ticked else 0
+
+    def _tick(self, cls: int) -> None:
+        pred = self.query_one(PredictionPanel)
+        pred.selected = pred.selected | {cls} if self.bridge.multi_label else frozenset({cls})
+
+    def mark_event(self, onset: float, offset: float) -> bool:
+        """Mark [onset, offset) s with the marking class, tick it; whether it was saved."""
+        shown = self.current
+        if shown is None:
+            return False
+        lo, hi = sorted((onset, offset))
+        hi = min(hi, self._duration() or hi)
+        if hi - lo <= 0:
+            self.notify("an event needs an offset after its onset", severity="warning", timeout=3)
+            return False
+        cls = self.marking_class()
+        seconds = time.monotonic() - self.shown_at
+        if not self.saved(lambda: self.bridge.add_extent(shown.item, lo, hi, cls, seconds)):
+            return False
+        self.pending_onset = None
+        self._tick(cls)
+        self.refresh_extents()
+        return True
+
+    def target_extent(self) -> ExtentLike | None:
+        """The event under the cursor (the last marked of those), else the last marked."""
+        shown = self.current
+        if shown is None:
+            return None
+        marks = self.bridge.extents(shown.item)
+        t = self.cursor_time()
+        under = [x for x in marks if x.onset <= t < x.offset]
+        pool = under or marks
+        return max(pool, key=lambda x: x.id) if pool else None
+
+    def action_mark_onset(self) -> None:
+        """An event starts at the cursor."""
+        if self.current is None:
+            self.app.bell()
+            return
+        self.pending_onset = self.cursor_time()
+        self.refresh_extents()
+
+    def action_mark_offset(self) -> None:
+        """The event started with [ ends at the cursor: mark it."""
+        if self.current is None or self.pending_onset is None:
+            self.notify("press [ at the event's onset first", severity="warning", timeout=3)
+            return
+        self.mark_event(self.pending_onset, self.cursor_time())
+
+    def action_delete_event(self) -> None:
+        """Delete the event under the cursor, else the last one marked."""
+        shown, target = self.current, self.target_extent()
+        if shown is None or target is None:
+            self.app.bell()
+            return
+        if self.saved(lambda: self.bridge.remove_extent(shown.item, target.id)):
+            self.refresh_extents()
+
+    def action_move_edge(self, which: str) -> None:
+        """Move the onset or offset of the event under the cursor (else the last) there."""
+        shown, target = self.current, self.target_extent()
+        if shown is None or target is None:
+            self.app.bell()
+            return
+        t = self.cursor_time()
+        lo, hi = (t, target.offset) if which == "onset" else (target.onset, t)
+        self.move_extent(target.id, lo, hi)
+
+    def move_extent(self, extent_id: int, onset: float, offset: float) -> None:
+        """Give an event of the clip on screen new bounds (refused when they cross)."""
+        shown = self.current
+        if shown is None:
+            return
+        if offset <= onset:
+            self.notify("an event needs an offset after its onset", severity="warning", timeout=3)
+            return
+        if self.saved(lambda: self.bridge.move_extent(shown.item, extent_id, onset, offset)):
+            self.refresh_extents()
+
+    def action_nudge_cursor(self, steps: int) -> None:
+        """Move the cursor by ``steps`` x 1/50 of the clip."""
+        if self.current is None:
+            return
+        self.set_cursor(self.cursor_time() + steps * self._duration() / NUDGE_STEPS)
+
+    @on(SpectrogramView.Clicked)
+    def on_spectrogram_clicked(self, message: SpectrogramView.Clicked) -> None:
+        """A click moves the cursor there."""
+        self.set_cursor(message.time)
+
+    @on(SpectrogramView.Dragged)
+    def on_spectrogram_dragged(self, message: SpectrogramView.Dragged) -> None:
+        """A drag marks an event over the columns it covered (pool clips)."""
+        if self.bridge.mode == "pool":
+            self.mark_event(message.onset, message.offset)
+
+    @on(SpectrogramView.EdgeMoved)
+    def on_spectrogram_edge_moved(self, message: SpectrogramView.EdgeMoved) -> None:
+        """A drag from an event's edge moves that edge (pool clips)."""
+        if self.bridge.mode == "pool":
+            self.move_extent(message.mark_id, message.onset, message.offset)
 
     def action_play_pause(self) -> None:
         """Pause when playing, resume (or start) otherwise."""
@@ -330,6 +514,9 @@ class MainScreen(Screen[None]):
             pos = self.player.position()
             self.stop_audio()
             self._paused_at = pos
+            if pos is not None:
+                self._cursor = pos
+                self.query_one(SpectrogramView).cursor = pos
             self.update_player_line()
         else:
             self.play_audio(self._paused_at or 0.0)

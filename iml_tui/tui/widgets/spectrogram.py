@@ -3,8 +3,13 @@
 Each terminal cell is "▀" with its foreground the upper pixel and its background the lower one,
 so a W x H cell area shows W x 2H pixels. Colours are quantised to :data:`LEVELS` steps of a
 viridis-like map, which bounds the number of distinct styles (fast to render, small snapshots).
-Below the picture: a time axis, then one sparkline row per class with the model's frame-level
-probabilities resampled to the same columns, so a detection lines up with what it detects.
+Below the picture: a row of the event extents the annotator marked (``[━━]`` in the class's
+colour; a pending onset as ``[``), a time axis, then one sparkline row per class with the model's
+frame-level probabilities resampled to the same columns, so a detection lines up with what it
+detects. The mouse marks extents: a drag over the picture posts :class:`SpectrogramView.Dragged`
+(a drag that starts on an extent's first or last column posts :class:`SpectrogramView.EdgeMoved`
+instead), a click without moving posts :class:`SpectrogramView.Clicked`. Column ``c`` of ``w``
+starts at ``c x duration / w`` seconds; a drag over columns a..b covers [a, b + 1) columns.
 
 Where the terminal shows kitty graphics (:func:`~iml_tui.tui.widgets.graphics.detect_graphics`)
 the picture is sent as an image through Unicode placeholders instead; the axes, the strip and the
@@ -25,7 +30,9 @@ import numpy as np
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.geometry import Size
+from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
@@ -66,6 +73,19 @@ CLASS_COLOURS = (
     "#a9e34b",
 )
 CURSOR_COLOUR = "#ffffff"
+PENDING_COLOUR = "#ffffff"
+
+
+@dataclass(frozen=True)
+class Mark:
+    """An extent drawn on the events row: journal id, onset and offset (s), class index."""
+
+    id: int
+    onset: float
+    offset: float
+    cls: int
+
+
 AXIS_STYLE = Style(color="#9a9a9a")
 
 
@@ -188,6 +208,30 @@ class SpectrogramView(Widget):
     cursor: reactive[float | None] = reactive(None, layout=False)
     """Playback position in seconds, or None when nothing plays."""
 
+    class Clicked(Message):
+        """A click (no drag) on the picture at ``time`` seconds."""
+
+        def __init__(self, time: float) -> None:
+            super().__init__()
+            self.time = time
+
+    class Dragged(Message):
+        """A drag over the picture: a new extent [onset, offset) seconds."""
+
+        def __init__(self, onset: float, offset: float) -> None:
+            super().__init__()
+            self.onset = onset
+            self.offset = offset
+
+    class EdgeMoved(Message):
+        """A drag that started on an extent's edge: extent ``mark_id`` gets [onset, offset)."""
+
+        def __init__(self, mark_id: int, onset: float, offset: float) -> None:
+            super().__init__()
+            self.mark_id = mark_id
+            self.onset = onset
+            self.offset = offset
+
     def __init__(
         self,
         *,
@@ -210,6 +254,10 @@ class SpectrogramView(Widget):
         self._styles: dict[tuple[int, int], Style] = {}
         self._colours = palette_colours(graphics)
         self._cursor_col: int | None = None
+        self._marks: tuple[Mark, ...] = ()
+        self._pending: float | None = None
+        self._drag: tuple[int, int, Mark | None, str] | None = None  # start, now, edge of
+        self._marks_at = -1  # the events row's index in the built rows (-1: none)
 
     @property
     def data(self) -> SpectrogramData | None:
@@ -222,6 +270,43 @@ class SpectrogramView(Widget):
         self._rows_size = None
         self.cursor = None
         self.refresh()
+
+    @property
+    def marks(self) -> tuple[Mark, ...]:
+        """The extents drawn now."""
+        return self._marks
+
+    def set_marks(self, marks: Sequence[Mark], pending: float | None = None) -> None:
+        """Draw ``marks`` (and a pending onset at ``pending`` s) on the events row."""
+        marks = tuple(marks)
+        if marks == self._marks and pending == self._pending:
+            return
+        self._marks, self._pending = marks, pending
+        self._sync_marks_row()
+
+    def _has_marks_row(self) -> bool:
+        moved = self._drag is not None and self._drag[0] != self._drag[1]
+        return bool(self._marks) or self._pending is not None or moved
+
+    def _sync_marks_row(self) -> None:
+        """Redraw the events row, or the whole layout when the row comes or goes."""
+        if self._rows_size is not None and self._has_marks_row() == (self._marks_at >= 0):
+            self._replace_marks_row()
+        else:
+            self._rows_size = None
+        self.refresh()
+
+    def time_of(self, col: int) -> float:
+        """Seconds where picture column ``col`` starts (clamped to the clip)."""
+        data = self._data
+        width = self._image_width()
+        if data is None or width == 0:
+            return 0.0
+        return min(max(col, 0), width) * data.duration / width
+
+    def column_of(self, t: float) -> int | None:
+        """The picture column holding time ``t`` s (None without a picture)."""
+        return self._column(t)
 
     def set_frame_probs(self, frame_probs: np.ndarray | None) -> None:
         """Replace the probability strip (a new model predicted the same clip)."""
@@ -279,12 +364,14 @@ class SpectrogramView(Widget):
         self._rows_size = size
         self._rows = []
         self._image_rows = 0
+        self._marks_at = -1
         data = self._data
         width = self._image_width()
         if data is None or width == 0 or size.height == 0:
             return
         n_strip = self._strip_rows(size.height)
-        img_rows = max(size.height - 1 - n_strip, 0)
+        marks_row = int(self._has_marks_row())
+        img_rows = max(size.height - 1 - marks_row - n_strip, 0)
         self._image_rows = img_rows
         labels = self._freq_labels(data.band_hz, img_rows)
         self._kitty_rows = 0
@@ -309,7 +396,11 @@ class SpectrogramView(Widget):
         self._finish_rows(data, width, n_strip)
 
     def _finish_rows(self, data: SpectrogramData, width: int, n_strip: int) -> None:
-        """The time axis and the probability strip under the picture."""
+        """The events row (when there are extents), the time axis and the probability strip
+        under the picture."""
+        self._marks_at = len(self._rows) if self._has_marks_row() else -1
+        if self._marks_at >= 0:
+            self._rows.append(self._marks_row(data.duration, width))
         self._rows.append(self._time_axis(data.duration, width))
         if n_strip and data.frame_probs is not None:
             self._rows.extend(self._strip(data, width, n_strip))
@@ -360,6 +451,119 @@ class SpectrogramView(Widget):
             hz = float(np.interp(frac * (band_hz.size - 1), np.arange(band_hz.size), band_hz))
             out[r] = format_hz(hz)
         return out
+
+    def _marks_row(self, duration: float, width: int) -> list[Segment]:
+        """``[━━]`` per extent in its class's colour; the pending onset or drag in white."""
+        chars = [" "] * width
+        colours: list[str | None] = [None] * width
+        if duration <= 0 or width == 0:
+            return [Segment(" " * GUTTER, AXIS_STYLE), Segment(" " * width)]
+
+        def span(a: int, b: int, colour: str) -> None:
+            for c in range(a, b + 1):
+                chars[c] = "[" if c == a else "]" if c == b else "━"
+                colours[c] = colour
+
+        for m in self._marks:
+            a = self._column(m.onset)
+            b = self._column(max(m.onset, m.offset - 1e-9))
+            if a is not None and b is not None:
+                span(a, max(a, b), CLASS_COLOURS[m.cls % len(CLASS_COLOURS)])
+        if self._drag is not None:
+            lo, hi = sorted(self._drag[:2])
+            span(lo, hi, PENDING_COLOUR)
+        elif self._pending is not None:
+            c = self._column(self._pending)
+            if c is not None:
+                chars[c], colours[c] = "[", PENDING_COLOUR
+        row = [Segment("evts".ljust(GUTTER - 1) + " ", AXIS_STYLE)]
+        start = 0
+        for c in range(1, width + 1):
+            if c == width or colours[c] != colours[start]:
+                colour = colours[start]
+                row.append(
+                    Segment(
+                        "".join(chars[start:c]),
+                        Style(color=colour, bold=True) if colour else AXIS_STYLE,
+                    )
+                )
+                start = c
+        return row
+
+    def _replace_marks_row(self) -> None:
+        """Redraw the events row alone (the picture is unchanged)."""
+        data = self._data
+        at = self._marks_at
+        if data is None or at < 0 or at >= len(self._rows):
+            self._rows_size = None
+            return
+        width = self._image_width()
+        self._rows[at] = self._marks_row(data.duration, width)
+        self._strips[at] = Strip(self._rows[at], GUTTER + width)
+
+    # --- the mouse ------------------------------------------------------------------------
+
+    def _picture_col(self, x: int) -> int | None:
+        width = self._image_width()
+        if self._data is None or width == 0 or x < GUTTER:
+            return None
+        return min(x - GUTTER, width - 1)
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        """Start a drag: a new extent, or an edge of the extent whose first / last column it
+        is."""
+        col = self._picture_col(event.x)
+        if col is None or event.button != 1:
+            return
+        edge: Mark | None = None
+        which = ""
+        for m in reversed(self._marks):
+            a, b = self._column(m.onset), self._column(max(m.onset, m.offset - 1e-9))
+            if col == a:
+                edge, which = m, "onset"
+                break
+            if col == b:
+                edge, which = m, "offset"
+                break
+        self._drag = (col, col, edge, which)
+        self.capture_mouse()
+        event.stop()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        """Follow a drag on the events row."""
+        if self._drag is None:
+            return
+        width = self._image_width()
+        col = min(max(event.x - GUTTER, 0), max(width - 1, 0))
+        if col != self._drag[1]:
+            self._drag = (self._drag[0], col, self._drag[2], self._drag[3])
+            self._sync_marks_row()
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        """End a drag: post what it marked (a click when it did not move)."""
+        drag = self._drag
+        if drag is None:
+            return
+        self._drag = None
+        self.release_mouse()
+        width = self._image_width()
+        end = min(max(event.x - GUTTER, 0), max(width - 1, 0))
+        start, _, edge, which = drag
+        self._sync_marks_row()
+        event.stop()
+        if end == start:
+            self.post_message(self.Clicked(self.time_of(start)))
+        elif edge is not None and which == "onset":
+            self.post_message(
+                self.EdgeMoved(edge.id, min(self.time_of(end), edge.offset - 1e-6), edge.offset)
+            )
+        elif edge is not None:
+            self.post_message(
+                self.EdgeMoved(edge.id, edge.onset, max(self.time_of(end + 1), edge.onset + 1e-6))
+            )
+        else:
+            lo, hi = sorted((start, end))
+            self.post_message(self.Dragged(self.time_of(lo), self.time_of(hi + 1)))
 
     def _time_axis(self, duration: float, width: int) -> list[Segment]:
         chars = [" "] * width
