@@ -52,7 +52,7 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("label.none", "0,n", "none", "none", "none of these classes (clear the ticks)"),
     KeySpec("label.submit", "enter", "submit", "submit", "commit the label, show the next item"),
     KeySpec("audio.play_pause", "space", "play_pause", "play", "play or pause the clip"),
-    KeySpec("audio.replay", "r", "replay", "replay", "play the clip from its start", show=False),
+    KeySpec("audio.replay", "r", "replay", "replay", "play the clip from its start"),
     KeySpec("label.skip", "s", "skip", "skip", "skip this item (not asked again this round)"),
     KeySpec(
         "label.undo",

@@ -91,7 +91,7 @@ class MainScreen(Screen[None]):
                 yield ProgressPanel(id="progress")
                 yield ModelStatus(id="model")
                 yield LearningCurve(id="curve", score_name=self.bridge.score_name)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         """Configure the panels, show the first item, start the cursor clock."""
