@@ -63,7 +63,7 @@ def label_cmd(
         str,
         typer.Option(
             help="Spectrogram drawing: auto, halfblock (truecolor), halfblock256 (256 colours, "
-            "dithered) or kitty."
+            "dithered), kitty or sixel (images; auto asks the terminal)."
         ),
     ] = "auto",
     feat_root: Annotated[

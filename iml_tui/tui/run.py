@@ -176,7 +176,12 @@ def _run_app(
 ) -> None:
     from iml_tui.audio.playback import choose_player
     from iml_tui.tui.app import make_app
-    from iml_tui.tui.widgets.graphics import colour_advice, detect_graphics
+    from iml_tui.tui.widgets.graphics import (
+        IMAGE_MODES,
+        colour_advice,
+        detect_graphics,
+        image_widget,
+    )
 
     if not session.project.config.threads:
         _leave_a_core_to_the_ui()
@@ -185,6 +190,8 @@ def _run_app(
     )
     try:
         mode = detect_graphics() if graphics == "auto" else graphics
+        if mode in IMAGE_MODES:
+            image_widget(mode)  # asks the terminal its cell size while Textual is not reading
         advice = colour_advice()
         app = make_app(
             session,
