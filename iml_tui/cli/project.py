@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from iml_tui.cli.common import Strategy, Task, app, opt_str, parse_option, rate_progress
+from iml_tui.bench.progress import rate_progress
+from iml_tui.cli.common import Strategy, Task, app, opt_str, parse_option
 
 
 @app.command("label")
