@@ -35,7 +35,6 @@ Decisions beyond the SPEC, all recorded in the manifest:
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import io
 import itertools
 import math
@@ -51,7 +50,6 @@ from typing import Any
 
 import numpy as np
 
-from iml_tui import __version__
 from iml_tui.audio import io as audio_io
 from iml_tui.data.corpus import (
     MANIFEST,
@@ -64,6 +62,7 @@ from iml_tui.data.corpus import (
     write_split,
 )
 from iml_tui.errors import UserError
+from iml_tui.provenance import write_manifest
 
 AL_CLASSES: tuple[str, ...] = (
     "Mosquito",
@@ -1114,8 +1113,7 @@ def prepare_dcase(
             notes.extend(plan.notes)
             manifest["divisions"][plan.division] = _division_manifest(plan, res)
             manifest["source"] = str(Path(source).resolve())
-            manifest["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-            write_json(out / MANIFEST, manifest)
+            write_manifest(out / MANIFEST, manifest)
     finally:
         src.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -1128,7 +1126,6 @@ def _read_manifest(out: Path) -> dict[str, Any]:
     base: dict[str, Any] = {
         "format": 1,
         "kind": "dcase2024-task5",
-        "tool_version": __version__,
         "sample_rate": SAMPLE_RATE,
         "clip_seconds": CLIP_SECONDS,
         "hop_seconds": HOP_SECONDS,

@@ -31,8 +31,6 @@ import csv
 import dataclasses
 import io
 import json
-import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +41,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from iml_tui import __version__
 from iml_tui.atomic import atomic_torch_save, atomic_write_text
 from iml_tui.config import StreamConfig, config_to_dict
 from iml_tui.data.orders import ORDER_KINDS, batches, make_order, read_order, with_context
@@ -86,7 +83,7 @@ from iml_tui.engine.strategies.stream_queries import (
     softmax,
 )
 from iml_tui.errors import UserError
-from iml_tui.provenance import git_revision
+from iml_tui.provenance import write_manifest
 
 TASKS: tuple[str, ...] = ("lid", "vtd")
 VTD_ORDERS: tuple[str, ...] = ("sorted", "random")
@@ -1043,11 +1040,10 @@ class StreamRun:
         )
         fit_s = sum(t.fit_s for t in st.timings)
         total_s = sum(t.total_s for t in st.timings)
-        manifest = {
+        body = {
             "task": self.cfg.task,
             "run": self.inp.name,
             "target": self.inp.target,
-            "config": config_to_dict(self.cfg),
             "n_batches": self.inp.n_batches,
             "n_samples": int(sum(len(b) for b in self.inp.batches)),
             "n_boot": st.n_boot,
@@ -1060,18 +1056,9 @@ class StreamRun:
                 "fit_s": fit_s,
                 "overhead_share": (total_s - fit_s) / total_s if total_s else 0.0,
             },
-            "versions": {
-                "iml_tui": __version__,
-                "python": platform.python_version(),
-                "numpy": np.__version__,
-                "torch": torch.__version__,
-            },
-            "git_revision": git_revision(),
-            "device": str(self.device),
-            "host": {"platform": platform.platform(), "cpus": os.cpu_count()},
             "finished": True,
         }
-        atomic_write_text(self.dir / "manifest.json", json.dumps(manifest, indent=2))
+        write_manifest(self.dir / "manifest.json", body, self.cfg, device=str(self.device))
         (self.dir / "checkpoint.pt").unlink(missing_ok=True)
 
 
