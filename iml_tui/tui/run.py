@@ -146,7 +146,7 @@ def run_label(
         from iml_tui.engine.project import open_or_create
 
         project = open_or_create(folder, given, sets)
-        session = Session.open(project.dir, annotator=annotator)
+        session = Session.open(project, annotator=annotator)
     except BaseException:
         if new and (folder / PROJECT_FILE).is_file():
             discard_new_project(folder, existed)

@@ -228,8 +228,8 @@ def lid_order(cfg: StreamConfig, table: FeatureTable) -> np.ndarray:
 
 
 def run_names(cfg: StreamConfig) -> list[tuple[str, str]]:
-    """(run name, target or environment) of every run the config asks for."""
-    validate_config(cfg)
+    """(run name, target or environment) of every run the config asks for (``cfg`` has
+    passed :func:`validate_config`)."""
     if cfg.task == "lid":
         from iml_tui.data.stream_data import lid_targets
 
@@ -382,8 +382,8 @@ def prepare_vtd(cfg: StreamConfig, env: str) -> StreamInputs:
 
 
 def prepare_inputs(cfg: StreamConfig, target: str) -> StreamInputs:
-    """Inputs of the run for ``target`` (an LID language or a VTD environment)."""
-    validate_config(cfg)
+    """Inputs of the run for ``target`` (an LID language or a VTD environment); ``cfg`` has
+    passed :func:`validate_config`."""
     return prepare_lid(cfg, target) if cfg.task == "lid" else prepare_vtd(cfg, target)
 
 
@@ -555,7 +555,9 @@ class _State:
 class StreamRun:
     """One simulated stream run in ``run_dir`` (resumable), answered by ``oracle``.
 
-    ``oracle`` defaults to a :class:`TruthOracle` over the stream's labels.
+    ``oracle`` defaults to a :class:`TruthOracle` over the stream's labels. ``cfg`` has passed
+    :func:`validate_config` (where a config enters: :func:`run_stream`, ``plan_runs``, a
+    project's ``validate``), so a run does not check it again.
     """
 
     def __init__(
@@ -567,7 +569,6 @@ class StreamRun:
         oracle: Oracle | None = None,
         command: str = "",
     ) -> None:
-        validate_config(cfg)
         self.cfg = cfg
         self.inp = inputs
         self.dir = Path(run_dir)
@@ -1085,6 +1086,8 @@ def run_stream(
     command: str = "",
     on_batch: Callable[[BatchEvent], None] | None = None,
 ) -> list[ScoreRow]:
-    """Prepare and run one stream (``target``: LID language or VTD environment)."""
+    """Check ``cfg``, prepare and run one stream (``target``: LID language or VTD
+    environment)."""
+    validate_config(cfg)
     inputs = prepare_inputs(cfg, target)
     return StreamRun(cfg, inputs, run_dir, device, oracle, command).run(on_batch)

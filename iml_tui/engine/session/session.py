@@ -55,11 +55,12 @@ class Session:
         self._load_error = ""
 
     @classmethod
-    def open(cls, project_dir: str | Path, annotator: str | None = None) -> Session:
+    def open(cls, project_dir: str | Path | Project, annotator: str | None = None) -> Session:
         """Open (or resume) the project in ``project_dir`` for ``annotator`` (default: the
         login name). Reads the pool or stream, replays the journal and, for a new project,
-        selects the first queue."""
-        project = Project.load(project_dir)
+        selects the first queue. A :class:`Project` just opened or created (and so checked) is
+        taken as it is; a folder's ``project.yaml`` is read and checked."""
+        project = project_dir if isinstance(project_dir, Project) else Project.load(project_dir)
         engine: SessionBackend = (
             PoolBackend(project) if project.mode == "pool" else StreamBackend(project)
         )
