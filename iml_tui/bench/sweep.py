@@ -54,20 +54,8 @@ def expand(values: list[str], allowed: tuple[str, ...], what: str) -> list[str]:
 
 
 def train_config(cfg: BioacousticConfig, seed: int, threads: int | None) -> TrainConfig:
-    return TrainConfig(
-        lr=cfg.lr,
-        batch_size=cfg.batch_size,
-        lr_factor=cfg.lr_factor,
-        lr_patience=cfg.lr_patience,
-        lr_threshold=cfg.lr_threshold,
-        min_lr=cfg.min_lr,
-        max_epochs=cfg.max_epochs,
-        hidden=cfg.hidden,
-        seed=seed,
-        device=cfg.device,
-        threads=threads,
-        eval_precision=cfg.eval_precision,
-    )
+    """The classifier training of a sweep's run with ``seed`` and ``threads``."""
+    return TrainConfig.from_config(cfg, seed=seed, threads=threads)
 
 
 def build_specs(cfg: BioacousticConfig, threads: int | None = None) -> list[PoolRunSpec]:

@@ -452,15 +452,7 @@ def fit_config(cfg: StreamConfig) -> StreamFitConfig:
     patience = cfg.patience
     if cfg.epochs_per_pass > 0:
         max_epochs, patience = cfg.epochs_per_pass, cfg.epochs_per_pass + 1
-    return StreamFitConfig(
-        lr=cfg.lr,
-        weight_decay=cfg.wd,
-        batch_size=cfg.batch_size,
-        patience=patience,
-        max_epochs=max_epochs,
-        min_delta=cfg.min_delta,
-        loss=loss,
-    )
+    return StreamFitConfig.from_config(cfg, patience=patience, max_epochs=max_epochs, loss=loss)
 
 
 def build_model(cfg: StreamConfig, dim: int, device: torch.device) -> CompClassModel:

@@ -51,20 +51,7 @@ class PoolBackend:
         self.n = self.store.n
         self.x = np.asarray(self.store.pooled())
         self.locator = Locator(self.store.attrs, cfg.audio_root or None)
-        self.train_cfg = TrainConfig(
-            lr=cfg.lr,
-            batch_size=cfg.batch_size,
-            lr_factor=cfg.lr_factor,
-            lr_patience=cfg.lr_patience,
-            lr_threshold=cfg.lr_threshold,
-            min_lr=cfg.min_lr,
-            max_epochs=cfg.max_epochs,
-            hidden=cfg.hidden,
-            seed=cfg.seed,
-            device=cfg.device,
-            threads=cfg.threads or None,
-            eval_precision=cfg.eval_precision,
-        )
+        self.train_cfg = TrainConfig.from_config(cfg)
         self.model: FrameMLP | None = None
         self.threshold = 0.5
         self.version = 0
