@@ -20,7 +20,12 @@ from iml_tui.engine.models.frame_mlp import FrameMLP
 from iml_tui.engine.pool_round import pick_round, round_rng
 from iml_tui.engine.project import Project
 from iml_tui.engine.self_validated import train_self_validated
-from iml_tui.engine.session.backend import checkpoint_path, class_names, next_round
+from iml_tui.engine.session.backend import (
+    checkpoint_path,
+    class_names,
+    model_trained_event,
+    next_round,
+)
 from iml_tui.engine.session.fold import Fold
 from iml_tui.engine.session.retrain import Cancelled
 from iml_tui.engine.session.types import CancelFn, LearningCurve, ProgressCb, RetrainResult
@@ -437,19 +442,12 @@ class PoolBackend:
         return work
 
     def model_event(self, result: RetrainResult) -> NewEvent:
-        return NewEvent(
-            "model_trained",
-            model_version=result.version,
-            round=result.round,
-            seconds=result.seconds,
-            payload={
-                "file": str(Path(result.file or "").relative_to(self.project.dir)),
-                "threshold": result.info["threshold"],
-                "scores": result.scores,
-                "n_labelled": result.n_labelled,
-                "labels_key": result.info["labels_key"],
-                "no_more": result.info["no_more"],
-            },
+        return model_trained_event(
+            self.project.dir,
+            result,
+            threshold=result.info["threshold"],
+            labels_key=result.info["labels_key"],
+            no_more=result.info["no_more"],
         )
 
     def install_result(self, result: RetrainResult, ev: Event) -> None:
