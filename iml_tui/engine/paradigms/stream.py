@@ -72,6 +72,7 @@ from iml_tui.engine.models.comp_class import (
     reset_weights,
 )
 from iml_tui.engine.oracle import Oracle, Question, TruthOracle, answered
+from iml_tui.engine.paradigms.run_folder import check_run_spec
 from iml_tui.engine.scoring import ConfusionCounts, ScoreRow, make_score_row, write_scores
 from iml_tui.engine.strategies.stream_queries import (
     BASE_METHODS,
@@ -596,18 +597,7 @@ class StreamRun:
         return m.is_file() and bool(json.loads(m.read_text()).get("finished"))
 
     def _check_spec(self) -> None:
-        want = spec_of(self.cfg, self.inp.name)
-        path = self.dir / "spec.json"
-        if path.is_file():
-            if json.loads(path.read_text()) != json.loads(json.dumps(want)):
-                raise UserError(
-                    "this run folder was made with a different configuration",
-                    self.dir,
-                    "use another --out folder or delete this one",
-                )
-        else:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(path, json.dumps(want, indent=2))
+        check_run_spec(self.dir, spec_of(self.cfg, self.inp.name))
         if self.command:
             atomic_write_text(self.dir / "command.txt", self.command + "\n")
 
