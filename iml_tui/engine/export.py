@@ -225,6 +225,17 @@ def _file_names(paths: Sequence[Path]) -> dict[Path, str]:
     return {p: p.stem if len(by_stem[p.stem]) == 1 else f"{p.parent.name}_{p.stem}" for p in paths}
 
 
+def _per_file(events: Sequence[_Event]) -> tuple[dict[Path, list[_Event]], dict[Path, str]]:
+    """Events grouped by audio file, each sorted by (start, label); and each file's name
+    stem for the tables (:func:`_file_names`)."""
+    groups: dict[Path, list[_Event]] = defaultdict(list)
+    for e in events:
+        groups[e.path].append(e)
+    for evs in groups.values():
+        evs.sort(key=lambda e: (e.start, e.label))
+    return groups, _file_names(list(groups))
+
+
 def export_raven(
     project: Project, out_dir: str | Path, include_none: bool = False, force: bool = False
 ) -> ExportResult:
@@ -232,16 +243,13 @@ def export_raven(
     ``out_dir`` (existing files replaced only with ``force``; all written or none)."""
     check_output_path(out_dir, force, "folder")
     events, unlocated = _events(project, include_none)
-    groups: dict[Path, list[_Event]] = defaultdict(list)
-    for e in events:
-        groups[e.path].append(e)
-    names = _file_names(list(groups))
+    groups, names = _per_file(events)
     files: dict[Path, bytes] = {}
     for audio, evs in groups.items():
         nyquist = _nyquist(audio)
         buf = io.StringIO()
         buf.write("\t".join(RAVEN_COLUMNS) + "\n")
-        for k, e in enumerate(sorted(evs, key=lambda e: (e.start, e.label)), start=1):
+        for k, e in enumerate(evs, start=1):
             buf.write(
                 "\t".join(
                     [
@@ -283,14 +291,10 @@ def export_audacity(
     the folder ``out_dir`` (existing files replaced only with ``force``; all written or none)."""
     check_output_path(out_dir, force, "folder")
     events, unlocated = _events(project, include_none)
-    groups: dict[Path, list[_Event]] = defaultdict(list)
-    for e in events:
-        groups[e.path].append(e)
-    names = _file_names(list(groups))
+    groups, names = _per_file(events)
     files = {
         Path(out_dir) / f"{names[audio]}.txt": "".join(
-            f"{e.start:.6f}\t{e.end:.6f}\t{e.label}\n"
-            for e in sorted(evs, key=lambda e: (e.start, e.label))
+            f"{e.start:.6f}\t{e.end:.6f}\t{e.label}\n" for e in evs
         ).encode("utf-8")
         for audio, evs in groups.items()
     }
