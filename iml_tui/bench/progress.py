@@ -7,10 +7,12 @@ batches) that also counts finished runs and shows the last step's result. Both w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from iml_tui.callbacks import ProgressFn
 
 
 def _bars(texts: Sequence[str], last: str | None = None) -> Any:
@@ -40,7 +42,7 @@ def _bars(texts: Sequence[str], last: str | None = None) -> Any:
 @contextmanager
 def rate_progress(
     unit: str, rate_unit: str | None = None, rate_scale: float = 1.0
-) -> Iterator[Callable[[str, int, int], None]]:
+) -> Iterator[ProgressFn]:
     """A bar per label with items per second, fed by ``progress(label, done, total)``;
     shown from the first update on (an early error prints nothing else). The rate is shown as
     ``rate_scale`` x items per second in ``rate_unit`` (default: the unit)."""

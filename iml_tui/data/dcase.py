@@ -42,7 +42,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from iml_tui.audio import io as audio_io
+from iml_tui.callbacks import ProgressFn
 from iml_tui.data.corpus import (
     MANIFEST,
     ClipRow,
@@ -105,8 +106,6 @@ SPLIT_RULE = (
     "(latest slot start, earliest slot end), or the largest slot midpoint when those do "
     "not meet; no POS events: ratio x duration"
 )
-
-ProgressFn = Callable[[str, int, int], None]
 
 
 # --- clip and slot arithmetic (SPEC A.1) --------------------------------------------------------

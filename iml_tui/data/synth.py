@@ -65,13 +65,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from iml_tui.callbacks import ProgressFn
 from iml_tui.data.dcase import AL_CLASSES
 from iml_tui.data.store import PoolMeta, PoolWriter
 
@@ -87,9 +88,6 @@ SPLITS: tuple[str, ...] = ("train", "valid", "test")
 #: Clips generated (and written) per step; also the unit of the random streams, so changing it
 #: changes the data.
 BLOCK_ROWS = 1000
-
-ProgressFn = Callable[[str, int, int], None]
-"""``progress(split, clips_done, clips_total)``."""
 
 
 @dataclass(frozen=True)
