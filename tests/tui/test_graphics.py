@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -12,9 +13,21 @@ from textual_image.renderable import tgp
 from textual_image.widget import SixelImage, TGPImage
 from tui_fakes import FakeSession, RecordingPlayer
 
-from iml_tui.tui.app import make_app
+from iml_tui.tui.app import LabelApp, make_app
 from iml_tui.tui.widgets import graphics
 from iml_tui.tui.widgets.spectrogram import _CMAP, GUTTER, SpectrogramView
+
+
+def _app(graphics: str, notes: Sequence[str] = ()) -> LabelApp:
+    """The labelling screen on a fake session, drawing the spectrogram in ``graphics``."""
+    return make_app(
+        FakeSession(every=100),
+        RecordingPlayer(),
+        cursor=False,
+        audio_thread=False,
+        graphics=graphics,
+        notes=notes,
+    )
 
 
 def test_detect_asks_the_terminal_only_where_it_may_show_images() -> None:
@@ -55,13 +68,7 @@ def _messages(sent: list[dict[str, object]], action: str | None) -> list[dict[st
 async def test_kitty_mode_draws_through_textual_image(monkeypatch: pytest.MonkeyPatch) -> None:
     sent: list[dict[str, object]] = []
     monkeypatch.setattr(tgp, "_send_tgp_message", lambda **kw: sent.append(kw))
-    app = make_app(
-        FakeSession(every=100),
-        RecordingPlayer(),
-        cursor=False,
-        audio_thread=False,
-        graphics="kitty",
-    )
+    app = _app("kitty")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         spec = app.main.query_one(SpectrogramView)
@@ -89,13 +96,7 @@ async def test_kitty_mode_draws_through_textual_image(monkeypatch: pytest.Monkey
 
 
 async def test_sixel_mode_lays_the_picture_right_of_the_gutter() -> None:
-    app = make_app(
-        FakeSession(every=100),
-        RecordingPlayer(),
-        cursor=False,
-        audio_thread=False,
-        graphics="sixel",
-    )
+    app = _app("sixel")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         spec = app.main.query_one(SpectrogramView)
@@ -164,13 +165,7 @@ def test_dither_averages_to_the_value() -> None:
 async def test_halfblock256_draws_only_palette_colours() -> None:
     from rich.color import ColorType
 
-    app = make_app(
-        FakeSession(every=100),
-        RecordingPlayer(),
-        cursor=False,
-        audio_thread=False,
-        graphics="halfblock256",
-    )
+    app = _app("halfblock256")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         spec = app.main.query_one(SpectrogramView)
@@ -189,14 +184,7 @@ async def test_halfblock256_draws_only_palette_colours() -> None:
 
 async def test_colour_advice_is_shown_on_screen() -> None:
     advice = graphics.colour_advice({"TERM": "tmux-256color", "TMUX": "/tmp/t"})
-    app = make_app(
-        FakeSession(every=100),
-        RecordingPlayer(),
-        cursor=False,
-        audio_thread=False,
-        graphics="halfblock256",
-        notes=[advice],
-    )
+    app = _app("halfblock256", notes=[advice])
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         shown = [n.message for n in app._notifications]
