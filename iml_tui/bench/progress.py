@@ -1,19 +1,23 @@
-"""Progress bars shared by the command-line faces."""
+"""Progress bars shared by the command-line faces: one column layout, two ways to feed it.
+
+:func:`rate_progress` takes ``progress(label, done, total)`` callbacks (one bar per label, with
+items per second); :func:`run_progress` is one bar over the steps of many runs (rounds or
+batches) that also counts finished runs and shows the last step's result. Both write to stderr.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+from iml_tui.callbacks import ProgressFn
 
-@contextmanager
-def rate_progress(
-    unit: str, rate_unit: str | None = None, rate_scale: float = 1.0
-) -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress bar with items per second, fed by ``progress(label, done, total)``;
-    shown from the first update on (an early error prints nothing else). The rate is shown as
-    ``rate_scale`` x items per second in ``rate_unit`` (default: the unit)."""
+
+def _bars(texts: Sequence[str], last: str | None = None) -> Any:
+    """A rich ``Progress`` on stderr: label, bar, done/total, the text columns ``texts`` (task
+    field templates; empty ones dropped), the elapsed time, then ``last`` or the time left."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -24,16 +28,25 @@ def rate_progress(
         TimeRemainingColumn,
     )
 
-    bars = Progress(
+    return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn(unit),
-        TextColumn("{task.fields[rate]}"),
+        *(TextColumn(t) for t in texts if t),
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        TimeRemainingColumn() if last is None else TextColumn(last),
         console=Console(stderr=True),
     )
+
+
+@contextmanager
+def rate_progress(
+    unit: str, rate_unit: str | None = None, rate_scale: float = 1.0
+) -> Iterator[ProgressFn]:
+    """A bar per label with items per second, fed by ``progress(label, done, total)``;
+    shown from the first update on (an early error prints nothing else). The rate is shown as
+    ``rate_scale`` x items per second in ``rate_unit`` (default: the unit)."""
+    bars = _bars([unit, "{task.fields[rate]}"])
     tasks: dict[str, Any] = {}
     first: dict[str, int] = {}
 
@@ -55,3 +68,32 @@ def rate_progress(
     finally:
         if tasks:
             bars.stop()
+
+
+@dataclass
+class RunBar:
+    """What :func:`run_progress` yields: ``step(last)`` after each step, ``run_done(name)``
+    after each run (the signature of the sweeps' ``on_run`` callbacks)."""
+
+    bars: Any
+    task: Any
+    n_runs: int
+    runs: int = 0
+
+    def step(self, last: str) -> None:
+        """One step done; ``last`` says how it went."""
+        self.bars.update(self.task, advance=1, last=last)
+
+    def run_done(self, _name: str = "") -> None:
+        """One more run finished."""
+        self.runs += 1
+        self.bars.update(self.task, runs=f"{self.runs}/{self.n_runs}")
+
+
+@contextmanager
+def run_progress(label: str, total: int, n_runs: int) -> Iterator[RunBar]:
+    """One bar of ``total`` steps called ``label`` over ``n_runs`` runs; full at the end."""
+    with _bars(["runs {task.fields[runs]}"], "{task.fields[last]}") as bars:
+        task = bars.add_task(label, total=total, last="", runs=f"0/{n_runs}")
+        yield RunBar(bars, task, n_runs)
+        bars.update(task, completed=total)

@@ -132,53 +132,20 @@ def print_scores(runs: Sequence[ScoredRun], console: Console) -> None:
 
 def scores_csv(runs: Sequence[ScoredRun]) -> str:
     """Machine-readable summary: the table's values plus the counts behind them."""
+    rows: list[tuple[str, int, RunSummary | PooledSummary]] = [
+        (r.name, r.summary.n_batches, r.summary) for r in runs
+    ]
+    if len(runs) > 1:
+        pooled = pooled_summary(r.summary for r in runs)
+        rows.append(("pooled", sum(r.summary.n_batches for r in runs), pooled))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_HEADER)
-    for r in runs:
-        s = r.summary
-        w.writerow(
-            [
-                r.name,
-                s.n_batches,
-                f"{s.dcf:.4f}",
-                f"{s.fnr:.4f}",
-                f"{s.fpr:.4f}",
-                f"{s.imlm:.4f}",
-                f"{s.pct_adapt:.2f}",
-                f"{s.pct_target:.2f}",
-                s.n_total,
-                s.n_pos,
-                s.n_fn,
-                s.n_fp,
-                s.n_al,
-                s.n_boot,
-                f"{s.pct_adapt_orig:.2f}",
-                f"{s.pct_target_orig:.2f}",
-            ]
-        )
-    if len(runs) > 1:
-        p = pooled_summary(r.summary for r in runs)
-        w.writerow(
-            [
-                "pooled",
-                sum(r.summary.n_batches for r in runs),
-                f"{p.dcf:.4f}",
-                f"{p.fnr:.4f}",
-                f"{p.fpr:.4f}",
-                f"{p.imlm:.4f}",
-                f"{p.pct_adapt:.2f}",
-                f"{p.pct_target:.2f}",
-                p.n_total,
-                p.n_pos,
-                p.n_fn,
-                p.n_fp,
-                p.n_adapt,
-                p.n_boot,
-                f"{p.pct_adapt_orig:.2f}",
-                f"{p.pct_target_orig:.2f}",
-            ]
-        )
+    for name, n_batches, s in rows:
+        cells = _cells(s)  # rates, then the shares with and without the bootstrap
+        n_labelled = s.n_al if isinstance(s, RunSummary) else s.n_adapt
+        counts = [s.n_total, s.n_pos, s.n_fn, s.n_fp, n_labelled, s.n_boot]
+        w.writerow([name, n_batches, *cells[:6], *counts, *cells[6:]])
     return buf.getvalue()
 
 

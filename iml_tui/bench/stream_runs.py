@@ -16,7 +16,13 @@ from iml_tui.bench.sweep import executor_options
 from iml_tui.bench.sweep import threads_per_run as _threads
 from iml_tui.config import StreamConfig
 from iml_tui.devices import resolve_device
-from iml_tui.engine.paradigms.stream import BatchEvent, StreamRun, prepare_inputs, run_names
+from iml_tui.engine.paradigms.stream import (
+    BatchEvent,
+    StreamRun,
+    prepare_inputs,
+    run_names,
+    validate_config,
+)
 from iml_tui.engine.scoring import ScoreRow
 from iml_tui.parallel.runner import Task, run_tasks
 
@@ -41,7 +47,9 @@ def device_of(cfg: StreamConfig) -> torch.device:
 
 
 def plan_runs(cfg: StreamConfig) -> list[PlannedRun]:
-    """Check the data and options of every run before any work starts."""
+    """Check the options (once: the runs take them as checked) and the data of every run
+    before any work starts."""
+    validate_config(cfg)
     device_of(cfg)
     out = Path(cfg.out)
     planned = []

@@ -4,22 +4,16 @@ as Ray tasks (:mod:`iml_tui.parallel.runner`)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import h5py
-import numpy as np
 import torch
 
-from iml_tui import __version__
-from iml_tui.atomic import atomic_write_text
-from iml_tui.config import BioacousticConfig, config_to_dict
+from iml_tui.config import BioacousticConfig
 from iml_tui.devices import resolve_device
 from iml_tui.engine.paradigms.pool import (
     STARTS,
@@ -35,7 +29,7 @@ from iml_tui.engine.strategies import STRATEGIES
 from iml_tui.engine.trainer import TrainConfig
 from iml_tui.errors import UserError
 from iml_tui.parallel.runner import ExecutorOptions, Task, run_tasks
-from iml_tui.provenance import git_revision
+from iml_tui.provenance import write_manifest as write_run_manifest
 
 
 @dataclass(frozen=True)
@@ -60,20 +54,8 @@ def expand(values: list[str], allowed: tuple[str, ...], what: str) -> list[str]:
 
 
 def train_config(cfg: BioacousticConfig, seed: int, threads: int | None) -> TrainConfig:
-    return TrainConfig(
-        lr=cfg.lr,
-        batch_size=cfg.batch_size,
-        lr_factor=cfg.lr_factor,
-        lr_patience=cfg.lr_patience,
-        lr_threshold=cfg.lr_threshold,
-        min_lr=cfg.min_lr,
-        max_epochs=cfg.max_epochs,
-        hidden=cfg.hidden,
-        seed=seed,
-        device=cfg.device,
-        threads=threads,
-        eval_precision=cfg.eval_precision,
-    )
+    """The classifier training of a sweep's run with ``seed`` and ``threads``."""
+    return TrainConfig.from_config(cfg, seed=seed, threads=threads)
 
 
 def build_specs(cfg: BioacousticConfig, threads: int | None = None) -> list[PoolRunSpec]:
@@ -225,7 +207,8 @@ def run_sweep(
 
 
 def write_manifest(cfg: BioacousticConfig, result: SweepResult, out: Path) -> None:
-    """The sweep's JSON manifest: config, seeds, versions, git revision, timings."""
+    """The sweep's ``manifest.json``: seeds, classes, per-run timings and scores (with the
+    config and provenance of :func:`iml_tui.provenance.write_manifest`)."""
     runs = {}
     for spec, recs in result.records.items():
         runs[spec.name] = {
@@ -236,26 +219,12 @@ def write_manifest(cfg: BioacousticConfig, result: SweepResult, out: Path) -> No
             "train_seconds": sum(r.train_seconds for r in recs),
             "final_test_map": recs[-1].test_map if recs else None,
         }
-    manifest = {
+    body = {
         "task": "bioacoustic",
-        "config": config_to_dict(cfg),
         "seeds": cfg.seeds,
-        "versions": {
-            "iml_tui": __version__,
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "torch": torch.__version__,
-            "h5py": h5py.__version__,
-        },
-        "git_revision": git_revision(),
-        "host": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "cuda": torch.cuda.is_available(),
-        },
         "class_list": result.class_list,
         "sweep_seconds": result.seconds,
         "runs": runs,
         "full": [dataclasses.asdict(r) for r in result.full],
     }
-    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2))
+    write_run_manifest(out / "manifest.json", body, cfg)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import sys
 import typing
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -104,17 +102,6 @@ def parse_option(fn: Any, value: str | None, flag: str) -> Any:
             None,
             f"write {flag} as a comma-separated list or a range like 1-5",
         ) from exc
-
-
-@contextmanager
-def rate_progress(
-    unit: str, rate_unit: str | None = None, rate_scale: float = 1.0
-) -> Iterator[Callable[[str, int, int], None]]:
-    """Items-per-second progress bars (:func:`iml_tui.bench.progress.rate_progress`)."""
-    from iml_tui.bench.progress import rate_progress
-
-    with rate_progress(unit, rate_unit, rate_scale) as update:
-        yield update
 
 
 def print_tables(tables: list[Any], notes: list[str]) -> None:

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from iml_tui.cli.common import app, rate_progress
+from iml_tui.bench.progress import rate_progress
+from iml_tui.cli.common import app
 from iml_tui.cli.simulate import run_bioacoustic
 
 

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from iml_tui.cli.common import app, parse_option, print_tables, rate_progress
+from iml_tui.bench.progress import rate_progress
+from iml_tui.cli.common import app, parse_option, print_tables
 
 encoder_app = typer.Typer(
     help="Train encoders: CNN14 on the SL division (SPEC A.5) and evaluate "

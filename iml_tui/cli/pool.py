@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from iml_tui.bench.progress import rate_progress
 from iml_tui.cli.common import app, csv_list, out_console, parse_option
 
 pool_app = typer.Typer(
@@ -50,33 +49,9 @@ def pool_synth(
     cfg = synth_config_from_options(
         n_train, n_valid, n_test, t, d, csv_list(classes), prior_values, seed
     )
-    with _split_progress() as progress:
+    with rate_progress("clips") as progress:
         paths = synth_pools(out, cfg, progress)
     Console(stderr=True).print("wrote " + ", ".join(str(p) for p in paths.values()))
-
-
-@contextmanager
-def _split_progress() -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress bar fed by ``progress(split, done, total)`` callbacks."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("clips"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-    ) as bars:
-        tasks: dict[str, Any] = {}
-
-        def update(split: str, done: int, total: int) -> None:
-            if split not in tasks:
-                tasks[split] = bars.add_task(split, total=total)
-            bars.update(tasks[split], completed=done)
-
-        yield update
 
 
 def _float_list(text: str) -> list[float]:

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from iml_tui.cli.common import Executor, app, print_tables, rate_progress
+from iml_tui.bench.progress import rate_progress
+from iml_tui.cli.common import Executor, app, print_tables
 
 prepare_app = typer.Typer(
     help="Import a corpus (DCASE, Common Voice, VTD) into a prepared "

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from iml_tui.cli.common import Strategy, Task, app, opt_str, parse_option, rate_progress
+from iml_tui.bench.progress import rate_progress
+from iml_tui.cli.common import Strategy, Task, app, opt_str, parse_option
 
 
 @app.command("label")
@@ -63,7 +64,7 @@ def label_cmd(
         str,
         typer.Option(
             help="Spectrogram drawing: auto, halfblock (truecolor), halfblock256 (256 colours, "
-            "dithered) or kitty."
+            "dithered), kitty or sixel (images; auto asks the terminal)."
         ),
     ] = "auto",
     feat_root: Annotated[

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from iml_tui.bench.progress import rate_progress, run_progress
 from iml_tui.cli.common import (
     Executor,
     Task,
@@ -18,7 +19,6 @@ from iml_tui.cli.common import (
     opt_str,
     out_console,
     parse_option,
-    rate_progress,
 )
 from iml_tui.errors import UserError
 from iml_tui.presets import PRESETS, resolve_preset
@@ -373,7 +373,6 @@ def _run_stream_task(
 
 def run_bioacoustic(cfg: Any) -> None:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from iml_tui.bench.report import plot_learning_curves, print_results, write_al_results
     from iml_tui.bench.sweep import RoundEvent, prepare_sweep, run_sweep
@@ -386,30 +385,12 @@ def run_bioacoustic(cfg: Any) -> None:
     prepared = prepare_sweep(cfg)
     n_rounds = len(prepared[0]) * len(cfg.budgets) + (len(cfg.seeds) if cfg.full else 0)
     n_runs = len(prepared[0]) + (len(cfg.seeds) if cfg.full else 0)
-    runs_done = [0]
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("runs {task.fields[runs]}"),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[last]}"),
-        console=console,
-        transient=False,
-    ) as progress:
-        bar = progress.add_task("rounds", total=n_rounds, last="", runs=f"0/{n_runs}")
+    with run_progress("rounds", n_rounds, n_runs) as bar:
 
         def on_event(ev: RoundEvent) -> None:
-            progress.update(
-                bar, advance=1, last=f"{ev.run} @ {ev.budget}: test mAP {100 * ev.test_map:.1f}"
-            )
+            bar.step(f"{ev.run} @ {ev.budget}: test mAP {100 * ev.test_map:.1f}")
 
-        def on_run(_: str) -> None:
-            runs_done[0] += 1
-            progress.update(bar, runs=f"{runs_done[0]}/{n_runs}")
-
-        result = run_sweep(cfg, on_event, prepared, on_run)
-        progress.update(bar, completed=n_rounds)
+        result = run_sweep(cfg, on_event, prepared, bar.run_done)
     out = Path(cfg.out)
     write_al_results(result, cfg.warm_k, out / "al_results.csv")
     plot_learning_curves(result, out / "learning_curves.png")

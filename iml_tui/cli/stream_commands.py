@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from iml_tui.bench.progress import rate_progress
+from iml_tui.bench.progress import rate_progress, run_progress
 from iml_tui.config import StreamConfig, load_config
 from iml_tui.demo.assets import is_demo, resolve_feat_root
 from iml_tui.errors import UserError
@@ -49,32 +48,15 @@ def run_stream_command(
     planned = plan_runs(cfg)
     total = sum(r.n_batches for r in planned)
     err.print(f"{len(planned)} run(s), {total} batches, output in {cfg.out}")
-    runs_done = [0]
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("runs {task.fields[runs]}"),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[last]}"),
-        console=err,
-    ) as bar:
-        job = bar.add_task("batches", total=total, last="", runs=f"0/{len(planned)}")
+    with run_progress("batches", total, len(planned)) as bar:
 
         def on_event(ev: BatchEvent) -> None:
-            bar.update(
-                job,
-                advance=1,
-                last=f"{ev.run} #{ev.pass_ + 1}: pre-DCF {ev.pre_dcf:.3f}"
-                f" DCF {ev.dcf:.3f}, {ev.n_al} AL + {ev.n_cf} CF",
+            bar.step(
+                f"{ev.run} #{ev.pass_ + 1}: pre-DCF {ev.pre_dcf:.3f}"
+                f" DCF {ev.dcf:.3f}, {ev.n_al} AL + {ev.n_cf} CF"
             )
 
-        def on_run(_: str) -> None:
-            runs_done[0] += 1
-            bar.update(job, runs=f"{runs_done[0]}/{len(planned)}")
-
-        run_all(cfg, command, on_event, planned, on_run)
-        bar.update(job, completed=total)
+        run_all(cfg, command, on_event, planned, bar.run_done)
     print_scores(collect_runs([r.run_dir for r in planned]), _out())
 
 

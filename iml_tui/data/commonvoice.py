@@ -17,15 +17,14 @@ layout ``simulate --task lid`` reads.
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from iml_tui import __version__
-from iml_tui.data.corpus import MANIFEST, ClipRow, SplitInfo, SummaryTable, write_json, write_split
+from iml_tui.data.corpus import MANIFEST, ClipRow, SplitInfo, SummaryTable, write_split
 from iml_tui.errors import UserError
+from iml_tui.provenance import write_manifest
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 AUDIO_EXTS: tuple[str, ...] = (".mp3", ".wav", ".flac", ".ogg", ".opus")
@@ -116,13 +115,11 @@ def prepare_lid(
         )
         write_split(out / split, info, rows, lab)
         counts[split] = Counter(langs[split])
-    write_json(
+    write_manifest(
         out / MANIFEST,
         {
             "format": 1,
             "kind": "lid",
-            "tool_version": __version__,
-            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "source": str(source.resolve()),
             "languages": class_list,
             "language_rule": "mapping table " + str(languages)

@@ -35,7 +35,6 @@ Decisions beyond the SPEC, all recorded in the manifest:
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import io
 import itertools
 import math
@@ -43,7 +42,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
@@ -51,8 +50,8 @@ from typing import Any
 
 import numpy as np
 
-from iml_tui import __version__
 from iml_tui.audio import io as audio_io
+from iml_tui.callbacks import ProgressFn
 from iml_tui.data.corpus import (
     MANIFEST,
     ClipRow,
@@ -64,6 +63,7 @@ from iml_tui.data.corpus import (
     write_split,
 )
 from iml_tui.errors import UserError
+from iml_tui.provenance import write_manifest
 
 AL_CLASSES: tuple[str, ...] = (
     "Mosquito",
@@ -106,8 +106,6 @@ SPLIT_RULE = (
     "(latest slot start, earliest slot end), or the largest slot midpoint when those do "
     "not meet; no POS events: ratio x duration"
 )
-
-ProgressFn = Callable[[str, int, int], None]
 
 
 # --- clip and slot arithmetic (SPEC A.1) --------------------------------------------------------
@@ -1114,8 +1112,7 @@ def prepare_dcase(
             notes.extend(plan.notes)
             manifest["divisions"][plan.division] = _division_manifest(plan, res)
             manifest["source"] = str(Path(source).resolve())
-            manifest["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-            write_json(out / MANIFEST, manifest)
+            write_manifest(out / MANIFEST, manifest)
     finally:
         src.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -1128,7 +1125,6 @@ def _read_manifest(out: Path) -> dict[str, Any]:
     base: dict[str, Any] = {
         "format": 1,
         "kind": "dcase2024-task5",
-        "tool_version": __version__,
         "sample_rate": SAMPLE_RATE,
         "clip_seconds": CLIP_SECONDS,
         "hop_seconds": HOP_SECONDS,

@@ -111,11 +111,42 @@ def _one_hot_classes(lab: np.ndarray, path: Path) -> np.ndarray:
     return lab.argmax(axis=1).astype(np.int64)
 
 
+_LOADED: dict[tuple[object, ...], FeatureTable] = {}
+_KEEP = 4  # tables kept per process (a run reads its streamed split and its bootstrap split)
+
+
+def _file_key(path: Path) -> tuple[object, ...]:
+    """What changes when a store is rewritten: path, size, mtime and inode (None if absent)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return (str(path), None)
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
 def load_lid_split(feat_root: str | Path, features: Sequence[str], split: str) -> FeatureTable:
-    """Concatenated features of one LID split; labels one-hot over the languages."""
+    """Concatenated features of one LID split; labels one-hot over the languages.
+
+    Read from disk once per process while its stores are unchanged (checking options, naming
+    the runs and preparing each run all ask for the same split): the table and its arrays are
+    shared, so they are read-only.
+    """
     root = _check_root(feat_root, features)
     if split not in LID_SPLITS:
         raise UserError(f"unknown LID split {split!r}", None, f"use one of {', '.join(LID_SPLITS)}")
+    key = (split, *(_file_key(root / f / f"{split}.h5") for f in features))
+    table = _LOADED.get(key)
+    if table is None:
+        table = _read_lid_split(root, features, split)
+        for array in (table.x, table.classes, table.session):
+            array.setflags(write=False)
+        while len(_LOADED) >= _KEEP:
+            del _LOADED[next(iter(_LOADED))]
+        _LOADED[key] = table
+    return table
+
+
+def _read_lid_split(root: Path, features: Sequence[str], split: str) -> FeatureTable:
     xs: list[np.ndarray] = []
     paths: list[Path] = []
     ids: list[str] = []

@@ -65,25 +65,19 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from iml_tui.callbacks import ProgressFn
+from iml_tui.data.dcase import AL_CLASSES
 from iml_tui.data.store import PoolMeta, PoolWriter
 
-#: The 7 classes of the paper's AL set, in SPEC A.1 order.
-PAPER_CLASSES: tuple[str, ...] = (
-    "Mosquito",
-    "Red_Deer",
-    "Meerkat_alarm_call",
-    "Meerkat_move_call",
-    "Song_thrush_call",
-    "Blackbird_call",
-    "Pilot_whale_foraging_buzzes",
-)
+#: The 7 classes of the paper's AL set, in SPEC A.1 order (those of the DCASE AL division).
+PAPER_CLASSES: tuple[str, ...] = AL_CLASSES
 #: Clip-level positives per class in the paper's train pool of 21414 clips (SPEC A.1).
 PAPER_TRAIN_POSITIVES: tuple[int, ...] = (1207, 1024, 19, 6, 193, 196, 1089)
 PAPER_TRAIN_CLIPS = 21414
@@ -94,9 +88,6 @@ SPLITS: tuple[str, ...] = ("train", "valid", "test")
 #: Clips generated (and written) per step; also the unit of the random streams, so changing it
 #: changes the data.
 BLOCK_ROWS = 1000
-
-ProgressFn = Callable[[str, int, int], None]
-"""``progress(split, clips_done, clips_total)``."""
 
 
 @dataclass(frozen=True)

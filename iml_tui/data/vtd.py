@@ -20,16 +20,15 @@ the audio is not copied. ``iml-tui extract --input <out> --out <feat_root>/<feat
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import math
 from pathlib import Path
 
 import numpy as np
 
-from iml_tui import __version__
 from iml_tui.audio import io as audio_io
-from iml_tui.data.corpus import MANIFEST, ClipRow, SplitInfo, SummaryTable, write_json, write_split
+from iml_tui.data.corpus import MANIFEST, ClipRow, SplitInfo, SummaryTable, write_split
 from iml_tui.errors import UserError
+from iml_tui.provenance import write_manifest
 
 SEGMENT_SECONDS = 5.0
 AUDIO_EXTS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3")
@@ -147,13 +146,11 @@ def prepare_vtd(source: str | Path, out: str | Path) -> SummaryTable:
             "segments": len(rows),
             "live_speech": live,
         }
-    write_json(
+    write_manifest(
         out / MANIFEST,
         {
             "format": 1,
             "kind": "vtd",
-            "tool_version": __version__,
-            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "source": str(source.resolve()),
             "segment_seconds": SEGMENT_SECONDS,
             "environments": manifest_envs,

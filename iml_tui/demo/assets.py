@@ -29,9 +29,8 @@ from pathlib import Path
 
 from iml_tui import __version__
 from iml_tui.atomic import atomic_write_text
+from iml_tui.callbacks import ProgressFn
 from iml_tui.errors import UserError
-
-ProgressFn = Callable[[str, int, int], None]
 
 REPO = Path(__file__).resolve().parents[2]  # the checkout, when the package runs from one
 DEMO_DATA_ENV = "IML_TUI_DEMO_DATA"

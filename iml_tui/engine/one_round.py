@@ -157,19 +157,24 @@ def select_from_files(
     if lab.size == 0:
         clip_targets = store.clip_labels() if warm_k > 0 else None
         return initial_round(strategy, x, n, rng, k_pos=warm_k, clip_targets=clip_targets)
-    probs = None
-    if strategy in ("mp", "mfft"):
-        if scores is None:
-            raise UserError(
-                f"strategy '{strategy}' needs the current classifier's scores",
-                None,
-                "pass --scores scores.npy ((N, C) clip-level probabilities) and --threshold",
-            )
-        probs = read_scores(scores, store.n, store.c)
+    probs = _scores_for(strategy, scores, store)
     sel = SelectionState(
         x=x, labeled=lab, labeled_targets=store.clip_labels(lab), probs=probs, threshold=threshold
     )
     return select(strategy, sel, n, rng)
+
+
+def _scores_for(strategy: str, scores: str | Path | None, store: PoolStore) -> np.ndarray | None:
+    """The (N, C) clip probabilities a score-based strategy (mp, mfft) needs; None for others."""
+    if strategy not in ("mp", "mfft"):
+        return None
+    if scores is None:
+        raise UserError(
+            f"strategy '{strategy}' needs the current classifier's scores",
+            None,
+            "pass --scores scores.npy ((N, C) clip-level probabilities) and --threshold",
+        )
+    return read_scores(scores, store.n, store.c)
 
 
 def _select_sharded(
@@ -187,15 +192,7 @@ def _select_sharded(
 ) -> np.ndarray:
     from iml_tui.engine.strategies.sharded import ShardedPool, sharded_select
 
-    probs = None
-    if lab.size and strategy in ("mp", "mfft"):
-        if scores is None:
-            raise UserError(
-                f"strategy '{strategy}' needs the current classifier's scores",
-                None,
-                "pass --scores scores.npy ((N, C) clip-level probabilities) and --threshold",
-            )
-        probs = read_scores(scores, store.n, store.c)
+    probs = _scores_for(strategy, scores, store) if lab.size else None
     targets = store.clip_labels(lab) if lab.size and probs is not None else None
     clip_targets = store.clip_labels() if not lab.size and warm_k > 0 else None
     with ShardedPool.from_store(store.path, store.n, shards, executor, ray_address) as pool:

@@ -260,15 +260,19 @@ def project_config(options: Mapping[str, Any], sets: list[str] | None = None) ->
 
 
 def open_or_create(
-    folder: str | Path, options: Mapping[str, Any] | None = None, sets: list[str] | None = None
+    folder: str | Path,
+    options: Mapping[str, Any] | None = None,
+    sets: list[str] | None = None,
+    existing: Project | None = None,
 ) -> Project:
     """The project in ``folder``: opened when it exists (options must then be absent or agree),
-    else created from ``options`` (what ``iml-tui label --task ... --pool-dir ...`` does)."""
+    else created from ``options`` (what ``iml-tui label --task ... --pool-dir ...`` does).
+    ``existing``: that project, when the caller has already loaded it."""
     d = Path(folder)
     given = {k: v for k, v in (options or {}).items() if v is not None}
-    if not (d / PROJECT_FILE).is_file():
+    if existing is None and not (d / PROJECT_FILE).is_file():
         return Project.create(d, project_config(given, sets))
-    project = Project.load(d)
+    project = existing if existing is not None else Project.load(d)
     if given or sets:
         want = dataclasses.asdict(_absolute(project_config(given, sets)))
         have = dataclasses.asdict(project.config)

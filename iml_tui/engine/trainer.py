@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from iml_tui.devices import resolve_device
 from iml_tui.engine.metrics import f1_per_class, frame_map
 from iml_tui.engine.models.frame_mlp import FrameMLP
+from iml_tui.engine.train_settings import TrainSettings
 
 ProgressFn = Callable[[int, float], None]
 """Called once per epoch with (epoch number from 1, validation frame mAP in [0, 1])."""
@@ -46,26 +47,19 @@ def eval_autocast(device: torch.device, precision: str) -> contextlib.AbstractCo
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-@dataclass
-class TrainConfig:
-    """Hyper-parameters of one classifier training (defaults: SPEC A.3)."""
+@dataclass(frozen=True)
+class TrainConfig(TrainSettings):
+    """Hyper-parameters of one pool classifier training (defaults: SPEC A.3): the shared
+    :class:`~iml_tui.engine.train_settings.TrainSettings` and the plateau schedule."""
 
-    lr: float = 5e-4
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
-    weight_decay: float = 0.0
-    batch_size: int = 128  # clips per step
     lr_factor: float = 0.5
     lr_patience: int = 5  # epochs without relative improvement of valid mAP before lr drops
     lr_threshold: float = 1e-4  # relative improvement that counts
     min_lr: float = 5e-6  # stop once lr falls below this
-    max_epochs: int = 5000
     hidden: int = 1024
-    seed: int = 0  # init of the classifier and batch order
-    device: str = "auto"
-    threads: int | None = None  # torch CPU threads during training; None leaves torch's setting
     keep_last: bool = False  # return the last epoch's weights, not the best-validated ones
-    eval_precision: str = "fp32"  # per-epoch validation: fp32 (the paper) or bf16 autocast
 
 
 @dataclass

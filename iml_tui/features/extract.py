@@ -46,6 +46,7 @@ import numpy as np
 
 from iml_tui.atomic import atomic_save_npz, atomic_write_bytes
 from iml_tui.audio import io as audio_io
+from iml_tui.callbacks import ProgressFn
 from iml_tui.data.corpus import (
     CLIPS_FILE,
     KNOWN_FILE,
@@ -66,8 +67,6 @@ NORM_CHOICES = ("prepared", "checkpoint")
 #: Encoders told the split's clip length (their ``clip_seconds`` option, unless given), so that a
 #: 5 s clip is framed as 5 s and not zero-padded to the 10 s default.
 CLIP_LENGTH_ENCODERS = ("birdnet",)
-
-ProgressFn = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)

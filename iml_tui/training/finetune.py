@@ -55,6 +55,7 @@ from torch import nn
 from iml_tui.atomic import atomic_torch_save, atomic_write_text
 from iml_tui.audio import io as audio_io
 from iml_tui.audio.spectrogram import MelConfig
+from iml_tui.callbacks import ProgressFn
 from iml_tui.data.corpus import ClipRow, Split, is_split, read_split
 from iml_tui.data.dcase import CLIP_SECONDS, Event, clip_events, piece_frame_labels
 from iml_tui.devices import resolve_device
@@ -98,9 +99,6 @@ HISTORY_FILE = "history.json"
 STATE_FORMAT = "iml-tui-finetune-state"
 NEGATIVE = "negative"
 _POS_WEIGHT_EPS = 1e-5
-
-ProgressFn = Callable[[str, int, int], None]
-"""``progress(label, done, total)``: "train steps" (of the whole run) or "valid clips"."""
 
 
 @dataclass
@@ -560,7 +558,8 @@ def finetune_encoder(
 
     Resumes from ``<out>/finetune_state.pt`` when present (same data classes, start and widths;
     ``epochs`` may grow). An exception raised by ``progress`` or ``on_epoch`` stops the run; the
-    epochs finished before it are kept.
+    epochs finished before it are kept. ``progress`` labels: "train steps" (of the whole run),
+    "valid clips".
     """
     cfg = cfg or FinetuneConfig()
     if min(cfg.epochs, cfg.batch_size, cfg.steps_per_epoch, cfg.hidden, cfg.valid_batch_size) < 1:

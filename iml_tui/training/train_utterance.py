@@ -61,6 +61,7 @@ from torch import nn
 
 from iml_tui.atomic import atomic_torch_save, atomic_write_bytes, atomic_write_text
 from iml_tui.audio import io as audio_io
+from iml_tui.callbacks import ProgressFn
 from iml_tui.data.corpus import CLIPS_FILE, LABELS_FILE, SPLIT_FILE, Split, is_split, read_split
 from iml_tui.devices import resolve_device
 from iml_tui.errors import UserError
@@ -92,10 +93,6 @@ MODEL_FILES = (
     "label_encoder.txt",
     "label_encoder.ckpt",
 )
-
-ProgressFn = Callable[[str, int, int], None]
-"""``progress(label, done, total)``: "reading audio", "train steps" (of the whole run) or
-"dev utterances"."""
 
 
 @dataclass
@@ -540,7 +537,8 @@ def train_utterance_encoder(
 
     Resumes from ``<out>/train_state.pt`` when present (same data, architecture and seed;
     ``epochs`` may grow). An exception raised by ``progress`` or ``on_epoch`` stops the run; the
-    epochs finished before it are kept.
+    epochs finished before it are kept. ``progress`` labels: "reading audio", "train steps" (of
+    the whole run), "dev utterances".
     """
     cfg = cfg or UtteranceTrainConfig()
     _check_config(cfg)

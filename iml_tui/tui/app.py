@@ -96,8 +96,9 @@ def make_app(
     ``keymap`` (binding id -> keys) wins over ``keymap_file`` (YAML, see :mod:`~.keys`);
     ``cursor=False`` stops the playback-cursor clock (deterministic snapshots);
     ``audio_thread=False`` calls the player on the UI thread (tests that count its calls);
-    ``graphics``: "halfblock" (truecolor), "halfblock256" (256-colour terminals, dithered)
-    or "kitty" (see ``widgets.graphics``); ``notes``: shown once as notifications.
+    ``graphics``: "halfblock" (truecolor), "halfblock256" (256-colour terminals, dithered),
+    "kitty" or "sixel" (images through textual-image, see ``widgets.graphics``); ``notes``:
+    shown once as notifications.
     """
     if graphics not in MODES:
         raise UserError(

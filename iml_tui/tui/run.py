@@ -7,11 +7,14 @@ import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from iml_tui.errors import UserError
+
+if TYPE_CHECKING:
+    from iml_tui.engine.project import Project
 
 STREAM_KEYS = ("feat_root", "target", "env", "sim_type", "samples_per_batch")
 """``label`` options that go to the stream section of a new lid / vtd project."""
@@ -49,17 +52,20 @@ def stream_sets(sets: list[str] | None) -> dict[str, Any]:
 
 
 def prepare_stream_options(
-    folder: Path, options: dict[str, Any], sets: list[str] | None
+    folder: Path,
+    options: dict[str, Any],
+    sets: list[str] | None,
+    existing: Project | None = None,
 ) -> list[str]:
     """Fill ``options["stream"]`` of a lid / vtd project from the data (see
     :mod:`iml_tui.engine.stream_setup`); returns notes to show. A pool task with stream
-    options is refused."""
-    from iml_tui.engine.project import PROJECT_FILE, STREAM_TASKS, Project
+    options is refused. ``existing``: the project already in ``folder`` (read once)."""
+    from iml_tui.engine.project import PROJECT_FILE, STREAM_TASKS
 
     given = {k: v for k, v in (options.get("stream") or {}).items() if v is not None}
     task = options.get("task")
-    if task is None and given and (folder / PROJECT_FILE).is_file():
-        task = Project.load(folder).config.task  # resuming with the options it was made with
+    if task is None and given and existing is not None:
+        task = existing.config.task  # resuming with the options it was made with
     if task not in STREAM_TASKS:
         if given:
             flags = ", ".join("--" + k.replace("_", "-") for k in given)
@@ -122,7 +128,7 @@ def run_label(
     graphics: str = "auto",
 ) -> None:
     """Open (or create) the project, then label it in the terminal until the user quits."""
-    from iml_tui.engine.project import PROJECT_FILE
+    from iml_tui.engine.project import PROJECT_FILE, Project
     from iml_tui.engine.session import Session
 
     given = {k: v for k, v in options.items() if v is not None and v != {}}
@@ -139,14 +145,15 @@ def run_label(
             None,
             "run it in a terminal (ssh -t, tmux); `iml-tui simulate` runs headless",
         )
-    notes = prepare_stream_options(folder, given, sets)
-    existed = folder.exists()
     new = not (folder / PROJECT_FILE).is_file()
+    existing = None if new else Project.load(folder)  # read and checked once
+    notes = prepare_stream_options(folder, given, sets, existing)
+    existed = folder.exists()
     try:
         from iml_tui.engine.project import open_or_create
 
-        project = open_or_create(folder, given, sets)
-        session = Session.open(project.dir, annotator=annotator)
+        project = open_or_create(folder, given, sets, existing)
+        session = Session.open(project, annotator=annotator)
     except BaseException:
         if new and (folder / PROJECT_FILE).is_file():
             discard_new_project(folder, existed)
@@ -176,7 +183,12 @@ def _run_app(
 ) -> None:
     from iml_tui.audio.playback import choose_player
     from iml_tui.tui.app import make_app
-    from iml_tui.tui.widgets.graphics import colour_advice, detect_graphics
+    from iml_tui.tui.widgets.graphics import (
+        IMAGE_MODES,
+        colour_advice,
+        detect_graphics,
+        image_widget,
+    )
 
     if not session.project.config.threads:
         _leave_a_core_to_the_ui()
@@ -185,6 +197,8 @@ def _run_app(
     )
     try:
         mode = detect_graphics() if graphics == "auto" else graphics
+        if mode in IMAGE_MODES:
+            image_widget(mode)  # asks the terminal its cell size while Textual is not reading
         advice = colour_advice()
         app = make_app(
             session,

@@ -1,94 +1,110 @@
-"""The kitty graphics path of the spectrogram: what it sends and what it draws."""
+"""The image paths of the spectrogram (textual-image's kitty and sixel widgets) and the
+256-colour half-blocks."""
 
 from __future__ import annotations
 
-import base64
 import itertools
 import re
-import unicodedata
-import zlib
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from textual_image.renderable import tgp
+from textual_image.widget import SixelImage, TGPImage
 from tui_fakes import FakeSession, RecordingPlayer
 
-from iml_tui.tui.app import make_app
+from iml_tui.tui.app import LabelApp, make_app
 from iml_tui.tui.widgets import graphics
-from iml_tui.tui.widgets.spectrogram import GUTTER, SpectrogramView
+from iml_tui.tui.widgets.spectrogram import _CMAP, GUTTER, SpectrogramView
 
 
-def test_row_marks_are_the_protocol_table() -> None:
-    marks = graphics.diacritics()
-    assert len(marks) == 69
-    assert [f"{ord(m):04X}" for m in marks[:6]] == ["0305", "030D", "030E", "0310", "0312", "033D"]
-    assert f"{ord(marks[-1]):04X}" == "065E"
-    assert all(unicodedata.combining(m) == 230 for m in marks)
-
-
-def _payloads(sequence: str) -> list[tuple[dict[str, str], str]]:
-    out = []
-    for keys, data in re.findall(r"\x1b_G([^;\x1b]*);?([^\x1b]*)\x1b\\", sequence):
-        out.append((dict(kv.split("=") for kv in keys.split(",")), data))
-    return out
-
-
-def test_transmit_chunks_and_decodes() -> None:
-    rgb = np.random.default_rng(0).integers(0, 255, size=(40, 300, 3), dtype=np.uint8)
-    parts = _payloads(graphics.transmit(77, rgb, 50, 10))
-    assert len(parts) > 1 and all(len(data) <= graphics.CHUNK for _, data in parts)
-    head = parts[0][0]
-    assert head["a"] == "T" and head["U"] == "1" and head["i"] == "77"
-    assert (head["s"], head["v"], head["c"], head["r"]) == ("300", "40", "50", "10")
-    assert [keys["m"] for keys, _ in parts] == ["1"] * (len(parts) - 1) + ["0"]
-    raw = zlib.decompress(base64.standard_b64decode("".join(d for _, d in parts)))
-    assert raw == rgb.tobytes()
-    assert graphics.delete(77) == "\x1b_Ga=d,d=I,i=77,q=2\x1b\\"
-
-
-def test_placeholder_row_names_row_column_and_image() -> None:
-    seg = graphics.placeholder_row(3, 5, 0x123456)
-    assert seg.text == (
-        graphics.PLACEHOLDER
-        + graphics.diacritics()[3]
-        + graphics.diacritics()[0]
-        + graphics.PLACEHOLDER * 4
-    )
-    assert seg.style is not None and seg.style.color is not None
-    assert seg.style.color.triplet == (0x12, 0x34, 0x56)
-
-
-async def test_kitty_mode_sends_the_picture_and_draws_placeholders(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    app = make_app(
+def _app(graphics: str, notes: Sequence[str] = ()) -> LabelApp:
+    """The labelling screen on a fake session, drawing the spectrogram in ``graphics``."""
+    return make_app(
         FakeSession(every=100),
         RecordingPlayer(),
         cursor=False,
         audio_thread=False,
-        graphics="kitty",
+        graphics=graphics,
+        notes=notes,
     )
-    sent: list[str] = []
+
+
+def test_detect_asks_the_terminal_only_where_it_may_show_images() -> None:
+    true = {"COLORTERM": "truecolor", "TERM": "xterm-256color"}
+    asked: list[int] = []
+
+    def probe() -> str:
+        asked.append(1)
+        return "sixel"
+
+    assert graphics.detect_graphics(true, probe) == "sixel"
+    assert graphics.detect_graphics({**true, "TERM": "xterm-kitty"}, probe) == "kitty"
+    assert graphics.detect_graphics({**true, "TMUX": "/tmp/t"}, probe) == "halfblock"
+    assert graphics.detect_graphics({"TERM": "xterm-256color"}, probe) == "halfblock256"
+    assert graphics.detect_graphics({**true, "IML_TUI_GRAPHICS": "sixel"}) == "sixel"
+    assert asked == [1]
+    # not a terminal (pytest's stdout): textual-image finds neither protocol
+    assert graphics.probe_terminal() == "halfblock"
+    assert graphics.image_widget("kitty") is TGPImage
+    assert graphics.image_widget("sixel") is SixelImage
+    with pytest.raises(ValueError, match="halfblock"):
+        graphics.image_widget("halfblock")
+
+
+def test_picture_is_the_colour_map_pixel_for_pixel() -> None:
+    levels = np.array([[0, 5, 23], [23, 0, 1]])
+    picture = graphics.spectrogram_picture(levels, _CMAP)
+    assert picture.size == (3, 2) and picture.mode == "RGB"
+    want = [int(_CMAP[5][i : i + 2], 16) for i in (1, 3, 5)]
+    assert list(picture.getpixel((1, 0))) == want
+    assert np.asarray(picture).shape == (2, 3, 3)
+
+
+def _messages(sent: list[dict[str, object]], action: str | None) -> list[dict[str, object]]:
+    return [m for m in sent if m.get("a") == action]
+
+
+async def test_kitty_mode_draws_through_textual_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[dict[str, object]] = []
+    monkeypatch.setattr(tgp, "_send_tgp_message", lambda **kw: sent.append(kw))
+    app = _app("kitty")
     async with app.run_test(size=(100, 30)) as pilot:
-        assert app._driver is not None
-        monkeypatch.setattr(app._driver, "write", sent.append)
-        spec = app.main.query_one(SpectrogramView)
-        spec.set_data(spec.data)  # draw again, now that writes are captured
         await pilot.pause()
-        parts = [p for p in _payloads("".join(sent)) if p[0].get("a") != "d"]
-        assert parts and parts[0][0]["a"] == "T"
+        spec = app.main.query_one(SpectrogramView)
+        picture = spec.query_one(TGPImage)
         width = spec.size.width - GUTTER
-        assert parts[0][0]["c"] == str(width)
-        rows = int(parts[0][0]["r"])
-        first = "".join(s.text for s in spec.render_line(0))
-        assert graphics.PLACEHOLDER in first and first.count(graphics.PLACEHOLDER) == width
+        rows = spec._picture_rows
+        assert picture.display and rows > 0
+        assert picture.region.x == spec.region.x + GUTTER
+        assert (picture.region.width, picture.region.height) == (width, rows)
+        placed = _messages(sent, "p")
+        assert placed and (placed[-1]["c"], placed[-1]["r"]) == (width, rows)
+        image_id = placed[-1]["i"]
+        assert any(m.get("i") == image_id and m.get("payload") for m in _messages(sent, None))
+        # the gutter keeps its frequency labels; the axis is text under the picture
+        assert re.search(r"\d", "".join(s.text for s in spec.render_line(0)))
         axis = "".join(s.text for s in spec.render_line(rows))
-        assert "0s" in axis and graphics.PLACEHOLDER not in axis
-        image_id = int(parts[0][0]["i"])
+        assert "0s" in axis and tgp._PLACEHOLDER not in {ord(c) for c in axis}
+        spec.cursor = 0.5  # the cursor shows on the axis, not over the image
+        await pilot.pause()
+        assert spec.render_line(0).text == spec._strips[0].adjust_cell_length(spec.size.width).text
         await pilot.press("enter")  # the next item: a new picture, the old one freed
         await pilot.pause()
-        text = "".join(sent)
-        assert graphics.delete(image_id) in text
-        assert len([p for p in _payloads(text) if p[0].get("a") == "T"]) >= 2
+        assert any(m.get("I") == image_id for m in _messages(sent, "d"))
+        assert len({m["i"] for m in _messages(sent, "p")}) >= 2
+
+
+async def test_sixel_mode_lays_the_picture_right_of_the_gutter() -> None:
+    app = _app("sixel")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        spec = app.main.query_one(SpectrogramView)
+        picture = spec.query_one(SixelImage)
+        assert picture.display and picture.image is not None
+        assert picture.region.x == spec.region.x + GUTTER
+        assert picture.region.height == spec._picture_rows > 0
+        assert picture.image.size[1] == 8 * spec._picture_rows  # 8 pixel rows a cell row
 
 
 # --- 256-colour terminals -----------------------------------------------------------------------
@@ -149,13 +165,7 @@ def test_dither_averages_to_the_value() -> None:
 async def test_halfblock256_draws_only_palette_colours() -> None:
     from rich.color import ColorType
 
-    app = make_app(
-        FakeSession(every=100),
-        RecordingPlayer(),
-        cursor=False,
-        audio_thread=False,
-        graphics="halfblock256",
-    )
+    app = _app("halfblock256")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         spec = app.main.query_one(SpectrogramView)
@@ -174,14 +184,7 @@ async def test_halfblock256_draws_only_palette_colours() -> None:
 
 async def test_colour_advice_is_shown_on_screen() -> None:
     advice = graphics.colour_advice({"TERM": "tmux-256color", "TMUX": "/tmp/t"})
-    app = make_app(
-        FakeSession(every=100),
-        RecordingPlayer(),
-        cursor=False,
-        audio_thread=False,
-        graphics="halfblock256",
-        notes=[advice],
-    )
+    app = _app("halfblock256", notes=[advice])
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         shown = [n.message for n in app._notifications]

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 from labelling_data import make_audio_pool
-from textual.pilot import Pilot
+from tui_fakes import headless_label
 from typer.testing import CliRunner
 
 from iml_tui.cli import Strategy, Task, app, label_cmd
 from iml_tui.engine.journal import Journal
 from iml_tui.errors import UserError
-from iml_tui.tui.app import LabelApp
 
 
 def test_cli_import_does_not_load_textual() -> None:
@@ -64,18 +63,7 @@ def test_label_runs_a_project_end_to_end(
     pool = make_audio_pool(tmp_path)
     keys = tmp_path / "keys.yaml"
     keys.write_text("keys:\n  label.submit: x\n")
-    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
-    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
-    original = LabelApp.run
-
-    def headless_run(self: LabelApp) -> None:
-        async def pilot(p: Pilot[None]) -> None:
-            await p.pause()
-            await p.press("1", "x", "q")  # x: the remapped submit key
-
-        original(self, headless=True, size=(100, 30), auto_pilot=pilot)
-
-    monkeypatch.setattr(LabelApp, "run", headless_run)
+    headless_label(monkeypatch, "1", "x")  # x: the remapped submit key
     project = tmp_path / "project"
     label_cmd(
         project,

@@ -47,6 +47,20 @@ async def wait_for_item(app: LabelApp, pilot: object, timeout: float = 60) -> No
     assert app.main.current is not None
 
 
+async def wait_for_model(
+    app: LabelApp, pilot: object, session: Session, version: int, timeout: float = 120
+) -> None:
+    """Let the background retraining run until model ``version`` is installed and an item is on
+    screen (the screen keeps asking while it trains, so an item alone says nothing of it)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while session.model_status().version < version and loop.time() < deadline:
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.05)  # type: ignore[attr-defined]
+    await wait_for_item(app, pilot, timeout)
+    assert session.model_status().version == version
+
+
 async def test_each_label_is_in_the_journal_before_the_next_item_shows(tmp_path: Path) -> None:
     project = make_pool_project(tmp_path)
     checked: list[bool] = []
@@ -129,16 +143,14 @@ async def test_retraining_while_labelling(tmp_path: Path) -> None:
             await pilot.press("question_mark")
             assert app.screen.__class__.__name__ == "HelpScreen"
             await pilot.press("escape")
-            await wait_for_item(app, pilot)
-            assert session.model_status().version == 1
+            await wait_for_model(app, pilot, session, 1)
             status = str(app.main.query_one(ModelStatus).render())
             assert "v1" in status and "valid mAP" in status
             assert fractions and max(fractions) <= 1.0
             assert app.main.current is not None and app.main.current.view.probs is not None
             for _ in range(4):
                 await pilot.press("2", "enter")
-            await wait_for_item(app, pilot)
-            assert session.model_status().version == 2
+            await wait_for_model(app, pilot, session, 2)
             assert len(session.learning_curve().points) == 2
 
 
@@ -196,8 +208,7 @@ async def test_a_pool_without_valid_set_is_scored_from_the_labels(tmp_path: Path
             await pilot.pause()
             for k in range(4):
                 await pilot.press("1" if k % 2 else "2", "enter")
-            await wait_for_item(app, pilot)
-            assert session.model_status().version == 1
+            await wait_for_model(app, pilot, session, 1)
             status = str(app.main.query_one(ModelStatus).render())
             assert "estimated from 4 labels" in status and "valid mAP" not in status
 

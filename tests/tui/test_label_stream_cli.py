@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
-from textual.pilot import Pilot
-from tui_fakes import FakeSession, RecordingPlayer
+from stream_counts import count_checks_and_reads
+from tui_fakes import FakeSession, RecordingPlayer, headless_label
 
 from iml_tui.cli import Task, label_cmd
 from iml_tui.data.stream_synth import LidSynthConfig, VtdSynthConfig, synth_lid, synth_vtd
@@ -19,7 +19,7 @@ from iml_tui.engine.journal import Journal
 from iml_tui.engine.stream_setup import demo_defaults, stream_options
 from iml_tui.errors import UserError
 from iml_tui.presets import PRESETS
-from iml_tui.tui.app import LabelApp, make_app
+from iml_tui.tui.app import make_app
 from iml_tui.tui.widgets.status import WhyLine
 
 SMALL = [
@@ -172,16 +172,7 @@ def test_failed_start_leaves_nothing_behind(
         _label(folder, feat_root=str(lid_root), target="ha", set_=[*SMALL, "stream.boot_from=dev"])
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
     # the corrected command now starts, labels, and resumes
-    original = LabelApp.run
-
-    def headless_run(self: LabelApp) -> None:
-        async def pilot(p: Pilot[None]) -> None:
-            await p.pause()
-            await p.press("q")
-
-        original(self, headless=True, size=(100, 30), auto_pilot=pilot)
-
-    monkeypatch.setattr(LabelApp, "run", headless_run)
+    headless_label(monkeypatch)
     _label(folder, feat_root=str(lid_root), target="ha", samples_per_batch=30, sim_type="fpstps")
     cfg = yaml.safe_load((folder / "project.yaml").read_text())
     assert cfg["task"] == "lid"
@@ -264,3 +255,19 @@ async def test_real_stream_session_keeps_the_real_id(tmp_path: Path, lid_root: P
             await pilot.press("enter")
     with Journal(tmp_path / "proj" / "journal.sqlite") as journal:
         assert real in {str(e.item_id) for e in journal.current_labels().values()}
+
+
+def test_label_lid_checks_once_and_reads_each_store_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checking the options, creating and opening the project, starting the stream: one config
+    check, one read of the streamed split and one of the bootstrap split."""
+    root = tmp_path / "lid"
+    synth_lid(root, LidSynthConfig(n_train=20, n_dev=40, n_test=10, features=(("ecapalang", 6),)))
+    counts = count_checks_and_reads(monkeypatch)
+    headless_label(monkeypatch)
+    _label(tmp_path / "proj", feat_root=str(root), target="ha", samples_per_batch=30)
+    assert (tmp_path / "proj" / "project.yaml").is_file()
+    assert counts == {"validate": 1, "read ecapalang/dev.h5": 1, "read ecapalang/train.h5": 1}
+    _label(tmp_path / "proj", task=None, target="ha")  # resuming: the project's check alone
+    assert counts["validate"] == 2 and counts["read ecapalang/dev.h5"] == 1

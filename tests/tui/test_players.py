@@ -285,7 +285,10 @@ async def test_status_line_follows_a_browser_that_connects_later() -> None:
             await settle(app, pilot)
             assert "no browser connected" in player_line(app)
             await asyncio.to_thread(_get, player.url)  # the tab is opened
-            await pilot.pause(1.3)
+            for _ in range(40):  # the line is refreshed every second
+                await pilot.pause(0.25)
+                if "(browser connected)" in player_line(app):
+                    break
             assert "(browser connected)" in player_line(app)
     finally:
         player.close()

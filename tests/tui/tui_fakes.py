@@ -6,11 +6,14 @@ tests control what the engine answers (a training that fails, a slow one) determ
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pytest
+from textual.pilot import Pilot
 
 from iml_tui.errors import UserError
 from iml_tui.tui.protocols import CancelledFn, ProgressFn
@@ -315,3 +318,22 @@ class RecordingPlayer:
 
     def close(self) -> None:
         self.closed = True
+
+
+def headless_label(monkeypatch: pytest.MonkeyPatch, *keys: str) -> None:
+    """``iml-tui label`` as from a terminal, its app run headless (100 x 30): once the screen
+    shows, ``keys`` are pressed, then q."""
+    from iml_tui.tui.app import LabelApp
+
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    original = LabelApp.run
+
+    def headless_run(self: LabelApp) -> None:
+        async def pilot(p: Pilot[None]) -> None:
+            await p.pause()
+            await p.press(*keys, "q")
+
+        original(self, headless=True, size=(100, 30), auto_pilot=pilot)
+
+    monkeypatch.setattr(LabelApp, "run", headless_run)

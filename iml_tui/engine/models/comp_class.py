@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from iml_tui.engine.losses import LossConfig, loss_weights, stream_loss
+from iml_tui.engine.train_settings import TrainSettings
 
 N_CLASSES = 2
 BN_MOMENTUM = 0.05
@@ -108,14 +109,15 @@ def reset_weights(model: nn.Module, seed: int | None = 0) -> None:
 
 
 @dataclass(frozen=True)
-class StreamFitConfig:
-    """Training of the stream model on the labelled pool (defaults: SPEC B.4; max_epochs ours)."""
+class StreamFitConfig(TrainSettings):
+    """Training of the stream model on the labelled pool (defaults: SPEC B.4; max_epochs ours):
+    the shared :class:`~iml_tui.engine.train_settings.TrainSettings`, patience and the loss."""
 
     lr: float = 1e-4
     weight_decay: float = 1e-5
     batch_size: int = 256
-    patience: int = 15
     max_epochs: int = 300
+    patience: int = 15
     min_delta: float = 0.0  # an epoch improves when loss < best - min_delta
     loss: LossConfig = field(default_factory=LossConfig)
 

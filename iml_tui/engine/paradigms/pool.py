@@ -23,6 +23,7 @@ import torch
 from iml_tui.atomic import atomic_save_npy, atomic_torch_save, atomic_write_text
 from iml_tui.data.store import PoolStore
 from iml_tui.engine import metrics
+from iml_tui.engine.paradigms.run_folder import check_run_spec
 from iml_tui.engine.pool_round import PROB_RULES, pick_round, round_rng
 from iml_tui.engine.strategies import STRATEGIES
 from iml_tui.engine.trainer import TrainConfig, predict_frames, train_frame_classifier
@@ -293,19 +294,7 @@ class PoolRun:
         return (self.dir / "DONE").exists()
 
     def _check_spec(self) -> None:
-        spec_path = self.dir / "spec.json"
-        want = self.spec.to_json()
-        if spec_path.exists():
-            have = json.loads(spec_path.read_text())
-            if have != want:
-                raise UserError(
-                    "this run folder was made with a different configuration",
-                    self.dir,
-                    "use another --out folder or delete this one",
-                )
-        else:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(spec_path, json.dumps(want, indent=2))
+        check_run_spec(self.dir, self.spec.to_json())
 
     def _load_records(self) -> tuple[list[RoundRecord], dict[str, Any] | None]:
         records: list[RoundRecord] = []

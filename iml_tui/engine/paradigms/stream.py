@@ -31,8 +31,6 @@ import csv
 import dataclasses
 import io
 import json
-import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +41,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from iml_tui import __version__
 from iml_tui.atomic import atomic_torch_save, atomic_write_text
 from iml_tui.config import StreamConfig, config_to_dict
 from iml_tui.data.orders import ORDER_KINDS, batches, make_order, read_order, with_context
@@ -75,6 +72,7 @@ from iml_tui.engine.models.comp_class import (
     reset_weights,
 )
 from iml_tui.engine.oracle import Oracle, Question, TruthOracle, answered
+from iml_tui.engine.paradigms.run_folder import check_run_spec
 from iml_tui.engine.scoring import ConfusionCounts, ScoreRow, make_score_row, write_scores
 from iml_tui.engine.strategies.stream_queries import (
     BASE_METHODS,
@@ -86,7 +84,7 @@ from iml_tui.engine.strategies.stream_queries import (
     softmax,
 )
 from iml_tui.errors import UserError
-from iml_tui.provenance import git_revision
+from iml_tui.provenance import write_manifest
 
 TASKS: tuple[str, ...] = ("lid", "vtd")
 VTD_ORDERS: tuple[str, ...] = ("sorted", "random")
@@ -231,8 +229,8 @@ def lid_order(cfg: StreamConfig, table: FeatureTable) -> np.ndarray:
 
 
 def run_names(cfg: StreamConfig) -> list[tuple[str, str]]:
-    """(run name, target or environment) of every run the config asks for."""
-    validate_config(cfg)
+    """(run name, target or environment) of every run the config asks for (``cfg`` has
+    passed :func:`validate_config`)."""
     if cfg.task == "lid":
         from iml_tui.data.stream_data import lid_targets
 
@@ -385,8 +383,8 @@ def prepare_vtd(cfg: StreamConfig, env: str) -> StreamInputs:
 
 
 def prepare_inputs(cfg: StreamConfig, target: str) -> StreamInputs:
-    """Inputs of the run for ``target`` (an LID language or a VTD environment)."""
-    validate_config(cfg)
+    """Inputs of the run for ``target`` (an LID language or a VTD environment); ``cfg`` has
+    passed :func:`validate_config`."""
     return prepare_lid(cfg, target) if cfg.task == "lid" else prepare_vtd(cfg, target)
 
 
@@ -455,15 +453,7 @@ def fit_config(cfg: StreamConfig) -> StreamFitConfig:
     patience = cfg.patience
     if cfg.epochs_per_pass > 0:
         max_epochs, patience = cfg.epochs_per_pass, cfg.epochs_per_pass + 1
-    return StreamFitConfig(
-        lr=cfg.lr,
-        weight_decay=cfg.wd,
-        batch_size=cfg.batch_size,
-        patience=patience,
-        max_epochs=max_epochs,
-        min_delta=cfg.min_delta,
-        loss=loss,
-    )
+    return StreamFitConfig.from_config(cfg, patience=patience, max_epochs=max_epochs, loss=loss)
 
 
 def build_model(cfg: StreamConfig, dim: int, device: torch.device) -> CompClassModel:
@@ -558,7 +548,9 @@ class _State:
 class StreamRun:
     """One simulated stream run in ``run_dir`` (resumable), answered by ``oracle``.
 
-    ``oracle`` defaults to a :class:`TruthOracle` over the stream's labels.
+    ``oracle`` defaults to a :class:`TruthOracle` over the stream's labels. ``cfg`` has passed
+    :func:`validate_config` (where a config enters: :func:`run_stream`, ``plan_runs``, a
+    project's ``validate``), so a run does not check it again.
     """
 
     def __init__(
@@ -570,7 +562,6 @@ class StreamRun:
         oracle: Oracle | None = None,
         command: str = "",
     ) -> None:
-        validate_config(cfg)
         self.cfg = cfg
         self.inp = inputs
         self.dir = Path(run_dir)
@@ -606,18 +597,7 @@ class StreamRun:
         return m.is_file() and bool(json.loads(m.read_text()).get("finished"))
 
     def _check_spec(self) -> None:
-        want = spec_of(self.cfg, self.inp.name)
-        path = self.dir / "spec.json"
-        if path.is_file():
-            if json.loads(path.read_text()) != json.loads(json.dumps(want)):
-                raise UserError(
-                    "this run folder was made with a different configuration",
-                    self.dir,
-                    "use another --out folder or delete this one",
-                )
-        else:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(path, json.dumps(want, indent=2))
+        check_run_spec(self.dir, spec_of(self.cfg, self.inp.name))
         if self.command:
             atomic_write_text(self.dir / "command.txt", self.command + "\n")
 
@@ -1043,11 +1023,10 @@ class StreamRun:
         )
         fit_s = sum(t.fit_s for t in st.timings)
         total_s = sum(t.total_s for t in st.timings)
-        manifest = {
+        body = {
             "task": self.cfg.task,
             "run": self.inp.name,
             "target": self.inp.target,
-            "config": config_to_dict(self.cfg),
             "n_batches": self.inp.n_batches,
             "n_samples": int(sum(len(b) for b in self.inp.batches)),
             "n_boot": st.n_boot,
@@ -1060,18 +1039,9 @@ class StreamRun:
                 "fit_s": fit_s,
                 "overhead_share": (total_s - fit_s) / total_s if total_s else 0.0,
             },
-            "versions": {
-                "iml_tui": __version__,
-                "python": platform.python_version(),
-                "numpy": np.__version__,
-                "torch": torch.__version__,
-            },
-            "git_revision": git_revision(),
-            "device": str(self.device),
-            "host": {"platform": platform.platform(), "cpus": os.cpu_count()},
             "finished": True,
         }
-        atomic_write_text(self.dir / "manifest.json", json.dumps(manifest, indent=2))
+        write_manifest(self.dir / "manifest.json", body, self.cfg, device=str(self.device))
         (self.dir / "checkpoint.pt").unlink(missing_ok=True)
 
 
@@ -1098,6 +1068,8 @@ def run_stream(
     command: str = "",
     on_batch: Callable[[BatchEvent], None] | None = None,
 ) -> list[ScoreRow]:
-    """Prepare and run one stream (``target``: LID language or VTD environment)."""
+    """Check ``cfg``, prepare and run one stream (``target``: LID language or VTD
+    environment)."""
+    validate_config(cfg)
     inputs = prepare_inputs(cfg, target)
     return StreamRun(cfg, inputs, run_dir, device, oracle, command).run(on_batch)

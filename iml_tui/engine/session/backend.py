@@ -19,6 +19,23 @@ def checkpoint_path(models_dir: Path, mode: str, version: int) -> Path:
     return models_dir / f"{mode}_v{version:04d}_{os.getpid()}_{secrets.token_hex(3)}.pt"
 
 
+def model_trained_event(project_dir: Path, result: RetrainResult, **payload: Any) -> NewEvent:
+    """The journal's record of a retraining: version, round, time, the checkpoint (relative to
+    the project), scores and labelled count, then the backend's own ``payload`` keys."""
+    return NewEvent(
+        "model_trained",
+        model_version=result.version,
+        round=result.round,
+        seconds=result.seconds,
+        payload={
+            "file": str(Path(result.file or "").relative_to(project_dir)),
+            "scores": result.scores,
+            "n_labelled": result.n_labelled,
+            **payload,
+        },
+    )
+
+
 def class_names(class_list: Sequence[str], labels: Sequence[int]) -> str:
     return ", ".join(class_list[i] for i in labels) if labels else "none"
 

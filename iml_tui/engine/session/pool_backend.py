@@ -21,7 +21,12 @@ from iml_tui.engine.models.frame_mlp import FrameMLP
 from iml_tui.engine.pool_round import pick_round, round_rng
 from iml_tui.engine.project import Project
 from iml_tui.engine.self_validated import train_self_validated
-from iml_tui.engine.session.backend import checkpoint_path, class_names, next_round
+from iml_tui.engine.session.backend import (
+    checkpoint_path,
+    class_names,
+    model_trained_event,
+    next_round,
+)
 from iml_tui.engine.session.fold import Fold
 from iml_tui.engine.session.retrain import Cancelled
 from iml_tui.engine.session.types import CancelFn, LearningCurve, ProgressCb, RetrainResult
@@ -52,20 +57,7 @@ class PoolBackend:
         self.n = self.store.n
         self.x = np.asarray(self.store.pooled())
         self.locator = Locator(self.store.attrs, cfg.audio_root or None)
-        self.train_cfg = TrainConfig(
-            lr=cfg.lr,
-            batch_size=cfg.batch_size,
-            lr_factor=cfg.lr_factor,
-            lr_patience=cfg.lr_patience,
-            lr_threshold=cfg.lr_threshold,
-            min_lr=cfg.min_lr,
-            max_epochs=cfg.max_epochs,
-            hidden=cfg.hidden,
-            seed=cfg.seed,
-            device=cfg.device,
-            threads=cfg.threads or None,
-            eval_precision=cfg.eval_precision,
-        )
+        self.train_cfg = TrainConfig.from_config(cfg)
         self.model: FrameMLP | None = None
         self.threshold = 0.5
         self.version = 0
@@ -452,19 +444,12 @@ class PoolBackend:
         return work
 
     def model_event(self, result: RetrainResult) -> NewEvent:
-        return NewEvent(
-            "model_trained",
-            model_version=result.version,
-            round=result.round,
-            seconds=result.seconds,
-            payload={
-                "file": str(Path(result.file or "").relative_to(self.project.dir)),
-                "threshold": result.info["threshold"],
-                "scores": result.scores,
-                "n_labelled": result.n_labelled,
-                "labels_key": result.info["labels_key"],
-                "no_more": result.info["no_more"],
-            },
+        return model_trained_event(
+            self.project.dir,
+            result,
+            threshold=result.info["threshold"],
+            labels_key=result.info["labels_key"],
+            no_more=result.info["no_more"],
         )
 
     def install_result(self, result: RetrainResult, ev: Event) -> None:

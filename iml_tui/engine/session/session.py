@@ -56,11 +56,12 @@ class Session:
         self._load_error = ""
 
     @classmethod
-    def open(cls, project_dir: str | Path, annotator: str | None = None) -> Session:
+    def open(cls, project_dir: str | Path | Project, annotator: str | None = None) -> Session:
         """Open (or resume) the project in ``project_dir`` for ``annotator`` (default: the
         login name). Reads the pool or stream, replays the journal and, for a new project,
-        selects the first queue."""
-        project = Project.load(project_dir)
+        selects the first queue. A :class:`Project` just opened or created (and so checked) is
+        taken as it is; a folder's ``project.yaml`` is read and checked."""
+        project = project_dir if isinstance(project_dir, Project) else Project.load(project_dir)
         engine: SessionBackend = (
             PoolBackend(project) if project.mode == "pool" else StreamBackend(project)
         )
@@ -190,17 +191,7 @@ class Session:
                 self._sync()
                 again = self._my_claim()
                 if again is not None and again.id == mine.id:
-                    self.journal.append(
-                        NewEvent(
-                            "queried",
-                            item=mine.item,
-                            item_id=mine.item_id,
-                            annotator=self.annotator,
-                            model_version=self.engine.version,
-                            round=mine.round,
-                            payload=claim_payload(),
-                        )
-                    )
+                    self.journal.append(self._claim(mine))
             self._sync()
             mine = self._my_claim()
         if mine is not None:
@@ -212,17 +203,7 @@ class Session:
             e = self._eligible(time.time())
             if e is None:
                 return None
-            self.journal.append(
-                NewEvent(
-                    "queried",
-                    item=e.item,
-                    item_id=e.item_id,
-                    annotator=self.annotator,
-                    model_version=self.engine.version,
-                    round=e.round,
-                    payload=claim_payload(),
-                )
-            )
+            self.journal.append(self._claim(e))
         self._sync()
         return self._item(int(e.item or 0))
 
@@ -242,33 +223,38 @@ class Session:
         ``seconds`` = time spent. Committed to the journal before this returns (in the same
         commit the next item is handed to this annotator, so ``next_item`` writes nothing)."""
         lab = self._check_labels(labels)
-        self._answer(
-            NewEvent(
-                "labelled",
-                item=item.index,
-                item_id=item.id,
-                labels=lab,
-                annotator=self.annotator,
-                seconds=max(0.0, float(seconds)),
-                model_version=self.engine.version,
-                round=item.round,
-                payload={"kind": item.kind},
-            )
-        )
+        self._answer(self._answer_event("labelled", item, seconds, lab))
 
     def skip(self, item: Item, seconds: float = 0.0) -> None:
         """Decline the item: not labelled, not asked again this round (undo brings it back)."""
-        self._answer(
-            NewEvent(
-                "skipped",
-                item=item.index,
-                item_id=item.id,
-                annotator=self.annotator,
-                seconds=max(0.0, float(seconds)),
-                model_version=self.engine.version,
-                round=item.round,
-                payload={"kind": item.kind},
-            )
+        self._answer(self._answer_event("skipped", item, seconds))
+
+    def _claim(self, entry: Event) -> NewEvent:
+        """The event that hands ``entry``'s item to this annotator (recording this process)."""
+        return NewEvent(
+            "queried",
+            item=entry.item,
+            item_id=entry.item_id,
+            annotator=self.annotator,
+            model_version=self.engine.version,
+            round=entry.round,
+            payload=claim_payload(),
+        )
+
+    def _answer_event(
+        self, kind: str, item: Item, seconds: float, labels: list[int] | None = None
+    ) -> NewEvent:
+        """A ``labelled`` / ``skipped`` event for ``item`` after ``seconds`` (at least 0)."""
+        return NewEvent(
+            kind,
+            item=item.index,
+            item_id=item.id,
+            labels=labels,
+            annotator=self.annotator,
+            seconds=max(0.0, float(seconds)),
+            model_version=self.engine.version,
+            round=item.round,
+            payload={"kind": item.kind},
         )
 
     def _answer(self, answer: NewEvent) -> None:
@@ -280,17 +266,7 @@ class Session:
             if self._my_claim() is None:
                 e = self._eligible(time.time())
                 if e is not None:
-                    self.journal.append(
-                        NewEvent(
-                            "queried",
-                            item=e.item,
-                            item_id=e.item_id,
-                            annotator=self.annotator,
-                            model_version=self.engine.version,
-                            round=e.round,
-                            payload=claim_payload(),
-                        )
-                    )
+                    self.journal.append(self._claim(e))
         self._sync()
 
     @contextmanager
@@ -412,18 +388,7 @@ class Session:
             if target.kind in EXTENT_KINDS:  # the item stays as it is: answered or on screen
                 self.journal.append(undone)
             else:
-                self.journal.append(
-                    undone,
-                    NewEvent(
-                        "queried",
-                        item=target.item,
-                        item_id=target.item_id,
-                        annotator=self.annotator,
-                        round=target.round,
-                        payload=claim_payload(),
-                        model_version=self.engine.version,
-                    ),
-                )
+                self.journal.append(undone, self._claim(target))
         self._sync()
         return self._item(int(target.item or 0))
 

@@ -17,7 +17,7 @@ from iml_tui.data.store import PoolStore
 from iml_tui.engine.journal import Event, Journal, NewEvent
 from iml_tui.engine.oracle import SKIPPED, Question
 from iml_tui.engine.project import Project
-from iml_tui.engine.session.backend import checkpoint_path
+from iml_tui.engine.session.backend import checkpoint_path, model_trained_event
 from iml_tui.engine.session.fold import Fold
 from iml_tui.engine.session.retrain import Cancelled
 from iml_tui.engine.session.types import CancelFn, LearningCurve, ProgressCb, RetrainResult
@@ -135,18 +135,7 @@ class StreamBackend:
             write_scores(out / "scores.csv", st.rows)
 
     def model_event(self, result: RetrainResult) -> NewEvent:
-        return NewEvent(
-            "model_trained",
-            model_version=result.version,
-            round=result.round,
-            seconds=result.seconds,
-            payload={
-                "file": str(Path(result.file or "").relative_to(self.project.dir)),
-                "scores": result.scores,
-                "n_labelled": result.n_labelled,
-                "phase": result.info["phase"],
-            },
-        )
+        return model_trained_event(self.project.dir, result, phase=result.info["phase"])
 
     # -- questions --
     def question_events(self, state: StreamState, gen: int) -> list[NewEvent]:

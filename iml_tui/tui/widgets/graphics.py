@@ -1,11 +1,10 @@
-"""Terminal graphics for the spectrogram: the kitty graphics protocol, where the terminal has it.
+"""Terminal graphics for the spectrogram: images through ``textual-image`` where the terminal
+shows them, half-blocks elsewhere.
 
-Kitty (and Ghostty) show an image through Unicode placeholders: the picture is sent once with an
-escape sequence and a *virtual placement* of ``cols x rows`` cells; the cells themselves are the
-private-use character U+10EEEE, whose foreground colour carries the image id and whose combining
-marks carry the row and column. To Textual they are ordinary text, so the picture scrolls, clips
-and redraws with the layout. Each row starts with row and column marks; the following cells of
-the row carry none and the terminal counts the columns on.
+Terminals that show images get the picture as one: ``kitty`` (the terminal graphics protocol
+with Unicode placeholders: kitty, Ghostty) or ``sixel`` (foot, WezTerm, xterm -ti vt340, ...).
+Which one the terminal speaks is asked through ``textual-image`` before Textual starts
+(:func:`probe_terminal`); its widgets send and free the image, so nothing here writes escapes.
 
 Everything else (tmux, screen, SSH into another terminal, unknown terminals) gets half-blocks.
 Textual (through rich) writes true colour only where ``COLORTERM`` says ``truecolor`` / ``24bit``;
@@ -14,73 +13,32 @@ each colour to the nearest of the 256, which merges the spectrogram's dark level
 blotches. There the picture is drawn as ``halfblock256``: a palette of xterm-256 colours with
 strictly increasing lightness, ordered-dithered (2 x 2 Bayer) to show the steps between them, and
 :func:`colour_advice` says how to get true colour. ``IML_TUI_GRAPHICS=halfblock|halfblock256|
-kitty`` overrides the choice. Sixel is not drawn: Textual cannot place sixel data inside its
-layout.
+kitty|sixel`` overrides the choice.
 """
 
 from __future__ import annotations
 
-import base64
 import os
-import unicodedata
-import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
-from rich.color import Color
-from rich.segment import Segment
-from rich.style import Style
 
-PLACEHOLDER = "\U0010eeee"
-CHUNK = 4096
-MODES = ("halfblock", "halfblock256", "kitty")
+if TYPE_CHECKING:
+    from PIL import Image as PILImage
+    from textual_image.widget import SixelImage, TGPImage
+
+ImageWidget: TypeAlias = "TGPImage | SixelImage"
+"""The ``textual-image`` widgets the image modes draw with."""
+
+MODES = ("halfblock", "halfblock256", "kitty", "sixel")
+IMAGE_MODES = ("kitty", "sixel")
+"""The modes that send the picture as an image (through ``textual-image``)."""
+IMAGE_MAX_CELLS = 297
+"""The widest kitty picture in cells (``textual-image``'s placeholder table); wider: half-blocks."""
 BAYER2 = np.array([[0.125, 0.625], [0.875, 0.375]])
 """2 x 2 ordered-dither thresholds (pixel row % 2, column % 2)."""
-
-# the protocol's row / column marks: combining characters of class 230 without decomposition,
-# in code point order, minus a few that normalisation could fuse with a base letter (the kitty
-# protocol's table, derived from Unicode 6.0). Below U+0660 that list is the same in every later
-# Unicode version, so it is derived here from unicodedata; 69 rows are plenty for a spectrogram.
-_EXCLUDED = frozenset(
-    (
-        0x300,
-        0x301,
-        0x302,
-        0x303,
-        0x304,
-        0x306,
-        0x307,
-        0x308,
-        0x309,
-        0x30A,
-        0x30B,
-        0x30C,
-        0x30F,
-        0x311,
-        0x313,
-        0x314,
-        0x342,
-        0x653,
-        0x654,
-    )
-)
-
-
-@lru_cache(maxsize=1)
-def diacritics() -> tuple[str, ...]:
-    """The marks for rows / columns 0, 1, 2, ... (69 of them)."""
-    out = []
-    for cp in range(0x300, 0x660):
-        ch = chr(cp)
-        if (
-            cp not in _EXCLUDED
-            and unicodedata.category(ch) == "Mn"
-            and unicodedata.combining(ch) == 230
-            and not unicodedata.decomposition(ch)
-        ):
-            out.append(ch)
-    return tuple(out)
 
 
 def colour_system(env: Mapping[str, str] | None = None) -> str:
@@ -102,24 +60,64 @@ def _in_multiplexer(env: Mapping[str, str]) -> bool:
     )
 
 
-def detect_graphics(env: Mapping[str, str] | None = None) -> str:
-    """``"kitty"`` for a true-colour terminal that shows kitty placeholders, ``"halfblock"``
-    for other true-colour terminals, ``"halfblock256"`` for 256 colours or fewer."""
-    env = os.environ if env is None else env
+def probe_terminal() -> str:
+    """Ask the terminal which images it shows, through ``textual-image``: ``"sixel"``,
+    ``"kitty"`` (the terminal graphics protocol) or ``"halfblock"`` (neither, or no terminal).
+
+    The question is an escape sequence answered on stdin, so this must run before Textual
+    starts (its input thread would take the answer); the answer is kept for the process.
+    """
+    from textual_image import renderable
+    from textual_image.renderable.sixel import Image as SixelRenderable
+    from textual_image.renderable.tgp import Image as TGPRenderable
+
+    if renderable.Image is SixelRenderable:
+        return "sixel"
+    if renderable.Image is TGPRenderable:
+        return "kitty"
+    return "halfblock"
+
+
+def detect_graphics(
+    env: Mapping[str, str] | None = None, probe: Callable[[], str] | None = None
+) -> str:
+    """``"kitty"`` or ``"sixel"`` for a true-colour terminal that shows images, ``"halfblock"``
+    for other true-colour terminals, ``"halfblock256"`` for 256 colours or fewer.
+
+    ``probe`` asks the terminal (default: :func:`probe_terminal` when ``env`` is the process's
+    own environment, none for a given ``env``); kitty and Ghostty are known from the environment.
+    """
+    if env is None:
+        env, probe = os.environ, probe or probe_terminal
     forced = env.get("IML_TUI_GRAPHICS", "").strip().lower()
     if forced in MODES:
         return forced
     if colour_system(env) != "truecolor":
-        return "halfblock256"  # kitty ids travel as 24-bit colours, so no kitty either
+        return "halfblock256"  # images would be drawn in true colour the terminal lacks
     if _in_multiplexer(env):
-        return "halfblock"
+        return "halfblock"  # tmux and screen do not pass image escapes through
     if (
         env.get("TERM") == "xterm-kitty"
         or env.get("KITTY_WINDOW_ID")
         or env.get("TERM_PROGRAM", "").lower() == "ghostty"
     ):
         return "kitty"
-    return "halfblock"
+    return probe() if probe is not None else "halfblock"
+
+
+def image_widget(mode: str) -> type[TGPImage] | type[SixelImage]:
+    """The ``textual-image`` widget class that draws pictures in ``mode`` (kitty or sixel).
+
+    Importing ``textual_image.widget`` asks the terminal for its cell size in pixels, so call
+    this before Textual starts, once, in a process that will draw images.
+    """
+    from textual_image.widget import SixelImage, TGPImage
+
+    if mode == "kitty":
+        return TGPImage
+    if mode == "sixel":
+        return SixelImage
+    raise ValueError(f"no image widget for graphics mode {mode!r}; use one of {IMAGE_MODES}")
 
 
 def colour_advice(env: Mapping[str, str] | None = None) -> str:
@@ -182,41 +180,14 @@ def dither_256(values: np.ndarray) -> np.ndarray:
     return np.minimum(lo + ((v - lo) > thresholds), k - 1).astype(np.int64)
 
 
-def id_colour(image_id: int) -> Color:
-    """The 24-bit foreground colour that names image ``image_id`` in placeholder cells."""
-    return Color.from_rgb((image_id >> 16) & 255, (image_id >> 8) & 255, image_id & 255)
-
-
-def transmit(image_id: int, rgb: np.ndarray, cols: int, rows: int) -> str:
-    """Escape sequences that send ``rgb`` (H, W, 3) uint8 and place it virtually on
-    ``cols x rows`` cells (zlib-compressed, base64, in chunks of 4096 characters)."""
-    h, w = rgb.shape[:2]
-    payload = base64.standard_b64encode(
-        zlib.compress(np.ascontiguousarray(rgb, np.uint8).tobytes())
-    ).decode("ascii")
-    chunks = [payload[i : i + CHUNK] for i in range(0, len(payload), CHUNK)] or [""]
-    head = f"a=T,U=1,f=24,o=z,s={w},v={h},i={image_id},c={cols},r={rows},q=2"
-    out = []
-    for k, chunk in enumerate(chunks):
-        more = 1 if k < len(chunks) - 1 else 0
-        keys = f"{head},m={more}" if k == 0 else f"m={more}"
-        out.append(f"\x1b_G{keys};{chunk}\x1b\\")
-    return "".join(out)
-
-
-def delete(image_id: int) -> str:
-    """Escape sequence that frees image ``image_id`` and its placements."""
-    return f"\x1b_Ga=d,d=I,i={image_id},q=2\x1b\\"
-
-
-def placeholder_row(row: int, cols: int, image_id: int) -> Segment:
-    """One row of the placement: the first cell names row and column 0, the rest count on."""
-    marks = diacritics()
-    text = PLACEHOLDER + marks[row] + marks[0] + PLACEHOLDER * (cols - 1)
-    return Segment(text, Style(color=id_colour(image_id)))
-
-
 def spectrogram_rgb(levels: np.ndarray, cmap: list[str]) -> np.ndarray:
     """(height, width) colour levels -> (height, width, 3) uint8 through ``cmap``."""
     table = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in cmap], dtype=np.uint8)
     return table[np.asarray(levels, dtype=np.int64)]
+
+
+def spectrogram_picture(levels: np.ndarray, cmap: list[str]) -> PILImage.Image:
+    """(height, width) colour levels -> an RGB picture of that many pixels through ``cmap``."""
+    from PIL import Image
+
+    return Image.fromarray(spectrogram_rgb(levels, cmap), "RGB")

@@ -11,9 +11,10 @@ detects. The mouse marks extents: a drag over the picture posts :class:`Spectrog
 instead), a click without moving posts :class:`SpectrogramView.Clicked`. Column ``c`` of ``w``
 starts at ``c x duration / w`` seconds; a drag over columns a..b covers [a, b + 1) columns.
 
-Where the terminal shows kitty graphics (:func:`~iml_tui.tui.widgets.graphics.detect_graphics`)
-the picture is sent as an image through Unicode placeholders instead; the axes, the strip and the
-cursor stay text. In a 256-colour terminal (``halfblock256``) the cells use xterm-256 colours of
+Where the terminal shows images (``kitty`` or ``sixel``, see
+:func:`~iml_tui.tui.widgets.graphics.detect_graphics`) the picture is a ``textual-image`` widget
+laid over the cells right of the frequency gutter instead; the axes, the strip and the cursor
+stay text. In a 256-colour terminal (``halfblock256``) the cells use xterm-256 colours of
 strictly increasing lightness, ordered-dithered (see ``widgets.graphics``). Half-blocks are the
 default and what the tests draw.
 """
@@ -21,7 +22,6 @@ default and what the tests draw.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,6 +31,7 @@ from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
+from textual.app import ComposeResult
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -39,6 +40,7 @@ from textual.widget import Widget
 
 from iml_tui.audio.framing import frames
 from iml_tui.tui.widgets import graphics
+from iml_tui.tui.widgets.graphics import ImageWidget
 
 LEVELS = 24
 HALF = "▀"
@@ -204,7 +206,6 @@ class SpectrogramView(Widget):
     SpectrogramView { height: 1fr; min-height: 8; }
     """
 
-    _ids = 0
     cursor: reactive[float | None] = reactive(None, layout=False)
     """Playback position in seconds, or None when nothing plays."""
 
@@ -244,8 +245,8 @@ class SpectrogramView(Widget):
         super().__init__(name=name, id=id, classes=classes)
         self.max_strip_rows = max_strip_rows
         self.graphics = graphics
-        self._image_id = 0
-        self._kitty_rows = 0
+        self._picture: ImageWidget | None = None
+        self._picture_rows = 0
         self._data: SpectrogramData | None = None
         self._rows: list[list[Segment]] = []
         self._strips: list[Strip] = []
@@ -258,6 +259,13 @@ class SpectrogramView(Widget):
         self._pending: float | None = None
         self._drag: tuple[int, int, Mark | None, str] | None = None  # start, now, edge of
         self._marks_at = -1  # the events row's index in the built rows (-1: none)
+
+    def compose(self) -> ComposeResult:
+        """In an image mode, the ``textual-image`` widget that shows the picture."""
+        if self.graphics in graphics.IMAGE_MODES:
+            self._picture = graphics.image_widget(self.graphics)(id="picture")
+            self._picture.display = False
+            yield self._picture
 
     @property
     def data(self) -> SpectrogramData | None:
@@ -365,6 +373,9 @@ class SpectrogramView(Widget):
         self._rows = []
         self._image_rows = 0
         self._marks_at = -1
+        self._picture_rows = 0
+        if self._picture is not None:
+            self._picture.display = False  # shown again below when there is a picture to show
         data = self._data
         width = self._image_width()
         if data is None or width == 0 or size.height == 0:
@@ -374,10 +385,9 @@ class SpectrogramView(Widget):
         img_rows = max(size.height - 1 - marks_row - n_strip, 0)
         self._image_rows = img_rows
         labels = self._freq_labels(data.band_hz, img_rows)
-        self._kitty_rows = 0
-        if self.graphics == "kitty" and 0 < img_rows <= len(graphics.diacritics()):
-            self._send_image(data, width, img_rows, labels)
-            self._kitty_rows = img_rows
+        if self._picture is not None and img_rows > 0 and width <= graphics.IMAGE_MAX_CELLS:
+            self._show_picture(self._picture, data, width, img_rows, labels)
+            self._picture_rows = img_rows
             self._finish_rows(data, width, n_strip)
             return
         n_colours = len(self._colours)
@@ -405,41 +415,30 @@ class SpectrogramView(Widget):
         if n_strip and data.frame_probs is not None:
             self._rows.extend(self._strip(data, width, n_strip))
 
-    def _send_image(
-        self, data: SpectrogramData, width: int, img_rows: int, labels: dict[int, str]
+    def _show_picture(
+        self,
+        picture: ImageWidget,
+        data: SpectrogramData,
+        width: int,
+        img_rows: int,
+        labels: dict[int, str],
     ) -> None:
-        """Kitty: transmit the picture for ``width x img_rows`` cells; rows of placeholders."""
+        """An image mode: the picture widget over ``width x img_rows`` cells right of the gutter
+        (8 x 8 pixels a cell, fewer across where the clip has fewer frames); gutter rows."""
         frames = data.spec.shape[0]
         levels = pixel_levels(data.spec, max(min(frames, 8 * width), 1), 8 * img_rows)
-        old, self._image_id = self._image_id, self._next_image_id()
-        sequence = graphics.transmit(
-            self._image_id, graphics.spectrogram_rgb(levels, _CMAP), width, img_rows
-        )
-        self._write(graphics.delete(old) + sequence if old else sequence)
+        picture.styles.width = width
+        picture.styles.height = img_rows
+        picture.styles.margin = (0, 0, 0, GUTTER)
+        picture.display = True
+        picture.image = graphics.spectrogram_picture(levels, _CMAP)
         for r in range(img_rows):
-            self._rows.append(
-                [
-                    Segment(labels.get(r, "").rjust(GUTTER - 1) + " ", AXIS_STYLE),
-                    graphics.placeholder_row(r, width, self._image_id),
-                ]
-            )
-
-    def _next_image_id(self) -> int:
-        """Image ids unique per process and widget (24 bits: they travel as a colour)."""
-        SpectrogramView._ids += 1
-        return ((os.getpid() & 0xFFFF) << 8 | SpectrogramView._ids & 0xFF) or 1
-
-    def _write(self, sequence: str) -> None:
-        """Send an escape sequence to the terminal, in order with Textual's own output."""
-        driver = getattr(self.app, "_driver", None)
-        if driver is not None:
-            driver.write(sequence)
+            self._rows.append([Segment(labels.get(r, "").rjust(GUTTER - 1) + " ", AXIS_STYLE)])
 
     def on_unmount(self) -> None:
         """Free the terminal's copy of the picture."""
-        if self._image_id:
-            self._write(graphics.delete(self._image_id))
-            self._image_id = 0
+        if self._picture is not None:
+            self._picture.image = None
 
     def _freq_labels(self, band_hz: np.ndarray, img_rows: int) -> dict[int, str]:
         if img_rows == 0 or band_hz.size == 0:
@@ -611,7 +610,7 @@ class SpectrogramView(Widget):
         x = GUTTER + col
         if x >= strip.cell_length:
             return strip
-        if y < self._kitty_rows:  # a kitty picture: the cursor shows on the axis and strip
+        if y < self._picture_rows:  # an image: the cursor shows on the axis and strip
             return strip
         if y < self._image_rows:
             marked = [Segment(HALF, self._style(-1, -1))]

@@ -1,0 +1,28 @@
+"""What both paradigms' run folders share: the ``spec.json`` that ties a folder to one run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from iml_tui.atomic import atomic_write_text
+from iml_tui.errors import UserError
+
+
+def check_run_spec(run_dir: Path, spec: Mapping[str, Any]) -> None:
+    """Write ``run_dir/spec.json`` (making the folder) for a new run; for an existing one,
+    a UserError unless the stored spec equals ``spec`` (compared as JSON), so that a resumed
+    run never continues one made with another configuration."""
+    path = run_dir / "spec.json"
+    if path.is_file():
+        if json.loads(path.read_text()) != json.loads(json.dumps(spec)):
+            raise UserError(
+                "this run folder was made with a different configuration",
+                run_dir,
+                "use another --out folder or delete this one",
+            )
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(spec, indent=2))
