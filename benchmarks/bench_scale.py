@@ -141,6 +141,36 @@ def run_one(
     }
 
 
+def findings(rows: list[dict[str, Any]], limit_mb: float) -> list[str]:
+    """Per (N, strategy): which K fit a worker of ``limit_mb`` MB (the largest process: a shard,
+    or the driver), and the seconds per batch of the smallest K that fits against K = 1."""
+    out = []
+    for n, strategy in sorted({(r["n"], r["strategy"]) for r in rows}):
+        same = sorted(
+            (r for r in rows if (r["n"], r["strategy"]) == (n, strategy)), key=lambda r: r["shards"]
+        )
+        peak = {r["shards"]: max(r["shard_peak_rss_mb"], r["driver_peak_rss_mb"]) for r in same}
+        fits = [k for k, mb in peak.items() if mb <= limit_mb]
+        secs = {r["shards"]: r["batch_seconds_median"] for r in same}
+        line = (
+            f"N={n:,} {strategy}: largest process "
+            + ", ".join(f"K={k} {mb:.0f} MB" for k, mb in peak.items())
+            + f"; a {limit_mb:.0f} MB worker holds "
+        )
+        if not fits:
+            line += "none of them"
+        elif fits[0] == 1:
+            line += "every K"
+        else:
+            k = fits[0]
+            line += (
+                f"K>={k} only (one process needs {peak[1]:.0f} MB); K={k} takes "
+                f"{secs[k]:.2f} s per batch against {secs[1]:.2f} s in one process"
+            )
+        out.append(line)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default=f"{PAPER_N},200000")
@@ -159,6 +189,15 @@ def main() -> None:
     )
     ap.add_argument("--work", type=Path, default=HERE / "results" / "scale_work")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "scale.json")
+    ap.add_argument(
+        "--worker-mb",
+        type=float,
+        default=4096,
+        help="memory of one worker for the findings (MB; 4096 = a node with 4 GiB per worker)",
+    )
+    ap.add_argument(
+        "--append", action="store_true", help="keep the rows of --out for the sizes not run"
+    )
     ap.add_argument("--one", nargs=3, metavar=("N", "K", "STRATEGY"), help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -233,6 +272,12 @@ def main() -> None:
                     f"{row['shard_peak_rss_mb']:9.0f} {row['driver_traced_peak_mb']:10.1f}",
                     flush=True,
                 )
+    if args.append and args.out.is_file():
+        kept = [r for r in json.loads(args.out.read_text())["rows"] if r["n"] not in sizes]
+        rows = sorted(kept + rows, key=lambda r: (r["n"], r["strategy"], r["shards"]))
+    found = findings(rows, args.worker_mb)
+    for line in found:
+        print(line)
     report = {
         "what": "sharded exact selection: seconds per pick batch and peak memory",
         "d": D,
@@ -245,6 +290,8 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "numpy": np.__version__,
+        "worker_mb": args.worker_mb,
+        "findings": found,
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
