@@ -86,6 +86,9 @@ async def _label_until(
     from iml_tui.engine.session import Session
     from iml_tui.tui.app import make_app
 
+    sys.path.insert(0, str(HERE.parent / "tests" / "tui"))
+    from pilot_marking import mark_event  # the drag an annotator makes over the spectrogram
+
     with Journal(project / "journal.sqlite") as journal:
         done = len(journal.current_labels())
     key_s: list[float] = []
@@ -103,8 +106,6 @@ async def _label_until(
                     raise SystemExit(f"no item to label after {done} labels in {project}")
                 classes, marks = answer(shown.view.item_id)
                 if extents and marks:
-                    from tui_driving import mark_event
-
                     for on, off in marks:
                         await mark_event(pilot, on, off, 0)
                 else:
