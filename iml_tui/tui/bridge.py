@@ -212,6 +212,10 @@ class Bridge:
         """Queue the ``k`` clips most like ``item`` next; how many (ValueError: not a pool)."""
         return int(self.session.search(item, k))
 
+    def search_queue(self) -> list[tuple[str, float]]:
+        """The searched clips still to ask, in order: (item id, cosine to the example)."""
+        return [(str(i), float(c)) for i, c in self.session.search_queue()]
+
     def fill_while_training(self) -> bool:
         """Queue items to ask while the model trains (pool rounds); whether any were queued."""
         return self.session.bridge() > 0

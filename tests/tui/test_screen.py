@@ -8,6 +8,7 @@ import threading
 import pytest
 from rich.console import Console
 from textual.message import Message
+from textual.widgets import Static
 from tui_fakes import FakeSession, RecordingPlayer
 
 from iml_tui.tui.app import LabelApp, make_app
@@ -119,6 +120,11 @@ async def test_slash_queues_the_clips_like_the_one_on_screen() -> None:
         await pilot.press("slash")
         await pilot.pause()
         assert session.searched == [(0, 10)]
+        assert app.screen.__class__.__name__ == "SearchScreen"
+        listed = str(app.screen.query_one("#search-title", Static).render())
+        assert "clip000" in listed
+        await pilot.press("enter")  # back to labelling
+        assert app.screen.__class__.__name__ == "MainScreen"
         assert current_id(app) == "clip000"  # the item on screen stays
         assert any("10 clips like this one" in n.message for n in app._notifications)
     stream = FakeSession(every=100, mode="stream")

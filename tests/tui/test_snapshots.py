@@ -97,3 +97,8 @@ def test_stream_review_screen(snap_compare: Any) -> None:
     )
     app = make_app(session, RecordingPlayer(), cursor=False, audio_thread=False)
     assert snap_compare(app, terminal_size=SIZE)
+
+
+def test_search_by_example_list(snap_compare: Any) -> None:
+    app = make_app(trained_session(), RecordingPlayer(), cursor=False, audio_thread=False)
+    assert snap_compare(app, press=["slash"], terminal_size=SIZE)

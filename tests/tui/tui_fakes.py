@@ -241,6 +241,15 @@ class FakeSession:
         self.searched.append((example.index, k))
         return k
 
+    def search_queue(self) -> list[tuple[str, float]]:
+        """The clips after the searched ones, with cosines falling from 0.99 by 0.04 a place."""
+        found = [(ex, k) for ex, k in self.searched]
+        if not found:
+            return []
+        ex, k = found[-1]
+        others = [i for i in range(self.n) if i != ex][:k]
+        return [(f"clip{i:03d}", round(0.99 - 0.04 * j, 2)) for j, i in enumerate(others)]
+
     def start_retrain(self) -> FakeJob:
         self.pending = self.version + 1
         self.trained_at = len(self.answers)

@@ -48,6 +48,10 @@ def test_session_asks_the_neighbours_next_and_keeps_them_through_a_retrain(tmp_p
         want = [
             int(i) for i in np.argsort(-cos, kind="stable") if i not in labelled | queued_before
         ][:3]
+        ids = s.engine.ids  # type: ignore[attr-defined]
+        listed = s.search_queue()
+        assert [i for i, _ in listed] == [ids[i] for i in want]
+        np.testing.assert_allclose([c for _, c in listed], cos[want], atol=1e-4)
         assert s.next_item().index == current.index  # type: ignore[union-attr]
         s.submit(current, s.truth(current))
         assert s.retrain_now()  # a mid-round re-rank keeps the searched clips first
@@ -58,3 +62,4 @@ def test_session_asks_the_neighbours_next_and_keeps_them_through_a_retrain(tmp_p
             got.append(item.index)
             s.submit(item, s.truth(item))
         assert got == want
+        assert s.search_queue() == []

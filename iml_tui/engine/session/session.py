@@ -559,6 +559,14 @@ class Session:
         self._sync()
         return len(events)
 
+    def search_queue(self) -> list[tuple[str, float]]:
+        """The clips queued by searches by example and not yet answered, in the order they are
+        asked: (item id, cosine to the example)."""
+        self._sync()
+        found = [e for e in self._fold.unanswered() if e.payload.get("rule") == "search"]
+        found.sort(key=lambda e: (int(e.payload.get("rank", 0)), e.id))
+        return [(str(e.item_id), float(e.payload.get("cosine", float("nan")))) for e in found]
+
     def retrain_now(self, progress_cb: ProgressCb | None = None) -> bool:
         """start_retrain + run + swap_model on this thread; True when a model was installed."""
         return self.swap_model(self.start_retrain().run(progress_cb))

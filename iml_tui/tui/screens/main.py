@@ -311,11 +311,14 @@ class MainScreen(Screen[None]):
             self.notify(str(exc), severity="warning", timeout=4)
             return
         n = found[0]
-        self.notify(
-            f"{n} clips like this one are asked next" if n else "no unlabelled clip left to queue",
-            timeout=5,
-        )
         self.refresh_status()
+        if not n:
+            self.notify("no unlabelled clip left to queue", timeout=5)
+            return
+        self.notify(f"{n} clips like this one are asked next", timeout=5)
+        from iml_tui.tui.screens.search import SearchScreen
+
+        self.app.push_screen(SearchScreen(shown.view.item_id, self.bridge.search_queue()))
 
     def saved(self, write: Callable[[], object]) -> bool:
         """Run a journal write; on failure (full disk, locked or damaged journal) say why on
