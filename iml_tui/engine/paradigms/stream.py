@@ -79,11 +79,15 @@ from iml_tui.engine.scoring import ConfusionCounts, ScoreRow, make_score_row, wr
 from iml_tui.engine.strategies.stream_queries import (
     BASE_METHODS,
     METHODS,
+    NO_ADAPT_COMBOS,
+    SWITCH_COMBOS,
+    Chooser,
     cover_order,
     order_by_score,
     query_scores,
     rank_queries,
     softmax,
+    switch_method,
 )
 from iml_tui.errors import UserError
 from iml_tui.provenance import git_revision
@@ -162,12 +166,12 @@ def validate_config(cfg: StreamConfig) -> None:
     if cfg.compat not in COMPAT_MODES:
         raise bad("compat", cfg.compat, COMPAT_MODES)
     BudgetConfig(n_queries=cfg.n_queries, drift=cfg.drift)
-    if cfg.al_method in ("rank", "split"):
+    if cfg.al_method in ("rank", "split", *SWITCH_COMBOS):
         for m in cfg.combo:
             if m not in BASE_METHODS:
                 raise bad("combo", m, BASE_METHODS)
-        if len(cfg.combo) < 2 or (cfg.al_method == "split" and len(cfg.combo) != 2):
-            need = "two" if cfg.al_method == "split" else "two or more"
+        if len(cfg.combo) < 2 or (cfg.al_method != "rank" and len(cfg.combo) != 2):
+            need = "two or more" if cfg.al_method == "rank" else "two"
             raise UserError(
                 f"combo {cfg.combo} must name {need} methods for {cfg.al_method}",
                 None,
@@ -207,6 +211,106 @@ def validate_config(cfg: StreamConfig) -> None:
         )
     if not cfg.features:
         raise UserError("no feature set given", None, "e.g. --features ecapalang")
+    if cfg.al_method == "combo-clf" and not Path(cfg.combo_clf).is_file():
+        raise UserError(
+            "combo-clf needs its classifier file",
+            cfg.combo_clf or None,
+            "set combo_clf to a pickled classifier (e.g. --set combo_clf=clf.p)",
+        )
+    if (cfg.learn_mult or cfg.dsmax_mult > 0) and cfg.loss not in ("dcf", "imlm"):
+        raise UserError(
+            f"dsmax_mult and learn_mult apply to the dcf and imlm losses, not {cfg.loss}",
+            None,
+            "add --loss dcf (or imlm), or drop them",
+        )
+    if cfg.learn_error_weight and cfg.loss != "dcf":
+        raise UserError(
+            f"learn_error_weight applies to the dcf loss, not {cfg.loss}",
+            None,
+            "add --loss dcf, or drop it",
+        )
+    if cfg.auto_mult != 1.0 and cfg.class_weights != "inverse":
+        raise UserError(
+            "auto_mult scales the inverse class weights",
+            None,
+            "add --set class_weights=inverse, or drop auto_mult",
+        )
+    if cfg.separate_class_al:
+        if cfg.drift != "none":
+            raise UserError(
+                "separate_class_al takes its budget from n_queries or a budget plan, not drift",
+                None,
+                "set drift none, or drop separate_class_al",
+            )
+        if cfg.adapt_distr is not None and not 0.0 < cfg.adapt_distr < 1.0:
+            raise UserError(
+                f"separate_class_al needs adapt_distr strictly between 0 and 1, got "
+                f"{cfg.adapt_distr}",
+                None,
+                "e.g. --adapt-distr 0.5",
+            )
+
+
+def load_chooser(path: Path) -> Chooser:
+    """The pickled classifier of ``combo-clf`` (a trusted file: unpickling runs its code)."""
+    import pickle
+
+    try:
+        with path.open("rb") as fh:
+            clf = pickle.load(fh)  # the user's own classifier, as the original
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        raise UserError(
+            f"cannot read the combo-clf classifier ({exc.__class__.__name__})",
+            path,
+            "give a file written by pickle.dump of a fitted classifier",
+        ) from exc
+    if not callable(getattr(clf, "predict", None)):
+        raise UserError(
+            "the combo-clf file holds no classifier with predict", path, "pickle a classifier"
+        )
+    chooser: Chooser = clf
+    return chooser
+
+
+def separate_class_queries(
+    ranking: np.ndarray,
+    pred: np.ndarray,
+    budget: int,
+    p: float | None,
+    n_target: int,
+    n_nontarget: int,
+    min_samples: int,
+) -> np.ndarray:
+    """The original's ``separate_class_al``: predicted targets first, then non-targets.
+
+    ``ranking`` (n,) the AL order, ``pred`` (n,) the decisions, ``budget`` the queries available
+    (this batch's plus the unspent carry). Without ``p`` (adapt_distr): the top ``budget``.
+    With it, in the AL order of each side, rounding half to even as torch.round:
+    L_t = round((p (N_t + N_n) - N_t) / (1 - p)) clipped to [min(min_samples, ub), ub],
+    ub = min(budget, M_t) (M_t predicted targets); then, with the targets counted in N_t and
+    m = max(0, min_samples - L_t): L_n = round(((1 - p) (N_t + N_n) - N_n) / p) clipped to
+    [min(m, ub'), ub'], ub' = min(budget - L_t, M_n). Returns the picks, targets first; what is
+    not spent carries over to the next batch.
+    """
+    r = np.asarray(ranking, dtype=np.int64).ravel()
+    if p is None:
+        return r[: max(0, budget)]
+    is_t = np.asarray(pred).astype(bool).ravel()[r]
+    rank_t, rank_n = r[is_t], r[~is_t]
+
+    def clip(raw: float, lo: int, hi: int) -> int:
+        return int(min(max(int(np.round(raw)), min(lo, hi)), hi))
+
+    lt = clip(
+        (p * (n_target + n_nontarget) - n_target) / (1.0 - p), min_samples, min(budget, len(rank_t))
+    )
+    n_t = n_target + lt  # the picks join as targets (one question per batch: their predicted class)
+    ln = clip(
+        ((1.0 - p) * (n_t + n_nontarget) - n_nontarget) / p,
+        max(0, min_samples - lt),
+        min(budget - lt, len(rank_n)),
+    )
+    return np.concatenate([rank_t[:lt], rank_n[:ln]]).astype(np.int64)
 
 
 def _order_for(cfg: StreamConfig, classes: np.ndarray, n: int) -> np.ndarray:
@@ -450,6 +554,10 @@ def fit_config(cfg: StreamConfig) -> StreamFitConfig:
         gamma=cfg.gamma,
         beta=cfg.beta,
         cb_beta=cfg.cb_beta,
+        dsmax_mult=cfg.dsmax_mult,
+        learn_mult=cfg.learn_mult,
+        learn_error_weight=cfg.learn_error_weight,
+        auto_mult=cfg.auto_mult,
     )
     max_epochs = NO_CAP_EPOCHS if cfg.max_epochs == UNBOUNDED_EPOCHS else cfg.max_epochs
     patience = cfg.patience
@@ -463,6 +571,10 @@ def fit_config(cfg: StreamConfig) -> StreamFitConfig:
         max_epochs=max_epochs,
         min_delta=cfg.min_delta,
         loss=loss,
+        monitor=cfg.monitor,
+        mode=cfg.mode,
+        schedule_lr=cfg.schedule_lr,
+        lrs_patience=cfg.lrs_patience,
     )
 
 
@@ -553,6 +665,8 @@ class _State:
     n_boot: int
     setup_s: float
     pool_sticky: np.ndarray | None = None  # compat original: AL items of batches with CF
+    loss_state: dict[str, float] = field(default_factory=dict)  # the loss's learned parameters
+    carry: int = 0  # separate_class_al: queries of earlier batches not spent yet
 
 
 class StreamRun:
@@ -598,6 +712,9 @@ class StreamRun:
             hdddm_warn_alpha=cfg.hdddm_warn_alpha,
         )
         self.plan = plan
+        self.clf: Chooser | None = None
+        if cfg.al_method == "combo-clf":
+            self.clf = load_chooser(Path(cfg.combo_clf))
 
     # -- files --
     @property
@@ -737,15 +854,38 @@ class StreamRun:
         return out
 
     def _fit(
-        self, model: CompClassModel, st: _State, rng: np.random.Generator
+        self,
+        model: CompClassModel,
+        st: _State,
+        rng: np.random.Generator,
+        after_al: bool = False,
     ) -> tuple[float, int]:
-        return self.fit(model, st, rng)
+        return self.fit(model, st, rng, after_al)
 
-    def fit(self, model: CompClassModel, st: _State, rng: np.random.Generator) -> tuple[float, int]:
-        """Fit ``model`` on the labelled pool (nothing with fewer than 2 items); (s, epochs)."""
+    def fit(
+        self,
+        model: CompClassModel,
+        st: _State,
+        rng: np.random.Generator,
+        after_al: bool = False,
+    ) -> tuple[float, int]:
+        """Fit ``model`` on the labelled pool (nothing with fewer than 2 items); (s, epochs).
+
+        ``after_al``: the fit after a batch's AL queries, the one ``load_best`` ends with the
+        best monitored epoch's weights (as the original)."""
         if len(st.pool_y) < 2:
             return 0.0, 0
-        res = fit_stream_model(model, st.pool_x, st.pool_y, self.fit_cfg, rng)
+        res = fit_stream_model(
+            model,
+            st.pool_x,
+            st.pool_y,
+            self.fit_cfg,
+            rng,
+            loss_state=st.loss_state,
+            load_best=self.cfg.load_best and after_al,
+        )
+        if self.fit_cfg.loss.learned:
+            st.loss_state = res.loss_state
         return res.seconds, res.epochs
 
     @property
@@ -787,11 +927,17 @@ class StreamRun:
             for i, v in zip(items, labels, strict=True)
         )
 
-    def _al_method(self, logits: np.ndarray) -> str:
-        if self.cfg.al_method != "plateau":
-            return self.cfg.al_method
+    def _al_method(
+        self, logits: np.ndarray, n_labelled: int, n_q: int, rng: np.random.Generator
+    ) -> str:
+        """The method ranking this batch: plateau, combo-rand and combo-clf pick a base one."""
+        cfg = self.cfg
+        if cfg.al_method in SWITCH_COMBOS:
+            return switch_method(cfg.al_method, cfg.combo, logits, n_labelled, n_q, rng, self.clf)
+        if cfg.al_method != "plateau":
+            return cfg.al_method
         mean_smax = float(softmax(logits).max(axis=1).mean()) if len(logits) else 0.0
-        return "necs" if mean_smax > self.cfg.plateau_thresh else "smax"
+        return "necs" if mean_smax > cfg.plateau_thresh else "smax"
 
     def _batch(
         self,
@@ -803,7 +949,7 @@ class StreamRun:
     ) -> None:
         step, q = self.begin_batch(b, model, rng, budget, st)
         self.take_al_answers(step, st, model, self.oracle.answer(q))
-        step.tm.fit_al_s, step.tm.epochs_al = self._fit(model, st, rng)
+        step.tm.fit_al_s, step.tm.epochs_al = self._fit(model, st, rng, after_al=True)
         cq = self.cf_question(step, model)
         if cq is not None and self.take_cf_answers(step, st, cq, self.oracle.answer(cq)):
             step.tm.fit_cf_s, step.tm.epochs_cf = self._fit(model, st, rng)
@@ -832,8 +978,11 @@ class StreamRun:
         # AL queries
         t = time.perf_counter()
         n_q, drift_state = budget.for_batch(b, (pred != yb).astype(np.int64), inp.x[idx])
-        n_q = max(0, min(n_q, len(idx)))
-        method = self._al_method(logits)
+        n_q = max(0, n_q)
+        if cfg.separate_class_al:  # the budget carries what earlier batches left unspent
+            n_q += st.carry
+        n_q = min(n_q, len(idx))
+        method = self._al_method(logits, len(st.pool_y), n_q, rng)
         scores = None
         if method in _SCORED_METHODS:  # one scoring pass gives the ranking and the metric
             scores = np.asarray(
@@ -867,7 +1016,13 @@ class StreamRun:
             if method == "cover-kcenter":
                 scores = np.asarray(query_scores(method, logits, xb, st.pool_x, model, rng))
         metric = batch_metric(method, logits, scores)
-        if cfg.adapt_distr is not None:
+        if cfg.separate_class_al:
+            n_t = int(st.pool_y.sum())
+            chosen = separate_class_queries(
+                ranking, pred, n_q, cfg.adapt_distr, n_t, len(st.pool_y) - n_t, cfg.min_al_samples
+            )
+            st.carry = n_q - len(chosen)
+        elif cfg.adapt_distr is not None and cfg.al_method not in NO_ADAPT_COMBOS:
             n_t = int(st.pool_y.sum())
             lt = adapt_distr_split(cfg.adapt_distr, n_t, len(st.pool_y) - n_t, n_q, int(pred.sum()))
             chosen = split_queries(ranking, pred, n_q, lt)
