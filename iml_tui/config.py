@@ -427,6 +427,9 @@ class StreamConfig:
     class_hidden: int = 1024
     class_layers: int = 3
     init_weights: str = ""  # state dict to start from (the original's load_pretrained)
+    # an adaptive random forest (river) in place of the MLP: learns item by item, epochs until
+    # its training accuracy stops improving (the original's ensemble)
+    ensemble: bool = False
     reset_weights: bool = False  # re-initialise before every fit
     # ours | original: reproduce the original's reset_weights (a no-op that skips the CF refit)
     # and forgetting (drops the bootstrap too, keeps AL items of batches with CF for good)

@@ -288,6 +288,13 @@ def simulate(
         int | None,
         typer.Option(help="Epochs the monitor may stall before a drop (config: lrs_patience)."),
     ] = None,
+    ensemble: Annotated[
+        bool | None,
+        typer.Option(
+            "--ensemble/--no-ensemble",
+            help="An adaptive random forest (river) in place of the MLP (config: ensemble).",
+        ),
+    ] = None,
     load_best: Annotated[
         bool | None,
         typer.Option(
@@ -355,6 +362,7 @@ def simulate(
             "schedule_lr": schedule_lr,
             "lrs_patience": lrs_patience,
             "load_best": load_best,
+            "ensemble": ensemble,
             "compat": compat,
             "jobs": jobs,
             "out": opt_str(out),
@@ -403,6 +411,7 @@ def simulate(
             "--schedule-lr": schedule_lr,
             "--lrs-patience": lrs_patience,
             "--load-best": load_best,
+            "--ensemble": ensemble,
         },
         task,
     )

@@ -313,6 +313,10 @@ def test_the_original_options_reach_the_run(feats: Path, tmp_path: Path) -> None
     assert isinstance(bad.exception, UserError) and "inverse" in str(bad.exception)
     wrong = runner.invoke(app, [*base, "--out", str(tmp_path / "c"), "--mode", "up", *TINY])
     assert isinstance(wrong.exception, UserError) and "mode" in str(wrong.exception)
+    forest = runner.invoke(
+        app, [*base, "--out", str(tmp_path / "d"), "--ensemble", "--al-method", "egl", *TINY]
+    )
+    assert isinstance(forest.exception, UserError) and "gradients" in str(forest.exception)
     pool = runner.invoke(app, ["simulate", "--load-best"])
     assert isinstance(pool.exception, UserError) and "--load-best" in str(pool.exception)
 

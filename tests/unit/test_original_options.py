@@ -299,3 +299,49 @@ def test_config_tables_check_the_new_keys() -> None:
             config_from_mapping(StreamConfig, {key: value}, "test")
     cfg = config_from_mapping(StreamConfig, {"monitor": "train/acc", "mode": "max"}, "test")
     assert (cfg.monitor, cfg.mode) == ("train/acc", "max")
+
+
+def test_the_forest_before_and_after_learning() -> None:
+    from iml_tui.engine.models.arf import ArfDetector
+
+    m = ArfDetector(3, seed=1)
+    x = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]], np.float32)
+    assert m.logits(torch.from_numpy(x)).numpy() == pytest.approx(np.log(0.5))
+    m.learn(x[:1], np.array([0]))  # one class seen: the other at probability 0 (floor 1e-7)
+    assert m.logits(torch.from_numpy(x)).numpy()[:, 1] == pytest.approx(np.log(1e-7))
+    copy = ArfDetector(3, seed=9)
+    copy.load_state_dict(m.state_dict())
+    r = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    assert np.array_equal(copy.proba(r), m.proba(r))
+    m.reset_parameters()
+    assert m.proba(x) == pytest.approx(0.5)
+
+
+def test_fit_arf_learns_every_item_and_stops_on_stalled_accuracy() -> None:
+    from iml_tui.engine.models.arf import ArfDetector, fit_arf
+
+    x, y = _pool(40, 5)
+    m = ArfDetector(5, seed=2)
+    res = fit_arf(
+        m, x, y, StreamFitConfig(batch_size=16, patience=2, max_epochs=50), np.random.default_rng(0)
+    )
+    assert m.forest.n_models == 10 and res.epochs == len(res.monitored)
+    # patience 2: stops after two epochs that do not beat the best accuracy before them
+    assert res.stop_reason == "patience"
+    assert max(res.monitored[-2:]) <= max(res.monitored[:-2])
+    assert all(v * 40 == pytest.approx(round(v * 40)) for v in res.monitored)
+    assert (m.proba(x).argmax(axis=1) == y).mean() >= 0.9  # the clusters are 3 sd apart
+
+
+def test_ensemble_runs_the_stream_and_refuses_gradient_methods(
+    lid_root: Path, tmp_path: Path
+) -> None:
+    rows = run_stream(_cfg(lid_root, ensemble=True, n_queries=4, patience=2), "ha", tmp_path)
+    assert [r.n_al for r in rows] == [4, 4, 4]
+    saved = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert saved["_extra_state"].dtype == torch.uint8
+    for keys in ({"al_method": "egl"}, {"al_method": "rank", "combo": ["smax", "pert"]}):
+        with pytest.raises(UserError, match="gradients"):
+            validate_config(StreamConfig(ensemble=True, **keys))
+    with pytest.raises(UserError, match="load_best"):
+        validate_config(StreamConfig(ensemble=True, load_best=True))

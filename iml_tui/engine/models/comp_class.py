@@ -15,12 +15,16 @@ import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from iml_tui.engine.losses import LossConfig, LossParams, loss_weights, stream_loss
+
+if TYPE_CHECKING:
+    from iml_tui.engine.models.arf import ArfDetector
 
 N_CLASSES = 2
 BN_MOMENTUM = 0.05
@@ -296,7 +300,9 @@ def fit_stream_model(
 
 
 @torch.inference_mode()
-def predict(model: CompClassModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def predict(
+    model: CompClassModel | ArfDetector, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decisions of ``model`` (eval mode) on x (n, D).
 
     Returns pred (n,) int64 = argmax, prob_target (n,) float32 = softmax[:, 1], logits (n, 2)

@@ -67,6 +67,7 @@ from iml_tui.engine.feedback import (
     split_queries,
 )
 from iml_tui.engine.losses import LOSS_KINDS, WEIGHT_SCHEMES, LossConfig
+from iml_tui.engine.models.arf import ArfDetector, fit_arf
 from iml_tui.engine.models.comp_class import (
     CompClassModel,
     StreamFitConfig,
@@ -78,6 +79,7 @@ from iml_tui.engine.oracle import Oracle, Question, TruthOracle, answered
 from iml_tui.engine.scoring import ConfusionCounts, ScoreRow, make_score_row, write_scores
 from iml_tui.engine.strategies.stream_queries import (
     BASE_METHODS,
+    COMBO_METHODS,
     METHODS,
     NO_ADAPT_COMBOS,
     SWITCH_COMBOS,
@@ -102,6 +104,9 @@ RUNTIME_KEYS = frozenset({"jobs", "threads", "device", "out", "target"})
 _SCORED_METHODS = frozenset({"smax", "ent", "necs", "egl", "egl-last", "pert", "pert-rand"})
 _COVER_METHODS = frozenset({"cover", "cover-kcenter"})
 _SIDES = {"fps": 1, "tps": 1, "fns": 0, "tns": 0}
+#: AL methods that need the MLP's gradients or inputs (not the forest's)
+_MLP_METHODS = frozenset({"egl", "egl-last", "pert", "pert-rand"})
+Detector = CompClassModel | ArfDetector
 
 
 # --- inputs --------------------------------------------------------------------------------------
@@ -235,6 +240,21 @@ def validate_config(cfg: StreamConfig) -> None:
             None,
             "add --set class_weights=inverse, or drop auto_mult",
         )
+    if cfg.ensemble:
+        methods = {cfg.al_method, *(cfg.combo if cfg.al_method in COMBO_METHODS else ())}
+        needs_mlp = sorted(methods & _MLP_METHODS)
+        if needs_mlp:
+            raise UserError(
+                f"{', '.join(needs_mlp)} need(s) the MLP's gradients, not the forest's",
+                None,
+                "choose smax, ent, necs, rand, cover or cover-kcenter with ensemble",
+            )
+        if cfg.load_best or cfg.init_weights:
+            raise UserError(
+                "ensemble keeps what the forest learned: load_best and init_weights do not apply",
+                None,
+                "drop load_best / init_weights, or ensemble",
+            )
     if cfg.separate_class_al:
         if cfg.drift != "none":
             raise UserError(
@@ -578,8 +598,11 @@ def fit_config(cfg: StreamConfig) -> StreamFitConfig:
     )
 
 
-def build_model(cfg: StreamConfig, dim: int, device: torch.device) -> CompClassModel:
-    """The detector for inputs of ``dim`` (features x (2 context + 1)), seeded by ``seed``."""
+def build_model(cfg: StreamConfig, dim: int, device: torch.device) -> Detector:
+    """The detector for inputs of ``dim`` (features x (2 context + 1)), seeded by ``seed``:
+    the MLP, or with ``ensemble`` the adaptive random forest (on the CPU)."""
+    if cfg.ensemble:
+        return ArfDetector(dim, seed=cfg.seed)
     model = CompClassModel(
         dim,
         comp_hidden=(cfg.comp_hidden,) * cfg.comp_layers,
@@ -784,7 +807,7 @@ class StreamRun:
         self._finish(model, st)
         return st.rows
 
-    def _bootstrap(self, model: CompClassModel, rng: np.random.Generator) -> _State:
+    def _bootstrap(self, model: Detector, rng: np.random.Generator) -> _State:
         q = self.bootstrap_question()
         labels = None if q is None else self.oracle.answer(q)
         st = self.bootstrap_state(q, labels)
@@ -855,7 +878,7 @@ class StreamRun:
 
     def _fit(
         self,
-        model: CompClassModel,
+        model: Detector,
         st: _State,
         rng: np.random.Generator,
         after_al: bool = False,
@@ -864,7 +887,7 @@ class StreamRun:
 
     def fit(
         self,
-        model: CompClassModel,
+        model: Detector,
         st: _State,
         rng: np.random.Generator,
         after_al: bool = False,
@@ -875,6 +898,9 @@ class StreamRun:
         best monitored epoch's weights (as the original)."""
         if len(st.pool_y) < 2:
             return 0.0, 0
+        if isinstance(model, ArfDetector):
+            res = fit_arf(model, st.pool_x, st.pool_y, self.fit_cfg, rng)
+            return res.seconds, res.epochs
         res = fit_stream_model(
             model,
             st.pool_x,
@@ -942,7 +968,7 @@ class StreamRun:
     def _batch(
         self,
         b: int,
-        model: CompClassModel,
+        model: Detector,
         rng: np.random.Generator,
         budget: QueryBudget,
         st: _State,
@@ -958,7 +984,7 @@ class StreamRun:
     def begin_batch(
         self,
         b: int,
-        model: CompClassModel,
+        model: Detector,
         rng: np.random.Generator,
         budget: QueryBudget,
         st: _State,
@@ -983,6 +1009,7 @@ class StreamRun:
             n_q += st.carry
         n_q = min(n_q, len(idx))
         method = self._al_method(logits, len(st.pool_y), n_q, rng)
+        mlp = model if isinstance(model, CompClassModel) else None  # the forest has no gradients
         scores = None
         if method in _SCORED_METHODS:  # one scoring pass gives the ranking and the metric
             scores = np.asarray(
@@ -991,7 +1018,7 @@ class StreamRun:
                     logits,
                     xb,
                     st.pool_x,
-                    model,
+                    mlp,
                     rng,
                     n_pert=cfg.n_pert,
                     pert_eps=cfg.pert_eps,
@@ -1006,7 +1033,7 @@ class StreamRun:
                 logits,
                 xb,
                 st.pool_x,
-                model,
+                mlp,
                 rng,
                 combo=cfg.combo,
                 n_select=n_q,
@@ -1014,7 +1041,7 @@ class StreamRun:
                 pert_eps=cfg.pert_eps,
             )
             if method == "cover-kcenter":
-                scores = np.asarray(query_scores(method, logits, xb, st.pool_x, model, rng))
+                scores = np.asarray(query_scores(method, logits, xb, st.pool_x, mlp, rng))
         metric = batch_metric(method, logits, scores)
         if cfg.separate_class_al:
             n_t = int(st.pool_y.sum())
@@ -1057,7 +1084,7 @@ class StreamRun:
         return step, q
 
     def take_al_answers(
-        self, step: BatchStep, st: _State, model: CompClassModel, labels: np.ndarray
+        self, step: BatchStep, st: _State, model: Detector, labels: np.ndarray
     ) -> None:
         """Add the answered AL queries to the pool (then: fit)."""
         q = Question(items=step.idx[step.chosen], why="al-query", batch=step.b)
@@ -1068,7 +1095,7 @@ class StreamRun:
         if self.cfg.reset_weights and not self.original:  # the original's reset is a no-op
             reset_weights(model, self.cfg.seed)
 
-    def cf_question(self, step: BatchStep, model: CompClassModel) -> Question | None:
+    def cf_question(self, step: BatchStep, model: Detector) -> Question | None:
         """POST-test the samples not queried; the corrective-feedback question (None without
         ``sim_type``)."""
         idx = step.idx
@@ -1164,7 +1191,7 @@ class StreamRun:
 
     # -- outputs --
     def _save_batch(
-        self, model: CompClassModel, rng: np.random.Generator, budget: QueryBudget, st: _State
+        self, model: Detector, rng: np.random.Generator, budget: QueryBudget, st: _State
     ) -> None:
         write_scores(self.dir / "scores.csv", st.rows)
         atomic_write_text(
@@ -1186,7 +1213,7 @@ class StreamRun:
             self.dir / "checkpoint.pt",
         )
 
-    def _finish(self, model: CompClassModel, st: _State) -> None:
+    def _finish(self, model: Detector, st: _State) -> None:
         atomic_torch_save(model.state_dict(), self.dir / "model.pt")
         atomic_write_text(self.dir / "timings.csv", _timings_csv(st.timings))
         atomic_write_text(
