@@ -385,7 +385,7 @@ class StreamConfig:
     boot_from: str = ""  # "": LID the train split, VTD the other corpus's environments
     # active learning (SPEC B.5)
     n_queries: int = 8
-    min_al_samples: int = 2  # floor of drift-based budgets
+    min_al_samples: int = 2  # separate_class_al: at least this many queries per batch
     # smax ent necs rand egl egl-last pert pert-rand cover cover-kcenter
     # | rank split plateau combo-rand combo-clf
     al_method: str = "smax"
