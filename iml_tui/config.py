@@ -218,6 +218,9 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "gamma": (0, None, True, True),
     "beta": (0, 1, True, False),
     "cb_beta": (0, 1, True, False),
+    "dsmax_mult": (0, None, True, True),
+    "auto_mult": (0, None, False, True),
+    "lrs_patience": (0, None, True, True),
     "wd": (0, None, True, True),
     "patience": (1, None, True, True),
     "min_delta": (0, None, True, True),
@@ -231,6 +234,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "executor": ("local", "ray"),
     "eval_precision": ("fp32", "bf16"),
     "annotation": ("frames", "clips"),
+    "monitor": ("train/loss", "train/acc"),
+    "mode": ("min", "max"),
 }
 INCREASING = {"budgets"}
 
@@ -380,15 +385,22 @@ class StreamConfig:
     boot_from: str = ""  # "": LID the train split, VTD the other corpus's environments
     # active learning (SPEC B.5)
     n_queries: int = 8
-    min_al_samples: int = 2  # floor of drift-based budgets
-    # smax ent necs rand egl egl-last pert pert-rand cover cover-kcenter | rank split plateau
+    min_al_samples: int = 2  # separate_class_al: at least this many queries per batch
+    # smax ent necs rand egl egl-last pert pert-rand cover cover-kcenter
+    # | rank split plateau combo-rand combo-clf
     al_method: str = "smax"
-    # rank: two or more methods (a true rank sum); split: two
+    # rank: two or more methods (a true rank sum); split, combo-rand, combo-clf: two
     combo: list[str] = field(default_factory=lambda: ["smax", "necs"])
+    # combo-clf: a pickled classifier (trusted file) whose predict([[mean max softmax, mean
+    # negative energy, labelled + n_q]]) gives 0 (the first combo method) or 1 (the second)
+    combo_clf: str = ""
     plateau_thresh: float = 0.9  # plateau: necs when the batch's mean max-softmax exceeds it
     n_pert: int = 10  # pert-rand: random perturbations per sample
     pert_eps: float = 1e-3  # pert / pert-rand: perturbation size
     adapt_distr: float | None = None  # wanted target share of the labelled pool
+    # queries for predicted targets, then non-targets, from a budget that carries over unspent
+    # queries (the original's separate_class_al with est_class target / nontarget)
+    separate_class_al: bool = False
     # corrective feedback
     sim_type: str = "none"  # tokens fps tps fns tns all, e.g. fpstps; none = plain online AL
     max_fb_samples: int | None = None  # null = no cap (the original's default)
@@ -415,6 +427,9 @@ class StreamConfig:
     class_hidden: int = 1024
     class_layers: int = 3
     init_weights: str = ""  # state dict to start from (the original's load_pretrained)
+    # an adaptive random forest (river) in place of the MLP: learns item by item, epochs until
+    # its training accuracy stops improving (the original's ensemble)
+    ensemble: bool = False
     reset_weights: bool = False  # re-initialise before every fit
     # ours | original: reproduce the original's reset_weights (a no-op that skips the CF refit)
     # and forgetting (drops the bootstrap too, keeps AL items of batches with CF for good)
@@ -428,10 +443,19 @@ class StreamConfig:
     gamma: float = 2.0  # focal
     beta: float = 0.999  # class-balanced weights
     cb_beta: float = 0.999  # the cb loss: (1 - cb_beta) / (1 - cb_beta^n_c), in [0, 1)
+    dsmax_mult: float = 0.0  # dcf / imlm: > 0 sharpens p as softmax(dsmax_mult * s * p)
+    learn_mult: bool = False  # dcf / imlm: learn that s (starts at 1)
+    learn_error_weight: bool = False  # dcf: learn the FNR weight (0.75, kept in [0.05, 0.95])
+    auto_mult: float = 1.0  # class_weights inverse: the target's weight times this
     lr: float = 1e-4
     wd: float = 1e-5
     batch_size: int = 256
-    patience: int = 15  # epochs without a lower training loss before a fit stops
+    monitor: str = "train/loss"  # train/loss | train/acc: what patience and load_best watch
+    mode: str = "min"  # min | max
+    schedule_lr: bool = False  # ReduceLROnPlateau on the monitor (factor 0.1, threshold 0)
+    lrs_patience: int = 10
+    load_best: bool = False  # after the AL fit, the weights of its best monitored epoch
+    patience: int = 15  # epochs without a better monitored value before a fit stops
     min_delta: float = 0.0
     max_epochs: int = -1  # cap per fit; -1 = none, patience alone (the original's default)
     epochs_per_pass: int = 0  # > 0: exactly this many epochs per fit instead of patience

@@ -154,8 +154,29 @@ def simulate(
         str | None,
         typer.Option(
             help="smax, ent, necs, rand, egl, egl-last, pert, pert-rand, cover, cover-kcenter, "
-            "rank, split, plateau "
+            "rank, split, plateau, combo-rand, combo-clf "
             "(config: al_method)."
+        ),
+    ] = None,
+    combo: Annotated[
+        str | None,
+        typer.Option(
+            help="Methods a combo combines, comma-separated, e.g. smax,necs (config: combo)."
+        ),
+    ] = None,
+    combo_clf: Annotated[
+        Path | None,
+        typer.Option(
+            help="combo-clf: a pickled classifier choosing the method per batch, a trusted "
+            "file (config: combo_clf)."
+        ),
+    ] = None,
+    separate_class_al: Annotated[
+        bool | None,
+        typer.Option(
+            "--separate-class-al/--no-separate-class-al",
+            help="Query predicted targets, then non-targets, carrying unspent budget over "
+            "(config: separate_class_al).",
         ),
     ] = None,
     adapt_distr: Annotated[
@@ -219,6 +240,68 @@ def simulate(
     loss: Annotated[
         str | None, typer.Option(help="default, nll, dcf, imlm, focal, adcf, cb (config: loss).")
     ] = None,
+    dsmax_mult: Annotated[
+        float | None,
+        typer.Option(
+            help="dcf / imlm: sharpen the probabilities by softmax(m p); 0 = off "
+            "(config: dsmax_mult)."
+        ),
+    ] = None,
+    learn_mult: Annotated[
+        bool | None,
+        typer.Option(
+            "--learn-mult/--no-learn-mult",
+            help="dcf / imlm: learn the sharpening factor (config: learn_mult).",
+        ),
+    ] = None,
+    learn_error_weight: Annotated[
+        bool | None,
+        typer.Option(
+            "--learn-error-weight/--no-learn-error-weight",
+            help="dcf: learn the FNR weight 0.75 (config: learn_error_weight).",
+        ),
+    ] = None,
+    auto_mult: Annotated[
+        float | None,
+        typer.Option(
+            help="Inverse class weights: multiply the target's by this (config: auto_mult)."
+        ),
+    ] = None,
+    monitor: Annotated[
+        str | None,
+        typer.Option(
+            help="train/loss or train/acc: what patience, the LR schedule and --load-best "
+            "watch (config: monitor)."
+        ),
+    ] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="min or max: the monitor's better side (config: mode).")
+    ] = None,
+    schedule_lr: Annotated[
+        bool | None,
+        typer.Option(
+            "--schedule-lr/--no-schedule-lr",
+            help="Drop the LR 10x when the monitor stalls (config: schedule_lr).",
+        ),
+    ] = None,
+    lrs_patience: Annotated[
+        int | None,
+        typer.Option(help="Epochs the monitor may stall before a drop (config: lrs_patience)."),
+    ] = None,
+    ensemble: Annotated[
+        bool | None,
+        typer.Option(
+            "--ensemble/--no-ensemble",
+            help="An adaptive random forest (river) in place of the MLP (config: ensemble).",
+        ),
+    ] = None,
+    load_best: Annotated[
+        bool | None,
+        typer.Option(
+            "--load-best/--no-load-best",
+            help="After each AL fit keep its best monitored epoch's weights (config: load_best).",
+        ),
+    ] = None,
     compat: Annotated[
         str | None,
         typer.Option(
@@ -253,6 +336,9 @@ def simulate(
             "seed": seed,
             "n_queries": n_queries,
             "al_method": al_method,
+            "combo": csv_list(combo),
+            "combo_clf": opt_str(combo_clf),
+            "separate_class_al": separate_class_al,
             "adapt_distr": adapt_distr,
             "sim_type": sim_type,
             "max_fb_samples": max_fb_samples,
@@ -267,6 +353,16 @@ def simulate(
             "memory_cap": memory_cap,
             "reset_weights": reset_weights,
             "loss": loss,
+            "dsmax_mult": dsmax_mult,
+            "learn_mult": learn_mult,
+            "learn_error_weight": learn_error_weight,
+            "auto_mult": auto_mult,
+            "monitor": monitor,
+            "mode": mode,
+            "schedule_lr": schedule_lr,
+            "lrs_patience": lrs_patience,
+            "load_best": load_best,
+            "ensemble": ensemble,
             "compat": compat,
             "jobs": jobs,
             "out": opt_str(out),
@@ -303,6 +399,19 @@ def simulate(
             "--reset-weights": reset_weights,
             "--loss": loss,
             "--compat": compat,
+            "--combo": combo,
+            "--combo-clf": combo_clf,
+            "--separate-class-al": separate_class_al,
+            "--dsmax-mult": dsmax_mult,
+            "--learn-mult": learn_mult,
+            "--learn-error-weight": learn_error_weight,
+            "--auto-mult": auto_mult,
+            "--monitor": monitor,
+            "--mode": mode,
+            "--schedule-lr": schedule_lr,
+            "--lrs-patience": lrs_patience,
+            "--load-best": load_best,
+            "--ensemble": ensemble,
         },
         task,
     )

@@ -7,7 +7,7 @@ How many AL queries batch b gets:
   run by :func:`plan_budget` (same total as the reference run's AL queries).
 - **drift-based** (``drift``): a detector looks at the batch before the queries are chosen:
   drift -> ``drift_mult`` n_q (5), warning -> ``warn_mult`` n_q (2.5), else ``calm_mult`` n_q
-  (1/2), truncated with int() as the original and at least ``min_al_samples``. ``adwin``: one
+  (1/2), truncated with int() as the original (no floor). ``adwin``: one
   river ADWIN (delta 0.002) on the pre-test per-sample error stream (simulation knowledge, as in
   the original), warning on its clock-25 checks, drift on its clock-50 checks
   (:class:`AdwinDetector`); ``hdddm``: :class:`HDDDM` on the batch's features (label-free).
@@ -570,7 +570,8 @@ class QueryBudget:
         """(n_q, drift column) of batch b; errors (n,) 0/1 pre-test mistakes, x (n, D) features.
 
         With a drift budget the column is its state (0 calm, 1 warning, 2 drift) and n_q =
-        int(mult x n_queries), at least ``min_al_samples``; otherwise it is :class:`DriftLog`'s
+        int(mult x n_queries) (no floor: the original's min_al_samples bounds only
+        separate_class_al); otherwise it is :class:`DriftLog`'s
         0/1 and n_q the plan's or ``n_queries``.
         """
         if self.detector is None:
@@ -580,7 +581,7 @@ class QueryBudget:
         mult = {DRIFT: self.cfg.drift_mult, WARNING: self.cfg.warn_mult}.get(
             state, self.cfg.calm_mult
         )
-        return max(self.cfg.min_al_samples, int(mult * self.cfg.n_queries)), state
+        return int(mult * self.cfg.n_queries), state
 
 
 def memory_keep(

@@ -17,6 +17,7 @@ from iml_tui.cli import app
 from iml_tui.data.orders import read_order
 from iml_tui.data.stream_synth import LidSynthConfig, VtdSynthConfig, synth_lid, synth_vtd
 from iml_tui.engine.scoring import ConfusionCounts, ScoreRow, make_score_row, write_scores
+from iml_tui.errors import UserError
 
 runner = CliRunner()
 TINY = [
@@ -256,6 +257,68 @@ def test_score_trivial_extremes_are_imlm_one(tmp_path: Path) -> None:
     by_metric = {r["metric"]: r for r in _csv(cmp.stdout)}
     assert by_metric["fnr"]["mean_a"] == "0.0000" and by_metric["fnr"]["pairs"] == "3"
     assert by_metric["imlm"]["p_value"] == "1"  # per-batch IMLM is 1.0 on both sides
+
+
+def test_the_original_options_reach_the_run(feats: Path, tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    base = ["simulate", "--task", "lid", "--feat-root", str(feats / "lid"), "--target", "ha"]
+    args = [
+        *base,
+        "--out",
+        str(out),
+        "--samples-per-batch",
+        "40",
+        "--al-method",
+        "combo-rand",
+        "--combo",
+        "ent,necs",
+        "--separate-class-al",
+        "--adapt-distr",
+        "0.5",
+        "--loss",
+        "dcf",
+        "--dsmax-mult",
+        "2",
+        "--learn-mult",
+        "--learn-error-weight",
+        "--monitor",
+        "train/acc",
+        "--mode",
+        "max",
+        "--schedule-lr",
+        "--lrs-patience",
+        "1",
+        "--load-best",
+        *TINY,
+    ]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((out / "dev_ha" / "manifest.json").read_text())["config"]
+    want = {
+        "al_method": "combo-rand",
+        "combo": ["ent", "necs"],
+        "separate_class_al": True,
+        "loss": "dcf",
+        "dsmax_mult": 2.0,
+        "learn_mult": True,
+        "learn_error_weight": True,
+        "monitor": "train/acc",
+        "mode": "max",
+        "schedule_lr": True,
+        "lrs_patience": 1,
+        "load_best": True,
+    }
+    assert {k: cfg[k] for k in want} == want
+    bad = runner.invoke(app, [*base, "--out", str(tmp_path / "b"), "--auto-mult", "2", *TINY])
+    assert isinstance(bad.exception, UserError) and "inverse" in str(bad.exception)
+    wrong = runner.invoke(app, [*base, "--out", str(tmp_path / "c"), "--mode", "up", *TINY])
+    assert isinstance(wrong.exception, UserError) and "mode" in str(wrong.exception)
+    forest = runner.invoke(
+        app, [*base, "--out", str(tmp_path / "d"), "--ensemble", "--al-method", "egl", *TINY]
+    )
+    assert isinstance(forest.exception, UserError) and "gradients" in str(forest.exception)
+    pool = runner.invoke(app, ["simulate", "--load-best"])
+    assert isinstance(pool.exception, UserError) and "--load-best" in str(pool.exception)
 
 
 @pytest.mark.parametrize(

@@ -187,9 +187,10 @@ def test_drift_multipliers_truncate() -> None:
     odd.detector = _Scripted([bd.NO_DRIFT, bd.WARNING])
     assert odd.for_batch(0, np.zeros(1), np.zeros((1, 1)))[0] == 1  # int(1.5)
     assert odd.for_batch(1, np.zeros(1), np.zeros((1, 1)))[0] == 7  # int(7.5)
+    # no floor (the original's min_al_samples bounds only separate_class_al): int(3 / 2)
     floor = bd.QueryBudget(bd.BudgetConfig(n_queries=3, drift="hdddm", min_al_samples=2))
     floor.detector = _Scripted([bd.NO_DRIFT])
-    assert floor.for_batch(0, np.zeros(1), np.zeros((1, 1)))[0] == 2
+    assert floor.for_batch(0, np.zeros(1), np.zeros((1, 1)))[0] == 1
 
 
 class _FakeAdwin:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from sklearn.dummy import DummyClassifier
 
 from iml_tui.config import StreamConfig
 from iml_tui.data.stream_synth import LidSynthConfig, VtdSynthConfig, synth_lid, synth_vtd
@@ -114,7 +116,13 @@ def test_skipped_questions_are_not_training_data(lid_root: Path, tmp_path: Path)
 
 @pytest.mark.parametrize("method", METHODS)
 def test_every_al_method_runs(lid_root: Path, tmp_path: Path, method: str) -> None:
-    rows = run_stream(_cfg(lid_root, al_method=method, max_epochs=3, n_queries=5), "bas", tmp_path)
+    extra: dict[str, Any] = {}
+    if method == "combo-clf":  # a classifier that always picks the second method
+        clf = DummyClassifier(strategy="constant", constant=1).fit([[0, 0, 0], [1, 1, 1]], [0, 1])
+        (tmp_path / "clf.p").write_bytes(pickle.dumps(clf))
+        extra["combo_clf"] = str(tmp_path / "clf.p")
+    cfg = _cfg(lid_root, al_method=method, max_epochs=3, n_queries=5, **extra)
+    rows = run_stream(cfg, "bas", tmp_path / "run")
     assert [r.n_al for r in rows] == [5, 5, 5]
 
 

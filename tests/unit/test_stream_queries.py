@@ -321,9 +321,22 @@ def test_real_model_methods_restore_mode() -> None:
         logits = m.logits(torch.from_numpy(x)).numpy()
         m.train()
     for method in sq.METHODS:
-        o = sq.rank_queries(method, logits, x, x[:2], m, np.random.default_rng(0))
+        o = sq.rank_queries(
+            method, logits, x, x[:2], m, np.random.default_rng(0), clf=_FirstChooser()
+        )
         assert np.array_equal(np.sort(o), np.arange(12)), method
     assert m.training
+
+
+class _FirstChooser:
+    """combo-clf stub: always the first method; keeps the features it was shown."""
+
+    def __init__(self) -> None:
+        self.seen: list[np.ndarray] = []
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        self.seen.append(np.asarray(x))
+        return np.zeros(len(x), dtype=np.int64)
 
 
 def test_unknown_method() -> None:

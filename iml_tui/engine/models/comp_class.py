@@ -15,17 +15,24 @@ import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
-from iml_tui.engine.losses import LossConfig, loss_weights, stream_loss
+from iml_tui.engine.losses import LossConfig, LossParams, loss_weights, stream_loss
 from iml_tui.engine.train_settings import TrainSettings
+
+if TYPE_CHECKING:
+    from iml_tui.engine.models.arf import ArfDetector
 
 N_CLASSES = 2
 BN_MOMENTUM = 0.05
 _PREDICT_CHUNK = 8192
+MONITORS: tuple[str, ...] = ("train/loss", "train/acc")
+MODES: tuple[str, ...] = ("min", "max")
+LR_DROP = 0.1  # ReduceLROnPlateau's default factor, as the original
 
 
 def _mlp(sizes: Sequence[int], slope: float) -> nn.Sequential:
@@ -120,6 +127,19 @@ class StreamFitConfig(TrainSettings):
     patience: int = 15
     min_delta: float = 0.0  # an epoch improves when loss < best - min_delta
     loss: LossConfig = field(default_factory=LossConfig)
+    # what patience, the LR schedule and load_best watch: the epoch's mean training loss or
+    # accuracy (item-weighted; accuracy of the items' own decisions, p_target > 0.5)
+    monitor: str = "train/loss"
+    mode: str = "min"  # min | max: which direction improves
+    schedule_lr: bool = False  # ReduceLROnPlateau(mode, lrs_patience, threshold 0, factor 0.1)
+    lrs_patience: int = 10
+    load_best: bool = False  # end with the weights of the best monitored epoch
+
+    def __post_init__(self) -> None:
+        if self.monitor not in MONITORS:
+            raise ValueError(f"monitor {self.monitor!r}: use one of {', '.join(MONITORS)}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode {self.mode!r}: use min or max")
 
 
 @dataclass(frozen=True)
@@ -132,6 +152,9 @@ class FitResult:
     losses: tuple[float, ...]
     stop_reason: str  # "patience" | "max_epochs"
     seconds: float
+    monitored: tuple[float, ...] = ()  # per epoch, the monitored value
+    loss_state: dict[str, float] = field(default_factory=dict)  # LossParams.state() at the end
+    lr: float = 0.0  # the learning rate at the end (below cfg.lr after schedule_lr drops)
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -155,15 +178,23 @@ def fit_stream_model(
     y: np.ndarray,
     cfg: StreamFitConfig | None = None,
     rng: np.random.Generator | None = None,
+    *,
+    loss_state: dict[str, float] | None = None,
+    load_best: bool | None = None,
 ) -> FitResult:
     """Train ``model`` in place from its current weights on the pool x (n, D), y (n,) in {0, 1}.
 
     Each epoch visits every item once in a random order (minibatches of ``batch_size``); with the
     default loss each item gets a random partner from the pool. A fresh Adam is made per call.
-    Stops when the epoch's mean loss has not improved for ``patience`` epochs or at
-    ``max_epochs``; the weights of the last epoch are kept. All randomness comes from ``rng``.
+    Stops when the monitored epoch value (``cfg.monitor``: mean loss or accuracy) has not
+    improved (``cfg.mode``) by more than ``min_delta`` for ``patience`` epochs, or at
+    ``max_epochs``; the weights of the last epoch are kept unless ``load_best`` (default
+    ``cfg.load_best``) restores those of the best epoch (strictly better, as a checkpoint on the
+    monitor). ``loss_state``: the loss's learned parameters from the previous fit
+    (:class:`LossParams`); the result carries them on. All randomness comes from ``rng``.
     """
     cfg = cfg or StreamFitConfig()
+    keep_best = cfg.load_best if load_best is None else load_best
     rng = rng if rng is not None else np.random.default_rng(0)
     xa = np.asarray(x, dtype=np.float32)
     ya = np.asarray(y).astype(np.int64).ravel()
@@ -183,16 +214,35 @@ def fit_stream_model(
     yt = torch.from_numpy(ya).to(device)
     w = loss_weights(ya, cfg.loss)
     wt = torch.from_numpy(w).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lp = LossParams(cfg.loss, loss_state).to(device)
+    trained = list(model.parameters()) + [p for p in lp.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(trained, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = (
+        torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt,
+            mode="min" if cfg.mode == "min" else "max",
+            factor=LR_DROP,
+            patience=cfg.lrs_patience,
+            threshold=0.0,
+        )
+        if cfg.schedule_lr
+        else None
+    )
+    sign = 1.0 if cfg.mode == "min" else -1.0  # compare sign * value: lower is better
     n = len(ya)
     losses: list[float] = []
+    monitored: list[float] = []
     best, best_epoch, since = float("inf"), 0, 0
+    best_kept: float = float("inf")
+    best_state: dict[str, torch.Tensor] | None = None
+    best_lp: dict[str, float] = {}
     stop = "max_epochs"
     model.train()
     for epoch in range(1, cfg.max_epochs + 1):
         perm = torch.randperm(n, generator=gen).to(device)
         partners = torch.randint(0, n, (n,), generator=gen).to(device) if cfg.loss.paired else None
         total = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
         for idx in _chunks(perm, cfg.batch_size):
             if partners is not None:
                 # Two forward passes: each half gets its own train-mode BatchNorm statistics.
@@ -207,36 +257,54 @@ def fit_stream_model(
                     logp2=logp2,
                     y2=yt[partners[idx]],
                     e2=emb2,
+                    params=lp,
                 )
             else:
-                logp, _ = model(xt[idx])
-                loss = stream_loss(cfg.loss, logp, yt[idx], wt)
+                logp1, _ = model(xt[idx])
+                loss = stream_loss(cfg.loss, logp1, yt[idx], wt, params=lp)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total = total + loss.detach() * len(idx)
+            correct = correct + ((logp1.detach()[:, 1].exp() > 0.5).long() == yt[idx]).sum()
         epoch_loss = float(total) / n
         losses.append(epoch_loss)
-        if epoch_loss < best - cfg.min_delta:
-            best, best_epoch, since = epoch_loss, epoch, 0
+        value = epoch_loss if cfg.monitor == "train/loss" else float(correct) / n
+        monitored.append(value)
+        if sched is not None:
+            sched.step(value)
+        if keep_best and sign * value < best_kept:
+            best_kept = sign * value
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_lp = lp.state()
+        if sign * value < best - cfg.min_delta:
+            best, best_epoch, since = sign * value, epoch, 0
         else:
             since += 1
             if since >= cfg.patience:
                 stop = "patience"
                 break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        lp = LossParams(cfg.loss, best_lp)
     model.eval()
     return FitResult(
         epochs=len(losses),
-        best_loss=best,
+        best_loss=min(losses) if losses else float("inf"),
         best_epoch=best_epoch,
         losses=tuple(losses),
         stop_reason=stop,
         seconds=time.perf_counter() - t0,
+        monitored=tuple(monitored),
+        loss_state=lp.state(),
+        lr=float(opt.param_groups[0]["lr"]),
     )
 
 
 @torch.inference_mode()
-def predict(model: CompClassModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def predict(
+    model: CompClassModel | ArfDetector, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decisions of ``model`` (eval mode) on x (n, D).
 
     Returns pred (n,) int64 = argmax, prob_target (n,) float32 = softmax[:, 1], logits (n, 2)

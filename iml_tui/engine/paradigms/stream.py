@@ -64,6 +64,7 @@ from iml_tui.engine.feedback import (
     split_queries,
 )
 from iml_tui.engine.losses import LOSS_KINDS, WEIGHT_SCHEMES, LossConfig
+from iml_tui.engine.models.arf import ArfDetector, fit_arf
 from iml_tui.engine.models.comp_class import (
     CompClassModel,
     StreamFitConfig,
@@ -76,12 +77,17 @@ from iml_tui.engine.paradigms.run_folder import check_run_spec
 from iml_tui.engine.scoring import ConfusionCounts, ScoreRow, make_score_row, write_scores
 from iml_tui.engine.strategies.stream_queries import (
     BASE_METHODS,
+    COMBO_METHODS,
     METHODS,
+    NO_ADAPT_COMBOS,
+    SWITCH_COMBOS,
+    Chooser,
     cover_order,
     order_by_score,
     query_scores,
     rank_queries,
     softmax,
+    switch_method,
 )
 from iml_tui.errors import UserError
 from iml_tui.provenance import write_manifest
@@ -96,6 +102,9 @@ RUNTIME_KEYS = frozenset({"jobs", "threads", "device", "out", "target"})
 _SCORED_METHODS = frozenset({"smax", "ent", "necs", "egl", "egl-last", "pert", "pert-rand"})
 _COVER_METHODS = frozenset({"cover", "cover-kcenter"})
 _SIDES = {"fps": 1, "tps": 1, "fns": 0, "tns": 0}
+#: AL methods that need the MLP's gradients or inputs (not the forest's)
+_MLP_METHODS = frozenset({"egl", "egl-last", "pert", "pert-rand"})
+Detector = CompClassModel | ArfDetector
 
 
 # --- inputs --------------------------------------------------------------------------------------
@@ -160,12 +169,12 @@ def validate_config(cfg: StreamConfig) -> None:
     if cfg.compat not in COMPAT_MODES:
         raise bad("compat", cfg.compat, COMPAT_MODES)
     BudgetConfig(n_queries=cfg.n_queries, drift=cfg.drift)
-    if cfg.al_method in ("rank", "split"):
+    if cfg.al_method in ("rank", "split", *SWITCH_COMBOS):
         for m in cfg.combo:
             if m not in BASE_METHODS:
                 raise bad("combo", m, BASE_METHODS)
-        if len(cfg.combo) < 2 or (cfg.al_method == "split" and len(cfg.combo) != 2):
-            need = "two" if cfg.al_method == "split" else "two or more"
+        if len(cfg.combo) < 2 or (cfg.al_method != "rank" and len(cfg.combo) != 2):
+            need = "two or more" if cfg.al_method == "rank" else "two"
             raise UserError(
                 f"combo {cfg.combo} must name {need} methods for {cfg.al_method}",
                 None,
@@ -205,6 +214,121 @@ def validate_config(cfg: StreamConfig) -> None:
         )
     if not cfg.features:
         raise UserError("no feature set given", None, "e.g. --features ecapalang")
+    if cfg.al_method == "combo-clf" and not Path(cfg.combo_clf).is_file():
+        raise UserError(
+            "combo-clf needs its classifier file",
+            cfg.combo_clf or None,
+            "set combo_clf to a pickled classifier (e.g. --set combo_clf=clf.p)",
+        )
+    if (cfg.learn_mult or cfg.dsmax_mult > 0) and cfg.loss not in ("dcf", "imlm"):
+        raise UserError(
+            f"dsmax_mult and learn_mult apply to the dcf and imlm losses, not {cfg.loss}",
+            None,
+            "add --loss dcf (or imlm), or drop them",
+        )
+    if cfg.learn_error_weight and cfg.loss != "dcf":
+        raise UserError(
+            f"learn_error_weight applies to the dcf loss, not {cfg.loss}",
+            None,
+            "add --loss dcf, or drop it",
+        )
+    if cfg.auto_mult != 1.0 and cfg.class_weights != "inverse":
+        raise UserError(
+            "auto_mult scales the inverse class weights",
+            None,
+            "add --set class_weights=inverse, or drop auto_mult",
+        )
+    if cfg.ensemble:
+        methods = {cfg.al_method, *(cfg.combo if cfg.al_method in COMBO_METHODS else ())}
+        needs_mlp = sorted(methods & _MLP_METHODS)
+        if needs_mlp:
+            raise UserError(
+                f"{', '.join(needs_mlp)} need(s) the MLP's gradients, not the forest's",
+                None,
+                "choose smax, ent, necs, rand, cover or cover-kcenter with ensemble",
+            )
+        if cfg.load_best or cfg.init_weights:
+            raise UserError(
+                "ensemble keeps what the forest learned: load_best and init_weights do not apply",
+                None,
+                "drop load_best / init_weights, or ensemble",
+            )
+    if cfg.separate_class_al:
+        if cfg.drift != "none":
+            raise UserError(
+                "separate_class_al takes its budget from n_queries or a budget plan, not drift",
+                None,
+                "set drift none, or drop separate_class_al",
+            )
+        if cfg.adapt_distr is not None and not 0.0 < cfg.adapt_distr < 1.0:
+            raise UserError(
+                f"separate_class_al needs adapt_distr strictly between 0 and 1, got "
+                f"{cfg.adapt_distr}",
+                None,
+                "e.g. --adapt-distr 0.5",
+            )
+
+
+def load_chooser(path: Path) -> Chooser:
+    """The pickled classifier of ``combo-clf`` (a trusted file: unpickling runs its code)."""
+    import pickle
+
+    try:
+        with path.open("rb") as fh:
+            clf = pickle.load(fh)  # the user's own classifier, as the original
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        raise UserError(
+            f"cannot read the combo-clf classifier ({exc.__class__.__name__})",
+            path,
+            "give a file written by pickle.dump of a fitted classifier",
+        ) from exc
+    if not callable(getattr(clf, "predict", None)):
+        raise UserError(
+            "the combo-clf file holds no classifier with predict", path, "pickle a classifier"
+        )
+    chooser: Chooser = clf
+    return chooser
+
+
+def separate_class_queries(
+    ranking: np.ndarray,
+    pred: np.ndarray,
+    budget: int,
+    p: float | None,
+    n_target: int,
+    n_nontarget: int,
+    min_samples: int,
+) -> np.ndarray:
+    """The original's ``separate_class_al``: predicted targets first, then non-targets.
+
+    ``ranking`` (n,) the AL order, ``pred`` (n,) the decisions, ``budget`` the queries available
+    (this batch's plus the unspent carry). Without ``p`` (adapt_distr): the top ``budget``.
+    With it, in the AL order of each side, rounding half to even as torch.round:
+    L_t = round((p (N_t + N_n) - N_t) / (1 - p)) clipped to [min(min_samples, ub), ub],
+    ub = min(budget, M_t) (M_t predicted targets); then, with the targets counted in N_t and
+    m = max(0, min_samples - L_t): L_n = round(((1 - p) (N_t + N_n) - N_n) / p) clipped to
+    [min(m, ub'), ub'], ub' = min(budget - L_t, M_n). Returns the picks, targets first; what is
+    not spent carries over to the next batch.
+    """
+    r = np.asarray(ranking, dtype=np.int64).ravel()
+    if p is None:
+        return r[: max(0, budget)]
+    is_t = np.asarray(pred).astype(bool).ravel()[r]
+    rank_t, rank_n = r[is_t], r[~is_t]
+
+    def clip(raw: float, lo: int, hi: int) -> int:
+        return int(min(max(int(np.round(raw)), min(lo, hi)), hi))
+
+    lt = clip(
+        (p * (n_target + n_nontarget) - n_target) / (1.0 - p), min_samples, min(budget, len(rank_t))
+    )
+    n_t = n_target + lt  # the picks join as targets (one question per batch: their predicted class)
+    ln = clip(
+        ((1.0 - p) * (n_t + n_nontarget) - n_nontarget) / p,
+        max(0, min_samples - lt),
+        min(budget - lt, len(rank_n)),
+    )
+    return np.concatenate([rank_t[:lt], rank_n[:ln]]).astype(np.int64)
 
 
 def _order_for(cfg: StreamConfig, classes: np.ndarray, n: int) -> np.ndarray:
@@ -448,16 +572,26 @@ def fit_config(cfg: StreamConfig) -> StreamFitConfig:
         gamma=cfg.gamma,
         beta=cfg.beta,
         cb_beta=cfg.cb_beta,
+        dsmax_mult=cfg.dsmax_mult,
+        learn_mult=cfg.learn_mult,
+        learn_error_weight=cfg.learn_error_weight,
+        auto_mult=cfg.auto_mult,
     )
     max_epochs = NO_CAP_EPOCHS if cfg.max_epochs == UNBOUNDED_EPOCHS else cfg.max_epochs
     patience = cfg.patience
     if cfg.epochs_per_pass > 0:
         max_epochs, patience = cfg.epochs_per_pass, cfg.epochs_per_pass + 1
-    return StreamFitConfig.from_config(cfg, patience=patience, max_epochs=max_epochs, loss=loss)
+    # load_best is the caller's per fit (only the fit after a batch's AL queries ends with it)
+    return StreamFitConfig.from_config(
+        cfg, patience=patience, max_epochs=max_epochs, loss=loss, load_best=False
+    )
 
 
-def build_model(cfg: StreamConfig, dim: int, device: torch.device) -> CompClassModel:
-    """The detector for inputs of ``dim`` (features x (2 context + 1)), seeded by ``seed``."""
+def build_model(cfg: StreamConfig, dim: int, device: torch.device) -> Detector:
+    """The detector for inputs of ``dim`` (features x (2 context + 1)), seeded by ``seed``:
+    the MLP, or with ``ensemble`` the adaptive random forest (on the CPU)."""
+    if cfg.ensemble:
+        return ArfDetector(dim, seed=cfg.seed)
     model = CompClassModel(
         dim,
         comp_hidden=(cfg.comp_hidden,) * cfg.comp_layers,
@@ -543,6 +677,8 @@ class _State:
     n_boot: int
     setup_s: float
     pool_sticky: np.ndarray | None = None  # compat original: AL items of batches with CF
+    loss_state: dict[str, float] = field(default_factory=dict)  # the loss's learned parameters
+    carry: int = 0  # separate_class_al: queries of earlier batches not spent yet
 
 
 class StreamRun:
@@ -589,6 +725,9 @@ class StreamRun:
             hdddm_warn_alpha=cfg.hdddm_warn_alpha,
         )
         self.plan = plan
+        self.clf: Chooser | None = None
+        if cfg.al_method == "combo-clf":
+            self.clf = load_chooser(Path(cfg.combo_clf))
 
     # -- files --
     @property
@@ -647,7 +786,7 @@ class StreamRun:
         self._finish(model, st)
         return st.rows
 
-    def _bootstrap(self, model: CompClassModel, rng: np.random.Generator) -> _State:
+    def _bootstrap(self, model: Detector, rng: np.random.Generator) -> _State:
         q = self.bootstrap_question()
         labels = None if q is None else self.oracle.answer(q)
         st = self.bootstrap_state(q, labels)
@@ -717,15 +856,41 @@ class StreamRun:
         return out
 
     def _fit(
-        self, model: CompClassModel, st: _State, rng: np.random.Generator
+        self,
+        model: Detector,
+        st: _State,
+        rng: np.random.Generator,
+        after_al: bool = False,
     ) -> tuple[float, int]:
-        return self.fit(model, st, rng)
+        return self.fit(model, st, rng, after_al)
 
-    def fit(self, model: CompClassModel, st: _State, rng: np.random.Generator) -> tuple[float, int]:
-        """Fit ``model`` on the labelled pool (nothing with fewer than 2 items); (s, epochs)."""
+    def fit(
+        self,
+        model: Detector,
+        st: _State,
+        rng: np.random.Generator,
+        after_al: bool = False,
+    ) -> tuple[float, int]:
+        """Fit ``model`` on the labelled pool (nothing with fewer than 2 items); (s, epochs).
+
+        ``after_al``: the fit after a batch's AL queries, the one ``load_best`` ends with the
+        best monitored epoch's weights (as the original)."""
         if len(st.pool_y) < 2:
             return 0.0, 0
-        res = fit_stream_model(model, st.pool_x, st.pool_y, self.fit_cfg, rng)
+        if isinstance(model, ArfDetector):
+            res = fit_arf(model, st.pool_x, st.pool_y, self.fit_cfg, rng)
+            return res.seconds, res.epochs
+        res = fit_stream_model(
+            model,
+            st.pool_x,
+            st.pool_y,
+            self.fit_cfg,
+            rng,
+            loss_state=st.loss_state,
+            load_best=self.cfg.load_best and after_al,
+        )
+        if self.fit_cfg.loss.learned:
+            st.loss_state = res.loss_state
         return res.seconds, res.epochs
 
     @property
@@ -767,23 +932,29 @@ class StreamRun:
             for i, v in zip(items, labels, strict=True)
         )
 
-    def _al_method(self, logits: np.ndarray) -> str:
-        if self.cfg.al_method != "plateau":
-            return self.cfg.al_method
+    def _al_method(
+        self, logits: np.ndarray, n_labelled: int, n_q: int, rng: np.random.Generator
+    ) -> str:
+        """The method ranking this batch: plateau, combo-rand and combo-clf pick a base one."""
+        cfg = self.cfg
+        if cfg.al_method in SWITCH_COMBOS:
+            return switch_method(cfg.al_method, cfg.combo, logits, n_labelled, n_q, rng, self.clf)
+        if cfg.al_method != "plateau":
+            return cfg.al_method
         mean_smax = float(softmax(logits).max(axis=1).mean()) if len(logits) else 0.0
-        return "necs" if mean_smax > self.cfg.plateau_thresh else "smax"
+        return "necs" if mean_smax > cfg.plateau_thresh else "smax"
 
     def _batch(
         self,
         b: int,
-        model: CompClassModel,
+        model: Detector,
         rng: np.random.Generator,
         budget: QueryBudget,
         st: _State,
     ) -> None:
         step, q = self.begin_batch(b, model, rng, budget, st)
         self.take_al_answers(step, st, model, self.oracle.answer(q))
-        step.tm.fit_al_s, step.tm.epochs_al = self._fit(model, st, rng)
+        step.tm.fit_al_s, step.tm.epochs_al = self._fit(model, st, rng, after_al=True)
         cq = self.cf_question(step, model)
         if cq is not None and self.take_cf_answers(step, st, cq, self.oracle.answer(cq)):
             step.tm.fit_cf_s, step.tm.epochs_cf = self._fit(model, st, rng)
@@ -792,7 +963,7 @@ class StreamRun:
     def begin_batch(
         self,
         b: int,
-        model: CompClassModel,
+        model: Detector,
         rng: np.random.Generator,
         budget: QueryBudget,
         st: _State,
@@ -812,8 +983,12 @@ class StreamRun:
         # AL queries
         t = time.perf_counter()
         n_q, drift_state = budget.for_batch(b, (pred != yb).astype(np.int64), inp.x[idx])
-        n_q = max(0, min(n_q, len(idx)))
-        method = self._al_method(logits)
+        n_q = max(0, n_q)
+        if cfg.separate_class_al:  # the budget carries what earlier batches left unspent
+            n_q += st.carry
+        n_q = min(n_q, len(idx))
+        method = self._al_method(logits, len(st.pool_y), n_q, rng)
+        mlp = model if isinstance(model, CompClassModel) else None  # the forest has no gradients
         scores = None
         if method in _SCORED_METHODS:  # one scoring pass gives the ranking and the metric
             scores = np.asarray(
@@ -822,7 +997,7 @@ class StreamRun:
                     logits,
                     xb,
                     st.pool_x,
-                    model,
+                    mlp,
                     rng,
                     n_pert=cfg.n_pert,
                     pert_eps=cfg.pert_eps,
@@ -837,7 +1012,7 @@ class StreamRun:
                 logits,
                 xb,
                 st.pool_x,
-                model,
+                mlp,
                 rng,
                 combo=cfg.combo,
                 n_select=n_q,
@@ -845,9 +1020,15 @@ class StreamRun:
                 pert_eps=cfg.pert_eps,
             )
             if method == "cover-kcenter":
-                scores = np.asarray(query_scores(method, logits, xb, st.pool_x, model, rng))
+                scores = np.asarray(query_scores(method, logits, xb, st.pool_x, mlp, rng))
         metric = batch_metric(method, logits, scores)
-        if cfg.adapt_distr is not None:
+        if cfg.separate_class_al:
+            n_t = int(st.pool_y.sum())
+            chosen = separate_class_queries(
+                ranking, pred, n_q, cfg.adapt_distr, n_t, len(st.pool_y) - n_t, cfg.min_al_samples
+            )
+            st.carry = n_q - len(chosen)
+        elif cfg.adapt_distr is not None and cfg.al_method not in NO_ADAPT_COMBOS:
             n_t = int(st.pool_y.sum())
             lt = adapt_distr_split(cfg.adapt_distr, n_t, len(st.pool_y) - n_t, n_q, int(pred.sum()))
             chosen = split_queries(ranking, pred, n_q, lt)
@@ -882,7 +1063,7 @@ class StreamRun:
         return step, q
 
     def take_al_answers(
-        self, step: BatchStep, st: _State, model: CompClassModel, labels: np.ndarray
+        self, step: BatchStep, st: _State, model: Detector, labels: np.ndarray
     ) -> None:
         """Add the answered AL queries to the pool (then: fit)."""
         q = Question(items=step.idx[step.chosen], why="al-query", batch=step.b)
@@ -893,7 +1074,7 @@ class StreamRun:
         if self.cfg.reset_weights and not self.original:  # the original's reset is a no-op
             reset_weights(model, self.cfg.seed)
 
-    def cf_question(self, step: BatchStep, model: CompClassModel) -> Question | None:
+    def cf_question(self, step: BatchStep, model: Detector) -> Question | None:
         """POST-test the samples not queried; the corrective-feedback question (None without
         ``sim_type``)."""
         idx = step.idx
@@ -989,7 +1170,7 @@ class StreamRun:
 
     # -- outputs --
     def _save_batch(
-        self, model: CompClassModel, rng: np.random.Generator, budget: QueryBudget, st: _State
+        self, model: Detector, rng: np.random.Generator, budget: QueryBudget, st: _State
     ) -> None:
         write_scores(self.dir / "scores.csv", st.rows)
         atomic_write_text(
@@ -1011,7 +1192,7 @@ class StreamRun:
             self.dir / "checkpoint.pt",
         )
 
-    def _finish(self, model: CompClassModel, st: _State) -> None:
+    def _finish(self, model: Detector, st: _State) -> None:
         atomic_torch_save(model.state_dict(), self.dir / "model.pt")
         atomic_write_text(self.dir / "timings.csv", _timings_csv(st.timings))
         atomic_write_text(

@@ -274,7 +274,7 @@ class StreamBackend:
                 elif phase == "al":
                     run.take_al_answers(step, st, model, lab)
                     progress(0.2, f"batch {step.b + 1}: fitting on {len(st.pool_y)} labels")
-                    step.tm.fit_al_s, step.tm.epochs_al = run.fit(model, st, rng)
+                    step.tm.fit_al_s, step.tm.epochs_al = run.fit(model, st, rng, after_al=True)
                     cq = run.cf_question(step, model)
                     if cq is not None and len(cq):
                         phase, q = "cf", cq

@@ -23,7 +23,11 @@ inputs ``x`` (n, D), ``labelled_x`` (m, D). :func:`rank_queries` returns a permu
   labelled pool and the samples already picked
 Combos: ``rank`` (sum of the ranks of every listed method, default smax + necs), ``split`` (the two
 methods alternate, so the top n_q holds half of each), ``plateau`` (necs when the batch's mean
-max-softmax > 0.9, else smax).
+max-softmax > 0.9, else smax), ``combo-rand`` (per batch a fair coin picks the first or the
+second method), ``combo-clf`` (a classifier picks: its ``predict`` on [[mean max softmax, mean
+negative energy, labelled items + n_q]] gives 0 for the first method, else the second; the
+original's ``combo clf``). ``split``, ``plateau``, ``combo-rand`` and ``combo-clf`` take the top
+n_q of their order without ``adapt_distr``, as the original; ``rank`` honours it.
 """
 
 from __future__ import annotations
@@ -50,7 +54,10 @@ BASE_METHODS: tuple[str, ...] = (
     "cover",
     "cover-kcenter",
 )
-COMBO_METHODS: tuple[str, ...] = ("rank", "split", "plateau")
+COMBO_METHODS: tuple[str, ...] = ("rank", "split", "plateau", "combo-rand", "combo-clf")
+# combos that bypass adapt_distr in the original (their order is cut at n_q directly)
+NO_ADAPT_COMBOS: frozenset[str] = frozenset({"split", "plateau", "combo-rand", "combo-clf"})
+SWITCH_COMBOS: frozenset[str] = frozenset({"combo-rand", "combo-clf"})
 METHODS: tuple[str, ...] = BASE_METHODS + COMBO_METHODS
 PLATEAU_SMAX = 0.9
 _CHUNK = 8192
@@ -382,6 +389,42 @@ def query_scores(
     raise UserError(f"unknown AL method {method!r}", fix=f"use one of {', '.join(METHODS)}")
 
 
+class Chooser(Protocol):
+    """What ``combo-clf`` needs of a classifier (scikit-learn's ``predict``)."""
+
+    def predict(self, x: np.ndarray) -> np.ndarray: ...
+
+
+def switch_method(
+    method: str,
+    combo: Sequence[str],
+    logits: np.ndarray,
+    n_labelled: int,
+    n_q: int,
+    rng: np.random.Generator | None = None,
+    clf: Chooser | None = None,
+) -> str:
+    """The base method ``combo-rand`` / ``combo-clf`` use for this batch: combo[0] or combo[1].
+
+    ``combo-rand``: combo[rng.integers(2)]; ``combo-clf``: combo[0] when clf.predict([[mean max
+    softmax, mean -logsumexp(logits), n_labelled + n_q]])[0] == 0, else combo[1]."""
+    if len(combo) != 2:
+        raise UserError(f"{method} switches between exactly two methods, got {list(combo)}")
+    if method == "combo-rand":
+        if rng is None:
+            raise ValueError("combo-rand needs an rng")
+        return combo[int(rng.integers(2))]
+    if method != "combo-clf":
+        raise ValueError(f"{method!r} is not a switching combo")
+    if clf is None:
+        raise UserError("combo-clf needs its classifier", fix="set combo_clf to the pickled file")
+    lg = np.asarray(logits, dtype=np.float64)
+    smax = float(softmax(lg).max(axis=1).mean()) if len(lg) else 0.0
+    necs = float((-_logsumexp(lg)).mean()) if len(lg) else 0.0
+    feat = np.array([[smax, necs, float(n_labelled + n_q)]])
+    return combo[0] if int(np.asarray(clf.predict(feat)).ravel()[0]) == 0 else combo[1]
+
+
 def rank_queries(
     method: str,
     logits: np.ndarray,
@@ -394,11 +437,14 @@ def rank_queries(
     n_select: int | None = None,
     n_pert: int = 10,
     pert_eps: float = 1e-3,
+    n_labelled: int = 0,
+    clf: Chooser | None = None,
 ) -> np.ndarray:
     """Order (n,) int64 of the batch's samples, best query first; ties by lowest index.
 
-    ``combo`` names the methods of ``rank`` (two or more) and ``split`` (two). ``n_select``
-    bounds the greedy part of ``cover`` and ``cover-kcenter`` (the top n_select are exact).
+    ``combo`` names the methods of ``rank`` (two or more) and ``split``, ``combo-rand``,
+    ``combo-clf`` (two). ``n_select`` bounds the greedy part of ``cover`` and ``cover-kcenter``
+    (the top n_select are exact); ``n_labelled`` and ``clf`` feed ``combo-clf``.
     """
     n = len(logits)
 
@@ -421,6 +467,8 @@ def rank_queries(
     if method == "plateau":
         mean_smax = float(softmax(np.asarray(logits)).max(axis=1).mean()) if n else 0.0
         return base("necs" if mean_smax > PLATEAU_SMAX else "smax")
+    if method in SWITCH_COMBOS:
+        return base(switch_method(method, combo, logits, n_labelled, n_select or 0, rng, clf))
     if method == "split":
         if len(combo) != 2:
             raise UserError(f"split combines exactly two methods, got {list(combo)}")
