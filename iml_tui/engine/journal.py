@@ -46,6 +46,8 @@ KINDS: tuple[str, ...] = (
     "model_trained",
     "training_failed",
     "imported",
+    "training_claimed",
+    "training_released",
 )
 ANSWER_KINDS: tuple[str, ...] = ("labelled", "skipped")
 SCHEMA_VERSION = 1

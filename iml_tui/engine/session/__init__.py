@@ -58,8 +58,9 @@ caller's thread)::
 Threading: a Session is used from one thread (the UI's); ``RetrainJob.run`` touches no session
 state except the status that ``model_status()`` reads under a lock. Several processes may open
 the same project at once (one annotator each): items are handed out with a lease, so two
-annotators never get the same item, and the first process to finish a retraining installs it
-for all (the others load its checkpoint on their next call).
+annotators never get the same item, and one session trains per model (a training claim in the
+journal, released like an item claim when its process is gone): the others' ``start_retrain``
+jobs wait for that model and ``swap_model`` loads its checkpoint.
 """
 
 from iml_tui.engine.session.backend import SessionBackend
