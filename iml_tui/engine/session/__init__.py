@@ -66,7 +66,12 @@ jobs wait for that model and ``swap_model`` loads its checkpoint.
 from iml_tui.engine.session.backend import SessionBackend
 from iml_tui.engine.session.pool_backend import PoolBackend
 from iml_tui.engine.session.retrain import RetrainJob
-from iml_tui.engine.session.session import Session, answer_with_oracle, default_annotator
+from iml_tui.engine.session.session import (
+    Session,
+    answer_with_oracle,
+    check_project_data,
+    default_annotator,
+)
 from iml_tui.engine.session.stream_backend import StreamBackend, stream_store_attrs
 from iml_tui.engine.session.types import (
     STATES,
@@ -94,6 +99,7 @@ __all__ = [
     "SessionBackend",
     "StreamBackend",
     "answer_with_oracle",
+    "check_project_data",
     "default_annotator",
     "stream_store_attrs",
 ]

@@ -47,6 +47,8 @@ class PoolBackend:
         # without a labelled valid.h5 the annotator's own labels validate (self_validated.py)
         self.valid_path: Path | None = valid if valid.is_file() else None
         self.class_list = list(self.store.class_list)
+        if self.valid_path is not None:
+            _check_valid_header(PoolStore(self.valid_path), self.store)
         self.ids = self.store.ids
         self.n = self.store.n
         self.x = np.asarray(self.store.pooled())
@@ -170,13 +172,7 @@ class PoolBackend:
         with self._valid_lock:
             if self._valid is None:
                 v = PoolStore(self.valid_path)
-                if v.class_list != self.class_list or v.d != self.store.d:
-                    raise UserError(
-                        f"valid.h5 has classes {v.class_list} and D={v.d}; train.h5 "
-                        f"{self.class_list}, D={self.store.d}",
-                        v.path,
-                        "both must come from the same encoder and class list",
-                    )
+                _check_valid_header(v, self.store)
                 self._valid = (v.embeddings(), v.frame_labels())
             return self._valid
 
@@ -641,3 +637,14 @@ class PoolBackend:
         ]
         name = "valid mAP" if self.valid_path is not None else "estimated mAP (out-of-fold)"
         return LearningCurve(name, True, pts)
+
+
+def _check_valid_header(v: PoolStore, train: PoolStore) -> None:
+    """valid.h5 must have train.h5's classes and embedding size (UserError naming valid.h5)."""
+    if v.class_list != train.class_list or v.d != train.d:
+        raise UserError(
+            f"valid.h5 has classes {v.class_list} and D={v.d}; train.h5 "
+            f"{train.class_list}, D={train.d}",
+            v.path,
+            "both must come from the same encoder and class list",
+        )

@@ -35,6 +35,15 @@ from iml_tui.errors import UserError
 
 
 # --- the session ---------------------------------------------------------------------------------
+def check_project_data(project: Project) -> None:
+    """Read what ``project`` labels (the pool and its valid.h5, or the stream's features) as
+    :meth:`Session.open` does, writing nothing to its journal; UserError naming the file."""
+    if project.mode == "pool":
+        PoolBackend(project)
+    else:
+        StreamBackend(project)
+
+
 def default_annotator() -> str:
     """The login name (the annotator recorded when none is given)."""
     try:
