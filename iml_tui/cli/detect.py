@@ -59,12 +59,9 @@ def _threshold(text: str) -> float | None:
             None,
             "give a probability such as 0.5, or auto",
         ) from None
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise UserError(
-            f"--threshold {text}: must be in [0, 1] or auto",
-            None,
-            "give a probability such as 0.5, or auto",
-        )
+    from iml_tui.ranges import check_range
+
+    check_range("threshold", value, "command line", "detect", "--threshold")  # or auto
     return value
 
 
