@@ -132,6 +132,16 @@ def print_tables(tables: list[Any], notes: list[str]) -> None:
         console.print(f"note: {note}", highlight=False, soft_wrap=True)
 
 
+def err_console() -> rich.console.Console:
+    """Console for stderr (progress, summaries): the terminal's width, or unbounded when
+    redirected, so a long path or summary line is never cut or folded at 80 columns."""
+    from rich.console import Console
+
+    if sys.stderr.isatty():
+        return Console(stderr=True)
+    return Console(stderr=True, width=10_000, soft_wrap=True)
+
+
 def out_console(file: typing.IO[str] | None = None) -> rich.console.Console:
     """Console for stdout tables: the terminal's width, or unbounded when piped or redirected."""
     from rich.console import Console

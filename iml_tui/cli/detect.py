@@ -44,7 +44,13 @@ def train_cmd(
                 project,
                 "fix the cause and run `iml-tui train` again",
             )
-        score = "" if status.score is None else f"; {status.score_name} {status.score:.3f}"
+        from iml_tui.engine.metrics import score_text
+
+        score = (
+            ""
+            if status.score is None
+            else f"; {status.score_name} {score_text(status.score_name, status.score)}"
+        )
         sys.stdout.write(f"model {status.version} trained on {status.trained_on} labels{score}\n")
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from iml_tui.cli.common import app, csv_list, out_console, parse_option
+from iml_tui.cli.common import app, csv_list, err_console, out_console, parse_option
 
 pool_app = typer.Typer(
     help="Make and inspect pool stores (HDF5 embeddings + frame targets).", no_args_is_help=True
@@ -39,7 +39,6 @@ def pool_synth(
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
 ) -> None:
     """Write synthetic train/valid/test pools with clusters, rare classes and label noise."""
-    from rich.console import Console
 
     from iml_tui.data.demo import synth_config_from_options
     from iml_tui.data.synth import synth_pools
@@ -52,13 +51,12 @@ def pool_synth(
     )
     with _split_progress() as progress:
         paths = synth_pools(out, cfg, progress)
-    Console(stderr=True).print("wrote " + ", ".join(str(p) for p in paths.values()))
+    err_console().print("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
 @contextmanager
 def _split_progress() -> Iterator[Callable[[str, int, int], None]]:
     """A rich progress bar fed by ``progress(split, done, total)`` callbacks."""
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -67,7 +65,7 @@ def _split_progress() -> Iterator[Callable[[str, int, int], None]]:
         MofNCompleteColumn(),
         TextColumn("clips"),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=err_console(),
     ) as bars:
         tasks: dict[str, Any] = {}
 

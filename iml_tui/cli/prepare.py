@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from iml_tui.cli.common import Executor, app, print_tables, rate_progress
+from iml_tui.cli.common import Executor, app, err_console, print_tables, rate_progress
 
 prepare_app = typer.Typer(
     help="Import a corpus (DCASE, Common Voice, VTD) into a prepared "
@@ -199,9 +199,8 @@ def extract_cmd(
 
 
 def _report_extract(result: Any) -> None:
-    from rich.console import Console
 
-    console = Console(stderr=True)
+    console = err_console()
     for o in result.outputs:
         resumed = f", {o.resumed_chunks} chunk(s) resumed" if o.resumed_chunks else ""
         console.print(

@@ -15,6 +15,7 @@ from iml_tui.cli.common import (
     command_line,
     csv_list,
     demo_preset,
+    err_console,
     opt_str,
     out_console,
     parse_option,
@@ -372,14 +373,14 @@ def _run_stream_task(
 
 
 def run_bioacoustic(cfg: Any) -> None:
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from iml_tui.bench.report import plot_learning_curves, print_results, write_al_results
     from iml_tui.bench.sweep import RoundEvent, prepare_sweep, run_sweep
     from iml_tui.demo.assets import is_demo, resolve_pool_dir
+    from iml_tui.engine.metrics import map_text
 
-    console = Console(stderr=True)
+    console = err_console()
     if is_demo(cfg.pool_dir):
         with rate_progress("items") as build_progress:
             cfg = dataclasses.replace(cfg, pool_dir=resolve_pool_dir(cfg.pool_dir, build_progress))
@@ -401,7 +402,7 @@ def run_bioacoustic(cfg: Any) -> None:
 
         def on_event(ev: RoundEvent) -> None:
             progress.update(
-                bar, advance=1, last=f"{ev.run} @ {ev.budget}: test mAP {100 * ev.test_map:.1f}"
+                bar, advance=1, last=f"{ev.run} @ {ev.budget}: test mAP {map_text(ev.test_map)}"
             )
 
         def on_run(_: str) -> None:

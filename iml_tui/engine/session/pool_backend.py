@@ -16,6 +16,7 @@ from iml_tui.data.locate import Locator
 from iml_tui.data.store import PoolStore
 from iml_tui.engine import metrics
 from iml_tui.engine.journal import Event, Journal, NewEvent
+from iml_tui.engine.metrics import map_text
 from iml_tui.engine.models.frame_mlp import FrameMLP
 from iml_tui.engine.pool_round import pick_round, round_rng
 from iml_tui.engine.project import Project
@@ -88,7 +89,7 @@ class PoolBackend:
             return "valid mAP"
         n = int(self.scores.get("n_oof", self.trained_on))
         std = self.scores.get("valid_map_std")
-        spread = f", ±{std:.2f}" if std is not None else ""
+        spread = f", ±{map_text(std)}" if std is not None else ""
         return f"mAP estimated from {n} labels{spread}"
 
     # -- the session's questions --
@@ -342,7 +343,7 @@ class PoolBackend:
                 def on_epoch(epoch: int, valid_map: float) -> None:
                     if cancelled():
                         raise Cancelled
-                    progress(0.8 * share(epoch), f"epoch {epoch}: valid mAP {100 * valid_map:.1f}")
+                    progress(0.8 * share(epoch), f"epoch {epoch}: valid mAP {map_text(valid_map)}")
 
                 res = train_frame_classifier(
                     tx, ty, vx, vy, train_cfg, progress=on_epoch, weak=weak
@@ -361,7 +362,7 @@ class PoolBackend:
                     what = f"fold {fold + 1}/{k}" if fold < k else "final model on all labels"
                     progress(
                         0.8 * (fold + share(epoch)) / (k + 1),
-                        f"{what}, epoch {epoch}: held-out mAP {100 * held_map:.1f}",
+                        f"{what}, epoch {epoch}: held-out mAP {map_text(held_map)}",
                     )
 
                 sv = train_self_validated(
@@ -415,7 +416,7 @@ class PoolBackend:
                 path,
             )
             name = "valid mAP" if self.valid_path is not None else "estimated mAP"
-            progress(1.0, f"model {version}: {name} {100 * vmap:.1f}")
+            progress(1.0, f"model {version}: {name} {map_text(vmap)}")
             scores = {
                 "valid_map": float(vmap),
                 "valid_f1": float(vf1),
