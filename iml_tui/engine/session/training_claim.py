@@ -41,7 +41,7 @@ def follow_work(
     base = int(holder.model_version or 0)
 
     def work(progress: ProgressCb, cancelled: CancelFn) -> RetrainResult:
-        note = waiting_note(holder)
+        progress(0.0, waiting_note(holder))
         with Journal(journal_path, expected=True) as j:
             since = holder.id
             while True:
@@ -57,7 +57,6 @@ def follow_work(
                     return RetrainResult(mode, base, base + 1, key, cancelled=True)
                 if cancelled():
                     raise Cancelled
-                progress(0.0, note)
                 time.sleep(POLL_SECONDS)
 
     return work
