@@ -221,6 +221,52 @@ def test_a_stale_result_is_discarded(tmp_path: Path, pool: Path) -> None:
     assert ana.model_status().version == 1 == bob.model_status().version
 
 
+def test_a_dead_trainers_claim_does_not_hold_the_round(tmp_path: Path, pool: Path) -> None:
+    import subprocess
+    import sys
+
+    ana = _open(tmp_path, pool)
+    answer_with_oracle(ana, limit=4)
+    ana.close()
+    # another process claims the round's training, then dies before installing a model
+    code = (
+        "import os, sys; from iml_tui.engine.session import Session; "
+        "s = Session.open(sys.argv[1], 'cleo'); s.start_retrain(); os._exit(9)"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "proj")], check=False, timeout=120)
+    with Journal(tmp_path / "proj" / "journal.sqlite") as j:
+        (claim,) = j.events(kinds=["training_claimed"])
+    assert claim.annotator == "cleo" and claim.payload["host"]
+    bob = _open(tmp_path, pool, who="bob")
+    job = bob.start_retrain()
+    assert "trained by" not in bob.model_status().message  # bob trains himself
+    result = job.run()
+    assert not result.adopted and bob.swap_model(result)
+    assert bob.model_status().version == 1
+
+
+def test_a_failed_training_hands_the_round_to_the_waiting_session(
+    tmp_path: Path, pool: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ana = _open(tmp_path, pool)
+    bob = _open(tmp_path, pool, who="bob")
+    answer_with_oracle(ana, limit=4)
+    job_a, job_b = ana.start_retrain(), bob.start_retrain()
+
+    def boom(*args: Any, **kw: Any) -> Any:
+        raise RuntimeError("out of memory")
+
+    with monkeypatch.context() as m:
+        m.setattr(pool_backend, "train_frame_classifier", boom)
+        ra = job_a.run()
+    assert not ana.swap_model(ra)  # recorded as failed: the claim ends
+    rb = job_b.run()
+    assert rb.cancelled and not rb.adopted and not bob.swap_model(rb)
+    job = bob.start_retrain()  # bob now trains the round himself
+    assert "trained by" not in bob.model_status().message
+    assert bob.swap_model(job.run()) and ana.model_status().version == 1
+
+
 def test_one_training_per_round_with_two_annotators(
     tmp_path: Path, pool: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
