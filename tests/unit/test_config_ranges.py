@@ -196,3 +196,22 @@ def test_project_yaml_stream_section_out_of_range(tmp_path) -> None:
     (tmp_path / "project.yaml").write_text("task: lid\nstream:\n  target: ha\n  n_queries: -1\n")
     with pytest.raises(UserError, match="n_queries=-1 is out of range"):
         Project.load(tmp_path)
+
+
+def test_out_of_range_flag_exits_2_with_one_line(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "iml_tui.cli", "pool", "synth", "--out", str(tmp_path / "p"),
+         "--n-train", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == (
+        "iml-tui: error: command line: --n-train=0 is out of range [1, inf) — give --n-train a "
+        "value in that range\n"
+    )
+    assert not (tmp_path / "p").exists()
