@@ -443,6 +443,7 @@ class Session:
         key = self._key()
         base = self.engine.version
         lease = self.project.config.lease_seconds
+        own = self.engine.job_work(self._fold, key)  # RuntimeError when nothing can train yet
         with self._writing():
             self._sync()
             holder = self._fold.training_holder(base, self._token, time.time(), lease)
@@ -460,10 +461,9 @@ class Session:
             self._status.begin(what)
             work = follow_work(self.project.journal_path, self.engine.mode, holder, key, lease)
             return RetrainJob(self.engine.mode, base, key, self._status, what, work)
-        work = self.engine.job_work(self._fold, key)
         what = self.engine.training_description
         self._status.begin(what)
-        return RetrainJob(self.engine.mode, base, key, self._status, what, work)
+        return RetrainJob(self.engine.mode, base, key, self._status, what, own)
 
     def _release(
         self,
