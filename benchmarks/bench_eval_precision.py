@@ -199,7 +199,7 @@ def main() -> None:
         f"round {timing['round_speedup']:.2f}x"
     )
     print(
-        f"\n{'strategy':>8} {'budget':>6} {'fp32 mAP':>9} {'bf16 mAP':>9} {'delta':>7}  "
+        f"\n{'strategy':>8} {'budget':>6} {'fp32 mAP%':>9} {'bf16 mAP%':>9} {'delta':>7}  "
         "per seed (points)"
     )
     for row in acc["rows"]:

@@ -26,9 +26,11 @@ HERE = Path(__file__).resolve().parent
 
 
 def _epoch_printer(budget: int) -> Callable[[int, float], None]:
+    from iml_tui.engine.metrics import map_text
+
     def show(epoch: int, valid_map: float) -> None:
         if epoch % 10 == 0:
-            print(f"  budget {budget} epoch {epoch}: valid mAP {valid_map:.4f}", flush=True)
+            print(f"  budget {budget} epoch {epoch}: valid mAP {map_text(valid_map)}", flush=True)
 
     return show
 

@@ -11,6 +11,9 @@ random delay every worker gets SIGKILL. The journal is then read and checked:
 - next-item mismatches: a worker killed after ``NEXT i`` whose label of i is not in the journal
   must be shown i first when it restarts, unless another annotator took i over meanwhile (a
   killed process's item is released at once; counted as ``next_item_taken_over``); must be 0.
+- trainings: one session trains per model (a training claim in the journal; the others load its
+  checkpoint), so ``training_claims`` exceeds ``models_installed`` only by the trainings a kill
+  cut short (``claims_per_model`` counts the claims made on each installed model).
 
 Run: ``python benchmarks/killloop.py [--cycles 20] [--annotators 2]``; prints a summary and
 writes JSON (``--out``, default ``benchmarks/results/killloop.json``). Exit status 1 when a
@@ -218,6 +221,20 @@ def taken_over(project: Path, item: int, annotator: str, after_id: int) -> bool:
         )
 
 
+def training_counts(project: Path) -> tuple[int, int, dict[int, int]]:
+    """(models installed, training claims, claims made on each model version)."""
+    from iml_tui.engine.journal import Journal
+
+    with Journal(project / "journal.sqlite") as j:
+        models = j.events(kinds=["model_trained"])
+        claims = j.events(kinds=["training_claimed"])
+    per: dict[int, int] = {}
+    for c in claims:
+        v = int(c.model_version or 0)
+        per[v] = per.get(v, 0) + 1
+    return len(models), len(claims), dict(sorted(per.items()))
+
+
 def last_event_id(project: Path) -> int:
     from iml_tui.engine.journal import Journal
 
@@ -305,6 +322,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         per_item.setdefault(item, set()).add(who)
     duplicates = sorted(i for i, w in per_item.items() if len(w) > 1)
     startups = [w["startup_s"] for r in cycles for w in r["workers"]]
+    n_models, n_claims, per_model = training_counts(project)
     result = {
         "benchmark": "killloop",
         "cycles": len(cycles),
@@ -320,6 +338,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "next_item_taken_over": takeovers,
         "kills_while_shown": kills_shown,
         "kills_while_training": kills_training,
+        "models_installed": n_models,
+        "training_claims": n_claims,
+        "claims_per_model": per_model,
         "finished_project": finished,
         "mean_startup_s": round(sum(startups) / max(1, len(startups)), 3),
         "seconds": round(time.perf_counter() - t_start, 2),
@@ -373,8 +394,10 @@ def main() -> None:
         f"{result['labels_in_journal']} in the journal, lost {result['lost']}, "
         f"duplicates {result['duplicates']}, same next item "
         f"{result['next_item_checks'] - result['next_item_mismatches']}/"
-        f"{result['next_item_checks']}, kills while training "
-        f"{result['kills_while_training']}; {result['seconds']} s -> {out}"
+        f"{result['next_item_checks']} (taken over by another annotator: "
+        f"{result['next_item_taken_over']}), kills while training "
+        f"{result['kills_while_training']}, models {result['models_installed']} from "
+        f"{result['training_claims']} training claims; {result['seconds']} s -> {out}"
     )
     ok = not result["lost"] and not result["duplicates"] and not result["next_item_mismatches"]
     sys.exit(0 if ok else 1)

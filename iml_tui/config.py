@@ -8,7 +8,6 @@ names the key and the file.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import types
 import typing
 from collections.abc import Mapping
@@ -20,6 +19,23 @@ import yaml
 
 from iml_tui.errors import UserError
 from iml_tui.presets import resolve_preset
+from iml_tui.ranges import CHOICES, RANGES, SENTINELS, check_choice, check_range
+
+__all__ = [
+    "CHOICES",
+    "PAPER_BUDGETS",
+    "RANGES",
+    "SENTINELS",
+    "BioacousticConfig",
+    "StreamConfig",
+    "check_choice",
+    "check_range",
+    "config_from_mapping",
+    "config_to_dict",
+    "load_config",
+    "parse_int_list",
+    "parse_seeds",
+]
 
 PAPER_BUDGETS = [50, 100, 150, 200, 250, 300, 350, 400, 450, 500]
 
@@ -168,150 +184,9 @@ def config_from_mapping(
                 f"unknown key '{key}'", source, f"valid keys: {', '.join(sorted(names))}"
             )
         changes[norm] = _coerce(value, hints[norm], norm, source)
-        check_range(norm, changes[norm], source, cls)
+        check_range(norm, changes[norm], source, cls.__name__)
         check_choice(norm, changes[norm], source)
     return dataclasses.replace(out, **changes)  # type: ignore[type-var]
-
-
-# key -> (low, high, low inclusive, high inclusive); None = unbounded. Applies to every config
-# class that has the key, to scalars and to each element of a list value.
-RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
-    "warm_k": (1, None, True, True),
-    "budgets": (1, None, True, True),
-    "jobs": (1, None, True, True),
-    "threads": (0, None, True, True),
-    "hidden": (1, None, True, True),
-    "lr": (0, None, False, True),
-    "batch_size": (1, None, True, True),
-    "lr_factor": (0, 1, False, False),
-    "lr_patience": (0, None, True, True),
-    "lr_threshold": (0, None, True, True),
-    "min_lr": (0, None, True, True),
-    "max_epochs": (1, None, True, True),
-    "samples_per_batch": (1, None, True, True),
-    "context": (0, None, True, True),
-    "bootstrap": (0, None, True, True),
-    "n_queries": (0, None, True, True),
-    "min_al_samples": (0, None, True, True),
-    "plateau_thresh": (0, 1, True, True),
-    "n_pert": (1, None, True, True),
-    "pert_eps": (0, None, False, True),
-    "adapt_distr": (0, 1, True, True),
-    "max_fb_samples": (0, None, True, True),
-    "drift_mult": (0, None, False, True),
-    "warn_mult": (0, None, False, True),
-    "calm_mult": (0, None, False, True),
-    "adwin_delta": (0, 1, False, False),
-    "adwin_warn_delta": (0, 1, False, False),
-    "hdddm_alpha": (0, 1, False, False),
-    "hdddm_warn_alpha": (0, 1, False, False),
-    "forget_n_batches": (0, None, True, True),
-    "memory_cap": (0, None, True, True),
-    "comp_hidden": (1, None, True, True),
-    "comp_layers": (1, None, True, True),
-    "embed_dim": (1, None, True, True),
-    "class_hidden": (1, None, True, True),
-    "class_layers": (1, None, True, True),
-    "target_weight": (0, None, False, True),
-    "xent_weight": (0, None, True, True),
-    "margin": (0, None, True, True),
-    "gamma": (0, None, True, True),
-    "beta": (0, 1, True, False),
-    "cb_beta": (0, 1, True, False),
-    "dsmax_mult": (0, None, True, True),
-    "auto_mult": (0, None, False, True),
-    "lrs_patience": (0, None, True, True),
-    "wd": (0, None, True, True),
-    "patience": (1, None, True, True),
-    "min_delta": (0, None, True, True),
-    "epochs_per_pass": (0, None, True, True),
-    "threshold": (0, 1, True, True),
-    "cpus_per_run": (0, None, False, True),
-    "gpus_per_run": (0, None, True, True),
-}
-# key -> the values it may take (every config class that has the key).
-CHOICES: dict[str, tuple[str, ...]] = {
-    "executor": ("local", "ray"),
-    "eval_precision": ("fp32", "bf16"),
-    "annotation": ("frames", "clips"),
-    "monitor": ("train/loss", "train/acc"),
-    "mode": ("min", "max"),
-}
-INCREASING = {"budgets"}
-
-
-def _bounds_text(low: float | None, high: float | None, lo_in: bool, hi_in: bool) -> str:
-    left = "(-inf" if low is None else ("[" if lo_in else "(") + f"{low:g}"
-    right = "inf)" if high is None else f"{high:g}" + ("]" if hi_in else ")")
-    return f"{left}, {right}"
-
-
-# Values outside RANGES that a config class gives a meaning of its own.
-SENTINELS: dict[tuple[str, str], Any] = {("StreamConfig", "max_epochs"): -1}
-
-
-def check_range(key: str, value: Any, source: str | None, cls: type | None = None) -> None:
-    """Raise :class:`UserError` when ``value`` (or an element of it) is outside ``RANGES[key]``.
-
-    NaN is never in range; ``INCREASING`` keys must also be strictly increasing lists; a value
-    ``SENTINELS`` declares for ``cls`` (e.g. the stream's ``max_epochs = -1``, no cap) passes.
-    """
-    if key not in RANGES or value is None:
-        return
-    if cls is not None and SENTINELS.get((cls.__name__, key)) == value:
-        return
-    low, high, lo_in, hi_in = RANGES[key]
-    items = value if isinstance(value, list) else [value]
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, (int, float)):
-            continue
-        bad = item != item  # NaN
-        if low is not None:
-            bad = bad or (item < low if lo_in else item <= low)
-        if high is not None:
-            bad = bad or (item > high if hi_in else item >= high)
-        if bad:
-            raise UserError(
-                f"{key}={item} is out of range {_bounds_text(low, high, lo_in, hi_in)}",
-                source,
-                f"give {key} a value in that range",
-            )
-    if (
-        key in INCREASING
-        and isinstance(value, list)
-        and any(b <= a for a, b in itertools.pairwise(value))
-    ):
-        raise UserError(
-            f"{key} must be strictly increasing, got {value}",
-            source,
-            f"list {key} from smallest to largest without repeats",
-        )
-
-
-def check_choice(key: str, value: Any, source: str | None) -> None:
-    """Raise :class:`UserError` when ``value`` is not one of ``CHOICES[key]``; ``ray_address``
-    must be empty, ``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``."""
-    if key in CHOICES and value not in CHOICES[key]:
-        raise UserError(
-            f"{key}={value!r} is not one of {', '.join(CHOICES[key])}",
-            source,
-            f"give {key} one of those values",
-        )
-    if key == "ray_address" and value and not _is_ray_address(str(value)):
-        raise UserError(
-            f"ray_address={value!r} is not auto or HOST:PORT",
-            source,
-            "give auto (the running cluster), HOST:PORT of the head node, or "
-            "nothing (a local Ray instance)",
-        )
-
-
-def _is_ray_address(text: str) -> bool:
-    if text == "auto":
-        return True
-    rest = text.removeprefix("ray://")
-    host, sep, port = rest.rpartition(":")
-    return bool(sep and host and port.isdigit() and 0 < int(port) < 65536)
 
 
 def load_config(

@@ -142,6 +142,17 @@ def results_table(result: SweepResult, metric: str = "test_map", with_std: bool 
     return table
 
 
+def rare_note(result: SweepResult) -> str:
+    """What the results table's ``rare`` column counts (printed under the table)."""
+    budget = max((b for (_, _, b) in group_rounds(result)), default=0)
+    names = ", ".join(result.rare_classes) or "none in this pool"
+    return (
+        f"rare: annotated clips holding a rare class ({names}) at budget {budget}, mean over "
+        "seeds; rare classes: --set rare_classes=A,B (default: Meerkat*, else classes in under "
+        "0.5 % of the pool's clips)"
+    )
+
+
 def print_results(result: SweepResult, console: Console | None = None) -> None:
     """Print the results table; on a pipe or file it is never cut to 80 columns."""
     if console is None:
@@ -152,6 +163,7 @@ def print_results(result: SweepResult, console: Console | None = None) -> None:
     if Console(width=10_000).measure(table).maximum > console.width:
         table = results_table(result, with_std=False)
     console.print(table)
+    console.print(rare_note(result), highlight=False, soft_wrap=True)
 
 
 def plot_learning_curves(result: SweepResult, path: Path) -> None:

@@ -7,7 +7,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,7 @@ class SweepResult:
     totals: list[int]  # clip-level positives per class in the train pool
     total_negative: int
     seconds: float
+    rare_classes: list[str] = field(default_factory=list)  # counted in the ``rare`` column
 
 
 def executor_options(cfg: Any) -> ExecutorOptions:
@@ -201,6 +202,7 @@ def run_sweep(
         totals=totals,
         total_negative=total_neg,
         seconds=time.perf_counter() - t0,
+        rare_classes=[splits.class_list[i] for i in splits.rare],
     )
     write_manifest(cfg, result, out)
     return result

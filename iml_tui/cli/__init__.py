@@ -17,6 +17,7 @@ from iml_tui.cli import search as _search
 from iml_tui.cli import select as _select
 from iml_tui.cli import simulate as _simulate
 from iml_tui.cli import stream as _stream
+from iml_tui.cli.checked import check_every_command
 from iml_tui.cli.common import Strategy, Task, app, out_console
 from iml_tui.cli.project import label_cmd
 from iml_tui.cli.select import select_cmd
@@ -35,6 +36,7 @@ _COMMAND_MODULES = (
     _detect,
     _search,
 )
+check_every_command(app)  # every numeric flag against iml_tui.ranges before a command runs
 
 
 def main() -> None:

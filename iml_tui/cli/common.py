@@ -119,6 +119,45 @@ def print_tables(tables: list[Any], notes: list[str]) -> None:
         console.print(f"note: {note}", highlight=False, soft_wrap=True)
 
 
+def emit_table(
+    title: str,
+    columns: list[str],
+    rows: list[list[str]],
+    as_csv: bool = False,
+    right: frozenset[str] = frozenset(),
+) -> None:
+    """One table on stdout: a rich table (full width when piped), or with ``as_csv`` plain CSV
+    (a header row of ``columns``, then ``rows``; no title) for scripts."""
+    if as_csv:
+        import csv
+
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(columns)
+        w.writerows(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col, justify="right" if col in right else "left")
+    for row in rows:
+        table.add_row(*row)
+    out_console().print(table)
+
+
+CSV_HELP = "Print the table as CSV (a header row, no title) instead of a drawn table."
+
+
+def err_console() -> rich.console.Console:
+    """Console for stderr (progress, summaries): the terminal's width, or unbounded when
+    redirected, so a long path or summary line is never cut or folded at 80 columns."""
+    from rich.console import Console
+
+    if sys.stderr.isatty():
+        return Console(stderr=True)
+    return Console(stderr=True, width=10_000, soft_wrap=True)
+
+
 def out_console(file: typing.IO[str] | None = None) -> rich.console.Console:
     """Console for stdout tables: the terminal's width, or unbounded when piped or redirected."""
     from rich.console import Console

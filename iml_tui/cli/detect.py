@@ -45,7 +45,13 @@ def train_cmd(
                 project,
                 "fix the cause and run `iml-tui train` again",
             )
-        score = "" if status.score is None else f"; {status.score_name} {status.score:.3f}"
+        from iml_tui.engine.metrics import score_text
+
+        score = (
+            ""
+            if status.score is None
+            else f"; {status.score_name} {score_text(status.score_name, status.score)}"
+        )
         sys.stdout.write(f"model {status.version} trained on {status.trained_on} labels{score}\n")
 
 
@@ -60,12 +66,9 @@ def _threshold(text: str) -> float | None:
             None,
             "give a probability such as 0.5, or auto",
         ) from None
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise UserError(
-            f"--threshold {text}: must be in [0, 1] or auto",
-            None,
-            "give a probability such as 0.5, or auto",
-        )
+    from iml_tui.ranges import check_range
+
+    check_range("threshold", value, "command line", "detect", "--threshold")  # or auto
     return value
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from iml_tui.bench.progress import rate_progress
-from iml_tui.cli.common import app, parse_option, print_tables
+from iml_tui.cli.common import app, err_console, parse_option, print_tables
 
 encoder_app = typer.Typer(
     help="Train encoders: CNN14 on the SL division (SPEC A.5) and evaluate "
@@ -40,8 +40,8 @@ def encoder_train_cmd(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Train CNN14 + a frame head on SL cuts; keep the best-valid-mAP encoder. Resumable."""
-    from rich.console import Console
 
+    from iml_tui.engine.metrics import map_text
     from iml_tui.training.finetune import FinetuneConfig, finetune_encoder
 
     cfg = FinetuneConfig(
@@ -54,7 +54,7 @@ def encoder_train_cmd(
         device=device,
         widths=tuple(parse_option(lambda t: [int(v) for v in t.split(",")], widths, "--widths")),
     )
-    console = Console(stderr=True)
+    console = err_console()
     with rate_progress("") as progress:
         res = finetune_encoder(
             data,
@@ -65,12 +65,12 @@ def encoder_train_cmd(
             progress,
             lambda e: console.print(
                 f"epoch {e.epoch}: loss {e.train_loss:.4f}, valid "
-                f"mAP {100 * e.valid_map:.2f}%" + (" (best)" if e.best else ""),
+                f"mAP {map_text(e.valid_map)}" + (" (best)" if e.best else ""),
                 highlight=False,
             ),
         )
     console.print(
-        f"best valid mAP {100 * res.best_valid_map:.2f}% (epoch {res.best_epoch}) -> "
+        f"best valid mAP {map_text(res.best_valid_map)} (epoch {res.best_epoch}) -> "
         f"{res.best_path}",
         highlight=False,
         soft_wrap=True,
@@ -130,7 +130,6 @@ def encoder_train_utterance_cmd(
 ) -> None:
     """Train an utterance encoder + classifier (e.g. language ID) at 16 kHz; keep the best dev
     accuracy. The folder loads as `--encoder ecapa|xvector --checkpoint <out>`. Resumable."""
-    from rich.console import Console
 
     from iml_tui.training.train_utterance import UtteranceTrainConfig, train_utterance_encoder
 
@@ -144,7 +143,7 @@ def encoder_train_utterance_cmd(
         seed=seed,
         device=device,
     )
-    console = Console(stderr=True)
+    console = err_console()
     with rate_progress("") as progress:
         res = train_utterance_encoder(
             data,

@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 
 from iml_tui.bench.progress import rate_progress
-from iml_tui.cli.common import app, csv_list, out_console, parse_option
+from iml_tui.cli.common import (
+    CSV_HELP,
+    app,
+    csv_list,
+    emit_table,
+    err_console,
+    out_console,
+    parse_option,
+)
 
 pool_app = typer.Typer(
     help="Make and inspect pool stores (HDF5 embeddings + frame targets).", no_args_is_help=True
@@ -38,7 +46,6 @@ def pool_synth(
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
 ) -> None:
     """Write synthetic train/valid/test pools with clusters, rare classes and label noise."""
-    from rich.console import Console
 
     from iml_tui.data.demo import synth_config_from_options
     from iml_tui.data.synth import synth_pools
@@ -51,7 +58,7 @@ def pool_synth(
     )
     with rate_progress("clips") as progress:
         paths = synth_pools(out, cfg, progress)
-    Console(stderr=True).print("wrote " + ", ".join(str(p) for p in paths.values()))
+    err_console().print("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
 def _float_list(text: str) -> list[float]:
@@ -78,10 +85,12 @@ def pool_convert(
 
 
 @pool_app.command("info")
-def pool_info(path: Annotated[Path, typer.Argument(help="A pool store (HDF5).")]) -> None:
+def pool_info(
+    path: Annotated[Path, typer.Argument(help="A pool store (HDF5).")],
+    as_csv: Annotated[bool, typer.Option("--csv", help=CSV_HELP)] = False,
+) -> None:
     """Shapes, classes, clip-level positives and attributes of a pool store."""
     import numpy as np
-    from rich.table import Table
 
     from iml_tui.data.store import PoolStore
 
@@ -91,15 +100,12 @@ def pool_info(path: Annotated[Path, typer.Argument(help="A pool store (HDF5).")]
     title = f"{path}: N={store.n}, T={store.t}, D={store.d}, C={store.c}"
     if not store.all_known:
         title += f"; labels known for {known.size} clips, {store.n - known.size} unlabelled"
-    table = Table(title=title)
-    table.add_column("class")
-    table.add_column(
-        "positive clips" if store.all_known else "positive (known) clips", justify="right"
-    )
-    for i, name in enumerate(store.class_list):
-        table.add_row(name, str(int(clip[:, i].sum())))
-    table.add_row("none of these", str(int((clip.max(axis=1) == 0).sum())))
+    count = "positive clips" if store.all_known else "positive (known) clips"
+    rows = [[name, str(int(clip[:, i].sum()))] for i, name in enumerate(store.class_list)]
+    rows.append(["none of these", str(int((clip.max(axis=1) == 0).sum()))])
+    emit_table(title, ["class", count], rows, as_csv, frozenset({count}))
+    if as_csv:
+        return
     console = out_console()
-    console.print(table)
     for key, value in sorted(store.attrs.items()):
         console.print(f"{key}: {value}", highlight=False)

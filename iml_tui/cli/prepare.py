@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from iml_tui.bench.progress import rate_progress
-from iml_tui.cli.common import Executor, app, print_tables
+from iml_tui.cli.common import Executor, app, err_console, print_tables
 
 prepare_app = typer.Typer(
     help="Import a corpus (DCASE, Common Voice, VTD) into a prepared "
@@ -39,12 +40,23 @@ def prepare_dcase_cmd(
     ] = Division.both,
 ) -> None:
     """DCASE 2024 Task 5 -> <out>/al (pool: train/valid/test) and <out>/sl (encoder training):
-    temporal splits, 10 s clips every 5 s, 32 frame targets, log-mel statistics (SPEC A.1)."""
+    temporal splits, 10 s clips every 5 s, 32 frame targets, log-mel statistics (SPEC A.1).
+    Exit status 3: some recordings skipped (too short, NaN or inf samples)."""
     from iml_tui.data.dcase import prepare_dcase
 
     with rate_progress("files") as progress:
         result = prepare_dcase(source, out, division.value, progress)
     print_tables(result.tables(), result.notes)
+    if result.skipped:
+        from iml_tui.features.extract import EXIT_SKIPPED
+
+        for line in result.skipped:
+            sys.stderr.write(f"iml-tui: skipped: {line}\n")
+        sys.stderr.write(
+            f"iml-tui: {len(result.skipped)} recording(s) skipped (exit status "
+            f"{EXIT_SKIPPED}); fix them and run the same command again\n"
+        )
+        raise typer.Exit(EXIT_SKIPPED)
 
 
 @prepare_app.command("lid")
@@ -164,17 +176,9 @@ def extract_cmd(
     ] = 0.0,
 ) -> None:
     """Encode prepared clips into pool stores; resumable. Exit status 3: some files skipped."""
-    from iml_tui.config import check_choice, check_range
     from iml_tui.features.extract import EXIT_SKIPPED, extract_features, parse_options
     from iml_tui.parallel.runner import ExecutorOptions
 
-    for key, value in (
-        ("cpus_per_run", cpus_per_run),
-        ("gpus_per_run", gpus_per_run),
-        ("ray_address", ray_address),
-    ):
-        check_range(key, value, "command line")
-        check_choice(key, value, "command line")
     options = parse_options(option or [])
     opts = ExecutorOptions(executor.value, 1, ray_address, cpus_per_run, gpus_per_run)
     with rate_progress("clips") as progress:
@@ -196,9 +200,8 @@ def extract_cmd(
 
 
 def _report_extract(result: Any) -> None:
-    from rich.console import Console
 
-    console = Console(stderr=True)
+    console = err_console()
     for o in result.outputs:
         resumed = f", {o.resumed_chunks} chunk(s) resumed" if o.resumed_chunks else ""
         console.print(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -161,16 +161,34 @@ def project_new(
     audio_root: Annotated[
         Path | None, typer.Option(help="Where the audio is, when it moved since the pool was made.")
     ] = None,
+    feat_root: Annotated[
+        str | None,
+        typer.Option(help="lid / vtd: feature root, or the bundled demo (as `label`)."),
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="lid: the target language streamed.")] = None,
+    env: Annotated[str | None, typer.Option(help="vtd: the environment streamed.")] = None,
+    sim_type: Annotated[
+        str | None,
+        typer.Option(help="lid / vtd: the model's decisions reviewed after the queries."),
+    ] = None,
+    samples_per_batch: Annotated[
+        int | None, typer.Option(help="lid: samples per batch (at most the split's size).")
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="key=value of project.yaml (stream keys: stream.KEY=value)."),
     ] = None,
 ) -> None:
-    """Create a labelling project (open it with `iml-tui label FOLDER`)."""
+    """Create a labelling project (open it with `iml-tui label FOLDER`); the pool or stream
+    features are read and checked as `label` does."""
     from iml_tui.config import parse_int_list
-    from iml_tui.engine.project import Project, project_config
+    from iml_tui.demo.assets import is_demo, resolve_pool_dir
+    from iml_tui.tui.run import create_project
 
-    options = {
+    if pool_dir is not None and is_demo(str(pool_dir)):
+        with rate_progress("items") as progress:
+            pool_dir = Path(resolve_pool_dir(str(pool_dir), progress))
+    options: dict[str, Any] = {
         "task": task.value,
         "pool_dir": opt_str(pool_dir),
         "strategy": strategy.value if strategy else None,
@@ -178,7 +196,18 @@ def project_new(
         "seed": seed,
         "audio_root": opt_str(audio_root),
     }
-    project = Project.create(folder, project_config(options, set_))
+    stream = {
+        "feat_root": feat_root,
+        "target": target,
+        "env": env,
+        "sim_type": sim_type,
+        "samples_per_batch": samples_per_batch,
+    }
+    options["stream"] = {k: v for k, v in stream.items() if v is not None} or None
+    options = {k: v for k, v in options.items() if v is not None}
+    project, notes = create_project(folder, options, set_)
+    for note in notes:
+        sys.stderr.write(f"iml-tui: note: {note}\n")
     sys.stdout.write(
         f"project {project.dir} ({project.config.task}, {project.mode} mode); "
         f"label with: iml-tui label {project.dir}\n"

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from iml_tui.cli.common import app, out_console
+from iml_tui.cli.common import CSV_HELP, app, emit_table
 
 
 @app.command("search")
@@ -35,10 +35,9 @@ def search_cmd(
         typer.Option(help="With --queue: recorded as who queued them (default: the login name)."),
     ] = None,
     device: Annotated[str, typer.Option(help="Encoder device for an audio file.")] = "cpu",
+    as_csv: Annotated[bool, typer.Option("--csv", help=CSV_HELP)] = False,
 ) -> None:
     """Nearest neighbours of an example in the pool (cosine on the pooled embeddings, exact)."""
-    from rich.table import Table
-
     from iml_tui.data.store import PoolStore
     from iml_tui.engine.example_query import resolve_example
     from iml_tui.engine.export import current_labels
@@ -46,8 +45,6 @@ def search_cmd(
     from iml_tui.engine.search import nearest
     from iml_tui.errors import UserError
 
-    if k < 1:
-        raise UserError(f"-k {k}: must be >= 1", None, "give how many neighbours, e.g. -k 10")
     proj = Project.load(project)
     if proj.mode != "pool":
         raise UserError(
@@ -60,15 +57,19 @@ def search_cmd(
     labels = {r.id: r.labels for r in current_labels(proj)}
     skip = () if ex.index is None else (ex.index,)
     idx, sims = nearest(store.pooled(), ex.vector, k, exclude=skip)
-    table = Table(title=f"{len(idx)} clips most like {ex.name}")
-    for col in ("rank", "clip", "cosine", "labels"):
-        table.add_column(col, justify="right" if col in ("rank", "cosine") else "left")
     ids, names = store.ids, store.class_list
+    rows = []
     for r, (i, c) in enumerate(zip(idx.tolist(), sims.tolist(), strict=True), start=1):
         got = labels.get(ids[i])
         text = "-" if got is None else (", ".join(names[j] for j in got) or "none")
-        table.add_row(str(r), ids[i], f"{c:.3f}", text)
-    out_console().print(table)
+        rows.append([str(r), ids[i], f"{c:.3f}", text])
+    emit_table(
+        f"{len(idx)} clips most like {ex.name}",
+        ["rank", "clip", "cosine", "labels"],
+        rows,
+        as_csv,
+        frozenset({"rank", "cosine"}),
+    )
     if queue:
         from iml_tui.engine.session import Session
 

@@ -25,13 +25,9 @@ def _annotation(o: SelectOption) -> Any:
 
 def select_cmd(**options: Any) -> None:
     """Select one round of clips to annotate; prints pool indices, one per line, in order."""
-    from iml_tui.config import check_range
     from iml_tui.engine.one_round import select_from_files
 
     v: dict[str, Any] = {k: (x.value if isinstance(x, StrEnum) else x) for k, x in options.items()}
-    for key in ("threshold", "warm_k"):
-        if key != "warm_k" or v[key]:
-            check_range(key, v[key], "command line")
     picked = select_from_files(
         v["pool"],
         v["labeled"],

@@ -16,6 +16,7 @@ from iml_tui.cli.common import (
     command_line,
     csv_list,
     demo_preset,
+    err_console,
     opt_str,
     out_console,
     parse_option,
@@ -310,7 +311,11 @@ def simulate(
         ),
     ] = None,
 ) -> None:
-    """Simulate a paradigm with an oracle: bioacoustic pool AL rounds, or an lid / vtd stream."""
+    """Simulate a paradigm with an oracle: bioacoustic pool AL rounds, or an lid / vtd stream.
+    Bioacoustic: the closing table gives test mAP (%) per strategy, start and budget, mean ± std
+    over seeds; its `rare` column is how many clips annotated by the last budget hold a rare class
+    (--set rare_classes=A,B; default: Meerkat*, else classes in under 0.5 % of the train pool).
+    """
     if task is not Task.bioacoustic:
         _reject(
             {
@@ -481,13 +486,13 @@ def _run_stream_task(
 
 
 def run_bioacoustic(cfg: Any) -> None:
-    from rich.console import Console
 
     from iml_tui.bench.report import plot_learning_curves, print_results, write_al_results
     from iml_tui.bench.sweep import RoundEvent, prepare_sweep, run_sweep
     from iml_tui.demo.assets import is_demo, resolve_pool_dir
+    from iml_tui.engine.metrics import map_text
 
-    console = Console(stderr=True)
+    console = err_console()
     if is_demo(cfg.pool_dir):
         with rate_progress("items") as build_progress:
             cfg = dataclasses.replace(cfg, pool_dir=resolve_pool_dir(cfg.pool_dir, build_progress))
@@ -497,7 +502,7 @@ def run_bioacoustic(cfg: Any) -> None:
     with run_progress("rounds", n_rounds, n_runs) as bar:
 
         def on_event(ev: RoundEvent) -> None:
-            bar.step(f"{ev.run} @ {ev.budget}: test mAP {100 * ev.test_map:.1f}")
+            bar.step(f"{ev.run} @ {ev.budget}: test mAP {map_text(ev.test_map)}")
 
         result = run_sweep(cfg, on_event, prepared, bar.run_done)
     out = Path(cfg.out)

@@ -44,7 +44,7 @@ def run_stream_command(
             cfg = dataclasses.replace(
                 cfg, feat_root=resolve_feat_root(task, cfg.feat_root, progress)
             )
-    err = Console(stderr=True)
+    err = err_console()
     planned = plan_runs(cfg)
     total = sum(r.n_batches for r in planned)
     err.print(f"{len(planned)} run(s), {total} batches, output in {cfg.out}")
@@ -95,9 +95,7 @@ def order_command(
     path = out or Path(cfg.feat_root) / "orders" / f"{cfg.split}_{method}_seed{cfg.seed}.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_order(path, lid_order(cfg, table))
-    Console(stderr=True).print(
-        f"wrote {path} ({table.n} samples, {cfg.split}, {method}, seed {cfg.seed})"
-    )
+    err_console().print(f"wrote {path} ({table.n} samples, {cfg.split}, {method}, seed {cfg.seed})")
     return path
 
 
@@ -107,7 +105,7 @@ def budget_plan_command(
     from iml_tui.engine.budgets import write_budget_plans
 
     paths = write_budget_plans(kind, runs_dir, name, params)
-    Console(stderr=True).print(
+    err_console().print(
         f"wrote {len(paths)} plan(s) in {paths[0].parent}; "
         f"use them with --budget-plan {paths[0].parent}"
     )
@@ -139,6 +137,13 @@ def score_command(
         sys.stdout.write(rep.scores_latex(found))
     if not (as_csv or as_latex):
         rep.print_scores(found, _out())
+
+
+def err_console() -> Console:
+    """The CLI's stderr console: full width when redirected."""
+    from iml_tui.cli.common import err_console as make
+
+    return make()
 
 
 def _out() -> Console:

@@ -107,6 +107,13 @@ SPLIT_RULE = (
     "not meet; no POS events: ratio x duration"
 )
 
+MIN_SECONDS = SLOT_SAMPLES / SAMPLE_RATE
+"""Recordings shorter than one frame slot (0.32 s) hold no usable frame: reported and skipped."""
+
+
+class SkippedRecording(Exception):
+    """A recording that cannot be cut (too short, NaN or inf samples): reported and skipped."""
+
 
 # --- clip and slot arithmetic (SPEC A.1) --------------------------------------------------------
 def n_clips(duration: float) -> int:
@@ -505,6 +512,7 @@ class Plan:
     dropped_files: list[str] = field(default_factory=list)
     dropped_classes: list[str] = field(default_factory=list)
     merged_classes: dict[str, list[str]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # "<file>: why; skipped" per recording
 
 
 def _annotation_files(
@@ -623,7 +631,17 @@ def plan_sl(source: Source) -> Plan:
             name = by_pair.get((f[0], code))
             if name is None:
                 alts = by_code.get(code, set())
-                name = next(iter(alts)) if len(alts) == 1 else clean_name(code)
+                if len(alts) != 1:
+                    raise UserError(
+                        f"class code {code!r} is not in {TRAIN_CLASSES_CSV}"
+                        + (
+                            f" for {f[0]} (and names {len(alts)} classes elsewhere)" if alts else ""
+                        ),
+                        source.where(f[3]),
+                        f"add a row {f[0]},{code},<class name> to {TRAIN_CLASSES_CSV}, or fix the "
+                        "column name",
+                    )
+                name = next(iter(alts))
             names.append(name)
         parsed.append((f, ann, names))
     used = [n for _, _, names in parsed for n in names]
@@ -754,12 +772,23 @@ def _write_pieces(path: Path, bounds: Sequence[int], targets: Sequence[Path | No
 
     try:
         for block in audio_io.iter_blocks(path, _BLOCK_SECONDS, sr=SAMPLE_RATE, mono="first"):
+            if not np.isfinite(block).all():
+                at = pos + int(np.argmax(~np.isfinite(block)))
+                raise SkippedRecording(
+                    f"the audio holds NaN or inf samples (from {at / SAMPLE_RATE:.3f} s)"
+                )
             route(block)
         if pos < total:
             route(np.zeros(total - pos, dtype=np.float32))
+    except BaseException:
+        for w, t in zip(writers, targets, strict=True):
+            if w is not None and t is not None:
+                w.close()
+                t.unlink(missing_ok=True)
+        raise
     finally:
         for w in writers:
-            if w is not None:
+            if w is not None and not w.closed:
                 w.close()
 
 
@@ -775,13 +804,12 @@ def _cut_recording(
     try:
         with source.local(rec.audio_member) as path:
             info = audio_io.info(path)
-            if info.frames == 0:
-                raise UserError(
-                    "the audio file holds no samples",
-                    where,
-                    "replace it with the complete recording",
-                )
             duration = info.duration
+            if info.frames == 0 or duration < MIN_SECONDS:
+                raise SkippedRecording(
+                    f"{info.frames} sample(s) ({duration:.3f} s), shorter than one frame slot "
+                    f"({MIN_SECONDS:.2f} s)"
+                )
             late = [ev for ev in rec.events if ev.start >= duration and ev.end > ev.start]
             if late:
                 plan.notes.append(
@@ -816,7 +844,11 @@ def _prepare_division(
     total = len(plan.recordings)
     file_cuts: list[list[SplitCut]] = []
     for done, rec in enumerate(plan.recordings):
-        info, cuts, bounds, targets = _cut_recording(plan, rec, source, folder)
+        try:
+            info, cuts, bounds, targets = _cut_recording(plan, rec, source, folder)
+        except SkippedRecording as exc:
+            plan.skipped.append(f"{source.where(rec.audio_member)}: {exc}; skipped")
+            continue
         file_cuts.append(cuts)
         duration = info.duration
         rel = f"audio/{rec.dataset}/{rec.name}.flac"
@@ -1032,6 +1064,7 @@ class PrepareResult:
     out: Path
     divisions: list[DivisionResult]
     notes: list[str]
+    skipped: list[str] = field(default_factory=list)  # recordings left out, and why
 
     def tables(self) -> list[SummaryTable]:
         """Per division: positive clips per class (rows) and split (columns); then files per
@@ -1091,6 +1124,7 @@ def prepare_dcase(
     wanted = ["al", "sl"] if division == "both" else [division]
     results: list[DivisionResult] = []
     notes: list[str] = []
+    skipped: list[str] = []
     manifest = _read_manifest(out)
     try:
         plans = [plan_al(src) if d == "al" else plan_sl(src) for d in wanted]
@@ -1110,13 +1144,14 @@ def prepare_dcase(
             res.folder = final
             results.append(res)
             notes.extend(plan.notes)
+            skipped.extend(plan.skipped)
             manifest["divisions"][plan.division] = _division_manifest(plan, res)
             manifest["source"] = str(Path(source).resolve())
             write_manifest(out / MANIFEST, manifest)
     finally:
         src.close()
         shutil.rmtree(work, ignore_errors=True)
-    return PrepareResult(out, results, notes)
+    return PrepareResult(out, results, notes, skipped)
 
 
 def _read_manifest(out: Path) -> dict[str, Any]:
@@ -1152,7 +1187,8 @@ def _division_manifest(plan: Plan, res: DivisionResult) -> dict[str, object]:
         "splits": list(plan.splits),
         "ratios": list(plan.ratios),
         "class_list": plan.class_list,
-        "recordings": len(plan.recordings),
+        "recordings": len(plan.recordings) - len(plan.skipped),
+        "skipped_recordings": plan.skipped,
         "dropped_files": plan.dropped_files,
         "dropped_classes": plan.dropped_classes,
         "merged_classes": plan.merged_classes,

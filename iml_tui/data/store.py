@@ -404,15 +404,18 @@ class PoolStore:
         if self._frame_labels is None:
             with h5py.File(self.path, "r") as f:
                 lab = np.asarray(f["labels"][()])
-            if lab.size and (lab.max() > 1 or (lab.dtype.kind in "if" and lab.min() < 0)):
-                raise UserError(
-                    "dataset 'labels' holds values other than 0 and 1",
-                    self.path,
-                    "frame targets must be 0/1",
-                )
             if lab.dtype.kind == "f" and np.isnan(lab).any():
                 raise UserError(
                     "dataset 'labels' holds NaN", self.path, "frame targets must be 0/1"
+                )
+            bad = (lab != 0) & (lab != 1)  # also 0.5 of a float dataset
+            if bad.any():
+                row = int(np.argwhere(bad)[0, 0])
+                raise UserError(
+                    f"dataset 'labels' holds values other than 0 and 1 (e.g. "
+                    f"{lab[bad][0].item()!r} in row {row})",
+                    self.path,
+                    "frame targets must be 0/1",
                 )
             self._frame_labels = lab.astype(np.uint8, copy=False)
         return self._frame_labels

@@ -56,6 +56,8 @@ KINDS: tuple[str, ...] = (
     "imported",
     "extent",
     "extent_removed",
+    "training_claimed",
+    "training_released",
 )
 ANSWER_KINDS: tuple[str, ...] = ("labelled", "skipped")
 EXTENT_KINDS: tuple[str, ...] = ("extent", "extent_removed")

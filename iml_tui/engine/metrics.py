@@ -14,6 +14,26 @@ from collections.abc import Sequence
 
 import numpy as np
 
+MAP_UNIT = "%"
+"""mAP is shown in percent everywhere (status line, learning curve, progress, tables, README);
+the functions here and the API return it in [0, 1]."""
+
+
+def map_text(value: float) -> str:
+    """An mAP in [0, 1] as shown: percent with one decimal, ``0.4531`` -> ``'45.3%'``."""
+    return f"{100.0 * float(value):.1f}{MAP_UNIT}"
+
+
+def is_map_score(name: str) -> bool:
+    """Whether a score called ``name`` is an mAP (shown in percent), e.g. "valid mAP"."""
+    return "mAP" in name
+
+
+def score_text(name: str, value: float) -> str:
+    """A score as shown: an mAP in percent (:func:`map_text`), any other (pre-DCF) to 3 decimals."""
+    return map_text(value) if is_map_score(name) else f"{float(value):.3f}"
+
+
 # Coarse-to-fine threshold grid: (step, half-width in steps, decimals to round to).
 _THRESHOLD_STAGES: tuple[tuple[float, int, int], ...] = ((0.1, 4, 1), (0.01, 9, 2), (0.001, 9, 3))
 _THRESHOLD_START = 0.5

@@ -15,6 +15,7 @@ from iml_tui.engine.strategies.ft_state import (
     state_usable,
 )
 from iml_tui.errors import UserError
+from iml_tui.ranges import check_values
 
 
 def read_index_file(path: str | Path, n_pool: int) -> np.ndarray:
@@ -122,6 +123,10 @@ def select_from_files(
         raise UserError(
             f"unknown strategy '{strategy}'", None, f"choose one of {', '.join(STRATEGIES)}"
         )
+    given: dict[str, object] = {"n": n, "seed": seed, "threshold": threshold, "warm_k": warm_k}
+    given |= {"shards": shards, "executor": executor, "ray_address": ray_address}
+    names = {k: "-n" if k == "n" else "--" + k.replace("_", "-") for k in given}
+    check_values(given, "command line", "select", names)
     if n <= 0:
         raise UserError(f"-n must be positive, got {n}", None, "ask for at least one clip")
     store = PoolStore(pool)

@@ -116,6 +116,28 @@ def discard_new_project(folder: Path, existed: bool) -> None:
         shutil.rmtree(folder / name, ignore_errors=True)
 
 
+def create_project(
+    folder: Path, options: dict[str, Any], sets: list[str] | None
+) -> tuple[Any, list[str]]:
+    """``project new``: make the project with the checks ``label`` makes (stream options filled
+    and checked against the data, the pool or stream features read), without opening a session;
+    a failed check leaves no project behind. Returns (the Project, notes to show)."""
+    from iml_tui.engine.project import PROJECT_FILE, Project, project_config
+    from iml_tui.engine.session import check_project_data
+
+    notes = prepare_stream_options(folder, options, sets)
+    existed = folder.exists()
+    new = not (folder / PROJECT_FILE).is_file()
+    try:
+        project = Project.create(folder, project_config(options, sets))
+        check_project_data(project)
+    except BaseException:
+        if new and (folder / PROJECT_FILE).is_file():
+            discard_new_project(folder, existed)
+        raise
+    return project, notes
+
+
 def run_label(
     project_dir: Path | None,
     options: Mapping[str, Any],

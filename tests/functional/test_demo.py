@@ -196,3 +196,45 @@ def test_which_preset_a_stream_simulation_starts_from(
     res = runner.invoke(app, ["simulate", "--task", "lid", *args])
     assert res.exit_code == 0, res.output
     assert seen[0] is not None and seen[0].name == preset
+
+
+def _readme() -> str:
+    import re
+
+    return re.sub(r"\s+", " ", (assets.REPO / "README.md").read_text(encoding="utf-8"))
+
+
+def test_readme_states_the_demo_project_as_the_code_makes_it() -> None:
+    import inspect
+
+    import yaml
+
+    text = _readme()
+    default_out = inspect.signature(demo_cli.demo).parameters["out"].default
+    assert f"`{default_out / 'label-birds'}`" in text  # the folder run_label gets
+    assert f"`{default_out / 'bioacoustic'}`" in text
+    budgets = ", ".join(str(b) for b in demo_cli.DEMO_LABEL_BUDGETS)
+    assert f"rounds up to {budgets} labels" in text
+    for setting in demo_cli.DEMO_LABEL_SETTINGS:
+        assert f"`{setting}`" in text
+    preset = yaml.safe_load((PRESETS / "demo_bioacoustic.yaml").read_text())
+    assert f"budgets {', '.join(str(b) for b in preset['budgets'])}," in text
+    assert f"with {preset['warm_k']} clips per class" in text
+    assert f"`max_epochs` {preset['max_epochs']})" in text
+
+
+@pytest.mark.slow
+def test_readme_and_preset_clip_counts_match_the_demo_pools() -> None:
+    import re
+
+    pools = assets.bird_pools()
+    n = {s: PoolStore(pools / f"{s}.h5").n for s in ("train", "valid", "test")}
+    clip = PoolStore(pools / "train.h5").clip_labels()
+    text = _readme()
+    assert f"{n['train']} train, {n['valid']} valid and {n['test']} test clips" in text
+    preset = (PRESETS / "demo_bioacoustic.yaml").read_text()
+    assert f"train pool has {n['train']} clips" in preset and f"all {n['train']} clips" in preset
+    rare = [int(clip[:, CALL_TYPES.index(c)].sum()) for c in ("FM_sweep", "Harmonic_stack")]
+    assert f"rare ({rare[0]} and {rare[1]} clips)" in re.sub(r"\s*#\s*", " ", preset)
+    assert f"{rare[0]} and {rare[1]} train clips" in text
+    assert max(demo_cli.DEMO_LABEL_BUDGETS) <= n["train"]

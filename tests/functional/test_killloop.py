@@ -48,4 +48,7 @@ def test_nothing_is_lost_and_the_same_item_comes_back(tmp_path: Path) -> None:
     # restart it got that same item first
     assert r["kills_while_shown"] == 4 and r["next_item_checks"] == 2
     assert r["next_item_mismatches"] == 0
-    assert "lost 0" in proc.stdout
+    assert "lost 0" in proc.stdout and "taken over by another annotator: " in proc.stdout
+    # one training per model: claims beyond the models are only trainings a kill cut short
+    assert r["models_installed"] <= r["training_claims"]
+    assert r["training_claims"] - r["models_installed"] <= r["kills_while_training"]

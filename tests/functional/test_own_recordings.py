@@ -278,7 +278,7 @@ def test_bad_detect_is_one_line_exit_2(chain: dict[str, Path]) -> None:
                 "--threshold",
                 "1.5",
             ],
-            "must be in [0, 1]",
+            "--threshold=1.5 is out of range [0, 1]",
         ),
         (
             [
@@ -291,7 +291,7 @@ def test_bad_detect_is_one_line_exit_2(chain: dict[str, Path]) -> None:
                 "--threshold",
                 "nan",
             ],
-            "must be in [0, 1]",
+            "--threshold=nan is out of range [0, 1]",
         ),
         (
             ["detect", "{proj}", "--recordings", "{root}/prep", "--out", "{root}/x"],

@@ -298,6 +298,79 @@ def test_unreadable_audio_in_a_zip_is_named_and_nothing_published(
     assert not (tmp_path / "out" / ".prepare_tmp").exists()
 
 
+@pytest.mark.parametrize("damage", ["one_sample", "nan", "inf"])
+def test_short_or_nonfinite_recordings_are_reported_and_skipped(
+    dcase: tuple[Path, Path, str], tmp_path: Path, damage: str
+) -> None:
+    src, good, _ = dcase
+    bad = tmp_path / "src"
+    shutil.copytree(src, bad)
+    wav = bad / "Development_Set" / "Validation_Set" / "RD" / "rd 1.wav"
+    if damage == "one_sample":
+        sf.write(wav, np.full(1, 0.1, np.float32), 32000, subtype="PCM_16")
+    else:
+        x, sr = sf.read(wav, dtype="float32")
+        x[sr * 3] = np.nan if damage == "nan" else np.inf
+        sf.write(wav, x, sr, subtype="FLOAT")
+    res = runner.invoke(
+        app,
+        [
+            "prepare",
+            "dcase",
+            "--source",
+            str(bad),
+            "--out",
+            str(tmp_path / "out"),
+            "--division",
+            "al",
+        ],
+    )
+    assert res.exit_code == 3, res.output
+    why = "1 sample(s)" if damage == "one_sample" else "NaN or inf samples (from 3.000 s)"
+    assert f"skipped: {wav}: " in res.output and why in res.output
+    assert "1 recording(s) skipped" in res.output
+    # the others are prepared as without it; no piece of the skipped one is left
+    ids = [
+        r.id
+        for s in ("train", "valid", "test")
+        for r in read_split(tmp_path / "out" / "al" / s).rows
+    ]
+    assert ids and not any(i.startswith("RD/") for i in ids)
+    assert not list((tmp_path / "out" / "al").rglob("rd_1.flac"))
+    kept = [r.id for s in ("train", "valid", "test") for r in read_split(good / "al" / s).rows]
+    assert ids == [i for i in kept if not i.startswith("RD/")]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["divisions"]["al"]["recordings"] == 2
+    assert len(manifest["divisions"]["al"]["skipped_recordings"]) == 1
+
+
+def test_unknown_class_code_names_the_file(dcase: tuple[Path, Path, str], tmp_path: Path) -> None:
+    src, _, _ = dcase
+    bad = tmp_path / "src"
+    shutil.copytree(src, bad)
+    csv_path = bad / "Development_Set" / "Training_Set" / "HT" / "h1.csv"
+    text = csv_path.read_text().splitlines()
+    text[0] = text[0].replace("AAA", "ZZZ")
+    csv_path.write_text("\n".join(text) + "\n")
+    res = runner.invoke(
+        app,
+        [
+            "prepare",
+            "dcase",
+            "--source",
+            str(bad),
+            "--out",
+            str(tmp_path / "out"),
+            "--division",
+            "sl",
+        ],
+    )
+    assert isinstance(res.exception, UserError), res.output
+    msg = str(res.exception)
+    assert msg.startswith(f"{csv_path}: class code 'ZZZ' is not in DCASE2024_task5_training_set")
+    assert "\n" not in msg and not (tmp_path / "out" / "sl").exists()
+
+
 def test_extract_resumes_after_an_interrupt(dcase: tuple[Path, Path, str], tmp_path: Path) -> None:
     _, out, _ = dcase
     split = out / "al" / "train"

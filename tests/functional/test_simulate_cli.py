@@ -315,7 +315,7 @@ def test_eval_precision_flag_runs_and_bad_values_are_one_line(pools: Path, tmp_p
     assert spec["train"]["eval_precision"] == "bf16"
     rounds = _read_csv(out / "runs" / "mfft_cold_seed1" / "rounds.csv")
     assert [int(r["budget"]) for r in rounds] == [10, 20]
-    cases = [(["--eval-precision", "fp16"], "eval_precision='fp16'")]
+    cases = [(["--eval-precision", "fp16"], "--eval-precision='fp16' is not one of")]
     if not torch.cuda.is_available():
         cases.append((["--device", "cuda"], "CUDA is not available"))
     for extra, needle in cases:

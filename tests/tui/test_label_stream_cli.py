@@ -271,3 +271,73 @@ def test_label_lid_checks_once_and_reads_each_store_once(
     assert counts == {"validate": 1, "read ecapalang/dev.h5": 1, "read ecapalang/train.h5": 1}
     _label(tmp_path / "proj", task=None, target="ha")  # resuming: the project's check alone
     assert counts["validate"] == 2 and counts["read ecapalang/dev.h5"] == 1
+
+
+def _project_new(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from iml_tui.cli import app
+
+    return CliRunner().invoke(app, ["project", "new", *args])
+
+
+def test_project_new_stream_goes_through_the_label_checks(tmp_path: Path, lid_root: Path) -> None:
+    # the same refusals as `label --task lid`, and nothing left behind
+    folder = tmp_path / "p"
+    res = _project_new(str(folder), "--task", "lid", "--feat-root", str(lid_root))
+    assert isinstance(res.exception, UserError) and "give --target, one of ha, yo, bas" in str(
+        res.exception
+    )
+    res = _project_new(str(folder), "--task", "lid", "--feat-root", str(lid_root), "--target", "xx")
+    assert isinstance(res.exception, UserError) and "'xx' is not a language" in str(res.exception)
+    res = _project_new(
+        str(folder), "--task", "lid", "--feat-root", str(lid_root), "--target", "ha",
+        "--samples-per-batch", "500",
+    )  # fmt: skip
+    assert isinstance(res.exception, UserError) and "larger than the 120 samples" in str(
+        res.exception
+    )
+    assert not folder.exists()
+    # a working one: the split's size is filled in with a note, as `label` does
+    res = _project_new(str(folder), "--task", "lid", "--feat-root", str(lid_root), "--target", "ha")
+    assert res.exit_code == 0, res.output
+    assert "one batch of 120" in res.output
+    stream = yaml.safe_load((folder / "project.yaml").read_text())["stream"]
+    assert stream["target"] == "ha" and stream["samples_per_batch"] == 120
+
+
+def test_project_new_vtd_checks_the_environment(tmp_path: Path, vtd_root: Path) -> None:
+    res = _project_new(
+        str(tmp_path / "v"), "--task", "vtd", "--feat-root", str(vtd_root), "--env", "rm9"
+    )
+    assert isinstance(res.exception, UserError) and "'rm9' is not an environment" in str(
+        res.exception
+    )
+    assert not (tmp_path / "v").exists()
+    res = _project_new(str(tmp_path / "v"), "--task", "vtd", "--feat-root", str(vtd_root))
+    assert res.exit_code == 0, res.output
+    assert yaml.safe_load((tmp_path / "v" / "project.yaml").read_text())["stream"]["env"] == (
+        "kitchen"
+    )
+
+
+def test_project_new_reads_the_pool_as_label_does(tmp_path: Path) -> None:
+    import h5py
+    from labelling_data import make_audio_pool
+
+    pool = make_audio_pool(tmp_path / "pool")
+    with h5py.File(pool / "train.h5", "a") as f:
+        f["embeddings"][0, 0, 0] = float("nan")
+        del f["derived/pooled_max_l2"]  # rebuilt from the embeddings on open
+    res = _project_new(str(tmp_path / "p"), "--pool-dir", str(pool))
+    assert isinstance(res.exception, UserError), res.output
+    assert "NaN" in str(res.exception) and "train.h5" in str(res.exception)
+    assert not (tmp_path / "p").exists()
+    # a valid.h5 of another embedding size is refused at creation, not at the first training
+    good = make_audio_pool(tmp_path / "pool2")
+    other = make_audio_pool(tmp_path / "pool3", d=4)
+    (good / "valid.h5").unlink(missing_ok=True)
+    (other / "train.h5").rename(good / "valid.h5")
+    res = _project_new(str(tmp_path / "q"), "--pool-dir", str(good))
+    assert isinstance(res.exception, UserError) and "valid.h5 has classes" in str(res.exception)
+    assert not (tmp_path / "q").exists()

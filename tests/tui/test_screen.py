@@ -244,3 +244,20 @@ async def test_help_opens_and_quit_exits() -> None:
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+@pytest.mark.parametrize("size", [SIZE, (80, 24)])
+async def test_footer_shows_replay(size: tuple[int, int]) -> None:
+    from textual.widgets._footer import FooterKey
+
+    app, player = app_for(FakeSession(every=100))
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        keys = {(k.key_display or k.key, k.description) for k in app.screen.query(FooterKey)}
+        assert ("r", "replay") in keys and ("space", "play") in keys
+        region = next(k for k in app.screen.query(FooterKey) if k.key == "r").region
+        assert region.width > 0 and region.right <= size[0]  # on screen, not cut off
+        n = len(player.played)
+        await pilot.press("r")
+        await pilot.pause()
+        assert len(player.played) == n + 1 and player.starts[-1] == 0.0

@@ -94,3 +94,77 @@ def test_keymap_file(tmp_path: Path) -> None:
         load_keymap(path)
     with pytest.raises(UserError, match="needs a key"):
         check_keymap({"label.skip": ""}, "cfg")
+
+
+async def test_probability_strip_names_the_classes_it_leaves_out() -> None:
+    from textual.app import App, ComposeResult
+
+    from iml_tui.tui.widgets.spectrogram import SpectrogramData, SpectrogramView
+
+    names = ("bird", "frog", "insect", "bat", "cow", "dog")
+    peaks = np.array([0.9, 0.1, 0.8, 0.3, 0.05, 0.7])  # ranks: bird, insect, dog | bat, frog, cow
+    probs = np.tile(peaks, (10, 1))
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield SpectrogramView(max_strip_rows=4)
+
+    def lines(view: SpectrogramView) -> list[str]:
+        return [view.render_line(y).text for y in range(view.size.height)]
+
+    app = One()
+    async with app.run_test(size=(80, 20)) as pilot:
+        view = app.query_one(SpectrogramView)
+        spec = np.zeros((20, 16))
+        band_hz = np.linspace(100, 8000, 16)
+        view.set_data(SpectrogramData(spec, band_hz, 2.0, probs, names))
+        await pilot.pause()
+        text = lines(view)
+        strips = [t[:5].strip() for t in text[view._image_rows + 1 :] if t.strip()]
+        assert strips == ["bird", "inse", "dog", "more"]  # 3 drawn in class order, then the note
+        assert any("3 not drawn: bat 0.30, frog 0.10, cow 0.05" in t for t in text)
+        # every class fits: no note
+        view.set_data(SpectrogramData(spec, band_hz, 2.0, probs[:, :3], names[:3]))
+        await pilot.pause()
+        assert not any("not drawn" in t for t in lines(view))
+        assert [t[:5].strip() for t in lines(view)[view._image_rows + 1 :] if t.strip()] == [
+            "bird",
+            "frog",
+            "inse",
+        ]
+
+
+def test_map_is_shown_in_percent_everywhere() -> None:
+    from iml_tui.engine.metrics import map_text, score_text
+    from iml_tui.tui.views import ModelView
+    from iml_tui.tui.widgets.status import ModelStatus
+
+    assert map_text(0.45312) == "45.3%" and map_text(1.0) == "100.0%"
+    assert score_text("valid mAP", 0.5) == "50.0%"
+    assert score_text("mAP estimated from 4 labels, ±2.0%", 0.25) == "25.0%"
+    assert score_text("pre-DCF", 0.25) == "0.250"  # not an mAP: as it is
+    w = ModelStatus()
+    w.model = ModelView(3, 0.4567, "valid mAP", None, "", "", ())
+    assert "valid mAP 45.7%" in w.render().plain
+
+
+async def test_learning_curve_in_percent() -> None:
+    from textual.app import App, ComposeResult
+
+    from iml_tui.tui.widgets.curve import LearningCurve
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield LearningCurve(score_name="valid mAP")
+
+    async with One().run_test(size=(60, 20)) as pilot:
+        curve = pilot.app.query_one(LearningCurve)
+        curve.set_points([(4, 0.25), (8, 0.5)])
+        await pilot.pause()
+        text = "\n".join(curve.render_line(y).text for y in range(curve.size.height))
+        assert "valid mAP (%) vs labels" in text
+        assert "100" in text and "50" in text  # the axis in percent
+        curve.set_points([(4, 0.25)], score_name="pre-DCF")
+        await pilot.pause()
+        text = "\n".join(curve.render_line(y).text for y in range(curve.size.height))
+        assert "pre-DCF vs labels" in text and "(%)" not in text

@@ -22,3 +22,28 @@ def test_piped_table_is_not_cut_at_80_columns() -> None:
         assert name in text
     assert max(len(line) for line in text.splitlines()) > 80
     assert "…" not in text
+
+
+def test_redirected_stderr_lines_are_not_folded(monkeypatch) -> None:
+    import sys
+
+    from iml_tui.cli.common import err_console
+
+    buf = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", buf)
+    line = "wrote " + "/a/very/long/path" * 12 + "/train.h5"
+    err_console().print(line, highlight=False)
+    assert buf.getvalue() == line + "\n"
+
+
+def test_every_cli_console_keeps_the_full_width_when_redirected() -> None:
+    """No command builds a console of its own (it would fold at 80 columns when redirected)."""
+    from pathlib import Path
+
+    import iml_tui.cli as cli
+
+    for path in Path(cli.__file__).parent.glob("*.py"):
+        if path.name == "common.py":
+            continue
+        text = path.read_text()
+        assert "Console(" not in text.replace("-> Console:", ""), path.name

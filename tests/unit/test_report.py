@@ -83,3 +83,28 @@ def test_al_results_rows_by_hand(tmp_path: Path) -> None:
     assert (r10["full_test_cmap_mean"], r10["full_test_cmap_std"]) == ("75.00", "5.00")
     assert r20["rare_found_mean"] == "1.50" and r20["n_runs"] == "2"
     assert float(r20["test_f1_mean"]) == pytest.approx(50.0)
+
+
+def test_results_table_explains_the_rare_column() -> None:
+    import io
+
+    from rich.console import Console
+
+    from iml_tui.bench.report import print_results
+
+    s1 = PoolRunSpec("mfft", "warm", 1, (10, 20), warm_k=5)
+    result = SweepResult(
+        records={s1: [_rec(10, 0.30, [2, 0], 8, 0), _rec(20, 0.4567, [3, 1], 16, 3)]},
+        full=[],
+        class_list=["A", "B"],
+        totals=[40, 3],
+        total_negative=57,
+        seconds=1.0,
+        rare_classes=["B"],
+    )
+    buf = io.StringIO()
+    print_results(result, Console(file=buf, width=100))
+    text = buf.getvalue()
+    assert "test mAP (%)" in text and "45.7" in text  # one unit: percent
+    assert "rare: annotated clips holding a rare class (B) at budget 20" in text
+    assert "rare_classes=A,B" in text

@@ -63,3 +63,37 @@ def test_session_asks_the_neighbours_next_and_keeps_them_through_a_retrain(tmp_p
             s.submit(item, s.truth(item))
         assert got == want
         assert s.search_queue() == []
+
+
+def test_search_and_pool_info_print_csv(tmp_path: Path) -> None:
+    import csv
+    import io
+
+    from typer.testing import CliRunner
+
+    from iml_tui.cli import app
+    from iml_tui.data.store import PoolStore
+
+    pool = make_audio_pool(tmp_path / "src")
+    make_project(tmp_path / "proj", pool, budgets=[4, 12])
+    store = PoolStore(pool / "train.h5")
+    first = store.ids[0]
+    res = CliRunner().invoke(
+        app, ["search", str(tmp_path / "proj"), "--example", first, "-k", "3", "--csv"]
+    )
+    assert res.exit_code == 0, res.output
+    rows = list(csv.reader(io.StringIO(res.stdout)))
+    assert rows[0] == ["rank", "clip", "cosine", "labels"] and len(rows) == 4
+    x = store.pooled()
+    cos = x @ x[0]
+    want = [store.ids[i] for i in np.argsort(-cos, kind="stable") if i != 0][:3]
+    assert [r[1] for r in rows[1:]] == want and all(r[3] == "-" for r in rows[1:])
+    res = CliRunner().invoke(app, ["pool", "info", str(pool / "train.h5"), "--csv"])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.reader(io.StringIO(res.stdout)))
+    clip = store.clip_labels()
+    assert rows[0] == ["class", "positive clips"]
+    assert rows[1:] == [
+        *([n, str(int(clip[:, i].sum()))] for i, n in enumerate(store.class_list)),
+        ["none of these", str(int((clip.max(axis=1) == 0).sum()))],
+    ]

@@ -194,14 +194,117 @@ def test_two_annotators_share_the_queue(tmp_path: Path, pool: Path) -> None:
     c, d = ana.next_item(), bob.next_item()
     assert c is not None and d is not None and len({a.index, b.index, c.index, d.index}) == 4
     assert answer_with_oracle(ana, limit=1) == 1 == answer_with_oracle(bob, limit=1)
-    # the first to finish a retraining installs it; the other's result is stale
+    # one trains, the other waits for that model and loads its checkpoint
     assert ana.retrain_due() and bob.retrain_due()
     job_a, job_b = ana.start_retrain(), bob.start_retrain()
-    ra, rb = job_a.run(), job_b.run()
-    assert bob.swap_model(rb) and not ana.swap_model(ra)
-    assert ra.file is not None and not ra.file.exists()
+    assert "trained by ana" in bob.model_status().message
+    ra = job_a.run()
+    assert ana.swap_model(ra)
+    rb = job_b.run()
+    assert rb.adopted and rb.file is None and bob.swap_model(rb)
     assert ana.model_status().version == 1 == bob.model_status().version
     assert ana.next_item().model_version == 1  # type: ignore[union-attr]
+
+
+def test_a_stale_result_is_discarded(tmp_path: Path, pool: Path) -> None:
+    ana = _open(tmp_path, pool)
+    bob = _open(tmp_path, pool, who="bob")
+    answer_with_oracle(ana, limit=4)
+    job_a = ana.start_retrain()
+    ana.close()  # releases its claim: bob may train now
+    job_b = bob.start_retrain()
+    ra, rb = job_a.run(), job_b.run()
+    assert not rb.adopted and bob.swap_model(rb)
+    ana = _open(tmp_path, pool)
+    assert not ana.swap_model(ra)  # bob's model came first
+    assert ra.file is not None and not ra.file.exists()
+    assert ana.model_status().version == 1 == bob.model_status().version
+
+
+def test_a_dead_trainers_claim_does_not_hold_the_round(tmp_path: Path, pool: Path) -> None:
+    import subprocess
+    import sys
+
+    ana = _open(tmp_path, pool)
+    answer_with_oracle(ana, limit=4)
+    ana.close()
+    # another process claims the round's training, then dies before installing a model
+    code = (
+        "import os, sys; from iml_tui.engine.session import Session; "
+        "s = Session.open(sys.argv[1], 'cleo'); s.start_retrain(); os._exit(9)"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "proj")], check=False, timeout=120)
+    with Journal(tmp_path / "proj" / "journal.sqlite") as j:
+        (claim,) = j.events(kinds=["training_claimed"])
+    assert claim.annotator == "cleo" and claim.payload["host"]
+    bob = _open(tmp_path, pool, who="bob")
+    job = bob.start_retrain()
+    assert "trained by" not in bob.model_status().message  # bob trains himself
+    result = job.run()
+    assert not result.adopted and bob.swap_model(result)
+    assert bob.model_status().version == 1
+
+
+def test_a_failed_training_hands_the_round_to_the_waiting_session(
+    tmp_path: Path, pool: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ana = _open(tmp_path, pool)
+    bob = _open(tmp_path, pool, who="bob")
+    answer_with_oracle(ana, limit=4)
+    job_a, job_b = ana.start_retrain(), bob.start_retrain()
+
+    def boom(*args: Any, **kw: Any) -> Any:
+        raise RuntimeError("out of memory")
+
+    with monkeypatch.context() as m:
+        m.setattr(pool_backend, "train_frame_classifier", boom)
+        ra = job_a.run()
+    assert not ana.swap_model(ra)  # recorded as failed: the claim ends
+    rb = job_b.run()
+    assert rb.cancelled and not rb.adopted and not bob.swap_model(rb)
+    job = bob.start_retrain()  # bob now trains the round himself
+    assert "trained by" not in bob.model_status().message
+    assert bob.swap_model(job.run()) and ana.model_status().version == 1
+
+
+def test_one_training_per_round_with_two_annotators(
+    tmp_path: Path, pool: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two annotators label the same project at once (one thread each) to the end: every round
+    is trained exactly once, and both end with the same model."""
+    _open(tmp_path, pool).close()
+    trained: list[int] = []
+    real = pool_backend.train_frame_classifier
+
+    def counting(*args: Any, **kw: Any) -> Any:
+        trained.append(threading.get_ident())
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pool_backend, "train_frame_classifier", counting)
+    sessions = [_open(tmp_path, pool, who=w) for w in ("ana", "bob")]
+    errors: list[BaseException] = []
+
+    def label(s: Session) -> None:
+        try:
+            answer_with_oracle(s)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=label, args=(s,)) for s in sessions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors and not any(t.is_alive() for t in threads)
+    with Journal(tmp_path / "proj" / "journal.sqlite") as j:
+        models = [int(e.model_version or 0) for e in j.events(kinds=["model_trained"])]
+        claims = j.events(kinds=["training_claimed"])
+    assert models == [1, 2, 3]  # budgets 4, 8, 12: one model per round, none twice
+    assert len(trained) == 3 == len(claims)
+    assert [s.model_status().version for s in sessions] == [3, 3]
+    assert all(s.progress().done for s in sessions)
+    for s in sessions:
+        s.close()
 
 
 def test_a_crashed_annotators_item_is_released_at_once(tmp_path: Path, pool: Path) -> None:

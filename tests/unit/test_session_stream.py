@@ -127,3 +127,18 @@ def test_questions_undo_and_resume(tmp_path: Path, feat_root: Path) -> None:
 def test_a_project_streams_one_target(tmp_path: Path, feat_root: Path) -> None:
     with pytest.raises(UserError, match="one target language"):
         _project(tmp_path, feat_root, target="all")
+
+
+def test_refused_retrain_leaves_no_training_claim(tmp_path: Path, feat_root: Path) -> None:
+    s = Session.open(_project(tmp_path, feat_root), "ana")
+    assert s.retrain_due() and s.retrain_now()  # the bootstrap fit
+    assert not s.retrain_due()  # the first question is open
+    with pytest.raises(RuntimeError):
+        s.start_retrain()
+    from iml_tui.engine.journal import Journal
+
+    with Journal(tmp_path / "proj" / "journal.sqlite") as j:
+        claims = j.events(kinds=["training_claimed"])
+        models = j.events(kinds=["model_trained"])
+    assert len(claims) == len(models)  # each claim made a model; the refused one left none
+    s.close()

@@ -127,6 +127,17 @@ def test_non_binary_labels_refused(tiny_pool: tuple[Path, np.ndarray, np.ndarray
         PoolStore(path).frame_labels()
 
 
+def test_fractional_labels_refused(tiny_pool: tuple[Path, np.ndarray, np.ndarray]) -> None:
+    path, _, _ = tiny_pool
+    with h5py.File(path, "a") as f:
+        lab = f["labels"][()].astype(np.float32)
+        lab[1, 0, 0] = 0.5
+        del f["labels"]
+        f["labels"] = lab
+    with pytest.raises(UserError, match=r"other than 0 and 1 \(e\.g\. 0\.5 in row 1\)"):
+        PoolStore(path).frame_labels()
+
+
 def test_pooled_scan_can_be_skipped_only_explicitly(
     tiny_pool: tuple[Path, np.ndarray, np.ndarray],
 ) -> None:

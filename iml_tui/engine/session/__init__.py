@@ -67,14 +67,20 @@ caller's thread)::
 Threading: a Session is used from one thread (the UI's); ``RetrainJob.run`` touches no session
 state except the status that ``model_status()`` reads under a lock. Several processes may open
 the same project at once (one annotator each): items are handed out with a lease, so two
-annotators never get the same item, and the first process to finish a retraining installs it
-for all (the others load its checkpoint on their next call).
+annotators never get the same item, and one session trains per model (a training claim in the
+journal, released like an item claim when its process is gone): the others' ``start_retrain``
+jobs wait for that model and ``swap_model`` loads its checkpoint.
 """
 
 from iml_tui.engine.session.backend import SessionBackend
 from iml_tui.engine.session.pool_backend import PoolBackend
 from iml_tui.engine.session.retrain import RetrainJob
-from iml_tui.engine.session.session import Session, answer_with_oracle, default_annotator
+from iml_tui.engine.session.session import (
+    Session,
+    answer_with_oracle,
+    check_project_data,
+    default_annotator,
+)
 from iml_tui.engine.session.stream_backend import StreamBackend, stream_store_attrs
 from iml_tui.engine.session.types import (
     STATES,
@@ -102,6 +108,7 @@ __all__ = [
     "SessionBackend",
     "StreamBackend",
     "answer_with_oracle",
+    "check_project_data",
     "default_annotator",
     "stream_store_attrs",
 ]

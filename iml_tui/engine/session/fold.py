@@ -28,6 +28,8 @@ class Fold:
         self.failures: list[Event] = []
         self.extent_acts: dict[int, list[Event]] = {}
         self._extents: dict[int, list[Extent]] = {}
+        self.trainings: list[Event] = []  # training_claimed: who trains on which model
+        self.trainings_ended: set[int] = set()  # claims released (failed, cancelled, closed)
 
     def apply(self, e: Event) -> None:
         self.last = max(self.last, e.id)
@@ -61,6 +63,12 @@ class Fold:
             self.models.append(e)
         elif k == "training_failed":
             self.failures.append(e)
+            if e.ref is not None:
+                self.trainings_ended.add(e.ref)
+        elif k == "training_claimed":
+            self.trainings.append(e)
+        elif k == "training_released" and e.ref is not None:
+            self.trainings_ended.add(e.ref)
 
     def labelled(self) -> list[Event]:
         """Current labels, in the order they were given."""
@@ -97,6 +105,24 @@ class Fold:
         """Whether ``c`` still keeps its item from the other annotators: not answered since,
         within its lease, and (when it was made on this machine) by a process still running."""
         return self.claim_active(c) and now - c.ts < lease and holder_alive(c)
+
+    def latest_model(self) -> int:
+        """The version of the newest model in the journal (0: none yet)."""
+        return max((int(m.model_version or 0) for m in self.models), default=0)
+
+    def training_holder(self, base: int, session: str, now: float, lease: float) -> Event | None:
+        """The live claim of another session training on model ``base`` (None: this session
+        may train). A claim ends with a newer model, a release or a failure, when its lease
+        runs out, or when its process (on this machine) is gone; the earliest live one wins."""
+        newest = self.latest_model()
+        for c in self.trainings:
+            v = int(c.model_version or 0)
+            if c.id in self.trainings_ended or v != base or newest > v:
+                continue
+            if now - c.ts >= lease or not holder_alive(c):
+                continue
+            return None if c.payload.get("session") == session else c
+        return None
 
     def withdrawn(self, item: int) -> tuple[int, ...] | None:
         """Labels of the item's last undone answer, when that is its latest answer event."""

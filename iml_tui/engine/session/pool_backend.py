@@ -17,6 +17,7 @@ from iml_tui.data.store import PoolStore
 from iml_tui.engine import metrics
 from iml_tui.engine.extents import Extent, extent_frames, frame_spans_of
 from iml_tui.engine.journal import Event, Journal, NewEvent
+from iml_tui.engine.metrics import map_text
 from iml_tui.engine.models.frame_mlp import FrameMLP
 from iml_tui.engine.pool_round import pick_round, round_rng
 from iml_tui.engine.project import Project
@@ -53,6 +54,8 @@ class PoolBackend:
         # without a labelled valid.h5 the annotator's own labels validate (self_validated.py)
         self.valid_path: Path | None = valid if valid.is_file() else None
         self.class_list = list(self.store.class_list)
+        if self.valid_path is not None:
+            _check_valid_header(PoolStore(self.valid_path), self.store)
         self.ids = self.store.ids
         self.n = self.store.n
         self.x = np.asarray(self.store.pooled())
@@ -79,7 +82,7 @@ class PoolBackend:
             return "valid mAP"
         n = int(self.scores.get("n_oof", self.trained_on))
         std = self.scores.get("valid_map_std")
-        spread = f", ±{std:.2f}" if std is not None else ""
+        spread = f", ±{map_text(std)}" if std is not None else ""
         return f"mAP estimated from {n} labels{spread}"
 
     # -- the session's questions --
@@ -163,13 +166,7 @@ class PoolBackend:
         with self._valid_lock:
             if self._valid is None:
                 v = PoolStore(self.valid_path)
-                if v.class_list != self.class_list or v.d != self.store.d:
-                    raise UserError(
-                        f"valid.h5 has classes {v.class_list} and D={v.d}; train.h5 "
-                        f"{self.class_list}, D={self.store.d}",
-                        v.path,
-                        "both must come from the same encoder and class list",
-                    )
+                _check_valid_header(v, self.store)
                 self._valid = (v.embeddings(), v.frame_labels())
             return self._valid
 
@@ -340,7 +337,7 @@ class PoolBackend:
                 def on_epoch(epoch: int, valid_map: float) -> None:
                     if cancelled():
                         raise Cancelled
-                    progress(0.8 * share(epoch), f"epoch {epoch}: valid mAP {100 * valid_map:.1f}")
+                    progress(0.8 * share(epoch), f"epoch {epoch}: valid mAP {map_text(valid_map)}")
 
                 res = train_frame_classifier(
                     tx, ty, vx, vy, train_cfg, progress=on_epoch, weak=weak
@@ -359,7 +356,7 @@ class PoolBackend:
                     what = f"fold {fold + 1}/{k}" if fold < k else "final model on all labels"
                     progress(
                         0.8 * (fold + share(epoch)) / (k + 1),
-                        f"{what}, epoch {epoch}: held-out mAP {100 * held_map:.1f}",
+                        f"{what}, epoch {epoch}: held-out mAP {map_text(held_map)}",
                     )
 
                 sv = train_self_validated(
@@ -413,7 +410,7 @@ class PoolBackend:
                 path,
             )
             name = "valid mAP" if self.valid_path is not None else "estimated mAP"
-            progress(1.0, f"model {version}: {name} {100 * vmap:.1f}")
+            progress(1.0, f"model {version}: {name} {map_text(vmap)}")
             scores = {
                 "valid_map": float(vmap),
                 "valid_f1": float(vf1),
@@ -645,3 +642,14 @@ class PoolBackend:
         ]
         name = "valid mAP" if self.valid_path is not None else "estimated mAP (out-of-fold)"
         return LearningCurve(name, True, pts)
+
+
+def _check_valid_header(v: PoolStore, train: PoolStore) -> None:
+    """valid.h5 must have train.h5's classes and embedding size (UserError naming valid.h5)."""
+    if v.class_list != train.class_list or v.d != train.d:
+        raise UserError(
+            f"valid.h5 has classes {v.class_list} and D={v.d}; train.h5 "
+            f"{train.class_list}, D={train.d}",
+            v.path,
+            "both must come from the same encoder and class list",
+        )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,6 +23,7 @@ from iml_tui.engine.session.fold import Fold, claim_payload
 from iml_tui.engine.session.pool_backend import PoolBackend
 from iml_tui.engine.session.retrain import RetrainJob, RetrainStatus
 from iml_tui.engine.session.stream_backend import StreamBackend
+from iml_tui.engine.session.training_claim import follow_work, waiting_note
 from iml_tui.engine.session.types import (
     Item,
     LearningCurve,
@@ -33,6 +36,15 @@ from iml_tui.errors import UserError
 
 
 # --- the session ---------------------------------------------------------------------------------
+def check_project_data(project: Project) -> None:
+    """Read what ``project`` labels (the pool and its valid.h5, or the stream's features) as
+    :meth:`Session.open` does, writing nothing to its journal; UserError naming the file."""
+    if project.mode == "pool":
+        PoolBackend(project)
+    else:
+        StreamBackend(project)
+
+
 def default_annotator() -> str:
     """The login name (the annotator recorded when none is given)."""
     try:
@@ -54,6 +66,8 @@ class Session:
         self._fold = Fold()
         self._status = RetrainStatus()
         self._load_error = ""
+        self._token = uuid.uuid4().hex  # tells this session's training claims from others'
+        self._training_claim: int | None = None  # id of this session's open training claim
 
     @classmethod
     def open(cls, project_dir: str | Path | Project, annotator: str | None = None) -> Session:
@@ -475,15 +489,57 @@ class Session:
         Pool mode: any time (mid-round, the new model re-ranks the rest of the round; at the
         end of a round it selects the next one). Stream mode: only when :meth:`retrain_due`
         (RuntimeError otherwise), as is a second job while one runs in this session.
+        One session trains per model (:mod:`~iml_tui.engine.session.training_claim`): when
+        another annotator's session already trains on the installed model, the job waits for
+        that model instead and :meth:`swap_model` loads it.
         """
         self._sync()
         if self._status.snapshot()[0]:
             raise RuntimeError("a retraining is already running in this session")
         key = self._key()
-        work = self.engine.job_work(self._fold, key)
+        base = self.engine.version
+        lease = self.project.config.lease_seconds
+        own = self.engine.job_work(self._fold, key)  # RuntimeError when nothing can train yet
+        with self._writing():
+            self._sync()
+            holder = self._fold.training_holder(base, self._token, time.time(), lease)
+            if holder is None:
+                claim = NewEvent(
+                    "training_claimed",
+                    annotator=self.annotator,
+                    model_version=base,
+                    payload={**claim_payload(), "session": self._token, "key": key},
+                )
+                self._training_claim = self.journal.append(claim)[0]
+        self._sync()
+        if holder is not None:
+            what = waiting_note(holder)
+            self._status.begin(what)
+            work = follow_work(self.project.journal_path, self.engine.mode, holder, key, lease)
+            return RetrainJob(self.engine.mode, base, key, self._status, what, work)
         what = self.engine.training_description
         self._status.begin(what)
-        return RetrainJob(self.engine.mode, self.engine.version, key, self._status, what, work)
+        return RetrainJob(self.engine.mode, base, key, self._status, what, own)
+
+    def _release(
+        self,
+        kind: str,
+        model_version: int,
+        seconds: float = 0.0,
+        payload: dict[str, object] | None = None,
+    ) -> None:
+        """End this session's training claim with a ``kind`` event (failed or released)."""
+        ref, self._training_claim = self._training_claim, None
+        self.journal.append(
+            NewEvent(
+                kind,
+                annotator=self.annotator,
+                model_version=model_version,
+                seconds=seconds,
+                ref=ref,
+                payload=dict(payload or {}),
+            )
+        )
 
     def swap_model(self, result: RetrainResult) -> bool:
         """Install ``result`` (checkpoint already on disk, then one journal event with the new
@@ -491,17 +547,19 @@ class Session:
         recorded in the journal), was cancelled or is stale."""
         if result.mode != self.engine.mode:
             raise ValueError(f"a {result.mode} result for a {self.engine.mode} session")
+        if result.adopted:  # another session trained it: load its checkpoint
+            self._sync()
+            return self.engine.version > result.base_version
         if not result.ok:
             if result.error:
-                self.journal.append(
-                    NewEvent(
-                        "training_failed",
-                        annotator=self.annotator,
-                        model_version=result.base_version,
-                        seconds=result.seconds,
-                        payload={"error": result.error},
-                    )
+                self._release(
+                    "training_failed",
+                    model_version=result.base_version,
+                    seconds=result.seconds,
+                    payload={"error": result.error},
                 )
+            elif result.cancelled and self._training_claim is not None:
+                self._release("training_released", model_version=result.base_version)
             self._sync()
             return False
         ids: list[int] = []
@@ -519,6 +577,7 @@ class Session:
                 self._status.message = "discarded: the labels changed while it trained"
             self._sync()
             return False
+        self._training_claim = None
         ev = self.journal.events(ids[0] - 1, kinds=["model_trained"])[0]
         self.engine.install_result(result, ev)
         self._sync()
@@ -581,6 +640,11 @@ class Session:
         return self.engine.truth(item.index)
 
     def close(self) -> None:
+        """Release this session's training claim (others may train now) and close the journal."""
+        if self._training_claim is not None:
+            # closing must not fail; a claim not released ends with its process
+            with contextlib.suppress(Exception):
+                self._release("training_released", model_version=self.engine.version)
         self.journal.close()
 
     def __enter__(self) -> Session:

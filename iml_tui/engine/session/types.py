@@ -134,7 +134,8 @@ class RetrainResult:
 
     ok: a model to install (error None, not cancelled). version: the version it gets;
     base_version: the model it replaces. scores: validation numbers; n_labelled: labels used;
-    seconds: wall time; file: the checkpoint written (next to the journal).
+    seconds: wall time; file: the checkpoint written (next to the journal). adopted: another
+    annotator's session trained this model (it is in the journal; ``swap_model`` loads it).
     """
 
     mode: str
@@ -151,6 +152,7 @@ class RetrainResult:
     state: Any = None
     round: int = 0
     info: dict[str, Any] = field(default_factory=dict)
+    adopted: bool = False
 
     @property
     def ok(self) -> bool:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from textual_plotext import PlotextPlot
 
+from iml_tui.engine.metrics import MAP_UNIT, is_map_score
+
 
 class LearningCurve(PlotextPlot):
     """A braille line plot of (labels, score) points; redrawn only when a point is added."""
@@ -42,16 +44,18 @@ class LearningCurve(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(f"{self.score_name} vs labels")
+        percent = is_map_score(self.score_name)  # mAP in %, as everywhere; DCF as it is
+        scale = 100.0 if percent else 1.0
+        plt.title(f"{self.score_name}{f' ({MAP_UNIT})' if percent else ''} vs labels")
         if self.points:
             xs = [n for n, _ in self.points]
-            ys = [s for _, s in self.points]
+            ys = [scale * s for _, s in self.points]
             plt.plot(xs, ys, marker="braille")
             if len(xs) == 1:
                 plt.xlim(0, 2 * xs[0] or 1)
         else:
             plt.xlim(0, 1)
             plt.xticks([])
-        top = max([1.0, *(s for _, s in self.points)])  # DCF (stream) may pass 1
+        top = scale * max([1.0, *(s for _, s in self.points)])  # DCF (stream) may pass 1
         plt.ylim(0, top)
         plt.yticks([top * k / 4 for k in range(5)])

@@ -574,22 +574,44 @@ class SpectrogramView(Widget):
         ]
 
     def _strip(self, data: SpectrogramData, width: int, n_strip: int) -> list[list[Segment]]:
+        """One sparkline row per class; with more classes than rows, the last row names the
+        classes left out and their peak probability, highest first."""
         probs = np.clip(np.asarray(data.frame_probs, dtype=np.float64), 0.0, 1.0)
         cols = resample_columns(probs, width, reduce="max")  # (width, C)
-        order = np.argsort(-cols.max(axis=0), kind="stable")[:n_strip]
+        peak = cols.max(axis=0)
+        ranked = np.argsort(-peak, kind="stable").tolist()
+        hidden_row = len(ranked) > n_strip
+        shown = ranked[: n_strip - 1 if hidden_row else n_strip]
         rows = []
-        for c in sorted(order.tolist()):
-            name = data.class_names[c] if c < len(data.class_names) else str(c + 1)
+        for c in sorted(shown):
             colour = CLASS_COLOURS[c % len(CLASS_COLOURS)]
             idx = np.rint(cols[:, c] * (len(SPARK) - 1)).astype(int)
             text = "".join(SPARK[i] for i in idx)
             rows.append(
                 [
-                    Segment(name[: GUTTER - 1].ljust(GUTTER - 1) + " ", Style(color=colour)),
+                    Segment(
+                        self._class_name(data, c)[: GUTTER - 1].ljust(GUTTER - 1) + " ",
+                        Style(color=colour),
+                    ),
                     Segment(text, Style(color=colour, bgcolor="#1c1c1c")),
                 ]
             )
+        if hidden_row:
+            rest = ranked[len(shown) :]
+            note = f"{len(rest)} not drawn: " + ", ".join(
+                f"{self._class_name(data, c)} {peak[c]:.2f}" for c in rest
+            )
+            rows.append(
+                [
+                    Segment("more"[: GUTTER - 1].ljust(GUTTER - 1) + " ", AXIS_STYLE),
+                    Segment(note[:width].ljust(width), AXIS_STYLE),
+                ]
+            )
         return rows
+
+    @staticmethod
+    def _class_name(data: SpectrogramData, c: int) -> str:
+        return data.class_names[c] if c < len(data.class_names) else str(c + 1)
 
     def render_line(self, y: int) -> Strip:
         """One terminal row: cached cells, with the cursor column drawn over them."""

@@ -7,6 +7,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
 
+from iml_tui.engine.metrics import score_text
 from iml_tui.tui.views import ModelView, ProgressView
 from iml_tui.tui.widgets.prediction import bar
 from iml_tui.tui.widgets.spectrogram import CLASS_COLOURS
@@ -95,7 +96,7 @@ class ModelStatus(Widget):
         text.append("model ", style="bold")
         text.append(f"v{m.version}" if m.version else "none yet")
         if m.score is not None:
-            text.append(f"  {m.score_name} {m.score:.3f}")
+            text.append(f"  {m.score_name} {score_text(m.score_name, m.score)}")
         if m.training is not None:
             text.append("\ntraining ", style="yellow")
             text.append(bar(m.training, 8), style="yellow")
