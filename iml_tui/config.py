@@ -47,6 +47,9 @@ class BioacousticConfig:
     ray_address: str = ""  # "": a local Ray instance; auto: the running cluster; HOST:PORT
     cpus_per_run: float = 1.0  # Ray's CPU request per run (also its torch threads, rounded up)
     gpus_per_run: float = 0.0  # Ray's GPU request per run (fractions share a GPU)
+    # hold each run's selection array in this many row shards (a process each, with executor
+    # ray a Ray actor each); the picks are those of one process
+    shards: int = 1
     full: bool = False
     rare_classes: list[str] = field(default_factory=list)
     # classifier training (SPEC A.3)
@@ -225,6 +228,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "threshold": (0, 1, True, True),
     "cpus_per_run": (0, None, False, True),
     "gpus_per_run": (0, None, True, True),
+    "shards": (1, None, True, True),
 }
 # key -> the values it may take (every config class that has the key).
 CHOICES: dict[str, tuple[str, ...]] = {

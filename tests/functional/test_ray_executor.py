@@ -1,5 +1,6 @@
-"""The Ray executor on a real local cluster (2 CPUs): sharded select, a sweep and extraction give
-what the local executor gives."""
+"""The Ray executor on a real local cluster (2 CPUs): sharded select, a sweep (plain and with
+sharded runs), the lid and vtd streams and extraction give what the local executor gives, and a
+rerun redoes nothing."""
 
 from __future__ import annotations
 
@@ -39,7 +40,10 @@ def test_sharded_select_through_ray_actors_matches_one_process(
     assert sharded.tolist() == single.tolist()
 
 
-def test_sweep_on_ray_gives_the_local_results_and_resumes(cluster: None, tmp_path: Path) -> None:
+@pytest.mark.parametrize("shards", [1, 2])
+def test_sweep_on_ray_gives_the_local_results_and_resumes(
+    cluster: None, tmp_path: Path, shards: int
+) -> None:
     res = runner.invoke(
         app,
         [
@@ -65,7 +69,7 @@ def test_sweep_on_ray_gives_the_local_results_and_resumes(cluster: None, tmp_pat
         "--pool-dir",
         str(tmp_path / "pools"),
         "--strategy",
-        "rand,ft",
+        "rand,mfft",
         "--start",
         "cold",
         "--budgets",
@@ -75,22 +79,123 @@ def test_sweep_on_ray_gives_the_local_results_and_resumes(cluster: None, tmp_pat
         "--max-epochs",
         "3",
     ]
-    res = runner.invoke(app, [*common, "--out", str(tmp_path / "ray"), "--executor", "ray"])
+    on_ray = [*common, "--out", str(tmp_path / "ray"), "--executor", "ray", "--shards", str(shards)]
+    res = runner.invoke(app, on_ray)
     assert res.exit_code == 0, res.output
+    assert "rounds" in res.output and "4/4" in res.output and "runs 2/2" in res.output
     res = runner.invoke(app, [*common, "--out", str(tmp_path / "local"), "--jobs", "1"])
     assert res.exit_code == 0, res.output
     assert _results(tmp_path / "ray") == _results(tmp_path / "local")
-    rounds = sorted((tmp_path / "ray" / "runs").glob("*/rounds.csv"))
-    before = [p.stat().st_mtime_ns for p in rounds]
-    res = runner.invoke(app, [*common, "--out", str(tmp_path / "ray"), "--executor", "ray"])
+    for name in ("rand_cold_seed1", "mfft_cold_seed1"):
+        for b in (10, 20):
+            rel = Path("runs") / name / f"round_{b:05d}" / "selected.txt"
+            assert (tmp_path / "ray" / rel).read_text() == (tmp_path / "local" / rel).read_text()
+    written = sorted((tmp_path / "ray" / "runs").rglob("*.*"))
+    before = [p.stat().st_mtime_ns for p in written]
+    res = runner.invoke(app, on_ray)
     assert res.exit_code == 0, res.output
-    assert [p.stat().st_mtime_ns for p in rounds] == before
+    assert [p.stat().st_mtime_ns for p in written] == before
+    assert "4/4" in res.output and "runs 2/2" in res.output
 
 
 def _results(out: Path) -> list[dict[str, str]]:
     """al_results.csv rows without the timing columns."""
     with (out / "al_results.csv").open() as f:
         return [{k: v for k, v in row.items() if "seconds" not in k} for row in csv.DictReader(f)]
+
+
+TINY_STREAM = [
+    "--set",
+    "comp_hidden=16",
+    "--set",
+    "embed_dim=8",
+    "--set",
+    "class_hidden=16",
+    "--set",
+    "max_epochs=6",
+    "--set",
+    "patience=2",
+    "--threads",
+    "1",
+]
+
+
+@pytest.fixture(scope="module")
+def stream_feats(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from iml_tui.data.stream_synth import LidSynthConfig, VtdSynthConfig, synth_lid, synth_vtd
+
+    root = tmp_path_factory.mktemp("feats")
+    synth_lid(
+        root / "lid",
+        LidSynthConfig(n_train=20, n_dev=40, n_test=40, features=(("ecapalang", 6),)),
+    )
+    synth_vtd(
+        root / "vtd",
+        VtdSynthConfig(
+            envs=("rm1_mc20", "hotel_mc19"), sessions=2, segments=30, features=(("wavlm", 6),)
+        ),
+    )
+    return root
+
+
+STREAMS = {
+    "lid": [
+        "--split",
+        "dev",
+        "--target",
+        "all",
+        "--features",
+        "ecapalang",
+        "--n-queries",
+        "5",
+        "--samples-per-batch",
+        "40",
+        "--sim-type",
+        "fpstps",
+    ],
+    "vtd": ["--env", "all", "--features", "wavlm", "--sim-type", "fpstps"],
+}
+
+
+@pytest.mark.parametrize("task", ["lid", "vtd"])
+def test_stream_runs_on_ray_give_the_local_scores_and_resume(
+    cluster: None, stream_feats: Path, tmp_path: Path, task: str
+) -> None:
+    """Every target language (lid) or environment (vtd) as a Ray task: the scores of the local
+    executor; a rerun reads every run back and rewrites nothing."""
+    common = [
+        "simulate",
+        "--task",
+        task,
+        "--feat-root",
+        str(stream_feats / task),
+        *STREAMS[task],
+        *TINY_STREAM,
+    ]
+    on_ray = [*common, "--out", str(tmp_path / "ray"), "--executor", "ray"]
+    res = runner.invoke(app, on_ray)
+    assert res.exit_code == 0, res.output
+    runs = sorted(p.name for p in (tmp_path / "ray").iterdir())
+    assert len(runs) >= 2 and f"runs {len(runs)}/{len(runs)}" in res.output
+    res = runner.invoke(app, [*common, "--out", str(tmp_path / "local"), "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (tmp_path / "local").iterdir()) == runs
+    for run in runs:
+        assert _scores(tmp_path / "ray" / run) == _scores(tmp_path / "local" / run)
+    written = sorted(p for p in (tmp_path / "ray").rglob("*") if p.is_file())
+    before = [p.stat().st_mtime_ns for p in written]
+    res = runner.invoke(app, on_ray)
+    assert res.exit_code == 0, res.output
+    assert [p.stat().st_mtime_ns for p in written] == before
+    assert f"runs {len(runs)}/{len(runs)}" in res.output
+
+
+def _scores(run_dir: Path) -> list[dict[str, str]]:
+    """scores.csv rows without timing columns."""
+    with (run_dir / "scores.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert rows
+    return [{k: v for k, v in r.items() if "second" not in k and "time" not in k} for r in rows]
 
 
 def test_extract_on_ray_writes_the_local_store(cluster: None, tmp_path: Path) -> None:

@@ -156,13 +156,19 @@ class ShardedPool:
         k: int,
         executor: str = "local",
         ray_address: str | None = None,
+        num_cpus: float | None = None,
     ) -> ShardedPool:
         """Shards of a pool store's selection array: each worker reads only its row range (the
-        file must be reachable at ``path`` from every worker)."""
+        file must be reachable at ``path`` from every worker). num_cpus: each Ray actor's CPU
+        request (None: 1, scaled down so all K fit on the cluster)."""
         bounds = shard_bounds(n, _check_k(k, n))
         path = str(Path(path).resolve())
         group = make_group(
-            executor, ShardWorker, [(lo, None, path, hi) for lo, hi in bounds], ray_address
+            executor,
+            ShardWorker,
+            [(lo, None, path, hi) for lo, hi in bounds],
+            ray_address,
+            num_cpus,
         )
         return cls(group, bounds)
 
