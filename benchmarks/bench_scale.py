@@ -17,6 +17,16 @@ driver's peak RSS and the largest shard process's peak RSS (VmHWM from /proc; wi
 shard lives in the driver), and the peak of the driver's traced allocations (``tracemalloc``)
 during one more, untimed batch. The picks of every K must be the same clips (checked; the run
 stops otherwise).
+
+``findings`` (printed, and in the JSON) states, from the measured rows, where one process runs out
+of memory and the sharded run does not: a process's peak is the driver's for K = 1 and the larger
+of the driver and its largest shard for K > 1, held against ``--worker-memory-gib`` (default 4:
+a node with 4 GiB per worker); the time per pick batch of each K against one process's; and,
+labelled as an extrapolation, the fewest shards that fit an archive of ``--extrapolate-n`` clips
+(peak per process taken as linear in the rows a process holds, fitted to the measured rows).
+``--keep`` keeps the rows of the existing ``--out`` whose N this run does not measure;
+``--rows FILE`` adds the rows of another report (same settings), so a large N measured once can
+join the others: ``--sizes 1000000 --keep``.
 """
 
 from __future__ import annotations
@@ -89,6 +99,111 @@ def _hwm_mb(pid: int | str = "self") -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if pid == "self" else 0.0
 
 
+def process_peak_mb(row: dict[str, Any]) -> float:
+    """The largest peak RSS of one process of a row: the driver (which holds the shard when
+    K = 1) or its largest shard process."""
+    return float(max(row["driver_peak_rss_mb"], row["shard_peak_rss_mb"]))
+
+
+def findings(
+    rows: list[dict[str, Any]], limit_gib: float = 4.0, extrapolate_n: int = 10_000_000
+) -> dict[str, Any]:
+    """What the measured rows say against a per-process memory limit of ``limit_gib``: per
+    (N, strategy) one line naming each K's peak per process and whether it fits, with the
+    seconds per batch against K = 1; then, explicitly as an extrapolation, the fewest K that fit
+    ``extrapolate_n`` rows. Returns {"limit_gib", "lines", "by_size", "extrapolated"}."""
+    limit_mb = 1024 * limit_gib
+    lines: list[str] = []
+    by_size: list[dict[str, Any]] = []
+    keys = sorted({(int(r["n"]), str(r["strategy"])) for r in rows})
+    for n, strategy in keys:
+        group = sorted(
+            (r for r in rows if (r["n"], r["strategy"]) == (n, strategy)),
+            key=lambda r: int(r["shards"]),
+        )
+        one = next((r for r in group if r["shards"] == 1), None)
+        entry: dict[str, Any] = {"n": n, "strategy": strategy, "k": {}}
+        parts = []
+        for r in group:
+            peak = process_peak_mb(r)
+            fits = peak <= limit_mb
+            speed = (
+                one["batch_seconds_median"] / r["batch_seconds_median"]
+                if one is not None and r["batch_seconds_median"] > 0
+                else None
+            )
+            entry["k"][str(r["shards"])] = {
+                "peak_per_process_gib": peak / 1024,
+                "fits": fits,
+                "batch_seconds": r["batch_seconds_median"],
+                "speedup_vs_one_process": speed,
+            }
+            parts.append(
+                f"K={r['shards']}: {peak / 1024:.2f} GiB per process "
+                f"({'fits' if fits else 'over the limit'}), {r['batch_seconds_median']:.2f} s "
+                "per batch"
+                + (f" ({speed:.2f}x one process)" if speed is not None and r["shards"] > 1 else "")
+            )
+        fitting = [int(r["shards"]) for r in group if process_peak_mb(r) <= limit_mb]
+        entry["fewest_shards_that_fit"] = min(fitting) if fitting else None
+        head = f"N={n:,} {strategy}: "
+        if one is not None and process_peak_mb(one) > limit_mb and fitting:
+            head += (
+                f"one process runs out of a {limit_gib:g} GiB worker, {min(fitting)} shards "
+                "(and more) do not; "
+            )
+        elif fitting and min(fitting) == 1:
+            head += f"one process fits a {limit_gib:g} GiB worker; "
+        elif not fitting:
+            head += f"no measured K fits a {limit_gib:g} GiB worker; "
+        lines.append(head + "; ".join(parts))
+        by_size.append(entry)
+    if by_size:
+        n_top = max(e["n"] for e in by_size)
+        speeds = [
+            v["speedup_vs_one_process"]
+            for e in by_size
+            if e["n"] == n_top
+            for k, v in e["k"].items()
+            if k != "1" and v["speedup_vs_one_process"] is not None
+        ]
+        if speeds:
+            lines.append(
+                f"time: at N={n_top:,} the shards run a pick batch {min(speeds):.2f}x to "
+                f"{max(speeds):.2f}x as fast as one process on these {os.cpu_count()} CPUs; a "
+                "round's selection takes seconds either way, so memory, not time, is what one "
+                "process runs out of here"
+            )
+    extrapolated: dict[str, Any] = {}
+    if rows:
+        # peak per process = a + b * rows held, least squares over every measured process
+        held = np.array([r["n"] / r["shards"] for r in rows], dtype=np.float64)
+        peak = np.array([process_peak_mb(r) for r in rows], dtype=np.float64)
+        b, a = np.polyfit(held, peak, 1) if np.unique(held).size > 1 else (peak[0] / held[0], 0)
+        need = (limit_mb - a) / b if b > 0 else float("inf")
+        k_min = int(np.ceil(extrapolate_n / need)) if need > 0 else None
+        one_gib = (a + b * extrapolate_n) / 1024
+        extrapolated = {
+            "label": "EXTRAPOLATED from the measured rows, not measured",
+            "n": extrapolate_n,
+            "mb_per_1k_rows": 1000 * b,
+            "mb_fixed": a,
+            "one_process_gib": one_gib,
+            "fewest_shards_that_fit": k_min,
+        }
+        lines.append(
+            f"EXTRAPOLATED (not measured): peak per process ~ {a:.0f} MB + {1000 * b:.2f} MB per "
+            f"1,000 rows held; N={extrapolate_n:,} would need {one_gib:.1f} GiB in one process, "
+            f"and at least {k_min} shards to stay under {limit_gib:g} GiB each"
+        )
+    return {
+        "limit_gib": limit_gib,
+        "lines": lines,
+        "by_size": by_size,
+        "extrapolated": extrapolated,
+    }
+
+
 def run_one(
     path: Path, n: int, k: int, strategy: str, labeled: int, batch: int, batches: int, seed: int
 ) -> dict[str, Any]:
@@ -141,6 +256,11 @@ def run_one(
     }
 
 
+def strategies_order(strategy: str) -> int:
+    """Sort key: ft before mfft, others after."""
+    return {"ft": 0, "mfft": 1}.get(strategy, 2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default=f"{PAPER_N},200000")
@@ -159,6 +279,25 @@ def main() -> None:
     )
     ap.add_argument("--work", type=Path, default=HERE / "results" / "scale_work")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "scale.json")
+    ap.add_argument(
+        "--worker-memory-gib",
+        type=float,
+        default=4.0,
+        help="memory of one worker process that the findings hold each peak against",
+    )
+    ap.add_argument("--extrapolate-n", type=int, default=10_000_000)
+    ap.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the rows of the existing --out whose N this run does not measure",
+    )
+    ap.add_argument(
+        "--rows",
+        type=Path,
+        action="append",
+        default=[],
+        help="add the rows of another report of this script (repeatable)",
+    )
     ap.add_argument("--one", nargs=3, metavar=("N", "K", "STRATEGY"), help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -181,6 +320,14 @@ def main() -> None:
     shards = [int(k) for k in args.shards.split(",") if k]
     strategies = [s for s in args.strategies.split(",") if s]
     rows: list[dict[str, Any]] = []
+    earlier: list[dict[str, Any]] = []
+    sources = [*args.rows, *([args.out] if args.keep and args.out.exists() else [])]
+    for src in sources:
+        for row in json.loads(src.read_text())["rows"]:
+            if row["n"] not in sizes and (row["n"], row["shards"], row["strategy"]) not in {
+                (r["n"], r["shards"], r["strategy"]) for r in earlier
+            }:
+                earlier.append(row)
     print(
         f"{'N':>9} {'K':>2} {'strategy':>8} {'build s':>8} {'s/batch':>8} {'driver MB':>10} "
         f"{'shard MB':>9} {'traced MB':>10}",
@@ -233,6 +380,13 @@ def main() -> None:
                     f"{row['shard_peak_rss_mb']:9.0f} {row['driver_traced_peak_mb']:10.1f}",
                     flush=True,
                 )
+    rows = sorted(
+        [*earlier, *rows], key=lambda r: (r["n"], strategies_order(r["strategy"]), r["shards"])
+    )
+    found = findings(rows, args.worker_memory_gib, args.extrapolate_n)
+    print("findings:")
+    for line in found["lines"]:
+        print(f"  {line}")
     report = {
         "what": "sharded exact selection: seconds per pick batch and peak memory",
         "d": D,
@@ -245,6 +399,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "numpy": np.__version__,
+        "findings": found,
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
