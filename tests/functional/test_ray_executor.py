@@ -222,6 +222,18 @@ def test_extract_on_ray_writes_the_local_store(cluster: None, tmp_path: Path) ->
         ],
     )
     assert res.exit_code == 0, res.output
+    from iml_tui.features.extract import extract_features
+
+    def stop_after_two_chunks(label: str, done: int, total: int) -> None:
+        if done >= 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # this process encodes two chunks, then stops
+        extract_features(
+            tmp_path / "prep", tmp_path / "ray.h5", batch_size=2, progress=stop_after_two_chunks
+        )
+    chunks = tmp_path / "ray.h5.chunks"
+    assert len(list(chunks.glob("chunk_*.npz"))) == 2
     for name, extra in (("local", []), ("ray", ["--executor", "ray"])):
         res = runner.invoke(
             app,
@@ -237,6 +249,7 @@ def test_extract_on_ray_writes_the_local_store(cluster: None, tmp_path: Path) ->
             ],
         )
         assert res.exit_code == 0, res.output
+    assert "2 chunk(s) resumed" in res.output and not chunks.exists()  # the Ray tasks did the rest
     a, b = PoolStore(tmp_path / "local.h5"), PoolStore(tmp_path / "ray.h5")
     assert a.n == b.n == 6
     assert a.ids == b.ids
