@@ -156,8 +156,9 @@ def test_parallel_jobs_match_serial(pools: Path, tmp_path: Path) -> None:
 
 
 def test_sharded_runs_pick_what_one_process_picks(pools: Path, tmp_path: Path) -> None:
-    """Every strategy, cold and warm, with the selection array in 3 shard processes: the same
-    clips every round as one process, the same scores; a rerun redoes nothing."""
+    """Every strategy, cold and warm, with the selection array in 3 shard processes per run (two
+    runs at a time): the same clips every round as one process, the same scores; a rerun redoes
+    nothing and its rounds read back reach the progress events."""
     cfg = _cfg(pools, tmp_path / "one")
     cfg.strategy, cfg.start, cfg.warm_k, cfg.max_epochs = (
         ["ft", "mp", "mfft"],
@@ -166,7 +167,7 @@ def test_sharded_runs_pick_what_one_process_picks(pools: Path, tmp_path: Path) -
         2,
     )
     one = run_sweep(cfg)
-    sharded = dataclasses.replace(cfg, out=str(tmp_path / "three"), shards=3)
+    sharded = dataclasses.replace(cfg, out=str(tmp_path / "three"), shards=3, jobs=2)
     three = run_sweep(sharded)
     for spec, recs in one.records.items():
         assert [r.counts for r in recs] == [r.counts for r in three.records[spec]]
