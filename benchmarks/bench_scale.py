@@ -1,8 +1,9 @@
 """Sharded exact selection at scale: seconds per pick batch and peak memory for ft (and mfft) on
-generated pools of N clips with D=1024 float16 selection arrays, K shard processes. Prints a
-table and writes JSON.
+generated pools of N clips with D=1024 float16 selection arrays, K shard processes or K Ray
+actors of a local Ray instance (``--executor ray``). Prints a table and writes JSON.
 
     python benchmarks/bench_scale.py [--sizes 21414,200000 --shards 1,2,4 --big]
+    python benchmarks/bench_scale.py --sizes 200000,1000000 --executor ray --keep
 
 Each pool file holds the selection array ``derived/pooled_max_l2`` (N, D) float16 of clustered,
 L2-normalised rows; its (N, 1, D) embeddings dataset is declared but never written (selection
@@ -13,20 +14,21 @@ random clips are labelled, then ``--batches`` pick batches of ``--batch`` clips 
 batch's picks joining the labelled set. Each shard gets ``--threads-per-shard`` BLAS threads
 (default 1: a traversal is a stream of small matrix-vector products, which threading slows on a
 busy machine; 0 = cores / K). Memory: the
-driver's peak RSS and the largest shard process's peak RSS (VmHWM from /proc; with K = 1 the
-shard lives in the driver), and the peak of the driver's traced allocations (``tracemalloc``)
+driver's peak RSS and the largest shard process's peak RSS (VmHWM from /proc, each shard
+reporting its own; locally with K = 1 the shard lives in the driver, with Ray in one actor),
+and the peak of the driver's traced allocations (``tracemalloc``)
 during one more, untimed batch. The picks of every K must be the same clips (checked; the run
-stops otherwise).
+stops otherwise), across executors too.
 
-``findings`` (printed, and in the JSON) states, from the measured rows, where one process runs out
-of memory and the sharded run does not: a process's peak is the driver's for K = 1 and the larger
-of the driver and its largest shard for K > 1, held against ``--worker-memory-gib`` (default 4:
-a node with 4 GiB per worker); the time per pick batch of each K against one process's; and,
-labelled as an extrapolation, the fewest shards that fit an archive of ``--extrapolate-n`` clips
-(peak per process taken as linear in the rows a process holds, fitted to the measured rows).
-``--keep`` keeps the rows of the existing ``--out`` whose N this run does not measure;
-``--rows FILE`` adds the rows of another report (same settings), so a large N measured once can
-join the others: ``--sizes 1000000 --keep``.
+``findings`` (printed, and in the JSON) states, from the measured rows, where one process runs
+out of memory and the sharded run does not: a process's peak is the larger of the driver's and
+its largest shard's (locally for K = 1 the driver holds the shard), held against
+``--worker-memory-gib`` (default 4: a node with 4 GiB per worker); the time per pick batch of
+each K against one process's; and, labelled as an extrapolation, the fewest shards that fit an
+archive of ``--extrapolate-n`` clips (peak per process taken as linear in the rows a process
+holds, fitted to the measured rows). ``--keep`` keeps the rows of the existing ``--out`` that
+this run does not measure again (another N, or another executor); ``--rows FILE`` adds the rows
+of another report (same settings), so a large N measured once joins the others.
 """
 
 from __future__ import annotations
@@ -115,14 +117,18 @@ def findings(
     limit_mb = 1024 * limit_gib
     lines: list[str] = []
     by_size: list[dict[str, Any]] = []
-    keys = sorted({(int(r["n"]), str(r["strategy"])) for r in rows})
-    for n, strategy in keys:
+
+    def where(r: dict[str, Any]) -> str:
+        return str(r.get("executor", "local"))
+
+    keys = sorted({(int(r["n"]), str(r["strategy"]), where(r)) for r in rows})
+    for n, strategy, executor in keys:
         group = sorted(
-            (r for r in rows if (r["n"], r["strategy"]) == (n, strategy)),
+            (r for r in rows if (r["n"], r["strategy"], where(r)) == (n, strategy, executor)),
             key=lambda r: int(r["shards"]),
         )
         one = next((r for r in group if r["shards"] == 1), None)
-        entry: dict[str, Any] = {"n": n, "strategy": strategy, "k": {}}
+        entry: dict[str, Any] = {"n": n, "strategy": strategy, "executor": executor, "k": {}}
         parts = []
         for r in group:
             peak = process_peak_mb(r)
@@ -146,7 +152,7 @@ def findings(
             )
         fitting = [int(r["shards"]) for r in group if process_peak_mb(r) <= limit_mb]
         entry["fewest_shards_that_fit"] = min(fitting) if fitting else None
-        head = f"N={n:,} {strategy}: "
+        head = f"N={n:,} {strategy} ({executor}): "
         if one is not None and process_peak_mb(one) > limit_mb and fitting:
             head += (
                 f"one process runs out of a {limit_gib:g} GiB worker, {min(fitting)} shards "
@@ -205,17 +211,31 @@ def findings(
 
 
 def run_one(
-    path: Path, n: int, k: int, strategy: str, labeled: int, batch: int, batches: int, seed: int
+    path: Path,
+    n: int,
+    k: int,
+    strategy: str,
+    labeled: int,
+    batch: int,
+    batches: int,
+    seed: int,
+    executor: str = "local",
 ) -> dict[str, Any]:
-    """One configuration, in this process: build K shards, time the pick batches."""
+    """One configuration, in this process: build K shards (local: processes, K = 1 in this
+    process; ray: K actors of a local Ray instance with every CPU), time the pick batches."""
     from iml_tui.engine.strategies.sharded import ShardedPool, sharded_select
+
+    if executor == "ray":
+        import ray
+
+        ray.init(include_dashboard=False, log_to_driver=False)
 
     rng = np.random.default_rng(seed)
     lab = rng.choice(n, size=labeled, replace=False).astype(np.int64)
     targets = (rng.random((n, C)) < 0.1).astype(np.uint8)
     probs = rng.random((n, C)).astype(np.float32) if strategy == "mfft" else None
     t0 = time.perf_counter()
-    pool = ShardedPool.from_store(path, n, k)
+    pool = ShardedPool.from_store(path, n, k, executor)
     build = time.perf_counter() - t0
     seconds: list[float] = []
     start = lab.size
@@ -235,14 +255,15 @@ def run_one(
             _, traced = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-        procs = getattr(pool.group, "_procs", [])  # K = 1: the shard lives in this process
-        shard_mb = [_hwm_mb(p.pid) for p in procs] or [_hwm_mb()]
+        # each shard's own process (K = 1 locally: this one)
+        shard_mb = [float(v) for v in pool.group.call("peak_rss_mb", [()] * len(pool.group))]
     finally:
         pool.close()
     return {
         "n": n,
         "shards": k,
         "strategy": strategy,
+        "executor": executor,
         "labeled": labeled,
         "batch": batch,
         "build_seconds": build,
@@ -254,6 +275,10 @@ def run_one(
         "shards_peak_rss_mb_sum": sum(shard_mb),
         "driver_traced_peak_mb": traced / 2**20,
     }
+
+
+def _key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return row["n"], row.get("executor", "local"), row["shards"], row["strategy"]
 
 
 def strategies_order(strategy: str) -> int:
@@ -298,6 +323,13 @@ def main() -> None:
         default=[],
         help="add the rows of another report of this script (repeatable)",
     )
+    ap.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: a process per shard (K = 1 in the driver); ray: a Ray actor per shard on a "
+        "local Ray instance",
+    )
     ap.add_argument("--one", nargs=3, metavar=("N", "K", "STRATEGY"), help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -312,6 +344,7 @@ def main() -> None:
             args.batch,
             args.batches,
             args.seed,
+            args.executor,
         )
         print(json.dumps(row))
         return
@@ -324,9 +357,9 @@ def main() -> None:
     sources = [*args.rows, *([args.out] if args.keep and args.out.exists() else [])]
     for src in sources:
         for row in json.loads(src.read_text())["rows"]:
-            if row["n"] not in sizes and (row["n"], row["shards"], row["strategy"]) not in {
-                (r["n"], r["shards"], r["strategy"]) for r in earlier
-            }:
+            row.setdefault("executor", "local")
+            measured_now = row["n"] in sizes and row["executor"] == args.executor
+            if not measured_now and _key(row) not in {_key(r) for r in earlier}:
                 earlier.append(row)
     print(
         f"{'N':>9} {'K':>2} {'strategy':>8} {'build s':>8} {'s/batch':>8} {'driver MB':>10} "
@@ -360,6 +393,8 @@ def main() -> None:
                     str(args.seed),
                     "--work",
                     str(args.work),
+                    "--executor",
+                    args.executor,
                 ]
                 threads = args.threads_per_shard or max(1, (os.cpu_count() or 1) // k)
                 env = {**os.environ, **{v: str(threads) for v in BLAS_THREADS}}
@@ -367,7 +402,7 @@ def main() -> None:
                 if proc.returncode != 0:
                     raise SystemExit(f"N={n} K={k} {strategy} failed:\n{proc.stderr}")
                 row = json.loads(proc.stdout.strip().splitlines()[-1])
-                same = [r for r in rows if (r["n"], r["strategy"]) == (n, strategy)]
+                same = [r for r in [*earlier, *rows] if (r["n"], r["strategy"]) == (n, strategy)]
                 if same and same[0]["picks_sha256"] != row["picks_sha256"]:
                     raise SystemExit(
                         f"N={n} {strategy}: K={k} picked other clips than K={same[0]['shards']}"
@@ -381,7 +416,8 @@ def main() -> None:
                     flush=True,
                 )
     rows = sorted(
-        [*earlier, *rows], key=lambda r: (r["n"], strategies_order(r["strategy"]), r["shards"])
+        [*earlier, *rows],
+        key=lambda r: (r["n"], strategies_order(r["strategy"]), r["executor"], r["shards"]),
     )
     found = findings(rows, args.worker_memory_gib, args.extrapolate_n)
     print("findings:")
@@ -391,7 +427,10 @@ def main() -> None:
         "what": "sharded exact selection: seconds per pick batch and peak memory",
         "d": D,
         "pooled_dtype": "float16",
-        "executor": "local (one process per shard; K=1 in the driver)",
+        "executors": {
+            "local": "one process per shard; K=1 in the driver",
+            "ray": "one Ray actor per shard on a local Ray instance with every CPU",
+        },
         "labeled": args.labeled,
         "batch": args.batch,
         "batches": args.batches,

@@ -65,6 +65,17 @@ class ShardWorker:
     def _local(self, idx: IntArray) -> IntArray:
         return idx[(idx >= self.lo) & (idx < self.hi)] - self.lo
 
+    def peak_rss_mb(self) -> float:
+        """Peak resident memory of the process holding this shard, in MB (VmHWM; 0 where
+        /proc is absent): what the shard costs its node."""
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return 0.0
+
     def info(self) -> tuple[int, int, str]:
         """(rows, D, dtype name)."""
         return self.x.shape[0], self.x.shape[1], str(self.x.dtype)
