@@ -203,8 +203,9 @@ def run_sweep(
     on_run: Callable[[str], None] | None = None,
 ) -> SweepResult:
     """Run every configured (strategy, start, seed), resuming what the output folder holds:
-    in this process, in ``jobs`` processes, or as Ray tasks (``executor``). ``on_run(name)``:
-    called as each run (or full-reference seed) finishes."""
+    in this process, in ``jobs`` processes, or as Ray tasks (``executor``); finished runs are
+    read back here, without starting a worker. ``on_run(name)``: called as each run (or
+    full-reference seed) finishes, finished ones read back included."""
     t0 = time.perf_counter()
     out = Path(cfg.out).resolve()
     threads = threads_per_run(cfg)
@@ -213,17 +214,22 @@ def run_sweep(
     full_train = train_config(cfg, 0, threads)
     opts = executor_options(cfg).resolved()
     plan = shard_plan(cfg, opts)
-    tasks = [
-        Task(spec, _task_run, (spec, str(out / "runs" / spec.name), cfg.device, plan))
-        for spec in specs
-    ]
-    if cfg.full:
-        tasks += [
-            Task(
-                seed, _task_full, (seed, full_train, str(out / "full" / f"seed{seed}"), cfg.device)
-            )
-            for seed in cfg.seeds
-        ]
+    read_back: dict[Any, Any] = {}
+    emit = on_event or (lambda _: None)
+    tasks = []
+    for spec in specs:
+        run_dir = out / "runs" / spec.name
+        run = PoolRun(spec, splits, run_dir, torch.device("cpu"), cfg.shards)
+        if run.finished:
+            read_back[spec] = _task_run(splits, emit, spec, str(run_dir), "cpu", plan)
+        else:
+            tasks.append(Task(spec, _task_run, (spec, str(run_dir), cfg.device, plan)))
+    for seed in cfg.seeds if cfg.full else []:
+        full_dir = out / "full" / f"seed{seed}"
+        if (full_dir / "full.json").is_file():
+            read_back[seed] = _task_full(splits, emit, seed, full_train, str(full_dir), "cpu")
+        else:
+            tasks.append(Task(seed, _task_full, (seed, full_train, str(full_dir), cfg.device)))
     if opts.executor == "local" and (opts.jobs == 1 or len(tasks) == 1):
         torch.set_num_threads(threads)
     done = (
@@ -231,7 +237,10 @@ def run_sweep(
         if on_run
         else None
     )
-    got = run_tasks(
+    if done:
+        for key, value in read_back.items():
+            done(key, value)
+    got = read_back | run_tasks(
         tasks,
         opts,
         _setup,

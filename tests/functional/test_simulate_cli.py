@@ -20,6 +20,7 @@ from iml_tui.cli import app
 from iml_tui.config import BioacousticConfig
 from iml_tui.data.store import PoolStore
 from iml_tui.data.synth import SynthConfig, synth_pools
+from iml_tui.parallel import runner as runner_mod
 
 runner = CliRunner()
 TINY = ["--max-epochs", "4", "--set", "hidden=32", "--threads", "1"]
@@ -137,13 +138,30 @@ def test_interrupted_run_resumes_to_the_same_result(pools: Path, tmp_path: Path)
             assert a == c
 
 
-def test_finished_run_is_not_redone(pools: Path, tmp_path: Path) -> None:
+def test_finished_run_is_not_redone(
+    pools: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run_sweep(_cfg(pools, tmp_path / "a"))
     files = sorted((tmp_path / "a" / "runs").rglob("classifier.pt"))
     stamps = [p.stat().st_mtime_ns for p in files]
     again = run_sweep(_cfg(pools, tmp_path / "a"))
     assert [p.stat().st_mtime_ns for p in files] == stamps
     assert again.seconds < 30
+
+    # finished runs are read back by the driver: no worker process or Ray task starts
+    def no_workers(*_: object) -> None:
+        raise AssertionError("a worker was started for a finished run")
+
+    monkeypatch.setattr(runner_mod, "_run_processes", no_workers)
+    monkeypatch.setattr(runner_mod, "_run_ray", no_workers)
+    names: list[str] = []
+    for executor in ("local", "ray"):
+        cfg = dataclasses.replace(_cfg(pools, tmp_path / "a"), jobs=2, executor=executor)
+        third = run_sweep(cfg, on_run=names.append)
+    assert sorted(names) == ["mfft_cold_seed1"] * 2 + ["rand_cold_seed1"] * 2
+    assert [r.counts for r in third.records[next(iter(again.records))]] == [
+        r.counts for r in again.records[next(iter(again.records))]
+    ]
 
 
 def test_parallel_jobs_match_serial(pools: Path, tmp_path: Path) -> None:

@@ -318,6 +318,13 @@ class PoolRun:
     def done(self) -> bool:
         return (self.dir / "DONE").exists()
 
+    @property
+    def finished(self) -> bool:
+        """Every round of this run is on disk: ``run`` only reads them back."""
+        return self.done and all(
+            (self._round_dir(b) / "state.json").is_file() for b in self.spec.budgets
+        )
+
     def _check_spec(self) -> None:
         spec_path = self.dir / "spec.json"
         want = self.spec.to_json()
