@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 from iml_tui.cli import app
 from iml_tui.engine.one_round import select_from_files
+from iml_tui.errors import UserError
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 runner = CliRunner()
@@ -188,6 +190,70 @@ def test_stream_runs_on_ray_give_the_local_scores_and_resume(
     assert res.exit_code == 0, res.output
     assert [p.stat().st_mtime_ns for p in written] == before
     assert f"runs {len(runs)}/{len(runs)}" in res.output
+
+
+def test_stream_run_stopped_here_is_finished_on_ray(
+    cluster: None, stream_feats: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lid sweep stopped after its first batch in this process resumes with --executor ray
+    (another executor, other resource requests): the finished batch is not redone and every
+    run scores what an uninterrupted local sweep scores."""
+    from iml_tui.bench import stream_runs
+
+    common = [
+        "simulate",
+        "--task",
+        "lid",
+        "--feat-root",
+        str(stream_feats / "lid"),
+        *STREAMS["lid"],
+        *TINY_STREAM,
+    ]
+    res = runner.invoke(app, [*common, "--out", str(tmp_path / "whole")])
+    assert res.exit_code == 0, res.output
+
+    class Stop(Exception):
+        pass
+
+    run_all = stream_runs.run_all
+
+    def stopped(cfg: Any, command: str, on_event: Any, planned: Any, on_run: Any) -> Any:
+        def stop(ev: Any) -> None:
+            on_event(ev)
+            raise Stop
+
+        return run_all(cfg, command, stop, planned, on_run)
+
+    monkeypatch.setattr(stream_runs, "run_all", stopped)
+    res = runner.invoke(app, [*common, "--out", str(tmp_path / "b")])
+    assert isinstance(res.exception, Stop)
+    monkeypatch.setattr(stream_runs, "run_all", run_all)
+    (first,) = [p.parent for p in (tmp_path / "b").glob("*/checkpoint.pt")]
+    assert len(_scores(first)) == 1
+    kept = (first / "scores.csv").read_text().splitlines()[1]
+    on_ray = ["--executor", "ray", "--cpus-per-run", "0.5"]
+    res = runner.invoke(app, [*common, "--out", str(tmp_path / "b"), *on_ray])
+    assert res.exit_code == 0, res.output
+    assert (first / "scores.csv").read_text().splitlines()[1] == kept
+    runs = sorted(p.name for p in (tmp_path / "whole").iterdir())
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == runs
+    for run in runs:
+        assert _scores(tmp_path / "b" / run) == _scores(tmp_path / "whole" / run)
+
+
+def test_a_task_user_error_comes_back_as_its_one_line(cluster: None) -> None:
+    from iml_tui.parallel.runner import ExecutorOptions, Task, run_tasks
+
+    # local functions travel by value (the workers cannot import this test module)
+    def refuse(state: None, emit: Any, x: int) -> int:
+        raise UserError(f"clip {x} is bad", "/data/pool.h5", "drop it")
+
+    def no_setup() -> None:
+        return None
+
+    with pytest.raises(UserError) as info:
+        run_tasks([Task(0, refuse, (7,))], ExecutorOptions("ray"), no_setup)
+    assert str(info.value) == "/data/pool.h5: clip 7 is bad — drop it"
 
 
 def _scores(run_dir: Path) -> list[dict[str, str]]:

@@ -94,7 +94,20 @@ COMPAT_MODES: tuple[str, ...] = ("ours", "original")
 UNBOUNDED_EPOCHS = -1  # max_epochs -1: the original's default, patience alone ends a fit
 NO_CAP_EPOCHS = 10**9
 #: config keys that do not change a run's result (left out of spec.json)
-RUNTIME_KEYS = frozenset({"jobs", "threads", "device", "out", "target"})
+# where and how a run executes, not what it computes: a run may resume under other values
+RUNTIME_KEYS = frozenset(
+    {
+        "jobs",
+        "threads",
+        "device",
+        "out",
+        "target",
+        "executor",
+        "ray_address",
+        "cpus_per_run",
+        "gpus_per_run",
+    }
+)
 _SCORED_METHODS = frozenset({"smax", "ent", "necs", "egl", "egl-last", "pert", "pert-rand"})
 _COVER_METHODS = frozenset({"cover", "cover-kcenter"})
 _SIDES = {"fps": 1, "tps": 1, "fns": 0, "tns": 0}
@@ -609,7 +622,8 @@ class StreamRun:
         want = spec_of(self.cfg, self.inp.name)
         path = self.dir / "spec.json"
         if path.is_file():
-            if json.loads(path.read_text()) != json.loads(json.dumps(want)):
+            have = {k: v for k, v in json.loads(path.read_text()).items() if k not in RUNTIME_KEYS}
+            if have != json.loads(json.dumps(want)):
                 raise UserError(
                     "this run folder was made with a different configuration",
                     self.dir,
