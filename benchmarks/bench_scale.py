@@ -1,8 +1,9 @@
 """Sharded exact selection at scale: seconds per pick batch and peak memory for ft (and mfft) on
-generated pools of N clips with D=1024 float16 selection arrays, K shard processes. Prints a
-table and writes JSON.
+generated pools of N clips with D=1024 float16 selection arrays, K shard processes or K Ray
+actors of a local Ray instance (``--executor ray``). Prints a table and writes JSON.
 
     python benchmarks/bench_scale.py [--sizes 21414,200000 --shards 1,2,4 --big]
+    python benchmarks/bench_scale.py --sizes 200000,1000000 --executor ray --keep
 
 Each pool file holds the selection array ``derived/pooled_max_l2`` (N, D) float16 of clustered,
 L2-normalised rows; its (N, 1, D) embeddings dataset is declared but never written (selection
@@ -13,10 +14,21 @@ random clips are labelled, then ``--batches`` pick batches of ``--batch`` clips 
 batch's picks joining the labelled set. Each shard gets ``--threads-per-shard`` BLAS threads
 (default 1: a traversal is a stream of small matrix-vector products, which threading slows on a
 busy machine; 0 = cores / K). Memory: the
-driver's peak RSS and the largest shard process's peak RSS (VmHWM from /proc; with K = 1 the
-shard lives in the driver), and the peak of the driver's traced allocations (``tracemalloc``)
+driver's peak RSS and the largest shard process's peak RSS (VmHWM from /proc, each shard
+reporting its own; locally with K = 1 the shard lives in the driver, with Ray in one actor),
+and the peak of the driver's traced allocations (``tracemalloc``)
 during one more, untimed batch. The picks of every K must be the same clips (checked; the run
-stops otherwise).
+stops otherwise), across executors too.
+
+``findings`` (printed, and in the JSON) states, from the measured rows, where one process runs
+out of memory and the sharded run does not: a process's peak is the larger of the driver's and
+its largest shard's (locally for K = 1 the driver holds the shard), held against
+``--worker-memory-gib`` (default 4: a node with 4 GiB per worker); the time per pick batch of
+each K against one process's; and, labelled as an extrapolation, the fewest shards that fit an
+archive of ``--extrapolate-n`` clips (peak per process taken as linear in the rows a process
+holds, fitted to the measured rows). ``--keep`` keeps the rows of the existing ``--out`` that
+this run does not measure again (another N, or another executor); ``--rows FILE`` adds the rows
+of another report (same settings), so a large N measured once joins the others.
 """
 
 from __future__ import annotations
@@ -89,18 +101,141 @@ def _hwm_mb(pid: int | str = "self") -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if pid == "self" else 0.0
 
 
-def run_one(
-    path: Path, n: int, k: int, strategy: str, labeled: int, batch: int, batches: int, seed: int
+def process_peak_mb(row: dict[str, Any]) -> float:
+    """The largest peak RSS of one process of a row: the driver (which holds the shard when
+    K = 1) or its largest shard process."""
+    return float(max(row["driver_peak_rss_mb"], row["shard_peak_rss_mb"]))
+
+
+def findings(
+    rows: list[dict[str, Any]], limit_gib: float = 4.0, extrapolate_n: int = 10_000_000
 ) -> dict[str, Any]:
-    """One configuration, in this process: build K shards, time the pick batches."""
+    """What the measured rows say against a per-process memory limit of ``limit_gib``: per
+    (N, strategy) one line naming each K's peak per process and whether it fits, with the
+    seconds per batch against K = 1; then, explicitly as an extrapolation, the fewest K that fit
+    ``extrapolate_n`` rows. Returns {"limit_gib", "lines", "by_size", "extrapolated"}."""
+    limit_mb = 1024 * limit_gib
+    lines: list[str] = []
+    by_size: list[dict[str, Any]] = []
+
+    def where(r: dict[str, Any]) -> str:
+        return str(r.get("executor", "local"))
+
+    keys = sorted({(int(r["n"]), str(r["strategy"]), where(r)) for r in rows})
+    for n, strategy, executor in keys:
+        group = sorted(
+            (r for r in rows if (r["n"], r["strategy"], where(r)) == (n, strategy, executor)),
+            key=lambda r: int(r["shards"]),
+        )
+        one = next((r for r in group if r["shards"] == 1), None)
+        entry: dict[str, Any] = {"n": n, "strategy": strategy, "executor": executor, "k": {}}
+        parts = []
+        for r in group:
+            peak = process_peak_mb(r)
+            fits = peak <= limit_mb
+            speed = (
+                one["batch_seconds_median"] / r["batch_seconds_median"]
+                if one is not None and r["batch_seconds_median"] > 0
+                else None
+            )
+            entry["k"][str(r["shards"])] = {
+                "peak_per_process_gib": peak / 1024,
+                "fits": fits,
+                "batch_seconds": r["batch_seconds_median"],
+                "speedup_vs_one_process": speed,
+            }
+            parts.append(
+                f"K={r['shards']}: {peak / 1024:.2f} GiB per process "
+                f"({'fits' if fits else 'over the limit'}), {r['batch_seconds_median']:.2f} s "
+                "per batch"
+                + (f" ({speed:.2f}x one process)" if speed is not None and r["shards"] > 1 else "")
+            )
+        fitting = [int(r["shards"]) for r in group if process_peak_mb(r) <= limit_mb]
+        entry["fewest_shards_that_fit"] = min(fitting) if fitting else None
+        head = f"N={n:,} {strategy} ({executor}): "
+        if one is not None and process_peak_mb(one) > limit_mb and fitting:
+            head += (
+                f"one process runs out of a {limit_gib:g} GiB worker, {min(fitting)} shards "
+                "(and more) do not; "
+            )
+        elif fitting and min(fitting) == 1:
+            head += f"one process fits a {limit_gib:g} GiB worker; "
+        elif not fitting:
+            head += f"no measured K fits a {limit_gib:g} GiB worker; "
+        lines.append(head + "; ".join(parts))
+        by_size.append(entry)
+    if by_size:
+        n_top = max(e["n"] for e in by_size)
+        speeds = [
+            v["speedup_vs_one_process"]
+            for e in by_size
+            if e["n"] == n_top
+            for k, v in e["k"].items()
+            if k != "1" and v["speedup_vs_one_process"] is not None
+        ]
+        if speeds:
+            lines.append(
+                f"time: at N={n_top:,} the shards run a pick batch {min(speeds):.2f}x to "
+                f"{max(speeds):.2f}x as fast as one process on these {os.cpu_count()} CPUs; a "
+                "round's selection takes seconds either way, so memory, not time, is what one "
+                "process runs out of here"
+            )
+    extrapolated: dict[str, Any] = {}
+    if rows:
+        # peak per process = a + b * rows held, least squares over every measured process
+        held = np.array([r["n"] / r["shards"] for r in rows], dtype=np.float64)
+        peak = np.array([process_peak_mb(r) for r in rows], dtype=np.float64)
+        b, a = np.polyfit(held, peak, 1) if np.unique(held).size > 1 else (peak[0] / held[0], 0)
+        need = (limit_mb - a) / b if b > 0 else float("inf")
+        k_min = int(np.ceil(extrapolate_n / need)) if need > 0 else None
+        one_gib = (a + b * extrapolate_n) / 1024
+        extrapolated = {
+            "label": "EXTRAPOLATED from the measured rows, not measured",
+            "n": extrapolate_n,
+            "mb_per_1k_rows": 1000 * b,
+            "mb_fixed": a,
+            "one_process_gib": one_gib,
+            "fewest_shards_that_fit": k_min,
+        }
+        lines.append(
+            f"EXTRAPOLATED (not measured): peak per process ~ {a:.0f} MB + {1000 * b:.2f} MB per "
+            f"1,000 rows held; N={extrapolate_n:,} would need {one_gib:.1f} GiB in one process, "
+            f"and at least {k_min} shards to stay under {limit_gib:g} GiB each"
+        )
+    return {
+        "limit_gib": limit_gib,
+        "lines": lines,
+        "by_size": by_size,
+        "extrapolated": extrapolated,
+    }
+
+
+def run_one(
+    path: Path,
+    n: int,
+    k: int,
+    strategy: str,
+    labeled: int,
+    batch: int,
+    batches: int,
+    seed: int,
+    executor: str = "local",
+) -> dict[str, Any]:
+    """One configuration, in this process: build K shards (local: processes, K = 1 in this
+    process; ray: K actors of a local Ray instance with every CPU), time the pick batches."""
     from iml_tui.engine.strategies.sharded import ShardedPool, sharded_select
+
+    if executor == "ray":
+        import ray
+
+        ray.init(include_dashboard=False, log_to_driver=False)
 
     rng = np.random.default_rng(seed)
     lab = rng.choice(n, size=labeled, replace=False).astype(np.int64)
     targets = (rng.random((n, C)) < 0.1).astype(np.uint8)
     probs = rng.random((n, C)).astype(np.float32) if strategy == "mfft" else None
     t0 = time.perf_counter()
-    pool = ShardedPool.from_store(path, n, k)
+    pool = ShardedPool.from_store(path, n, k, executor)
     build = time.perf_counter() - t0
     seconds: list[float] = []
     start = lab.size
@@ -120,14 +255,15 @@ def run_one(
             _, traced = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-        procs = getattr(pool.group, "_procs", [])  # K = 1: the shard lives in this process
-        shard_mb = [_hwm_mb(p.pid) for p in procs] or [_hwm_mb()]
+        # each shard's own process (K = 1 locally: this one)
+        shard_mb = [float(v) for v in pool.group.call("peak_rss_mb", [()] * len(pool.group))]
     finally:
         pool.close()
     return {
         "n": n,
         "shards": k,
         "strategy": strategy,
+        "executor": executor,
         "labeled": labeled,
         "batch": batch,
         "build_seconds": build,
@@ -141,34 +277,13 @@ def run_one(
     }
 
 
-def findings(rows: list[dict[str, Any]], limit_mb: float) -> list[str]:
-    """Per (N, strategy): which K fit a worker of ``limit_mb`` MB (the largest process: a shard,
-    or the driver), and the seconds per batch of the smallest K that fits against K = 1."""
-    out = []
-    for n, strategy in sorted({(r["n"], r["strategy"]) for r in rows}):
-        same = sorted(
-            (r for r in rows if (r["n"], r["strategy"]) == (n, strategy)), key=lambda r: r["shards"]
-        )
-        peak = {r["shards"]: max(r["shard_peak_rss_mb"], r["driver_peak_rss_mb"]) for r in same}
-        fits = [k for k, mb in peak.items() if mb <= limit_mb]
-        secs = {r["shards"]: r["batch_seconds_median"] for r in same}
-        line = (
-            f"N={n:,} {strategy}: largest process "
-            + ", ".join(f"K={k} {mb:.0f} MB" for k, mb in peak.items())
-            + f"; a {limit_mb:.0f} MB worker holds "
-        )
-        if not fits:
-            line += "none of them"
-        elif fits[0] == 1:
-            line += "every K"
-        else:
-            k = fits[0]
-            line += (
-                f"K>={k} only (one process needs {peak[1]:.0f} MB); K={k} takes "
-                f"{secs[k]:.2f} s per batch against {secs[1]:.2f} s in one process"
-            )
-        out.append(line)
-    return out
+def _key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return row["n"], row.get("executor", "local"), row["shards"], row["strategy"]
+
+
+def strategies_order(strategy: str) -> int:
+    """Sort key: ft before mfft, others after."""
+    return {"ft": 0, "mfft": 1}.get(strategy, 2)
 
 
 def main() -> None:
@@ -190,13 +305,30 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=HERE / "results" / "scale_work")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "scale.json")
     ap.add_argument(
-        "--worker-mb",
+        "--worker-memory-gib",
         type=float,
-        default=4096,
-        help="memory of one worker for the findings (MB; 4096 = a node with 4 GiB per worker)",
+        default=4.0,
+        help="memory of one worker process that the findings hold each peak against",
+    )
+    ap.add_argument("--extrapolate-n", type=int, default=10_000_000)
+    ap.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the rows of the existing --out whose N this run does not measure",
     )
     ap.add_argument(
-        "--append", action="store_true", help="keep the rows of --out for the sizes not run"
+        "--rows",
+        type=Path,
+        action="append",
+        default=[],
+        help="add the rows of another report of this script (repeatable)",
+    )
+    ap.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: a process per shard (K = 1 in the driver); ray: a Ray actor per shard on a "
+        "local Ray instance",
     )
     ap.add_argument("--one", nargs=3, metavar=("N", "K", "STRATEGY"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -212,6 +344,7 @@ def main() -> None:
             args.batch,
             args.batches,
             args.seed,
+            args.executor,
         )
         print(json.dumps(row))
         return
@@ -220,6 +353,14 @@ def main() -> None:
     shards = [int(k) for k in args.shards.split(",") if k]
     strategies = [s for s in args.strategies.split(",") if s]
     rows: list[dict[str, Any]] = []
+    earlier: list[dict[str, Any]] = []
+    sources = [*args.rows, *([args.out] if args.keep and args.out.exists() else [])]
+    for src in sources:
+        for row in json.loads(src.read_text())["rows"]:
+            row.setdefault("executor", "local")
+            measured_now = row["n"] in sizes and row["executor"] == args.executor
+            if not measured_now and _key(row) not in {_key(r) for r in earlier}:
+                earlier.append(row)
     print(
         f"{'N':>9} {'K':>2} {'strategy':>8} {'build s':>8} {'s/batch':>8} {'driver MB':>10} "
         f"{'shard MB':>9} {'traced MB':>10}",
@@ -252,6 +393,8 @@ def main() -> None:
                     str(args.seed),
                     "--work",
                     str(args.work),
+                    "--executor",
+                    args.executor,
                 ]
                 threads = args.threads_per_shard or max(1, (os.cpu_count() or 1) // k)
                 env = {**os.environ, **{v: str(threads) for v in BLAS_THREADS}}
@@ -259,7 +402,7 @@ def main() -> None:
                 if proc.returncode != 0:
                     raise SystemExit(f"N={n} K={k} {strategy} failed:\n{proc.stderr}")
                 row = json.loads(proc.stdout.strip().splitlines()[-1])
-                same = [r for r in rows if (r["n"], r["strategy"]) == (n, strategy)]
+                same = [r for r in [*earlier, *rows] if (r["n"], r["strategy"]) == (n, strategy)]
                 if same and same[0]["picks_sha256"] != row["picks_sha256"]:
                     raise SystemExit(
                         f"N={n} {strategy}: K={k} picked other clips than K={same[0]['shards']}"
@@ -272,17 +415,22 @@ def main() -> None:
                     f"{row['shard_peak_rss_mb']:9.0f} {row['driver_traced_peak_mb']:10.1f}",
                     flush=True,
                 )
-    if args.append and args.out.is_file():
-        kept = [r for r in json.loads(args.out.read_text())["rows"] if r["n"] not in sizes]
-        rows = sorted(kept + rows, key=lambda r: (r["n"], r["strategy"], r["shards"]))
-    found = findings(rows, args.worker_mb)
-    for line in found:
-        print(line)
+    rows = sorted(
+        [*earlier, *rows],
+        key=lambda r: (r["n"], strategies_order(r["strategy"]), r["executor"], r["shards"]),
+    )
+    found = findings(rows, args.worker_memory_gib, args.extrapolate_n)
+    print("findings:")
+    for line in found["lines"]:
+        print(f"  {line}")
     report = {
         "what": "sharded exact selection: seconds per pick batch and peak memory",
         "d": D,
         "pooled_dtype": "float16",
-        "executor": "local (one process per shard; K=1 in the driver)",
+        "executors": {
+            "local": "one process per shard; K=1 in the driver",
+            "ray": "one Ray actor per shard on a local Ray instance with every CPU",
+        },
         "labeled": args.labeled,
         "batch": args.batch,
         "batches": args.batches,
@@ -290,7 +438,6 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "numpy": np.__version__,
-        "worker_mb": args.worker_mb,
         "findings": found,
         "rows": rows,
     }

@@ -63,6 +63,9 @@ class BioacousticConfig:
     ray_address: str = ""  # "": a local Ray instance; auto: the running cluster; HOST:PORT
     cpus_per_run: float = 1.0  # Ray's CPU request per run (also its torch threads, rounded up)
     gpus_per_run: float = 0.0  # Ray's GPU request per run (fractions share a GPU)
+    # hold each run's selection array in this many row shards (a process each, with executor
+    # ray a Ray actor each); the picks are those of one process
+    shards: int = 1
     full: bool = False
     rare_classes: list[str] = field(default_factory=list)
     # classifier training (SPEC A.3)

@@ -78,10 +78,22 @@ def build_specs(cfg: BioacousticConfig, threads: int | None = None) -> list[Pool
 
 
 # --- worker side -------------------------------------------------------------------------------
-def _setup(pool_dir: str, rare: list[str], threads: int) -> PoolSplits:
-    """A worker's state: the pools, loaded once per process."""
+def _setup(pool_dir: str, rare: list[str], threads: int, shards: int = 1) -> PoolSplits:
+    """A worker's state: the pools, loaded once per process (without the selection array when
+    runs hold it in shards)."""
     torch.set_num_threads(max(1, threads))
-    return load_splits(pool_dir, rare)
+    return load_splits(pool_dir, rare, pooled=shards == 1)
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """How each run holds its selection array: ``shards`` workers of ``executor`` (a process
+    each, or a Ray actor each asking for ``cpus`` CPUs)."""
+
+    shards: int = 1
+    executor: str = "local"
+    ray_address: str | None = None
+    cpus: float | None = None
 
 
 def _task_run(
@@ -90,8 +102,18 @@ def _task_run(
     spec: PoolRunSpec,
     run_dir: str,
     device: str,
+    plan: ShardPlan = ShardPlan(),
 ) -> list[RoundRecord]:
-    run = PoolRun(spec, splits, run_dir, resolve_device(device))
+    run = PoolRun(
+        spec,
+        splits,
+        run_dir,
+        resolve_device(device),
+        plan.shards,
+        plan.executor,
+        plan.ray_address,
+        plan.cpus,
+    )
     return run.run(lambda r: emit(RoundEvent(spec.name, r.budget, r.test_map)))
 
 
@@ -143,10 +165,18 @@ def prepare_sweep(cfg: BioacousticConfig) -> tuple[list[PoolRunSpec], PoolSplits
     """Check the configuration against the pools before any work starts."""
     resolve_device(cfg.device)
     specs = build_specs(cfg, threads_per_run(cfg))
-    splits = load_splits(cfg.pool_dir, cfg.rare_classes)
+    splits = load_splits(cfg.pool_dir, cfg.rare_classes, pooled=cfg.shards == 1)
     for spec in specs:
-        PoolRun(spec, splits, Path(cfg.out) / "runs" / spec.name, torch.device("cpu"))
+        PoolRun(spec, splits, Path(cfg.out) / "runs" / spec.name, torch.device("cpu"), cfg.shards)
     return specs, splits
+
+
+def shard_plan(cfg: BioacousticConfig, opts: ExecutorOptions) -> ShardPlan:
+    """The runs' shards: processes, or with the Ray executor Ray actors that ask for no CPUs of
+    their own (the run's request covers them: a run waits while its shards select)."""
+    if opts.executor == "ray":
+        return ShardPlan(cfg.shards, "ray", opts.ray_address, 0.0)
+    return ShardPlan(cfg.shards)
 
 
 def run_sweep(
@@ -156,25 +186,33 @@ def run_sweep(
     on_run: Callable[[str], None] | None = None,
 ) -> SweepResult:
     """Run every configured (strategy, start, seed), resuming what the output folder holds:
-    in this process, in ``jobs`` processes, or as Ray tasks (``executor``). ``on_run(name)``:
-    called as each run (or full-reference seed) finishes."""
+    in this process, in ``jobs`` processes, or as Ray tasks (``executor``); finished runs are
+    read back here, without starting a worker. ``on_run(name)``: called as each run (or
+    full-reference seed) finishes, finished ones read back included."""
     t0 = time.perf_counter()
     out = Path(cfg.out).resolve()
     threads = threads_per_run(cfg)
     specs, splits = prepared if prepared is not None else prepare_sweep(cfg)
     out.mkdir(parents=True, exist_ok=True)
     full_train = train_config(cfg, 0, threads)
-    tasks = [
-        Task(spec, _task_run, (spec, str(out / "runs" / spec.name), cfg.device)) for spec in specs
-    ]
-    if cfg.full:
-        tasks += [
-            Task(
-                seed, _task_full, (seed, full_train, str(out / "full" / f"seed{seed}"), cfg.device)
-            )
-            for seed in cfg.seeds
-        ]
-    opts = executor_options(cfg)
+    opts = executor_options(cfg).resolved()
+    plan = shard_plan(cfg, opts)
+    read_back: dict[Any, Any] = {}
+    emit = on_event or (lambda _: None)
+    tasks = []
+    for spec in specs:
+        run_dir = out / "runs" / spec.name
+        run = PoolRun(spec, splits, run_dir, torch.device("cpu"), cfg.shards)
+        if run.finished:
+            read_back[spec] = _task_run(splits, emit, spec, str(run_dir), "cpu", plan)
+        else:
+            tasks.append(Task(spec, _task_run, (spec, str(run_dir), cfg.device, plan)))
+    for seed in cfg.seeds if cfg.full else []:
+        full_dir = out / "full" / f"seed{seed}"
+        if (full_dir / "full.json").is_file():
+            read_back[seed] = _task_full(splits, emit, seed, full_train, str(full_dir), "cpu")
+        else:
+            tasks.append(Task(seed, _task_full, (seed, full_train, str(full_dir), cfg.device)))
     if opts.executor == "local" and (opts.jobs == 1 or len(tasks) == 1):
         torch.set_num_threads(threads)
     done = (
@@ -182,11 +220,14 @@ def run_sweep(
         if on_run
         else None
     )
-    got = run_tasks(
+    if done:
+        for key, value in read_back.items():
+            done(key, value)
+    got = read_back | run_tasks(
         tasks,
         opts,
         _setup,
-        (str(Path(cfg.pool_dir).resolve()), list(cfg.rare_classes), threads),
+        (str(Path(cfg.pool_dir).resolve()), list(cfg.rare_classes), threads, cfg.shards),
         on_event,
         done,
         state=splits,

@@ -77,6 +77,13 @@ def simulate(
             help="With --executor ray: GPUs each run asks for, e.g. 0.5 (config: gpus_per_run)."
         ),
     ] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            help="bioacoustic: hold each run's selection array in this many row shards, a "
+            "process each (--executor ray: a Ray actor each); same picks (config: shards)."
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (config: out).")] = None,
     full: Annotated[
         bool | None,
@@ -328,6 +335,7 @@ def simulate(
                 "--full": full,
                 "--eval-precision": eval_precision,
                 "--annotation": annotation,
+                "--shards": shards,
             },
             task,
         )
@@ -438,6 +446,7 @@ def simulate(
         "max_epochs": max_epochs,
         "eval_precision": eval_precision,
         "annotation": annotation,
+        "shards": shards,
     }
     from iml_tui.demo.assets import is_demo
 

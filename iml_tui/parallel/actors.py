@@ -248,8 +248,11 @@ def ray_get(ray: Any, refs: list[Any]) -> list[Any]:
     try:
         out: list[Any] = ray.get(refs)
     except ray.exceptions.RayTaskError as exc:
+        original = getattr(exc, "cause", None)  # the task's own exception, unpickled
+        if isinstance(original, UserError):
+            raise UserError(str(original)) from None
         cause = exc.as_instanceof_cause()
-        if isinstance(cause, UserError):
+        if isinstance(cause, UserError):  # Ray versions without ``cause``
             raise UserError(str(cause)) from None
         raise ActorError(str(exc)) from None
     return out

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import pytest
 
 from iml_tui.data.store import PoolStore
 from iml_tui.engine.strategies import SelectionState, select
@@ -83,3 +84,39 @@ def test_sharded_ft_picks_match_select_and_every_k_agrees(tmp_path: Path) -> Non
     )
     want = select("ft", state, 10, rng)
     assert hashlib.sha256(want.tobytes()).hexdigest()[:16] == rows[0]["picks_sha256"]
+
+
+def _row(n: int, k: int, driver: float, shard: float, seconds: float) -> dict[str, object]:
+    return {
+        "n": n,
+        "shards": k,
+        "strategy": "ft",
+        "driver_peak_rss_mb": driver,
+        "shard_peak_rss_mb": shard,
+        "batch_seconds_median": seconds,
+    }
+
+
+def test_findings_name_where_one_process_runs_out_and_shards_do_not() -> None:
+    # peak per process = 100 MB + 3 MB per 1,000 rows held, exactly
+    rows = [
+        _row(1_000_000, 1, 3100.0, 3100.0, 4.0),
+        _row(1_000_000, 2, 120.0, 1600.0, 2.0),
+        _row(1_000_000, 4, 120.0, 850.0, 5.0),
+        _row(200_000, 1, 700.0, 700.0, 1.0),
+    ]
+    found = _bench().findings(rows, limit_gib=2.0, extrapolate_n=4_000_000)
+    big = next(e for e in found["by_size"] if e["n"] == 1_000_000)
+    assert big["k"]["1"]["fits"] is False and big["k"]["2"]["fits"] is True
+    assert big["fewest_shards_that_fit"] == 2
+    assert big["k"]["2"]["speedup_vs_one_process"] == 2.0
+    assert big["k"]["4"]["peak_per_process_gib"] == 850.0 / 1024
+    line = next(s for s in found["lines"] if s.startswith("N=1,000,000 ft"))
+    assert "one process runs out of a 2 GiB worker, 2 shards" in line
+    assert next(s for s in found["lines"] if s.startswith("N=200,000")).count("fits") == 2
+    ext = found["extrapolated"]
+    assert ext["mb_per_1k_rows"] == pytest.approx(3.0) and ext["mb_fixed"] == pytest.approx(100.0)
+    # 4M rows: 100 + 12,000 MB in one process; (2048 - 100) / 3 = 649,333 rows per shard -> 7
+    assert ext["one_process_gib"] == pytest.approx(12_100 / 1024)
+    assert ext["fewest_shards_that_fit"] == 7
+    assert found["lines"][-1].startswith("EXTRAPOLATED (not measured)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from iml_tui.cli import app
 from iml_tui.config import BioacousticConfig
 from iml_tui.data.store import PoolStore
 from iml_tui.data.synth import SynthConfig, synth_pools
+from iml_tui.parallel import runner as runner_mod
 
 runner = CliRunner()
 TINY = ["--max-epochs", "4", "--set", "hidden=32", "--threads", "1"]
@@ -136,13 +138,30 @@ def test_interrupted_run_resumes_to_the_same_result(pools: Path, tmp_path: Path)
             assert a == c
 
 
-def test_finished_run_is_not_redone(pools: Path, tmp_path: Path) -> None:
+def test_finished_run_is_not_redone(
+    pools: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run_sweep(_cfg(pools, tmp_path / "a"))
     files = sorted((tmp_path / "a" / "runs").rglob("classifier.pt"))
     stamps = [p.stat().st_mtime_ns for p in files]
     again = run_sweep(_cfg(pools, tmp_path / "a"))
     assert [p.stat().st_mtime_ns for p in files] == stamps
     assert again.seconds < 30
+
+    # finished runs are read back by the driver: no worker process or Ray task starts
+    def no_workers(*_: object) -> None:
+        raise AssertionError("a worker was started for a finished run")
+
+    monkeypatch.setattr(runner_mod, "_run_processes", no_workers)
+    monkeypatch.setattr(runner_mod, "_run_ray", no_workers)
+    names: list[str] = []
+    for executor in ("local", "ray"):
+        cfg = dataclasses.replace(_cfg(pools, tmp_path / "a"), jobs=2, executor=executor)
+        third = run_sweep(cfg, on_run=names.append)
+    assert sorted(names) == ["mfft_cold_seed1"] * 2 + ["rand_cold_seed1"] * 2
+    assert [r.counts for r in third.records[next(iter(again.records))]] == [
+        r.counts for r in again.records[next(iter(again.records))]
+    ]
 
 
 def test_parallel_jobs_match_serial(pools: Path, tmp_path: Path) -> None:
@@ -152,6 +171,33 @@ def test_parallel_jobs_match_serial(pools: Path, tmp_path: Path) -> None:
     parallel = run_sweep(cfg)
     for spec, recs in serial.records.items():
         assert [r.counts for r in recs] == [r.counts for r in parallel.records[spec]]
+
+
+def test_sharded_runs_pick_what_one_process_picks(pools: Path, tmp_path: Path) -> None:
+    """Every strategy, cold and warm, with the selection array in 3 shard processes per run (two
+    runs at a time): the same clips every round as one process, the same scores; a rerun redoes
+    nothing and its rounds read back reach the progress events."""
+    cfg = _cfg(pools, tmp_path / "one")
+    cfg.strategy, cfg.start, cfg.warm_k, cfg.max_epochs = (
+        ["ft", "mp", "mfft"],
+        ["cold", "warm"],
+        2,
+        2,
+    )
+    one = run_sweep(cfg)
+    sharded = dataclasses.replace(cfg, out=str(tmp_path / "three"), shards=3, jobs=2)
+    three = run_sweep(sharded)
+    for spec, recs in one.records.items():
+        assert [r.counts for r in recs] == [r.counts for r in three.records[spec]]
+        for b in cfg.budgets:
+            rel = Path("runs") / spec.name / f"round_{b:05d}" / "selected.txt"
+            assert (tmp_path / "one" / rel).read_text() == (tmp_path / "three" / rel).read_text()
+    files = sorted((tmp_path / "three" / "runs").rglob("state.json"))
+    stamps = [p.stat().st_mtime_ns for p in files]
+    seen: list[int] = []
+    run_sweep(sharded, lambda ev: seen.append(ev.budget))
+    assert [p.stat().st_mtime_ns for p in files] == stamps
+    assert sorted(seen) == sorted(cfg.budgets * len(one.records))  # rounds read back count
 
 
 def test_changed_config_in_same_folder_is_refused(pools: Path, tmp_path: Path) -> None:

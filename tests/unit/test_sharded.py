@@ -100,6 +100,21 @@ def test_process_shards_give_the_same_picks() -> None:
     np.testing.assert_array_equal(rows, x[[49, 0, 25]])
 
 
+def test_each_shard_reports_its_own_process_peak_memory() -> None:
+    """Each of two shard processes holds its 98 MiB half and reports at least that; a single
+    shard lives in the driver and reports the driver's peak (the whole array, 195 MiB)."""
+    x = np.zeros((50_000, 1024), dtype=np.float32)  # 195 MiB, split in two 98 MiB shards
+    x[:, 0] = 1.0
+    with ShardedPool.from_array(x, 2, "local") as pool:
+        peaks = pool.group.call("peak_rss_mb", [(), ()])
+    assert all(p >= 1024 * 50_000 * 4 / 2 / 2**20 for p in peaks)
+    inline = ShardedPool.from_array(x[:10], 1, "local")
+    try:
+        assert inline.group.call("peak_rss_mb", [()])[0] >= x.nbytes / 2**20
+    finally:
+        inline.close()
+
+
 def test_more_shards_than_rows_and_bad_counts() -> None:
     x = random_pool(4, 3, 0)
     with ShardedPool.from_array(x, 9, "inline") as pool:

@@ -24,7 +24,7 @@ from iml_tui.atomic import atomic_save_npy, atomic_torch_save, atomic_write_text
 from iml_tui.data.store import PoolStore
 from iml_tui.engine import metrics
 from iml_tui.engine.paradigms.run_folder import check_run_spec
-from iml_tui.engine.pool_round import PROB_RULES, pick_round, round_rng
+from iml_tui.engine.pool_round import PROB_RULES, pick_round, round_rng, round_rule
 from iml_tui.engine.strategies import STRATEGIES
 from iml_tui.engine.trainer import TrainConfig, predict_frames, train_frame_classifier
 from iml_tui.errors import UserError
@@ -96,7 +96,7 @@ class PoolSplits:
     """The three pools of one task, with what selection and evaluation read, in memory."""
 
     train: PoolStore
-    x: np.ndarray  # (N, D) pooled, normalised
+    x: np.ndarray | None  # (N, D) pooled, normalised; None when runs read it in shards
     clip_targets: np.ndarray  # (N, C) uint8
     frame_targets: np.ndarray  # (N, T, C) uint8
     valid_x: np.ndarray  # (Nv, T, D)
@@ -108,11 +108,15 @@ class PoolSplits:
 
     @property
     def n(self) -> int:
-        return int(self.x.shape[0])
+        return int(self.train.n)
 
 
-def load_splits(pool_dir: str | Path, rare_classes: Sequence[str] = ()) -> PoolSplits:
-    """Open ``train.h5``, ``valid.h5``, ``test.h5`` in ``pool_dir`` and check they agree."""
+def load_splits(
+    pool_dir: str | Path, rare_classes: Sequence[str] = (), pooled: bool = True
+) -> PoolSplits:
+    """Open ``train.h5``, ``valid.h5``, ``test.h5`` in ``pool_dir`` and check they agree.
+    ``pooled`` False: leave the train selection array on disk (``x`` None), for runs that hold
+    it in shards."""
     pool_dir = Path(pool_dir)
     if not pool_dir.is_dir():
         raise UserError(
@@ -158,7 +162,7 @@ def load_splits(pool_dir: str | Path, rare_classes: Sequence[str] = ()) -> PoolS
         rare = metrics.default_rare_classes(clip_targets, tr.class_list)
     return PoolSplits(
         train=tr,
-        x=tr.pooled(),
+        x=tr.pooled() if pooled else None,
         clip_targets=clip_targets,
         frame_targets=frame_targets,
         valid_x=stores["valid"].embeddings(),
@@ -270,15 +274,37 @@ def clip_probabilities(
 
 
 class PoolRun:
-    """One simulated run, resumable from its folder."""
+    """One simulated run, resumable from its folder.
+
+    shards > 1: the selection array is held in that many row shards, each read from the train
+    file by its own worker (a process each; with ``executor`` "ray" a Ray actor each, asking
+    for ``shard_cpus`` CPUs), built at the run's first selection and kept for its rounds; the
+    picks are those of one process."""
 
     def __init__(
-        self, spec: PoolRunSpec, splits: PoolSplits, run_dir: str | Path, device: torch.device
+        self,
+        spec: PoolRunSpec,
+        splits: PoolSplits,
+        run_dir: str | Path,
+        device: torch.device,
+        shards: int = 1,
+        executor: str = "local",
+        ray_address: str | None = None,
+        shard_cpus: float | None = None,
     ) -> None:
         self.spec = spec
         self.splits = splits
         self.dir = Path(run_dir)
         self.device = device
+        if shards < 1:
+            raise UserError(f"shards must be >= 1, got {shards}", None, "give a positive count")
+        if shards == 1 and splits.x is None:
+            raise ValueError("one shard needs the splits' selection array (load_splits pooled)")
+        self.shards = shards
+        self.executor = executor
+        self.ray_address = ray_address
+        self.shard_cpus = shard_cpus
+        self._sharded: Any = None
         if spec.budgets[-1] > splits.n:
             raise UserError(
                 f"the last budget {spec.budgets[-1]} exceeds the pool size {splits.n}",
@@ -292,6 +318,13 @@ class PoolRun:
     @property
     def done(self) -> bool:
         return (self.dir / "DONE").exists()
+
+    @property
+    def finished(self) -> bool:
+        """Every round of this run is on disk: ``run`` only reads them back."""
+        return self.done and all(
+            (self._round_dir(b) / "state.json").is_file() for b in self.spec.budgets
+        )
 
     def _check_spec(self) -> None:
         check_run_spec(self.dir, self.spec.to_json())
@@ -308,11 +341,74 @@ class PoolRun:
         return records, last_state
 
     def run(self, on_round: Callable[[RoundRecord], None] | None = None) -> list[RoundRecord]:
-        """Run (or finish) every round; returns all round records."""
+        """Run (or finish) every round; returns all round records. ``on_round(record)``: each
+        round's record as it finishes, those of rounds read back from the folder first."""
         self._check_spec()
         records, last = self._load_records()
+        if on_round is not None:
+            for rec in records:
+                on_round(rec)
         if self.done and len(records) == len(self.spec.budgets):
             return records
+        try:
+            return self._run_rounds(records, last, on_round)
+        finally:
+            if self._sharded is not None:
+                self._sharded.close()
+                self._sharded = None
+
+    def _pick(
+        self,
+        lab: np.ndarray,
+        probs: np.ndarray | None,
+        threshold: float,
+        n_new: int,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """The round's ``n_new`` picks, in one process or on the run's shards."""
+        sp = self.splits
+        targets = sp.clip_targets[lab] if lab.size else None
+        if self.shards == 1:
+            assert sp.x is not None
+            new, _ = pick_round(
+                self.spec.strategy,
+                sp.x,
+                lab,
+                targets,
+                probs,
+                threshold,
+                n_new,
+                rng,
+                k_pos=self.spec.k_pos,
+                clip_targets=sp.clip_targets,
+            )
+            return new
+        from iml_tui.engine.strategies.sharded import ShardedPool, sharded_select
+
+        if self._sharded is None:
+            self._sharded = ShardedPool.from_store(
+                sp.train.path, sp.n, self.shards, self.executor, self.ray_address, self.shard_cpus
+            )
+        rule = round_rule(self.spec.strategy, lab.size > 0, probs is not None)
+        return sharded_select(
+            self._sharded,
+            self.spec.strategy if lab.size == 0 else rule,
+            n_new,
+            rng,
+            lab,
+            targets,
+            probs if rule in PROB_RULES else None,
+            threshold,
+            k_pos=self.spec.k_pos,
+            clip_targets=sp.clip_targets,
+        )
+
+    def _run_rounds(
+        self,
+        records: list[RoundRecord],
+        last: dict[str, Any] | None,
+        on_round: Callable[[RoundRecord], None] | None,
+    ) -> list[RoundRecord]:
         sp = self.splits
         labeled: list[int] = []
         probs: np.ndarray | None = None
@@ -329,18 +425,7 @@ class PoolRun:
             t0 = time.perf_counter()
             n_new = budget - len(labeled)
             lab = np.asarray(labeled, dtype=np.int64)
-            new, _ = pick_round(
-                self.spec.strategy,
-                sp.x,
-                lab,
-                sp.clip_targets[lab] if lab.size else None,
-                probs,
-                threshold,
-                n_new,
-                round_rng(self.spec.seed, r),
-                k_pos=self.spec.k_pos,
-                clip_targets=sp.clip_targets,
-            )
+            new = self._pick(lab, probs, threshold, n_new, round_rng(self.spec.seed, r))
             select_seconds = time.perf_counter() - t0
             labeled.extend(int(i) for i in new)
             lab = np.asarray(labeled, dtype=np.int64)

@@ -98,7 +98,20 @@ COMPAT_MODES: tuple[str, ...] = ("ours", "original")
 UNBOUNDED_EPOCHS = -1  # max_epochs -1: the original's default, patience alone ends a fit
 NO_CAP_EPOCHS = 10**9
 #: config keys that do not change a run's result (left out of spec.json)
-RUNTIME_KEYS = frozenset({"jobs", "threads", "device", "out", "target"})
+# where and how a run executes, not what it computes: a run may resume under other values
+RUNTIME_KEYS = frozenset(
+    {
+        "jobs",
+        "threads",
+        "device",
+        "out",
+        "target",
+        "executor",
+        "ray_address",
+        "cpus_per_run",
+        "gpus_per_run",
+    }
+)
 _SCORED_METHODS = frozenset({"smax", "ent", "necs", "egl", "egl-last", "pert", "pert-rand"})
 _COVER_METHODS = frozenset({"cover", "cover-kcenter"})
 _SIDES = {"fps": 1, "tps": 1, "fns": 0, "tns": 0}
@@ -736,7 +749,7 @@ class StreamRun:
         return m.is_file() and bool(json.loads(m.read_text()).get("finished"))
 
     def _check_spec(self) -> None:
-        check_run_spec(self.dir, spec_of(self.cfg, self.inp.name))
+        check_run_spec(self.dir, spec_of(self.cfg, self.inp.name), RUNTIME_KEYS)
         if self.command:
             atomic_write_text(self.dir / "command.txt", self.command + "\n")
 

@@ -65,6 +65,17 @@ class ShardWorker:
     def _local(self, idx: IntArray) -> IntArray:
         return idx[(idx >= self.lo) & (idx < self.hi)] - self.lo
 
+    def peak_rss_mb(self) -> float:
+        """Peak resident memory of the process holding this shard, in MB (VmHWM; 0 where
+        /proc is absent): what the shard costs its node."""
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return 0.0
+
     def info(self) -> tuple[int, int, str]:
         """(rows, D, dtype name)."""
         return self.x.shape[0], self.x.shape[1], str(self.x.dtype)
@@ -156,13 +167,19 @@ class ShardedPool:
         k: int,
         executor: str = "local",
         ray_address: str | None = None,
+        num_cpus: float | None = None,
     ) -> ShardedPool:
         """Shards of a pool store's selection array: each worker reads only its row range (the
-        file must be reachable at ``path`` from every worker)."""
+        file must be reachable at ``path`` from every worker). num_cpus: each Ray actor's CPU
+        request (None: 1, scaled down so all K fit on the cluster)."""
         bounds = shard_bounds(n, _check_k(k, n))
         path = str(Path(path).resolve())
         group = make_group(
-            executor, ShardWorker, [(lo, None, path, hi) for lo, hi in bounds], ray_address
+            executor,
+            ShardWorker,
+            [(lo, None, path, hi) for lo, hi in bounds],
+            ray_address,
+            num_cpus,
         )
         return cls(group, bounds)
 
