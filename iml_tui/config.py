@@ -304,6 +304,10 @@ class StreamConfig:
     embed_dim: int = 256
     class_hidden: int = 1024
     class_layers: int = 3
+    # sequence features (stores with T > 1 frames per sample): a bidirectional GRU of this many
+    # layers reads the frames before the compression (the original's rnn_layers); 0 = none
+    rnn_layers: int = 0
+    rnn_hidden: int = 256  # GRU units per direction (ours: the original's size is not stated)
     init_weights: str = ""  # state dict to start from (the original's load_pretrained)
     # an adaptive random forest (river) in place of the MLP: learns item by item, epochs until
     # its training accuracy stops improving (the original's ensemble)

@@ -87,6 +87,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "embed_dim": (1, INF, True, True),
     "class_hidden": (1, INF, True, True),
     "class_layers": (1, INF, True, True),
+    "rnn_layers": (0, INF, True, True),
+    "rnn_hidden": (1, INF, True, True),
     "target_weight": (0, INF, False, True),
     "xent_weight": (0, INF, True, True),
     "margin": (0, INF, True, True),

@@ -303,6 +303,13 @@ def simulate(
             help="An adaptive random forest (river) in place of the MLP (config: ensemble).",
         ),
     ] = None,
+    rnn_layers: Annotated[
+        int | None,
+        typer.Option(
+            help="Sequence features (stores with T > 1 frames per sample): a bidirectional GRU "
+            "of this many layers reads the frames (config: rnn_layers; units: rnn_hidden)."
+        ),
+    ] = None,
     load_best: Annotated[
         bool | None,
         typer.Option(
@@ -376,6 +383,7 @@ def simulate(
             "lrs_patience": lrs_patience,
             "load_best": load_best,
             "ensemble": ensemble,
+            "rnn_layers": rnn_layers,
             "compat": compat,
             "jobs": jobs,
             "out": opt_str(out),
@@ -425,6 +433,7 @@ def simulate(
             "--lrs-patience": lrs_patience,
             "--load-best": load_best,
             "--ensemble": ensemble,
+            "--rnn-layers": rnn_layers,
         },
         task,
     )

@@ -91,7 +91,7 @@ def order_command(
         },
         sets,
     )
-    table = load_lid_split(cfg.feat_root, cfg.features, cfg.split)
+    table = load_lid_split(cfg.feat_root, cfg.features, cfg.split, cfg.rnn_layers > 0)
     path = out or Path(cfg.feat_root) / "orders" / f"{cfg.split}_{method}_seed{cfg.seed}.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_order(path, lid_order(cfg, table))

@@ -1,6 +1,7 @@
 """Features of the streaming paradigm (SPEC B.1 to B.3): LID splits and VTD sessions.
 
-Layout under ``feat_root`` (every file a pool store, see :mod:`iml_tui.data.store`, with T = 1):
+Layout under ``feat_root`` (every file a pool store, see :mod:`iml_tui.data.store`; T = 1
+frame per sample, or T > 1 frames for sequence features, read with ``sequences=True``):
 
 - **LID**: ``<feat_root>/<feature>/{train,dev,test}.h5``; labels one-hot over the corpus's
   languages (N, 1, C), ``class_list`` = language codes (``ha``, ``yo``, ...). The target language is
@@ -12,6 +13,12 @@ Layout under ``feat_root`` (every file a pool store, see :mod:`iml_tui.data.stor
 
 Several feature sets (``features: [ecapalang, wavlm]``) are concatenated along D; their ids must
 name the same samples (the order may differ: later sets are aligned to the first).
+
+Sequence features: a store's (N, T, D) embeddings become rows (N, T D), frame-major (frame 0's
+D values, then frame 1's, ...), so everything that works on rows (context stacking, the AL
+methods, drift detectors) works on them unchanged and the GRU views them as (N, T, D) again;
+several feature sets must have the same T and are concatenated per frame. A sample's label is
+its clip label (the max over its frames).
 """
 
 from __future__ import annotations
@@ -32,7 +39,8 @@ SRI_PREFIX = "rm"
 
 @dataclass
 class FeatureTable:
-    """Samples of one split or environment: x (N, D) float32, classes (N,) int64 class index,
+    """Samples of one split or environment: x (N, T D) float32 (``frames`` T per sample,
+    frame-major; T = 1 for utterance-level features), classes (N,) int64 class index,
     ``class_list`` (C,), ids (N,), and per sample the session index ``session`` (N,) int64
     (LID: all 0) with ``sessions`` its names."""
 
@@ -43,6 +51,7 @@ class FeatureTable:
     session: np.ndarray
     sessions: list[str]
     paths: list[Path]
+    frames: int = 1
 
     @property
     def n(self) -> int:
@@ -66,21 +75,45 @@ def _check_root(feat_root: str | Path, features: Sequence[str]) -> Path:
     return root
 
 
-def _read_store(path: Path, fix: str) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """(x (N, D), labels (N, C), class_list, ids) of a T = 1 pool store."""
+def _read_store(
+    path: Path, fix: str, sequences: bool = False
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """(x (N, T, D), labels (N, C) (max over frames), class_list, ids) of a pool store; T = 1
+    unless ``sequences``, then T > 1."""
     if not path.is_file():
         raise UserError("feature file not found", path, fix)
     store = PoolStore(path)
-    if store.t != 1:
+    if store.t != 1 and not sequences:
         raise UserError(
-            f"T = {store.t} frames per sample, expected utterance-level features (T = 1)",
+            f"T = {store.t} frames per sample: sequence features need the GRU",
             path,
-            "store one mean embedding per utterance or segment",
+            "add --rnn-layers N (config rnn_layers, e.g. 1), or store one mean embedding per "
+            "utterance or segment",
+        )
+    if store.t == 1 and sequences:
+        raise UserError(
+            "T = 1 frame per sample: rnn_layers reads sequence features (T > 1)",
+            path,
+            "set rnn_layers 0 for utterance-level features, or extract frame-level ones",
         )
     store.require_known(None, "a stream run (its oracle answers from the labels)")
-    x = store.embeddings()[:, 0, :]
-    lab = store.frame_labels()[:, 0, :]
+    x = store.embeddings()
+    lab = store.frame_labels().max(axis=1)
     return x, lab, store.class_list, store.ids
+
+
+def _join(xs: list[np.ndarray], paths: list[Path]) -> np.ndarray:
+    """(N, T, D_k) per feature set -> rows (N, T sum D_k), frame-major, float32 contiguous."""
+    t0 = xs[0].shape[1]
+    for x, path in zip(xs[1:], paths[1:], strict=True):
+        if x.shape[1] != t0:
+            raise UserError(
+                f"T = {x.shape[1]} frames per sample, but {paths[0]} has T = {t0}",
+                path,
+                "extract every feature set with the same frames per sample",
+            )
+    x_all = np.concatenate(xs, axis=2) if len(xs) > 1 else xs[0]
+    return np.ascontiguousarray(x_all.reshape(len(x_all), -1), dtype=np.float32)
 
 
 def _align(ids: list[str], other: list[str], x_other: np.ndarray, path: Path) -> np.ndarray:
@@ -124,8 +157,11 @@ def _file_key(path: Path) -> tuple[object, ...]:
     return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-def load_lid_split(feat_root: str | Path, features: Sequence[str], split: str) -> FeatureTable:
+def load_lid_split(
+    feat_root: str | Path, features: Sequence[str], split: str, sequences: bool = False
+) -> FeatureTable:
     """Concatenated features of one LID split; labels one-hot over the languages.
+    ``sequences``: the stores hold T > 1 frames per sample (for the GRU), else T = 1.
 
     Read from disk once per process while its stores are unchanged (checking options, naming
     the runs and preparing each run all ask for the same split): the table and its arrays are
@@ -134,10 +170,10 @@ def load_lid_split(feat_root: str | Path, features: Sequence[str], split: str) -
     root = _check_root(feat_root, features)
     if split not in LID_SPLITS:
         raise UserError(f"unknown LID split {split!r}", None, f"use one of {', '.join(LID_SPLITS)}")
-    key = (split, *(_file_key(root / f / f"{split}.h5") for f in features))
+    key = (split, sequences, *(_file_key(root / f / f"{split}.h5") for f in features))
     table = _LOADED.get(key)
     if table is None:
-        table = _read_lid_split(root, features, split)
+        table = _read_lid_split(root, features, split, sequences)
         for array in (table.x, table.classes, table.session):
             array.setflags(write=False)
         while len(_LOADED) >= _KEEP:
@@ -146,7 +182,9 @@ def load_lid_split(feat_root: str | Path, features: Sequence[str], split: str) -
     return table
 
 
-def _read_lid_split(root: Path, features: Sequence[str], split: str) -> FeatureTable:
+def _read_lid_split(
+    root: Path, features: Sequence[str], split: str, sequences: bool
+) -> FeatureTable:
     xs: list[np.ndarray] = []
     paths: list[Path] = []
     ids: list[str] = []
@@ -158,7 +196,7 @@ def _read_lid_split(root: Path, features: Sequence[str], split: str) -> FeatureT
             f"extract {feature} features into {root / feature}/{{train,dev,test}}.h5, "
             "or fix --feat-root / --features"
         )
-        x, lab, cl, fid = _read_store(path, fix)
+        x, lab, cl, fid = _read_store(path, fix, sequences)
         if k == 0:
             ids, class_list = fid, cl
             classes = _one_hot_classes(lab, path)
@@ -172,15 +210,15 @@ def _read_lid_split(root: Path, features: Sequence[str], split: str) -> FeatureT
                 )
             xs.append(_align(ids, fid, x, path))
         paths.append(path)
-    x_all = np.concatenate(xs, axis=1) if len(xs) > 1 else xs[0]
     return FeatureTable(
-        x=np.ascontiguousarray(x_all, dtype=np.float32),
+        x=_join(xs, paths),
         classes=classes,
         class_list=class_list,
         ids=ids,
         session=np.zeros(len(ids), np.int64),
         sessions=[split],
         paths=paths,
+        frames=int(xs[0].shape[1]),
     )
 
 
@@ -218,7 +256,7 @@ def _session_of(sample_id: str) -> str:
 
 
 def _read_vtd_env(
-    base: Path, env: str
+    base: Path, env: str, sequences: bool
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[str], list[int], list[Path]]:
     """(x, y, ids, session names, session index per sample, paths) of one feature set."""
     folder, single = base / env, base / f"{env}.h5"
@@ -230,10 +268,19 @@ def _read_vtd_env(
         files = sorted(folder.glob("*.h5"))
         if not files:
             raise UserError("no session files (*.h5) in the environment folder", folder, fix)
-        xs, ys, ids, sess = [], [], [], []
+        xs: list[np.ndarray] = []
+        ys: list[np.ndarray] = []
+        ids: list[str] = []
+        sess: list[int] = []
         for s, f in enumerate(files):
-            x, lab, _, fid = _read_store(f, fix)
+            x, lab, _, fid = _read_store(f, fix, sequences)
             _check_vtd_labels(lab, f)
+            if xs and x.shape[1] != xs[0].shape[1]:
+                raise UserError(
+                    f"T = {x.shape[1]} frames per sample, but {files[0]} has T = {xs[0].shape[1]}",
+                    f,
+                    "extract every session with the same frames per sample",
+                )
             xs.append(x)
             ys.append(lab[:, 0])
             ids.extend(fid)
@@ -247,7 +294,7 @@ def _read_vtd_env(
             files,
         )
     if single.is_file():
-        x, lab, _, fid = _read_store(single, fix)
+        x, lab, _, fid = _read_store(single, fix, sequences)
         _check_vtd_labels(lab, single)
         names = list(dict.fromkeys(_session_of(i) for i in fid))
         if names == [""]:
@@ -273,19 +320,24 @@ def _check_vtd_labels(lab: np.ndarray, path: Path) -> None:
         )
 
 
-def load_vtd_env(feat_root: str | Path, features: Sequence[str], env: str) -> FeatureTable:
-    """Concatenated features of one VTD environment; ``classes`` are the 0/1 labels."""
+def load_vtd_env(
+    feat_root: str | Path, features: Sequence[str], env: str, sequences: bool = False
+) -> FeatureTable:
+    """Concatenated features of one VTD environment; ``classes`` are the 0/1 labels.
+    ``sequences``: the stores hold T > 1 frames per sample (for the GRU), else T = 1."""
     root = _check_root(feat_root, features)
     first: tuple[np.ndarray, np.ndarray, list[str], list[str], list[int], list[Path]] | None
     first = None
     xs: list[np.ndarray] = []
+    firsts: list[Path] = []
     for feature in features:
         base = root / feature
         if not base.is_dir():
             raise UserError(
                 f"feature set {feature!r} not found", base, "fix --features or --feat-root"
             )
-        x, y, ids, names, sess, paths = _read_vtd_env(base, env)
+        x, y, ids, names, sess, paths = _read_vtd_env(base, env, sequences)
+        firsts.append(paths[0])
         if first is None:
             first = (x, y, ids, names, sess, paths)
             xs.append(x)
@@ -299,15 +351,15 @@ def load_vtd_env(feat_root: str | Path, features: Sequence[str], env: str) -> Fe
             xs.append(_align(first[2], ids, x, paths[0]))
     assert first is not None
     _, y0, ids0, names0, sess0, paths0 = first
-    x_all = np.concatenate(xs, axis=1) if len(xs) > 1 else xs[0]
     return FeatureTable(
-        x=np.ascontiguousarray(x_all, dtype=np.float32),
+        x=_join(xs, firsts),
         classes=y0,
         class_list=["live"],
         ids=ids0,
         session=np.asarray(sess0, np.int64),
         sessions=names0,
         paths=paths0,
+        frames=int(xs[0].shape[1]),
     )
 
 
@@ -324,7 +376,7 @@ def other_corpus_envs(feat_root: str | Path, feature: str, env: str) -> list[str
 @dataclass
 class BootSource:
     """Labelled samples to draw the bootstrap from, already stacked with context:
-    x (M, D (2c+1)), y (M,) int64, ids (M,), and where they come from."""
+    x (M, T D (2c+1)), y (M,) int64, ids (M,), and where they come from."""
 
     x: np.ndarray
     y: np.ndarray
@@ -333,7 +385,8 @@ class BootSource:
 
 
 def context_by_batches(x: np.ndarray, batches: Sequence[np.ndarray], context: int) -> np.ndarray:
-    """(N, D) -> (N, D (2c+1)): each batch (index array, in order) stacked with its own context."""
+    """(N, D) -> (N, D (2c+1)): each batch (index array, in order) stacked with its own context
+    (for sequence rows, the neighbours' frames follow each other in time order)."""
     out = np.zeros((len(x), x.shape[1] * (2 * context + 1)), dtype=np.float32)
     for idx in batches:
         if len(idx):

@@ -90,7 +90,7 @@ def _check_lid(
 ) -> None:
     from iml_tui.data.stream_data import load_lid_split
 
-    table = load_lid_split(cfg.feat_root, cfg.features, cfg.split)
+    table = load_lid_split(cfg.feat_root, cfg.features, cfg.split, cfg.rnn_layers > 0)
     langs = ", ".join(table.class_list)
     if cfg.target in ("", "all"):
         raise UserError(

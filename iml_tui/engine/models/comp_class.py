@@ -5,6 +5,12 @@ len(comp_hidden) -> Linear (H, H), no activation -> Linear -> embedding (B, E) -
 [Linear, BN, LeakyReLU] x len(cls_hidden) -> Linear -> logits (B, 2) -> LogSoftmax (SPEC D.2).
 Class 1 is the target. Decision: argmax (threshold 0.5).
 
+Sequence features (``rnn_layers`` > 0, the original's GRU): a row (B, F * d) holds F frames of d
+values, frame-major. It is viewed as (B, F, d), each frame batch-normalised over d (the input
+BatchNorm), read by a bidirectional GRU of ``rnn_layers`` layers and ``rnn_hidden`` units; the
+last layer's final forward and backward states, concatenated (B, 2 rnn_hidden), enter the
+compression MLP in place of the raw row.
+
 :func:`fit_stream_model` warm-starts from the current weights on the whole labelled pool with
 Adam until the epoch training loss has not improved for ``patience`` epochs (or ``max_epochs``).
 """
@@ -49,6 +55,8 @@ class CompClassModel(nn.Module):
     forward: (B, D) -> (log-probabilities (B, 2), embedding (B, E)). ``logits`` gives the raw
     pre-LogSoftmax scores (B, 2); ``head_input`` the input to the last Linear (B, H).
     With ``seed`` set the initial weights depend only on the seed (global RNG untouched).
+    ``rnn_layers`` > 0: rows are ``dim // frame_dim`` frames of ``frame_dim`` values, read by
+    the bidirectional GRU (``rnn``) before the compression.
     """
 
     def __init__(
@@ -59,11 +67,23 @@ class CompClassModel(nn.Module):
         cls_hidden: Sequence[int] = (1024, 1024, 1024),
         negative_slope: float = 0.01,
         seed: int | None = 0,
+        rnn_layers: int = 0,
+        rnn_hidden: int = 256,
+        frame_dim: int | None = None,
     ) -> None:
         super().__init__()
         if dim < 1 or emb_dim < 1 or any(h < 1 for h in (*comp_hidden, *cls_hidden)):
             raise ValueError("CompClassModel sizes must be positive")
+        if rnn_layers < 0 or rnn_hidden < 1:
+            raise ValueError("rnn_layers must be >= 0 and rnn_hidden >= 1")
+        fd = dim if frame_dim is None else int(frame_dim)
+        if fd < 1 or dim % fd:
+            raise ValueError(f"frame_dim {fd} does not divide dim {dim}")
         self.dim = dim
+        self.frame_dim = fd
+        self.frames = dim // fd
+        self.rnn_layers = int(rnn_layers)
+        self.rnn_hidden = int(rnn_hidden)
         self.comp_hidden = tuple(int(h) for h in comp_hidden)
         self.emb_dim = emb_dim
         self.cls_hidden = tuple(int(h) for h in cls_hidden)
@@ -72,9 +92,18 @@ class CompClassModel(nn.Module):
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
                 torch.manual_seed(seed)
-            self.input_bn = nn.BatchNorm1d(dim, momentum=BN_MOMENTUM)
-            last = self.comp_hidden[-1] if self.comp_hidden else dim
-            self.compress = _mlp((dim, *self.comp_hidden), negative_slope)
+            self.rnn: nn.GRU | None = None
+            comp_in = dim
+            if self.rnn_layers:
+                self.input_bn = nn.BatchNorm1d(fd, momentum=BN_MOMENTUM)
+                self.rnn = nn.GRU(
+                    fd, self.rnn_hidden, self.rnn_layers, batch_first=True, bidirectional=True
+                )
+                comp_in = 2 * self.rnn_hidden
+            else:
+                self.input_bn = nn.BatchNorm1d(dim, momentum=BN_MOMENTUM)
+            last = self.comp_hidden[-1] if self.comp_hidden else comp_in
+            self.compress = _mlp((comp_in, *self.comp_hidden), negative_slope)
             if self.comp_hidden:
                 self.compress.append(nn.Linear(last, last))
             self.embed_out = nn.Linear(last, emb_dim)
@@ -82,9 +111,20 @@ class CompClassModel(nn.Module):
             self.head = nn.Linear(self.cls_hidden[-1] if self.cls_hidden else emb_dim, N_CLASSES)
         self.log_softmax = nn.LogSoftmax(dim=1)
 
+    def front(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, D) -> the compression's input: the normalised row (B, D), or with the GRU the
+        final states of its last layer, forward then backward (B, 2 rnn_hidden)."""
+        if self.rnn is None:
+            out: torch.Tensor = self.input_bn(x)
+            return out
+        seq = x.reshape(x.shape[0], self.frames, self.frame_dim)
+        seq = self.input_bn(seq.transpose(1, 2)).transpose(1, 2)
+        _, h = self.rnn(seq)  # (layers * 2, B, H): the last layer's forward, backward last
+        return torch.cat([h[-2], h[-1]], dim=1)
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """(B, D) -> embedding (B, E)."""
-        out: torch.Tensor = self.embed_out(self.compress(self.input_bn(x)))
+        out: torch.Tensor = self.embed_out(self.compress(self.front(x)))
         return out
 
     def head_input(self, x: torch.Tensor) -> torch.Tensor:

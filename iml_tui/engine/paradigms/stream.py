@@ -123,9 +123,11 @@ Detector = CompClassModel | ArfDetector
 # --- inputs --------------------------------------------------------------------------------------
 @dataclass
 class StreamInputs:
-    """What one run streams: raw features x (N, D) float32, truth y (N,) int64 (1 = target),
-    ids (N,), the batches (index arrays in stream order), a group per sample (LID: language,
-    VTD: session) with its names, the bootstrap (an out-of-domain source, or stream items)."""
+    """What one run streams: raw features x (N, D) float32 (``frames`` frames of D / frames
+    values per row: sequence features for the GRU; 1 otherwise), truth y (N,) int64 (1 =
+    target), ids (N,), the batches (index arrays in stream order), a group per sample (LID:
+    language, VTD: session) with its names, the bootstrap (an out-of-domain source, or stream
+    items)."""
 
     name: str
     target: str
@@ -137,6 +139,7 @@ class StreamInputs:
     group_names: list[str]
     boot: BootSource | None
     boot_in_items: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    frames: int = 1
 
     @property
     def n_batches(self) -> int:
@@ -266,6 +269,12 @@ def validate_config(cfg: StreamConfig) -> None:
                 None,
                 "drop load_best / init_weights, or ensemble",
             )
+        if cfg.rnn_layers:
+            raise UserError(
+                "the forest reads rows, not frame sequences: rnn_layers is the MLP's GRU",
+                None,
+                "drop ensemble, or set rnn_layers 0 (utterance-level features)",
+            )
     if cfg.separate_class_al:
         if cfg.drift != "none":
             raise UserError(
@@ -371,7 +380,7 @@ def run_names(cfg: StreamConfig) -> list[tuple[str, str]]:
     if cfg.task == "lid":
         from iml_tui.data.stream_data import lid_targets
 
-        table = load_lid_split(cfg.feat_root, cfg.features, cfg.split)
+        table = load_lid_split(cfg.feat_root, cfg.features, cfg.split, cfg.rnn_layers > 0)
         return [(f"{cfg.split}_{t}", t) for t in lid_targets(table, cfg.target)]
     if cfg.target not in ("all", ""):
         raise UserError(
@@ -397,9 +406,21 @@ def _remove(batch_list: list[np.ndarray], items: np.ndarray) -> list[np.ndarray]
     return [b[~np.isin(b, items)] for b in batch_list]
 
 
+def _same_frames(stream: FeatureTable, boot: FeatureTable) -> None:
+    """The bootstrap source must have the stream's frames per sample and values per frame."""
+    if (boot.frames, boot.x.shape[1]) != (stream.frames, stream.x.shape[1]):
+        d, bd = stream.x.shape[1] // stream.frames, boot.x.shape[1] // boot.frames
+        raise UserError(
+            f"the bootstrap source has {boot.frames} frame(s) of {bd} values per sample, the "
+            f"stream {stream.frames} of {d}",
+            boot.paths[0] if boot.paths else None,
+            "extract the bootstrap source like the stream, or set boot_from / --boot-in",
+        )
+
+
 def prepare_lid(cfg: StreamConfig, target: str) -> StreamInputs:
     """The stream of one LID split with ``target`` as the target language."""
-    table = load_lid_split(cfg.feat_root, cfg.features, cfg.split)
+    table = load_lid_split(cfg.feat_root, cfg.features, cfg.split, cfg.rnn_layers > 0)
     y = binary_labels(table, target) if target in table.class_list else None
     if y is None:
         raise UserError(
@@ -424,13 +445,14 @@ def prepare_lid(cfg: StreamConfig, target: str) -> StreamInputs:
                 None,
                 "set boot_from to another split or use --boot-in",
             )
-        src = load_lid_split(cfg.feat_root, cfg.features, source)
+        src = load_lid_split(cfg.feat_root, cfg.features, source, cfg.rnn_layers > 0)
         if target not in src.class_list:
             raise UserError(
                 f"target {target!r} is not a language of the {source} split",
                 src.paths[0],
                 "the bootstrap split needs the same languages",
             )
+        _same_frames(table, src)
         ys = binary_labels(src, target)
         xs = with_context(src.x, cfg.context, batch_size=cfg.samples_per_batch)
         boot = BootSource(x=xs, y=ys, ids=src.ids, name=source)
@@ -453,12 +475,13 @@ def prepare_lid(cfg: StreamConfig, target: str) -> StreamInputs:
         group_names=table.class_list,
         boot=boot,
         boot_in_items=boot_items,
+        frames=table.frames,
     )
 
 
 def prepare_vtd(cfg: StreamConfig, env: str) -> StreamInputs:
     """The stream of one VTD environment: one batch per session."""
-    table = load_vtd_env(cfg.feat_root, cfg.features, env)
+    table = load_vtd_env(cfg.feat_root, cfg.features, env, cfg.rnn_layers > 0)
     sessions = table.session_batches()
     n_s = len(sessions)
     if cfg.order == "sorted":
@@ -500,7 +523,8 @@ def prepare_vtd(cfg: StreamConfig, env: str) -> StreamInputs:
             )
         xs, ys, ids = [], [], []
         for e in envs:
-            t = load_vtd_env(cfg.feat_root, cfg.features, e)
+            t = load_vtd_env(cfg.feat_root, cfg.features, e, cfg.rnn_layers > 0)
+            _same_frames(table, t)
             xs.append(context_by_batches(t.x, t.session_batches(), cfg.context))
             ys.append(t.classes)
             ids.extend(t.ids)
@@ -516,6 +540,7 @@ def prepare_vtd(cfg: StreamConfig, env: str) -> StreamInputs:
         group_names=table.sessions,
         boot=boot,
         boot_in_items=boot_items,
+        frames=table.frames,
     )
 
 
@@ -600,9 +625,11 @@ def fit_config(cfg: StreamConfig) -> StreamFitConfig:
     )
 
 
-def build_model(cfg: StreamConfig, dim: int, device: torch.device) -> Detector:
-    """The detector for inputs of ``dim`` (features x (2 context + 1)), seeded by ``seed``:
-    the MLP, or with ``ensemble`` the adaptive random forest (on the CPU)."""
+def build_model(cfg: StreamConfig, dim: int, device: torch.device, frames: int = 1) -> Detector:
+    """The detector for inputs of ``dim`` (features x (2 context + 1)) holding ``frames``
+    frames (the GRU's sequence length with ``rnn_layers``: T (2 context + 1)), seeded by
+    ``seed``: the MLP (with ``rnn_layers`` its GRU front), or with ``ensemble`` the adaptive
+    random forest (on the CPU)."""
     if cfg.ensemble:
         return ArfDetector(dim, seed=cfg.seed)
     model = CompClassModel(
@@ -611,6 +638,9 @@ def build_model(cfg: StreamConfig, dim: int, device: torch.device) -> Detector:
         emb_dim=cfg.embed_dim,
         cls_hidden=(cfg.class_hidden,) * cfg.class_layers,
         seed=cfg.seed,
+        rnn_layers=cfg.rnn_layers,
+        rnn_hidden=cfg.rnn_hidden,
+        frame_dim=dim // frames,
     )
     if not cfg.initial_bn:
         model.input_bn = nn.Identity()  # type: ignore[assignment]
@@ -718,6 +748,7 @@ class StreamRun:
         self.oracle: Oracle = oracle if oracle is not None else TruthOracle(inputs.y)
         self.command = command
         self.dim = inputs.x.shape[1] * (2 * cfg.context + 1)
+        self.frames = inputs.frames * (2 * cfg.context + 1)
         self.fit_cfg = fit_config(cfg)
         self.tokens = parse_sim_type(cfg.sim_type)
         plan = None
@@ -762,7 +793,7 @@ class StreamRun:
 
             return read_scores(self.dir / "scores.csv")
         t_setup = time.perf_counter()
-        model = build_model(self.cfg, self.dim, self.device)
+        model = build_model(self.cfg, self.dim, self.device, self.frames)
         rng = np.random.default_rng([self.cfg.seed, 1])
         budget = QueryBudget(self.budget_cfg, self.plan)
         ckpt = self.dir / "checkpoint.pt"
@@ -1226,6 +1257,7 @@ class StreamRun:
             "n_boot": st.n_boot,
             "boot_source": self.inp.boot.name if self.inp.boot is not None else "stream",
             "input_dim": self.dim,
+            "input_frames": self.frames,
             "asked": dict(self.oracle.asked) if isinstance(self.oracle, TruthOracle) else {},
             "timings": {
                 "setup_s": st.setup_s,

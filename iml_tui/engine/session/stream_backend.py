@@ -84,7 +84,7 @@ class StreamBackend:
         self.locator = Locator(stream_store_attrs(scfg), project.config.audio_root or None)
         self.version = 0
         self.n_rounds = self.inputs.n_batches
-        model = build_model(scfg, self.run.dim, torch.device("cpu"))
+        model = build_model(scfg, self.run.dim, torch.device("cpu"), self.run.frames)
         rng = np.random.default_rng([scfg.seed, 1])
         from iml_tui.engine.budgets import QueryBudget
 
@@ -256,7 +256,7 @@ class StreamBackend:
         n_batches = self.inputs.n_batches
 
         def work(progress: ProgressCb, cancelled: CancelFn) -> RetrainResult:
-            model = build_model(scfg, run.dim, torch.device("cpu"))
+            model = build_model(scfg, run.dim, torch.device("cpu"), run.frames)
             model.load_state_dict(state.model_state)
             rng = np.random.default_rng()
             rng.bit_generator.state = state.rng_state
