@@ -19,9 +19,9 @@ def count_checks_and_reads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     counts: Counter[str] = Counter()
     read, check = sd._read_store, st.validate_config
 
-    def counted_read(path: Path, fix: str) -> Any:
+    def counted_read(path: Path, fix: str, sequences: bool) -> Any:
         counts[f"read {path.parent.name}/{path.name}"] += 1
-        return read(path, fix)
+        return read(path, fix, sequences)
 
     def counted_check(cfg: Any) -> None:
         counts["validate"] += 1

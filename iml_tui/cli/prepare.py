@@ -153,7 +153,7 @@ def extract_cmd(
             help="Encoder option KEY=VALUE, repeatable: birdnet hop=1 "
             "(seconds between 3 s windows), logits=true (store species logits as "
             "extra/birdnet_logits), threads=N; resemblyzer preprocess=false; wavlm layer=K; "
-            "mfcc-stats n_mfcc=20.",
+            "mfcc-stats n_mfcc=20, segments=K (a K-frame sequence per input).",
         ),
     ] = None,
     executor: Annotated[

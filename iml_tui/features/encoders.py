@@ -304,21 +304,23 @@ def _by_length(waves: Sequence[np.ndarray]) -> list[list[int]]:
 
 
 class _UtteranceEncoder(Encoder):
-    """T = 1 encoders: equal-length inputs are batched together, others encoded apart."""
+    """Encoders with the same T for inputs of any length (T = 1: one vector per utterance):
+    equal-length inputs are batched together, others encoded apart."""
 
     frames_per_clip = 1
 
     def _encode(self, waves: list[np.ndarray]) -> np.ndarray:
-        out = np.zeros((len(waves), 1, self.dim), dtype=np.float32)
+        t = self.frames_per_clip
+        out = np.zeros((len(waves), t, self.dim), dtype=np.float32)
         for idx in _by_length(waves):
             x = _pad_stack([waves[i] for i in idx], int(waves[idx[0]].shape[0])).to(self.device)
             emb = self._embed(x)
-            out[idx, 0, :] = emb.float().cpu().numpy()
+            out[idx] = emb.float().cpu().numpy().reshape(len(idx), t, self.dim)
         return out
 
     @abstractmethod
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
-        """(b, n) equal-length signals on ``device`` -> (b, D)."""
+        """(b, n) equal-length signals on ``device`` -> (b, D), or (b, T, D) for T > 1."""
 
 
 # --- CNN14 ------------------------------------------------------------------------------------
@@ -895,11 +897,19 @@ class MfccStatsEncoder(_UtteranceEncoder):
     dB with an 80 dB floor below each utterance's peak, orthonormal DCT-II, n_mfcc = 20;
     deltas by linear regression over +-2 frames. Layout: [mean(c), mean(d), mean(dd), std(c),
     std(d), std(dd)]. No weights.
+
+    ``segments`` = K > 1: a sequence (B, K, 6 * n_mfcc) for inputs of any length: the MFCC
+    frames of the whole input (deltas included) are cut into K consecutive spans of equal size
+    (the first ``frames % K`` one frame longer) and each span gets its own mean and std.
     """
 
-    def __init__(self, device: torch.device, n_mfcc: int = 20, n_mels: int = 40) -> None:
+    def __init__(
+        self, device: torch.device, n_mfcc: int = 20, n_mels: int = 40, segments: int = 1
+    ) -> None:
         if not 1 <= n_mfcc <= n_mels:
             raise UserError(f"mfcc-stats: need 1 <= n_mfcc <= n_mels, got {n_mfcc}, {n_mels}")
+        if segments < 1:
+            raise UserError(f"mfcc-stats: need segments >= 1, got {segments}")
         mel = MelConfig(
             sample_rate=16000,
             n_fft=512,
@@ -916,15 +926,32 @@ class MfccStatsEncoder(_UtteranceEncoder):
         self.device = device
         self.sample_rate = 16000
         self.dim = 6 * n_mfcc
+        self.frames_per_clip = int(segments)
         self.checkpoint_hash = ""
-        self.settings = {"n_mfcc": n_mfcc, "n_mels": n_mels}
+        self.settings: dict[str, Any] = {"n_mfcc": n_mfcc, "n_mels": n_mels}
+        if segments > 1:
+            self.settings["segments"] = int(segments)
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         c = self.frontend(x) @ self.dct  # (b, frames, n_mfcc)
         d = _deltas(c)
         dd = _deltas(d)
         feats = torch.cat([c, d, dd], dim=2)
-        return torch.cat([feats.mean(dim=1), feats.std(dim=1, unbiased=False)], dim=1)
+        k = self.frames_per_clip
+        if k == 1:
+            return torch.cat([feats.mean(dim=1), feats.std(dim=1, unbiased=False)], dim=1)
+        if feats.shape[1] < k:
+            raise UserError(
+                f"mfcc-stats: an input of {x.shape[1]} samples has {feats.shape[1]} MFCC frames, "
+                f"fewer than segments={k}",
+                None,
+                "lower the segments option or drop inputs shorter than segments x 10 ms",
+            )
+        spans = torch.tensor_split(feats, k, dim=1)
+        return torch.stack(
+            [torch.cat([s.mean(dim=1), s.std(dim=1, unbiased=False)], dim=1) for s in spans],
+            dim=1,
+        )
 
 
 # --- registry ---------------------------------------------------------------------------------
@@ -966,9 +993,13 @@ def _make_wavlm(checkpoint: Path | None, device: torch.device, layer: int | None
 
 
 def _make_mfcc(
-    checkpoint: Path | None, device: torch.device, n_mfcc: int = 20, n_mels: int = 40
+    checkpoint: Path | None,
+    device: torch.device,
+    n_mfcc: int = 20,
+    n_mels: int = 40,
+    segments: int = 1,
 ) -> Encoder:
-    return MfccStatsEncoder(device, n_mfcc=n_mfcc, n_mels=n_mels)
+    return MfccStatsEncoder(device, n_mfcc=n_mfcc, n_mels=n_mels, segments=segments)
 
 
 def _make_birdnet(
@@ -1030,7 +1061,8 @@ _REGISTRY: dict[str, EncoderSpec] = {
         ),
         EncoderSpec(
             "mfcc-stats",
-            "MFCC + deltas, mean and std over time, 16 kHz (120-d)",
+            "MFCC + deltas, mean and std over time, 16 kHz (120-d); segments=K: per K equal "
+            "spans, (K, 120) per input (sequence features for the stream GRU)",
             "no checkpoint",
             False,
             _make_mfcc,

@@ -295,6 +295,34 @@ def test_mfcc_stats() -> None:
         get_encoder("mfcc-stats", n_mfcc=50, n_mels=40)
 
 
+def test_mfcc_stats_segments_split_the_frames_into_equal_spans() -> None:
+    """segments=K: per span mean and std; their frame-weighted mixture is the whole input's."""
+    whole = get_encoder("mfcc-stats")
+    k = 3
+    enc = get_encoder("mfcc-stats", segments=k)
+    assert enc.frames_per_clip == k and enc.dim == 120
+    assert enc.fingerprint != whole.fingerprint and enc.settings["segments"] == k
+    a, b = _noise(16000, 1), _noise(12000, 2)  # 101 and 76 MFCC frames (10 ms hop, centred)
+    out = enc.encode([a, b])
+    assert out.shape == (2, k, 120)
+    ref = whole.encode([a, b])[:, 0]
+    for i, frames in enumerate((101, 76)):
+        sizes = np.array([len(s) for s in np.array_split(np.arange(frames), k)], np.float64)
+        w = sizes / sizes.sum()
+        mean, std = out[i, :, :60].astype(np.float64), out[i, :, 60:].astype(np.float64)
+        total_mean = (w[:, None] * mean).sum(axis=0)
+        total_var = (w[:, None] * (std**2 + (mean - total_mean) ** 2)).sum(axis=0)
+        np.testing.assert_allclose(total_mean, ref[i, :60], atol=1e-3)
+        np.testing.assert_allclose(np.sqrt(total_var), ref[i, 60:], rtol=1e-3, atol=1e-3)
+    assert np.abs(out[0, 0] - out[0, 2]).max() > 1e-3  # spans differ
+    np.testing.assert_allclose(enc.encode([b])[0], out[1], atol=1e-5)
+    assert get_encoder("mfcc-stats", segments=1).fingerprint == whole.fingerprint
+    with pytest.raises(UserError, match="fewer than segments=200"):
+        get_encoder("mfcc-stats", segments=200).encode([_noise(16000)])
+    with pytest.raises(UserError, match="segments >= 1"):
+        get_encoder("mfcc-stats", segments=0)
+
+
 def test_dct_and_deltas() -> None:
     from scipy.fft import dct
 
