@@ -1,8 +1,10 @@
 """Search by example: the pool clips nearest to one clip, by cosine on the pooled embeddings.
 
 The selection array (``derived/pooled_max_l2``, (N, D) time-max-pooled and L2-normalised) is
-read once; a query costs one (N, D) x (D,) product in row blocks, exact, never N x N. Ties go to
-the lower pool index.
+read once; a query costs one (N, D) x (D,) product in row blocks, exact, never N x N. Each row's
+dot product is the same sum wherever the row sits in a block (einsum, not the BLAS matrix-vector
+kernel, whose rounding depends on the row's position), so identical clips tie, and ties go to the
+lower pool index.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ def nearest(
     q = unit(query)
     sims = np.empty(x.shape[0], dtype=np.float32)
     for lo in range(0, x.shape[0], BLOCK_ROWS):
-        sims[lo : lo + BLOCK_ROWS] = np.asarray(x[lo : lo + BLOCK_ROWS], dtype=np.float32) @ q
+        block = np.asarray(x[lo : lo + BLOCK_ROWS], dtype=np.float32)
+        sims[lo : lo + BLOCK_ROWS] = np.einsum("ij,j->i", block, q)
     skip = np.fromiter((int(i) for i in exclude), dtype=np.int64)
     if skip.size:
         sims[skip] = -np.inf

@@ -6,7 +6,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import torch
 from textual.pilot import Pilot
 from tui_fakes import RecordingPlayer
 
@@ -82,3 +84,50 @@ async def test_stream_questions_and_reviews(tmp_path: Path, feat_root: Path) -> 
             progress = str(app.main.query_one(ProgressPanel).render())
             assert "batch" in progress
             assert session.model_status().version >= 2
+
+
+def _sequence_sessions(root: Path) -> None:
+    """VTD stores of T = 3 frames of 4-d per segment, two environments of two sessions."""
+    from iml_tui.data.store import write_pool
+
+    rng = np.random.default_rng(3)
+    for env in ("office", "kitchen"):
+        for s in ("s0", "s1"):
+            y = (np.arange(24) % 2).astype(np.uint8)
+            x = rng.normal(size=(24, 3, 4)).astype(np.float32) + y[:, None, None]
+            labels = np.repeat(y[:, None, None], 3, axis=1)
+            ids = [f"{s}/{k}" for k in range(24)]
+            write_pool(root / "seq" / env / f"{s}.h5", x, labels, ["live"], ids)
+
+
+async def test_stream_labels_sequence_features_through_the_gru(tmp_path: Path) -> None:
+    _sequence_sessions(tmp_path / "feats")
+    stream = {
+        **{k: v for k, v in STREAM.items() if k not in ("split", "target")},
+        "features": ["seq"],
+        "feat_root": str(tmp_path / "feats"),
+        "env": "kitchen",
+        "context": 1,
+        "rnn_layers": 1,
+        "rnn_hidden": 8,
+        "samples_per_batch": 24,
+    }
+    Project.create(tmp_path / "proj", ProjectConfig(task="vtd", seed=1, stream=stream))
+    with Session.open(tmp_path / "proj", "ana") as session:
+        app = make_app(session, RecordingPlayer(), cursor=False, audio_thread=False)
+        async with app.run_test(size=(100, 30)) as pilot:
+            batches = set()
+            for _ in range(5):  # two questions per batch, and reviews: into the second session
+                await next_question(app, pilot)
+                shown = app.main.current
+                assert shown is not None
+                batches.add(shown.view.item_id.split("/")[0])
+                truth = session.truth(shown.item)  # type: ignore[arg-type]
+                await pilot.press(*(["n", "1"] if truth else ["n"]), "enter")
+            assert batches == {"s0", "s1"}
+        models = sorted((tmp_path / "proj" / "models").glob("stream_*.pt"))
+        state = torch.load(models[-1], weights_only=False).model_state
+    # a GRU over 4-d frames (3 gates x 8 hidden) feeds the compression layer with 2 x 8
+    assert tuple(state["rnn.weight_ih_l0"].shape) == (24, 4)
+    assert "rnn.weight_ih_l0_reverse" in state and "rnn.weight_ih_l1" not in state
+    assert tuple(state["compress.0.weight"].shape)[1] == 16
