@@ -78,6 +78,14 @@ KEYS: tuple[KeySpec, ...] = (
         "spectrogram marks one too; a click moves the cursor)",
     ),
     KeySpec(
+        "label.onset_cancel",
+        "escape",
+        "cancel_onset",
+        "drop onset",
+        "drop the onset pressed with [ (nothing is marked)",
+        show=False,
+    ),
+    KeySpec(
         "label.event_delete",
         "x",
         "delete_event",
@@ -91,7 +99,8 @@ KEYS: tuple[KeySpec, ...] = (
         "move_edge('onset')",
         "move onset",
         "move the onset of the event under the cursor (else the last one) to the cursor "
-        "(or drag its edge with the mouse)",
+        "(or drag its edge with the mouse; drag it from inside on the events row to move it "
+        "whole)",
         show=False,
     ),
     KeySpec(

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from pool_data import make_pool
+from tiny_stream import tiny_stream_flags
 from typer.testing import CliRunner
 
 from iml_tui.cli import app
@@ -106,20 +107,7 @@ def _results(out: Path) -> list[dict[str, str]]:
         return [{k: v for k, v in row.items() if "seconds" not in k} for row in csv.DictReader(f)]
 
 
-TINY_STREAM = [
-    "--set",
-    "comp_hidden=16",
-    "--set",
-    "embed_dim=8",
-    "--set",
-    "class_hidden=16",
-    "--set",
-    "max_epochs=6",
-    "--set",
-    "patience=2",
-    "--threads",
-    "1",
-]
+TINY_STREAM = tiny_stream_flags(max_epochs=6, lr=None)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_stream import tiny_stream_flags
 from typer.testing import CliRunner
 
 from iml_tui.cli import app
@@ -20,22 +21,7 @@ from iml_tui.engine.scoring import ConfusionCounts, ScoreRow, make_score_row, wr
 from iml_tui.errors import UserError
 
 runner = CliRunner()
-TINY = [
-    "--set",
-    "comp_hidden=16",
-    "--set",
-    "embed_dim=8",
-    "--set",
-    "class_hidden=16",
-    "--set",
-    "max_epochs=10",
-    "--set",
-    "patience=2",
-    "--set",
-    "lr=0.003",
-    "--threads",
-    "1",
-]
+TINY = tiny_stream_flags()
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from audio_corpora import make_vtd
+from tiny_stream import tiny_stream_flags
 from typer.testing import CliRunner
 
 from iml_tui.cli import app
@@ -20,24 +21,7 @@ from iml_tui.data.store import PoolMeta, write_pool
 from iml_tui.errors import UserError
 
 runner = CliRunner()
-TINY = [
-    "--set",
-    "comp_hidden=16",
-    "--set",
-    "embed_dim=8",
-    "--set",
-    "class_hidden=16",
-    "--set",
-    "rnn_hidden=8",
-    "--set",
-    "max_epochs=10",
-    "--set",
-    "patience=2",
-    "--set",
-    "lr=0.003",
-    "--threads",
-    "1",
-]
+TINY = tiny_stream_flags(rnn_hidden=8)
 
 
 def _vtd(feats: Path, features: str, out: Path, *extra: str) -> list[str]:

@@ -18,7 +18,7 @@ from iml_tui.engine.journal import Journal
 from iml_tui.engine.session import Session
 from iml_tui.tui.app import LabelApp, make_app
 from iml_tui.tui.widgets.prediction import PredictionPanel
-from iml_tui.tui.widgets.spectrogram import SpectrogramView
+from iml_tui.tui.widgets.spectrogram import GUTTER, SpectrogramView
 
 
 def extents_in_journal(project: Path) -> dict[str, list[tuple[float, float, int]]]:
@@ -243,3 +243,83 @@ async def test_keys_mark_at_the_playback_position(tmp_path: Path) -> None:
             assert extents_in_journal(project) == {first: [(1.2, 1.5, 1)]}
             await pilot.press("right_square_bracket")  # no onset pending: nothing marked
             assert extents_in_journal(project) == {first: [(1.2, 1.5, 1)]}
+
+
+def events_row_text(spec: SpectrogramView) -> str:
+    row = spec.events_row
+    assert row is not None
+    return "".join(seg.text for seg in spec.render_line(row))[GUTTER:]
+
+
+async def test_a_drag_inside_an_event_on_the_events_row_moves_it_whole(tmp_path: Path) -> None:
+    project = make_pool_project(tmp_path)
+    with Session.open(project, annotator="ana") as session:
+        app = make_app(session, RecordingPlayer(), cursor=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            first = current_id(app)
+            assert first is not None
+            spec = spec_of(app)
+            await mark_event(pilot, 0.5, 1.0, 1)
+            a, b = column_span(spec, 0.5, 1.0)
+            ev = (spec.time_of(a), spec.time_of(b + 1), 1)
+            assert extents_in_journal(project) == {first: [ev]}
+            row = spec.events_row
+            assert row is not None
+            width = spec.size.width - GUTTER
+            step = 2.0 / width  # seconds per column of the 2 s clip
+            mid = (a + b) // 2
+            assert a < mid < b
+            # inside the event, 6 columns right: drawn moved while dragging, then saved moved
+            await pilot.mouse_down(spec, offset=(GUTTER + mid, row))
+            await pilot.hover(spec, offset=(GUTTER + mid + 6, row))
+            await pilot.pause()
+            drawn = events_row_text(spec)
+            assert drawn[a + 6] == "[" and drawn[b + 6] == "]"
+            await pilot.mouse_up(spec, offset=(GUTTER + mid + 6, row))
+            await pilot.pause()
+            ((on, off, cls),) = extents_in_journal(project)[first]
+            assert (on, off, cls) == (
+                pytest.approx(ev[0] + 6 * step),
+                pytest.approx(ev[1] + 6 * step),
+                1,
+            )
+            assert off - on == pytest.approx(ev[1] - ev[0])  # its length kept
+            # far past the end: it stops at the clip's end, still as long
+            a2, b2 = column_span(spec, on, off - 1e-9)
+            mid = (a2 + b2) // 2
+            await pilot.mouse_down(spec, offset=(GUTTER + mid, row))
+            await pilot.hover(spec, offset=(GUTTER + width - 1, row))
+            await pilot.mouse_up(spec, offset=(GUTTER + width - 1, row))
+            await pilot.pause()
+            ((on2, off2, _),) = extents_in_journal(project)[first]
+            assert off2 == pytest.approx(2.0) and off2 - on2 == pytest.approx(ev[1] - ev[0])
+            # a drag inside it on a picture row marks a new event instead
+            await mark_event(pilot, 1.7, 1.9, 0)
+            assert len(extents_in_journal(project)[first]) == 2
+            # u undoes the new event, then each move
+            await pilot.press("u", "u")
+            assert extents_in_journal(project)[first] == [(on, off, 1)]
+            await pilot.press("u")
+            assert extents_in_journal(project) == {first: [ev]}
+
+
+async def test_escape_drops_a_started_onset(tmp_path: Path) -> None:
+    project = make_pool_project(tmp_path)
+    with Session.open(project, annotator="ana") as session:
+        app = make_app(session, RecordingPlayer(), cursor=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            first = current_id(app)
+            spec = spec_of(app)
+            await click_time(pilot, 0.5)
+            await pilot.press("left_square_bracket")
+            assert "onset at" in str(app.main.query_one("#events").render())
+            assert "[" in events_row_text(spec)
+            await pilot.press("escape")
+            assert app.main.pending_onset is None
+            assert spec.events_row is None  # no events: the row is gone
+            await click_time(pilot, 1.0)
+            await pilot.press("right_square_bracket")  # no onset pending: nothing marked
+            assert extents_in_journal(project) == {}
+            assert current_id(app) == first  # the clip stays on screen

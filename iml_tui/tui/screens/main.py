@@ -368,7 +368,9 @@ class MainScreen(Screen[None]):
         spec.set_marks([Mark(x.id, x.onset, x.offset, x.cls) for x in marks], self.pending_onset)
         text = Text()
         if self.pending_onset is not None:
-            text.append(f"onset at {self.pending_onset:.2f} s, ] ends it  ", style="bold")
+            text.append(
+                f"onset at {self.pending_onset:.2f} s, ] ends it, Esc drops it  ", style="bold"
+            )
         for k, x in enumerate(marks):
             if k:
                 text.append(" · ")
@@ -451,6 +453,14 @@ class MainScreen(Screen[None]):
         self.pending_onset = self.cursor_time()
         self.refresh_extents()
 
+    def action_cancel_onset(self) -> None:
+        """Drop the onset pressed with [ (nothing is marked)."""
+        if self.pending_onset is None:
+            return
+        self.pending_onset = None
+        self.refresh_extents()
+        self.notify("onset dropped", timeout=2)
+
     def action_mark_offset(self) -> None:
         """The event started with [ ends at the cursor: mark it."""
         if self.current is None or self.pending_onset is None:
@@ -505,9 +515,10 @@ class MainScreen(Screen[None]):
         if self.bridge.mode == "pool":
             self.mark_event(message.onset, message.offset)
 
-    @on(SpectrogramView.EdgeMoved)
-    def on_spectrogram_edge_moved(self, message: SpectrogramView.EdgeMoved) -> None:
-        """A drag from an event's edge moves that edge (pool clips)."""
+    @on(SpectrogramView.ExtentMoved)
+    def on_spectrogram_extent_moved(self, message: SpectrogramView.ExtentMoved) -> None:
+        """A drag from an event's edge moves that edge, from inside it on the events row the
+        whole event (pool clips)."""
         if self.bridge.mode == "pool":
             self.move_extent(message.mark_id, message.onset, message.offset)
 

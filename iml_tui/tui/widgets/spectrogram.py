@@ -224,8 +224,9 @@ class SpectrogramView(Widget):
             self.onset = onset
             self.offset = offset
 
-    class EdgeMoved(Message):
-        """A drag that started on an extent's edge: extent ``mark_id`` gets [onset, offset)."""
+    class ExtentMoved(Message):
+        """A drag from an extent's edge (that edge moves), or from inside it on the events row
+        (the whole extent moves, its length kept): extent ``mark_id`` gets [onset, offset)."""
 
         def __init__(self, mark_id: int, onset: float, offset: float) -> None:
             super().__init__()
@@ -283,6 +284,11 @@ class SpectrogramView(Widget):
     def marks(self) -> tuple[Mark, ...]:
         """The extents drawn now."""
         return self._marks
+
+    @property
+    def events_row(self) -> int | None:
+        """The widget row that draws the extents (None while there is none)."""
+        return self._marks_at if self._marks_at >= 0 else None
 
     def set_marks(self, marks: Sequence[Mark], pending: float | None = None) -> None:
         """Draw ``marks`` (and a pending onset at ``pending`` s) on the events row."""
@@ -464,11 +470,14 @@ class SpectrogramView(Widget):
                 colours[c] = colour
 
         for m in self._marks:
-            a = self._column(m.onset)
-            b = self._column(max(m.onset, m.offset - 1e-9))
-            if a is not None and b is not None:
-                span(a, max(a, b), CLASS_COLOURS[m.cls % len(CLASS_COLOURS)])
-        if self._drag is not None:
+            a, b = self._mark_columns(m)
+            if a >= 0:
+                span(a, b, CLASS_COLOURS[m.cls % len(CLASS_COLOURS)])
+        if self._drag is not None and self._drag[3] == "whole" and self._drag[2] is not None:
+            a, b = self._mark_columns(self._drag[2])
+            shift = min(max(self._drag[1] - self._drag[0], -a), width - 1 - b)
+            span(a + shift, b + shift, PENDING_COLOUR)
+        elif self._drag is not None:
             lo, hi = sorted(self._drag[:2])
             span(lo, hi, PENDING_COLOUR)
         elif self._pending is not None:
@@ -508,22 +517,33 @@ class SpectrogramView(Widget):
             return None
         return min(x - GUTTER, width - 1)
 
+    def _mark_columns(self, m: Mark) -> tuple[int, int]:
+        """The first and last picture columns of extent ``m`` ((-1, -1) without a picture)."""
+        a = self._column(m.onset)
+        b = self._column(max(m.onset, m.offset - 1e-9))
+        return (-1, -1) if a is None or b is None else (a, max(a, b))
+
     def on_mouse_down(self, event: events.MouseDown) -> None:
-        """Start a drag: a new extent, or an edge of the extent whose first / last column it
-        is."""
+        """Start a drag: a new extent, an edge of the extent whose first / last column it is,
+        or (on the events row, inside an extent) the whole extent."""
         col = self._picture_col(event.x)
         if col is None or event.button != 1:
             return
         edge: Mark | None = None
         which = ""
         for m in reversed(self._marks):
-            a, b = self._column(m.onset), self._column(max(m.onset, m.offset - 1e-9))
+            a, b = self._mark_columns(m)
             if col == a:
                 edge, which = m, "onset"
                 break
             if col == b:
                 edge, which = m, "offset"
                 break
+        if edge is None and event.y == self._marks_at:
+            inside = [m for m in self._marks if self._mark_columns(m)[0] < col]
+            inside = [m for m in inside if col < self._mark_columns(m)[1]]
+            if inside:
+                edge, which = inside[-1], "whole"
         self._drag = (col, col, edge, which)
         self.capture_mouse()
         event.stop()
@@ -552,17 +572,30 @@ class SpectrogramView(Widget):
         event.stop()
         if end == start:
             self.post_message(self.Clicked(self.time_of(start)))
+        elif edge is not None and which == "whole":
+            self.post_message(self.ExtentMoved(edge.id, *self._shifted(edge, end - start)))
         elif edge is not None and which == "onset":
             self.post_message(
-                self.EdgeMoved(edge.id, min(self.time_of(end), edge.offset - 1e-6), edge.offset)
+                self.ExtentMoved(edge.id, min(self.time_of(end), edge.offset - 1e-6), edge.offset)
             )
         elif edge is not None:
             self.post_message(
-                self.EdgeMoved(edge.id, edge.onset, max(self.time_of(end + 1), edge.onset + 1e-6))
+                self.ExtentMoved(edge.id, edge.onset, max(self.time_of(end + 1), edge.onset + 1e-6))
             )
         else:
             lo, hi = sorted((start, end))
             self.post_message(self.Dragged(self.time_of(lo), self.time_of(hi + 1)))
+
+    def _shifted(self, m: Mark, cols: int) -> tuple[float, float]:
+        """Extent ``m`` moved by ``cols`` picture columns, its length kept, inside the clip (s)."""
+        data = self._data
+        width = self._image_width()
+        if data is None or width == 0:
+            return m.onset, m.offset
+        length = m.offset - m.onset
+        onset = min(max(m.onset + cols * data.duration / width, 0.0), data.duration - length)
+        onset = max(onset, 0.0)
+        return onset, onset + length
 
     def _time_axis(self, duration: float, width: int) -> list[Segment]:
         chars = [" "] * width
