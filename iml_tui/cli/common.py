@@ -65,6 +65,22 @@ class Executor(StrEnum):
     ray = "ray"
 
 
+RayAddressOption = typing.Annotated[
+    str | None,
+    typer.Option(
+        help="With --executor ray: auto (the running cluster) or HOST:PORT; default: a local "
+        "instance."
+    ),
+]
+CpusPerTaskOption = typing.Annotated[
+    float,
+    typer.Option(help="With --executor ray: CPUs each task asks for (and its torch threads)."),
+]
+GpusPerTaskOption = typing.Annotated[
+    float, typer.Option(help="With --executor ray: GPUs each task asks for, e.g. 0.25.")
+]
+
+
 def csv_list(value: str | None) -> list[str] | None:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 

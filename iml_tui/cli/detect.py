@@ -11,7 +11,13 @@ from typing import Annotated
 import typer
 
 from iml_tui.bench.progress import rate_progress
-from iml_tui.cli.common import app
+from iml_tui.cli.common import (
+    CpusPerTaskOption,
+    Executor,
+    GpusPerTaskOption,
+    RayAddressOption,
+    app,
+)
 from iml_tui.errors import UserError
 
 
@@ -100,12 +106,29 @@ def detect_cmd(
     ] = 0.0,
     batch_size: Annotated[int, typer.Option(help="Clips per encoder batch.")] = 16,
     device: Annotated[str, typer.Option(help="Encoder device: auto, cpu or cuda.")] = "auto",
+    jobs: Annotated[
+        int,
+        typer.Option(help="Local processes scoring parts of the recordings at once."),
+    ] = 1,
+    executor: Annotated[
+        Executor,
+        typer.Option(
+            help="local: here (or --jobs processes); ray: Ray tasks on any node that sees the "
+            "same paths."
+        ),
+    ] = Executor.local,
+    ray_address: RayAddressOption = None,
+    cpus_per_run: CpusPerTaskOption = 1.0,
+    gpus_per_run: GpusPerTaskOption = 0.0,
 ) -> None:
     """Run the project's current model over recordings (training it first when the project has
-    labels but no model) and write per-recording Raven and Audacity tables plus one CSV."""
+    labels but no model) and write per-recording Raven and Audacity tables plus one CSV.
+    Exit status 3: some recordings could not be read (listed; the rest are written)."""
     from iml_tui.engine.detect_recordings import detect_recordings
+    from iml_tui.parallel.runner import ExecutorOptions
 
     thr = _threshold(threshold)
+    opts = ExecutorOptions(executor.value, jobs, ray_address, cpus_per_run, gpus_per_run)
     with rate_progress("audio s", "audio-h", 1 / 3600) as update:
 
         def on_audio(rec: str, done: float, total: float) -> None:
@@ -125,6 +148,7 @@ def detect_cmd(
             device,
             on_audio,
             on_train,
+            opts,
         )
     resumed = sum(r.resumed for r in res.recordings)
     counts = {c: 0 for c in res.class_list}
@@ -146,3 +170,13 @@ def detect_cmd(
             f"note: model {res.model.version} saw {res.model.n_labelled} labels; "
             "the project has changed since: run `iml-tui train` for a newer one\n"
         )
+    if res.skipped:
+        from iml_tui.features.extract import EXIT_SKIPPED
+
+        for skip in res.skipped:
+            sys.stderr.write(f"skipped {skip.recording}: {skip.reason}\n")
+        sys.stderr.write(
+            f"{len(res.skipped)} recording(s) skipped, the others written (exit status "
+            f"{EXIT_SKIPPED}); fix them and run the same command again\n"
+        )
+        raise typer.Exit(EXIT_SKIPPED)

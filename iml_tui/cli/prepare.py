@@ -10,7 +10,15 @@ from typing import Annotated, Any
 import typer
 
 from iml_tui.bench.progress import rate_progress
-from iml_tui.cli.common import Executor, app, err_console, print_tables
+from iml_tui.cli.common import (
+    CpusPerTaskOption,
+    Executor,
+    GpusPerTaskOption,
+    RayAddressOption,
+    app,
+    err_console,
+    print_tables,
+)
 
 prepare_app = typer.Typer(
     help="Import a corpus (DCASE, Common Voice, VTD) into a prepared "
@@ -160,20 +168,9 @@ def extract_cmd(
         Executor,
         typer.Option(help="local: encode here; ray: Ray tasks, each a run of consecutive chunks."),
     ] = Executor.local,
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            help="With --executor ray: auto (the running cluster) or HOST:PORT; default: a local "
-            "instance."
-        ),
-    ] = None,
-    cpus_per_run: Annotated[
-        float,
-        typer.Option(help="With --executor ray: CPUs each task asks for (and its torch threads)."),
-    ] = 1.0,
-    gpus_per_run: Annotated[
-        float, typer.Option(help="With --executor ray: GPUs each task asks for, e.g. 0.25.")
-    ] = 0.0,
+    ray_address: RayAddressOption = None,
+    cpus_per_run: CpusPerTaskOption = 1.0,
+    gpus_per_run: GpusPerTaskOption = 0.0,
 ) -> None:
     """Encode prepared clips into pool stores; resumable. Exit status 3: some files skipped."""
     from iml_tui.features.extract import EXIT_SKIPPED, extract_features, parse_options

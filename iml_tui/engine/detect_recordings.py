@@ -14,6 +14,12 @@ the source. Resuming: the frame probabilities of each finished recording are kep
 ``out/.frames/`` (with a ``job.json`` naming the model and encoder), and a long recording's in
 parts of :data:`PART_CLIPS` clips as they finish; the same command again scores only the rest,
 and a changed threshold or merge setting re-uses them all.
+
+Parts are the unit of work: with ``jobs`` > 1 they are scored by that many local processes, with
+the Ray executor by Ray tasks on any node that sees the same paths (each worker builds the
+encoder and the model once). A recording that cannot be read (a bad header, no samples, NaN or
+inf samples, a corrupt stretch) is skipped and reported (``DetectResult.skipped``); every other
+recording is still scored and written.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import json
 import math
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,6 +49,14 @@ from iml_tui.engine.models.frame_mlp import FrameMLP
 from iml_tui.engine.project import Project
 from iml_tui.engine.trainer import predict_frames
 from iml_tui.errors import UserError
+from iml_tui.parallel.runner import (
+    ExecutorOptions,
+    Task,
+    run_tasks,
+    split_runs,
+    task_count,
+    worker_threads,
+)
 
 CSV_FILE = "detections.csv"
 CSV_COLUMNS = ("recording", "onset", "offset", "class", "score")
@@ -75,8 +89,17 @@ class RecordingResult:
 
 
 @dataclass(frozen=True)
+class SkippedRecording:
+    """A recording left out: its path under the folder and why."""
+
+    recording: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class DetectResult:
-    """What a run wrote: per recording, the events; the files; the model and threshold used."""
+    """What a run wrote: per recording, the events; the files; the model and threshold used;
+    the recordings that could not be read."""
 
     recordings: list[RecordingResult]
     csv: Path
@@ -85,6 +108,7 @@ class DetectResult:
     threshold: float
     class_list: list[str]
     trained: bool  # a model was trained first
+    skipped: list[SkippedRecording] = field(default_factory=list)
 
     @property
     def n_events(self) -> int:
@@ -210,60 +234,175 @@ def _parts_dir(cache: Path) -> Path:
     return cache.with_suffix(".parts")
 
 
-def _score_recording(
-    path: Path,
-    enc: Any,
-    model: FrameMLP,
+@dataclass(frozen=True)
+class Part:
+    """Clips of one recording scored together and saved as one ``.npy`` (n, T, C) file."""
+
+    path: str  # the audio file (absolute)
+    rel: str  # its path under the recordings folder
+    offsets: tuple[float, ...]  # clip starts (s)
+    file: str  # where the part's frame probabilities go (absolute)
+    seconds: float  # audio seconds the part stands for (progress)
+
+
+def plan_parts(
+    path: Path, rel: str, duration: float, clip: float, hop: float, parts: Path
+) -> list[Part]:
+    """The parts of one recording: :data:`PART_CLIPS` clips each, in time order."""
+    offsets = [k * hop for k in range(n_clips(duration, clip, hop))]
+    n = max(len(offsets), 1)
+    out = []
+    for lo in range(0, len(offsets), PART_CLIPS):
+        hi = min(len(offsets), lo + PART_CLIPS)
+        out.append(
+            Part(
+                str(path.resolve()),
+                rel,
+                tuple(offsets[lo:hi]),
+                str((parts / f"part_{lo:09d}.npy").resolve()),
+                duration * (hi - lo) / n,
+            )
+        )
+    return out
+
+
+@dataclass
+class Scorer:
+    """A worker's encoder and frame model, built once per process."""
+
+    enc: Any
+    model: FrameMLP
+
+
+def load_model(path: Path) -> FrameMLP:
+    """The project's frame model from its checkpoint, in eval mode."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError) as exc:
+        raise UserError(
+            f"cannot read the model checkpoint ({exc})",
+            path,
+            "run `iml-tui train` to write a new one",
+        ) from exc
+    return FrameMLP.from_state_dict(saved["state_dict"]).eval()
+
+
+def scorer_setup(store: str, device: str, model: str, threads: int) -> Scorer:
+    """Build a worker's :class:`Scorer` (``threads`` torch threads; 0 leaves them as they are)."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+    return Scorer(pool_encoder(PoolStore(store), device), load_model(Path(model)))
+
+
+def _score_part(
+    part: Part,
+    scorer: Scorer,
     clip: float,
-    hop: float,
     mono: Literal["first", "mix"],
     batch: int,
-    parts: Path,
-    on_clip: Callable[[float], None],
-) -> tuple[np.ndarray, list[float], float]:
-    """(n_clips, T, C) frame probabilities of one recording, the clip offsets and its duration.
-
-    Clips are scored in parts of :data:`PART_CLIPS`, each saved under ``parts`` as it finishes,
-    so an interrupted hours-long recording resumes at its first missing part."""
-    duration = audio_io.info(path).duration
-    offsets = [k * hop for k in range(n_clips(duration, clip, hop))]
-    sr = int(enc.sample_rate)
+    emit: Callable[[Any], None],
+) -> np.ndarray:
+    sr = int(scorer.enc.sample_rate)
     want = round(clip * sr)
-    out: list[np.ndarray] = []
-    for part_lo in range(0, len(offsets), PART_CLIPS):
-        part_hi = min(len(offsets), part_lo + PART_CLIPS)
-        part_file = parts / f"part_{part_lo:09d}.npy"
-        if part_file.is_file():
-            out.append(np.load(part_file, allow_pickle=False))
-            on_clip(duration * part_hi / len(offsets))
-            continue
-        probs = []
-        for lo in range(part_lo, part_hi, batch):
-            waves = []
-            for off in offsets[lo : min(part_hi, lo + batch)]:
-                x, _ = audio_io.read(path, sr=sr, mono=mono, start=off, duration=clip)
-                if not np.all(np.isfinite(x)):
-                    raise UserError(
-                        f"the audio holds NaN or inf samples near {off:g} s",
-                        path,
-                        "re-export the file",
-                    )
-                waves.append(
-                    np.ascontiguousarray(
-                        np.pad(x[:want], (0, max(0, want - x.size))), dtype=np.float32
-                    )
+    per_clip = part.seconds / max(len(part.offsets), 1)
+    probs = []
+    for lo in range(0, len(part.offsets), batch):
+        waves = []
+        chunk = part.offsets[lo : lo + batch]
+        for off in chunk:
+            x, _ = audio_io.read(part.path, sr=sr, mono=mono, start=off, duration=clip)
+            if not np.all(np.isfinite(x)):
+                raise UserError(
+                    f"the audio holds NaN or inf samples near {off:g} s",
+                    part.path,
+                    "re-export the file",
                 )
-            emb = np.asarray(enc.encode(waves), dtype=np.float32)
-            probs.append(predict_frames(model, emb, "cpu"))
-            on_clip(duration * min(part_hi, lo + batch) / len(offsets))
-        block = np.concatenate(probs, axis=0)
-        atomic_save_npy(part_file, block)
-        out.append(block)
-    return np.concatenate(out, axis=0), offsets, duration
+            waves.append(
+                np.ascontiguousarray(np.pad(x[:want], (0, max(0, want - x.size))), dtype=np.float32)
+            )
+        emb = np.asarray(scorer.enc.encode(waves), dtype=np.float32)
+        probs.append(predict_frames(scorer.model, emb, "cpu"))
+        emit((part.rel, per_clip * len(chunk)))
+    return np.concatenate(probs, axis=0)
+
+
+def score_parts(
+    scorer: Scorer,
+    emit: Callable[[Any], None],
+    parts: list[Part],
+    clip: float,
+    mono: Literal["first", "mix"],
+    batch: int,
+) -> list[tuple[str, str]]:
+    """Score and save every part not yet on disk; ``emit((recording, audio seconds))`` as clips
+    finish. Returns (recording, reason) for recordings whose audio could not be read (their
+    later parts are left alone)."""
+    failed: dict[str, str] = {}
+    for part in parts:
+        if part.rel in failed:
+            continue
+        if Path(part.file).is_file():
+            emit((part.rel, part.seconds))
+            continue
+        try:
+            block = _score_part(part, scorer, clip, mono, batch, emit)
+        except UserError as exc:
+            failed[part.rel] = str(exc)
+            continue
+        atomic_save_npy(Path(part.file), block)
+    return list(failed.items())
 
 
 def _table_name(rel: str) -> str:
     return rel.rsplit(".", 1)[0] if "." in Path(rel).name else rel
+
+
+def _readable(
+    files: list[Path], source: Path
+) -> tuple[list[tuple[Path, str, float, int]], list[SkippedRecording]]:
+    """(file, relative path, duration s, sample rate) of each file whose header reads and that
+    holds samples; the others as skipped."""
+    ok: list[tuple[Path, str, float, int]] = []
+    skipped: list[SkippedRecording] = []
+    for f in files:
+        rel = f.relative_to(source).as_posix()
+        try:
+            head = audio_io.info(f)
+        except UserError as exc:
+            skipped.append(SkippedRecording(rel, str(exc)))
+            continue
+        if head.frames == 0 or head.duration <= 0:
+            skipped.append(SkippedRecording(rel, f"{f}: the file holds no samples"))
+            continue
+        ok.append((f, rel, float(head.duration), int(head.sample_rate)))
+    return ok, skipped
+
+
+def _check_args(threshold: float | None, min_duration: float, merge_gap: float, batch: int) -> None:
+    if threshold is not None and not (0.0 <= threshold <= 1.0):
+        raise UserError(
+            f"--threshold {threshold}: must be in [0, 1] or auto",
+            None,
+            "give a probability such as 0.5, or auto",
+        )
+    if min_duration < 0 or merge_gap < 0 or not math.isfinite(min_duration + merge_gap):
+        raise UserError("--min-duration and --merge-gap must be >= 0 seconds")
+    if batch < 1:
+        raise UserError(f"--batch-size {batch}: must be >= 1")
+
+
+def _open_work(work: Path, job: dict[str, Any]) -> None:
+    """``work`` ready for ``job``: kept when it holds the same job, else emptied."""
+    job_path = work / "job.json"
+    if job_path.is_file():
+        try:
+            same = json.loads(job_path.read_text()) == job
+        except (OSError, json.JSONDecodeError):
+            same = False
+        if not same:
+            shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(job_path, json.dumps(job, sort_keys=True) + "\n")
 
 
 def detect_recordings(
@@ -277,22 +416,15 @@ def detect_recordings(
     device: str = "auto",
     progress: DetectProgress | None = None,
     train_progress: Callable[[float, str], None] | None = None,
+    executor: ExecutorOptions | None = None,
 ) -> DetectResult:
     """Detect events in every recording under ``recordings`` (see the module doc).
 
     threshold: per-frame probability in [0, 1]; None = the model's own (F1-optimal on the
     validation clips, or out of fold on the labels). Seconds for min_duration and merge_gap.
+    executor: where the parts are scored (default: here, one after the other).
     """
-    if threshold is not None and not (0.0 <= threshold <= 1.0):
-        raise UserError(
-            f"--threshold {threshold}: must be in [0, 1] or auto",
-            None,
-            "give a probability such as 0.5, or auto",
-        )
-    if min_duration < 0 or merge_gap < 0 or not math.isfinite(min_duration + merge_gap):
-        raise UserError("--min-duration and --merge-gap must be >= 0 seconds")
-    if batch_size < 1:
-        raise UserError(f"--batch-size {batch_size}: must be >= 1")
+    _check_args(threshold, min_duration, merge_gap, batch_size)
     source = Path(recordings)
     if not source.is_dir():
         raise UserError(
@@ -307,6 +439,13 @@ def detect_recordings(
             source,
             "point --recordings at the folder holding your recordings",
         )
+    readable, skipped = _readable(files, source)
+    if not readable:
+        raise UserError(
+            f"none of the {len(files)} audio file(s) can be read (first: {skipped[0].reason})",
+            source,
+            "check the files, or point --recordings at another folder",
+        )
     ref, trained = ensure_model(project_dir, train_progress)
     project = Project.load(project_dir)
     store = PoolStore(Path(project.config.pool_dir) / "train.h5")
@@ -318,83 +457,77 @@ def detect_recordings(
             store.path,
             "re-extract it from a prepared split with clip seconds",
         )
-    try:
-        saved = torch.load(ref.path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as exc:
-        raise UserError(
-            f"cannot read the model checkpoint ({exc})",
-            ref.path,
-            "run `iml-tui train` to write a new one",
-        ) from exc
-    model = FrameMLP.from_state_dict(saved["state_dict"]).eval()
+    model = load_model(ref.path)
     thr = ref.threshold if threshold is None else float(threshold)
     mono: Literal["first", "mix"] = "mix" if store.attrs.get("mono") == "mix" else "first"
     out = Path(out)
     work = out / WORK_DIR
-    job = _job(ref, store, clip, hop)
-    job_path = work / "job.json"
-    if job_path.is_file():
-        try:
-            same = json.loads(job_path.read_text()) == job
-        except (OSError, json.JSONDecodeError):
-            same = False
-        if not same:
-            shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(job_path, json.dumps(job, sort_keys=True) + "\n")
-    rels = [f.relative_to(source).as_posix() for f in files]
-    durations = [audio_io.info(f).duration for f in files]
-    total = float(sum(durations))
+    _open_work(work, _job(ref, store, clip, hop))
+    total = float(sum(dur for _, _, dur, _ in readable))
     done = [0.0]
-    enc: Any = None
+    plans: dict[str, list[Part]] = {}
+    todo: list[Part] = []
+    for f, rel, dur, _ in readable:
+        if _work_file(work, rel).is_file():
+            done[0] += dur
+            continue
+        plans[rel] = plan_parts(f, rel, dur, clip, hop, _parts_dir(_work_file(work, rel)))
+        for part in plans[rel]:
+            if Path(part.file).is_file():
+                done[0] += part.seconds
+            else:
+                todo.append(part)
+    if progress is not None:
+        progress(readable[0][1], done[0], total)
+
+    def on_event(event: tuple[str, float]) -> None:
+        done[0] += event[1]
+        if progress is not None:
+            progress(event[0], min(done[0], total), total)
+
+    failed = _score_todo(
+        todo, store, model, ref, device, clip, mono, batch_size, executor, on_event
+    )
+    for rel, reason in failed:
+        skipped.append(SkippedRecording(rel, reason))
+        shutil.rmtree(_parts_dir(_work_file(work, rel)), ignore_errors=True)
+    bad = {rel for rel, _ in failed}
     t = store.t
-    spans = None
+    spans = _frame_spans(store, clip, t)
     results: list[RecordingResult] = []
     tables: list[Path] = []
     class_list = list(store.class_list)
     rows: list[tuple[str, float, float, str, float]] = []
-    for f, rel, dur in zip(files, rels, durations, strict=True):
+    for _f, rel, dur, sr in readable:
+        if rel in bad:
+            continue
         cache = _work_file(work, rel)
-        resumed = cache.is_file()
+        resumed = rel not in plans
         if resumed:
             with np.load(cache, allow_pickle=False) as z:
                 grid, step, duration = z["grid"], float(z["step"]), float(z["duration"])
         else:
-            if enc is None:
-                enc = pool_encoder(store, device)
-            base = done[0]
-
-            def on_clip(seconds: float, base: float = base, rel: str = rel) -> None:
-                if progress is not None:
-                    progress(rel, base + seconds, total)
-
-            probs, offsets, duration = _score_recording(
-                f, enc, model, clip, hop, mono, batch_size, _parts_dir(cache), on_clip
-            )
+            parts = plans[rel]
+            probs = np.concatenate([np.load(p.file, allow_pickle=False) for p in parts], axis=0)
             if probs.shape[1] != t:
                 raise UserError(
                     f"the encoder gives T={probs.shape[1]} frames per clip, the pool has T={t}",
                     store.path,
                     "re-extract the pool",
                 )
-            if spans is None:
-                spans = _frame_spans(store, clip, t)
+            duration = dur
+            offsets = [o for p in parts for o in p.offsets]
             grid, step = stitch_spans(list(probs), offsets, spans, duration)
             atomic_save_npz(cache, grid=grid, step=np.float64(step), duration=np.float64(duration))
             shutil.rmtree(_parts_dir(cache), ignore_errors=True)
-        done[0] += dur
-        if progress is not None:
-            progress(rel, done[0], total)
         events = [
-            e
+            Event(e.onset, min(e.offset, duration), e.class_index, e.score)
             for e in events_from_frames(grid, step, thr, min_duration, merge_gap)
             if e.onset < duration
         ]
-        events = [Event(e.onset, min(e.offset, duration), e.class_index, e.score) for e in events]
         results.append(RecordingResult(rel, duration, events, resumed))
         named = [(e.onset, e.offset, class_list[e.class_index]) for e in events]
         stem = _table_name(rel)
-        sr = audio_io.info(f).sample_rate
         tables.append(
             write_raven(out / "raven" / f"{stem}.Table.1.selections.txt", named, sr / 2.0)
         )
@@ -406,7 +539,37 @@ def detect_recordings(
     for rel, a, b, name, score in rows:
         w.writerow([rel, f"{a:.3f}", f"{b:.3f}", name, f"{score:.4f}"])
     csv_path = atomic_write_text(out / CSV_FILE, text.getvalue())
-    return DetectResult(results, csv_path, tables, ref, thr, class_list, trained)
+    return DetectResult(results, csv_path, tables, ref, thr, class_list, trained, skipped)
+
+
+def _score_todo(
+    todo: list[Part],
+    store: PoolStore,
+    model: FrameMLP,
+    ref: ModelRef,
+    device: str,
+    clip: float,
+    mono: Literal["first", "mix"],
+    batch: int,
+    executor: ExecutorOptions | None,
+    on_event: Callable[[Any], None],
+) -> list[tuple[str, str]]:
+    """Score the parts in ``todo`` here or on the executor's workers; (recording, reason) of
+    those that could not be read."""
+    if not todo:
+        return []
+    opts = (executor or ExecutorOptions()).resolved()
+    if opts.executor == "local" and opts.jobs <= 1:
+        scorer = Scorer(pool_encoder(store, device), model)
+        task = Task(0, score_parts, (todo, clip, mono, batch))
+        got = run_tasks([task], ExecutorOptions(), scorer_setup, (), on_event, state=scorer)
+    else:
+        pool_encoder(store, "cpu")  # a changed checkpoint is one line here, before any worker
+        runs = split_runs(todo, task_count(len(todo), opts))
+        tasks = [Task(i, score_parts, (run, clip, mono, batch)) for i, run in enumerate(runs)]
+        setup = (str(store.path.resolve()), device, str(ref.path.resolve()), worker_threads(opts))
+        got = run_tasks(tasks, opts, scorer_setup, setup, on_event)
+    return [f for failed in got.values() for f in failed]
 
 
 def read_detections(path: str | Path) -> list[tuple[str, float, float, str, float]]:

@@ -34,7 +34,6 @@ labels); T_labels = 1 -> repeated.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import shutil
 from collections.abc import Callable, Sequence
@@ -60,7 +59,7 @@ from iml_tui.data.corpus import (
 )
 from iml_tui.data.store import ExtraDataset, PoolMeta, PoolWriter
 from iml_tui.errors import UserError
-from iml_tui.parallel.runner import ExecutorOptions, Task, run_tasks
+from iml_tui.parallel.runner import ExecutorOptions, Task, run_tasks, split_runs, task_count
 
 EXIT_SKIPPED = 3
 NORM_CHOICES = ("prepared", "checkpoint")
@@ -342,7 +341,7 @@ def extract_split(
         folder, work_abs = str(split.folder.resolve()), str(work.resolve())
         tasks = [
             Task(i, _task_chunks, (folder, part, chunk, work_abs))
-            for i, part in enumerate(_runs_of(todo, _n_tasks(len(todo), opts)))
+            for i, part in enumerate(split_runs(todo, task_count(len(todo), opts)))
         ]
         run_tasks(tasks, opts, _task_setup, (*encoder_spec, opts.threads), on_event)
     else:
@@ -355,22 +354,6 @@ def extract_split(
             state=enc,
         )
     return _publish(split, store, enc, work, starts, resumed, encoder_spec)
-
-
-def _n_tasks(n_chunks: int, opts: ExecutorOptions) -> int:
-    """How many Ray tasks share ``n_chunks`` chunks: four per CPU of the cluster (so a slow
-    node does not hold the end), never more than the chunks."""
-    from iml_tui.parallel.actors import ensure_ray
-
-    cpus = float(ensure_ray(opts.ray_address or None).cluster_resources().get("CPU", 1.0))
-    per = max(1, int(cpus / max(opts.cpus_per_run, 1e-3)))
-    return max(1, min(n_chunks, 4 * per))
-
-
-def _runs_of(items: Sequence[int], k: int) -> list[list[int]]:
-    """``items`` cut into ``k`` consecutive runs whose sizes differ by at most one."""
-    edges = np.linspace(0, len(items), k + 1).round().astype(int)
-    return [list(items[a:b]) for a, b in itertools.pairwise(edges) if b > a]
 
 
 def _task_setup(

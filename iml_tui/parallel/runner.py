@@ -14,8 +14,10 @@ absolute (a Ray worker's working folder is not the driver's).
 
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing as mp
+import os
 import pickle
 import queue
 from collections.abc import Callable, Hashable, Sequence
@@ -93,6 +95,33 @@ def run_tasks(
     else:
         got = _run_processes(tasks, opts.jobs, setup, setup_args, on_event, on_done)
     return {t.key: got[t.key] for t in tasks}
+
+
+def task_count(n_items: int, opts: ExecutorOptions) -> int:
+    """How many tasks share ``n_items`` units of work: four per worker (so a slow worker does
+    not hold the end), never more than the units. Workers: ``jobs`` local processes, or the Ray
+    cluster's CPUs over ``cpus_per_run``."""
+    opts = opts.resolved()
+    if opts.executor == "ray":
+        cpus = float(ensure_ray(opts.ray_address or None).cluster_resources().get("CPU", 1.0))
+        workers = max(1, int(cpus / max(opts.cpus_per_run, 1e-3)))
+    else:
+        workers = max(1, opts.jobs)
+    return max(1, min(n_items, 4 * workers))
+
+
+def split_runs(items: Sequence[Any], k: int) -> list[list[Any]]:
+    """``items`` cut into ``k`` consecutive runs whose sizes differ by at most one."""
+    n, k = len(items), max(1, k)
+    edges = [round(i * n / k) for i in range(k + 1)]
+    return [list(items[a:b]) for a, b in itertools.pairwise(edges) if b > a]
+
+
+def worker_threads(opts: ExecutorOptions) -> int:
+    """Torch threads for each worker: the Ray request, else this machine's cores over ``jobs``."""
+    if opts.executor == "ray":
+        return opts.threads
+    return max(1, (os.cpu_count() or 1) // max(1, opts.jobs))
 
 
 def _noop(_: Any) -> None:

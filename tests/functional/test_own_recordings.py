@@ -372,3 +372,94 @@ def test_search_by_example_from_a_pool_id_and_from_audio(chain: dict[str, Path])
     assert "neither a clip of the pool" in _fails(
         ["search", str(chain["proj"]), "--example", "nowhere.wav@3"]
     )
+
+
+def _detect(
+    chain: dict[str, Path], audio: Path, out: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "iml_tui.cli",
+            "detect",
+            str(chain["proj"]),
+            "--recordings",
+            str(audio),
+            "--out",
+            str(out),
+            "--min-duration",
+            "1",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _same_detections(got_csv: Path, ref_csv: Path) -> None:
+    got, ref = read_detections(got_csv), read_detections(ref_csv)
+    assert [r[:4] for r in got] == [r[:4] for r in ref]
+    assert np.allclose([r[4] for r in got], [r[4] for r in ref], atol=1e-4)
+
+
+@pytest.mark.parametrize("extra", [["--jobs", "2"], ["--executor", "ray", "--cpus-per-run", "1"]])
+def test_detect_on_workers_gives_the_detections_of_one_process(
+    chain: dict[str, Path], tmp_path: Path, extra: list[str]
+) -> None:
+    if extra[1] == "ray":
+        pytest.importorskip("ray", reason="the ray extra is not installed")
+    proc = _detect(chain, chain["audio"], tmp_path / "det", *extra)
+    assert proc.returncode == 0, proc.stderr
+    _same_detections(tmp_path / "det" / "detections.csv", chain["det"] / "detections.csv")
+    for rel in CALLS:  # the same tables, recording by recording
+        stem = rel[: -len(".wav")]
+        for table in (f"raven/{stem}.Table.1.selections.txt", f"audacity/{stem}.txt"):
+            assert (tmp_path / "det" / table).is_file()
+    assert not list((tmp_path / "det" / ".frames").rglob("part_*.npy"))
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_unreadable_recordings_are_skipped_and_the_rest_written(
+    chain: dict[str, Path], tmp_path: Path, jobs: str
+) -> None:
+    audio = tmp_path / "audio"
+    shutil.copytree(chain["audio"], audio)
+    (audio / "site3").mkdir()
+    (audio / "site3" / "garbage.wav").write_bytes(b"RIFF\x00\x00not audio at all")
+    sf.write(audio / "site3" / "empty.wav", np.zeros(0, dtype=np.float32), SR)
+    bad = 0.05 * np.random.default_rng(1).standard_normal(int(6 * SR)).astype(np.float32)
+    bad[3 * SR] = np.nan
+    sf.write(audio / "site3" / "nan.wav", bad, SR, subtype="FLOAT")
+    out = tmp_path / "det"
+    proc = _detect(chain, audio, out, "--jobs", jobs)
+    assert proc.returncode == 3, proc.stderr
+    skipped = [line for line in proc.stderr.splitlines() if line.startswith("skipped ")]
+    assert sorted(line.split(":")[0] for line in skipped) == [
+        "skipped site3/empty.wav",
+        "skipped site3/garbage.wav",
+        "skipped site3/nan.wav",
+    ]
+    assert "NaN or inf samples near 2 s" in proc.stderr  # the first 2 s clip holding 3.0 s
+    assert "holds no samples" in proc.stderr
+    assert "3 recording(s) skipped, the others written (exit status 3)" in proc.stderr
+    _same_detections(out / "detections.csv", chain["det"] / "detections.csv")
+    assert not (out / "raven" / "site3").exists()
+    # the files fixed (here: removed), the same command resumes the four and exits 0
+    shutil.rmtree(audio / "site3")
+    again = _detect(chain, audio, out, "--jobs", jobs)
+    assert again.returncode == 0, again.stderr
+    assert "4 recording(s) resumed" in again.stderr
+    _same_detections(out / "detections.csv", chain["det"] / "detections.csv")
+
+
+def test_detect_with_no_readable_recording_is_one_line(
+    chain: dict[str, Path], tmp_path: Path
+) -> None:
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    (audio / "a.wav").write_bytes(b"RIFF\x00\x00not audio at all")
+    proc = _detect(chain, audio, tmp_path / "det")
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "none of the 1 audio file(s) can be read" in proc.stderr
