@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -26,7 +24,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_own_recordings import FINCH, _duration, realdata, run_chain  # noqa: E402
+from bench_own_recordings import FINCH, _duration, machine, realdata, run_chain  # noqa: E402
 
 
 def _archive(root: Path, copies: int) -> tuple[Path, float]:
@@ -105,11 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             },
             "median_speedup": round(statistics.median(ratios), 3),
             "same_detections": same,
-            "machine": {
-                "cpus": os.cpu_count(),
-                "python": platform.python_version(),
-                "platform": platform.platform(),
-            },
+            "machine": machine(),
         }
     print(
         f"detect over {fig['archive_recordings']} recordings ({fig['audio_hours']} audio h, "

@@ -27,8 +27,6 @@ import argparse
 import asyncio
 import csv
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -39,7 +37,14 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_own_recordings import FAST_TRAIN, FINCH, _cli, realdata, song_bouts  # noqa: E402
+from bench_own_recordings import (  # noqa: E402
+    FAST_TRAIN,
+    FINCH,
+    _cli,
+    machine,
+    realdata,
+    song_bouts,
+)
 
 CLIP_S = 5.0
 HOP_S = 2.5
@@ -276,11 +281,7 @@ def main(argv: list[str] | None = None) -> None:
             a.merge_gap,
             a.min_duration,
         )
-    fig["machine"] = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
+    fig["machine"] = machine()
     print(
         f"{fig['clips']} clips of {fig['clip_s']} s ({fig['clips_with_song']} with song), "
         f"{fig['bouts']} bouts in {fig['recordings']} recordings; {fig['encoder']}, "

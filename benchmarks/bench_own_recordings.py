@@ -47,6 +47,16 @@ FAST_TRAIN = [
 ]
 
 
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: cores, Python, platform, load average now."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_avg": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
 def realdata() -> Path:
     env = os.environ.get("IML_TUI_REALDATA")
     return Path(env) if env else HERE.parent.parent / "shared" / "realdata"
@@ -213,11 +223,7 @@ def main(argv: list[str] | None = None) -> None:
         fig = run_chain(work, a.encoder, a.every, a.tolerance, a.merge_gap, a.min_duration)
     if a.work is None:
         fig.pop("outputs")  # a temporary folder, gone now
-    fig["machine"] = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
+    fig["machine"] = machine()
     for part in ("withheld", "all"):
         s = fig[part]
         print(

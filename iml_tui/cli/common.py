@@ -81,6 +81,20 @@ GpusPerTaskOption = typing.Annotated[
 ]
 
 
+def exit_skipped(lines: typing.Sequence[str], what: str, rest: str = "") -> typing.NoReturn:
+    """One stderr line per skipped input, a count (``what``: e.g. "recording(s)"; ``rest``:
+    what happened to the others), and exit status 3."""
+    from iml_tui.features.extract import EXIT_SKIPPED
+
+    for line in lines:
+        sys.stderr.write(f"iml-tui: skipped: {line}\n")
+    sys.stderr.write(
+        f"iml-tui: {len(lines)} {what} skipped{rest} (exit status {EXIT_SKIPPED}); fix them "
+        "and run the same command again\n"
+    )
+    raise typer.Exit(EXIT_SKIPPED)
+
+
 def csv_list(value: str | None) -> list[str] | None:
     return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
 

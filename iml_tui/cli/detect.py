@@ -17,6 +17,7 @@ from iml_tui.cli.common import (
     GpusPerTaskOption,
     RayAddressOption,
     app,
+    exit_skipped,
 )
 from iml_tui.errors import UserError
 
@@ -171,12 +172,8 @@ def detect_cmd(
             "the project has changed since: run `iml-tui train` for a newer one\n"
         )
     if res.skipped:
-        from iml_tui.features.extract import EXIT_SKIPPED
-
-        for skip in res.skipped:
-            sys.stderr.write(f"skipped {skip.recording}: {skip.reason}\n")
-        sys.stderr.write(
-            f"{len(res.skipped)} recording(s) skipped, the others written (exit status "
-            f"{EXIT_SKIPPED}); fix them and run the same command again\n"
+        exit_skipped(
+            [f"{skip.recording}: {skip.reason}" for skip in res.skipped],
+            "recording(s)",
+            ", the others written",
         )
-        raise typer.Exit(EXIT_SKIPPED)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,6 +16,7 @@ from iml_tui.cli.common import (
     RayAddressOption,
     app,
     err_console,
+    exit_skipped,
     print_tables,
 )
 
@@ -56,15 +56,7 @@ def prepare_dcase_cmd(
         result = prepare_dcase(source, out, division.value, progress)
     print_tables(result.tables(), result.notes)
     if result.skipped:
-        from iml_tui.features.extract import EXIT_SKIPPED
-
-        for line in result.skipped:
-            sys.stderr.write(f"iml-tui: skipped: {line}\n")
-        sys.stderr.write(
-            f"iml-tui: {len(result.skipped)} recording(s) skipped (exit status "
-            f"{EXIT_SKIPPED}); fix them and run the same command again\n"
-        )
-        raise typer.Exit(EXIT_SKIPPED)
+        exit_skipped(result.skipped, "recording(s)")
 
 
 @prepare_app.command("lid")

@@ -80,6 +80,30 @@ def _ok(args: list[str]) -> str:
     return res.output
 
 
+def _detect(
+    chain: dict[str, Path], audio: Path, out: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "iml_tui.cli",
+            "detect",
+            str(chain["proj"]),
+            "--recordings",
+            str(audio),
+            "--out",
+            str(out),
+            "--min-duration",
+            "1",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("own")
@@ -240,22 +264,7 @@ def test_readers_refuse_unknown_labels(chain: dict[str, Path]) -> None:
 
 
 def test_bad_detect_is_one_line_exit_2(chain: dict[str, Path]) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "iml_tui.cli",
-            "detect",
-            str(chain["proj"]),
-            "--recordings",
-            str(chain["root"] / "missing"),
-            "--out",
-            str(chain["root"] / "x"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = _detect(chain, chain["root"] / "missing", chain["root"] / "x")
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "recordings folder not found" in proc.stderr
 
@@ -374,30 +383,6 @@ def test_search_by_example_from_a_pool_id_and_from_audio(chain: dict[str, Path])
     )
 
 
-def _detect(
-    chain: dict[str, Path], audio: Path, out: Path, *extra: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "iml_tui.cli",
-            "detect",
-            str(chain["proj"]),
-            "--recordings",
-            str(audio),
-            "--out",
-            str(out),
-            "--min-duration",
-            "1",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def _same_detections(got_csv: Path, ref_csv: Path) -> None:
     got, ref = read_detections(got_csv), read_detections(ref_csv)
     assert [r[:4] for r in got] == [r[:4] for r in ref]
@@ -435,15 +420,15 @@ def test_unreadable_recordings_are_skipped_and_the_rest_written(
     out = tmp_path / "det"
     proc = _detect(chain, audio, out, "--jobs", jobs)
     assert proc.returncode == 3, proc.stderr
-    skipped = [line for line in proc.stderr.splitlines() if line.startswith("skipped ")]
-    assert sorted(line.split(":")[0] for line in skipped) == [
-        "skipped site3/empty.wav",
-        "skipped site3/garbage.wav",
-        "skipped site3/nan.wav",
+    skipped = [line for line in proc.stderr.splitlines() if line.startswith("iml-tui: skipped: ")]
+    assert sorted(line.split(": ")[2] for line in skipped) == [
+        "site3/empty.wav",
+        "site3/garbage.wav",
+        "site3/nan.wav",
     ]
     assert "NaN or inf samples near 2 s" in proc.stderr  # the first 2 s clip holding 3.0 s
     assert "holds no samples" in proc.stderr
-    assert "3 recording(s) skipped, the others written (exit status 3)" in proc.stderr
+    assert "iml-tui: 3 recording(s) skipped, the others written (exit status 3)" in proc.stderr
     _same_detections(out / "detections.csv", chain["det"] / "detections.csv")
     assert not (out / "raven" / "site3").exists()
     # the files fixed (here: removed), the same command resumes the four and exits 0

@@ -4,9 +4,12 @@ change checked in the SQLite journal, and after kill -9 on a pool without labels
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from labelling_data import make_audio_pool, make_project
@@ -40,7 +43,9 @@ def ticked(app: LabelApp) -> frozenset[int]:
     return frozenset(app.main.query_one(PredictionPanel).selected)
 
 
-async def test_mark_by_keys_and_by_drag_then_submit(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def marking_screen(tmp_path: Path) -> AsyncIterator[tuple[Path, LabelApp, Any, str]]:
+    """A pool project's labelling screen under the Pilot: (project, app, pilot, first clip id)."""
     project = make_pool_project(tmp_path)
     with Session.open(project, annotator="ana") as session:
         app = make_app(session, RecordingPlayer(), cursor=False)
@@ -48,78 +53,77 @@ async def test_mark_by_keys_and_by_drag_then_submit(tmp_path: Path) -> None:
             await pilot.pause()
             first = current_id(app)
             assert first is not None
-            spec = spec_of(app)
-            await mark_event_by_keys(pilot, 0.5, 1.0, 2)  # insect, by [ and ]
-            on_col, _ = column_span(spec, 0.5, 0.5)
-            off_col, _ = column_span(spec, 1.0, 1.0)
-            by_keys = (spec.time_of(on_col), spec.time_of(off_col), 2)
-            assert extents_in_journal(project) == {first: [by_keys]}
-            assert ticked(app) == {2}  # marking an insect ticks insect
-            await mark_event(pilot, 1.2, 1.8, 0)  # bird, by a drag
-            a, b = column_span(spec, 1.2, 1.8)
-            by_drag = (spec.time_of(a), spec.time_of(b + 1), 0)
-            assert extents_in_journal(project) == {first: [by_keys, by_drag]}
-            assert ticked(app) == {0, 2}
-            assert [(m.onset, m.offset, m.cls) for m in spec.marks] == [by_keys, by_drag]
-            events_text = str(app.main.query_one("#events").render())
-            assert "insect" in events_text and "bird" in events_text
-            await pilot.press("enter")
-            assert current_id(app) != first
-            assert spec.marks == ()  # the next clip has none
+            yield project, app, pilot, first
+
+
+async def test_mark_by_keys_and_by_drag_then_submit(tmp_path: Path) -> None:
+    async with marking_screen(tmp_path) as (project, app, pilot, first):
+        spec = spec_of(app)
+        await mark_event_by_keys(pilot, 0.5, 1.0, 2)  # insect, by [ and ]
+        on_col, _ = column_span(spec, 0.5, 0.5)
+        off_col, _ = column_span(spec, 1.0, 1.0)
+        by_keys = (spec.time_of(on_col), spec.time_of(off_col), 2)
+        assert extents_in_journal(project) == {first: [by_keys]}
+        assert ticked(app) == {2}  # marking an insect ticks insect
+        await mark_event(pilot, 1.2, 1.8, 0)  # bird, by a drag
+        a, b = column_span(spec, 1.2, 1.8)
+        by_drag = (spec.time_of(a), spec.time_of(b + 1), 0)
+        assert extents_in_journal(project) == {first: [by_keys, by_drag]}
+        assert ticked(app) == {0, 2}
+        assert [(m.onset, m.offset, m.cls) for m in spec.marks] == [by_keys, by_drag]
+        events_text = str(app.main.query_one("#events").render())
+        assert "insect" in events_text and "bird" in events_text
+        await pilot.press("enter")
+        assert current_id(app) != first
+        assert spec.marks == ()  # the next clip has none
     assert labels_in_journal(project) == {first: (0, 2)}
     assert extents_in_journal(project) == {first: [by_keys, by_drag]}
 
 
 async def test_move_delete_and_undo_extents(tmp_path: Path) -> None:
-    project = make_pool_project(tmp_path)
-    with Session.open(project, annotator="ana") as session:
-        app = make_app(session, RecordingPlayer(), cursor=False)
-        async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause()
-            first = current_id(app)
-            assert first is not None
-            spec = spec_of(app)
-            await mark_event(pilot, 0.2, 0.6, 0)
-            await mark_event(pilot, 1.0, 1.6, 1)
-            (a0, b0), (a1, b1) = column_span(spec, 0.2, 0.6), column_span(spec, 1.0, 1.6)
-            ev0 = (spec.time_of(a0), spec.time_of(b0 + 1), 0)
-            ev1 = (spec.time_of(a1), spec.time_of(b1 + 1), 1)
-            assert extents_in_journal(project) == {first: [ev0, ev1]}
-            # } with the cursor inside the first event moves its offset to the cursor
-            await click_time(pilot, 0.4)
-            await pilot.press("right_curly_bracket")
-            c, _ = column_span(spec, 0.4, 0.4)
-            moved = (ev0[0], spec.time_of(c), 0)
-            assert extents_in_journal(project) == {first: [ev1, moved]}
-            # dragging the second event's onset edge moves it
-            x0 = spec.column_of(ev1[0])
-            assert x0 is not None
-            await pilot.mouse_down(spec, offset=(5 + x0, 1))
-            await pilot.hover(spec, offset=(5 + x0 - 3, 1))
-            await pilot.mouse_up(spec, offset=(5 + x0 - 3, 1))
-            await pilot.pause()
-            dragged = (spec.time_of(x0 - 3), ev1[1], 1)
-            assert extents_in_journal(project) == {first: [moved, dragged]}
-            # x with the cursor on no event deletes the last marked (the dragged one)
-            await click_time(pilot, 1.9)
-            await pilot.press("x")
-            assert extents_in_journal(project) == {first: [moved]}
-            # u undoes, one act at a time: the delete, the drag, the move
-            await pilot.press("u")
-            assert extents_in_journal(project) == {first: [moved, dragged]}
-            await pilot.press("u")
-            assert extents_in_journal(project) == {first: [ev1, moved]}
-            await pilot.press("u")
-            assert extents_in_journal(project) == {first: [ev0, ev1]}
-            assert current_id(app) == first and ticked(app) == {0, 1}  # the ticks stay
-            # the answer, then u: the answer is withdrawn first (its item shows again) ...
-            await pilot.press("enter")
-            await pilot.press("u")
-            assert current_id(app) == first and labels_in_journal(project) == {}
-            # ... then the extents, newest first
-            await pilot.press("u")
-            assert extents_in_journal(project) == {first: [ev0]}
-            assert [m.cls for m in spec.marks] == [0]
+    async with marking_screen(tmp_path) as (project, app, pilot, first):
+        spec = spec_of(app)
+        await mark_event(pilot, 0.2, 0.6, 0)
+        await mark_event(pilot, 1.0, 1.6, 1)
+        (a0, b0), (a1, b1) = column_span(spec, 0.2, 0.6), column_span(spec, 1.0, 1.6)
+        ev0 = (spec.time_of(a0), spec.time_of(b0 + 1), 0)
+        ev1 = (spec.time_of(a1), spec.time_of(b1 + 1), 1)
+        assert extents_in_journal(project) == {first: [ev0, ev1]}
+        # } with the cursor inside the first event moves its offset to the cursor
+        await click_time(pilot, 0.4)
+        await pilot.press("right_curly_bracket")
+        c, _ = column_span(spec, 0.4, 0.4)
+        moved = (ev0[0], spec.time_of(c), 0)
+        assert extents_in_journal(project) == {first: [ev1, moved]}
+        # dragging the second event's onset edge moves it
+        x0 = spec.column_of(ev1[0])
+        assert x0 is not None
+        await pilot.mouse_down(spec, offset=(5 + x0, 1))
+        await pilot.hover(spec, offset=(5 + x0 - 3, 1))
+        await pilot.mouse_up(spec, offset=(5 + x0 - 3, 1))
+        await pilot.pause()
+        dragged = (spec.time_of(x0 - 3), ev1[1], 1)
+        assert extents_in_journal(project) == {first: [moved, dragged]}
+        # x with the cursor on no event deletes the last marked (the dragged one)
+        await click_time(pilot, 1.9)
+        await pilot.press("x")
+        assert extents_in_journal(project) == {first: [moved]}
+        # u undoes, one act at a time: the delete, the drag, the move
+        await pilot.press("u")
+        assert extents_in_journal(project) == {first: [moved, dragged]}
+        await pilot.press("u")
+        assert extents_in_journal(project) == {first: [ev1, moved]}
+        await pilot.press("u")
+        assert extents_in_journal(project) == {first: [ev0, ev1]}
+        assert current_id(app) == first and ticked(app) == {0, 1}  # the ticks stay
+        # the answer, then u: the answer is withdrawn first (its item shows again) ...
+        await pilot.press("enter")
+        await pilot.press("u")
+        assert current_id(app) == first and labels_in_journal(project) == {}
+        # ... then the extents, newest first
+        await pilot.press("u")
+        assert extents_in_journal(project) == {first: [ev0]}
+        assert [m.cls for m in spec.marks] == [0]
 
 
 KILLED_MARKING = """
@@ -252,74 +256,63 @@ def events_row_text(spec: SpectrogramView) -> str:
 
 
 async def test_a_drag_inside_an_event_on_the_events_row_moves_it_whole(tmp_path: Path) -> None:
-    project = make_pool_project(tmp_path)
-    with Session.open(project, annotator="ana") as session:
-        app = make_app(session, RecordingPlayer(), cursor=False)
-        async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause()
-            first = current_id(app)
-            assert first is not None
-            spec = spec_of(app)
-            await mark_event(pilot, 0.5, 1.0, 1)
-            a, b = column_span(spec, 0.5, 1.0)
-            ev = (spec.time_of(a), spec.time_of(b + 1), 1)
-            assert extents_in_journal(project) == {first: [ev]}
-            row = spec.events_row
-            assert row is not None
-            width = spec.size.width - GUTTER
-            step = 2.0 / width  # seconds per column of the 2 s clip
-            mid = (a + b) // 2
-            assert a < mid < b
-            # inside the event, 6 columns right: drawn moved while dragging, then saved moved
-            await pilot.mouse_down(spec, offset=(GUTTER + mid, row))
-            await pilot.hover(spec, offset=(GUTTER + mid + 6, row))
-            await pilot.pause()
-            drawn = events_row_text(spec)
-            assert drawn[a + 6] == "[" and drawn[b + 6] == "]"
-            await pilot.mouse_up(spec, offset=(GUTTER + mid + 6, row))
-            await pilot.pause()
-            ((on, off, cls),) = extents_in_journal(project)[first]
-            assert (on, off, cls) == (
-                pytest.approx(ev[0] + 6 * step),
-                pytest.approx(ev[1] + 6 * step),
-                1,
-            )
-            assert off - on == pytest.approx(ev[1] - ev[0])  # its length kept
-            # far past the end: it stops at the clip's end, still as long
-            a2, b2 = column_span(spec, on, off - 1e-9)
-            mid = (a2 + b2) // 2
-            await pilot.mouse_down(spec, offset=(GUTTER + mid, row))
-            await pilot.hover(spec, offset=(GUTTER + width - 1, row))
-            await pilot.mouse_up(spec, offset=(GUTTER + width - 1, row))
-            await pilot.pause()
-            ((on2, off2, _),) = extents_in_journal(project)[first]
-            assert off2 == pytest.approx(2.0) and off2 - on2 == pytest.approx(ev[1] - ev[0])
-            # a drag inside it on a picture row marks a new event instead
-            await mark_event(pilot, 1.7, 1.9, 0)
-            assert len(extents_in_journal(project)[first]) == 2
-            # u undoes the new event, then each move
-            await pilot.press("u", "u")
-            assert extents_in_journal(project)[first] == [(on, off, 1)]
-            await pilot.press("u")
-            assert extents_in_journal(project) == {first: [ev]}
+    async with marking_screen(tmp_path) as (project, app, pilot, first):
+        spec = spec_of(app)
+        await mark_event(pilot, 0.5, 1.0, 1)
+        a, b = column_span(spec, 0.5, 1.0)
+        ev = (spec.time_of(a), spec.time_of(b + 1), 1)
+        assert extents_in_journal(project) == {first: [ev]}
+        row = spec.events_row
+        assert row is not None
+        width = spec.size.width - GUTTER
+        step = 2.0 / width  # seconds per column of the 2 s clip
+        mid = (a + b) // 2
+        assert a < mid < b
+        # inside the event, 6 columns right: drawn moved while dragging, then saved moved
+        await pilot.mouse_down(spec, offset=(GUTTER + mid, row))
+        await pilot.hover(spec, offset=(GUTTER + mid + 6, row))
+        await pilot.pause()
+        drawn = events_row_text(spec)
+        assert drawn[a + 6] == "[" and drawn[b + 6] == "]"
+        await pilot.mouse_up(spec, offset=(GUTTER + mid + 6, row))
+        await pilot.pause()
+        ((on, off, cls),) = extents_in_journal(project)[first]
+        assert (on, off, cls) == (
+            pytest.approx(ev[0] + 6 * step),
+            pytest.approx(ev[1] + 6 * step),
+            1,
+        )
+        assert off - on == pytest.approx(ev[1] - ev[0])  # its length kept
+        # far past the end: it stops at the clip's end, still as long
+        a2, b2 = column_span(spec, on, off - 1e-9)
+        mid = (a2 + b2) // 2
+        await pilot.mouse_down(spec, offset=(GUTTER + mid, row))
+        await pilot.hover(spec, offset=(GUTTER + width - 1, row))
+        await pilot.mouse_up(spec, offset=(GUTTER + width - 1, row))
+        await pilot.pause()
+        ((on2, off2, _),) = extents_in_journal(project)[first]
+        assert off2 == pytest.approx(2.0) and off2 - on2 == pytest.approx(ev[1] - ev[0])
+        # a drag inside it on a picture row marks a new event instead
+        await mark_event(pilot, 1.7, 1.9, 0)
+        assert len(extents_in_journal(project)[first]) == 2
+        # u undoes the new event, then each move
+        await pilot.press("u", "u")
+        assert extents_in_journal(project)[first] == [(on, off, 1)]
+        await pilot.press("u")
+        assert extents_in_journal(project) == {first: [ev]}
 
 
 async def test_escape_drops_a_started_onset(tmp_path: Path) -> None:
-    project = make_pool_project(tmp_path)
-    with Session.open(project, annotator="ana") as session:
-        app = make_app(session, RecordingPlayer(), cursor=False)
-        async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause()
-            first = current_id(app)
-            spec = spec_of(app)
-            await click_time(pilot, 0.5)
-            await pilot.press("left_square_bracket")
-            assert "onset at" in str(app.main.query_one("#events").render())
-            assert "[" in events_row_text(spec)
-            await pilot.press("escape")
-            assert app.main.pending_onset is None
-            assert spec.events_row is None  # no events: the row is gone
-            await click_time(pilot, 1.0)
-            await pilot.press("right_square_bracket")  # no onset pending: nothing marked
-            assert extents_in_journal(project) == {}
-            assert current_id(app) == first  # the clip stays on screen
+    async with marking_screen(tmp_path) as (project, app, pilot, first):
+        spec = spec_of(app)
+        await click_time(pilot, 0.5)
+        await pilot.press("left_square_bracket")
+        assert "onset at" in str(app.main.query_one("#events").render())
+        assert "[" in events_row_text(spec)
+        await pilot.press("escape")
+        assert app.main.pending_onset is None
+        assert spec.events_row is None  # no events: the row is gone
+        await click_time(pilot, 1.0)
+        await pilot.press("right_square_bracket")  # no onset pending: nothing marked
+        assert extents_in_journal(project) == {}
+        assert current_id(app) == first  # the clip stays on screen
