@@ -11,6 +11,7 @@ import typer
 
 from iml_tui.bench.progress import rate_progress
 from iml_tui.cli.common import Strategy, Task, app, opt_str, parse_option
+from iml_tui.errors import UserError
 
 
 @app.command("label")
@@ -265,23 +266,52 @@ def import_labels_cmd(
     labels: Annotated[
         Path,
         typer.Argument(
-            help="Label CSV: 'id' plus a 0/1 column per class or 'labels' (names separated by ';')."
+            help="Label CSV: 'id' plus a 0/1 column per class or 'labels' (names separated by "
+            "';'). Or event tables, a file or a folder: Raven selection tables, Audacity label "
+            "files, a CSV file,onset,offset,label (e.g. detect's tables after a review); each "
+            "is the whole truth for its recording's clips."
         ),
     ],
     annotator: Annotated[
         str | None, typer.Option(help="Recorded as the annotator (default: import:<file name>).")
     ] = None,
     skip_unknown: Annotated[
-        bool, typer.Option(help="Import the known ids and report the others instead of stopping.")
+        bool,
+        typer.Option(
+            help="Import the known ids (recordings) and report the others instead of stopping."
+        ),
     ] = False,
+    labels_format: Annotated[
+        str | None,
+        typer.Option(help="Event tables: raven, audacity or csv (default: from each file)."),
+    ] = None,
 ) -> None:
     """Import existing labels into a project (a warm start: selection starts from them)."""
     from iml_tui.engine.export import import_labels
+    from iml_tui.engine.import_events import import_event_tables, is_clip_csv
 
-    res = import_labels(folder, labels, annotator, skip_unknown)
-    sys.stdout.write(f"imported {res.imported} label(s) as {res.annotator}\n")
-    if res.unknown:
-        sys.stderr.write(f"skipped {len(res.unknown)} unknown id(s), e.g. {res.unknown[0]}\n")
+    if is_clip_csv(labels):
+        if labels_format is not None:
+            raise UserError(
+                "--labels-format is for event tables; this is a label CSV of clip ids",
+                labels,
+                "drop --labels-format",
+            )
+        res = import_labels(folder, labels, annotator, skip_unknown)
+        sys.stdout.write(f"imported {res.imported} label(s) as {res.annotator}\n")
+        if res.unknown:
+            sys.stderr.write(f"skipped {len(res.unknown)} unknown id(s), e.g. {res.unknown[0]}\n")
+        return
+    ev = import_event_tables(folder, labels, annotator, skip_unknown, labels_format)
+    replaced = f"; {ev.replaced_extents} earlier extent(s) replaced" if ev.replaced_extents else ""
+    sys.stdout.write(
+        f"imported {ev.clips} clip label(s) of {ev.recordings} recording(s) "
+        f"({ev.negatives} without events, {ev.extents} extent(s){replaced}) as {ev.annotator}\n"
+    )
+    if ev.unknown:
+        sys.stderr.write(
+            f"skipped {len(ev.unknown)} recording(s) not in the pool, e.g. {ev.unknown[0]}\n"
+        )
 
 
 @app.command("doctor")

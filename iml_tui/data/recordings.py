@@ -126,12 +126,7 @@ def read_annotations(path: Path, fmt: str | None = None) -> list[Event]:
                 ]
         stem = path.stem
         if fmt == "raven":
-            df = crowsetta.formats.bbox.Raven.from_file(path, annot_col="Annotation").df
-            col = "annotation" if "annotation" in df.columns else df.columns[-1]
-            return [
-                Event(stem, float(a), float(b), str(lab).strip(), where)
-                for a, b, lab in zip(df["begin_time_s"], df["end_time_s"], df[col], strict=True)
-            ]
+            return [Event(stem, a, b, lab, where) for a, b, lab in _raven_rows(path)]
         seq = crowsetta.formats.seq.AudSeq.from_file(path)
         return [
             Event(stem, float(a), float(b), str(lab).strip(), where)
@@ -143,6 +138,28 @@ def read_annotations(path: Path, fmt: str | None = None) -> list[Event]:
         raise UserError(
             f"cannot read {fmt} annotations ({exc})", path, "check the file or give --labels-format"
         ) from exc
+
+
+def _raven_rows(path: Path) -> list[tuple[float, float, str]]:
+    """(begin s, end s, annotation) of a Raven selection table, validated by crowsetta's schema;
+    whole-number times and frequencies are read as the floats Raven means, and a table with a
+    header and no selections has no events."""
+    import pandas as pd
+    from crowsetta.formats.bbox.raven import Raven, RavenSchema
+
+    df = pd.read_csv(path, sep="\t")
+    if df.empty:
+        return []
+    df = df.rename(columns={**Raven.COLUMNS_MAP, "Annotation": "annotation"})
+    for col in ("begin_time_s", "end_time_s", "low_freq_hz", "high_freq_hz"):
+        if col in df.columns:
+            df[col] = df[col].astype(float)
+    df = RavenSchema.validate(df)
+    col = "annotation" if "annotation" in df.columns else df.columns[-1]
+    return [
+        (float(a), float(b), str(lab).strip())
+        for a, b, lab in zip(df["begin_time_s"], df["end_time_s"], df[col], strict=True)
+    ]
 
 
 def label_files(labels: Path) -> list[Path]:

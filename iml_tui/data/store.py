@@ -355,6 +355,16 @@ class PoolStore:
                 self._ids = [_as_str(s) for s in f["ids"][()]]
         return self._ids
 
+    def clip_seconds(
+        self, fix: str = "re-extract it from a prepared split with clip seconds"
+    ) -> float:
+        """Seconds per clip (the ``clip_seconds`` attribute); UserError saying ``fix`` when the
+        store does not state it."""
+        clip = float(self.attrs.get("clip_seconds") or 0.0)
+        if clip <= 0:
+            raise UserError("the pool does not state its clip length", self.path, fix)
+        return clip
+
     def known(self) -> np.ndarray:
         """(N,) bool: True where the row's labels are known (all True without a mask)."""
         if self._known is None:

@@ -449,14 +449,8 @@ def detect_recordings(
     ref, trained = ensure_model(project_dir, train_progress)
     project = Project.load(project_dir)
     store = PoolStore(Path(project.config.pool_dir) / "train.h5")
-    clip = float(store.attrs.get("clip_seconds") or 0.0)
+    clip = store.clip_seconds()
     hop = float(store.attrs.get("hop_seconds") or 0.0) or clip
-    if clip <= 0:
-        raise UserError(
-            "the pool does not state its clip length",
-            store.path,
-            "re-extract it from a prepared split with clip seconds",
-        )
     model = load_model(ref.path)
     thr = ref.threshold if threshold is None else float(threshold)
     mono: Literal["first", "mix"] = "mix" if store.attrs.get("mono") == "mix" else "first"

@@ -57,13 +57,7 @@ def resolve_example(store: PoolStore, example: str, device: str = "cpu") -> Exam
     from iml_tui.engine.detect_recordings import pool_encoder
     from iml_tui.engine.search import unit
 
-    clip = float(store.attrs.get("clip_seconds") or 0.0)
-    if clip <= 0:
-        raise UserError(
-            "the pool does not state its clip length",
-            store.path,
-            "search with a pool id instead of an audio file",
-        )
+    clip = store.clip_seconds("search with a pool id instead of an audio file")
     enc = pool_encoder(store, device)
     sr = int(enc.sample_rate)
     mono: Literal["first", "mix"] = "mix" if store.attrs.get("mono") == "mix" else "first"

@@ -448,3 +448,27 @@ def test_detect_with_no_readable_recording_is_one_line(
     proc = _detect(chain, audio, tmp_path / "det")
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "none of the 1 audio file(s) can be read" in proc.stderr
+
+
+def test_reviewed_detections_import_back_and_train(chain: dict[str, Path], tmp_path: Path) -> None:
+    """The loop over an archive: detect's Raven tables (here taken as reviewed unchanged) go
+    back into a copy of the project as labels of every clip of those recordings, then train."""
+    proj = tmp_path / "proj"
+    shutil.copytree(chain["proj"], proj)
+    out = _ok(["import-labels", str(proj), str(chain["det"] / "raven")])
+    rows = read_detections(chain["det"] / "detections.csv")
+    n_clips = len(PoolStore(chain["pool"] / "train.h5").ids)  # 4 recordings, all covered
+    assert f"imported {n_clips} clip label(s) of 4 recording(s)" in out
+    with Journal(proj / "journal.sqlite") as j:
+        labelled = j.current_labels()
+        marked = j.current_extents()
+    assert len(labelled) == n_clips
+    for rel in CALLS:  # a clip is a call clip exactly when a detection overlaps it
+        spans = [(a, b) for r, a, b, *_ in rows if r == rel]
+        for e in labelled.values():
+            rec, _, off = str(e.item_id).rpartition("@")
+            if rec == rel:
+                hit = any(a < float(off) + 2.0 and b > float(off) for a, b in spans)
+                assert bool(e.labels) == hit, e.item_id
+    assert sum(len(v) for v in marked.values()) >= len(rows)
+    assert "trained on" in _ok(["train", str(proj)])
