@@ -215,6 +215,34 @@ def project_new(
     )
 
 
+@project_app.command("repool")
+def project_repool_cmd(
+    folder: Annotated[Path, typer.Argument(help="The project whose labels move.")],
+    pool_dir: Annotated[
+        Path,
+        typer.Option(
+            help="The new pool folder (train.h5 with the same classes; e.g. more "
+            "recordings prepared and extracted)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for the new project (new or empty).")],
+) -> None:
+    """A new project on another pool with this one's settings, labels and marked events,
+    matched by clip id (the old project is only read; train the new one afresh)."""
+    from iml_tui.engine.pool_identity import repool
+
+    res = repool(folder, pool_dir, out)
+    sys.stdout.write(
+        f"new project {res.project}: {res.labels} label(s) and {res.extents} extent(s) carried "
+        "over by id; train it with `iml-tui train` or label on with `iml-tui label`\n"
+    )
+    if res.missing:
+        sys.stderr.write(
+            f"note: {len(res.missing)} labelled clip(s) are not in the new pool, e.g. "
+            f"{res.missing[0]}; they stay in the old project only\n"
+        )
+
+
 @app.command("export")
 def export_cmd(
     folder: Annotated[Path, typer.Argument(help="A project folder.")],

@@ -30,6 +30,7 @@ from iml_tui.data.locate import ClipLocation, Locator
 from iml_tui.data.store import PoolStore
 from iml_tui.engine.extents import Extent, extent_of
 from iml_tui.engine.journal import Event, NewEvent
+from iml_tui.engine.pool_identity import check_project_pool
 from iml_tui.engine.project import Project
 from iml_tui.errors import UserError
 
@@ -367,6 +368,8 @@ def export_labels(
     """Export the project's labels as ``fmt`` (csv, events: a file; raven, audacity: a folder);
     existing files are replaced only with ``force``."""
     project = Project.load(project_dir)
+    if project.mode == "pool":
+        check_project_pool(project, catalog(project).ids)
     if fmt == "csv":
         return export_csv(project, out, force)
     if fmt == "raven":
@@ -448,6 +451,7 @@ def import_labels(
     labelled, and the next selection starts from them (a warm start)."""
     project = Project.load(project_dir)
     cat = catalog(project)
+    check_project_pool(project, cat.ids)
     rows = read_label_csv(csv_path, cat.class_list)
     found, unknown = [], []
     for item_id, labels in rows:

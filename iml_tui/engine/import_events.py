@@ -25,6 +25,7 @@ from iml_tui.data.recordings import Event as TableEvent
 from iml_tui.data.recordings import detect_format, label_files, read_annotations
 from iml_tui.data.store import PoolStore
 from iml_tui.engine.journal import NewEvent
+from iml_tui.engine.pool_identity import check_project_pool
 from iml_tui.engine.project import Project
 from iml_tui.errors import UserError
 
@@ -166,6 +167,7 @@ def import_event_tables(
     store = PoolStore(Path(project.config.pool_dir) / "train.h5")
     clip = store.clip_seconds()
     class_list = list(store.class_list)
+    check_project_pool(project, list(store.ids))
     by_recording = pool_clips(list(store.ids))
     if not by_recording:
         raise UserError(

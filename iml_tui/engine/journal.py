@@ -356,6 +356,14 @@ class Journal:
             args.extend(kinds)
         return [_event(r) for r in self._db.execute(sql + " ORDER BY id", args)]
 
+    def item_names(self) -> list[tuple[int, str]]:
+        """Every distinct (item index, item id) pair the events name, by index."""
+        sql = (
+            "SELECT DISTINCT item, item_id FROM events WHERE item IS NOT NULL AND item_id IS NOT "
+            "NULL ORDER BY item"
+        )
+        return [(int(i), str(n)) for i, n in self._db.execute(sql)]
+
     def last_id(self) -> int:
         row = self._db.execute("SELECT max(id) FROM events").fetchone()
         return int(row[0] or 0)

@@ -17,6 +17,7 @@ import numpy as np
 from iml_tui.engine.extents import Extent
 from iml_tui.engine.journal import EXTENT_KINDS, Event, Journal, NewEvent
 from iml_tui.engine.oracle import SKIPPED, Oracle
+from iml_tui.engine.pool_identity import check_pool_rows
 from iml_tui.engine.project import Project
 from iml_tui.engine.session.backend import SessionBackend
 from iml_tui.engine.session.fold import Fold, claim_payload
@@ -80,6 +81,12 @@ class Session:
             PoolBackend(project) if project.mode == "pool" else StreamBackend(project)
         )
         journal = project.open_journal()
+        if isinstance(engine, PoolBackend):
+            try:
+                check_pool_rows(journal, engine.ids, engine.store.path, project.dir)
+            except UserError:
+                journal.close()
+                raise
         journal.append_meta(
             {
                 "task": project.config.task,
