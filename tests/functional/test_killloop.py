@@ -44,9 +44,9 @@ def test_nothing_is_lost_and_the_same_item_comes_back(tmp_path: Path) -> None:
     r = json.loads(out.read_text())
     assert r["cycles"] == 2 and r["lost"] == 0 and r["duplicates"] == 0
     assert r["labels_in_journal"] >= r["labels_acknowledged"]
-    # each worker was killed after being shown an item it had not answered: after the
-    # restart it got that same item first
-    assert r["kills_while_shown"] == 4 and r["next_item_checks"] == 2
+    # each worker was killed after being shown an item: after the restart it got that same
+    # item first, unless the other annotator answered it meanwhile (then nothing to check)
+    assert r["kills_while_shown"] == 4 and 1 <= r["next_item_checks"] <= 2
     assert r["next_item_mismatches"] == 0
     assert "lost 0" in proc.stdout and "taken over by another annotator: " in proc.stdout
     # one training per model: claims beyond the models are only trainings a kill cut short
