@@ -62,21 +62,32 @@ def train_cmd(
         sys.stdout.write(f"model {status.version} trained on {status.trained_on} labels{score}\n")
 
 
-def _threshold(text: str) -> float | None:
-    if text.strip().lower() == "auto":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise UserError(
-            f"--threshold {text!r}: not a number or auto",
-            None,
-            "give a probability such as 0.5, or auto",
-        ) from None
+def _threshold(text: str) -> float | dict[str, float] | None:
+    """``auto``, one probability, or ``CLASS=P[,CLASS=P...]`` (the other classes: auto)."""
     from iml_tui.ranges import check_range
 
-    check_range("threshold", value, "command line", "detect", "--threshold")  # or auto
-    return value
+    text = text.strip()
+    if text.lower() == "auto":
+        return None
+    fix = "give a probability such as 0.5, per class as call=0.4,song=0.7, or auto"
+    if "=" not in text:
+        try:
+            value = float(text)
+        except ValueError:
+            raise UserError(f"--threshold {text!r}: not a number or auto", None, fix) from None
+        check_range("threshold", value, "command line", "detect", "--threshold")  # or auto
+        return value
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, raw = part.partition("=")
+        try:
+            out[name.strip()] = float(raw)
+        except ValueError:
+            raise UserError(f"--threshold {part.strip()!r}: not CLASS=P", None, fix) from None
+        if not sep or not name.strip():
+            raise UserError(f"--threshold {part.strip()!r}: not CLASS=P", None, fix)
+        check_range("threshold", out[name.strip()], "command line", "detect", "--threshold")
+    return out
 
 
 @app.command("detect")
@@ -95,7 +106,8 @@ def detect_cmd(
     threshold: Annotated[
         str,
         typer.Option(
-            help="Frame probability for a detection, or auto: the model's F1-optimal one."
+            help="Frame probability for a detection, or auto: the model's F1-optimal one; per "
+            "class as call=0.4,song=0.7 (classes not named: auto)."
         ),
     ] = "auto",
     min_duration: Annotated[
@@ -161,7 +173,7 @@ def detect_cmd(
     sys.stdout.write(
         f"{res.n_events} detection(s) in {len(res.recordings)} recording(s), "
         f"{res.seconds / 3600:.2f} audio hours ({per_class}); model {res.model.version}"
-        f"{trained}, threshold {res.threshold:.3f} -> {res.csv}, {out / 'raven'}, "
+        f"{trained}, threshold {res.threshold_text} -> {res.csv}, {out / 'raven'}, "
         f"{out / 'audacity'}\n"
     )
     if resumed:

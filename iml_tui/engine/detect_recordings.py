@@ -30,7 +30,7 @@ import io
 import json
 import math
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -105,10 +105,18 @@ class DetectResult:
     csv: Path
     tables: list[Path]
     model: ModelRef
-    threshold: float
+    thresholds: tuple[float, ...]  # per class
     class_list: list[str]
     trained: bool  # a model was trained first
     skipped: list[SkippedRecording] = field(default_factory=list)
+
+    @property
+    def threshold_text(self) -> str:
+        """'0.412', or per class 'call 0.400, song 0.700' when they differ."""
+        if len(set(self.thresholds)) <= 1:
+            return f"{self.thresholds[0]:.3f}" if self.thresholds else "-"
+        pairs = zip(self.class_list, self.thresholds, strict=True)
+        return ", ".join(f"{c} {t:.3f}" for c, t in pairs)
 
     @property
     def n_events(self) -> int:
@@ -378,13 +386,40 @@ def _readable(
     return ok, skipped
 
 
-def _check_args(threshold: float | None, min_duration: float, merge_gap: float, batch: int) -> None:
-    if threshold is not None and not (0.0 <= threshold <= 1.0):
+Threshold = float | Mapping[str, float] | None
+"""A frame probability for every class, one per named class (the others: the model's), or
+None: the model's own."""
+
+
+def class_thresholds(
+    threshold: Threshold, model: float, class_list: Sequence[str]
+) -> tuple[float, ...]:
+    """Per-class thresholds (C,) from ``threshold`` over the model's ``model``; UserError on a
+    value outside [0, 1] or a class the pool lacks."""
+    if threshold is None:
+        return tuple(float(model) for _ in class_list)
+    if isinstance(threshold, Mapping):
+        given = {str(c): float(v) for c, v in threshold.items()}
+    else:
+        given = {c: float(threshold) for c in class_list}
+    unknown = [c for c in given if c not in class_list]
+    if unknown:
         raise UserError(
-            f"--threshold {threshold}: must be in [0, 1] or auto",
+            f"--threshold names {unknown[0]!r}, not a class of the pool",
             None,
-            "give a probability such as 0.5, or auto",
+            f"use the classes {', '.join(class_list)}",
         )
+    for c, v in given.items():
+        if not (0.0 <= v <= 1.0):
+            raise UserError(
+                f"--threshold {c}={v}: must be in [0, 1]",
+                None,
+                "give a probability such as 0.5, or auto",
+            )
+    return tuple(float(given.get(c, model)) for c in class_list)
+
+
+def _check_args(min_duration: float, merge_gap: float, batch: int) -> None:
     if min_duration < 0 or merge_gap < 0 or not math.isfinite(min_duration + merge_gap):
         raise UserError("--min-duration and --merge-gap must be >= 0 seconds")
     if batch < 1:
@@ -409,7 +444,7 @@ def detect_recordings(
     project_dir: str | Path,
     recordings: str | Path,
     out: str | Path,
-    threshold: float | None = None,
+    threshold: Threshold = None,
     min_duration: float = 0.0,
     merge_gap: float = 0.0,
     batch_size: int = 16,
@@ -420,11 +455,12 @@ def detect_recordings(
 ) -> DetectResult:
     """Detect events in every recording under ``recordings`` (see the module doc).
 
-    threshold: per-frame probability in [0, 1]; None = the model's own (F1-optimal on the
-    validation clips, or out of fold on the labels). Seconds for min_duration and merge_gap.
+    threshold: per-frame probability in [0, 1], for every class or as {class: p} (the others
+    the model's); None = the model's own (F1-optimal on the validation clips, or out of fold on
+    the labels). Seconds for min_duration and merge_gap.
     executor: where the parts are scored (default: here, one after the other).
     """
-    _check_args(threshold, min_duration, merge_gap, batch_size)
+    _check_args(min_duration, merge_gap, batch_size)
     source = Path(recordings)
     if not source.is_dir():
         raise UserError(
@@ -446,13 +482,16 @@ def detect_recordings(
             source,
             "check the files, or point --recordings at another folder",
         )
-    ref, trained = ensure_model(project_dir, train_progress)
     project = Project.load(project_dir)
+    if project.mode == "pool":  # a bad --threshold is said before any training
+        classes = list(PoolStore(Path(project.config.pool_dir) / "train.h5").class_list)
+        class_thresholds(threshold, 0.5, classes)
+    ref, trained = ensure_model(project_dir, train_progress)
     store = PoolStore(Path(project.config.pool_dir) / "train.h5")
     clip = store.clip_seconds()
     hop = float(store.attrs.get("hop_seconds") or 0.0) or clip
     model = load_model(ref.path)
-    thr = ref.threshold if threshold is None else float(threshold)
+    thr = class_thresholds(threshold, ref.threshold, list(store.class_list))
     mono: Literal["first", "mix"] = "mix" if store.attrs.get("mono") == "mix" else "first"
     out = Path(out)
     work = out / WORK_DIR

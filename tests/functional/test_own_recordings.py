@@ -306,6 +306,45 @@ def test_bad_detect_is_one_line_exit_2(chain: dict[str, Path]) -> None:
             ["detect", "{proj}", "--recordings", "{root}/prep", "--out", "{root}/x"],
             "no audio files",
         ),
+        (
+            [
+                "detect",
+                "{proj}",
+                "--recordings",
+                "{audio}",
+                "--out",
+                "{root}/x",
+                "--threshold",
+                "frog=0.5",
+            ],
+            "--threshold names 'frog', not a class of the pool",
+        ),
+        (
+            [
+                "detect",
+                "{proj}",
+                "--recordings",
+                "{audio}",
+                "--out",
+                "{root}/x",
+                "--threshold",
+                "call=2",
+            ],
+            "is out of range [0, 1]",
+        ),
+        (
+            [
+                "detect",
+                "{proj}",
+                "--recordings",
+                "{audio}",
+                "--out",
+                "{root}/x",
+                "--threshold",
+                "call=x",
+            ],
+            "--threshold 'call=x': not CLASS=P",
+        ),
     ],
 )
 def test_detect_bad_input(chain: dict[str, Path], args: list[str], needle: str) -> None:
@@ -472,3 +511,27 @@ def test_reviewed_detections_import_back_and_train(chain: dict[str, Path], tmp_p
                 assert bool(e.labels) == hit, e.item_id
     assert sum(len(v) for v in marked.values()) >= len(rows)
     assert "trained on" in _ok(["train", str(proj)])
+
+
+def test_per_class_thresholds(chain: dict[str, Path], tmp_path: Path) -> None:
+    det = tmp_path / "det"
+    shutil.copytree(chain["det"], det)  # the frames are kept: only the events change
+    out = _ok(
+        [
+            "detect",
+            str(chain["proj"]),
+            "--recordings",
+            str(chain["audio"]),
+            "--out",
+            str(det),
+            "--min-duration",
+            "1",
+            "--threshold",
+            "call=1.0",
+        ]
+    )
+    assert "threshold call 1.000, other " in out
+    ref = read_detections(chain["det"] / "detections.csv")
+    got = read_detections(det / "detections.csv")
+    assert [r for r in got if r[3] == "call"] == []  # no frame reaches 1.0
+    assert [r for r in got if r[3] == "other"] == [r for r in ref if r[3] == "other"]
