@@ -243,6 +243,68 @@ def project_repool_cmd(
         )
 
 
+@project_app.command("status")
+def project_status_cmd(
+    folder: Annotated[Path, typer.Argument(help="A project folder.")],
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object instead.")] = False,
+) -> None:
+    """Where a project stands: labels per class, extents, annotators, budgets, the model."""
+    from iml_tui.engine.project_status import project_status
+
+    st = project_status(folder)
+    if json_out:
+        import json
+
+        sys.stdout.write(json.dumps(st.as_dict(), indent=2) + "\n")
+        return
+    sys.stdout.write(_status_text(st))
+
+
+def _status_text(st: Any) -> str:
+    import time
+
+    from iml_tui.engine.metrics import score_text
+
+    def when(ts: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+    share = f" ({100 * st.labelled / st.items:.1f} %)" if st.items else ""
+    head = f"{st.project}: {st.task} ({st.mode}), {st.items} items"
+    lines = [f"{head}, {st.labelled} labelled{share}"]
+    classes = ", ".join(f"{c} {n}" for c, n in st.per_class.items())
+    lines.append(f"  labels: {classes}, none {st.negatives}")
+    if st.mode == "pool":
+        lines.append(f"  extents: {st.extents} on {st.clips_with_extents} clip(s)")
+        if st.budgets:
+            budgets = ", ".join(str(b) for b in st.budgets)
+            nxt = (
+                f"next round ends at {st.next_budget} ({st.next_budget - st.labelled} to go)"
+                if st.next_budget is not None
+                else "every budget reached"
+            )
+            lines.append(f"  budgets {budgets}: {nxt}")
+    m = st.model
+    if m is None:
+        lines.append("  model: none yet (`iml-tui train`)")
+    else:
+        names = {"valid_map": "mAP", "pre_dcf": "pre-DCF", "dcf": "DCF"}
+        shown = [(names[k], v) for k, v in m.scores.items() if k in names]
+        score = ", ".join(f"{k} {score_text(k, v)}" for k, v in shown)
+        fresh = (
+            f"{st.labelled - m.trained_on:+d} label(s) since: `iml-tui train` for a newer one"
+            if m.stale
+            else "up to date"
+        )
+        lines.append(
+            f"  model {m.version} trained on {m.trained_on} labels"
+            f"{' (' + score + ')' if score else ''}, {when(m.ts)}; {fresh}"
+        )
+    for a in st.annotators:
+        pace = f", median {a.median_seconds:.1f} s a label" if a.median_seconds else ""
+        lines.append(f"  {a.name}: {a.labels} label(s){pace}, last {when(a.last_ts)}")
+    return "\n".join(lines) + "\n"
+
+
 @app.command("export")
 def export_cmd(
     folder: Annotated[Path, typer.Argument(help="A project folder.")],

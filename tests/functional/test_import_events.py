@@ -228,3 +228,27 @@ def test_skip_unknown_imports_the_rest(proj: Path, tmp_path: Path) -> None:
     assert "skipped 1 recording(s) not in the pool, e.g. site3/far.wav" in res.output
     want_labels, want_extents = _expected({"site2/noon.wav": TRUTH["site2/noon.wav"]})
     assert _journal(proj) == (want_labels, want_extents)
+
+
+def test_status_counts_what_the_import_wrote(proj: Path, tmp_path: Path) -> None:
+    import json
+
+    assert "model: none yet" in _ok(["project", "status", str(proj)])
+    _ok(["import-labels", str(proj), str(_tables(tmp_path / "reviewed"))])
+    want_labels, want_extents = _expected(TRUTH)
+    st = json.loads(_ok(["project", "status", str(proj), "--json"]))
+    assert st["items"] == 24 and st["labelled"] == 24
+    assert st["per_class"] == {
+        "call": sum(0 in v for v in want_labels.values()),
+        "song": sum(1 in v for v in want_labels.values()),
+    }
+    assert st["negatives"] == sum(not v for v in want_labels.values())
+    assert st["extents"] == sum(map(len, want_extents.values()))
+    assert st["clips_with_extents"] == len(want_extents)
+    assert st["budgets"] == [10, 20] and st["next_budget"] is None and st["model"] is None
+    ((who,),) = [[a] for a in st["annotators"]]
+    assert who["name"] == "import:reviewed" and who["labels"] == 24
+    assert who["median_seconds"] is None  # imports carry no labelling time
+    text = _ok(["project", "status", str(proj)])
+    assert "24 items, 24 labelled (100.0 %)" in text and "every budget reached" in text
+    assert f"labels: call {st['per_class']['call']}, song {st['per_class']['song']}" in text

@@ -166,6 +166,9 @@ def test_repool_carries_labels_and_extents_by_id(world: dict[str, Path], tmp_pat
     assert min(rows.values()) >= 5  # site0/aaa.wav's 5 clips come first
     assert _state(world["proj"])[0] == labels  # the old project is only read
     assert "trained on" in _ok(["train", str(tmp_path / "new")])
+    status = _ok(["project", "status", str(tmp_path / "new")])
+    assert f"model 1 trained on {len(labels)} labels (mAP " in status and "%)" in status
+    assert "up to date" in status and f"import:calls.csv: {len(labels)} label(s)" in status
 
 
 def test_repool_onto_a_smaller_pool_lists_what_stays_behind(
