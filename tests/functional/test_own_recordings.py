@@ -80,24 +80,18 @@ def _ok(args: list[str]) -> str:
     return res.output
 
 
+def _detect_args(chain: dict[str, Path], audio: Path, out: Path, *extra: str) -> list[str]:
+    """``detect`` of the chain's project over ``audio`` into ``out`` (events of 1 s at least)."""
+    base = ["detect", str(chain["proj"]), "--recordings", str(audio), "--out", str(out)]
+    return [*base, "--min-duration", "1", *extra]
+
+
 def _detect(
     chain: dict[str, Path], audio: Path, out: Path, *extra: str
 ) -> subprocess.CompletedProcess[str]:
+    """The same as a process of its own (exit status and stderr as a user sees them)."""
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "iml_tui.cli",
-            "detect",
-            str(chain["proj"]),
-            "--recordings",
-            str(audio),
-            "--out",
-            str(out),
-            "--min-duration",
-            "1",
-            *extra,
-        ],
+        [sys.executable, "-m", "iml_tui.cli", *_detect_args(chain, audio, out, *extra)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -209,19 +203,7 @@ def test_detect_resumes_and_rethresholds(chain: dict[str, Path], tmp_path: Path)
     det = tmp_path / "det"
     shutil.copytree(chain["det"], det)
     first = (det / "detections.csv").read_text()
-    res = CliRunner().invoke(
-        app,
-        [
-            "detect",
-            str(chain["proj"]),
-            "--recordings",
-            str(chain["audio"]),
-            "--out",
-            str(det),
-            "--min-duration",
-            "1",
-        ],
-    )
+    res = CliRunner().invoke(app, _detect_args(chain, chain["audio"], det))
     assert res.exit_code == 0, res.output
     assert "4 recording(s) resumed" in res.output
     assert (det / "detections.csv").read_text() == first
@@ -270,85 +252,22 @@ def test_bad_detect_is_one_line_exit_2(chain: dict[str, Path]) -> None:
 
 
 @pytest.mark.parametrize(
-    "args,needle",
+    "recordings,extra,needle",
     [
-        (
-            ["detect", "{proj}", "--recordings", "{root}/none", "--out", "{root}/x"],
-            "recordings folder not found",
-        ),
-        (
-            [
-                "detect",
-                "{proj}",
-                "--recordings",
-                "{audio}",
-                "--out",
-                "{root}/x",
-                "--threshold",
-                "1.5",
-            ],
-            "--threshold=1.5 is out of range [0, 1]",
-        ),
-        (
-            [
-                "detect",
-                "{proj}",
-                "--recordings",
-                "{audio}",
-                "--out",
-                "{root}/x",
-                "--threshold",
-                "nan",
-            ],
-            "--threshold=nan is out of range [0, 1]",
-        ),
-        (
-            ["detect", "{proj}", "--recordings", "{root}/prep", "--out", "{root}/x"],
-            "no audio files",
-        ),
-        (
-            [
-                "detect",
-                "{proj}",
-                "--recordings",
-                "{audio}",
-                "--out",
-                "{root}/x",
-                "--threshold",
-                "frog=0.5",
-            ],
-            "--threshold names 'frog', not a class of the pool",
-        ),
-        (
-            [
-                "detect",
-                "{proj}",
-                "--recordings",
-                "{audio}",
-                "--out",
-                "{root}/x",
-                "--threshold",
-                "call=2",
-            ],
-            "is out of range [0, 1]",
-        ),
-        (
-            [
-                "detect",
-                "{proj}",
-                "--recordings",
-                "{audio}",
-                "--out",
-                "{root}/x",
-                "--threshold",
-                "call=x",
-            ],
-            "--threshold 'call=x': not CLASS=P",
-        ),
+        ("{root}/none", [], "recordings folder not found"),
+        ("{audio}", ["--threshold", "1.5"], "--threshold=1.5 is out of range [0, 1]"),
+        ("{audio}", ["--threshold", "nan"], "--threshold=nan is out of range [0, 1]"),
+        ("{root}/prep", [], "no audio files"),
+        ("{audio}", ["--threshold", "frog=0.5"], "--threshold names 'frog', not a class"),
+        ("{audio}", ["--threshold", "call=2"], "is out of range [0, 1]"),
+        ("{audio}", ["--threshold", "call=x"], "--threshold 'call=x': not CLASS=P"),
     ],
 )
-def test_detect_bad_input(chain: dict[str, Path], args: list[str], needle: str) -> None:
-    assert needle in _fails([a.format(**{k: str(v) for k, v in chain.items()}) for a in args])
+def test_detect_bad_input(
+    chain: dict[str, Path], recordings: str, extra: list[str], needle: str
+) -> None:
+    where = Path(recordings.format(**{k: str(v) for k, v in chain.items()}))
+    assert needle in _fails(_detect_args(chain, where, chain["root"] / "x", *extra))
 
 
 def test_interrupted_recording_resumes_at_its_first_missing_part(
@@ -516,20 +435,7 @@ def test_reviewed_detections_import_back_and_train(chain: dict[str, Path], tmp_p
 def test_per_class_thresholds(chain: dict[str, Path], tmp_path: Path) -> None:
     det = tmp_path / "det"
     shutil.copytree(chain["det"], det)  # the frames are kept: only the events change
-    out = _ok(
-        [
-            "detect",
-            str(chain["proj"]),
-            "--recordings",
-            str(chain["audio"]),
-            "--out",
-            str(det),
-            "--min-duration",
-            "1",
-            "--threshold",
-            "call=1.0",
-        ]
-    )
+    out = _ok(_detect_args(chain, chain["audio"], det, "--threshold", "call=1.0"))
     assert "threshold call 1.000, other " in out
     ref = read_detections(chain["det"] / "detections.csv")
     got = read_detections(det / "detections.csv")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,6 +27,12 @@ def _ok(args: list[str]) -> str:
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, (args, res.output, res.exception)
     return res.output
+
+
+def _repool(proj: Path, pool: Path, out: Path) -> Any:
+    return CliRunner().invoke(
+        app, ["project", "repool", str(proj), "--pool-dir", str(pool), "--out", str(out)]
+    )
 
 
 def _pool(root: Path, audio: Path, name: str, classes: str = "call,song") -> Path:
@@ -147,17 +154,9 @@ def test_a_moved_pool_is_refused_in_one_line(
 
 def test_repool_carries_labels_and_extents_by_id(world: dict[str, Path], tmp_path: Path) -> None:
     labels, extents, _ = _state(world["proj"])
-    out = _ok(
-        [
-            "project",
-            "repool",
-            str(world["proj"]),
-            "--pool-dir",
-            str(world["grown"]),
-            "--out",
-            str(tmp_path / "new"),
-        ]
-    )
+    res = _repool(world["proj"], world["grown"], tmp_path / "new")
+    assert res.exit_code == 0, res.output
+    out = res.output
     assert f"{len(labels)} label(s) and {sum(map(len, extents.values()))} extent(s)" in out
     new_labels, new_extents, rows = _state(tmp_path / "new")
     assert new_labels == labels and new_extents == extents
@@ -174,18 +173,7 @@ def test_repool_carries_labels_and_extents_by_id(world: dict[str, Path], tmp_pat
 def test_repool_onto_a_smaller_pool_lists_what_stays_behind(
     world: dict[str, Path], tmp_path: Path
 ) -> None:
-    res = CliRunner().invoke(
-        app,
-        [
-            "project",
-            "repool",
-            str(world["proj"]),
-            "--pool-dir",
-            str(world["shrunk"]),
-            "--out",
-            str(tmp_path / "new"),
-        ],
-    )
+    res = _repool(world["proj"], world["shrunk"], tmp_path / "new")
     assert res.exit_code == 0, res.output
     assert "note: 5 labelled clip(s) are not in the new pool, e.g. site1/dawn.wav@0" in res.output
     labels, _, _ = _state(tmp_path / "new")
@@ -196,29 +184,7 @@ def test_repool_refuses_other_classes_and_a_used_folder(
     world: dict[str, Path], tmp_path: Path
 ) -> None:
     other = _pool(tmp_path, world["root"] / "audio", "other", classes="song,call")
-    res = CliRunner().invoke(
-        app,
-        [
-            "project",
-            "repool",
-            str(world["proj"]),
-            "--pool-dir",
-            str(other),
-            "--out",
-            str(tmp_path / "a"),
-        ],
-    )
+    res = _repool(world["proj"], other, tmp_path / "a")
     assert isinstance(res.exception, UserError) and "are not the project's" in str(res.exception)
-    res = CliRunner().invoke(
-        app,
-        [
-            "project",
-            "repool",
-            str(world["proj"]),
-            "--pool-dir",
-            str(world["grown"]),
-            "--out",
-            str(world["proj"]),
-        ],
-    )
+    res = _repool(world["proj"], world["grown"], world["proj"])
     assert isinstance(res.exception, UserError) and "not empty" in str(res.exception)
