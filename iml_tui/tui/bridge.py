@@ -142,9 +142,11 @@ class Bridge:
         """Mark an event [onset, offset) s of class ``cls`` (committed on return)."""
         self.session.add_extent(item, onset, offset, cls, seconds)
 
-    def move_extent(self, item: ItemLike, extent_id: int, onset: float, offset: float) -> None:
-        """Give extent ``extent_id`` new bounds (committed on return)."""
-        self.session.move_extent(item, extent_id, onset, offset)
+    def move_extent(
+        self, item: ItemLike, extent_id: int, onset: float, offset: float, cls: int | None = None
+    ) -> None:
+        """Give extent ``extent_id`` new bounds, or another class (committed on return)."""
+        self.session.move_extent(item, extent_id, onset, offset, cls)
 
     def remove_extent(self, item: ItemLike, extent_id: int) -> None:
         """Delete extent ``extent_id`` (committed on return; undo brings it back)."""

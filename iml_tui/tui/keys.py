@@ -94,6 +94,15 @@ KEYS: tuple[KeySpec, ...] = (
         show=False,
     ),
     KeySpec(
+        "label.event_class",
+        "c",
+        "event_class",
+        "event class",
+        "give the event under the cursor (else the last one) the class whose digit you pressed "
+        "last",
+        show=False,
+    ),
+    KeySpec(
         "label.move_onset",
         "left_curly_bracket",
         "move_edge('onset')",

@@ -316,3 +316,24 @@ async def test_escape_drops_a_started_onset(tmp_path: Path) -> None:
         await pilot.press("right_square_bracket")  # no onset pending: nothing marked
         assert extents_in_journal(project) == {}
         assert current_id(app) == first  # the clip stays on screen
+
+
+async def test_c_gives_the_event_under_the_cursor_the_marking_class(tmp_path: Path) -> None:
+    async with marking_screen(tmp_path) as (project, app, pilot, first):
+        spec = spec_of(app)
+        await mark_event(pilot, 0.2, 0.6, 0)  # bird
+        await mark_event(pilot, 1.0, 1.6, 0)  # bird
+        (a0, b0), (a1, b1) = column_span(spec, 0.2, 0.6), column_span(spec, 1.0, 1.6)
+        ev0 = (spec.time_of(a0), spec.time_of(b0 + 1), 0)
+        ev1 = (spec.time_of(a1), spec.time_of(b1 + 1), 0)
+        await pilot.press("3")  # insect: the marking class now
+        await click_time(pilot, 0.4)  # the cursor inside the first event
+        await pilot.press("c")
+        assert extents_in_journal(project) == {first: [ev1, (ev0[0], ev0[1], 2)]}
+        assert 2 in ticked(app)
+        events_text = str(app.main.query_one("#events").render())
+        assert "insect" in events_text and "bird" in events_text
+        await pilot.press("c")  # the same class again: nothing changes
+        assert extents_in_journal(project) == {first: [ev1, (ev0[0], ev0[1], 2)]}
+        await pilot.press("u")  # undo brings the bird back
+        assert extents_in_journal(project) == {first: [ev0, ev1]}

@@ -487,6 +487,24 @@ class MainScreen(Screen[None]):
         lo, hi = (t, target.offset) if which == "onset" else (target.onset, t)
         self.move_extent(target.id, lo, hi)
 
+    def action_event_class(self) -> None:
+        """Give the event under the cursor (else the last one) the marking class."""
+        shown, target = self.current, self.target_extent()
+        if shown is None or target is None:
+            self.app.bell()
+            return
+        cls = self.marking_class()
+        if cls == target.cls:
+            self.notify("the event already has that class: press its digit first", timeout=3)
+            return
+
+        def change() -> None:
+            self.bridge.move_extent(shown.item, target.id, target.onset, target.offset, cls)
+
+        if self.saved(change):
+            self._tick(cls)
+            self.refresh_extents()
+
     def move_extent(self, extent_id: int, onset: float, offset: float) -> None:
         """Give an event of the clip on screen new bounds (refused when they cross)."""
         shown = self.current
