@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -93,10 +94,38 @@ def detect_format(path: Path) -> str:
     )
 
 
+_RAVEN_SUFFIX = re.compile(r"\.Table\.\d+\.selections$", re.IGNORECASE)
+
+
+def table_stem(path: Path) -> str:
+    """The recording a Raven or Audacity file names: its stem without Raven's
+    ``.Table.N.selections`` (``dawn.Table.1.selections.txt`` -> ``dawn``)."""
+    return _RAVEN_SUFFIX.sub("", path.stem)
+
+
+def is_empty_table(path: Path) -> bool:
+    """Whether an annotation file holds nothing (an Audacity file of a recording with no
+    events)."""
+    return not path.read_text(encoding="utf-8", errors="replace").strip()
+
+
+def names_its_recording(path: Path, fmt: str | None = None) -> bool:
+    """Whether the file stands for one recording (Raven, Audacity, an empty file), not a CSV
+    naming its recordings per row."""
+    if fmt is not None:
+        return fmt != "csv"
+    if is_empty_table(path):
+        return path.suffix.lower() != ".csv"
+    return detect_format(path) != "csv"
+
+
 def read_annotations(path: Path, fmt: str | None = None) -> list[Event]:
-    """Events of one annotation file; Raven/Audacity files name their recording by their stem."""
+    """Events of one annotation file; Raven/Audacity files name their recording by their stem
+    (:func:`table_stem`); an empty file holds none."""
     import crowsetta
 
+    if is_empty_table(path):
+        return []
     fmt = fmt or detect_format(path)
     if fmt not in LABEL_FORMATS:
         raise UserError(
@@ -124,7 +153,7 @@ def read_annotations(path: Path, fmt: str | None = None) -> list[Event]:
                     )
                     for i, r in enumerate(reader)
                 ]
-        stem = path.stem
+        stem = table_stem(path)
         if fmt == "raven":
             return [Event(stem, a, b, lab, where) for a, b, lab in _raven_rows(path)]
         seq = crowsetta.formats.seq.AudSeq.from_file(path)
@@ -239,7 +268,17 @@ def prepare_recordings(
     events: dict[int, list[Event]] = {}
     if labels is not None:
         for lf in label_files(Path(labels)):
-            for e in read_annotations(lf, labels_format):
+            found = read_annotations(lf, labels_format)
+            if names_its_recording(lf, labels_format):  # annotated, with or without events
+                idx = by_key.get(table_stem(lf))
+                if idx is None:
+                    raise UserError(
+                        f"annotation names recording {table_stem(lf)!r}, not found under {source}",
+                        lf,
+                        "fix the file name or add the recording to --source",
+                    )
+                events.setdefault(idx, [])
+            for e in found:
                 idx = by_key.get(e.recording, by_key.get(PurePosixPath(e.recording).stem))
                 if idx is None:
                     raise UserError(

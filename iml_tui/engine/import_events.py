@@ -15,21 +15,23 @@ nothing.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from iml_tui.data.recordings import Event as TableEvent
-from iml_tui.data.recordings import detect_format, label_files, read_annotations
+from iml_tui.data.recordings import (
+    label_files,
+    names_its_recording,
+    read_annotations,
+    table_stem,
+)
 from iml_tui.data.store import PoolStore
 from iml_tui.engine.journal import NewEvent
 from iml_tui.engine.pool_identity import check_project_pool
 from iml_tui.engine.project import Project
 from iml_tui.errors import UserError
-
-_RAVEN_SUFFIX = re.compile(r"\.Table\.\d+\.selections$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ def table_recording(path: Path, root: Path) -> str:
     """The recording a Raven or Audacity file is for: its path under ``root`` without
     ``.Table.N.selections`` and the extension."""
     rel = path.relative_to(root) if path.is_relative_to(root) else Path(path.name)
-    name = _RAVEN_SUFFIX.sub("", rel.with_suffix("").name)
+    name = table_stem(rel)
     return (rel.parent / name).as_posix() if str(rel.parent) != "." else name
 
 
@@ -102,17 +104,8 @@ def read_tables(
     events: dict[str, list[TableEvent]] = defaultdict(list)
     where: dict[str, str] = {}
     for f in label_files(tables):
-        fmt = labels_format
-        if not f.read_text(encoding="utf-8", errors="replace").strip():
-            if (fmt or "audacity") == "csv":
-                continue  # a CSV names its recordings per row: an empty one names none
-            name = table_recording(f, root)
-            events.setdefault(name, [])
-            where.setdefault(name, str(f))
-            continue
-        fmt = fmt or detect_format(f)
-        rows = read_annotations(f, fmt)
-        if fmt != "csv":
+        rows = read_annotations(f, labels_format)
+        if names_its_recording(f, labels_format):
             name = table_recording(f, root)
             events.setdefault(name, [])
             where.setdefault(name, str(f))

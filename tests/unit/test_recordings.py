@@ -73,6 +73,40 @@ def test_audacity_by_stem(rec: Path, tmp_path: Path) -> None:
     assert np.load(out / "labelled.npy").tolist() == [False, False, False, True]
 
 
+RAVEN_HEADER = (
+    "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\t"
+    "High Freq (Hz)\tAnnotation\n"
+)
+
+
+def test_raven_named_as_raven_names_it_with_whole_numbers(rec: Path, tmp_path: Path) -> None:
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "a.Table.1.selections.txt").write_text(
+        RAVEN_HEADER + "1\tSpectrogram 1\t1\t3\t4\t0\t4000\tA\n", encoding="utf-8"
+    )
+    out = tmp_path / "prep"
+    prepare_recordings(rec, out, "A,B", clip=2.0, hop=1.0, labels=labels, frames=4)
+    split = read_split(out)
+    # A on [3, 4): clip@2 ([2, 4)) slots 2 and 3
+    assert split.labels[2, :, 0].tolist() == [0, 0, 1, 1]
+    assert np.load(out / "labelled.npy").tolist() == [True, True, True, False]
+
+
+@pytest.mark.parametrize("table", ["b.txt", "b.Table.1.selections.txt"])
+def test_an_empty_table_is_a_recording_without_events(
+    rec: Path, tmp_path: Path, table: str
+) -> None:
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / table).write_text("" if table == "b.txt" else RAVEN_HEADER, encoding="utf-8")
+    out = tmp_path / "prep"
+    prepare_recordings(rec, out, "A,B", clip=2.0, hop=1.0, labels=labels, frames=4)
+    split = read_split(out)
+    assert not split.labels.any()  # known, and negative
+    assert np.load(out / "labelled.npy").tolist() == [False, False, False, True]
+
+
 @pytest.mark.parametrize(
     ("classes", "text"), [("A,,B", "empty class"), ("A,B,A", "more than once")]
 )
