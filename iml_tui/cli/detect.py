@@ -173,8 +173,8 @@ def detect_cmd(
     sys.stdout.write(
         f"{res.n_events} detection(s) in {len(res.recordings)} recording(s), "
         f"{res.seconds / 3600:.2f} audio hours ({per_class}); model {res.model.version}"
-        f"{trained}, threshold {res.threshold_text} -> {res.csv}, {out / 'raven'}, "
-        f"{out / 'audacity'}\n"
+        f"{trained}, threshold {res.threshold_text} -> {res.csv}, {out / 'summary.csv'}, "
+        f"{out / 'raven'}, {out / 'audacity'}\n"
     )
     if resumed:
         sys.stderr.write(f"note: {resumed} recording(s) resumed from {out / '.frames'}\n")

@@ -8,7 +8,8 @@ timeline (:func:`~iml_tui.engine.detection.stitch_spans`: the encoder's frame wi
 where clips overlap) and turned into events per class (threshold, minimum duration, merge gap).
 
 Outputs under ``out``: ``detections.csv`` (recording, onset, offset, class, score: the mean
-frame probability of the event), ``raven/<recording>.Table.1.selections.txt`` and
+frame probability of the event), ``summary.csv`` (per recording and class: events, their
+seconds, events per hour), ``raven/<recording>.Table.1.selections.txt`` and
 ``audacity/<recording>.txt`` (through crowsetta), one per recording, keeping the sub-folders of
 the source. Resuming: the frame probabilities of each finished recording are kept in
 ``out/.frames/`` (with a ``job.json`` naming the model and encoder), and a long recording's in
@@ -60,6 +61,8 @@ from iml_tui.parallel.runner import (
 
 CSV_FILE = "detections.csv"
 CSV_COLUMNS = ("recording", "onset", "offset", "class", "score")
+SUMMARY_FILE = "summary.csv"
+SUMMARY_COLUMNS = ("recording", "seconds", "class", "events", "event_seconds", "per_hour")
 WORK_DIR = ".frames"
 #: Clips per saved part of a recording (a resumed run restarts a recording at its first
 #: missing part): 256 clips are about 21 minutes of audio at a 5 s hop.
@@ -572,7 +575,25 @@ def detect_recordings(
     for rel, a, b, name, score in rows:
         w.writerow([rel, f"{a:.3f}", f"{b:.3f}", name, f"{score:.4f}"])
     csv_path = atomic_write_text(out / CSV_FILE, text.getvalue())
+    atomic_write_text(out / SUMMARY_FILE, summary_text(results, class_list))
     return DetectResult(results, csv_path, tables, ref, thr, class_list, trained, skipped)
+
+
+def summary_text(results: Sequence[RecordingResult], class_list: Sequence[str]) -> str:
+    """``summary.csv``: per recording and class, its events, their total seconds and events per
+    hour of that recording (a row for every class, zeros included, so sites compare)."""
+    text = io.StringIO()
+    w = csv.writer(text, lineterminator="\n")
+    w.writerow(SUMMARY_COLUMNS)
+    for r in results:
+        for c, name in enumerate(class_list):
+            mine = [e for e in r.events if e.class_index == c]
+            total = sum(e.offset - e.onset for e in mine)
+            rate = len(mine) / (r.seconds / 3600.0) if r.seconds > 0 else 0.0
+            w.writerow(
+                [r.recording, f"{r.seconds:.3f}", name, len(mine), f"{total:.3f}", f"{rate:.2f}"]
+            )
+    return text.getvalue()
 
 
 def _score_todo(

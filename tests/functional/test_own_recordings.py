@@ -441,3 +441,20 @@ def test_per_class_thresholds(chain: dict[str, Path], tmp_path: Path) -> None:
     got = read_detections(det / "detections.csv")
     assert [r for r in got if r[3] == "call"] == []  # no frame reaches 1.0
     assert [r for r in got if r[3] == "other"] == [r for r in ref if r[3] == "other"]
+
+
+def test_summary_counts_the_detections(chain: dict[str, Path]) -> None:
+    rows = read_detections(chain["det"] / "detections.csv")
+    with open(chain["det"] / "summary.csv", newline="") as f:
+        summary = list(csv.DictReader(f))
+    assert {(r["recording"], r["class"]) for r in summary} == {
+        (rec, c) for rec in CALLS for c in ("call", "other")
+    }  # every class of every recording, zeros included
+    for r in summary:
+        mine = [d for d in rows if d[0] == r["recording"] and d[3] == r["class"]]
+        assert int(r["events"]) == len(mine)
+        assert float(r["event_seconds"]) == pytest.approx(
+            sum(b - a for _, a, b, *_ in mine), abs=0.01
+        )
+        assert float(r["seconds"]) == pytest.approx(SECONDS, abs=1e-3)
+        assert float(r["per_hour"]) == pytest.approx(len(mine) * 3600 / SECONDS, abs=0.01)
