@@ -252,3 +252,25 @@ def test_status_counts_what_the_import_wrote(proj: Path, tmp_path: Path) -> None
     text = _ok(["project", "status", str(proj)])
     assert "24 items, 24 labelled (100.0 %)" in text and "every budget reached" in text
     assert f"labels: call {st['per_class']['call']}, song {st['per_class']['song']}" in text
+
+
+def test_status_of_a_stream_project(tmp_path: Path) -> None:
+    import json
+
+    from iml_tui.data.stream_synth import LidSynthConfig, synth_lid
+    from iml_tui.engine.export import catalog
+    from iml_tui.engine.project import Project
+
+    root = tmp_path / "lid"
+    synth_lid(root, LidSynthConfig(n_train=10, n_dev=20, n_test=5, features=(("ecapalang", 6),)))
+    proj = tmp_path / "proj"
+    _ok(["project", "new", str(proj), "--task", "lid", "--feat-root", str(root), "--target", "ha"])
+    ids = catalog(Project.load(proj)).ids
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"id,labels\n{ids[0]},ha\n{ids[1]},none\n{ids[2]},ha\n")
+    _ok(["import-labels", str(proj), str(labels)])
+    st = json.loads(_ok(["project", "status", str(proj), "--json"]))
+    assert st["mode"] == "stream" and st["items"] == len(ids) == 3 * 20  # dev: 3 languages
+    assert st["labelled"] == 3 and st["per_class"] == {"ha": 2} and st["negatives"] == 1
+    assert st["budgets"] == [] and st["model"] is None
+    assert "labels: ha 2, none 1" in _ok(["project", "status", str(proj)])
