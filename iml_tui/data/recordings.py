@@ -191,7 +191,9 @@ def _raven_rows(path: Path) -> list[tuple[float, float, str]]:
     ]
 
 
-def label_files(labels: Path) -> list[Path]:
+def label_files(labels: Path, where: str = "--labels") -> list[Path]:
+    """The annotation files of ``labels`` (a file, or the .txt / .csv files under a folder);
+    ``where`` names the option or argument in errors."""
     if labels.is_dir():
         found = sorted(
             p
@@ -202,11 +204,11 @@ def label_files(labels: Path) -> list[Path]:
             raise UserError(
                 "no .txt or .csv annotation files in this folder",
                 labels,
-                "point --labels at a Raven/Audacity/CSV file or a folder of them",
+                f"point {where} at a Raven/Audacity/CSV file or a folder of them",
             )
         return found
     if not labels.is_file():
-        raise UserError("annotation file not found", labels, "check the --labels path")
+        raise UserError("annotation file not found", labels, f"check the {where} path")
     return [labels]
 
 

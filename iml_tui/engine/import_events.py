@@ -103,7 +103,7 @@ def read_tables(
     root = tables if tables.is_dir() else tables.parent
     events: dict[str, list[TableEvent]] = defaultdict(list)
     where: dict[str, str] = {}
-    for f in label_files(tables):
+    for f in label_files(tables, "the LABELS argument"):
         rows = read_annotations(f, labels_format)
         if names_its_recording(f, labels_format):
             name = table_recording(f, root)
