@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import numpy as np
+
 from iml_tui.data.recordings import Event as TableEvent
 from iml_tui.data.recordings import (
     label_files,
@@ -196,15 +198,21 @@ def import_event_tables(
     who = annotator or f"import:{tables.name}"
     new: list[NewEvent] = []
     n_clips = n_neg = n_ext = 0
-    covered = sorted({names[n] for n in events if n in names})
+    by_rec: dict[str, list[TableEvent]] = defaultdict(list)
+    for n, es in events.items():
+        if n in names:
+            by_rec[names[n]].extend(es)
+    covered = sorted(by_rec)
     with project.open_journal() as j, j.transaction():
         live = j.current_extents()
         replaced = 0
         for rec in covered:
-            evs = merge_events([e for n, es in events.items() if names.get(n) == rec for e in es])
+            evs = merge_events(by_rec[rec])
+            ons = np.asarray([e.onset for e in evs], dtype=np.float64)
+            offs = np.asarray([e.offset for e in evs], dtype=np.float64)
             for c in by_recording[rec]:
                 lo, hi = c.offset, c.offset + clip
-                inside = [e for e in evs if e.onset < hi and e.offset > lo]
+                inside = [evs[k] for k in np.flatnonzero((ons < hi) & (offs > lo))]
                 for old in live.get(c.index, []):
                     new.append(
                         NewEvent(
